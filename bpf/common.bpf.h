@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Shared by every vmatrace BPF object: the maps (declared __weak so that
+ * `bpftool gen object` folds the copies of each into one), the in-kernel
+ * process filter, record emission with batched wake-ups, and the readers of
+ * struct vm_area_struct and of file paths.
+ */
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "vmatrace/abi/events.h"
+
+#define VMAT_MAX_TRACED 65536
+#define VMAT_PATH_COMPONENTS 32
+#define VMAT_NAME_MAX 256
+/* Scratch space for building one record with its trailing path. */
+#define VMAT_SCRATCH_SIZE (4 * VMAT_PATH_MAX)
+/* Where in the scratch buffer the path walk writes (upper half). */
+#define VMAT_SCRATCH_WALK (VMAT_SCRATCH_SIZE / 2)
+
+/* Knobs set by the loader between open and load. */
+const volatile __u64 vmat_wakeup_bytes __weak = 256 * 1024;
+
+/* Thread group ids being traced. The first thing every hook looks up. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VMAT_MAX_TRACED);
+	__type(key, __u32);
+	__type(value, struct vmat_traced);
+} vmat_traced_pids SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024);
+} vmat_events SEC(".maps") __weak;
+
+/* Records dropped because the ring buffer was full, per thread group. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VMAT_MAX_TRACED);
+	__type(key, __u32);
+	__type(value, __u64);
+} vmat_lost SEC(".maps") __weak;
+
+struct vmat_scratch {
+	__u8 buf[VMAT_SCRATCH_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vmat_scratch);
+} vmat_scratch_map SEC(".maps") __weak;
+
+static __always_inline __u32 vmat_current_tgid(void)
+{
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
+static __always_inline struct vmat_traced *vmat_lookup_traced(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&vmat_traced_pids, &tgid);
+}
+
+static __always_inline void vmat_fill_hdr(struct vmat_hdr *h, __u32 type, __u32 size)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	h->type = type;
+	h->size = size;
+	h->ts = bpf_ktime_get_ns();
+	h->pid = id >> 32;
+	h->tid = (__u32)id;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+static __always_inline void vmat_count_loss(__u32 tgid)
+{
+	__u64 one = 1, *n;
+
+	n = bpf_map_lookup_elem(&vmat_lost, &tgid);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		bpf_map_update_elem(&vmat_lost, &tgid, &one, BPF_NOEXIST);
+}
+
+/*
+ * Wake the reader only past a fill watermark: a wake-up per record costs the
+ * traced program a cross-CPU IPI each time (measured 5x on the storm loop);
+ * the frontend drains on a short timer instead.
+ */
+static __always_inline __u64 vmat_wakeup_flags(void)
+{
+	if (bpf_ringbuf_query(&vmat_events, BPF_RB_AVAIL_DATA) >= vmat_wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void vmat_output(void *rec, __u32 size, __u32 tgid)
+{
+	if (bpf_ringbuf_output(&vmat_events, rec, size, vmat_wakeup_flags()))
+		vmat_count_loss(tgid);
+}
+
+static __always_inline void *vmat_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&vmat_scratch_map, &zero);
+}
+
+/*
+ * Walk a dentry up to the global root, crossing mounts, writing the path
+ * right-aligned into the scratch buffer at [walk_off, walk_off +
+ * VMAT_PATH_MAX). Mirrors prepend_path() in fs/d_path.c, including its
+ * handling of dentries that are their own root but not a mount root (shmem
+ * "dev/zero", memfd): their own name is the whole path.
+ *
+ * One step per bpf_loop() iteration, so the verifier checks the step once
+ * rather than once per unrolled component (which made a walk inside an
+ * open-coded VMA iterator "too complex").
+ */
+struct vmat_walk {
+	__u64 dentry;
+	__u64 vfsmnt;
+	__u64 mnt;
+	__u32 off;
+	__u32 walk_off;
+	__u32 state;
+	__u32 done;
+};
+
+static long vmat_walk_step(__u32 i, struct vmat_walk *w)
+{
+	struct dentry *dentry = (struct dentry *)w->dentry;
+	struct vfsmount *vfsmnt = (struct vfsmount *)w->vfsmnt;
+	struct mount *mnt = (struct mount *)w->mnt;
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct vmat_scratch *s = vmat_scratch();
+	struct qstr name;
+	__u32 len, off;
+	char *buf;
+
+	if (!s)
+		return 1;
+	if (dentry == mnt_root) {
+		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (mnt_parent == mnt) {
+			w->done = 1; /* the root of the namespace */
+			return 1;
+		}
+		w->dentry = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = (__u64)mnt_parent;
+		w->vfsmnt = (__u64)mnt_parent + bpf_core_field_offset(struct mount, mnt);
+		return 0;
+	}
+	name = BPF_CORE_READ(dentry, d_name);
+	len = name.len;
+	off = w->off;
+	if (len >= VMAT_NAME_MAX || len + 1 > off) {
+		w->state |= VMAT_VMA_PATH_TRUNC;
+		w->done = 1;
+		return 1;
+	}
+	off -= len;
+	buf = (char *)s->buf + (w->walk_off & (VMAT_SCRATCH_SIZE / 2 - 1));
+	if (bpf_probe_read_kernel(buf + (off & (VMAT_PATH_MAX - 1)), len & (VMAT_NAME_MAX - 1),
+				  name.name)) {
+		w->done = 1;
+		return 1;
+	}
+	off -= 1;
+	buf[off & (VMAT_PATH_MAX - 1)] = '/';
+	w->off = off;
+	if (dentry == parent) {
+		w->done = 1;
+		return 1;
+	}
+	w->dentry = (__u64)parent;
+	return 0;
+}
+
+static __always_inline __u32 vmat_walk_path(struct file *file, __u32 walk_off, __u32 *state)
+{
+	struct vmat_walk w = {};
+	struct vmat_scratch *s = vmat_scratch();
+	char *buf;
+
+	if (!s)
+		return VMAT_PATH_MAX;
+	buf = (char *)s->buf + (walk_off & (VMAT_SCRATCH_SIZE / 2 - 1));
+	w.dentry = (__u64)BPF_CORE_READ(file, f_path.dentry);
+	w.vfsmnt = (__u64)BPF_CORE_READ(file, f_path.mnt);
+	w.mnt = w.vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	w.off = VMAT_PATH_MAX - 1;
+	w.walk_off = walk_off;
+	buf[VMAT_PATH_MAX - 1] = '\0';
+	bpf_loop(VMAT_PATH_COMPONENTS, vmat_walk_step, &w, 0);
+	if (!w.done)
+		w.state |= VMAT_VMA_PATH_TRUNC;
+	*state |= w.state;
+	if (w.off >= VMAT_PATH_MAX - 1) {
+		w.off = VMAT_PATH_MAX - 2;
+		buf[VMAT_PATH_MAX - 2] = '/';
+	}
+	return w.off;
+}
+
+/* d_unlinked() in include/linux/dcache.h, plus unhashed pseudo files. */
+static __always_inline bool vmat_file_deleted(struct file *file)
+{
+	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
+
+	return BPF_CORE_READ(dentry, d_hash.pprev) == NULL;
+}
+
+static __always_inline void vmat_read_vma(struct vm_area_struct *vma, struct vmat_vma_info *out)
+{
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+
+	out->start = BPF_CORE_READ(vma, vm_start);
+	out->end = BPF_CORE_READ(vma, vm_end);
+	out->flags = BPF_CORE_READ(vma, vm_flags);
+	out->pgoff = BPF_CORE_READ(vma, vm_pgoff);
+	out->state = VMAT_VMA_VALID;
+	out->ino = 0;
+	out->dev = 0;
+	if (file) {
+		struct inode *inode = BPF_CORE_READ(file, f_inode);
+
+		out->state |= VMAT_VMA_FILE;
+		out->ino = BPF_CORE_READ(inode, i_ino);
+		out->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+		if (vmat_file_deleted(file))
+			out->state |= VMAT_VMA_DELETED;
+	}
+}
+
+/*
+ * Special mappings (_install_special_mapping(): [vdso], [vvar], [uprobes])
+ * keep their struct vm_special_mapping in vm_private_data, whose first field
+ * is the name /proc prints. special_mapping_vmops is not in kallsyms without
+ * CONFIG_KALLSYMS_ALL, so recognise the name by its brackets instead.
+ */
+static __always_inline __u32 vmat_read_special_name(struct vm_area_struct *vma, char *dst,
+						    __u32 *state)
+{
+	struct vm_special_mapping *sm;
+	const char *name;
+	long n;
+
+	if (!BPF_CORE_READ(vma, vm_ops))
+		return 0;
+	sm = BPF_CORE_READ(vma, vm_private_data);
+	if (!sm)
+		return 0;
+	name = BPF_CORE_READ(sm, name);
+	n = bpf_probe_read_kernel_str(dst, 32, name);
+	if (n < 3 || dst[0] != '[' || dst[(n - 2) & 31] != ']')
+		return 0;
+	*state |= VMAT_VMA_SPECIAL;
+	return n;
+}
+
+/*
+ * Copy the path of vma's file to dst (up to VMAT_PATH_MAX bytes, NUL
+ * included) using the scratch buffer at walk_off for the walk. Returns the length copied, 0 when
+ * the VMA has no file.
+ */
+static __always_inline __u32 vmat_read_vma_path(struct vm_area_struct *vma, __u32 walk_off,
+						char *dst, __u32 *state)
+{
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+	struct vmat_scratch *s;
+	char *tmp;
+	__u32 off, len;
+
+	if (!file)
+		return vmat_read_special_name(vma, dst, state);
+	off = vmat_walk_path(file, walk_off, state);
+	s = vmat_scratch();
+	if (!s)
+		return 0;
+	tmp = (char *)s->buf + (walk_off & (VMAT_SCRATCH_SIZE / 2 - 1));
+	if (off >= VMAT_PATH_MAX)
+		return 0;
+	len = VMAT_PATH_MAX - off;
+	if (len > VMAT_PATH_MAX)
+		return 0;
+	bpf_probe_read_kernel(dst, len & (VMAT_PATH_MAX - 1), tmp + (off & (VMAT_PATH_MAX - 1)));
+	return len;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

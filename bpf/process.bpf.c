@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Process lifecycle from the sched raw tracepoints (no tracefs needed):
+ * fork/clone (following children into the traced set), exec, exit (dropping
+ * the process from the traced set, so the maps never keep dead entries).
+ */
+#include "common.bpf.h"
+
+SEC("raw_tp/sched_process_fork")
+int process_fork_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	struct vmat_traced *t = vmat_lookup_traced(ptgid);
+	struct vmat_fork_event e = {};
+
+	if (!t)
+		return 0;
+	if (ctgid == ptgid) {
+		e.flags |= VMAT_FORK_THREAD;
+	} else {
+		if (BPF_CORE_READ(child, mm) == BPF_CORE_READ(parent, mm))
+			e.flags |= VMAT_FORK_SHARED_VM;
+		if (t->follow) {
+			struct vmat_traced nt = { .follow = 1 };
+
+			if (!bpf_map_update_elem(&vmat_traced_pids, &ctgid, &nt, BPF_ANY))
+				e.flags |= VMAT_FORK_TRACED;
+		}
+	}
+	e.child_pid = ctgid;
+	e.child_tid = BPF_CORE_READ(child, pid);
+	vmat_fill_hdr(&e.hdr, VMAT_EV_FORK, sizeof(e));
+	vmat_output(&e, sizeof(e), ptgid);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exec")
+int process_exec_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx->args[0];
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct vmat_exec_event *e;
+	struct vmat_scratch *s;
+	const char *filename;
+	long n;
+
+	if (!vmat_lookup_traced(tgid))
+		return 0;
+	s = vmat_scratch();
+	if (!s)
+		return 0;
+	e = (void *)s->buf;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->old_tid = ctx->args[1];
+	e->start_brk = BPF_CORE_READ(task, mm, start_brk);
+	e->brk = BPF_CORE_READ(task, mm, brk);
+	e->start_stack = BPF_CORE_READ(task, mm, start_stack);
+	filename = BPF_CORE_READ(bprm, filename);
+	n = bpf_probe_read_kernel_str((char *)s->buf + sizeof(*e), VMAT_PATH_MAX, filename);
+	if (n < 0)
+		n = 0;
+	e->filename_len = n;
+	n &= VMAT_PATH_MAX - 1;
+	vmat_fill_hdr(&e->hdr, VMAT_EV_EXEC, sizeof(*e) + n);
+	vmat_output(e, sizeof(*e) + n, tgid);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exit")
+int process_exit_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx->args[0];
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct vmat_exit_event e = {};
+	__u64 *lost;
+
+	if (!vmat_lookup_traced(tgid))
+		return 0;
+	e.exit_code = BPF_CORE_READ(task, exit_code);
+	/* group_dead as do_exit() computes it; 6.1's tracepoint lacks the arg. */
+	if (BPF_CORE_READ(task, signal, live.counter) == 0) {
+		e.flags |= VMAT_EXIT_GROUP;
+		lost = bpf_map_lookup_elem(&vmat_lost, &tgid);
+		if (lost)
+			e.lost = *lost;
+	}
+	vmat_fill_hdr(&e.hdr, VMAT_EV_EXIT, sizeof(e));
+	vmat_output(&e, sizeof(e), tgid);
+	if (e.flags & VMAT_EXIT_GROUP) {
+		bpf_map_delete_elem(&vmat_traced_pids, &tgid);
+		bpf_map_delete_elem(&vmat_lost, &tgid);
+	}
+	return 0;
+}

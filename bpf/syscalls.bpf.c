@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * mmap, munmap, brk, mremap, mprotect, madvise: arguments saved at entry,
+ * joined at exit with the result and with the kernel's VMA(s) at the
+ * affected addresses (bpf_find_vma), emitted as one vmat_syscall_event.
+ *
+ * Two flavours, chosen by the loader:
+ *  - *_tp: one tracepoint per syscall (syscalls:sys_enter_mmap, ...). Only
+ *    the six syscalls pay; needs tracefs for the tracepoint ids.
+ *  - *_raw: raw_syscalls sys_enter/sys_exit raw tracepoints. No tracefs,
+ *    but every syscall of every process runs the filter; x86-64 numbers.
+ */
+#include "common.bpf.h"
+
+struct vmat_inflight {
+	__u32 sys;
+	__u32 _pad;
+	__u64 ts;
+	__u64 args[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct vmat_inflight);
+} vmat_inflight SEC(".maps");
+
+/* Offsets of the pieces of one record in the per-CPU scratch buffer. */
+#define SCRATCH_EVENT 0
+#define SCRATCH_PATH sizeof(struct vmat_syscall_event)
+
+struct find_ctx {
+	__u32 slot;
+	__u32 path_len;
+};
+
+static long on_vma(struct task_struct *task, struct vm_area_struct *vma, struct find_ctx *c)
+{
+	struct vmat_scratch *s = vmat_scratch();
+	struct vmat_syscall_event *e;
+	__u32 slot = c->slot & 1;
+
+	if (!s)
+		return 0;
+	e = (void *)s->buf + SCRATCH_EVENT;
+	vmat_read_vma(vma, &e->vma[slot]);
+	if (slot == 0)
+		c->path_len = vmat_read_vma_path(vma, VMAT_SCRATCH_WALK,
+						 (char *)s->buf + SCRATCH_PATH, &e->vma[0].state);
+	return 0;
+}
+
+static __always_inline void find_vma_into(struct task_struct *task, __u64 addr, struct find_ctx *c)
+{
+	bpf_find_vma(task, addr, on_vma, c, 0);
+}
+
+static __always_inline int sys_enter(__u32 sys, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4,
+				     __u64 a5)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct vmat_inflight in = {};
+
+	if (!vmat_lookup_traced(id >> 32))
+		return 0;
+	in.sys = sys;
+	in.ts = bpf_ktime_get_ns();
+	in.args[0] = a0;
+	in.args[1] = a1;
+	in.args[2] = a2;
+	in.args[3] = a3;
+	in.args[4] = a4;
+	in.args[5] = a5;
+	bpf_map_update_elem(&vmat_inflight, &tid, &in, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int sys_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id, tgid = id >> 32;
+	struct vmat_inflight *in;
+	struct vmat_scratch *s;
+	struct vmat_syscall_event *e;
+	struct task_struct *task;
+	struct find_ctx c = {};
+	__u64 lo = 0, hi = 0;
+	__u32 size;
+
+	in = bpf_map_lookup_elem(&vmat_inflight, &tid);
+	if (!in)
+		return 0;
+	s = vmat_scratch();
+	if (!s)
+		goto out;
+	e = (void *)s->buf + SCRATCH_EVENT;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->sys = in->sys;
+	e->ret = ret;
+	e->enter_ts = in->ts;
+	for (int i = 0; i < 6; i++)
+		e->args[i] = in->args[i];
+
+	task = bpf_get_current_task_btf();
+	e->start_brk = BPF_CORE_READ(task, mm, start_brk);
+	e->brk = BPF_CORE_READ(task, mm, brk);
+
+	switch (in->sys) {
+	case VMAT_SYS_MMAP:
+	case VMAT_SYS_MREMAP:
+		if (ret >= 0 || ret < -4095) {
+			lo = (__u64)ret;
+			hi = lo + (in->sys == VMAT_SYS_MMAP ? in->args[1] : in->args[2]) - 1;
+		}
+		break;
+	case VMAT_SYS_MPROTECT:
+	case VMAT_SYS_MADVISE:
+		if (ret == 0 && in->args[1]) {
+			lo = in->args[0];
+			hi = lo + in->args[1] - 1;
+		}
+		break;
+	case VMAT_SYS_BRK:
+		if (e->brk > e->start_brk)
+			lo = hi = e->brk - 1;
+		break;
+	}
+	if (lo) {
+		c.slot = 0;
+		find_vma_into(task, lo, &c);
+		if (hi > lo && !(e->vma[0].state && hi < e->vma[0].end)) {
+			c.slot = 1;
+			find_vma_into(task, hi, &c);
+		}
+	}
+	if (c.path_len > VMAT_PATH_MAX)
+		c.path_len = 0;
+	e->path_len = c.path_len;
+	size = sizeof(*e) + c.path_len;
+	vmat_fill_hdr(&e->hdr, VMAT_EV_SYSCALL, size);
+	vmat_output(e, size, tgid);
+out:
+	bpf_map_delete_elem(&vmat_inflight, &tid);
+	return 0;
+}
+
+/* ---- flavour 1: per-syscall tracepoints ------------------------------ */
+
+/*
+ * The kernel refuses to attach a program that reads past a tracepoint's
+ * record (EACCES from perf_event_attach_bpf_prog's max_ctx_offset check),
+ * so each syscall reads only the arguments it has.
+ */
+#define ARG(n) (nargs > (n) ? ctx->args[n] : 0)
+#define VMAT_SYSCALL_TP(name, sys, nargs_)                                             \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                    \
+	int name##_enter_tp(struct trace_event_raw_sys_enter *ctx)                     \
+	{                                                                              \
+		const int nargs = nargs_;                                              \
+		return sys_enter(sys, ARG(0), ARG(1), ARG(2), ARG(3), ARG(4), ARG(5)); \
+	}                                                                              \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                     \
+	int name##_exit_tp(struct trace_event_raw_sys_exit *ctx)                       \
+	{                                                                              \
+		return sys_exit(ctx->ret);                                             \
+	}
+
+VMAT_SYSCALL_TP(mmap, VMAT_SYS_MMAP, 6)
+VMAT_SYSCALL_TP(munmap, VMAT_SYS_MUNMAP, 2)
+VMAT_SYSCALL_TP(brk, VMAT_SYS_BRK, 1)
+VMAT_SYSCALL_TP(mremap, VMAT_SYS_MREMAP, 5)
+VMAT_SYSCALL_TP(mprotect, VMAT_SYS_MPROTECT, 3)
+VMAT_SYSCALL_TP(madvise, VMAT_SYS_MADVISE, 3)
+
+/* ---- flavour 2: raw_syscalls, no tracefs needed (x86-64 numbers) ------ */
+
+static __always_inline __u32 x86_64_sys(long nr)
+{
+	switch (nr) {
+	case 9: return VMAT_SYS_MMAP;
+	case 10: return VMAT_SYS_MPROTECT;
+	case 11: return VMAT_SYS_MUNMAP;
+	case 12: return VMAT_SYS_BRK;
+	case 25: return VMAT_SYS_MREMAP;
+	case 28: return VMAT_SYS_MADVISE;
+	}
+	return 0;
+}
+
+SEC("raw_tp/sys_enter")
+int syscalls_enter_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	__u32 sys = x86_64_sys(ctx->args[1]);
+
+	if (!sys)
+		return 0;
+	return sys_enter(sys, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si),
+			 BPF_CORE_READ(regs, dx), BPF_CORE_READ(regs, r10),
+			 BPF_CORE_READ(regs, r8), BPF_CORE_READ(regs, r9));
+}
+
+SEC("raw_tp/sys_exit")
+int syscalls_exit_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+
+	if (!x86_64_sys(BPF_CORE_READ(regs, orig_ax)))
+		return 0;
+	return sys_exit(ctx->args[1]);
+}

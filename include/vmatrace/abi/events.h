@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one contract between vmatrace's BPF programs and its C++ frontend,
+ * and the payload of every record in a recording.
+ *
+ * Rules (see tests/unit/abi_layout_test.cpp, which fails on any change):
+ *  - fixed-width types only, natural alignment, explicit padding, no packing;
+ *  - every record starts with struct vmat_hdr;
+ *  - record type ids are explicit and never reused; a changed layout gets a
+ *    new id and VMAT_ABI_VERSION is bumped;
+ *  - ids below VMAT_REC_USER_BASE come from BPF, ids at or above it are
+ *    synthesised by the frontend (layout seeds, loss notes) and only live in
+ *    the record stream.
+ */
+#ifndef VMATRACE_ABI_EVENTS_H
+#define VMATRACE_ABI_EVENTS_H
+
+#ifdef __bpf__
+/* BPF gets its types from vmlinux.h, included before this header. */
+#else
+#include <linux/types.h>
+#endif
+
+#define VMAT_ABI_VERSION 1
+
+#define VMAT_COMM_LEN 16
+#define VMAT_PATH_MAX 4096
+
+enum vmat_record_type {
+	VMAT_EV_SYSCALL = 1,      /* struct vmat_syscall_event (+ path) */
+	VMAT_EV_FAULT = 2,        /* struct vmat_fault_event */
+	VMAT_EV_FORK = 3,         /* struct vmat_fork_event */
+	VMAT_EV_EXEC = 4,         /* struct vmat_exec_event (+ filename) */
+	VMAT_EV_EXIT = 5,         /* struct vmat_exit_event */
+	VMAT_EV_VMA_SNAPSHOT = 6, /* struct vmat_vma_snapshot_event (+ path) */
+
+	VMAT_REC_USER_BASE = 0x8000,
+	VMAT_REC_LAYOUT = 0x8001, /* frontend: a full layout of one process */
+	VMAT_REC_LOSS = 0x8002,   /* frontend: kernel reported lost events */
+	VMAT_REC_NOTE = 0x8003,   /* frontend: free text note (attach, detach) */
+};
+
+/* Syscalls that change or inspect the address space (vmat_syscall_event.sys). */
+enum vmat_sys {
+	VMAT_SYS_MMAP = 1,
+	VMAT_SYS_MUNMAP = 2,
+	VMAT_SYS_BRK = 3,
+	VMAT_SYS_MREMAP = 4,
+	VMAT_SYS_MPROTECT = 5,
+	VMAT_SYS_MADVISE = 6,
+	VMAT_SYS_MAX = 7,
+};
+
+struct vmat_hdr {
+	__u32 type;  /* enum vmat_record_type */
+	__u32 size;  /* whole record, header and trailing bytes included */
+	__u64 ts;    /* CLOCK_MONOTONIC ns (bpf_ktime_get_ns) */
+	__u32 pid;   /* thread group id */
+	__u32 tid;
+	char comm[VMAT_COMM_LEN];
+};
+
+/* vmat_vma_info.state */
+#define VMAT_VMA_VALID (1u << 0)      /* the kernel had a VMA there */
+#define VMAT_VMA_FILE (1u << 1)       /* file-backed */
+#define VMAT_VMA_DELETED (1u << 2)    /* file is unlinked: " (deleted)" */
+#define VMAT_VMA_PATH_TRUNC (1u << 3) /* path walk gave up (too deep) */
+#define VMAT_VMA_SPECIAL (1u << 4)    /* kernel special mapping; the path is its name ("[vdso]") */
+
+/* One VMA as the kernel held it at the time of the event. */
+struct vmat_vma_info {
+	__u64 start;
+	__u64 end;
+	__u64 flags; /* vm_flags, kernel VM_* bits */
+	__u64 pgoff; /* in pages */
+	__u64 ino;
+	__u32 dev;   /* kernel dev_t: major << 20 | minor */
+	__u32 state; /* VMAT_VMA_* */
+};
+
+/*
+ * An mm syscall: entry arguments joined with the exit result. vma[0] is the
+ * kernel's VMA at the result address (mmap, mremap), at args[0] (mprotect,
+ * madvise) or below the new break (brk); vma[1] is the VMA at the last byte
+ * of the affected range when it differs. The path of vma[0]'s file, when it
+ * has one, follows the struct (path_len bytes, NUL included).
+ */
+struct vmat_syscall_event {
+	struct vmat_hdr hdr;
+	__u32 sys;      /* enum vmat_sys */
+	__u32 path_len;
+	__s64 ret;      /* raw return value: -errno on failure */
+	__u64 args[6];
+	__u64 enter_ts;
+	__u64 start_brk; /* mm->start_brk, for the heap's bounds */
+	__u64 brk;       /* mm->brk after the call */
+	struct vmat_vma_info vma[2];
+};
+
+/* vmat_fault_event.flags */
+#define VMAT_FAULT_KERNEL_MODE (1u << 0) /* kernel touched a user address */
+
+struct vmat_fault_event {
+	struct vmat_hdr hdr;
+	__u64 addr;
+	__u64 ip;
+	__u32 error_code; /* x86 X86_PF_* bits */
+	__u32 flags;
+};
+
+#define VMAT_FORK_THREAD (1u << 0) /* CLONE_THREAD: same process */
+#define VMAT_FORK_SHARED_VM (1u << 1) /* CLONE_VM without CLONE_THREAD (vfork, posix_spawn) */
+#define VMAT_FORK_TRACED (1u << 2) /* the child is traced too */
+
+struct vmat_fork_event {
+	struct vmat_hdr hdr;    /* pid/tid: the parent */
+	__u32 child_pid;
+	__u32 child_tid;
+	__u32 flags;            /* VMAT_FORK_* */
+	__u32 _pad;
+};
+
+/* Followed by the new program's filename (filename_len bytes, NUL included). */
+struct vmat_exec_event {
+	struct vmat_hdr hdr;
+	__u32 old_tid;
+	__u32 filename_len;
+	__u64 start_brk;
+	__u64 brk;
+	__u64 start_stack;
+};
+
+#define VMAT_EXIT_GROUP (1u << 0) /* last thread: the process is gone */
+
+struct vmat_exit_event {
+	struct vmat_hdr hdr;
+	__s32 exit_code; /* task->exit_code: as in a wait status */
+	__u32 flags;
+	__u64 lost;      /* with VMAT_EXIT_GROUP: records this process lost */
+};
+
+/*
+ * One VMA of a layout the kernel walked itself (at exec). seq counts from 0;
+ * VMAT_SNAP_LAST marks the final one of a walk.
+ */
+#define VMAT_SNAP_LAST (1u << 0)
+
+struct vmat_vma_snapshot_event {
+	struct vmat_hdr hdr;
+	__u32 seq;
+	__u32 path_len;
+	__u32 flags;
+	__u32 _pad;
+	struct vmat_vma_info vma;
+};
+
+/* Per-pid state the BPF side keeps for each traced process. */
+struct vmat_traced {
+	__u32 follow; /* children of this process are traced too */
+	__u32 _pad;
+};
+
+#ifndef __bpf__
+#ifdef __cplusplus
+#include <cstddef>
+#define VMAT_OFFSETOF(t, f) offsetof(t, f)
+#else
+#include <stddef.h>
+#define VMAT_OFFSETOF(t, f) offsetof(t, f)
+#endif
+#else
+#define VMAT_OFFSETOF(t, f) __builtin_offsetof(t, f)
+#endif
+
+#ifdef __cplusplus
+#define VMAT_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define VMAT_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
+VMAT_STATIC_ASSERT(sizeof(struct vmat_hdr) == 40, "vmat_hdr layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_info) == 48, "vmat_vma_info layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_syscall_event) == 224, "vmat_syscall_event layout");
+VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_syscall_event, vma) == 128, "vmat_syscall_event.vma");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_fault_event) == 64, "vmat_fault_event layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_fork_event) == 56, "vmat_fork_event layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_exec_event) == 72, "vmat_exec_event layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_exit_event) == 56, "vmat_exit_event layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_snapshot_event) == 104, "vmat_vma_snapshot_event layout");
+
+#endif /* VMATRACE_ABI_EVENTS_H */

@@ -1,0 +1,116 @@
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <cstring>
+
+#include "cli/commands/commands.h"
+#include "record/format.h"
+#include "trace/errors.h"
+
+namespace vmatrace {
+namespace {
+
+void add_trace_options(CLI::App* sub, TraceOptions& o, std::string& attach, bool& json, bool& maps,
+                       std::string& faults, int& pid, bool& no_follow) {
+  sub->add_option("-p,--pid", pid, "trace this running process (all its threads)");
+  sub->add_flag("--json", json, "one JSON object per event");
+  sub->add_flag("--maps", maps, "print each process's rebuilt layout (as /proc/PID/maps) when it ends");
+  sub->add_flag("--no-follow", no_follow, "do not trace children");
+  sub->add_flag("--force", o.force, "overwrite an existing recording");
+  sub->add_option("--attach", attach,
+                  "force attach modes: MODE or FAMILY=MODE[,...] (see `vmatrace features`)");
+  sub->add_option("--faults", faults, "page faults: stream (default) or off")->check(CLI::IsMember({"stream", "off"}));
+  sub->add_option("--ringbuf-size", o.loader.ringbuf_bytes, "ring buffer bytes (power of two)");
+  sub->add_flag("-v,--verbose", o.loader.verbose, "show libbpf's messages");
+  sub->add_option("command", o.command, "command to run traced (after --)");
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"vmatrace: watch a process's address space change, live or from a recording"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", VMATRACE_VERSION);
+
+  TraceOptions trace_opts;
+  std::string attach, faults = "stream", record_out;
+  bool json = false, maps = false, no_follow = false;
+  int pid = 0;
+
+  auto* trace = app.add_subcommand("trace", "trace a process live: -p PID or -- CMD ARGS");
+  add_trace_options(trace, trace_opts, attach, json, maps, faults, pid, no_follow);
+  trace->add_option("-o,--output", record_out, "also record to this file");
+
+  auto* record = app.add_subcommand("record", "record to a file for offline replay: -o FILE (-p PID | -- CMD)");
+  add_trace_options(record, trace_opts, attach, json, maps, faults, pid, no_follow);
+  record->add_option("-o,--output", record_out, "recording file")->required();
+
+  ReplayOptions ro;
+  bool rjson = false;
+  int rpid = 0;
+  auto* replay = app.add_subcommand("replay", "print a recording as live tracing did; layouts at any moment");
+  replay->add_option("file", ro.path, "recording")->required();
+  replay->add_flag("--json", rjson, "one JSON object per event");
+  replay->add_option("--pid", rpid, "only this process");
+  replay->add_flag("--maps", ro.maps, "print layouts (at the end, or --at T)");
+  replay->add_option("--at", ro.at, "moment for --maps: +2.5s from the start, or CLOCK_MONOTONIC ns");
+  replay->add_option("--since", ro.since, "print events from this moment");
+  replay->add_option("--until", ro.until, "print events up to this moment");
+  replay->add_option("--diff", ro.diff, "compare layouts at two moments")->expected(2);
+
+  std::string info_path;
+  bool info_json = false;
+  auto* info = app.add_subcommand("info", "describe a recording: kernel, host, command, duration, counts, losses");
+  info->add_option("file", info_path, "recording")->required();
+  info->add_flag("--json", info_json, "as JSON");
+
+  bool feat_json = false;
+  std::string feat_attach;
+  auto* features = app.add_subcommand("features", "show how each event family attaches on this kernel");
+  features->add_flag("--json", feat_json, "as JSON");
+  features->add_option("--attach", feat_attach, "show the plan with these modes forced");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "vmatrace: %s (see vmatrace --help)\n", e.what());
+    return 2;
+  }
+
+  try {
+    if (*trace || *record) {
+      if (pid && !trace_opts.command.empty()) throw UserError("give either -p PID or -- CMD, not both");
+      if (!pid && trace_opts.command.empty()) throw UserError("nothing to trace: give -p PID or -- CMD ARGS");
+      if (pid) trace_opts.pid = pid;
+      trace_opts.follow = !no_follow;
+      trace_opts.print.format = json ? OutputFormat::kJson : OutputFormat::kText;
+      trace_opts.print.maps_at_end = maps;
+      trace_opts.record_path = record_out;
+      if (!attach.empty()) trace_opts.forced = parse_attach(attach);
+      if (faults == "off") trace_opts.forced[Family::kFaults] = AttachMode::kNone;
+      if (*record && !*trace) {
+        // Recording prints nothing but the banner and summary.
+        trace_opts.print.events = false;
+      }
+      return run_trace(std::move(trace_opts));
+    }
+    if (*replay) {
+      ro.print.format = rjson ? OutputFormat::kJson : OutputFormat::kText;
+      if (rpid) ro.print.pid = static_cast<uint32_t>(rpid);
+      return run_replay(ro);
+    }
+    if (*info) return run_info(info_path, info_json);
+    if (*features) return run_features(feat_json, feat_attach.empty() ? std::map<Family, AttachMode>{}
+                                                                       : parse_attach(feat_attach));
+  } catch (const UserError& e) {
+    std::fprintf(stderr, "vmatrace: %s\n", e.what());
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vmatrace: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace vmatrace

@@ -1,0 +1,41 @@
+#pragma once
+// The subcommands. main() only parses the command line (cli.cpp) and maps
+// exceptions to one-line errors and exit codes.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "output/printer.h"
+#include "trace/session.h"
+
+namespace vmatrace {
+
+struct ReplayOptions {
+  std::string path;
+  PrinterOptions print;
+  std::optional<std::string> at;     // --at T (with --maps)
+  std::optional<std::string> since;  // --since T
+  std::optional<std::string> until;  // --until T
+  std::vector<std::string> diff;     // --diff T1 T2
+  bool maps = false;
+};
+
+int run_trace(TraceOptions opts);
+int run_replay(const ReplayOptions& opts);
+int run_info(const std::string& path, bool json);
+int run_features(bool json, const std::map<Family, AttachMode>& forced);
+
+// Parses a moment: "+2.5s", "+300ms", "+1.5" (seconds), "+20us", "+5ns"
+// relative to `start`, or an absolute CLOCK_MONOTONIC ns value. Throws
+// UserError naming the bad value.
+uint64_t parse_moment(const std::string& s, uint64_t start);
+
+// "--attach syscalls=raw_tracepoint,exec_layout=procfs" or a bare mode
+// applied to every family that offers it.
+std::map<Family, AttachMode> parse_attach(const std::string& s);
+
+int run_cli(int argc, char** argv);
+
+}  // namespace vmatrace

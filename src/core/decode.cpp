@@ -1,0 +1,209 @@
+#include "core/decode.h"
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+namespace vmatrace {
+namespace {
+
+template <size_t N>
+std::string flag_names(uint64_t v, const std::array<std::pair<uint64_t, const char*>, N>& names,
+                       const char* zero) {
+  std::string out;
+  for (const auto& [bit, name] : names) {
+    if (bit && (v & bit) == bit) {
+      if (!out.empty()) out += '|';
+      out += name;
+      v &= ~bit;
+    }
+  }
+  if (v) {
+    if (!out.empty()) out += '|';
+    out += hex(v);
+  }
+  return out.empty() ? zero : out;
+}
+
+// Decodes one UTF-8 sequence at s[i]; returns its length, 0 if invalid.
+size_t utf8_len(std::string_view s, size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; k++)
+    if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return 0;
+  if (n == 2 && c < 0xc2) return 0;  // overlong
+  return n;
+}
+
+}  // namespace
+
+std::string hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::string prot_names(uint64_t prot) {
+  static constexpr std::array<std::pair<uint64_t, const char*>, 6> names{{
+      {0x1, "PROT_READ"}, {0x2, "PROT_WRITE"}, {0x4, "PROT_EXEC"}, {0x8, "PROT_SEM"},
+      {0x01000000, "PROT_GROWSDOWN"}, {0x02000000, "PROT_GROWSUP"}}};
+  return flag_names(prot, names, "PROT_NONE");
+}
+
+std::string mmap_flag_names(uint64_t flags) {
+  static constexpr std::array<std::pair<uint64_t, const char*>, 18> names{{
+      {0x03, "MAP_SHARED_VALIDATE"}, {0x01, "MAP_SHARED"}, {0x02, "MAP_PRIVATE"}, {0x10, "MAP_FIXED"},
+      {0x20, "MAP_ANONYMOUS"}, {0x40, "MAP_32BIT"}, {0x100, "MAP_GROWSDOWN"}, {0x800, "MAP_DENYWRITE"},
+      {0x1000, "MAP_EXECUTABLE"}, {0x2000, "MAP_LOCKED"}, {0x4000, "MAP_NORESERVE"}, {0x8000, "MAP_POPULATE"},
+      {0x10000, "MAP_NONBLOCK"}, {0x20000, "MAP_STACK"}, {0x40000, "MAP_HUGETLB"}, {0x80000, "MAP_SYNC"},
+      {0x100000, "MAP_FIXED_NOREPLACE"}, {0x4000000, "MAP_UNINITIALIZED"}}};
+  return flag_names(flags, names, "0");
+}
+
+std::string mremap_flag_names(uint64_t flags) {
+  static constexpr std::array<std::pair<uint64_t, const char*>, 3> names{{
+      {1, "MREMAP_MAYMOVE"}, {2, "MREMAP_FIXED"}, {4, "MREMAP_DONTUNMAP"}}};
+  return flag_names(flags, names, "0");
+}
+
+std::string madvise_name(uint64_t advice) {
+  switch (advice) {
+    case 0: return "MADV_NORMAL";
+    case 1: return "MADV_RANDOM";
+    case 2: return "MADV_SEQUENTIAL";
+    case 3: return "MADV_WILLNEED";
+    case 4: return "MADV_DONTNEED";
+    case 8: return "MADV_FREE";
+    case 9: return "MADV_REMOVE";
+    case 10: return "MADV_DONTFORK";
+    case 11: return "MADV_DOFORK";
+    case 12: return "MADV_MERGEABLE";
+    case 13: return "MADV_UNMERGEABLE";
+    case 14: return "MADV_HUGEPAGE";
+    case 15: return "MADV_NOHUGEPAGE";
+    case 16: return "MADV_DONTDUMP";
+    case 17: return "MADV_DODUMP";
+    case 18: return "MADV_WIPEONFORK";
+    case 19: return "MADV_KEEPONFORK";
+    case 20: return "MADV_COLD";
+    case 21: return "MADV_PAGEOUT";
+    case 22: return "MADV_POPULATE_READ";
+    case 23: return "MADV_POPULATE_WRITE";
+    case 24: return "MADV_DONTNEED_LOCKED";
+    case 25: return "MADV_COLLAPSE";
+    case 100: return "MADV_HWPOISON";
+    case 101: return "MADV_SOFT_OFFLINE";
+    case 102: return "MADV_GUARD_INSTALL";
+    case 103: return "MADV_GUARD_REMOVE";
+  }
+  return std::to_string(advice);
+}
+
+std::string errno_name(int err) {
+  switch (err) {
+    case 1: return "EPERM";
+    case 2: return "ENOENT";
+    case 4: return "EINTR";
+    case 9: return "EBADF";
+    case 11: return "EAGAIN";
+    case 12: return "ENOMEM";
+    case 13: return "EACCES";
+    case 14: return "EFAULT";
+    case 16: return "EBUSY";
+    case 17: return "EEXIST";
+    case 19: return "ENODEV";
+    case 22: return "EINVAL";
+    case 23: return "ENFILE";
+    case 24: return "EMFILE";
+    case 26: return "ETXTBSY";
+    case 27: return "EFBIG";
+    case 38: return "ENOSYS";
+    case 75: return "EOVERFLOW";
+    case 95: return "EOPNOTSUPP";
+  }
+  return "E" + std::to_string(err);
+}
+
+std::string human_size(uint64_t bytes) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 5) v /= 1024, u++;
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), v < 10 ? "%.1f %s" : "%.0f %s", v, units[u]);
+  return buf;
+}
+
+std::string fault_access(uint32_t error_code) {
+  // X86_PF_WRITE = 2, X86_PF_INSTR = 16 (arch/x86/include/asm/trap_pf.h)
+  if (error_code & 16) return "exec";
+  if (error_code & 2) return "write";
+  return "read";
+}
+
+std::string escape_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = utf8_len(s, i);
+    if (n > 1) {
+      out.append(s.substr(i, n));
+      i += n;
+      continue;
+    }
+    if (n == 1 && c >= 0x20 && c != 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    }
+    i++;
+  }
+  return out;
+}
+
+std::string escape_json(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = utf8_len(s, i);
+    if (n > 1) {
+      out.append(s.substr(i, n));
+      i += n;
+      continue;
+    }
+    if (n == 0) {
+      out += "\\ufffd";  // invalid UTF-8 byte
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+    i++;
+  }
+  return out;
+}
+
+}  // namespace vmatrace

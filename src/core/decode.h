@@ -1,0 +1,26 @@
+#pragma once
+// Human names for syscall arguments and results: PROT_*, MAP_*, MREMAP_*,
+// MADV_*, errno names, sizes, and escaping of kernel-provided strings.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace vmatrace {
+
+std::string prot_names(uint64_t prot);          // "PROT_READ|PROT_WRITE", "PROT_NONE"
+std::string mmap_flag_names(uint64_t flags);    // "MAP_PRIVATE|MAP_ANONYMOUS|0x..."
+std::string mremap_flag_names(uint64_t flags);  // "MREMAP_MAYMOVE", "0"
+std::string madvise_name(uint64_t advice);      // "MADV_DONTNEED" or the number
+std::string errno_name(int err);                // "ENOMEM" or "E<n>"
+std::string human_size(uint64_t bytes);         // "4.0 KiB", "12 B", "1.5 MiB"
+std::string hex(uint64_t v);                    // "0x7f3c2a000000"
+std::string fault_access(uint32_t error_code);  // "read", "write", "exec"
+
+// Escaping for output of strings that came from the kernel or a recording
+// (paths, comm): control characters, backslash and invalid UTF-8 are made
+// visible; nothing can end a line or inject terminal escapes.
+std::string escape_text(std::string_view s);
+std::string escape_json(std::string_view s);  // without the surrounding quotes
+
+}  // namespace vmatrace

@@ -1,0 +1,152 @@
+#pragma once
+
+// A user-space mirror of one mm_struct's VMA tree: the operations below apply
+// the same split/merge/expand rules the kernel applies in mm/vma.c,
+// mm/mmap.c, mm/mremap.c, mm/mprotect.c and mm/madvise.c (Linux 6.18), so that
+// replaying a process's mmap/munmap/brk/mremap/mprotect/madvise/page-fault
+// events reproduces its /proc/PID/maps.
+//
+// What the model cannot see, and therefore gets wrong in rare cases, is
+// documented where it matters; the big one is the anon_vma: the kernel
+// refuses to merge two anonymous VMAs that each already own a different
+// anon_vma (both had pages faulted in separately, is_mergeable_anon_vma()),
+// and copy_vma() rebases pgoff of a never-faulted anonymous VMA. The model
+// assumes merges are allowed and pgoff is kept; the live tracer compares
+// with the kernel after syscalls and calls reconcile() where they differ.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/vm_flags.h"
+
+namespace vmatrace {
+
+struct Vma {
+  uint64_t start = 0, end = 0;  // [start, end), page aligned
+  uint64_t flags = 0;           // kernel VM_* bits
+  uint64_t pgoff = 0;           // in pages; anonymous: start>>12 at creation, kept across mremap moves
+  uint32_t dev = 0;             // kernel dev_t encoding: major << 20 | minor
+  uint64_t ino = 0;
+  std::string path;             // file path for file-backed VMAs ("" for anonymous)
+  bool deleted = false;         // print " (deleted)" after the path
+  std::string special;          // kernel-named special mapping: "[vdso]", "[vvar]", ...; never [heap]/[stack]
+  std::string anon_name;        // prctl(PR_SET_VMA_ANON_NAME) name, printed "[anon:NAME]"; must match to merge
+  uint64_t file_key = 0;        // opaque identity of the struct file if known (0 = unknown); see same_file()
+  uint64_t id = 0;              // stable identity assigned by the Layout
+
+  bool is_file() const { return !path.empty() || ino != 0; }
+  bool is_shared() const { return (flags & VM_MAYSHARE) != 0; }
+  bool is_anonymous() const { return !is_file() && special.empty(); }
+  std::string perms() const;    // "rw-p": r/w/x from VM_READ/WRITE/EXEC, 's' if VM_MAYSHARE else 'p'
+  uint64_t pages() const { return (end - start) >> kPageShift; }
+  bool contains(uint64_t addr) const { return addr >= start && addr < end; }
+  // Same backing object, as far as the model can tell. The kernel compares
+  // struct file pointers (is_mergeable_vma()); two open()s of one inode are
+  // different files. With file_key known on both sides we compare that,
+  // otherwise dev+ino+path.
+  bool same_file(const Vma& o) const;
+  // All attributes but id equal (what /proc and the kernel would show).
+  bool same_attributes(const Vma& o) const;
+  bool operator==(const Vma& o) const = default;
+};
+
+struct LayoutChange {          // what an operation did, for output
+  std::vector<Vma> result;     // VMAs now covering the touched range, after merges (extended to the merged extents)
+  std::vector<Vma> removed;    // VMAs (or pieces) that went away, including neighbours absorbed by a merge
+  int merges = 0;              // neighbours joined (a merge with both sides counts 2)
+  int splits = 0;              // __split_vma() calls
+  bool changed() const { return !result.empty() || !removed.empty() || merges || splits; }
+};
+
+// Two VMAs that would merge if adjacent, as the kernel decides for a new
+// range placed right after `prev` (can_vma_merge_after() seen from both
+// sides): flags equal but VM_IGNORE_MERGE, no VM_SPECIAL, same file or both
+// anonymous, same anon name, no kernel-named special mapping, no shared
+// anonymous (each is its own shmem file), and prev.pgoff + pages == next.pgoff.
+bool vmas_mergeable(const Vma& prev, const Vma& next);
+
+class Layout {
+ public:
+  static constexpr uint64_t kStackGuardGap = 256 * kPageSize;  // mm/mmap.c stack_guard_gap default
+  static constexpr uint64_t kMmapMinAddr = 65536;              // vm.mmap_min_addr default
+
+  // Kernel configuration the model cannot infer from events.
+  // CONFIG_MEM_SOFT_DIRTY: do_brk_flags() then sets VM_SOFTDIRTY on the heap.
+  void set_soft_dirty_enabled(bool on) { soft_dirty_ = on; }
+  // RLIMIT_STACK soft limit for acct_stack_growth(); 0 = unknown/unlimited.
+  void set_stack_rlimit(uint64_t bytes) { stack_rlimit_ = bytes; }
+
+  // state the kernel prints with
+  void set_brk(uint64_t start_brk, uint64_t brk);
+  void set_start_stack(uint64_t start_stack);
+  uint64_t start_brk() const { return start_brk_; }
+  uint64_t brk() const { return brk_; }
+  uint64_t start_stack() const { return start_stack_; }
+
+  // seeding (/proc or a kernel walk): replaces all VMAs, assigns fresh ids.
+  // Throws std::invalid_argument for unaligned, empty or overlapping VMAs.
+  void seed(std::vector<Vma> vmas);
+  void clear();
+
+  // Operations mirroring the kernel; call them for syscalls that succeeded.
+  // Arguments the kernel would reject with EINVAL (unaligned start, ...) give
+  // an empty change. prot = PROT_* bits, flags = MAP_*/MREMAP_* bits (abi::).
+  LayoutChange mmap(const Vma& v);
+  LayoutChange munmap(uint64_t start, uint64_t len);
+  LayoutChange mprotect(uint64_t start, uint64_t len, uint64_t prot);
+  LayoutChange madvise(uint64_t start, uint64_t len, int advice);
+  LayoutChange mremap(uint64_t old_addr, uint64_t old_len, uint64_t new_len, uint64_t flags, uint64_t new_addr);
+  LayoutChange brk(uint64_t new_brk);
+  LayoutChange fault(uint64_t addr);
+  LayoutChange reconcile(const Vma& truth);
+  // The kernel says [start, end) holds exactly `truth` (sorted or not, holes
+  // allowed): reconcile() each and drop whatever the model has in the holes.
+  LayoutChange reconcile_range(uint64_t start, uint64_t end, const std::vector<Vma>& truth);
+  void fork_from(const Layout& parent);
+
+  // queries
+  const Vma* find(uint64_t addr) const;
+  const Vma* find_by_id(uint64_t id) const;  // O(n)
+  std::vector<Vma> overlapping(uint64_t start, uint64_t end) const;
+  size_t size() const { return vmas_.size(); }
+  bool empty() const { return vmas_.empty(); }
+  std::vector<Vma> vmas() const;
+  std::string name_of(const Vma& v) const;
+  std::string proc_maps() const;
+  uint64_t next_id() const { return next_id_; }
+
+ private:
+  using Map = std::map<uint64_t, Vma>;
+
+  uint64_t new_id() { return next_id_++; }
+  Map::iterator containing(uint64_t addr);
+  Map::iterator insert(Vma v);
+  // __split_vma(): split the VMA containing addr (if addr is strictly inside
+  // one) at addr; the lower piece keeps the id. Returns the upper piece.
+  Map::iterator split_at(uint64_t addr, LayoutChange& ch);
+  // vms_gather_munmap_vmas() + vms_complete_munmap_vmas(): split at the
+  // edges and remove everything in [start, end).
+  void remove_range(uint64_t start, uint64_t end, LayoutChange& ch);
+  // vma_merge_new_range(): place `v` (no overlap left) merging with adjacent
+  // prev/next when allowed. kPrevOnly = vmg.just_expand (do_brk_flags()).
+  // soft_dirty_new: __mmap_complete()/do_brk_flags() set VM_SOFTDIRTY on the
+  // result. Returns the VMA now covering v.
+  enum class MergeMode { kNone, kPrevOnly, kBoth };
+  Map::iterator place_new(Vma v, LayoutChange& ch, MergeMode mode, bool soft_dirty_new);
+  // vma_modify(): give [start, end) inside `it` new flags, merging with
+  // neighbours via vma_merge_existing_range() or splitting.
+  Map::iterator modify_flags(Map::iterator it, uint64_t start, uint64_t end, uint64_t new_flags,
+                             LayoutChange& ch);
+  void collect_result(uint64_t start, uint64_t end, LayoutChange& ch) const;
+  bool any_sealed(uint64_t start, uint64_t end) const;
+
+  Map vmas_;
+  uint64_t start_brk_ = 0, brk_ = 0, start_stack_ = 0;
+  uint64_t next_id_ = 1;
+  bool soft_dirty_ = false;
+  uint64_t stack_rlimit_ = 0;
+};
+
+}  // namespace vmatrace

@@ -1,0 +1,279 @@
+#include "core/processor.h"
+
+#include <charconv>
+
+#include "core/proc_maps.h"
+#include "core/vm_flags.h"
+
+namespace vmatrace {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+bool syscall_failed(int64_t ret) { return ret < 0 && ret >= -4095; }
+
+// The kernel's own VMA from a syscall record, with its path when the record
+// carried one (only vma[0] does); a VMA the model already knows at the same
+// place with the same file keeps the model's path.
+std::optional<Vma> kernel_truth(const ProcessState& p, const vmat_vma_info& info, std::string_view path,
+                                bool has_path) {
+  if (!(info.state & VMAT_VMA_VALID) || info.end <= info.start) return std::nullopt;
+  Vma v = vma_from_info(info, has_path ? path : std::string_view{});
+  if (!has_path && (info.state & (VMAT_VMA_FILE | VMAT_VMA_SPECIAL))) {
+    const Vma* known = p.layout.find(info.start);
+    if (!known) known = p.layout.find(info.end - 1);
+    if (!known) return std::nullopt;  // a file we cannot name: leave the model as it is
+    v.path = known->path;
+    v.special = known->special;
+    if (v.dev != known->dev || v.ino != known->ino) v.path = known->path;
+  }
+  return v;
+}
+
+}  // namespace
+
+ProcessState& Processor::state_for(const DecodedRecord& rec) {
+  auto& slot = procs_[rec.hdr.pid];
+  if (!slot) {
+    slot = std::make_unique<ProcessState>();
+    slot->pid = rec.hdr.pid;
+  }
+  if (rec.hdr.pid == rec.hdr.tid && !rec.comm.empty()) slot->comm = std::string(rec.comm);
+  return *slot;
+}
+
+const ProcessState* Processor::process(uint32_t pid) const {
+  auto it = procs_.find(pid);
+  return it == procs_.end() ? nullptr : it->second.get();
+}
+
+std::vector<const ProcessState*> Processor::processes() const {
+  std::vector<const ProcessState*> out;
+  for (const auto& [pid, p] : procs_) out.push_back(p.get());
+  return out;
+}
+
+void Processor::seed(ProcessState& p, std::vector<Vma> vmas, uint64_t ts) {
+  if (gate_vma_) {
+    bool have = false;
+    for (const auto& v : vmas) have |= v.start == gate_vma_->start;
+    if (!have) vmas.push_back(*gate_vma_);
+  }
+  p.layout.seed(std::move(vmas));
+  p.seeded = true;
+  p.seed_ts = ts;
+}
+
+void Processor::apply_layout(ProcessState& p, const DecodedRecord& rec) {
+  const auto& l = *rec.layout;
+  p.layout.set_brk(l.start_brk, l.brk);
+  p.layout.set_start_stack(l.start_stack);
+  if (l.reason == LayoutReason::kResync) p.resyncs++, stats_.resyncs++;
+  p.awaiting_exec_walk = false;
+  seed(p, l.vmas, rec.hdr.ts);
+}
+
+void Processor::apply_snapshot(ProcessState& p, const DecodedRecord& rec) {
+  if (!p.awaiting_exec_walk) return;
+  if (rec.snap.flags & VMAT_SNAP_LAST) {
+    p.awaiting_exec_walk = false;
+    seed(p, std::move(p.exec_walk), rec.hdr.ts);
+    p.exec_walk.clear();
+    return;
+  }
+  p.exec_walk.push_back(vma_from_info(rec.snap.vma, rec.path));
+}
+
+void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied& out) {
+  const auto& e = rec.sys;
+  if (syscall_failed(e.ret)) return;
+  Layout& l = p.layout;
+  LayoutChange ch;
+  switch (e.sys) {
+    case VMAT_SYS_MMAP: {
+      uint64_t start = static_cast<uint64_t>(e.ret);
+      uint64_t len = (e.args[1] + kPage - 1) & ~(kPage - 1);
+      Vma v;
+      const auto& k = e.vma[0];
+      if ((k.state & VMAT_VMA_VALID) && k.start <= start && start < k.end) {
+        v = vma_from_info(k, rec.path);
+        v.pgoff = k.pgoff + (start - k.start) / kPage;
+      } else {
+        // No kernel view (it vanished before exit): the arguments alone.
+        v.flags = 0;
+        uint64_t prot = e.args[2], flags = e.args[3];
+        if (prot & 1) v.flags |= VM_READ;
+        if (prot & 2) v.flags |= VM_WRITE;
+        if (prot & 4) v.flags |= VM_EXEC;
+        v.flags |= VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+        if (flags & 0x01) v.flags |= VM_SHARED | VM_MAYSHARE;
+        v.pgoff = start / kPage;
+      }
+      v.start = start;
+      v.end = start + len;
+      ch = l.mmap(v);
+      break;
+    }
+    case VMAT_SYS_MUNMAP:
+      ch = l.munmap(e.args[0], e.args[1]);
+      break;
+    case VMAT_SYS_BRK:
+      l.set_brk(e.start_brk, l.brk() ? l.brk() : e.start_brk);
+      ch = l.brk(e.brk);
+      l.set_brk(e.start_brk, e.brk);
+      break;
+    case VMAT_SYS_MREMAP:
+      ch = l.mremap(e.args[0], e.args[1], e.args[2], e.args[3], static_cast<uint64_t>(e.ret));
+      break;
+    case VMAT_SYS_MPROTECT:
+      ch = l.mprotect(e.args[0], e.args[1], e.args[2]);
+      break;
+    case VMAT_SYS_MADVISE:
+      ch = l.madvise(e.args[0], e.args[1], static_cast<int>(e.args[2]));
+      break;
+    default:
+      return;
+  }
+  // Make the model agree with what the kernel reports it built: this
+  // covers what the model cannot see (anon_vma compatibility decides some
+  // merges in the kernel).
+  for (int i = 0; i < 2; i++) {
+    auto truth = kernel_truth(p, e.vma[i], rec.path, i == 0);
+    if (!truth) continue;
+    const Vma* cur = l.find(truth->start);
+    if (cur && cur->start == truth->start && cur->end == truth->end && cur->flags == truth->flags &&
+        cur->pgoff == truth->pgoff)
+      continue;
+    auto r = l.reconcile(*truth);
+    ch.merges += r.merges;
+    ch.splits += r.splits;
+  }
+  // Report the VMAs now covering the affected range, as the model holds them.
+  uint64_t lo = 0, hi = 0;
+  switch (e.sys) {
+    case VMAT_SYS_MMAP: lo = static_cast<uint64_t>(e.ret); hi = lo + e.args[1]; break;
+    case VMAT_SYS_MREMAP: lo = static_cast<uint64_t>(e.ret); hi = lo + e.args[2]; break;
+    case VMAT_SYS_BRK: lo = e.start_brk; hi = e.brk; break;
+    case VMAT_SYS_MPROTECT:
+    case VMAT_SYS_MADVISE: lo = e.args[0]; hi = lo + e.args[1]; break;
+    default: break;
+  }
+  ch.result = hi > lo ? l.overlapping(lo, hi) : std::vector<Vma>{};
+  out.layout_changed = true;
+  out.change = std::move(ch);
+}
+
+void Processor::apply_fault(ProcessState& p, const DecodedRecord& rec, Applied& out) {
+  uint64_t addr = rec.fault.addr;
+  if (!p.layout.find(addr)) {
+    auto ch = p.layout.fault(addr);
+    if (!ch.result.empty()) {
+      out.stack_grew = true;
+      out.layout_changed = true;
+      out.change = std::move(ch);
+    }
+  }
+  if (const Vma* v = p.layout.find(addr)) out.fault_vma = *v;
+}
+
+void Processor::end_process(uint32_t pid, RecordSink* sink) {
+  auto it = procs_.find(pid);
+  if (it == procs_.end()) return;
+  if (sink) sink->on_process_end(*it->second);
+  if (keep_ended_) {
+    ProcessState summary;
+    summary.pid = it->second->pid;
+    summary.parent = it->second->parent;
+    summary.comm = it->second->comm;
+    summary.exe = it->second->exe;
+    summary.lost_total = it->second->lost_total;
+    summary.resyncs = it->second->resyncs;
+    summary.events = it->second->events;
+    summary.exited = it->second->exited;
+    summary.exit_code = it->second->exit_code;
+    ended_.push_back(std::move(summary));
+  }
+  procs_.erase(it);
+}
+
+void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
+  stats_.records++;
+  if (start_ts_ == 0) start_ts_ = rec.hdr.ts;
+  Applied out;
+  if (rec.type == VMAT_REC_NOTE) {
+    if (rec.note->key == kNoteSessionStart) start_ts_ = rec.hdr.ts;
+    if (rec.note->key == kNoteGateVma) gate_vma_ = parse_maps_line(rec.note->value);
+    if (sink) sink->on_record(rec, out, nullptr);
+    return;
+  }
+  bool known_type = rec.type == VMAT_EV_SYSCALL || rec.type == VMAT_EV_FAULT || rec.type == VMAT_EV_FORK ||
+                    rec.type == VMAT_EV_EXEC || rec.type == VMAT_EV_EXIT || rec.type == VMAT_EV_VMA_SNAPSHOT ||
+                    rec.type == VMAT_REC_LAYOUT || rec.type == VMAT_REC_LOSS;
+  if (!known_type) {
+    stats_.unknown_records++;
+    return;
+  }
+  ProcessState& p = state_for(rec);
+  p.events++;
+  bool fresh = !p.seeded || rec.hdr.ts >= p.seed_ts;
+  switch (rec.type) {
+    case VMAT_EV_SYSCALL:
+      if (p.seeded && fresh && !p.awaiting_exec_walk) apply_syscall(p, rec, out);
+      else out.applied = false;
+      break;
+    case VMAT_EV_FAULT:
+      if (p.seeded && fresh && !p.awaiting_exec_walk) apply_fault(p, rec, out);
+      else out.applied = false;
+      break;
+    case VMAT_EV_FORK:
+      if (!(rec.fork.flags & VMAT_FORK_THREAD) && (rec.fork.flags & VMAT_FORK_TRACED)) {
+        auto& child = procs_[rec.fork.child_pid];
+        child = std::make_unique<ProcessState>();
+        child->pid = rec.fork.child_pid;
+        child->parent = p.pid;
+        child->comm = p.comm;
+        child->exe = p.exe;
+        if (p.seeded) {
+          child->layout.fork_from(p.layout);
+          child->seeded = true;
+          child->seed_ts = rec.hdr.ts;
+        }
+      }
+      break;
+    case VMAT_EV_EXEC:
+      p.exe = std::string(rec.path);
+      p.layout.seed({});
+      p.layout.set_brk(rec.exec.start_brk, rec.exec.brk);
+      p.layout.set_start_stack(rec.exec.start_stack);
+      p.seeded = false;
+      p.awaiting_exec_walk = true;
+      p.exec_walk.clear();
+      break;
+    case VMAT_EV_VMA_SNAPSHOT:
+      apply_snapshot(p, rec);
+      break;
+    case VMAT_REC_LAYOUT:
+      apply_layout(p, rec);
+      break;
+    case VMAT_REC_LOSS:
+      p.lost_total = rec.loss->lost_total;
+      stats_.lost += rec.loss->lost;
+      break;
+    case VMAT_EV_EXIT:
+      if (rec.exit.flags & VMAT_EXIT_GROUP) {
+        p.exited = true;
+        p.exit_code = rec.exit.exit_code;
+      }
+      break;
+  }
+  if (sink) sink->on_record(rec, out, &p);
+  if (rec.type == VMAT_EV_EXIT && (rec.exit.flags & VMAT_EXIT_GROUP)) end_process(rec.hdr.pid, sink);
+}
+
+void Processor::finish(RecordSink* sink) {
+  std::vector<uint32_t> pids;
+  for (const auto& [pid, p] : procs_) pids.push_back(pid);
+  for (auto pid : pids) end_process(pid, sink);
+}
+
+}  // namespace vmatrace

@@ -1,0 +1,98 @@
+#pragma once
+// The frontend's state machine: applies decoded records, in stream order, to
+// one Layout per traced process. It is the same code for live tracing and
+// for replay, which is what makes their output identical.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/layout.h"
+#include "core/records.h"
+
+namespace vmatrace {
+
+struct ProcessState {
+  uint32_t pid = 0;
+  uint32_t parent = 0;
+  std::string comm;
+  std::string exe;              // filename of the last exec, when seen
+  Layout layout;
+  bool seeded = false;          // layout known (seed, exec walk or fork copy)
+  uint64_t seed_ts = 0;         // records older than this are already in the seed
+  bool awaiting_exec_walk = false;
+  std::vector<Vma> exec_walk;   // VMAs of a kernel exec walk being collected
+  uint64_t lost_total = 0;
+  uint64_t resyncs = 0;
+  uint64_t events = 0;
+  bool exited = false;
+  int exit_code = 0;
+};
+
+// What applying one record did, for the printers.
+struct Applied {
+  bool layout_changed = false;
+  LayoutChange change;
+  std::optional<Vma> fault_vma;  // the VMA a fault landed in (after any stack growth)
+  bool stack_grew = false;
+  bool applied = true;           // false: older than the seed, or process unknown
+};
+
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  virtual void on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState* proc) = 0;
+  // A traced process exited (or the trace ended with it alive).
+  virtual void on_process_end(const ProcessState&) {}
+};
+
+struct ProcessorStats {
+  uint64_t records = 0;
+  uint64_t unknown_records = 0;
+  uint64_t lost = 0;
+  uint64_t resyncs = 0;
+};
+
+class Processor {
+ public:
+  Processor() = default;
+
+  // Applies one record; `sink` (may be null) sees it with its effect.
+  void apply(const DecodedRecord& rec, RecordSink* sink);
+  // End of stream: reports every process still alive to the sink.
+  void finish(RecordSink* sink);
+
+  const ProcessState* process(uint32_t pid) const;
+  std::vector<const ProcessState*> processes() const;
+  // Processes that have ended, kept for summaries (layout dropped).
+  const std::vector<ProcessState>& ended() const { return ended_; }
+  const ProcessorStats& stats() const { return stats_; }
+  uint64_t start_ts() const { return start_ts_; }
+  bool keep_ended() const { return keep_ended_; }
+  void set_keep_ended(bool v) { keep_ended_ = v; }
+
+ private:
+  ProcessState& state_for(const DecodedRecord& rec);
+  void apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied& out);
+  void apply_fault(ProcessState& p, const DecodedRecord& rec, Applied& out);
+  void apply_layout(ProcessState& p, const DecodedRecord& rec);
+  void apply_snapshot(ProcessState& p, const DecodedRecord& rec);
+  void seed(ProcessState& p, std::vector<Vma> vmas, uint64_t ts);
+  void end_process(uint32_t pid, RecordSink* sink);
+
+  std::map<uint32_t, std::unique_ptr<ProcessState>> procs_;
+  std::vector<ProcessState> ended_;
+  std::optional<Vma> gate_vma_;
+  ProcessorStats stats_;
+  uint64_t start_ts_ = 0;
+  bool keep_ended_ = true;
+};
+
+// The note keys the frontend writes at the start of a stream.
+inline constexpr const char* kNoteSessionStart = "session_start";
+inline constexpr const char* kNoteGateVma = "gate_vma";
+
+}  // namespace vmatrace

@@ -1,0 +1,285 @@
+#include "core/records.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace vmatrace {
+namespace {
+
+// Serialisation helpers for the frontend records: little-endian host layout,
+// every length checked on read.
+class Writer {
+ public:
+  explicit Writer(const vmat_hdr& hdr) { put_raw(&hdr, sizeof(hdr)); }
+  void put_raw(const void* p, size_t n) {
+    auto b = static_cast<const std::byte*>(p);
+    out_.insert(out_.end(), b, b + n);
+  }
+  void u32(uint32_t v) { put_raw(&v, sizeof(v)); }
+  void u64(uint64_t v) { put_raw(&v, sizeof(v)); }
+  void str(std::string_view s) {
+    u32(static_cast<uint32_t>(s.size()));
+    put_raw(s.data(), s.size());
+  }
+  std::vector<std::byte> finish() {
+    auto size = static_cast<uint32_t>(out_.size());
+    std::memcpy(out_.data() + offsetof(vmat_hdr, size), &size, sizeof(size));
+    return std::move(out_);
+  }
+
+ private:
+  std::vector<std::byte> out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::span<const std::byte> b) : b_(b), pos_(sizeof(vmat_hdr)) {}
+  bool ok() const { return ok_; }
+  template <typename T>
+  T get() {
+    T v{};
+    if (pos_ + sizeof(T) > b_.size()) {
+      ok_ = false;
+      return v;
+    }
+    std::memcpy(&v, b_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return v;
+  }
+  std::string str() {
+    auto n = get<uint32_t>();
+    if (!ok_ || n > b_.size() - pos_) {
+      ok_ = false;
+      return {};
+    }
+    std::string s(reinterpret_cast<const char*>(b_.data() + pos_), n);
+    pos_ += n;
+    return s;
+  }
+  size_t remaining() const { return b_.size() - pos_; }
+
+ private:
+  std::span<const std::byte> b_;
+  size_t pos_;
+  bool ok_ = true;
+};
+
+std::string_view bounded_string(const char* p, size_t max) {
+  return std::string_view(p, strnlen(p, max));
+}
+
+// Trailing string of a kernel record: declared length must fit the record.
+bool trailing(std::span<const std::byte> rec, size_t fixed, uint32_t len, std::string_view* out,
+              std::string* error) {
+  if (len > rec.size() - fixed) {
+    *error = "trailing string runs past the record";
+    return false;
+  }
+  *out = bounded_string(reinterpret_cast<const char*>(rec.data() + fixed), len);
+  return true;
+}
+
+template <typename T>
+bool fits(std::span<const std::byte> rec, std::string* error) {
+  if (rec.size() < sizeof(T)) {
+    *error = "record shorter than its type";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string_view layout_reason_name(LayoutReason r) {
+  switch (r) {
+    case LayoutReason::kAttach: return "attach";
+    case LayoutReason::kExec: return "exec";
+    case LayoutReason::kResync: return "resync";
+    case LayoutReason::kSpawn: return "spawn";
+  }
+  return "unknown";
+}
+
+vmat_hdr make_header(uint32_t type, uint64_t ts, uint32_t pid, uint32_t tid, std::string_view comm) {
+  vmat_hdr h{};
+  h.type = type;
+  h.ts = ts;
+  h.pid = pid;
+  h.tid = tid;
+  std::memcpy(h.comm, comm.data(), std::min(comm.size(), sizeof(h.comm) - 1));
+  return h;
+}
+
+std::vector<std::byte> encode_layout(const vmat_hdr& hdr, const LayoutRecord& layout) {
+  Writer w(hdr);
+  w.u32(static_cast<uint32_t>(layout.reason));
+  w.u32(static_cast<uint32_t>(layout.vmas.size()));
+  w.u64(layout.start_brk);
+  w.u64(layout.brk);
+  w.u64(layout.start_stack);
+  for (const auto& v : layout.vmas) {
+    w.u64(v.start);
+    w.u64(v.end);
+    w.u64(v.flags);
+    w.u64(v.pgoff);
+    w.u64(v.ino);
+    w.u32(v.dev);
+    w.u32(v.deleted ? 1 : 0);
+    w.str(v.path);
+    w.str(v.special);
+  }
+  return w.finish();
+}
+
+std::vector<std::byte> encode_loss(const vmat_hdr& hdr, const LossRecord& loss) {
+  Writer w(hdr);
+  w.u64(loss.lost);
+  w.u64(loss.lost_total);
+  return w.finish();
+}
+
+std::vector<std::byte> encode_note(const vmat_hdr& hdr, const NoteRecord& note) {
+  Writer w(hdr);
+  w.str(note.key);
+  w.str(note.value);
+  return w.finish();
+}
+
+Vma vma_from_info(const vmat_vma_info& info, std::string_view path) {
+  Vma v;
+  v.start = info.start;
+  v.end = info.end;
+  v.flags = info.flags;
+  v.pgoff = info.pgoff;
+  if (info.state & VMAT_VMA_SPECIAL) {
+    v.special = std::string(path);
+  } else if (info.state & VMAT_VMA_FILE) {
+    v.dev = info.dev;
+    v.ino = info.ino;
+    v.path = std::string(path);
+    v.deleted = (info.state & VMAT_VMA_DELETED) != 0;
+  }
+  return v;
+}
+
+std::optional<DecodedRecord> decode_record(std::span<const std::byte> rec, std::string* error) {
+  if (rec.size() < sizeof(vmat_hdr)) {
+    *error = "record shorter than its header";
+    return std::nullopt;
+  }
+  DecodedRecord d;
+  std::memcpy(&d.hdr, rec.data(), sizeof(d.hdr));
+  if (d.hdr.size != rec.size()) {
+    *error = "record size field disagrees with its length";
+    return std::nullopt;
+  }
+  d.type = d.hdr.type;
+  d.comm = bounded_string(reinterpret_cast<const char*>(rec.data()) + offsetof(vmat_hdr, comm),
+                          sizeof(d.hdr.comm));
+  switch (d.type) {
+    case VMAT_EV_SYSCALL:
+      if (!fits<vmat_syscall_event>(rec, error)) return std::nullopt;
+      std::memcpy(&d.sys, rec.data(), sizeof(d.sys));
+      if (d.sys.sys == 0 || d.sys.sys >= VMAT_SYS_MAX) {
+        *error = "unknown syscall id";
+        return std::nullopt;
+      }
+      if (!trailing(rec, sizeof(vmat_syscall_event), d.sys.path_len, &d.path, error)) return std::nullopt;
+      break;
+    case VMAT_EV_FAULT:
+      if (!fits<vmat_fault_event>(rec, error)) return std::nullopt;
+      std::memcpy(&d.fault, rec.data(), sizeof(d.fault));
+      break;
+    case VMAT_EV_FORK:
+      if (!fits<vmat_fork_event>(rec, error)) return std::nullopt;
+      std::memcpy(&d.fork, rec.data(), sizeof(d.fork));
+      break;
+    case VMAT_EV_EXEC:
+      if (!fits<vmat_exec_event>(rec, error)) return std::nullopt;
+      std::memcpy(&d.exec, rec.data(), sizeof(d.exec));
+      if (!trailing(rec, sizeof(vmat_exec_event), d.exec.filename_len, &d.path, error)) return std::nullopt;
+      break;
+    case VMAT_EV_EXIT:
+      if (!fits<vmat_exit_event>(rec, error)) return std::nullopt;
+      std::memcpy(&d.exit, rec.data(), sizeof(d.exit));
+      break;
+    case VMAT_EV_VMA_SNAPSHOT:
+      if (!fits<vmat_vma_snapshot_event>(rec, error)) return std::nullopt;
+      std::memcpy(&d.snap, rec.data(), sizeof(d.snap));
+      if (!trailing(rec, sizeof(vmat_vma_snapshot_event), d.snap.path_len, &d.path, error))
+        return std::nullopt;
+      break;
+    case VMAT_REC_LAYOUT: {
+      Reader r(rec);
+      LayoutRecord l;
+      auto reason = r.get<uint32_t>();
+      auto n = r.get<uint32_t>();
+      l.start_brk = r.get<uint64_t>();
+      l.brk = r.get<uint64_t>();
+      l.start_stack = r.get<uint64_t>();
+      if (reason < 1 || reason > 4) {
+        *error = "unknown layout reason";
+        return std::nullopt;
+      }
+      l.reason = static_cast<LayoutReason>(reason);
+      // Each VMA takes at least 56 bytes: a count beyond that is a lie.
+      if (!r.ok() || n > r.remaining() / 56) {
+        *error = "layout record shorter than its VMA count";
+        return std::nullopt;
+      }
+      l.vmas.reserve(n);
+      for (uint32_t i = 0; i < n && r.ok(); i++) {
+        Vma v;
+        v.start = r.get<uint64_t>();
+        v.end = r.get<uint64_t>();
+        v.flags = r.get<uint64_t>();
+        v.pgoff = r.get<uint64_t>();
+        v.ino = r.get<uint64_t>();
+        v.dev = r.get<uint32_t>();
+        v.deleted = r.get<uint32_t>() != 0;
+        v.path = r.str();
+        v.special = r.str();
+        if (v.end <= v.start) {
+          *error = "layout record holds an empty VMA";
+          return std::nullopt;
+        }
+        l.vmas.push_back(std::move(v));
+      }
+      if (!r.ok()) {
+        *error = "layout record truncated";
+        return std::nullopt;
+      }
+      d.layout = std::move(l);
+      break;
+    }
+    case VMAT_REC_LOSS: {
+      Reader r(rec);
+      LossRecord l;
+      l.lost = r.get<uint64_t>();
+      l.lost_total = r.get<uint64_t>();
+      if (!r.ok()) {
+        *error = "loss record truncated";
+        return std::nullopt;
+      }
+      d.loss = l;
+      break;
+    }
+    case VMAT_REC_NOTE: {
+      Reader r(rec);
+      NoteRecord n;
+      n.key = r.str();
+      n.value = r.str();
+      if (!r.ok()) {
+        *error = "note record truncated";
+        return std::nullopt;
+      }
+      d.note = std::move(n);
+      break;
+    }
+    default:
+      break;  // newer writer: the caller skips it
+  }
+  return d;
+}
+
+}  // namespace vmatrace

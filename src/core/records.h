@@ -1,0 +1,77 @@
+#pragma once
+// Decoding of the binary records that flow from BPF (and from the frontend)
+// through the live pipeline and through recordings. Every accessor checks
+// sizes: the same code reads untrusted recordings.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/layout.h"
+#include "vmatrace/abi/events.h"
+
+namespace vmatrace {
+
+// Why a full layout was (re)read.
+enum class LayoutReason : uint32_t {
+  kAttach = 1,  // -p PID: /proc at attach
+  kExec = 2,    // exec on a kernel without the VMA iterator: /proc after exec
+  kResync = 3,  // after lost events
+  kSpawn = 4,   // -- CMD stopped at exec by ptrace: /proc before its first instruction
+};
+std::string_view layout_reason_name(LayoutReason r);
+
+// VMAT_REC_LAYOUT: a whole layout of one process.
+struct LayoutRecord {
+  LayoutReason reason = LayoutReason::kAttach;
+  uint64_t start_brk = 0, brk = 0, start_stack = 0;
+  std::vector<Vma> vmas;
+};
+
+// VMAT_REC_LOSS: the kernel dropped records of this process.
+struct LossRecord {
+  uint64_t lost = 0;        // newly lost since the previous loss record
+  uint64_t lost_total = 0;  // for this process so far
+};
+
+// VMAT_REC_NOTE: key/value annotations (attach modes, gate VMA, detach).
+struct NoteRecord {
+  std::string key, value;
+};
+
+// A decoded record. The fixed part is copied out (records in a recording
+// are not aligned); `type` says which member is meaningful. Views point into
+// the record's bytes, which must outlive this.
+struct DecodedRecord {
+  uint32_t type = 0;
+  vmat_hdr hdr{};
+  std::string_view comm;
+  vmat_syscall_event sys{};
+  vmat_fault_event fault{};
+  vmat_fork_event fork{};
+  vmat_exec_event exec{};
+  vmat_exit_event exit{};
+  vmat_vma_snapshot_event snap{};
+  std::string_view path;  // syscall vma[0] path, exec filename, snapshot path
+  std::optional<LayoutRecord> layout;
+  std::optional<LossRecord> loss;
+  std::optional<NoteRecord> note;
+};
+
+// Decodes one record. Returns nullopt and sets *error for a malformed one;
+// unknown types decode with only the header filled (callers skip them).
+std::optional<DecodedRecord> decode_record(std::span<const std::byte> rec, std::string* error);
+
+// Builders for the frontend's own records.
+vmat_hdr make_header(uint32_t type, uint64_t ts, uint32_t pid, uint32_t tid, std::string_view comm);
+std::vector<std::byte> encode_layout(const vmat_hdr& hdr, const LayoutRecord& layout);
+std::vector<std::byte> encode_loss(const vmat_hdr& hdr, const LossRecord& loss);
+std::vector<std::byte> encode_note(const vmat_hdr& hdr, const NoteRecord& note);
+
+// The Vma described by a kernel vmat_vma_info (+ its path when known).
+Vma vma_from_info(const vmat_vma_info& info, std::string_view path);
+
+}  // namespace vmatrace

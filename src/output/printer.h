@@ -1,0 +1,54 @@
+#pragma once
+// Turns applied records into the user-visible stream: one text line or one
+// JSON object per event, and /proc/PID/maps blocks when processes end. It is
+// a RecordSink of the Processor, so live tracing and replay share it.
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "core/processor.h"
+
+namespace vmatrace {
+
+enum class OutputFormat { kText, kJson };
+
+struct PrinterOptions {
+  OutputFormat format = OutputFormat::kText;
+  bool events = true;            // print the event stream
+  bool maps_at_end = false;      // --maps: layout when a process ends
+  std::optional<uint32_t> pid;   // only this process
+  std::optional<uint64_t> since; // absolute ts window
+  std::optional<uint64_t> until;
+};
+
+class Printer : public RecordSink {
+ public:
+  Printer(std::FILE* out, PrinterOptions opts);
+  ~Printer() override;
+  Printer(const Printer&) = delete;
+  Printer& operator=(const Printer&) = delete;
+
+  void on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState* proc) override;
+  void on_process_end(const ProcessState& p) override;
+  void flush();
+  uint64_t printed() const { return printed_; }
+
+  // One process's layout in /proc/PID/maps format, with a header line.
+  static std::string maps_block(const ProcessState& p, OutputFormat format);
+
+ private:
+  bool wanted(const DecodedRecord& rec) const;
+  void text(const DecodedRecord& rec, const Applied& applied, const Layout* layout);
+  void json(const DecodedRecord& rec, const Applied& applied, const Layout* layout);
+  void emit(const std::string& s);
+
+  std::FILE* out_;
+  PrinterOptions opts_;
+  uint64_t base_ts_ = 0;
+  uint64_t printed_ = 0;
+  std::string buf_;
+};
+
+}  // namespace vmatrace

@@ -1,0 +1,169 @@
+#include "trace/bpf_loader.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "trace/errors.h"
+#include "vmatrace_bpf.skel.h"
+#include "vmatrace/abi/events.h"
+
+namespace vmatrace {
+namespace {
+
+std::string g_libbpf_log;
+bool g_verbose = false;
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+  char buf[1024];
+  std::vsnprintf(buf, sizeof(buf), fmt, args);
+  if (g_verbose) std::fputs(buf, stderr);
+  if (level != LIBBPF_DEBUG && g_libbpf_log.size() < (1 << 16)) g_libbpf_log += buf;
+  return 0;
+}
+
+// The program of each family and mode, named by flavour as libbpf-tools
+// does (x_tp, x_raw, x_iter).
+struct ProgramChoice {
+  Family family;
+  AttachMode mode;
+  std::vector<bpf_program*> programs;
+};
+
+[[noreturn]] void fail(const std::string& what, int err) {
+  std::string msg = what + ": " + std::strerror(err);
+  if (err == EPERM || err == EACCES)
+    msg += " (run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN for tracefs; e.g. sudo vmatrace ...)";
+  throw UserError(msg);
+}
+
+}  // namespace
+
+void BpfTracer::SkelDeleter::operator()(struct ::vmatrace_bpf* s) const { vmatrace_bpf__destroy(s); }
+void BpfTracer::RingDeleter::operator()(ring_buffer* r) const { ring_buffer__free(r); }
+
+BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler handler)
+    : handler_(std::move(handler)) {
+  g_verbose = opts.verbose;
+  libbpf_set_print(libbpf_print);
+
+  skel_.reset(vmatrace_bpf__open());
+  if (!skel_) fail("opening the BPF object", errno);
+  auto* s = skel_.get();
+
+  std::vector<ProgramChoice> all = {
+      {Family::kSyscalls, AttachMode::kTracepoint,
+       {s->progs.mmap_enter_tp, s->progs.mmap_exit_tp, s->progs.munmap_enter_tp, s->progs.munmap_exit_tp,
+        s->progs.brk_enter_tp, s->progs.brk_exit_tp, s->progs.mremap_enter_tp, s->progs.mremap_exit_tp,
+        s->progs.mprotect_enter_tp, s->progs.mprotect_exit_tp, s->progs.madvise_enter_tp,
+        s->progs.madvise_exit_tp}},
+      {Family::kSyscalls, AttachMode::kRawTracepoint, {s->progs.syscalls_enter_raw, s->progs.syscalls_exit_raw}},
+      {Family::kFaults, AttachMode::kRawTracepoint, {s->progs.fault_user_raw, s->progs.fault_kernel_raw}},
+      {Family::kProcess, AttachMode::kRawTracepoint,
+       {s->progs.process_fork_raw, s->progs.process_exec_raw, s->progs.process_exit_raw}},
+      {Family::kExecLayout, AttachMode::kKfuncIter, {s->progs.exec_layout_iter}},
+  };
+  std::vector<bpf_program*> chosen;
+  for (const auto& c : all) {
+    bool on = plan.mode(c.family) == c.mode;
+    for (auto* p : c.programs) {
+      bpf_program__set_autoload(p, on);
+      if (on) chosen.push_back(p);
+    }
+  }
+  bpf_map__set_max_entries(s->maps.vmat_events, static_cast<uint32_t>(opts.ringbuf_bytes));
+  s->rodata->vmat_wakeup_bytes = opts.wakeup_bytes;
+
+  g_libbpf_log.clear();
+  if (int err = vmatrace_bpf__load(s)) {
+    std::string detail;
+    if (auto pos = g_libbpf_log.find("failed to load"); pos != std::string::npos)
+      detail = " [" + g_libbpf_log.substr(pos, g_libbpf_log.find('\n', pos) - pos) + "]";
+    fail("loading the BPF programs" + detail, -err);
+  }
+  for (auto* p : chosen) {
+    bpf_link* link = bpf_program__attach(p);
+    if (!link) fail(std::string("attaching ") + bpf_program__name(p), errno);
+    // Kept by the skeleton: vmatrace_bpf__destroy() detaches and frees it.
+    for (int i = 0; i < s->skeleton->prog_cnt; i++)
+      if (*s->skeleton->progs[i].prog == p) *s->skeleton->progs[i].link = link;
+  }
+  ring_.reset(ring_buffer__new(bpf_map__fd(s->maps.vmat_events), &BpfTracer::on_sample, this, nullptr));
+  if (!ring_) fail("creating the ring buffer reader", errno);
+}
+
+BpfTracer::~BpfTracer() = default;
+
+int BpfTracer::on_sample(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<BpfTracer*>(ctx);
+  self->handler_(std::span<const std::byte>(static_cast<const std::byte*>(data), size));
+  self->handled_++;
+  return 0;
+}
+
+void BpfTracer::trace_pid(uint32_t tgid, bool follow) {
+  vmat_traced t{};
+  t.follow = follow ? 1 : 0;
+  if (bpf_map__update_elem(skel_->maps.vmat_traced_pids, &tgid, sizeof(tgid), &t, sizeof(t), BPF_ANY))
+    fail("adding pid " + std::to_string(tgid) + " to the traced set", errno);
+}
+
+void BpfTracer::untrace_pid(uint32_t tgid) {
+  bpf_map__delete_elem(skel_->maps.vmat_traced_pids, &tgid, sizeof(tgid), 0);
+  bpf_map__delete_elem(skel_->maps.vmat_lost, &tgid, sizeof(tgid), 0);
+}
+
+bool BpfTracer::is_traced(uint32_t tgid) const {
+  vmat_traced t{};
+  return bpf_map__lookup_elem(skel_->maps.vmat_traced_pids, &tgid, sizeof(tgid), &t, sizeof(t), 0) == 0;
+}
+
+size_t BpfTracer::traced_count() const {
+  size_t n = 0;
+  uint32_t key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map__get_next_key(skel_->maps.vmat_traced_pids, prev, &next, sizeof(next)) == 0) {
+    n++;
+    key = next;
+    prev = &key;
+  }
+  return n;
+}
+
+int BpfTracer::poll(int timeout_ms) {
+  handled_ = 0;
+  int err = ring_buffer__poll(ring_.get(), timeout_ms);
+  if (err < 0 && err != -EINTR) fail("reading the ring buffer", -err);
+  // The timeout path consumes nothing by itself: drain explicitly.
+  err = ring_buffer__consume(ring_.get());
+  if (err < 0 && err != -EINTR) fail("reading the ring buffer", -err);
+  return handled_;
+}
+
+int BpfTracer::drain() {
+  handled_ = 0;
+  int err = ring_buffer__consume(ring_.get());
+  if (err < 0 && err != -EINTR) fail("reading the ring buffer", -err);
+  return handled_;
+}
+
+std::map<uint32_t, uint64_t> BpfTracer::lost() const {
+  std::map<uint32_t, uint64_t> out;
+  uint32_t key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map__get_next_key(skel_->maps.vmat_lost, prev, &next, sizeof(next)) == 0) {
+    uint64_t v = 0;
+    if (bpf_map__lookup_elem(skel_->maps.vmat_lost, &next, sizeof(next), &v, sizeof(v), 0) == 0) out[next] = v;
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
+}  // namespace vmatrace

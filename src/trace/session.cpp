@@ -1,0 +1,313 @@
+#include "trace/session.h"
+
+#include <fcntl.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/decode.h"
+#include "record/unique_fd.h"
+#include "record/writer.h"
+#include "trace/errors.h"
+#include "trace/procfs.h"
+
+namespace vmatrace {
+namespace {
+
+std::atomic<int> g_signal{0};
+
+void on_signal(int sig) { g_signal.store(sig); }
+
+constexpr uint64_t kPeriodicNs = 100'000'000;  // loss checks
+constexpr uint64_t kFlushNs = 1'000'000'000;   // recording chunks
+
+// The first `argv[0]` execvp would run, or empty: lets us say "command not
+// found" before forking, as a shell does.
+std::string resolve_command(const std::string& cmd) {
+  if (cmd.find('/') != std::string::npos) return ::access(cmd.c_str(), X_OK) == 0 ? cmd : "";
+  const char* path = std::getenv("PATH");
+  std::stringstream ss(path ? path : "/usr/local/bin:/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(ss, dir, ':')) {
+    std::string full = (dir.empty() ? "." : dir) + "/" + cmd;
+    struct stat st;
+    if (::stat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(full.c_str(), X_OK) == 0) return full;
+  }
+  return "";
+}
+
+std::string read_comm(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
+  std::string s;
+  std::getline(f, s);
+  return s;
+}
+
+}  // namespace
+
+uint64_t monotonic_ns() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
+  features_ = probe_features();
+  plan_ = plan_attach(features_, opts_.forced);
+  printer_ = std::make_unique<Printer>(opts_.out, opts_.print);
+  if (!opts_.record_path.empty()) {
+    RecordingHeader h;
+    fill_host_info(h);
+    h.vmatrace_version = VMATRACE_VERSION;
+    h.abi_version = VMAT_ABI_VERSION;
+    h.start_ts = monotonic_ns();
+    h.command = opts_.command;
+    if (opts_.pid) h.pids.push_back(static_cast<uint32_t>(*opts_.pid));
+    for (Family f : kAllFamilies) h.attach_modes[family_name(f)] = attach_mode_name(plan_.mode(f));
+    WriterOptions wo;
+    wo.force = opts_.force;
+    try {
+      recorder_ = std::make_unique<RecordingWriter>(opts_.record_path, h, wo);
+    } catch (const std::exception& e) {
+      throw UserError(e.what());
+    }
+  }
+  tracer_ = std::make_unique<BpfTracer>(plan_, opts_.loader, [this](std::span<const std::byte> r) { handle(r); });
+  inject_note(kNoteSessionStart, "");
+  if (auto gate = read_gate_vma_line()) inject_note(kNoteGateVma, *gate);
+  for (Family f : kAllFamilies) inject_note("attach." + family_name(f), attach_mode_name(plan_.mode(f)));
+}
+
+Session::~Session() = default;
+
+void Session::handle(std::span<const std::byte> rec) {
+  if (recorder_) recorder_->append(rec);
+  std::string err;
+  auto d = decode_record(rec, &err);
+  if (!d) {
+    malformed_++;
+    return;
+  }
+  processor_.apply(*d, printer_.get());
+  if (d->type == VMAT_EV_SYSCALL) counts_[std::string("syscall")]++;
+  else if (d->type == VMAT_EV_FAULT) counts_["fault"]++;
+  else if (d->type == VMAT_EV_FORK) counts_["fork"]++;
+  else if (d->type == VMAT_EV_EXEC) counts_["exec"]++;
+  else if (d->type == VMAT_EV_EXIT) counts_["exit"]++;
+  // Without the kernel's exec walk, the best we can do for a followed
+  // child's exec is /proc right away: it may already show the loader's
+  // first mappings (the record says so by its reason).
+  if (d->type == VMAT_EV_EXEC && plan_.mode(Family::kExecLayout) == AttachMode::kProcfs &&
+      static_cast<pid_t>(d->hdr.pid) != child_)
+    inject_layout(d->hdr.pid, LayoutReason::kExec, monotonic_ns());
+}
+
+void Session::inject_note(const std::string& key, const std::string& value) {
+  auto bytes = encode_note(make_header(VMAT_REC_NOTE, monotonic_ns(), 0, 0, "vmatrace"), NoteRecord{key, value});
+  handle(bytes);
+}
+
+void Session::inject_layout(pid_t pid, LayoutReason reason, uint64_t ts) {
+  LayoutRecord l;
+  try {
+    l = read_proc_layout_record(pid);
+  } catch (const std::exception&) {
+    return;  // gone: its exit record ends it
+  }
+  l.reason = reason;
+  auto bytes = encode_layout(make_header(VMAT_REC_LAYOUT, ts, pid, pid, read_comm(pid)), l);
+  handle(bytes);
+}
+
+pid_t Session::spawn(const std::vector<std::string>& argv) {
+  if (argv.empty()) throw UserError("no command given after --");
+  if (resolve_command(argv[0]).empty()) throw UserError("command not found: " + argv[0], 127);
+  // Without the kernel's exec walk, stop the child at exec with ptrace so
+  // /proc is read before its first instruction (the dynamic loader maps
+  // libraries at once), then let it go.
+  bool stop_at_exec = plan_.mode(Family::kExecLayout) == AttachMode::kProcfs;
+  int go[2], status_pipe[2];
+  if (::pipe2(go, O_CLOEXEC) || ::pipe2(status_pipe, O_CLOEXEC))
+    throw UserError(std::string("pipe: ") + std::strerror(errno));
+  UniqueFd go_r(go[0]), go_w(go[1]), st_r(status_pipe[0]), st_w(status_pipe[1]);
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) throw UserError(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    char c;
+    if (::read(go_r.get(), &c, 1) != 1) ::_exit(127);
+    if (stop_at_exec) ::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
+    ::execvp(cargv[0], cargv.data());
+    int e = errno;
+    [[maybe_unused]] auto n = ::write(st_w.get(), &e, sizeof(e));
+    ::_exit(127);
+  }
+  go_r.reset();
+  st_w.reset();
+  child_ = pid;
+  tracer_->trace_pid(pid, opts_.follow);
+  if (::write(go_w.get(), "g", 1) != 1) throw UserError(std::string("starting the command: ") + std::strerror(errno));
+  int e = 0;
+  ssize_t n = ::read(st_r.get(), &e, sizeof(e));
+  if (n == static_cast<ssize_t>(sizeof(e))) {
+    int st;
+    ::waitpid(pid, &st, 0);
+    child_status_ = 127;
+    throw UserError("cannot run " + argv[0] + ": " + std::strerror(e), e == ENOENT ? 127 : 126);
+  }
+  if (stop_at_exec) {
+    int st = 0;
+    if (::waitpid(pid, &st, 0) == pid && WIFSTOPPED(st)) {
+      inject_layout(pid, LayoutReason::kSpawn, monotonic_ns());
+      ::ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
+    }
+  }
+  return pid;
+}
+
+void Session::attach(pid_t pid) {
+  if (pid <= 0 || ::kill(pid, 0) != 0) {
+    if (errno == EPERM) throw UserError("not allowed to trace pid " + std::to_string(pid) + ": run as root");
+    throw UserError("no process with pid " + std::to_string(pid));
+  }
+  struct stat st;
+  if (::stat(("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid)).c_str(), &st) != 0)
+    throw UserError("no process with pid " + std::to_string(pid));
+  attached_ = pid;
+  tracer_->trace_pid(pid, opts_.follow);
+  // Records older than this ts are already in what /proc shows.
+  uint64_t ts = monotonic_ns();
+  LayoutRecord l;
+  try {
+    l = read_proc_layout_record(pid);
+  } catch (const std::exception& ex) {
+    tracer_->untrace_pid(pid);
+    throw UserError("process " + std::to_string(pid) + " exited during attach");
+  }
+  l.reason = LayoutReason::kAttach;
+  auto bytes = encode_layout(make_header(VMAT_REC_LAYOUT, ts, pid, pid, read_comm(pid)), l);
+  drain();  // what came before the seed goes first in the stream
+  handle(bytes);
+}
+
+void Session::check_losses() {
+  for (const auto& [pid, n] : tracer_->lost()) {
+    auto& seen = lost_seen_[pid];
+    if (n <= seen) continue;
+    uint64_t ts = monotonic_ns();
+    drain();
+    auto bytes = encode_loss(make_header(VMAT_REC_LOSS, ts, pid, pid, read_comm(pid)), LossRecord{n - seen, n});
+    seen = n;
+    handle(bytes);
+    inject_layout(pid, LayoutReason::kResync, monotonic_ns());
+  }
+}
+
+void Session::reap() {
+  if (child_ <= 0 || child_status_) return;
+  int st = 0;
+  pid_t r = ::waitpid(child_, &st, WNOHANG);
+  if (r == child_) {
+    if (WIFEXITED(st)) child_status_ = WEXITSTATUS(st);
+    else if (WIFSIGNALED(st)) child_status_ = 128 + WTERMSIG(st);
+  }
+}
+
+void Session::step(int timeout_ms) {
+  tracer_->poll(timeout_ms);
+  uint64_t now = monotonic_ns();
+  if (now - last_periodic_ns_ >= kPeriodicNs) {
+    last_periodic_ns_ = now;
+    check_losses();
+  }
+  if (recorder_ && now - last_flush_ns_ >= kFlushNs) {
+    last_flush_ns_ = now;
+    recorder_->flush();
+  }
+  reap();
+}
+
+void Session::drain() {
+  while (tracer_->drain() > 0) {
+  }
+}
+
+bool Session::done() const {
+  if (stop_requested_) return true;
+  if (child_ > 0 && !child_status_) return false;
+  return tracer_->traced_count() == 0;
+}
+
+void Session::print_banner(const std::string& target) {
+  if (opts_.quiet) return;
+  std::string s = "vmatrace: tracing " + target + (opts_.follow ? " and its children" : "") + "; attach:";
+  for (Family f : kAllFamilies) s += " " + family_name(f) + "=" + attach_mode_name(plan_.mode(f));
+  std::fprintf(stderr, "%s\n", s.c_str());
+}
+
+void Session::print_summary() {
+  if (!opts_.summary || opts_.quiet) return;
+  const auto& st = processor_.stats();
+  uint64_t lost = 0;
+  for (const auto& [pid, n] : lost_seen_) lost += n;
+  std::string s = "vmatrace: " + std::to_string(st.records) + " records";
+  for (const auto& [k, v] : counts_) s += ", " + std::to_string(v) + " " + k;
+  s += "; lost " + std::to_string(lost);
+  if (st.resyncs) s += " (" + std::to_string(st.resyncs) + " layout resyncs)";
+  if (malformed_) s += "; " + std::to_string(malformed_) + " malformed records";
+  std::fprintf(stderr, "%s\n", s.c_str());
+}
+
+int Session::run() {
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  ::sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  if (opts_.pid) {
+    attach(*opts_.pid);
+    print_banner("pid " + std::to_string(*opts_.pid) + " (" + escape_text(read_comm(*opts_.pid)) + ")");
+  } else {
+    std::string cmd;
+    for (const auto& a : opts_.command) cmd += (cmd.empty() ? "" : " ") + escape_text(a);
+    print_banner("'" + cmd + "'");
+    spawn(opts_.command);
+  }
+  while (!done()) {
+    if (g_signal.load()) {
+      stop_requested_ = true;
+      break;
+    }
+    step(1);
+  }
+  drain();
+  check_losses();
+  drain();
+  processor_.finish(printer_.get());
+  printer_->flush();
+  if (recorder_) {
+    uint64_t lost = 0;
+    for (const auto& [pid, n] : lost_seen_) lost += n;
+    recorder_->close({{"lost", std::to_string(lost)}});
+  }
+  print_summary();
+  if (child_ > 0 && !child_status_) {
+    // Interrupted: leave the command running, as strace does on detach.
+    return 128 + (g_signal.load() ? g_signal.load() : SIGINT);
+  }
+  if (child_status_) return *child_status_;
+  return g_signal.load() ? 128 + g_signal.load() : 0;
+}
+
+}  // namespace vmatrace

@@ -1,0 +1,95 @@
+#pragma once
+// One trace: attach to a pid or spawn a command, run the event loop, feed
+// every record through the same pipeline (recorder, processor, printer) and
+// end with a summary. Also usable in-process by tests (spawn/step/drain).
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/processor.h"
+#include "output/printer.h"
+#include "trace/bpf_loader.h"
+#include "trace/features.h"
+
+namespace vmatrace {
+
+class RecordingWriter;
+
+struct TraceOptions {
+  std::optional<pid_t> pid;               // -p PID
+  std::vector<std::string> command;       // -- CMD ARGS
+  bool follow = true;                     // follow children
+  PrinterOptions print;                   // output format and --maps
+  std::FILE* out = stdout;                // where events go
+  std::string record_path;                // -o FILE: record while tracing
+  bool force = false;                     // overwrite an existing recording
+  std::map<Family, AttachMode> forced;    // --attach
+  LoaderOptions loader;
+  bool summary = true;                    // summary on stderr at the end
+  bool quiet = false;                     // no stderr banner (tests)
+};
+
+class Session {
+ public:
+  explicit Session(TraceOptions opts);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // The whole trace; returns the exit status vmatrace should exit with.
+  int run();
+
+  // Pieces of run(), for tests driving a trace in-process.
+  pid_t spawn(const std::vector<std::string>& argv);
+  void attach(pid_t pid);
+  // Polls the ring buffer once (up to timeout_ms) and does periodic work.
+  void step(int timeout_ms);
+  // Handles every record queued in the kernel now.
+  void drain();
+  const Processor& processor() const { return processor_; }
+  const AttachPlan& plan() const { return plan_; }
+  const Features& features() const { return features_; }
+  // The exit status of the spawned command, once reaped.
+  std::optional<int> child_status() const { return child_status_; }
+  bool done() const;
+  void stop() { stop_requested_ = true; }
+
+ private:
+  void handle(std::span<const std::byte> rec);
+  void inject_layout(pid_t pid, LayoutReason reason, uint64_t ts);
+  void inject_note(const std::string& key, const std::string& value);
+  void check_losses();
+  void reap();
+  void print_banner(const std::string& target);
+  void print_summary();
+
+  TraceOptions opts_;
+  Features features_;
+  AttachPlan plan_;
+  Processor processor_;
+  std::unique_ptr<Printer> printer_;
+  std::unique_ptr<RecordingWriter> recorder_;
+  std::unique_ptr<BpfTracer> tracer_;
+  std::map<uint32_t, uint64_t> lost_seen_;
+  std::map<std::string, uint64_t> counts_;
+  pid_t child_ = -1;
+  std::optional<int> child_status_;
+  pid_t attached_ = -1;
+  uint64_t last_periodic_ns_ = 0;
+  uint64_t last_flush_ns_ = 0;
+  uint64_t malformed_ = 0;
+  bool stop_requested_ = false;
+};
+
+// CLOCK_MONOTONIC in ns: the clock of the records' ts (bpf_ktime_get_ns).
+uint64_t monotonic_ns();
+
+}  // namespace vmatrace
