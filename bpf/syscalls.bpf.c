@@ -154,25 +154,31 @@ out:
  * so each syscall reads only the arguments it has.
  */
 #define ARG(n) (nargs > (n) ? ctx->args[n] : 0)
-#define VMAT_SYSCALL_TP(name, sys, nargs_)                                             \
+#define VMAT_SYSCALL_ENTER_TP(name, sys, nargs_)                                       \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                                    \
 	int name##_enter_tp(struct trace_event_raw_sys_enter *ctx)                     \
 	{                                                                              \
 		const int nargs = nargs_;                                              \
 		return sys_enter(sys, ARG(0), ARG(1), ARG(2), ARG(3), ARG(4), ARG(5)); \
-	}                                                                              \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                                     \
-	int name##_exit_tp(struct trace_event_raw_sys_exit *ctx)                       \
-	{                                                                              \
-		return sys_exit(ctx->ret);                                             \
 	}
 
-VMAT_SYSCALL_TP(mmap, VMAT_SYS_MMAP, 6)
-VMAT_SYSCALL_TP(munmap, VMAT_SYS_MUNMAP, 2)
-VMAT_SYSCALL_TP(brk, VMAT_SYS_BRK, 1)
-VMAT_SYSCALL_TP(mremap, VMAT_SYS_MREMAP, 5)
-VMAT_SYSCALL_TP(mprotect, VMAT_SYS_MPROTECT, 3)
-VMAT_SYSCALL_TP(madvise, VMAT_SYS_MADVISE, 3)
+VMAT_SYSCALL_ENTER_TP(mmap, VMAT_SYS_MMAP, 6)
+VMAT_SYSCALL_ENTER_TP(munmap, VMAT_SYS_MUNMAP, 2)
+VMAT_SYSCALL_ENTER_TP(brk, VMAT_SYS_BRK, 1)
+VMAT_SYSCALL_ENTER_TP(mremap, VMAT_SYS_MREMAP, 5)
+VMAT_SYSCALL_ENTER_TP(mprotect, VMAT_SYS_MPROTECT, 3)
+VMAT_SYSCALL_ENTER_TP(madvise, VMAT_SYS_MADVISE, 3)
+
+/*
+ * Every sys_exit_* record has the same layout (syscall nr, ret), so one
+ * program serves all six exits: the loader attaches it to each. That is
+ * one verification of the exit path instead of six (load time).
+ */
+SEC("tracepoint")
+int syscalls_exit_tp(struct trace_event_raw_sys_exit *ctx)
+{
+	return sys_exit(ctx->ret);
+}
 
 /* ---- flavour 2: raw_syscalls, no tracefs needed (x86-64 numbers) ------ */
 

@@ -269,6 +269,7 @@ Layout::Map::iterator Layout::place_new(Vma v, LayoutChange& ch, MergeMode mode,
     // next is deleted.
     prev_it->second.end = next_it->second.end;
     prev_it->second.flags |= sd;
+    prev_it->second.anon_vma |= v.anon_vma || next_it->second.anon_vma;
     ch.removed.push_back(next_it->second);
     vmas_.erase(next_it);
     ch.merges += 2;
@@ -277,6 +278,7 @@ Layout::Map::iterator Layout::place_new(Vma v, LayoutChange& ch, MergeMode mode,
   if (merge_left) {
     prev_it->second.end = v.end;
     prev_it->second.flags |= sd;
+    prev_it->second.anon_vma |= v.anon_vma;
     ch.merges += 1;
     return prev_it;
   }
@@ -286,6 +288,7 @@ Layout::Map::iterator Layout::place_new(Vma v, LayoutChange& ch, MergeMode mode,
     n.start = v.start;
     n.pgoff = v.pgoff;
     n.flags |= sd;
+    n.anon_vma |= v.anon_vma;
     vmas_.erase(next_it);
     ch.merges += 1;
     return insert(std::move(n));
@@ -322,6 +325,7 @@ Layout::Map::iterator Layout::modify_flags(Map::iterator it, uint64_t start, uin
     // prev extends over middle and next; both are deleted.
     prev_it->second.end = next_it->second.end;
     prev_it->second.flags = new_flags;
+    prev_it->second.anon_vma |= mid.anon_vma || next_it->second.anon_vma;
     ch.removed.push_back(mid);
     ch.removed.push_back(next_it->second);
     vmas_.erase(next_it);
@@ -334,6 +338,7 @@ Layout::Map::iterator Layout::modify_flags(Map::iterator it, uint64_t start, uin
     // (__adjust_middle_start) and keeps its identity.
     prev_it->second.end = end;
     prev_it->second.flags = new_flags;
+    prev_it->second.anon_vma |= mid.anon_vma;
     if (right_side) {
       ch.removed.push_back(mid);
       vmas_.erase(it);
@@ -354,6 +359,7 @@ Layout::Map::iterator Layout::modify_flags(Map::iterator it, uint64_t start, uin
     n.start = start;
     n.pgoff = cand.pgoff;
     n.flags = new_flags;
+    n.anon_vma |= mid.anon_vma;
     vmas_.erase(next_it);
     if (left_side) {
       ch.removed.push_back(mid);
@@ -378,6 +384,7 @@ LayoutChange Layout::mmap(const Vma& v) {
   LayoutChange ch;
   Vma n = v;
   n.id = 0;
+  n.anon_vma = false;  // a new mapping has no pages yet
   if (n.is_anonymous()) {
     // do_mmap(): private anonymous memory gets pgoff = addr >> PAGE_SHIFT,
     // shared anonymous memory offset 0 of its own shmem file.
@@ -438,12 +445,12 @@ LayoutChange Layout::mprotect(uint64_t start, uint64_t len, uint64_t prot) {
       continue;
     }
     // mprotect_fixup() accounting: private memory turning writable is
-    // charged. 6.7+ uncharges an anonymous VMA turning read-only when it has
-    // no anon_vma yet; the model cannot see that and keeps VM_ACCOUNT
-    // (reconcile() corrects it). 6.1 never drops it.
-    if ((new_flags & VM_WRITE) &&
-        !(v.flags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE))) {
-      new_flags |= VM_ACCOUNT;
+    // charged; 6.7+ uncharges an anonymous VMA turning read-only while it
+    // has no anon_vma (the model's anon_vma hint; 6.1 never uncharges).
+    if (new_flags & VM_WRITE) {
+      if (!(v.flags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE))) new_flags |= VM_ACCOUNT;
+    } else if ((v.flags & VM_ACCOUNT) && v.is_anonymous() && !v.anon_vma) {
+      new_flags &= ~VM_ACCOUNT;
     }
     modify_flags(it, cursor, piece_end, new_flags, ch);
     cursor = piece_end;
@@ -614,10 +621,10 @@ LayoutChange Layout::mremap(uint64_t old_addr, uint64_t old_len, uint64_t new_le
     const uint64_t ps = std::max(p.start, old_addr);
     const uint64_t pe = std::min(p.end, old_end);
     Vma d = p;
-    // move_vma(): new_pgoff = vm_pgoff + offset into the VMA. copy_vma()
-    // rebases pgoff of never-faulted anonymous VMAs to the new address; the
-    // model cannot see faults and keeps it (see header).
+    // move_vma(): new_pgoff = vm_pgoff + offset into the VMA; copy_vma()
+    // rebases a never-faulted anonymous VMA to its new address instead.
     d.pgoff = p.pgoff + ((ps - p.start) >> kPageShift);
+    if (p.is_anonymous() && !p.anon_vma) d.pgoff = (new_addr + (ps - old_addr)) >> kPageShift;
     d.start = new_addr + (ps - old_addr);
     d.end = pieces.size() == 1 ? new_addr + new_len : d.start + (pe - ps);
     LayoutChange copy;
@@ -691,9 +698,17 @@ LayoutChange Layout::brk(uint64_t new_brk) {
   return ch;
 }
 
+void Layout::mark_anon_vma(uint64_t addr) {
+  auto it = containing(addr);
+  if (it != vmas_.end() && it->second.is_anonymous()) it->second.anon_vma = true;
+}
+
 LayoutChange Layout::fault(uint64_t addr) {
   LayoutChange ch;
-  if (find(addr)) return ch;
+  if (find(addr)) {
+    mark_anon_vma(addr);
+    return ch;
+  }
   // lock_mm_and_find_vma() -> expand_stack_locked() -> expand_downwards()
   auto it = vmas_.upper_bound(addr);
   if (it == vmas_.end() || !(it->second.flags & VM_GROWSDOWN)) return ch;
@@ -712,6 +727,7 @@ LayoutChange Layout::fault(uint64_t addr) {
   const uint64_t grow = (v.start - address) >> kPageShift;
   v.start = address;
   v.pgoff -= grow;  // the stack keeps linear pgoff as it grows down
+  v.anon_vma = true;  // expand_downwards() runs anon_vma_prepare() first
   vmas_.erase(it);
   insert(v);
   ch.result.push_back(std::move(v));
@@ -728,9 +744,11 @@ LayoutChange Layout::reconcile(const Vma& truth) {
   // split rule), so truth gets a new one.
   uint64_t id = 0;
   auto c = containing(truth.start);
+  const bool had_anon_vma = c != vmas_.end() && c->second.anon_vma;
   if (c != vmas_.end() && c->second.start == truth.start) id = c->second.id;
   remove_range(truth.start, truth.end, ch);
   Vma t = truth;
+  t.anon_vma = truth.anon_vma || had_anon_vma;
   t.id = id != 0 ? id : new_id();
   insert(t);
   ch.result.push_back(std::move(t));

@@ -35,6 +35,12 @@ struct Vma {
   std::string anon_name;        // prctl(PR_SET_VMA_ANON_NAME) name, printed "[anon:NAME]"; must match to merge
   uint64_t file_key = 0;        // opaque identity of the struct file if known (0 = unknown); see same_file()
   uint64_t id = 0;              // stable identity assigned by the Layout
+  // The model's belief that the kernel attached an anon_vma (pages of this
+  // private VMA were faulted in). Only two rules use it: mprotect_fixup()
+  // (6.7+) drops VM_ACCOUNT of a never-faulted anonymous VMA turning
+  // read-only, and copy_vma() rebases pgoff of a never-faulted anonymous VMA
+  // to its new address. fault() and /proc seeding set it; merges OR it.
+  bool anon_vma = false;
 
   bool is_file() const { return !path.empty() || ino != 0; }
   bool is_shared() const { return (flags & VM_MAYSHARE) != 0; }
@@ -99,7 +105,10 @@ class Layout {
   LayoutChange madvise(uint64_t start, uint64_t len, int advice);
   LayoutChange mremap(uint64_t old_addr, uint64_t old_len, uint64_t new_len, uint64_t flags, uint64_t new_addr);
   LayoutChange brk(uint64_t new_brk);
+  // Stack growth (see below) and, for a fault inside an anonymous VMA, the
+  // anon_vma hint (do_anonymous_page() -> anon_vma_prepare()).
   LayoutChange fault(uint64_t addr);
+  void mark_anon_vma(uint64_t addr);
   LayoutChange reconcile(const Vma& truth);
   // The kernel says [start, end) holds exactly `truth` (sorted or not, holes
   // allowed): reconcile() each and drop whatever the model has in the holes.

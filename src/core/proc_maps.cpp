@@ -119,6 +119,8 @@ void parse_header(std::string_view line, Vma& v, std::string& name, const char* 
     v.special = name;
   }
   v.pgoff = v.is_file() ? offset >> kPageShift : v.start >> kPageShift;
+  // maps cannot tell; assume a live anonymous VMA has pages (smaps refines).
+  v.anon_vma = !v.is_file() && v.special.empty();
   v.flags = guess_flags(v, perms, name);
 }
 
@@ -146,7 +148,13 @@ std::vector<Vma> parse_lines(std::string_view text, std::vector<std::string>* na
     }
     if (!smaps) throw parse_error(file, line_no, line, "not a maps line");
     if (out.empty()) throw parse_error(file, line_no, line, "field before the first VMA");
-    if (line.starts_with("VmFlags:")) {
+    if (line.starts_with("Anonymous:")) {
+      // Anonymous pages present imply an anon_vma.
+      uint64_t kb = 0;
+      size_t p2 = 10;
+      parse_dec(next_token(line, p2), kb);
+      out.back().anon_vma = kb != 0;
+    } else if (line.starts_with("VmFlags:")) {
       out.back().flags = parse_smaps_vmflags(line.substr(8));
       have_flags_for_last = true;
     }

@@ -47,6 +47,7 @@ struct ProgramChoice {
 
 void BpfTracer::SkelDeleter::operator()(struct ::vmatrace_bpf* s) const { vmatrace_bpf__destroy(s); }
 void BpfTracer::RingDeleter::operator()(ring_buffer* r) const { ring_buffer__free(r); }
+void BpfTracer::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 
 BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler handler)
     : handler_(std::move(handler)) {
@@ -59,10 +60,8 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
 
   std::vector<ProgramChoice> all = {
       {Family::kSyscalls, AttachMode::kTracepoint,
-       {s->progs.mmap_enter_tp, s->progs.mmap_exit_tp, s->progs.munmap_enter_tp, s->progs.munmap_exit_tp,
-        s->progs.brk_enter_tp, s->progs.brk_exit_tp, s->progs.mremap_enter_tp, s->progs.mremap_exit_tp,
-        s->progs.mprotect_enter_tp, s->progs.mprotect_exit_tp, s->progs.madvise_enter_tp,
-        s->progs.madvise_exit_tp}},
+       {s->progs.mmap_enter_tp, s->progs.munmap_enter_tp, s->progs.brk_enter_tp, s->progs.mremap_enter_tp,
+        s->progs.mprotect_enter_tp, s->progs.madvise_enter_tp, s->progs.syscalls_exit_tp}},
       {Family::kSyscalls, AttachMode::kRawTracepoint, {s->progs.syscalls_enter_raw, s->progs.syscalls_exit_raw}},
       {Family::kFaults, AttachMode::kRawTracepoint, {s->progs.fault_user_raw, s->progs.fault_kernel_raw}},
       {Family::kProcess, AttachMode::kRawTracepoint,
@@ -88,11 +87,18 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
     fail("loading the BPF programs" + detail, -err);
   }
   for (auto* p : chosen) {
+    if (p == s->progs.syscalls_exit_tp) {
+      for (const char* tp : {"sys_exit_mmap", "sys_exit_munmap", "sys_exit_brk", "sys_exit_mremap",
+                             "sys_exit_mprotect", "sys_exit_madvise"}) {
+        bpf_link* link = bpf_program__attach_tracepoint(p, "syscalls", tp);
+        if (!link) fail(std::string("attaching syscalls_exit_tp to ") + tp, errno);
+        links_.emplace_back(link);
+      }
+      continue;
+    }
     bpf_link* link = bpf_program__attach(p);
     if (!link) fail(std::string("attaching ") + bpf_program__name(p), errno);
-    // Kept by the skeleton: vmatrace_bpf__destroy() detaches and frees it.
-    for (int i = 0; i < s->skeleton->prog_cnt; i++)
-      if (*s->skeleton->progs[i].prog == p) *s->skeleton->progs[i].link = link;
+    links_.emplace_back(link);
   }
   ring_.reset(ring_buffer__new(bpf_map__fd(s->maps.vmat_events), &BpfTracer::on_sample, this, nullptr));
   if (!ring_) fail("creating the ring buffer reader", errno);

@@ -10,11 +10,13 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "trace/features.h"
 
 struct vmatrace_bpf;  // the bpftool skeleton
 struct ring_buffer;  // libbpf
+struct bpf_link;
 
 namespace vmatrace {
 
@@ -56,9 +58,14 @@ class BpfTracer {
   struct RingDeleter {
     void operator()(ring_buffer* r) const;
   };
+  struct LinkDeleter {
+    void operator()(bpf_link* l) const;
+  };
   static int on_sample(void* ctx, void* data, size_t size);
 
   std::unique_ptr<struct ::vmatrace_bpf, SkelDeleter> skel_;
+  // Declared after skel_: links are destroyed before the programs.
+  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
   std::unique_ptr<ring_buffer, RingDeleter> ring_;
   Handler handler_;
   int handled_ = 0;

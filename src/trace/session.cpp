@@ -61,6 +61,7 @@ uint64_t monotonic_ns() {
 }
 
 Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
+  uint64_t t0 = monotonic_ns();
   features_ = probe_features();
   plan_ = plan_attach(features_, opts_.forced);
   printer_ = std::make_unique<Printer>(opts_.out, opts_.print);
@@ -82,6 +83,7 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
     }
   }
   tracer_ = std::make_unique<BpfTracer>(plan_, opts_.loader, [this](std::span<const std::byte> r) { handle(r); });
+  attach_ns_ = monotonic_ns() - t0;
   inject_note(kNoteSessionStart, "");
   if (auto gate = read_gate_vma_line()) inject_note(kNoteGateVma, *gate);
   for (Family f : kAllFamilies) inject_note("attach." + family_name(f), attach_mode_name(plan_.mode(f)));
@@ -254,6 +256,9 @@ void Session::print_banner(const std::string& target) {
   if (opts_.quiet) return;
   std::string s = "vmatrace: tracing " + target + (opts_.follow ? " and its children" : "") + "; attach:";
   for (Family f : kAllFamilies) s += " " + family_name(f) + "=" + attach_mode_name(plan_.mode(f));
+  char ms[48];
+  std::snprintf(ms, sizeof(ms), " (loaded in %.1f ms)", attach_ns_ / 1e6);
+  s += ms;
   std::fprintf(stderr, "%s\n", s.c_str());
 }
 

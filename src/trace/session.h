@@ -60,6 +60,7 @@ class Session {
   // The exit status of the spawned command, once reaped.
   std::optional<int> child_status() const { return child_status_; }
   bool done() const;
+  uint64_t attach_ns() const { return attach_ns_; }
   void stop() { stop_requested_ = true; }
 
  private:
@@ -86,6 +87,7 @@ class Session {
   uint64_t last_periodic_ns_ = 0;
   uint64_t last_flush_ns_ = 0;
   uint64_t malformed_ = 0;
+  uint64_t attach_ns_ = 0;  // probing, loading and attaching the BPF programs
   bool stop_requested_ = false;
 };
 

@@ -337,6 +337,7 @@ TEST(LayoutMprotect, MiddleSplitsIntoThreeAndMergesBack) {
   // AAAAAA -> AA BB AA -> AAAAAA
   Layout l;
   l.mmap(anon(0, 6));
+  l.fault(pg(0));  // pages written: the VMA has an anon_vma
   const uint64_t id = l.find(pg(0))->id;
   auto ch = l.mprotect(pg(2), 2 * P, abi::kProtRead);
   EXPECT_EQ(l.size(), 3u);
@@ -389,6 +390,7 @@ TEST(LayoutMprotect, WholeVmaMergesIntoNextWhenFlagsAlreadyEqual) {
   // B is unchanged and never visited for merging itself.
   Layout l;
   l.mmap(anon(0, 2));
+  l.fault(pg(0));
   l.mmap(anon(2, 4, kRO | VM_ACCOUNT));
   const uint64_t b = l.find(pg(2))->id;
   l.mprotect(pg(0), 4 * P, abi::kProtRead);
@@ -422,6 +424,25 @@ TEST(LayoutMprotect, AccountingWhenTurningWritable) {
   EXPECT_VMA(s.find(pg(0)), 0, 4, apg(0), VM_READ | VM_WRITE | kMay | VM_NORESERVE);
 }
 
+TEST(LayoutMprotect, ReadOnlyUnchargesNeverFaultedAnonymous) {
+  // 6.7+ mprotect_fixup(): an anonymous VMA without anon_vma loses
+  // VM_ACCOUNT when it stops being writable (the running kernel does this,
+  // see LiveKernel in proc_maps_test). With pages faulted it keeps it, and
+  // private file mappings always keep it (RELRO shows "ac").
+  Layout l;
+  l.mmap(anon(0, 2));
+  l.mmap(anon(4, 6));
+  l.fault(pg(4));
+  l.mmap(file(8, 10, 0, 42, kRW));
+  l.mprotect(pg(0), 10 * P, abi::kProtRead);  // stops at the hole at 2, see StopsAtHole
+  l.mprotect(pg(4), 2 * P, abi::kProtRead);
+  l.mprotect(pg(8), 2 * P, abi::kProtRead);
+  EXPECT_VMA(l.find(pg(0)), 0, 2, apg(0), kRO);
+  EXPECT_VMA(l.find(pg(4)), 4, 6, apg(4), kRO | VM_ACCOUNT);
+  EXPECT_VMA(l.find(pg(8)), 8, 10, 0u, kRO | VM_ACCOUNT);
+  EXPECT_EQ(l.size(), 3u);
+}
+
 TEST(LayoutMprotect, BeyondMayFlagsFailsWithEacces) {
   // shared read-only file (no VM_MAYWRITE): PROT_WRITE is refused
   Layout l;
@@ -436,6 +457,7 @@ TEST(LayoutMprotect, StopsAtHole) {
   Layout l;
   l.mmap(anon(0, 2));
   l.mmap(anon(3, 5));
+  l.fault(pg(0));
   l.mprotect(pg(0), 5 * P, abi::kProtRead);
   EXPECT_VMA(l.find(pg(0)), 0, 2, apg(0), kRO | VM_ACCOUNT);
   EXPECT_VMA(l.find(pg(3)), 3, 5, apg(3), kRW);
@@ -449,6 +471,7 @@ TEST(LayoutMprotect, StopsAtHole) {
 TEST(LayoutMprotect, GrowsDownExtendsToVmaStart) {
   Layout l;
   l.mmap(anon(0, 4, kRW | VM_GROWSDOWN));
+  l.fault(pg(0));
   l.mprotect(pg(2), P, abi::kProtRead | abi::kProtExec | abi::kProtGrowsDown);
   EXPECT_EQ(l.size(), 2u);
   EXPECT_VMA(l.find(pg(0)), 0, 3, apg(0), VM_READ | VM_EXEC | kMay | VM_ACCOUNT | VM_GROWSDOWN);
@@ -595,6 +618,7 @@ TEST(LayoutMremap, GrowBlockedMovesAndKeepsPgoff) {
   // AAB. ....  grow A to 4 pages: blocked by B, kernel moves it to 10..13
   Layout l;
   l.mmap(anon(0, 2));
+  l.fault(pg(0));
   l.mmap(anon(2, 3, kRO));
   const uint64_t a = l.find(pg(0))->id;
   auto ch = l.mremap(pg(0), 2 * P, 4 * P, abi::kMremapMayMove, pg(10));
@@ -610,6 +634,7 @@ TEST(LayoutMremap, MoveDoesNotMergeAtDestinationWithoutContiguousPgoff) {
   // ..........CC   move A (pgoff of page 0) next to C at 10: pgoff 0+.. != C's
   Layout l;
   l.mmap(anon(0, 2));
+  l.fault(pg(0));
   l.mmap(anon(12, 14));
   l.mremap(pg(0), 2 * P, 2 * P, abi::kMremapMayMove | abi::kMremapFixed, pg(10));
   EXPECT_EQ(l.size(), 2u);
@@ -621,6 +646,7 @@ TEST(LayoutMremap, MoveBackMergesWhenPgoffContiguous) {
   // AAAA -> move pages 2..3 away -> AA ... XX -> move back -> AAAA
   Layout l;
   l.mmap(anon(0, 4));
+  l.fault(pg(0));
   const uint64_t a = l.find(pg(0))->id;
   l.mremap(pg(2), 2 * P, 2 * P, abi::kMremapMayMove | abi::kMremapFixed, pg(20));
   EXPECT_EQ(l.size(), 2u);
@@ -632,10 +658,26 @@ TEST(LayoutMremap, MoveBackMergesWhenPgoffContiguous) {
   EXPECT_EQ(ch.merges, 1);
 }
 
+TEST(LayoutMremap, NeverFaultedAnonymousMoveRebasesPgoffAndMerges) {
+  // copy_vma(): without an anon_vma the moved VMA takes pgoff = new_addr >> 12,
+  // so it merges with a linear neighbour at the destination.
+  // AA........CC  ->  ..........BBCC -> one VMA [10, 14)
+  Layout l;
+  l.mmap(anon(0, 2));
+  l.mmap(anon(12, 14));
+  const uint64_t c = l.find(pg(12))->id;
+  auto ch = l.mremap(pg(0), 2 * P, 2 * P, abi::kMremapMayMove | abi::kMremapFixed, pg(10));
+  EXPECT_EQ(l.size(), 1u);
+  EXPECT_VMA(l.find(pg(10)), 10, 14, apg(10), kRW);
+  EXPECT_EQ(l.find(pg(10))->id, c);  // next expanded down
+  EXPECT_EQ(ch.merges, 1);
+}
+
 TEST(LayoutMremap, FixedUnmapsDestinationAndShrinks) {
   // AAAA ..BBBB  mremap(A, 4 -> 2, FIXED at 6): B's head unmapped, A's tail gone
   Layout l;
   l.mmap(anon(0, 4));
+  l.fault(pg(0));
   l.mmap(anon(6, 10, kRO));
   l.mremap(pg(0), 4 * P, 2 * P, abi::kMremapMayMove | abi::kMremapFixed, pg(6));
   EXPECT_EQ(l.size(), 2u);
@@ -658,6 +700,7 @@ TEST(LayoutMremap, PartialMoveSplitsSource) {
 TEST(LayoutMremap, DontUnmapLeavesSourceWithoutAccountAndLock) {
   Layout l;
   l.mmap(anon(0, 2, kRW | VM_LOCKED));
+  l.fault(pg(0));
   const uint64_t a = l.find(pg(0))->id;
   l.mremap(pg(0), 2 * P, 2 * P, abi::kMremapMayMove | abi::kMremapDontUnmap, pg(10));
   EXPECT_EQ(l.size(), 2u);
@@ -674,6 +717,8 @@ TEST(LayoutMremap, MultiVmaFixedMove) {
   Layout l;
   l.mmap(anon(0, 2));
   l.mmap(anon(2, 4, kRO));
+  l.fault(pg(0));
+  l.fault(pg(2));
   l.mremap(pg(0), 4 * P, 4 * P, abi::kMremapMayMove | abi::kMremapFixed, pg(10));
   EXPECT_EQ(l.size(), 2u);
   EXPECT_VMA(l.find(pg(10)), 10, 12, apg(0), kRW);

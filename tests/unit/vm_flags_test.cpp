@@ -53,7 +53,9 @@ TEST(VmFlags, Decode) {
   for (int bit = 0; bit < 64; bit++) {
     const uint64_t f = 1ULL << bit;
     const std::string name = decode_vm_flags(f);
-    if (name.starts_with("VM_")) EXPECT_EQ(vm_flag_from_name(name), f) << name;
+    if (name.starts_with("VM_")) {
+      EXPECT_EQ(vm_flag_from_name(name), f) << name;
+    }
   }
   EXPECT_EQ(vm_flag_from_name("ACCOUNT"), VM_ACCOUNT);
   EXPECT_EQ(vm_flag_from_name("VM_BOGUS"), std::nullopt);

@@ -16,13 +16,18 @@
 #   --timeout SECS   kill qemu and fail after SECS seconds (default 600).
 #   --mem MB         guest memory (default 2048).
 #   --smp N          guest CPUs (default 1; see README for why).
-#   --kernel FILE    vmlinuz to boot (default: output of fetch-kernel.sh).
+#   --kernel FILE    vmlinuz (or ELF vmlinux) to boot (default:
+#                    $VMATRACE_VM_KERNEL, else the output of fetch-kernel.sh).
 #   --append ARGS    extra kernel command-line arguments.
 #   --keep-initrd F  also save the generated initramfs to F (debugging).
 #   -h, --help       show this help.
 #
 # Environment: VMATRACE_VM_CACHE (kernel cache dir, see fetch-kernel.sh),
-# VMATRACE_VM_QEMU (qemu binary, default qemu-system-x86_64).
+# VMATRACE_VM_KERNEL (as --kernel), VMATRACE_VM_QEMU (qemu binary, default
+# qemu-system-x86_64).
+#
+# Exit status: COMMAND's status; 2 for a usage or host-side error (missing
+# file, library or tool); 125 if the guest never reported a status.
 set -euo pipefail
 
 prog=run-in-vm.sh
@@ -38,7 +43,7 @@ cwd=/
 timeout_s=600
 mem=2048
 smp=1
-kernel=
+kernel=${VMATRACE_VM_KERNEL:-}
 append_extra=
 keep_initrd=
 while [[ $# -gt 0 ]]; do
@@ -97,14 +102,16 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/vmatrace-vm.XXXXXX")
 qpid=
 # shellcheck disable=SC2317 # invoked by trap
 cleanup() {
+  # qpid is timeout(1), which passes TERM on to qemu (a KILL would orphan it).
   if [[ -n $qpid ]] && kill -0 "$qpid" 2>/dev/null; then
-    kill -KILL "$qpid" 2>/dev/null || true
+    kill -TERM "$qpid" 2>/dev/null || true
+    wait "$qpid" 2>/dev/null || true
   fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'log "interrupted; stopping qemu"; exit 130' INT
+trap 'log "terminated; stopping qemu"; exit 143' TERM
 root=$tmp/root
 mkdir "$root"
 
@@ -216,7 +223,7 @@ if [[ $1 == /* ]]; then
   add_path "$1"
 fi
 
-# Kernel config and System.map next to vmlinuz go to the guest's /boot
+# The kernel config next to vmlinuz goes to the guest's /boot
 # (libbpf reads /boot/config-$(uname -r); 6.1 Debian has no /proc/config.gz).
 mkdir -p "$root/boot"
 if [[ -f $kdir/config-$kver && ! -e $root/boot/config-$kver ]]; then
@@ -255,8 +262,8 @@ ln -sf /proc/self/fd /dev/fd
 ln -sf /proc/self/fd/0 /dev/stdin
 ln -sf /proc/self/fd/1 /dev/stdout
 ln -sf /proc/self/fd/2 /dev/stderr
-mnt tmpfs tmpfs nosuid,nodev,mode=0755 /run
-# /tmp: a fresh tmpfs unless test files were copied under it.
+# /run, /tmp: fresh tmpfs unless test files were copied under them.
+if [ -z "$(ls -A /run 2>/dev/null)" ]; then mnt tmpfs tmpfs nosuid,nodev,mode=0755 /run; fi
 if [ -z "$(ls -A /tmp 2>/dev/null)" ]; then mnt tmpfs tmpfs nosuid,nodev,mode=1777 /tmp; fi
 mnt tracefs tracefs defaults /sys/kernel/tracing
 mnt debugfs debugfs defaults /sys/kernel/debug

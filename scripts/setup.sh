@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything vmatrace needs to build and test on Debian 12, then
+# configures and builds it in ./build. Idempotent; needs root for apt-get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  cmake g++ make pkg-config clang llvm
+  libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev libdw-dev
+  libcli11-dev libgtest-dev
+  python3 strace
+  qemu-system-x86 busybox-static cpio   # the second kernel (tests/vm)
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing packages (${missing[*]}): run as root (sudo $0)" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+build_type=${VMATRACE_BUILD_TYPE:-RelWithDebInfo}
+cmake -S . -B build -DCMAKE_BUILD_TYPE="$build_type" ${VMATRACE_CMAKE_ARGS:-} >/dev/null
+cmake --build build -j"$(nproc)"

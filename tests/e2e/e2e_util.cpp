@@ -1,0 +1,330 @@
+#include "e2e_util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace e2e {
+namespace {
+
+int decode_status(int st) {
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return -1;
+}
+
+std::vector<char*> c_argv(const std::vector<std::string>& argv) {
+  std::vector<char*> v;
+  for (const auto& a : argv) v.push_back(const_cast<char*>(a.c_str()));
+  v.push_back(nullptr);
+  return v;
+}
+
+std::string join(const std::vector<std::string>& argv) {
+  std::string s;
+  for (const auto& a : argv) s += (s.empty() ? "" : " ") + a;
+  return s;
+}
+
+}  // namespace
+
+std::string vmatrace_bin() { return VMATRACE_BIN; }
+std::string workload(const std::string& name) { return std::string(VMATRACE_WORKLOADS) + "/" + name; }
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return std::nullopt;
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void write_file(const std::string& path, const std::string& data) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << data;
+  if (!f) throw std::runtime_error("cannot write " + path);
+}
+
+std::vector<std::string> split_lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::string::size_type pos = 0;
+  while (pos < s.size()) {
+    auto nl = s.find('\n', pos);
+    if (nl == std::string::npos) nl = s.size();
+    out.push_back(s.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return out;
+}
+
+char process_state(pid_t pid) {
+  auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return '\0';
+  // The comm field may hold spaces and parentheses: the state follows the last ')'.
+  auto close = stat->rfind(')');
+  if (close == std::string::npos || close + 2 >= stat->size()) return '\0';
+  return (*stat)[close + 2];
+}
+
+bool fully_stopped(pid_t pid) {
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return false;
+  bool any = false, all = true;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    auto stat = read_file(dir + "/" + e->d_name + "/stat");
+    if (!stat) continue;  // thread just exited
+    auto close = stat->rfind(')');
+    if (close == std::string::npos || close + 2 >= stat->size()) continue;
+    any = true;
+    if ((*stat)[close + 2] != 'T') all = false;
+  }
+  ::closedir(d);
+  return any && all;
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    auto kids = read_file(dir + "/" + e->d_name + "/children");
+    if (!kids) continue;
+    std::istringstream ss(*kids);
+    pid_t c;
+    while (ss >> c) out.push_back(c);
+  }
+  ::closedir(d);
+  return out;
+}
+
+uint64_t now_ns() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::string diff_lines(const std::string& expected, const std::string& actual, const std::string& expected_name,
+                       const std::string& actual_name) {
+  // Both sides are sorted by address, so a merge by line gives a readable
+  // unified-diff-like listing without a real LCS.
+  auto a = split_lines(expected), b = split_lines(actual);
+  std::ostringstream out;
+  out << "--- " << expected_name << "\n+++ " << actual_name << "\n";
+  std::set<std::string> in_a(a.begin(), a.end()), in_b(b.begin(), b.end());
+  size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    if (i < a.size() && j < b.size() && a[i] == b[j]) {
+      out << "  " << a[i] << "\n";
+      i++, j++;
+    } else if (i < a.size() && !in_b.count(a[i])) {
+      out << "- " << a[i++] << "\n";
+    } else if (j < b.size() && !in_a.count(b[j])) {
+      out << "+ " << b[j++] << "\n";
+    } else if (i < a.size()) {
+      out << "- " << a[i++] << "\n";
+    } else {
+      out << "+ " << b[j++] << "\n";
+    }
+  }
+  return out.str();
+}
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/vmatrace-e2e-XXXXXX";
+  if (!::mkdtemp(tmpl)) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+// ---- TraceHarness ----------------------------------------------------------
+
+TraceHarness::TraceHarness() : TraceHarness(Options{}) {}
+
+TraceHarness::TraceHarness(Options opts) : opts_(std::move(opts)) {
+  out_ = std::fopen("/dev/null", "w");
+  if (!out_) throw std::runtime_error("cannot open /dev/null");
+  vmatrace::TraceOptions to;
+  to.quiet = true;
+  to.summary = false;
+  to.out = out_;
+  to.print.events = opts_.events;
+  to.record_path = opts_.record_path;
+  to.force = true;
+  // Loads the BPF programs: throws (and so fails the test) when it cannot.
+  session_ = std::make_unique<vmatrace::Session>(std::move(to));
+}
+
+TraceHarness::~TraceHarness() {
+  // Whatever a failed test left behind must not linger stopped.
+  if (session_) {
+    for (const auto* p : session_->processor().processes())
+      if (!p->exited && p->pid > 0) ::kill(static_cast<pid_t>(p->pid), SIGKILL);
+  }
+  for (pid_t p : {spawned_, untraced_}) {
+    if (p <= 0) continue;
+    if (p == spawned_ && session_ && session_->child_status()) continue;
+    if (p == untraced_ && untraced_status_) continue;
+    ::kill(p, SIGKILL);
+    int st;
+    ::waitpid(p, &st, 0);
+  }
+  session_.reset();
+  if (out_) std::fclose(out_);
+}
+
+pid_t TraceHarness::spawn(const std::vector<std::string>& argv) {
+  spawned_ = session_->spawn(argv);
+  return spawned_;
+}
+
+pid_t TraceHarness::start_untraced(const std::vector<std::string>& argv) {
+  auto cargv = c_argv(argv);
+  pid_t pid;
+  int err = ::posix_spawn(&pid, cargv[0], nullptr, nullptr, cargv.data(), environ);
+  if (err) throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(err));
+  untraced_ = pid;
+  return pid;
+}
+
+void TraceHarness::attach(pid_t pid) { session_->attach(pid); }
+
+void TraceHarness::reap_untraced() {
+  if (untraced_ <= 0 || untraced_status_) return;
+  int st;
+  if (::waitpid(untraced_, &st, WNOHANG) == untraced_) untraced_status_ = decode_status(st);
+}
+
+std::optional<int> TraceHarness::exit_status() const {
+  if (untraced_ > 0) return untraced_status_;
+  return session_->child_status();
+}
+
+void TraceHarness::run(const std::function<void(const Stop&)>& on_stop) {
+  auto deadline = std::chrono::steady_clock::now() + opts_.timeout;
+  int index = 0;
+  while (!session_->done()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::string stuck;
+      for (const auto* p : session_->processor().processes())
+        if (!p->exited)
+          stuck += " " + std::to_string(p->pid) + "(" + p->comm + ", state " +
+                   std::string(1, process_state(static_cast<pid_t>(p->pid))) + ")";
+      throw std::runtime_error("trace did not end within " + std::to_string(opts_.timeout.count()) +
+                               " s; still traced:" + stuck);
+    }
+    session_->step(1);
+    reap_untraced();
+    std::vector<pid_t> pids;
+    for (const auto* p : session_->processor().processes())
+      if (!p->exited) pids.push_back(static_cast<pid_t>(p->pid));
+    for (pid_t p : {spawned_, untraced_})
+      if (p > 0 && std::find(pids.begin(), pids.end(), p) == pids.end()) pids.push_back(p);
+    for (pid_t pid : pids) {
+      if (!fully_stopped(pid)) continue;
+      // Everything the process did before stopping is in the ring buffer.
+      session_->drain();
+      Stop s{pid, now_ns(), index++};
+      try {
+        on_stop(s);
+      } catch (...) {
+        ::kill(pid, SIGCONT);
+        throw;
+      }
+      ::kill(pid, SIGCONT);
+    }
+  }
+  session_->drain();
+  if (untraced_ > 0 && !untraced_status_) {
+    int st;
+    if (::waitpid(untraced_, &st, 0) == untraced_) untraced_status_ = decode_status(st);
+  }
+}
+
+std::string TraceHarness::model_maps(pid_t pid) const {
+  const auto* p = session_->processor().process(static_cast<uint32_t>(pid));
+  if (!p) return "(process " + std::to_string(pid) + " unknown to the model)\n";
+  if (!p->seeded) return "(layout of " + std::to_string(pid) + " not known to the model)\n";
+  return p->layout.proc_maps();
+}
+
+// ---- subprocesses ------------------------------------------------------------
+
+Subprocess::Subprocess(const std::vector<std::string>& argv) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  std::string out = dir_.file("stdout"), err = dir_.file("stderr");
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  auto cargv = c_argv(argv);
+  int e = ::posix_spawnp(&pid_, cargv[0], &fa, nullptr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (e) throw std::runtime_error("posix_spawn " + join(argv) + ": " + std::strerror(e));
+}
+
+Subprocess::~Subprocess() {
+  if (pid_ > 0 && !status_) {
+    ::kill(pid_, SIGKILL);
+    int st;
+    ::waitpid(pid_, &st, 0);
+  }
+}
+
+std::optional<int> Subprocess::poll() {
+  if (!status_) {
+    int st;
+    if (::waitpid(pid_, &st, WNOHANG) == pid_) status_ = decode_status(st);
+  }
+  return status_;
+}
+
+RunResult Subprocess::wait(std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!poll()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid_, SIGKILL);
+      int st;
+      ::waitpid(pid_, &st, 0);
+      status_ = decode_status(st);
+      throw std::runtime_error("command did not finish within " + std::to_string(timeout.count()) + " s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  RunResult r;
+  r.status = *status_;
+  r.out = read_file(dir_.file("stdout")).value_or("");
+  r.err = read_file(dir_.file("stderr")).value_or("");
+  return r;
+}
+
+RunResult run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
+  Subprocess p(argv);
+  return p.wait(timeout);
+}
+
+}  // namespace e2e

@@ -1,0 +1,142 @@
+#pragma once
+// Helpers for the end-to-end tests: they trace real processes with real BPF
+// programs, so they need root and a kernel that loads them. A Session that
+// cannot load throws from its constructor, and that exception fails the
+// test on purpose: an e2e suite that skips when BPF is broken proves nothing.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "trace/session.h"
+
+namespace e2e {
+
+// Paths baked in by CMake.
+std::string vmatrace_bin();
+std::string workload(const std::string& name);
+
+// Whole file, or std::nullopt when it cannot be opened.
+std::optional<std::string> read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& data);
+std::vector<std::string> split_lines(const std::string& s);
+
+// The state letter of /proc/PID/stat ('R', 'S', 'T', 'Z', ...), or '\0'
+// when the process is gone.
+char process_state(pid_t pid);
+// Every thread of pid is in a job-control stop ('T'), so its address space
+// cannot change until SIGCONT.
+bool fully_stopped(pid_t pid);
+// Children of pid (all its threads'), from /proc/PID/task/*/children.
+std::vector<pid_t> children_of(pid_t pid);
+
+// CLOCK_MONOTONIC ns, the clock of the tracer's timestamps.
+uint64_t now_ns();
+
+// A listing of two texts side by side, line by line, marking the lines
+// that differ: for readable failures of "model == /proc" comparisons.
+std::string diff_lines(const std::string& expected, const std::string& actual, const std::string& expected_name,
+                       const std::string& actual_name);
+
+// A unique path under a fresh temp dir, removed (with the dir) on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A stop seen by TraceHarness::run(): process `pid` is stopped, everything
+// it did before is drained into the model, `ts` was taken while it was
+// stopped.
+struct Stop {
+  pid_t pid = 0;
+  uint64_t ts = 0;
+  int index = 0;  // 0, 1, 2, ... over all stops of the run
+};
+
+// Drives a vmatrace::Session in-process the way `vmatrace trace` would, but
+// pausing at every stop of a traced process so a test can look at the model
+// and at /proc while nothing changes.
+class TraceHarness {
+ public:
+  struct Options {
+    bool events = false;           // print the event stream (to `out`)
+    std::string record_path;       // record while tracing (forced overwrite)
+    std::chrono::seconds timeout{60};
+  };
+  TraceHarness();
+  explicit TraceHarness(Options opts);
+  ~TraceHarness();
+  TraceHarness(const TraceHarness&) = delete;
+  TraceHarness& operator=(const TraceHarness&) = delete;
+
+  vmatrace::Session& session() { return *session_; }
+  // Spawns argv traced (Session::spawn); returns its pid.
+  pid_t spawn(const std::vector<std::string>& argv);
+  // Starts argv untraced (as our child) and returns its pid; attach later.
+  pid_t start_untraced(const std::vector<std::string>& argv);
+  void attach(pid_t pid);
+
+  // Runs the trace until it is done. For each traced process that is seen
+  // fully stopped: drain, call on_stop, SIGCONT it. Throws on timeout (after
+  // killing what it started).
+  void run(const std::function<void(const Stop&)>& on_stop);
+
+  // The layout the model has for pid, in /proc/PID/maps format; "" with a
+  // note if unknown.
+  std::string model_maps(pid_t pid) const;
+  // The exit status of what spawn()/start_untraced() started, once reaped.
+  std::optional<int> exit_status() const;
+
+ private:
+  void reap_untraced();
+
+  std::FILE* out_ = nullptr;
+  std::unique_ptr<vmatrace::Session> session_;
+  Options opts_;
+  pid_t spawned_ = -1;
+  pid_t untraced_ = -1;
+  std::optional<int> untraced_status_;
+};
+
+// Runs a command to completion with stdout and stderr captured.
+struct RunResult {
+  int status = -1;  // exit status, or 128 + signal
+  std::string out, err;
+};
+RunResult run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout = std::chrono::seconds(60));
+
+// A command started in the background with stdout/stderr going to files.
+class Subprocess {
+ public:
+  explicit Subprocess(const std::vector<std::string>& argv);
+  ~Subprocess();  // kills it (SIGKILL) if still running
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+  pid_t pid() const { return pid_; }
+  // Non-blocking: the status once it exited.
+  std::optional<int> poll();
+  // Blocks up to timeout; throws on timeout (after SIGKILL).
+  RunResult wait(std::chrono::seconds timeout = std::chrono::seconds(60));
+
+ private:
+  TempDir dir_;
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+}  // namespace e2e

@@ -1,0 +1,58 @@
+// The demo workload: a little of everything vmatrace shows. Grows the heap
+// with small mallocs, makes a large malloc (an mmap), maps a file, changes
+// protections in the middle of a mapping, grows a mapping with mremap, and
+// touches pages so faults land in known places.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int main(void) {
+  long page = sysconf(_SC_PAGESIZE);
+  // Small allocations until the heap grows a few times.
+  void* small[2000];
+  for (int i = 0; i < 2000; i++) {
+    small[i] = malloc(200);
+    memset(small[i], 1, 200);
+  }
+  // A large allocation: glibc serves it with mmap.
+  char* big = malloc(1 << 20);
+  memset(big, 2, 1 << 20);
+
+  // A file mapping at an offset.
+  char path[] = "/tmp/vmatrace-demo-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd >= 0) {
+    if (ftruncate(fd, 4 * page) == 0) {
+      char* f = mmap(NULL, 2 * page, PROT_READ, MAP_PRIVATE, fd, page);
+      if (f != MAP_FAILED) {
+        volatile char c = f[0];
+        (void)c;
+        munmap(f, 2 * page);
+      }
+    }
+    close(fd);
+    unlink(path);
+  }
+
+  // Split a mapping with mprotect, then merge it back.
+  char* m = mmap(NULL, 8 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return 1;
+  memset(m, 3, 8 * page);
+  mprotect(m + 2 * page, 2 * page, PROT_READ);
+  mprotect(m + 2 * page, 2 * page, PROT_READ | PROT_WRITE);
+  // Grow it (in place when there is room, else moved).
+  char* g = mremap(m, 8 * page, 64 * page, MREMAP_MAYMOVE);
+  if (g != MAP_FAILED) {
+    g[63 * page] = 4;
+    munmap(g, 64 * page);
+  }
+
+  free(big);
+  for (int i = 0; i < 2000; i++) free(small[i]);
+  printf("demo done\n");
+  return 0;
+}

@@ -1,0 +1,42 @@
+// Benchmark workload: N times (argv[1], default 100000) map one anonymous
+// page, touch it and unmap it, so every iteration costs the tracer exactly
+// one mmap, one page fault and one munmap. argv[2] (default 1) sets the
+// pages per mapping, which lets tests look for one mmap of a known length.
+// Prints the loop's duration as elapsed_ns=<n>.
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static unsigned long long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+}
+
+int main(int argc, char** argv) {
+  long n = argc > 1 ? strtol(argv[1], NULL, 0) : 100000;
+  long pages = argc > 2 ? strtol(argv[2], NULL, 0) : 1;
+  if (n < 0 || pages < 1) {
+    fprintf(stderr, "usage: storm [ITERATIONS] [PAGES]\n");
+    return 2;
+  }
+  size_t len = (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+  unsigned long long t0 = now_ns();
+  for (long i = 0; i < n; i++) {
+    volatile char* p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      perror("mmap");
+      return 1;
+    }
+    p[0] = (char)i;  // one page fault per iteration
+    if (munmap((void*)p, len) != 0) {
+      perror("munmap");
+      return 1;
+    }
+  }
+  printf("elapsed_ns=%llu\n", now_ns() - t0);
+  return 0;
+}
