@@ -1,0 +1,230 @@
+// The Processor fed synthetic records: decoding checks, seeding, kernel
+// reconciliation, fork copies, exec walks, and robustness against garbage.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "core/decode.h"
+#include "core/processor.h"
+#include "core/records.h"
+#include "core/vm_flags.h"
+
+using namespace vmatrace;
+
+namespace {
+
+constexpr uint64_t kAnonRw = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
+
+template <typename T>
+std::vector<std::byte> bytes_of(const T& v, std::string_view tail = {}) {
+  std::vector<std::byte> b(sizeof(T) + tail.size());
+  std::memcpy(b.data(), &v, sizeof(T));
+  std::memcpy(b.data() + sizeof(T), tail.data(), tail.size());
+  auto size = static_cast<uint32_t>(b.size());
+  std::memcpy(b.data() + offsetof(vmat_hdr, size), &size, sizeof(size));
+  return b;
+}
+
+DecodedRecord decode(const std::vector<std::byte>& b) {
+  std::string err;
+  auto d = decode_record(b, &err);
+  EXPECT_TRUE(d) << err;
+  return *d;
+}
+
+std::vector<std::byte> layout_rec(uint32_t pid, uint64_t ts, std::vector<Vma> vmas) {
+  LayoutRecord l;
+  l.reason = LayoutReason::kAttach;
+  l.vmas = std::move(vmas);
+  return encode_layout(make_header(VMAT_REC_LAYOUT, ts, pid, pid, "t"), l);
+}
+
+vmat_syscall_event mmap_event(uint32_t pid, uint64_t ts, uint64_t addr, uint64_t len, vmat_vma_info kernel) {
+  vmat_syscall_event e{};
+  e.hdr = make_header(VMAT_EV_SYSCALL, ts, pid, pid, "t");
+  e.sys = VMAT_SYS_MMAP;
+  e.ret = static_cast<int64_t>(addr);
+  e.args[1] = len;
+  e.args[2] = 3;     // PROT_READ|PROT_WRITE
+  e.args[3] = 0x22;  // MAP_PRIVATE|MAP_ANONYMOUS
+  e.args[4] = static_cast<uint64_t>(-1);
+  e.vma[0] = kernel;
+  return e;
+}
+
+vmat_vma_info kinfo(uint64_t start, uint64_t end, uint64_t flags = kAnonRw) {
+  vmat_vma_info k{};
+  k.start = start;
+  k.end = end;
+  k.flags = flags;
+  k.pgoff = start >> 12;
+  k.state = VMAT_VMA_VALID;
+  return k;
+}
+
+Vma anon(uint64_t start, uint64_t end) {
+  Vma v;
+  v.start = start;
+  v.end = end;
+  v.flags = kAnonRw;
+  v.pgoff = start >> 12;
+  return v;
+}
+
+}  // namespace
+
+TEST(Processor, MmapAfterSeedAddsAVma) {
+  Processor p;
+  p.apply(decode(layout_rec(10, 100, {anon(0x10000, 0x20000)})), nullptr);
+  p.apply(decode(bytes_of(mmap_event(10, 200, 0x40000, 0x1000, kinfo(0x40000, 0x41000)))), nullptr);
+  ASSERT_NE(p.process(10), nullptr);
+  EXPECT_EQ(p.process(10)->layout.size(), 2u);
+}
+
+TEST(Processor, KernelViewWinsOverTheModel) {
+  // The kernel reports the new mapping merged with its neighbour: the model
+  // must agree even where its own rules would not have merged.
+  Processor p;
+  Vma left = anon(0x10000, 0x20000);
+  left.flags |= VM_DONTCOPY;  // the model would refuse this merge
+  p.apply(decode(layout_rec(10, 100, {left})), nullptr);
+  p.apply(decode(bytes_of(mmap_event(10, 200, 0x20000, 0x1000, kinfo(0x10000, 0x21000)))), nullptr);
+  auto vmas = p.process(10)->layout.vmas();
+  ASSERT_EQ(vmas.size(), 1u);
+  EXPECT_EQ(vmas[0].start, 0x10000u);
+  EXPECT_EQ(vmas[0].end, 0x21000u);
+}
+
+TEST(Processor, RecordsOlderThanTheSeedAreNotApplied) {
+  Processor p;
+  p.apply(decode(layout_rec(10, 500, {anon(0x10000, 0x20000)})), nullptr);
+  p.apply(decode(bytes_of(mmap_event(10, 400, 0x40000, 0x1000, kinfo(0x40000, 0x41000)))), nullptr);
+  EXPECT_EQ(p.process(10)->layout.size(), 1u);
+}
+
+TEST(Processor, FailedSyscallsChangeNothing) {
+  Processor p;
+  p.apply(decode(layout_rec(10, 100, {anon(0x10000, 0x20000)})), nullptr);
+  auto e = mmap_event(10, 200, 0, 0x1000, {});
+  e.ret = -12;
+  p.apply(decode(bytes_of(e)), nullptr);
+  EXPECT_EQ(p.process(10)->layout.size(), 1u);
+}
+
+TEST(Processor, ForkCopiesTheParentsLayout) {
+  Processor p;
+  p.apply(decode(layout_rec(10, 100, {anon(0x10000, 0x20000), anon(0x30000, 0x31000)})), nullptr);
+  vmat_fork_event f{};
+  f.hdr = make_header(VMAT_EV_FORK, 200, 10, 10, "t");
+  f.child_pid = 11;
+  f.child_tid = 11;
+  f.flags = VMAT_FORK_TRACED;
+  p.apply(decode(bytes_of(f)), nullptr);
+  ASSERT_NE(p.process(11), nullptr);
+  EXPECT_EQ(p.process(11)->layout.proc_maps(), p.process(10)->layout.proc_maps());
+}
+
+TEST(Processor, ExecWalkReplacesTheLayout) {
+  Processor p;
+  p.apply(decode(layout_rec(10, 100, {anon(0x10000, 0x20000)})), nullptr);
+  vmat_exec_event x{};
+  x.hdr = make_header(VMAT_EV_EXEC, 200, 10, 10, "t");
+  x.filename_len = 5;
+  p.apply(decode(bytes_of(x, std::string_view("/bin\0", 5))), nullptr);
+  EXPECT_FALSE(p.process(10)->seeded);
+  vmat_vma_snapshot_event s{};
+  s.hdr = make_header(VMAT_EV_VMA_SNAPSHOT, 201, 10, 10, "t");
+  s.vma = kinfo(0x50000, 0x52000);
+  p.apply(decode(bytes_of(s)), nullptr);
+  s.vma = {};
+  s.flags = VMAT_SNAP_LAST;
+  s.seq = 1;
+  p.apply(decode(bytes_of(s)), nullptr);
+  ASSERT_TRUE(p.process(10)->seeded);
+  auto vmas = p.process(10)->layout.vmas();
+  ASSERT_EQ(vmas.size(), 1u);
+  EXPECT_EQ(vmas[0].start, 0x50000u);
+  EXPECT_EQ(p.process(10)->exe, "/bin");
+}
+
+TEST(Processor, GroupExitEndsTheProcess) {
+  Processor p;
+  p.apply(decode(layout_rec(10, 100, {anon(0x10000, 0x20000)})), nullptr);
+  vmat_exit_event x{};
+  x.hdr = make_header(VMAT_EV_EXIT, 200, 10, 10, "t");
+  x.flags = VMAT_EXIT_GROUP;
+  p.apply(decode(bytes_of(x)), nullptr);
+  EXPECT_EQ(p.process(10), nullptr);
+  ASSERT_EQ(p.ended().size(), 1u);
+  EXPECT_TRUE(p.ended()[0].exited);
+}
+
+TEST(Records, MalformedRecordsAreRejectedNotTrusted) {
+  std::string err;
+  std::vector<std::byte> tiny(10);
+  EXPECT_FALSE(decode_record(tiny, &err));
+  auto e = bytes_of(mmap_event(1, 1, 0x1000, 0x1000, {}));
+  // path_len pointing past the record
+  uint32_t big = 5000;
+  std::memcpy(e.data() + offsetof(vmat_syscall_event, path_len), &big, 4);
+  EXPECT_FALSE(decode_record(e, &err));
+  // a size field that disagrees
+  auto f = bytes_of(mmap_event(1, 1, 0x1000, 0x1000, {}));
+  uint32_t wrong = 8;
+  std::memcpy(f.data() + offsetof(vmat_hdr, size), &wrong, 4);
+  EXPECT_FALSE(decode_record(f, &err));
+  // a layout record claiming more VMAs than it holds
+  auto l = layout_rec(1, 1, {anon(0x1000, 0x2000)});
+  uint32_t n = 1u << 30;
+  std::memcpy(l.data() + sizeof(vmat_hdr) + 4, &n, 4);
+  EXPECT_FALSE(decode_record(l, &err));
+}
+
+TEST(Records, RandomBytesNeverCrashTheProcessor) {
+  std::mt19937 rng(42);
+  Processor p;
+  for (int i = 0; i < 20000; i++) {
+    std::vector<std::byte> b(sizeof(vmat_hdr) + rng() % 300);
+    for (auto& x : b) x = static_cast<std::byte>(rng());
+    uint32_t type = 1 + rng() % 6;
+    if (rng() % 4 == 0) type = 0x8001 + rng() % 3;
+    std::memcpy(b.data(), &type, 4);
+    auto size = static_cast<uint32_t>(b.size());
+    std::memcpy(b.data() + 4, &size, 4);
+    std::string err;
+    if (auto d = decode_record(b, &err)) p.apply(*d, nullptr);
+  }
+  SUCCEED();
+}
+
+TEST(Records, LayoutRecordRoundTrips) {
+  Vma f = anon(0x1000, 0x3000);
+  f.path = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+  f.dev = (254u << 20) | 1;
+  f.ino = 1234;
+  f.pgoff = 7;
+  Vma s = anon(0x7000, 0x8000);
+  s.special = "[vdso]";
+  auto d = decode(layout_rec(3, 9, {f, s}));
+  ASSERT_TRUE(d.layout);
+  ASSERT_EQ(d.layout->vmas.size(), 2u);
+  EXPECT_EQ(d.layout->vmas[0].path, f.path);
+  EXPECT_EQ(d.layout->vmas[0].ino, 1234u);
+  EXPECT_EQ(d.layout->vmas[0].pgoff, 7u);
+  EXPECT_EQ(d.layout->vmas[1].special, "[vdso]");
+}
+
+TEST(Decode, NamesAndEscaping) {
+  EXPECT_EQ(prot_names(0), "PROT_NONE");
+  EXPECT_EQ(prot_names(3), "PROT_READ|PROT_WRITE");
+  EXPECT_EQ(mmap_flag_names(0x22), "MAP_PRIVATE|MAP_ANONYMOUS");
+  EXPECT_EQ(mremap_flag_names(1), "MREMAP_MAYMOVE");
+  EXPECT_EQ(errno_name(12), "ENOMEM");
+  EXPECT_EQ(human_size(4096), "4.0 KiB");
+  EXPECT_EQ(human_size(100), "100 B");
+  EXPECT_EQ(escape_text("a\nb\x1b[31m"), "a\\nb\\x1b[31m");
+  EXPECT_EQ(escape_json("q\"\\\n\x01"), "q\\\"\\\\\\n\\u0001");
+  EXPECT_EQ(escape_json(std::string("\xff", 1)), "\\ufffd");
+  EXPECT_EQ(escape_json("caf\xc3\xa9"), "caf\xc3\xa9");
+}
