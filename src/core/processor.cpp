@@ -165,13 +165,14 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
 
 void Processor::apply_fault(ProcessState& p, const DecodedRecord& rec, Applied& out) {
   uint64_t addr = rec.fault.addr;
-  if (!p.layout.find(addr)) {
-    auto ch = p.layout.fault(addr);
-    if (!ch.result.empty()) {
-      out.stack_grew = true;
-      out.layout_changed = true;
-      out.change = std::move(ch);
-    }
+  bool outside = p.layout.find(addr) == nullptr;
+  // Inside a VMA this only notes that the kernel now has an anon_vma there
+  // (which decides later merges); outside, it may grow the stack.
+  auto ch = p.layout.fault(addr);
+  if (outside && !ch.result.empty()) {
+    out.stack_grew = true;
+    out.layout_changed = true;
+    out.change = std::move(ch);
   }
   if (const Vma* v = p.layout.find(addr)) out.fault_vma = *v;
 }
