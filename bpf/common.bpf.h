@@ -62,9 +62,22 @@ static __always_inline __u32 vmat_current_tgid(void)
 	return bpf_get_current_pid_tgid() >> 32;
 }
 
-static __always_inline struct vmat_traced *vmat_lookup_traced(__u32 tgid)
+/* Any traced process, including one still waiting for its exec. */
+static __always_inline struct vmat_traced *vmat_lookup_traced_any(__u32 tgid)
 {
 	return bpf_map_lookup_elem(&vmat_traced_pids, &tgid);
+}
+
+/*
+ * A process whose events we want now. A command vmatrace spawns is traced
+ * from before its exec, but what its pre-exec copy of vmatrace does (COW
+ * faults while it waits to exec) is noise: skip it until the exec.
+ */
+static __always_inline struct vmat_traced *vmat_lookup_traced(__u32 tgid)
+{
+	struct vmat_traced *t = bpf_map_lookup_elem(&vmat_traced_pids, &tgid);
+
+	return t && !t->wait_exec ? t : NULL;
 }
 
 static __always_inline void vmat_fill_hdr(struct vmat_hdr *h, __u32 type, __u32 size)

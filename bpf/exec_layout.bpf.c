@@ -55,7 +55,8 @@ int exec_layout_iter(struct bpf_raw_tracepoint_args *ctx)
 	struct vm_area_struct *vma;
 	__u32 seq = 0;
 
-	if (!vmat_lookup_traced(tgid))
+	/* May run before process_exec_raw clears wait_exec: both are exec. */
+	if (!vmat_lookup_traced_any(tgid))
 		return 0;
 	bpf_iter_task_vma_new(&it, task, 0);
 	while ((vma = bpf_iter_task_vma_next(&it))) {

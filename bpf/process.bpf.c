@@ -45,11 +45,14 @@ int process_exec_raw(struct bpf_raw_tracepoint_args *ctx)
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 	struct vmat_exec_event *e;
 	struct vmat_scratch *s;
+	struct vmat_traced *t;
 	const char *filename;
 	long n;
 
-	if (!vmat_lookup_traced(tgid))
+	t = vmat_lookup_traced_any(tgid);
+	if (!t)
 		return 0;
+	t->wait_exec = 0;
 	s = vmat_scratch();
 	if (!s)
 		return 0;
@@ -78,7 +81,7 @@ int process_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 	struct vmat_exit_event e = {};
 	__u64 *lost;
 
-	if (!vmat_lookup_traced(tgid))
+	if (!vmat_lookup_traced_any(tgid))
 		return 0;
 	e.exit_code = BPF_CORE_READ(task, exit_code);
 	/* group_dead as do_exit() computes it; 6.1's tracepoint lacks the arg. */

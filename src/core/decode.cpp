@@ -127,14 +127,21 @@ std::string errno_name(int err) {
 }
 
 std::string human_size(uint64_t bytes) {
-  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  // Integer arithmetic (this runs per event): one decimal below 10 units,
+  // none above, rounded to nearest like "%.1f"/"%.0f".
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   if (bytes < 1024) return std::to_string(bytes) + " B";
-  double v = static_cast<double>(bytes);
   int u = 0;
-  while (v >= 1024 && u < 5) v /= 1024, u++;
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), v < 10 ? "%.1f %s" : "%.0f %s", v, units[u]);
-  return buf;
+  unsigned __int128 scale = 1;
+  while (u < 6 && bytes >= scale * 1024) scale *= 1024, u++;
+  unsigned __int128 tenths = (static_cast<unsigned __int128>(bytes) * 10 + scale / 2) / scale;
+  std::string out;
+  if (tenths < 100) {
+    out = std::to_string(static_cast<uint64_t>(tenths / 10)) + "." + std::to_string(static_cast<uint64_t>(tenths % 10));
+  } else {
+    out = std::to_string(static_cast<uint64_t>((static_cast<unsigned __int128>(bytes) + scale / 2) / scale));
+  }
+  return out + " " + units[u];
 }
 
 std::string fault_access(uint32_t error_code) {

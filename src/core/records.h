@@ -49,16 +49,21 @@ struct DecodedRecord {
   uint32_t type = 0;
   vmat_hdr hdr{};
   std::string_view comm;
-  vmat_syscall_event sys{};
-  vmat_fault_event fault{};
-  vmat_fork_event fork{};
-  vmat_exec_event exec{};
-  vmat_exit_event exit{};
-  vmat_vma_snapshot_event snap{};
+  // The fixed part, by type (a union: decoding is on the replay hot path).
+  union {
+    vmat_syscall_event sys;
+    vmat_fault_event fault;
+    vmat_fork_event fork;
+    vmat_exec_event exec;
+    vmat_exit_event exit;
+    vmat_vma_snapshot_event snap;
+  };
   std::string_view path;  // syscall vma[0] path, exec filename, snapshot path
   std::optional<LayoutRecord> layout;
   std::optional<LossRecord> loss;
   std::optional<NoteRecord> note;
+
+  DecodedRecord() : sys{} {}
 };
 
 // Decodes one record. Returns nullopt and sets *error for a malformed one;

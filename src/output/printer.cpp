@@ -1,6 +1,9 @@
 #include "output/printer.h"
 
 #include <cinttypes>
+#include <unordered_map>
+
+#include "output/appender.h"
 
 #include "core/decode.h"
 #include "core/proc_maps.h"
@@ -37,29 +40,38 @@ const char* event_name(const DecodedRecord& rec) {
 
 bool failed(int64_t ret) { return ret < 0 && ret >= -4095; }
 
-std::string fmt(const char* f, auto... args) {
-  char buf[256];
-  std::snprintf(buf, sizeof(buf), f, args...);
-  return buf;
+// Flag names repeat endlessly: decode each distinct value once.
+template <typename F>
+const std::string& cached(std::unordered_map<uint64_t, std::string>& cache, uint64_t v, F fn) {
+  auto it = cache.find(v);
+  if (it == cache.end()) it = cache.emplace(v, fn(v)).first;
+  return it->second;
 }
 
-std::string size_arg(uint64_t len) { return std::to_string(len) + " [" + human_size(len) + "]"; }
-
-std::string vma_text(const Vma& v, const Layout* l) {
-  std::string s = fmt("%" PRIx64 "-%" PRIx64 " %s", v.start, v.end, v.perms().c_str());
-  std::string name = l ? l->name_of(v) : (v.path.empty() ? v.special : v.path);
-  if (!name.empty()) s += " " + escape_text(name);
-  else s += " anon";
-  return s;
+void size_arg(Appender& a, uint64_t len) {
+  a.dec(len) << " [" << human_size(len) << ']';
 }
 
-std::string vma_json(const Vma& v, const Layout* l) {
-  std::string name = l ? l->name_of(v) : (v.path.empty() ? v.special : v.path);
-  return fmt("{\"start\":\"0x%" PRIx64 "\",\"end\":\"0x%" PRIx64 "\",\"perms\":\"%s\",\"offset\":%" PRIu64
-             ",\"dev\":\"%02x:%02x\",\"inode\":%" PRIu64 ",\"path\":\"",
-             v.start, v.end, v.perms().c_str(), v.is_file() ? v.pgoff * 4096 : 0, v.dev >> 20, v.dev & 0xfffff,
-             v.ino) +
-         escape_json(name) + "\"}";
+std::string vma_name(const Vma& v, const Layout* l) {
+  return l ? l->name_of(v) : (v.path.empty() ? v.special : v.path);
+}
+
+void vma_text(Appender& a, const Vma& v, const Layout* l) {
+  a.xdigits(v.start) << '-';
+  a.xdigits(v.end) << ' ' << v.perms() << ' ';
+  std::string name = vma_name(v, l);
+  if (name.empty()) a << "anon";
+  else a << escape_text(name);
+}
+
+void vma_json(Appender& a, const Vma& v, const Layout* l) {
+  a << "{\"start\":\"";
+  a.hex(v.start) << "\",\"end\":\"";
+  a.hex(v.end) << "\",\"perms\":\"" << v.perms() << "\",\"offset\":";
+  a.dec(v.is_file() ? v.pgoff * 4096 : 0) << ",\"dev\":\"";
+  a.xdigits0(v.dev >> 20, 2) << ':';
+  a.xdigits0(v.dev & 0xfffff, 2) << "\",\"inode\":";
+  a.dec(v.ino) << ",\"path\":\"" << escape_json(vma_name(v, l)) << "\"}";
 }
 
 }  // namespace
@@ -76,7 +88,7 @@ void Printer::flush() {
   std::fflush(out_);
 }
 
-void Printer::emit(const std::string& s) {
+void Printer::emit(std::string_view s) {
   buf_ += s;
   printed_++;
   if (buf_.size() > (1 << 16)) {
@@ -107,193 +119,254 @@ void Printer::on_record(const DecodedRecord& rec, const Applied& applied, const 
 }
 
 void Printer::text(const DecodedRecord& rec, const Applied& applied, const Layout* layout) {
+  std::string& s = line_;
+  s.clear();
+  Appender a(s);
   uint64_t rel = rec.hdr.ts >= base_ts_ ? rec.hdr.ts - base_ts_ : 0;
-  std::string s = fmt("%5" PRIu64 ".%06" PRIu64 " %u/%u %s ", rel / 1000000000, (rel / 1000) % 1000000,
-                      rec.hdr.pid, rec.hdr.tid, escape_text(rec.comm).c_str());
+  a.decw(rel / 1000000000, 5) << '.';
+  a.dec0((rel / 1000) % 1000000, 6) << ' ';
+  a.dec(rec.hdr.pid) << '/';
+  a.dec(rec.hdr.tid) << ' ' << escape_text(rec.comm) << ' ';
   switch (rec.type) {
     case VMAT_EV_SYSCALL: {
       const auto& e = rec.sys;
-      const auto* a = e.args;
+      const auto* g = e.args;
       switch (e.sys) {
         case VMAT_SYS_MMAP:
-          s += fmt("mmap(%s, %s, %s, %s, %d, %s)", a[0] ? hex(a[0]).c_str() : "NULL", size_arg(a[1]).c_str(),
-                   prot_names(a[2]).c_str(), mmap_flag_names(a[3]).c_str(), static_cast<int>(a[4]),
-                   hex(a[5]).c_str());
+          a << "mmap(";
+          if (g[0]) a.hex(g[0]);
+          else a << "NULL";
+          a << ", ";
+          size_arg(a, g[1]);
+          a << ", " << cached(prot_cache_, g[2], prot_names) << ", " << cached(flag_cache_, g[3], mmap_flag_names)
+            << ", ";
+          a.sdec(static_cast<int>(g[4])) << ", ";
+          a.hex(g[5]) << ')';
           break;
         case VMAT_SYS_MUNMAP:
-          s += fmt("munmap(%s, %s)", hex(a[0]).c_str(), size_arg(a[1]).c_str());
+          a << "munmap(";
+          a.hex(g[0]) << ", ";
+          size_arg(a, g[1]);
+          a << ')';
           break;
         case VMAT_SYS_BRK:
-          s += fmt("brk(%s)", a[0] ? hex(a[0]).c_str() : "NULL");
+          a << "brk(";
+          if (g[0]) a.hex(g[0]);
+          else a << "NULL";
+          a << ')';
           break;
         case VMAT_SYS_MREMAP:
-          s += fmt("mremap(%s, %s, %s, %s", hex(a[0]).c_str(), size_arg(a[1]).c_str(), size_arg(a[2]).c_str(),
-                   mremap_flag_names(a[3]).c_str());
-          if (a[3] & 2) s += ", " + hex(a[4]);
-          s += ")";
+          a << "mremap(";
+          a.hex(g[0]) << ", ";
+          size_arg(a, g[1]);
+          a << ", ";
+          size_arg(a, g[2]);
+          a << ", " << mremap_flag_names(g[3]);
+          if (g[3] & 2) a << ", ", a.hex(g[4]);
+          a << ')';
           break;
         case VMAT_SYS_MPROTECT:
-          s += fmt("mprotect(%s, %s, %s)", hex(a[0]).c_str(), size_arg(a[1]).c_str(), prot_names(a[2]).c_str());
+          a << "mprotect(";
+          a.hex(g[0]) << ", ";
+          size_arg(a, g[1]);
+          a << ", " << cached(prot_cache_, g[2], prot_names) << ')';
           break;
         case VMAT_SYS_MADVISE:
-          s += fmt("madvise(%s, %s, %s)", hex(a[0]).c_str(), size_arg(a[1]).c_str(), madvise_name(a[2]).c_str());
+          a << "madvise(";
+          a.hex(g[0]) << ", ";
+          size_arg(a, g[1]);
+          a << ", " << madvise_name(g[2]) << ')';
           break;
       }
       if (failed(e.ret)) {
-        s += " = -1 " + errno_name(static_cast<int>(-e.ret));
+        a << " = -1 " << errno_name(static_cast<int>(-e.ret));
       } else if (e.sys == VMAT_SYS_MMAP || e.sys == VMAT_SYS_MREMAP || e.sys == VMAT_SYS_BRK) {
-        s += " = " + hex(static_cast<uint64_t>(e.ret));
+        a << " = ";
+        a.hex(static_cast<uint64_t>(e.ret));
       } else {
-        s += " = " + std::to_string(e.ret);
+        a << " = ";
+        a.sdec(e.ret);
       }
       break;
     }
     case VMAT_EV_FAULT: {
       const auto& f = rec.fault;
-      s += fmt("fault(%s, %s ip=%s%s)", hex(f.addr).c_str(), fault_access(f.error_code).c_str(), hex(f.ip).c_str(),
-               (f.flags & VMAT_FAULT_KERNEL_MODE) ? " kernel" : "");
-      if (applied.fault_vma) s += " in " + vma_text(*applied.fault_vma, layout);
-      else if (applied.applied) s += " in no VMA";
+      a << "fault(";
+      a.hex(f.addr) << ", " << fault_access(f.error_code) << " ip=";
+      a.hex(f.ip);
+      if (f.flags & VMAT_FAULT_KERNEL_MODE) a << " kernel";
+      a << ')';
+      if (applied.fault_vma) a << " in ", vma_text(a, *applied.fault_vma, layout);
+      else if (applied.applied) a << " in no VMA";
       break;
     }
     case VMAT_EV_FORK:
-      s += fmt("%s -> %u%s", (rec.fork.flags & VMAT_FORK_THREAD) ? "thread" : "fork",
-               (rec.fork.flags & VMAT_FORK_THREAD) ? rec.fork.child_tid : rec.fork.child_pid,
-               (rec.fork.flags & VMAT_FORK_SHARED_VM) ? " (shared mm)" : "");
+      a << ((rec.fork.flags & VMAT_FORK_THREAD) ? "thread -> " : "fork -> ");
+      a.dec((rec.fork.flags & VMAT_FORK_THREAD) ? rec.fork.child_tid : rec.fork.child_pid);
+      if (rec.fork.flags & VMAT_FORK_SHARED_VM) a << " (shared mm)";
       break;
     case VMAT_EV_EXEC:
-      s += "exec(" + escape_text(rec.path) + ")";
+      a << "exec(" << escape_text(rec.path) << ')';
       break;
     case VMAT_EV_VMA_SNAPSHOT:
-      s += fmt("exec layout: %u VMAs (kernel walk)", rec.snap.seq);
+      a << "exec layout: ";
+      a.dec(rec.snap.seq) << " VMAs (kernel walk)";
       break;
     case VMAT_EV_EXIT:
-      s += fmt("%s %d", (rec.exit.flags & VMAT_EXIT_GROUP) ? "exit" : "thread_exit", rec.exit.exit_code);
-      if (rec.exit.lost) s += fmt(" (lost %" PRIu64 " events)", rec.exit.lost);
+      a << ((rec.exit.flags & VMAT_EXIT_GROUP) ? "exit " : "thread_exit ");
+      a.sdec(rec.exit.exit_code);
+      if (rec.exit.lost) a << " (lost ", a.dec(rec.exit.lost) << " events)";
       break;
     case VMAT_REC_LAYOUT:
-      s += fmt("layout: %zu VMAs from /proc (%s)", rec.layout->vmas.size(),
-               std::string(layout_reason_name(rec.layout->reason)).c_str());
+      a << "layout: ";
+      a.dec(rec.layout->vmas.size()) << " VMAs from /proc (" << layout_reason_name(rec.layout->reason) << ')';
       break;
     case VMAT_REC_LOSS:
-      s += fmt("LOST %" PRIu64 " events (total %" PRIu64 "); layout resynchronised from /proc", rec.loss->lost,
-               rec.loss->lost_total);
+      a << "LOST ";
+      a.dec(rec.loss->lost) << " events (total ";
+      a.dec(rec.loss->lost_total) << "); layout resynchronised from /proc";
       break;
   }
   if (applied.layout_changed && !applied.change.result.empty()) {
-    s += applied.stack_grew ? "  stack grew => " : "  => ";
+    a << (applied.stack_grew ? "  stack grew => " : "  => ");
     bool first = true;
     for (const auto& v : applied.change.result) {
-      if (!first) s += ", ";
-      s += vma_text(v, layout);
+      if (!first) a << ", ";
+      vma_text(a, v, layout);
       first = false;
     }
   } else if (applied.layout_changed && rec.type == VMAT_EV_SYSCALL && rec.sys.sys == VMAT_SYS_MUNMAP) {
-    s += "  => unmapped";
+    a << "  => unmapped";
   }
-  s += '\n';
+  a << '\n';
   emit(s);
 }
 
 void Printer::json(const DecodedRecord& rec, const Applied& applied, const Layout* layout) {
-  std::string s = fmt("{\"ts\":%" PRIu64 ",\"pid\":%u,\"tid\":%u,\"comm\":\"", rec.hdr.ts, rec.hdr.pid, rec.hdr.tid);
-  s += escape_json(rec.comm);
-  s += "\",\"event\":\"";
-  s += event_name(rec);
-  s += "\"";
+  std::string& s = line_;
+  s.clear();
+  Appender a(s);
+  a << "{\"ts\":";
+  a.dec(rec.hdr.ts) << ",\"pid\":";
+  a.dec(rec.hdr.pid) << ",\"tid\":";
+  a.dec(rec.hdr.tid) << ",\"comm\":\"" << escape_json(rec.comm) << "\",\"event\":\"" << event_name(rec) << '"';
   switch (rec.type) {
     case VMAT_EV_SYSCALL: {
       const auto& e = rec.sys;
-      const auto* a = e.args;
+      const auto* g = e.args;
       switch (e.sys) {
         case VMAT_SYS_MMAP:
-          s += fmt(",\"addr\":\"%s\",\"len\":%" PRIu64 ",\"prot\":\"%s\",\"flags\":\"%s\",\"fd\":%d,\"offset\":%" PRIu64,
-                   hex(a[0]).c_str(), a[1], prot_names(a[2]).c_str(), mmap_flag_names(a[3]).c_str(),
-                   static_cast<int>(a[4]), a[5]);
+          a << ",\"addr\":\"";
+          a.hex(g[0]) << "\",\"len\":";
+          a.dec(g[1]) << ",\"prot\":\"" << cached(prot_cache_, g[2], prot_names) << "\",\"flags\":\""
+                      << cached(flag_cache_, g[3], mmap_flag_names) << "\",\"fd\":";
+          a.sdec(static_cast<int>(g[4])) << ",\"offset\":";
+          a.dec(g[5]);
           break;
         case VMAT_SYS_MUNMAP:
-          s += fmt(",\"addr\":\"%s\",\"len\":%" PRIu64, hex(a[0]).c_str(), a[1]);
+          a << ",\"addr\":\"";
+          a.hex(g[0]) << "\",\"len\":";
+          a.dec(g[1]);
           break;
         case VMAT_SYS_BRK:
-          s += fmt(",\"addr\":\"%s\"", hex(a[0]).c_str());
+          a << ",\"addr\":\"";
+          a.hex(g[0]) << '"';
           break;
         case VMAT_SYS_MREMAP:
-          s += fmt(",\"old_addr\":\"%s\",\"old_len\":%" PRIu64 ",\"new_len\":%" PRIu64 ",\"flags\":\"%s\"",
-                   hex(a[0]).c_str(), a[1], a[2], mremap_flag_names(a[3]).c_str());
-          if (a[3] & 2) s += ",\"new_addr\":\"" + hex(a[4]) + "\"";
+          a << ",\"old_addr\":\"";
+          a.hex(g[0]) << "\",\"old_len\":";
+          a.dec(g[1]) << ",\"new_len\":";
+          a.dec(g[2]) << ",\"flags\":\"" << mremap_flag_names(g[3]) << '"';
+          if (g[3] & 2) a << ",\"new_addr\":\"", a.hex(g[4]) << '"';
           break;
         case VMAT_SYS_MPROTECT:
-          s += fmt(",\"addr\":\"%s\",\"len\":%" PRIu64 ",\"prot\":\"%s\"", hex(a[0]).c_str(), a[1],
-                   prot_names(a[2]).c_str());
+          a << ",\"addr\":\"";
+          a.hex(g[0]) << "\",\"len\":";
+          a.dec(g[1]) << ",\"prot\":\"" << cached(prot_cache_, g[2], prot_names) << '"';
           break;
         case VMAT_SYS_MADVISE:
-          s += fmt(",\"addr\":\"%s\",\"len\":%" PRIu64 ",\"advice\":\"%s\"", hex(a[0]).c_str(), a[1],
-                   madvise_name(a[2]).c_str());
+          a << ",\"addr\":\"";
+          a.hex(g[0]) << "\",\"len\":";
+          a.dec(g[1]) << ",\"advice\":\"" << madvise_name(g[2]) << '"';
           break;
       }
-      if (failed(e.ret)) s += ",\"error\":\"" + errno_name(static_cast<int>(-e.ret)) + "\"";
-      else if (e.sys == VMAT_SYS_MMAP || e.sys == VMAT_SYS_MREMAP || e.sys == VMAT_SYS_BRK)
-        s += ",\"ret\":\"" + hex(static_cast<uint64_t>(e.ret)) + "\"";
-      else s += fmt(",\"ret\":%" PRId64, e.ret);
-      s += fmt(",\"duration_ns\":%" PRIu64, rec.hdr.ts >= e.enter_ts ? rec.hdr.ts - e.enter_ts : 0);
+      if (failed(e.ret)) {
+        a << ",\"error\":\"" << errno_name(static_cast<int>(-e.ret)) << '"';
+      } else if (e.sys == VMAT_SYS_MMAP || e.sys == VMAT_SYS_MREMAP || e.sys == VMAT_SYS_BRK) {
+        a << ",\"ret\":\"";
+        a.hex(static_cast<uint64_t>(e.ret)) << '"';
+      } else {
+        a << ",\"ret\":";
+        a.sdec(e.ret);
+      }
+      a << ",\"duration_ns\":";
+      a.dec(rec.hdr.ts >= e.enter_ts ? rec.hdr.ts - e.enter_ts : 0);
       break;
     }
     case VMAT_EV_FAULT: {
       const auto& f = rec.fault;
-      s += fmt(",\"addr\":\"%s\",\"ip\":\"%s\",\"access\":\"%s\",\"kernel_mode\":%s", hex(f.addr).c_str(),
-               hex(f.ip).c_str(), fault_access(f.error_code).c_str(),
-               (f.flags & VMAT_FAULT_KERNEL_MODE) ? "true" : "false");
-      s += ",\"vma\":" + (applied.fault_vma ? vma_json(*applied.fault_vma, layout) : std::string("null"));
-      if (applied.stack_grew) s += ",\"stack_grew\":true";
+      a << ",\"addr\":\"";
+      a.hex(f.addr) << "\",\"ip\":\"";
+      a.hex(f.ip) << "\",\"access\":\"" << fault_access(f.error_code) << "\",\"kernel_mode\":"
+                  << ((f.flags & VMAT_FAULT_KERNEL_MODE) ? "true" : "false") << ",\"vma\":";
+      if (applied.fault_vma) vma_json(a, *applied.fault_vma, layout);
+      else a << "null";
+      if (applied.stack_grew) a << ",\"stack_grew\":true";
       break;
     }
     case VMAT_EV_FORK:
-      s += fmt(",\"child_pid\":%u,\"child_tid\":%u,\"thread\":%s,\"shared_vm\":%s,\"followed\":%s", rec.fork.child_pid,
-               rec.fork.child_tid, (rec.fork.flags & VMAT_FORK_THREAD) ? "true" : "false",
-               (rec.fork.flags & VMAT_FORK_SHARED_VM) ? "true" : "false",
-               (rec.fork.flags & VMAT_FORK_TRACED) ? "true" : "false");
+      a << ",\"child_pid\":";
+      a.dec(rec.fork.child_pid) << ",\"child_tid\":";
+      a.dec(rec.fork.child_tid) << ",\"thread\":" << ((rec.fork.flags & VMAT_FORK_THREAD) ? "true" : "false")
+                                << ",\"shared_vm\":" << ((rec.fork.flags & VMAT_FORK_SHARED_VM) ? "true" : "false")
+                                << ",\"followed\":" << ((rec.fork.flags & VMAT_FORK_TRACED) ? "true" : "false");
       break;
     case VMAT_EV_EXEC:
-      s += ",\"filename\":\"" + escape_json(rec.path) + "\"";
+      a << ",\"filename\":\"" << escape_json(rec.path) << '"';
       break;
     case VMAT_EV_VMA_SNAPSHOT:
-      s += fmt(",\"vmas\":%u,\"source\":\"kernel\"", rec.snap.seq);
+      a << ",\"vmas\":";
+      a.dec(rec.snap.seq) << ",\"source\":\"kernel\"";
       break;
     case VMAT_EV_EXIT:
-      s += fmt(",\"exit_code\":%d,\"group\":%s,\"lost\":%" PRIu64, rec.exit.exit_code,
-               (rec.exit.flags & VMAT_EXIT_GROUP) ? "true" : "false", rec.exit.lost);
+      a << ",\"exit_code\":";
+      a.sdec(rec.exit.exit_code) << ",\"group\":" << ((rec.exit.flags & VMAT_EXIT_GROUP) ? "true" : "false")
+                                 << ",\"lost\":";
+      a.dec(rec.exit.lost);
       break;
     case VMAT_REC_LAYOUT:
-      s += fmt(",\"vmas\":%zu,\"reason\":\"%s\"", rec.layout->vmas.size(),
-               std::string(layout_reason_name(rec.layout->reason)).c_str());
+      a << ",\"vmas\":";
+      a.dec(rec.layout->vmas.size()) << ",\"reason\":\"" << layout_reason_name(rec.layout->reason) << '"';
       break;
     case VMAT_REC_LOSS:
-      s += fmt(",\"lost\":%" PRIu64 ",\"lost_total\":%" PRIu64 ",\"resync\":true", rec.loss->lost,
-               rec.loss->lost_total);
+      a << ",\"lost\":";
+      a.dec(rec.loss->lost) << ",\"lost_total\":";
+      a.dec(rec.loss->lost_total) << ",\"resync\":true";
       break;
   }
   if (applied.layout_changed && rec.type == VMAT_EV_SYSCALL) {
-    s += ",\"result\":[";
+    a << ",\"result\":[";
     bool first = true;
     for (const auto& v : applied.change.result) {
-      if (!first) s += ",";
-      s += vma_json(v, layout);
+      if (!first) a << ',';
+      vma_json(a, v, layout);
       first = false;
     }
-    s += "]";
+    a << ']';
   }
-  s += "}\n";
+  a << "}\n";
   emit(s);
 }
 
 std::string Printer::maps_block(const ProcessState& p, OutputFormat format) {
   if (format == OutputFormat::kJson) {
-    std::string s = fmt("{\"event\":\"maps\",\"pid\":%u,\"comm\":\"", p.pid) + escape_json(p.comm) + "\",\"maps\":\"";
+    std::string s = "{\"event\":\"maps\",\"pid\":" + std::to_string(p.pid) + ",\"comm\":\"" + escape_json(p.comm) +
+                    "\",\"maps\":\"";
     s += escape_json(p.layout.proc_maps());
     s += "\"}\n";
     return s;
   }
-  std::string s = fmt("# maps of %u (", p.pid) + escape_text(p.comm) + ")" +
+  std::string s = "# maps of " + std::to_string(p.pid) + " (" + escape_text(p.comm) + ")" +
                   (p.seeded ? "" : " [layout unknown]") + "\n";
   s += p.layout.proc_maps();
   return s;

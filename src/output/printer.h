@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "core/processor.h"
 
@@ -42,13 +44,15 @@ class Printer : public RecordSink {
   bool wanted(const DecodedRecord& rec) const;
   void text(const DecodedRecord& rec, const Applied& applied, const Layout* layout);
   void json(const DecodedRecord& rec, const Applied& applied, const Layout* layout);
-  void emit(const std::string& s);
+  void emit(std::string_view s);
 
   std::FILE* out_;
   PrinterOptions opts_;
   uint64_t base_ts_ = 0;
   uint64_t printed_ = 0;
   std::string buf_;
+  std::string line_;  // reused for each line
+  std::unordered_map<uint64_t, std::string> prot_cache_, flag_cache_;
 };
 
 }  // namespace vmatrace

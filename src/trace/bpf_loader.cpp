@@ -113,9 +113,10 @@ int BpfTracer::on_sample(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-void BpfTracer::trace_pid(uint32_t tgid, bool follow) {
+void BpfTracer::trace_pid(uint32_t tgid, bool follow, bool wait_exec) {
   vmat_traced t{};
   t.follow = follow ? 1 : 0;
+  t.wait_exec = wait_exec ? 1 : 0;
   if (bpf_map__update_elem(skel_->maps.vmat_traced_pids, &tgid, sizeof(tgid), &t, sizeof(t), BPF_ANY))
     fail("adding pid " + std::to_string(tgid) + " to the traced set", errno);
 }

@@ -37,7 +37,8 @@ class BpfTracer {
   BpfTracer(const BpfTracer&) = delete;
   BpfTracer& operator=(const BpfTracer&) = delete;
 
-  void trace_pid(uint32_t tgid, bool follow);
+  // wait_exec: ignore the process until it execs (a command we spawn).
+  void trace_pid(uint32_t tgid, bool follow, bool wait_exec = false);
   void untrace_pid(uint32_t tgid);
   bool is_traced(uint32_t tgid) const;
   size_t traced_count() const;

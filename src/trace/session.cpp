@@ -159,7 +159,7 @@ pid_t Session::spawn(const std::vector<std::string>& argv) {
   go_r.reset();
   st_w.reset();
   child_ = pid;
-  tracer_->trace_pid(pid, opts_.follow);
+  tracer_->trace_pid(pid, opts_.follow, /*wait_exec=*/true);
   if (::write(go_w.get(), "g", 1) != 1) throw UserError(std::string("starting the command: ") + std::strerror(errno));
   int e = 0;
   ssize_t n = ::read(st_r.get(), &e, sizeof(e));
@@ -284,6 +284,8 @@ int Session::run() {
     attach(*opts_.pid);
     print_banner("pid " + std::to_string(*opts_.pid) + " (" + escape_text(read_comm(*opts_.pid)) + ")");
   } else {
+    if (opts_.command.empty()) throw UserError("no command given after --");
+    if (resolve_command(opts_.command[0]).empty()) throw UserError("command not found: " + opts_.command[0], 127);
     std::string cmd;
     for (const auto& a : opts_.command) cmd += (cmd.empty() ? "" : " ") + escape_text(a);
     print_banner("'" + cmd + "'");

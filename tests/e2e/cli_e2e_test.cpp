@@ -398,7 +398,7 @@ TEST(Cli, ReplayMapsAtCheckpointsEqualsProc) {
     const auto& s = stops[i];
     std::string pid = std::to_string(s.pid), at = std::to_string(s.ts);
     auto r = e2e::run_command(vm({"replay", rec, "--maps", "--at", at, "--pid", pid}));
-    EXPECT_EQ(r.status, 0) << "checkpoint " << i << "\n" << describe(r);
+    EXPECT_EQ(r.status, 0) << "checkpoint " << i << ": replay --maps --at " << at << " --pid " << pid << ": " << r.err;
     auto nl = r.out.find('\n');
     std::string header = r.out.substr(0, nl);
     EXPECT_EQ(header.rfind("# maps of " + pid + " (", 0), 0u) << "checkpoint " << i << ": header '" << header << "'";

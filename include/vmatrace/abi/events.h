@@ -156,8 +156,8 @@ struct vmat_vma_snapshot_event {
 
 /* Per-pid state the BPF side keeps for each traced process. */
 struct vmat_traced {
-	__u32 follow; /* children of this process are traced too */
-	__u32 _pad;
+	__u32 follow;    /* children of this process are traced too */
+	__u32 wait_exec; /* spawned by vmatrace: ignore it until its exec */
 };
 
 #ifndef __bpf__
