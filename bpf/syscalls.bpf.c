@@ -4,11 +4,17 @@
  * joined at exit with the result and with the kernel's VMA(s) at the
  * affected addresses (bpf_find_vma), emitted as one vmat_syscall_event.
  *
- * Two flavours, chosen by the loader:
+ * Four flavours, best first; the loader picks one (features.cpp probes):
+ *  - *_fexit: fexit on the x86-64 syscall entry points (__x64_sys_mmap, ...).
+ *    Arguments (from the pt_regs the wrapper gets) and result in one program:
+ *    no in-flight map. Needs BPF trampolines (5.5+) that this kernel allows.
+ *  - *_kprobe + syscalls_kretprobe: the same functions through kprobes, joined
+ *    by the in-flight map. Needs CONFIG_KPROBES.
  *  - *_tp: one tracepoint per syscall (syscalls:sys_enter_mmap, ...). Only
  *    the six syscalls pay; needs tracefs for the tracepoint ids.
  *  - *_raw: raw_syscalls sys_enter/sys_exit raw tracepoints. No tracefs,
  *    but every syscall of every process runs the filter; x86-64 numbers.
+ * All four emit the same vmat_syscall_event through emit_syscall().
  */
 #include "common.bpf.h"
 
@@ -77,11 +83,14 @@ static __always_inline int sys_enter(__u32 sys, __u64 a0, __u64 a1, __u64 a2, __
 	return 0;
 }
 
-static __always_inline int sys_exit(long ret)
+/*
+ * The exit half every flavour shares: one record from the syscall id, its
+ * arguments, the entry time and the result, joined with the mm's break and
+ * the VMA(s) the call produced. The caller has already filtered the process.
+ */
+static __always_inline void emit_syscall(__u32 sys, const __u64 *args, __u64 enter_ts, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id, tgid = id >> 32;
-	struct vmat_inflight *in;
+	__u32 tgid = vmat_current_tgid();
 	struct vmat_scratch *s;
 	struct vmat_syscall_event *e;
 	struct task_struct *task;
@@ -89,37 +98,34 @@ static __always_inline int sys_exit(long ret)
 	__u64 lo = 0, hi = 0;
 	__u32 size;
 
-	in = bpf_map_lookup_elem(&vmat_inflight, &tid);
-	if (!in)
-		return 0;
 	s = vmat_scratch();
 	if (!s)
-		goto out;
+		return;
 	e = (void *)s->buf + SCRATCH_EVENT;
 	__builtin_memset(e, 0, sizeof(*e));
-	e->sys = in->sys;
+	e->sys = sys;
 	e->ret = ret;
-	e->enter_ts = in->ts;
+	e->enter_ts = enter_ts;
 	for (int i = 0; i < 6; i++)
-		e->args[i] = in->args[i];
+		e->args[i] = args[i];
 
 	task = bpf_get_current_task_btf();
 	e->start_brk = BPF_CORE_READ(task, mm, start_brk);
 	e->brk = BPF_CORE_READ(task, mm, brk);
 
-	switch (in->sys) {
+	switch (sys) {
 	case VMAT_SYS_MMAP:
 	case VMAT_SYS_MREMAP:
 		if (ret >= 0 || ret < -4095) {
 			lo = (__u64)ret;
-			hi = lo + (in->sys == VMAT_SYS_MMAP ? in->args[1] : in->args[2]) - 1;
+			hi = lo + (sys == VMAT_SYS_MMAP ? args[1] : args[2]) - 1;
 		}
 		break;
 	case VMAT_SYS_MPROTECT:
 	case VMAT_SYS_MADVISE:
-		if (ret == 0 && in->args[1]) {
-			lo = in->args[0];
-			hi = lo + in->args[1] - 1;
+		if (ret == 0 && args[1]) {
+			lo = args[0];
+			hi = lo + args[1] - 1;
 		}
 		break;
 	case VMAT_SYS_BRK:
@@ -141,12 +147,103 @@ static __always_inline int sys_exit(long ret)
 	size = sizeof(*e) + c.path_len;
 	vmat_fill_hdr(&e->hdr, VMAT_EV_SYSCALL, size);
 	vmat_output(e, size, tgid);
-out:
+}
+
+/* Exit of the flavours that saved the entry in vmat_inflight (tp, raw, kprobe). */
+static __always_inline int sys_exit(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct vmat_inflight *in;
+
+	in = bpf_map_lookup_elem(&vmat_inflight, &tid);
+	if (!in)
+		return 0;
+	emit_syscall(in->sys, in->args, in->ts, ret);
 	bpf_map_delete_elem(&vmat_inflight, &tid);
 	return 0;
 }
 
-/* ---- flavour 1: per-syscall tracepoints ------------------------------ */
+/*
+ * The x86-64 syscall ABI's argument registers, in order (di, si, dx, r10,
+ * r8, r9: arch/x86/entry/entry_64.S), as saved in the pt_regs that every
+ * __x64_sys_* wrapper receives since 4.17 (CONFIG_ARCH_HAS_SYSCALL_WRAPPER).
+ * Arguments a syscall does not have stay 0, as in the tracepoint flavour.
+ */
+static __always_inline void regs_args(const struct pt_regs *regs, int nargs, __u64 *a)
+{
+	if (nargs > 0)
+		a[0] = BPF_CORE_READ(regs, di);
+	if (nargs > 1)
+		a[1] = BPF_CORE_READ(regs, si);
+	if (nargs > 2)
+		a[2] = BPF_CORE_READ(regs, dx);
+	if (nargs > 3)
+		a[3] = BPF_CORE_READ(regs, r10);
+	if (nargs > 4)
+		a[4] = BPF_CORE_READ(regs, r8);
+	if (nargs > 5)
+		a[5] = BPF_CORE_READ(regs, r9);
+}
+
+/* ---- flavour 1: fexit on the syscall entry points --------------------- */
+
+/*
+ * One program per syscall: a trampoline program is verified against its
+ * target's BTF prototype (attach_btf_id), so one cannot serve six targets.
+ * No fentry half: the entry time would need the in-flight map again, so
+ * enter_ts is the exit time and duration_ns shows only our own work.
+ */
+#define VMAT_SYSCALL_FEXIT(name, sys, nargs)                                    \
+	SEC("fexit/__x64_sys_" #name)                                           \
+	int BPF_PROG(name##_fexit, const struct pt_regs *regs, long ret)        \
+	{                                                                       \
+		__u64 args[6] = {};                                             \
+                                                                                \
+		if (!vmat_lookup_traced(vmat_current_tgid()))                   \
+			return 0;                                               \
+		regs_args(regs, nargs, args);                                   \
+		emit_syscall(sys, args, bpf_ktime_get_ns(), ret);               \
+		return 0;                                                       \
+	}
+
+VMAT_SYSCALL_FEXIT(mmap, VMAT_SYS_MMAP, 6)
+VMAT_SYSCALL_FEXIT(munmap, VMAT_SYS_MUNMAP, 2)
+VMAT_SYSCALL_FEXIT(brk, VMAT_SYS_BRK, 1)
+VMAT_SYSCALL_FEXIT(mremap, VMAT_SYS_MREMAP, 5)
+VMAT_SYSCALL_FEXIT(mprotect, VMAT_SYS_MPROTECT, 3)
+VMAT_SYSCALL_FEXIT(madvise, VMAT_SYS_MADVISE, 3)
+
+/* ---- flavour 2: kprobes on the same functions ------------------------- */
+
+#define VMAT_SYSCALL_KPROBE(name, sys, nargs)                                   \
+	SEC("kprobe/__x64_sys_" #name)                                          \
+	int BPF_KPROBE(name##_kprobe, const struct pt_regs *regs)               \
+	{                                                                       \
+		__u64 a[6] = {};                                                \
+                                                                                \
+		regs_args(regs, nargs, a);                                      \
+		return sys_enter(sys, a[0], a[1], a[2], a[3], a[4], a[5]);      \
+	}
+
+VMAT_SYSCALL_KPROBE(mmap, VMAT_SYS_MMAP, 6)
+VMAT_SYSCALL_KPROBE(munmap, VMAT_SYS_MUNMAP, 2)
+VMAT_SYSCALL_KPROBE(brk, VMAT_SYS_BRK, 1)
+VMAT_SYSCALL_KPROBE(mremap, VMAT_SYS_MREMAP, 5)
+VMAT_SYSCALL_KPROBE(mprotect, VMAT_SYS_MPROTECT, 3)
+VMAT_SYSCALL_KPROBE(madvise, VMAT_SYS_MADVISE, 3)
+
+/*
+ * The return half needs only the result (the rest is in vmat_inflight), so
+ * as with syscalls_exit_tp one program serves all six: the loader attaches
+ * it as a kretprobe to each function (one verification, not six).
+ */
+SEC("kretprobe")
+int BPF_KRETPROBE(syscalls_kretprobe, long ret)
+{
+	return sys_exit(ret);
+}
+
+/* ---- flavour 3: per-syscall tracepoints ------------------------------ */
 
 /*
  * The kernel refuses to attach a program that reads past a tracepoint's
@@ -180,7 +277,7 @@ int syscalls_exit_tp(struct trace_event_raw_sys_exit *ctx)
 	return sys_exit(ctx->ret);
 }
 
-/* ---- flavour 2: raw_syscalls, no tracefs needed (x86-64 numbers) ------ */
+/* ---- flavour 4: raw_syscalls, no tracefs needed (x86-64 numbers) ------ */
 
 static __always_inline __u32 x86_64_sys(long nr)
 {

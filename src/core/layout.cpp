@@ -698,6 +698,17 @@ LayoutChange Layout::brk(uint64_t new_brk) {
   return ch;
 }
 
+size_t Layout::mark_deleted(uint32_t dev, uint64_t ino) {
+  size_t n = 0;
+  for (auto& [start, v] : vmas_) {
+    if (v.is_file() && !v.deleted && v.dev == dev && v.ino == ino) {
+      v.deleted = true;
+      n++;
+    }
+  }
+  return n;
+}
+
 void Layout::mark_anon_vma(uint64_t addr) {
   auto it = containing(addr);
   if (it != vmas_.end() && it->second.is_anonymous()) it->second.anon_vma = true;

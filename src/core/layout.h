@@ -109,6 +109,9 @@ class Layout {
   // anon_vma hint (do_anonymous_page() -> anon_vma_prepare()).
   LayoutChange fault(uint64_t addr);
   void mark_anon_vma(uint64_t addr);
+  // The file (dev, ino) was unlinked: /proc prints its mappings with
+  // " (deleted)" (d_unlinked() at print time). Returns how many changed.
+  size_t mark_deleted(uint32_t dev, uint64_t ino);
   LayoutChange reconcile(const Vma& truth);
   // The kernel says [start, end) holds exactly `truth` (sorted or not, holes
   // allowed): reconcile() each and drop whatever the model has in the holes.

@@ -207,6 +207,12 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
     if (sink) sink->on_record(rec, out, nullptr);
     return;
   }
+  if (rec.type == VMAT_EV_FS) return;  // its effect follows as VMAT_REC_FILE_DELETED
+  if (rec.type == VMAT_REC_FILE_DELETED) {
+    for (auto& [pid, st] : procs_) st->layout.mark_deleted(rec.file_deleted->dev, rec.file_deleted->ino);
+    if (sink) sink->on_record(rec, out, nullptr);
+    return;
+  }
   bool known_type = rec.type == VMAT_EV_SYSCALL || rec.type == VMAT_EV_FAULT || rec.type == VMAT_EV_FORK ||
                     rec.type == VMAT_EV_EXEC || rec.type == VMAT_EV_EXIT || rec.type == VMAT_EV_VMA_SNAPSHOT ||
                     rec.type == VMAT_REC_LAYOUT || rec.type == VMAT_REC_LOSS;

@@ -145,6 +145,15 @@ std::vector<std::byte> encode_note(const vmat_hdr& hdr, const NoteRecord& note) 
   return w.finish();
 }
 
+std::vector<std::byte> encode_file_deleted(const vmat_hdr& hdr, const FileDeletedRecord& rec) {
+  Writer w(hdr);
+  w.u32(rec.dev);
+  w.u32(0);
+  w.u64(rec.ino);
+  w.str(rec.path);
+  return w.finish();
+}
+
 Vma vma_from_info(const vmat_vma_info& info, std::string_view path) {
   Vma v;
   v.start = info.start;
@@ -202,6 +211,10 @@ std::optional<DecodedRecord> decode_record(std::span<const std::byte> rec, std::
     case VMAT_EV_EXIT:
       if (!fits<vmat_exit_event>(rec, error)) return std::nullopt;
       std::memcpy(&d.exit, rec.data(), sizeof(d.exit));
+      break;
+    case VMAT_EV_FS:
+      if (!fits<vmat_fs_event>(rec, error)) return std::nullopt;
+      std::memcpy(&d.fs, rec.data(), sizeof(d.fs));
       break;
     case VMAT_EV_VMA_SNAPSHOT:
       if (!fits<vmat_vma_snapshot_event>(rec, error)) return std::nullopt;
@@ -274,6 +287,20 @@ std::optional<DecodedRecord> decode_record(std::span<const std::byte> rec, std::
         return std::nullopt;
       }
       d.note = std::move(n);
+      break;
+    }
+    case VMAT_REC_FILE_DELETED: {
+      Reader r(rec);
+      FileDeletedRecord f;
+      f.dev = r.get<uint32_t>();
+      r.get<uint32_t>();
+      f.ino = r.get<uint64_t>();
+      f.path = r.str();
+      if (!r.ok()) {
+        *error = "file-deleted record truncated";
+        return std::nullopt;
+      }
+      d.file_deleted = std::move(f);
       break;
     }
     default:

@@ -45,6 +45,13 @@ struct NoteRecord {
 // A decoded record. The fixed part is copied out (records in a recording
 // are not aligned); `type` says which member is meaningful. Views point into
 // the record's bytes, which must outlive this.
+// VMAT_REC_FILE_DELETED: a mapped file is no longer reachable by its path.
+struct FileDeletedRecord {
+  uint32_t dev = 0;
+  uint64_t ino = 0;
+  std::string path;
+};
+
 struct DecodedRecord {
   uint32_t type = 0;
   vmat_hdr hdr{};
@@ -57,11 +64,13 @@ struct DecodedRecord {
     vmat_exec_event exec;
     vmat_exit_event exit;
     vmat_vma_snapshot_event snap;
+    vmat_fs_event fs;
   };
   std::string_view path;  // syscall vma[0] path, exec filename, snapshot path
   std::optional<LayoutRecord> layout;
   std::optional<LossRecord> loss;
   std::optional<NoteRecord> note;
+  std::optional<FileDeletedRecord> file_deleted;
 
   DecodedRecord() : sys{} {}
 };
@@ -75,6 +84,7 @@ vmat_hdr make_header(uint32_t type, uint64_t ts, uint32_t pid, uint32_t tid, std
 std::vector<std::byte> encode_layout(const vmat_hdr& hdr, const LayoutRecord& layout);
 std::vector<std::byte> encode_loss(const vmat_hdr& hdr, const LossRecord& loss);
 std::vector<std::byte> encode_note(const vmat_hdr& hdr, const NoteRecord& note);
+std::vector<std::byte> encode_file_deleted(const vmat_hdr& hdr, const FileDeletedRecord& rec);
 
 // The Vma described by a kernel vmat_vma_info (+ its path when known).
 Vma vma_from_info(const vmat_vma_info& info, std::string_view path);

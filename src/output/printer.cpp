@@ -109,6 +109,7 @@ void Printer::on_record(const DecodedRecord& rec, const Applied& applied, const 
     if (rec.note->key == kNoteSessionStart) base_ts_ = rec.hdr.ts;
     return;
   }
+  if (rec.type == VMAT_REC_FILE_DELETED) return;  // shows as " (deleted)" in later VMAs
   if (base_ts_ == 0) base_ts_ = rec.hdr.ts;
   // Exec walks are folded into their exec line.
   if (rec.type == VMAT_EV_VMA_SNAPSHOT && !(rec.snap.flags & VMAT_SNAP_LAST)) return;

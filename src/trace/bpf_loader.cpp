@@ -29,7 +29,7 @@ int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
 }
 
 // The program of each family and mode, named by flavour as libbpf-tools
-// does (x_tp, x_raw, x_iter).
+// does (x_fexit, x_kprobe, x_tp, x_raw, x_iter).
 struct ProgramChoice {
   Family family;
   AttachMode mode;
@@ -59,6 +59,14 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
   auto* s = skel_.get();
 
   std::vector<ProgramChoice> all = {
+      // Each fexit program's target (kSyscallFunctions) is in its SEC name,
+      // so libbpf resolves its BTF id at load and bpf_program__attach works.
+      {Family::kSyscalls, AttachMode::kFentry,
+       {s->progs.mmap_fexit, s->progs.munmap_fexit, s->progs.brk_fexit, s->progs.mremap_fexit,
+        s->progs.mprotect_fexit, s->progs.madvise_fexit}},
+      {Family::kSyscalls, AttachMode::kKprobe,
+       {s->progs.mmap_kprobe, s->progs.munmap_kprobe, s->progs.brk_kprobe, s->progs.mremap_kprobe,
+        s->progs.mprotect_kprobe, s->progs.madvise_kprobe, s->progs.syscalls_kretprobe}},
       {Family::kSyscalls, AttachMode::kTracepoint,
        {s->progs.mmap_enter_tp, s->progs.munmap_enter_tp, s->progs.brk_enter_tp, s->progs.mremap_enter_tp,
         s->progs.mprotect_enter_tp, s->progs.madvise_enter_tp, s->progs.syscalls_exit_tp}},
@@ -76,6 +84,12 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
       if (on) chosen.push_back(p);
     }
   }
+  // Name removals ride along with the syscall family wherever classic
+  // tracepoints work (the raw fallback means tracefs is unusable); without
+  // them the Session still notices "(deleted)" files, later, by polling.
+  bool files = plan.mode(Family::kSyscalls) != AttachMode::kRawTracepoint &&
+               plan.mode(Family::kSyscalls) != AttachMode::kNone;
+  bpf_program__set_autoload(s->progs.files_exit_tp, files);
   bpf_map__set_max_entries(s->maps.vmat_events, static_cast<uint32_t>(opts.ringbuf_bytes));
   s->rodata->vmat_wakeup_bytes = opts.wakeup_bytes;
 
@@ -96,9 +110,25 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
       }
       continue;
     }
+    if (p == s->progs.syscalls_kretprobe) {
+      for (const char* fn : kSyscallFunctions) {
+        bpf_link* link = bpf_program__attach_kprobe(p, /*retprobe=*/true, fn);
+        if (!link) fail(std::string("attaching syscalls_kretprobe to ") + fn, errno);
+        links_.emplace_back(link);
+      }
+      continue;
+    }
     bpf_link* link = bpf_program__attach(p);
     if (!link) fail(std::string("attaching ") + bpf_program__name(p), errno);
     links_.emplace_back(link);
+  }
+  if (files) {
+    for (const char* tp : {"sys_exit_unlink", "sys_exit_unlinkat", "sys_exit_rename", "sys_exit_renameat",
+                           "sys_exit_renameat2"}) {
+      bpf_link* link = bpf_program__attach_tracepoint(s->progs.files_exit_tp, "syscalls", tp);
+      if (!link) fail(std::string("attaching files_exit_tp to ") + tp, errno);
+      links_.emplace_back(link);
+    }
   }
   ring_.reset(ring_buffer__new(bpf_map__fd(s->maps.vmat_events), &BpfTracer::on_sample, this, nullptr));
   if (!ring_) fail("creating the ring buffer reader", errno);

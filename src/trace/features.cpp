@@ -1,15 +1,22 @@
 #include "trace/features.h"
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
+#include <linux/bpf.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <set>
+#include <sstream>
 
+#include "record/unique_fd.h"
 #include "trace/errors.h"
 
 namespace vmatrace {
@@ -30,6 +37,67 @@ bool ensure_tracefs(std::string* error) {
   if (::mount("nodev", kTracefs, "tracefs", 0, nullptr) == 0) return true;
   *error = std::string("mounting tracefs on ") + kTracefs + " failed: " + std::strerror(errno);
   return false;
+}
+
+std::string errno_text(int err) {
+  const char* name = ::strerrorname_np(err);
+  return name ? name : std::to_string(err);
+}
+
+// libbpf-tools' fentry_can_attach() approach: whether trampolines work is
+// decided by the kernel (config, lockdown, LSMs, arch support), so try it.
+// A two-instruction fexit program ("return 0") on __x64_sys_brk is loaded
+// and attached, then both fds are closed, which detaches it: the probe
+// leaves nothing behind. Returns "" on success, else why not.
+std::string probe_fentry(const struct btf* vmlinux) {
+  int brk_id = -1;
+  for (const char* fn : kSyscallFunctions) {
+    int id = btf__find_by_name_kind(vmlinux, fn, BTF_KIND_FUNC);
+    if (id <= 0) return std::string(fn) + " not in vmlinux BTF";
+    if (std::strcmp(fn, "__x64_sys_brk") == 0) brk_id = id;
+  }
+  struct bpf_insn insns[2] = {};
+  insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = 0
+  insns[0].dst_reg = BPF_REG_0;
+  insns[1].code = BPF_JMP | BPF_EXIT;
+  bpf_prog_load_opts opts{};  // not LIBBPF_OPTS: g++ 12 rejects its designators out of order
+  opts.sz = sizeof(opts);
+  opts.expected_attach_type = BPF_TRACE_FEXIT;
+  opts.attach_btf_id = static_cast<__u32>(brk_id);
+  UniqueFd prog(bpf_prog_load(BPF_PROG_TYPE_TRACING, "vmat_fentry_probe", "GPL", insns, 2, &opts));
+  if (!prog) return "load refused (" + errno_text(errno) + ")";
+  UniqueFd link(bpf_raw_tracepoint_open(nullptr, prog.get()));
+  if (!link) return "attach to __x64_sys_brk refused (" + errno_text(errno) + ")";
+  return "";
+}
+
+// A kprobe on a function missing from kallsyms fails at attach time, after
+// the whole object loaded: look the targets up first.
+std::vector<std::string> missing_from_kallsyms() {
+  std::set<std::string> want(std::begin(kSyscallFunctions), std::end(kSyscallFunctions));
+  std::ifstream in("/proc/kallsyms");
+  std::string line;
+  while (!want.empty() && std::getline(in, line)) {
+    // "ffffffff81305a70 T __x64_sys_mmap" (modules add "\t[mod]")
+    auto sp = line.rfind(' ');
+    if (sp == std::string::npos) continue;
+    auto end = line.find('\t', sp);
+    want.erase(line.substr(sp + 1, end == std::string::npos ? std::string::npos : end - sp - 1));
+  }
+  return {want.begin(), want.end()};
+}
+
+constexpr const char* kNoKprobes = "this kernel has no kprobes (CONFIG_KPROBES is off)";
+
+std::string kprobe_unavailable(const Features& f) {
+  if (!f.kprobes) return kNoKprobes;
+  if (!f.kprobe_missing.empty()) return f.kprobe_missing.front() + " is not in /proc/kallsyms";
+  return "";
+}
+
+std::string tracepoint_unavailable(const Features& f) {
+  if (f.syscall_tracepoints) return "";
+  return f.tracefs ? "syscalls:sys_enter_mmap absent" : f.tracefs_error;
 }
 
 }  // namespace
@@ -56,6 +124,35 @@ std::optional<AttachMode> parse_attach_mode(const std::string& s) {
   return std::nullopt;
 }
 
+ForcedModes parse_attach_spec(const std::string& spec) {
+  ForcedModes out;
+  std::stringstream ss(spec);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    auto eq = item.find('=');
+    std::string fam = eq == std::string::npos ? "" : item.substr(0, eq);
+    std::string mode = eq == std::string::npos ? item : item.substr(eq + 1);
+    auto m = parse_attach_mode(mode);
+    if (!m)
+      throw UserError("unknown attach mode '" + mode +
+                      "': use fentry, kprobe, tracepoint, raw_tracepoint, kernel_iterator or procfs");
+    if (fam.empty()) {
+      // A bare mode applies to the families that can use it.
+      if (*m == AttachMode::kFentry || *m == AttachMode::kKprobe || *m == AttachMode::kTracepoint ||
+          *m == AttachMode::kRawTracepoint)
+        out[Family::kSyscalls] = *m;
+      else
+        out[Family::kExecLayout] = *m;
+      continue;
+    }
+    bool found = false;
+    for (Family f : kAllFamilies)
+      if (family_name(f) == fam) out[f] = *m, found = true;
+    if (!found) throw UserError("unknown event family '" + fam + "': use syscalls, faults, process or exec_layout");
+  }
+  return out;
+}
+
 std::string family_name(Family f) {
   switch (f) {
     case Family::kSyscalls: return "syscalls";
@@ -74,31 +171,54 @@ Features probe_features() {
   f.tracefs = ensure_tracefs(&f.tracefs_error);
   f.syscall_tracepoints = f.tracefs && (exists("/sys/kernel/tracing/events/syscalls/sys_enter_mmap") ||
                                         exists("/sys/kernel/debug/tracing/events/syscalls/sys_enter_mmap"));
+  // Since 4.17 the kprobe PMU is how kprobes are attached; without it (no
+  // CONFIG_KPROBES, as on the 6.18 development machines) there are none.
   f.kprobes = exists("/sys/bus/event_source/devices/kprobe");
+  if (f.kprobes) f.kprobe_missing = missing_from_kallsyms();
+  f.fentry_error = "vmlinux BTF missing";
   if (f.btf) {
     std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), btf__free);
-    if (vmlinux) f.task_vma_iter = btf__find_by_name_kind(vmlinux.get(), "bpf_iter_task_vma_new", BTF_KIND_FUNC) > 0;
+    if (vmlinux) {
+      f.task_vma_iter = btf__find_by_name_kind(vmlinux.get(), "bpf_iter_task_vma_new", BTF_KIND_FUNC) > 0;
+      f.fentry_error = probe_fentry(vmlinux.get());
+      f.fentry = f.fentry_error.empty();
+    } else {
+      f.fentry_error = std::string("loading vmlinux BTF failed: ") + std::strerror(errno);
+    }
   }
-  f.fentry_error = "not probed (no event family uses fentry yet)";
+  if (const char* env = std::getenv("VMATRACE_ATTACH"); env && *env) {
+    try {
+      f.env_forced = parse_attach_spec(env);
+    } catch (const UserError& e) {
+      throw UserError(std::string("VMATRACE_ATTACH=") + env + ": " + e.what());
+    }
+  }
   return f;
 }
 
-AttachPlan plan_attach(const Features& f, const std::map<Family, AttachMode>& forced) {
+AttachPlan plan_attach(const Features& f, const ForcedModes& forced) {
   if (!f.btf)
     throw UserError("this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): vmatrace needs a kernel built "
                     "with CONFIG_DEBUG_INFO_BTF=y");
   AttachPlan plan;
-  // syscalls: per-syscall tracepoints only cost the six syscalls we trace;
-  // raw_syscalls costs every syscall of every process but needs no tracefs.
+  // syscalls, best first: fexit gets arguments and result in one program
+  // with no in-flight map and the lowest overhead; kprobes on the same
+  // functions cost a trap each; per-syscall tracepoints only cost the six
+  // syscalls we trace; raw_syscalls costs every syscall of every process
+  // but needs no tracefs.
   {
     FamilyPlan p;
-    if (f.syscall_tracepoints) {
-      p.mode = AttachMode::kTracepoint;
-    } else {
-      p.rejected.push_back("tracepoint: " + (f.tracefs ? std::string("syscalls:sys_enter_mmap absent")
-                                                       : f.tracefs_error));
-      p.mode = AttachMode::kRawTracepoint;
-    }
+    auto consider = [&p](AttachMode m, const std::string& why_not) {
+      if (p.mode != AttachMode::kNone) return;
+      if (why_not.empty())
+        p.mode = m;
+      else
+        p.rejected.push_back(attach_mode_name(m) + ": " + why_not);
+    };
+    consider(AttachMode::kFentry, f.fentry ? "" : f.fentry_error);
+    consider(AttachMode::kKprobe, kprobe_unavailable(f));
+    consider(AttachMode::kTracepoint, tracepoint_unavailable(f));
+    consider(AttachMode::kRawTracepoint, "");
     plan.families[Family::kSyscalls] = p;
   }
   plan.families[Family::kFaults] = {AttachMode::kRawTracepoint, {}};
@@ -113,15 +233,33 @@ AttachPlan plan_attach(const Features& f, const std::map<Family, AttachMode>& fo
     }
     plan.families[Family::kExecLayout] = p;
   }
-  for (const auto& [fam, mode] : forced) {
+  ForcedModes all = f.env_forced;
+  for (const auto& [fam, mode] : forced) all[fam] = mode;
+  for (const auto& [fam, mode] : all) {
     auto& p = plan.families[fam];
     bool ok = mode == AttachMode::kNone;  // turning a family off always works
     std::string why;
     if (!ok) switch (fam) {
       case Family::kSyscalls:
-        ok = mode == AttachMode::kRawTracepoint || (mode == AttachMode::kTracepoint && f.syscall_tracepoints);
-        why = mode == AttachMode::kTracepoint ? "syscall tracepoints unavailable: " + f.tracefs_error
-                                              : "syscalls can use tracepoint or raw_tracepoint";
+        switch (mode) {
+          case AttachMode::kFentry:
+            ok = f.fentry;
+            why = "the fentry probe failed: " + f.fentry_error;
+            break;
+          case AttachMode::kKprobe:
+            why = kprobe_unavailable(f);
+            ok = why.empty();
+            break;
+          case AttachMode::kTracepoint:
+            why = tracepoint_unavailable(f);
+            ok = why.empty();
+            break;
+          case AttachMode::kRawTracepoint:
+            ok = true;
+            break;
+          default:
+            why = "syscalls can use fentry, kprobe, tracepoint or raw_tracepoint";
+        }
         break;
       case Family::kFaults:
       case Family::kProcess:
@@ -134,9 +272,11 @@ AttachPlan plan_attach(const Features& f, const std::map<Family, AttachMode>& fo
                                              : "exec_layout can use kernel_iterator or procfs";
         break;
     }
+    const char* source = forced.count(fam) ? "--attach" : "VMATRACE_ATTACH";
     if (!ok)
-      throw UserError("cannot force " + attach_mode_name(mode) + " for " + family_name(fam) + ": " + why);
-    if (p.mode != mode) p.rejected.push_back(attach_mode_name(p.mode) + ": overridden by --attach");
+      throw UserError("cannot force " + attach_mode_name(mode) + " for " + family_name(fam) + ": " + why +
+                      (forced.count(fam) ? "" : " (forced by VMATRACE_ATTACH)"));
+    if (p.mode != mode) p.rejected.push_back(attach_mode_name(p.mode) + ": overridden by " + source);
     p.mode = mode;
   }
   return plan;

@@ -21,6 +21,16 @@ std::string family_name(Family f);
 inline constexpr Family kAllFamilies[] = {Family::kSyscalls, Family::kFaults, Family::kProcess,
                                           Family::kExecLayout};
 
+// The kernel functions the fentry and kprobe flavours of the syscalls
+// family hook: the x86-64 syscall entry points (arch/x86/entry/syscall_64.c
+// calls them with the user's pt_regs since 4.17).
+inline constexpr const char* kSyscallFunctions[] = {"__x64_sys_mmap",   "__x64_sys_munmap",
+                                                    "__x64_sys_brk",    "__x64_sys_mremap",
+                                                    "__x64_sys_mprotect", "__x64_sys_madvise"};
+
+// Attach modes a user asked for, per family ("syscalls=kprobe,faults=none").
+using ForcedModes = std::map<Family, AttachMode>;
+
 struct Features {
   bool btf = false;                 // /sys/kernel/btf/vmlinux
   std::string kernel_release;
@@ -30,11 +40,23 @@ struct Features {
   bool raw_tracepoints = true;      // always in kernels with BPF; a load failure says otherwise
   bool task_vma_iter = false;       // bpf_iter_task_vma_new kfunc in vmlinux BTF (6.7+)
   bool kprobes = false;             // kprobe PMU present (/sys/bus/event_source/devices/kprobe)
-  std::string fentry_error;         // empty when an fentry program loaded
-  bool fentry = false;
+  // Of kSyscallFunctions, those not in /proc/kallsyms (only looked up when
+  // kprobes is true): a kprobe on any of them would fail to attach.
+  std::vector<std::string> kprobe_missing;
+  bool fentry = false;              // a trivial fexit program on __x64_sys_brk loaded and attached
+  std::string fentry_error;         // why not, e.g. "load refused (EPERM)"
+  // VMATRACE_ATTACH (same syntax as --attach), read with the features so
+  // that every caller of plan_attach() honours it, the way bpftrace's
+  // --no-feature switches features off to exercise fallbacks. --attach wins.
+  ForcedModes env_forced;
 };
 
-// Probes the running kernel. May mount tracefs (needs CAP_SYS_ADMIN).
+// Parses "MODE" or "FAMILY=MODE[,...]" (--attach and VMATRACE_ATTACH). A
+// bare MODE applies to the families that can use it. Throws UserError.
+ForcedModes parse_attach_spec(const std::string& spec);
+
+// Probes the running kernel (and reads VMATRACE_ATTACH). May mount tracefs
+// (needs CAP_SYS_ADMIN). Leaves nothing loaded or attached.
 Features probe_features();
 
 struct FamilyPlan {
@@ -47,8 +69,9 @@ struct AttachPlan {
   AttachMode mode(Family f) const { return families.at(f).mode; }
 };
 
-// Chooses per family the best mode the features allow, or `forced` where
-// given (throws UserError naming why when the kernel lacks it).
-AttachPlan plan_attach(const Features& f, const std::map<Family, AttachMode>& forced = {});
+// Chooses per family the best mode the features allow, or the forced one
+// (`forced`, else f.env_forced) where given; throws UserError naming why
+// when the kernel lacks a forced mode.
+AttachPlan plan_attach(const Features& f, const ForcedModes& forced = {});
 
 }  // namespace vmatrace

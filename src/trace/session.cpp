@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "core/decode.h"
@@ -100,6 +102,9 @@ void Session::handle(std::span<const std::byte> rec) {
     return;
   }
   processor_.apply(*d, printer_.get());
+  // The unlink happened at this record's time: the "(deleted)" it causes
+  // belongs there, not at the next poll.
+  if (d->type == VMAT_EV_FS) check_deleted(d->hdr.ts);
   if (d->type == VMAT_EV_SYSCALL) counts_[std::string("syscall")]++;
   else if (d->type == VMAT_EV_FAULT) counts_["fault"]++;
   else if (d->type == VMAT_EV_FORK) counts_["fork"]++;
@@ -204,6 +209,44 @@ void Session::attach(pid_t pid) {
   handle(bytes);
 }
 
+// /proc prints " (deleted)" after the path of a mapped file that was
+// unlinked; nothing in the syscalls we trace says so (the unlink may come
+// from any process), so look: a path that no longer leads to the same inode,
+// seen from the process's own root, is deleted. Written into the stream as a
+// record, so replay shows the same.
+void Session::check_deleted(uint64_t ts) {
+  struct Key {
+    uint32_t pid, dev;
+    uint64_t ino;
+    std::string path;
+  };
+  std::vector<Key> files;
+  std::set<std::pair<uint32_t, uint64_t>> seen;
+  for (const auto* p : processor_.processes()) {
+    for (const auto& v : p->layout.vmas()) {
+      if (!v.is_file() || v.deleted || v.path.empty() || v.path[0] != '/') continue;
+      if (!seen.insert({v.dev, v.ino}).second) continue;
+      files.push_back({p->pid, v.dev, v.ino, v.path});
+    }
+  }
+  for (const auto& f : files) {
+    struct stat st;
+    std::string where = "/proc/" + std::to_string(f.pid) + "/root" + f.path;
+    bool gone;
+    if (::stat(where.c_str(), &st) == 0) {
+      uint32_t dev = (::major(st.st_dev) << 20) | ::minor(st.st_dev);
+      gone = dev != f.dev || st.st_ino != f.ino;
+    } else {
+      gone = errno == ENOENT || errno == ENOTDIR;
+    }
+    if (!gone) continue;
+    auto bytes = encode_file_deleted(make_header(VMAT_REC_FILE_DELETED, ts ? ts : monotonic_ns(), f.pid, f.pid,
+                                                 "vmatrace"),
+                                     FileDeletedRecord{f.dev, f.ino, f.path});
+    handle(bytes);
+  }
+}
+
 void Session::check_losses() {
   for (const auto& [pid, n] : tracer_->lost()) {
     auto& seen = lost_seen_[pid];
@@ -233,6 +276,7 @@ void Session::step(int timeout_ms) {
   if (now - last_periodic_ns_ >= kPeriodicNs) {
     last_periodic_ns_ = now;
     check_losses();
+    check_deleted(0);
   }
   if (recorder_ && now - last_flush_ns_ >= kFlushNs) {
     last_flush_ns_ = now;
@@ -244,6 +288,7 @@ void Session::step(int timeout_ms) {
 void Session::drain() {
   while (tracer_->drain() > 0) {
   }
+  check_deleted(0);
 }
 
 bool Session::done() const {

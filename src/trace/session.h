@@ -68,6 +68,7 @@ class Session {
   void inject_layout(pid_t pid, LayoutReason reason, uint64_t ts);
   void inject_note(const std::string& key, const std::string& value);
   void check_losses();
+  void check_deleted(uint64_t ts);  // ts 0: now
   void reap();
   void print_banner(const std::string& target);
   void print_summary();

@@ -33,11 +33,13 @@ enum vmat_record_type {
 	VMAT_EV_EXEC = 4,         /* struct vmat_exec_event (+ filename) */
 	VMAT_EV_EXIT = 5,         /* struct vmat_exit_event */
 	VMAT_EV_VMA_SNAPSHOT = 6, /* struct vmat_vma_snapshot_event (+ path) */
+	VMAT_EV_FS = 7,           /* struct vmat_fs_event */
 
 	VMAT_REC_USER_BASE = 0x8000,
 	VMAT_REC_LAYOUT = 0x8001, /* frontend: a full layout of one process */
 	VMAT_REC_LOSS = 0x8002,   /* frontend: kernel reported lost events */
 	VMAT_REC_NOTE = 0x8003,   /* frontend: free text note (attach, detach) */
+	VMAT_REC_FILE_DELETED = 0x8004, /* frontend: a mapped file was unlinked */
 };
 
 /* Syscalls that change or inspect the address space (vmat_syscall_event.sys). */
@@ -154,6 +156,21 @@ struct vmat_vma_snapshot_event {
 	struct vmat_vma_info vma;
 };
 
+/*
+ * A traced process removed or replaced a name (unlink, rename over): a
+ * mapped file may now be "(deleted)". The frontend checks which.
+ */
+enum vmat_fs_op {
+	VMAT_FS_UNLINK = 1,
+	VMAT_FS_RENAME = 2,
+};
+
+struct vmat_fs_event {
+	struct vmat_hdr hdr;
+	__u32 op; /* enum vmat_fs_op */
+	__s32 ret;
+};
+
 /* Per-pid state the BPF side keeps for each traced process. */
 struct vmat_traced {
 	__u32 follow;    /* children of this process are traced too */
@@ -187,5 +204,6 @@ VMAT_STATIC_ASSERT(sizeof(struct vmat_fork_event) == 56, "vmat_fork_event layout
 VMAT_STATIC_ASSERT(sizeof(struct vmat_exec_event) == 72, "vmat_exec_event layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_exit_event) == 56, "vmat_exit_event layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_snapshot_event) == 104, "vmat_vma_snapshot_event layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_fs_event) == 48, "vmat_fs_event layout");
 
 #endif /* VMATRACE_ABI_EVENTS_H */

@@ -34,7 +34,8 @@ std::string rel_seconds(uint64_t ts, uint64_t base) {
 // Reports how the stream ended; returns the exit status.
 int finish_status(const RecordingReader& r, uint64_t records) {
   const auto& st = r.status();
-  if (st.state == ReadStatus::State::Clean) return 0;
+  // Reading: we stopped early (--at), and everything up to there was intact.
+  if (st.state == ReadStatus::State::Clean || st.state == ReadStatus::State::Reading) return 0;
   std::fprintf(stderr, "vmatrace: %s; replayed %" PRIu64 " records up to there\n", st.message.c_str(), records);
   return kExitDamaged;
 }
