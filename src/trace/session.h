@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,7 @@ class Session {
   void inject_layout(pid_t pid, LayoutReason reason, uint64_t ts);
   void inject_note(const std::string& key, const std::string& value);
   void check_losses();
+  void note_objects(const DecodedRecord& d);
   void check_deleted(uint64_t ts);  // ts 0: now
   void reap();
   void print_banner(const std::string& target);
@@ -81,6 +83,7 @@ class Session {
   std::unique_ptr<RecordingWriter> recorder_;
   std::unique_ptr<BpfTracer> tracer_;
   std::map<uint32_t, uint64_t> lost_seen_;
+  std::set<std::pair<uint32_t, uint64_t>> objects_seen_;  // (dev, ino) noted
   std::map<std::string, uint64_t> counts_;
   pid_t child_ = -1;
   std::optional<int> child_status_;
@@ -90,6 +93,7 @@ class Session {
   uint64_t malformed_ = 0;
   uint64_t attach_ns_ = 0;  // probing, loading and attaching the BPF programs
   bool stop_requested_ = false;
+  bool periodic_due_ = true;
 };
 
 // CLOCK_MONOTONIC in ns: the clock of the records' ts (bpf_ktime_get_ns).

@@ -9,20 +9,48 @@ using namespace vmatrace;
 
 namespace {
 
+// This machine: no kprobes (CONFIG_KPROBES off), fentry refused.
 Features kernel_618() {
   Features f;
   f.btf = true;
   f.tracefs = true;
   f.syscall_tracepoints = true;
   f.task_vma_iter = true;
+  f.fentry_error = "load refused (EPERM)";
   return f;
 }
 
+// Debian's 6.1 in the VM: fentry and kprobes both work.
 Features kernel_61() {
   Features f = kernel_618();
   f.task_vma_iter = false;
   f.kprobes = true;
+  f.fentry = true;
+  f.fentry_error.clear();
   return f;
+}
+
+// Kprobes but no trampolines (e.g. an arch or lockdown without fentry).
+Features kernel_kprobes_only() {
+  Features f = kernel_61();
+  f.fentry = false;
+  f.fentry_error = "attach to __x64_sys_brk refused (ENOTSUPP)";
+  return f;
+}
+
+bool mentions(const std::vector<std::string>& v, const std::string& s) {
+  for (const auto& x : v)
+    if (x.find(s) != std::string::npos) return true;
+  return false;
+}
+
+std::string user_error(const Features& f, const ForcedModes& forced) {
+  try {
+    plan_attach(f, forced);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace
@@ -42,8 +70,10 @@ TEST(Planner, NoTracefsFallsBackToRawSyscallsAndSaysWhy) {
   f.tracefs_error = "mounting tracefs on /sys/kernel/tracing failed: Permission denied";
   auto p = plan_attach(f);
   EXPECT_EQ(p.mode(Family::kSyscalls), AttachMode::kRawTracepoint);
-  ASSERT_EQ(p.families.at(Family::kSyscalls).rejected.size(), 1u);
-  EXPECT_NE(p.families.at(Family::kSyscalls).rejected[0].find("Permission denied"), std::string::npos);
+  const auto& rej = p.families.at(Family::kSyscalls).rejected;
+  ASSERT_EQ(rej.size(), 3u);  // fentry, kprobe, tracepoint
+  EXPECT_NE(rej[2].find("tracepoint: mounting tracefs"), std::string::npos) << rej[2];
+  EXPECT_NE(rej[2].find("Permission denied"), std::string::npos);
 }
 
 TEST(Planner, OldKernelReadsExecLayoutFromProc) {
@@ -85,4 +115,75 @@ TEST(Planner, AttachModeNamesRoundTrip) {
                  AttachMode::kKfuncIter, AttachMode::kProcfs})
     EXPECT_EQ(parse_attach_mode(attach_mode_name(m)), m);
   EXPECT_FALSE(parse_attach_mode("bogus"));
+}
+
+TEST(Planner, FentryKernelUsesFexitForSyscalls) {
+  auto p = plan_attach(kernel_61());
+  EXPECT_EQ(p.mode(Family::kSyscalls), AttachMode::kFentry);
+  EXPECT_TRUE(p.families.at(Family::kSyscalls).rejected.empty());
+}
+
+TEST(Planner, KprobeKernelWithoutTrampolinesUsesKprobesAndSaysWhyNotFentry) {
+  auto p = plan_attach(kernel_kprobes_only());
+  EXPECT_EQ(p.mode(Family::kSyscalls), AttachMode::kKprobe);
+  const auto& rej = p.families.at(Family::kSyscalls).rejected;
+  ASSERT_EQ(rej.size(), 1u);
+  EXPECT_EQ(rej[0], "fentry: attach to __x64_sys_brk refused (ENOTSUPP)");
+}
+
+TEST(Planner, ThisMachineRejectsFentryAndKprobeWithReasons) {
+  auto p = plan_attach(kernel_618());
+  const auto& rej = p.families.at(Family::kSyscalls).rejected;
+  ASSERT_EQ(rej.size(), 2u);
+  EXPECT_EQ(rej[0], "fentry: load refused (EPERM)");
+  EXPECT_EQ(rej[1], "kprobe: this kernel has no kprobes (CONFIG_KPROBES is off)");
+}
+
+TEST(Planner, KprobeTargetMissingFromKallsymsIsRejected) {
+  Features f = kernel_kprobes_only();
+  f.kprobe_missing = {"__x64_sys_mremap"};
+  auto p = plan_attach(f);
+  EXPECT_EQ(p.mode(Family::kSyscalls), AttachMode::kTracepoint);
+  EXPECT_TRUE(mentions(p.families.at(Family::kSyscalls).rejected, "__x64_sys_mremap is not in /proc/kallsyms"));
+}
+
+TEST(Planner, EveryLesserSyscallsModeCanBeForcedOnAFentryKernel) {
+  for (auto m : {AttachMode::kFentry, AttachMode::kKprobe, AttachMode::kTracepoint, AttachMode::kRawTracepoint}) {
+    auto p = plan_attach(kernel_61(), {{Family::kSyscalls, m}});
+    EXPECT_EQ(p.mode(Family::kSyscalls), m) << attach_mode_name(m);
+  }
+  auto p = plan_attach(kernel_61(), {{Family::kSyscalls, AttachMode::kKprobe}});
+  EXPECT_TRUE(mentions(p.families.at(Family::kSyscalls).rejected, "fentry: overridden by --attach"));
+}
+
+TEST(Planner, ForcingKprobeWithoutKprobesNamesWhy) {
+  EXPECT_EQ(user_error(kernel_618(), {{Family::kSyscalls, AttachMode::kKprobe}}),
+            "cannot force kprobe for syscalls: this kernel has no kprobes (CONFIG_KPROBES is off)");
+  EXPECT_EQ(user_error(kernel_618(), {{Family::kSyscalls, AttachMode::kFentry}}),
+            "cannot force fentry for syscalls: the fentry probe failed: load refused (EPERM)");
+  EXPECT_NE(user_error(kernel_61(), {{Family::kSyscalls, AttachMode::kKfuncIter}}).find("cannot force"),
+            std::string::npos);
+}
+
+TEST(Planner, EnvironmentForcesModesAndAttachWins) {
+  Features f = kernel_61();
+  f.env_forced = {{Family::kSyscalls, AttachMode::kKprobe}};
+  auto p = plan_attach(f);
+  EXPECT_EQ(p.mode(Family::kSyscalls), AttachMode::kKprobe);
+  EXPECT_TRUE(mentions(p.families.at(Family::kSyscalls).rejected, "fentry: overridden by VMATRACE_ATTACH"));
+  auto q = plan_attach(f, {{Family::kSyscalls, AttachMode::kTracepoint}});
+  EXPECT_EQ(q.mode(Family::kSyscalls), AttachMode::kTracepoint);
+
+  Features host = kernel_618();
+  host.env_forced = {{Family::kSyscalls, AttachMode::kKprobe}};
+  EXPECT_NE(user_error(host, {}).find("(forced by VMATRACE_ATTACH)"), std::string::npos);
+}
+
+TEST(Planner, AttachSpecParsing) {
+  EXPECT_EQ(parse_attach_spec("syscalls=kprobe"), (ForcedModes{{Family::kSyscalls, AttachMode::kKprobe}}));
+  EXPECT_EQ(parse_attach_spec("fentry"), (ForcedModes{{Family::kSyscalls, AttachMode::kFentry}}));
+  EXPECT_EQ(parse_attach_spec("syscalls=raw_tp,exec_layout=procfs"),
+            (ForcedModes{{Family::kSyscalls, AttachMode::kRawTracepoint}, {Family::kExecLayout, AttachMode::kProcfs}}));
+  EXPECT_THROW(parse_attach_spec("syscalls=bogus"), UserError);
+  EXPECT_THROW(parse_attach_spec("nosuchfamily=kprobe"), UserError);
 }

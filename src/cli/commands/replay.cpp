@@ -217,6 +217,7 @@ int run_info(const std::string& path, bool json) {
   const auto& h = reader.header();
   std::map<std::string, uint64_t> counts;
   std::set<uint32_t> pids;
+  std::vector<std::string> objects;  // "dev:ino build-id path"
   uint64_t records = 0, lost = 0, first = 0, last = 0;
   while (auto rec = reader.next()) {
     std::string err;
@@ -226,7 +227,10 @@ int run_info(const std::string& path, bool json) {
       continue;
     }
     records++;
-    if (d->type == VMAT_REC_NOTE) continue;
+    if (d->type == VMAT_REC_NOTE) {
+      if (d->note->key == "object") objects.push_back(d->note->value);
+      continue;
+    }
     if (!first) first = d->hdr.ts;
     last = std::max<uint64_t>(last, d->hdr.ts);
     pids.insert(d->hdr.pid);
@@ -239,6 +243,8 @@ int run_info(const std::string& path, bool json) {
       case VMAT_EV_VMA_SNAPSHOT: counts["exec_vma"]++; break;
       case VMAT_REC_LAYOUT: counts["layout"]++; break;
       case VMAT_REC_LOSS: counts["loss"]++; lost += d->loss->lost; break;
+      case VMAT_EV_FS: counts["unlink_or_rename"]++; break;
+      case VMAT_REC_FILE_DELETED: counts["file_deleted"]++; break;
       default: counts["unknown"]++; break;
     }
   }
@@ -260,7 +266,9 @@ int run_info(const std::string& path, bool json) {
     firstc = true;
     for (const auto& [k, v] : h.attach_modes)
       std::printf("%s\"%s\":\"%s\"", firstc ? "" : ",", escape_json(k).c_str(), escape_json(v).c_str()), firstc = false;
-    std::printf("}}\n");
+    std::printf("},\"objects\":[");
+    for (size_t i = 0; i < objects.size(); i++) std::printf("%s\"%s\"", i ? "," : "", escape_json(objects[i]).c_str());
+    std::printf("]}\n");
   } else {
     std::printf("file:      %s\n", escape_text(path).c_str());
     std::printf("format:    %u.%u (vmatrace %s, ABI %u)\n", h.format_major, h.format_minor,
@@ -278,6 +286,8 @@ int run_info(const std::string& path, bool json) {
     for (const auto& [k, v] : counts) c += (c.empty() ? "" : ", ") + std::to_string(v) + " " + k;
     std::printf("events:    %s\n", c.c_str());
     std::printf("lost:      %" PRIu64 "\n", lost);
+    std::printf("objects:   %zu mapped files (dev:ino build-id path)\n", objects.size());
+    for (const auto& o : objects) std::printf("           %s\n", escape_text(o).c_str());
     std::printf("state:     %s\n", state);
   }
   return finish_status(reader, records);

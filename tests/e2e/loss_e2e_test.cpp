@@ -1,0 +1,42 @@
+// Overload: a ring buffer far too small for a mapping storm. Losses must be
+// counted in the kernel, reported per process in the stream and in the
+// summary, and followed by a resync of the layout from /proc; never silent.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "e2e_util.h"
+
+using namespace e2e;
+
+TEST(Loss, TinyRingBufferReportsLossesAndResyncs) {
+  // One page of ring buffer: a few dozen records fit between two 1 ms
+  // drains, a storm makes thousands per millisecond.
+  auto r = run_command({vmatrace_bin(), "trace", "--ringbuf-size", "4096", "--", "sh", "-c",
+                        "exec \"$0\" \"$@\" >/dev/null", workload("storm"), "20000"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("LOST "), std::string::npos) << "no loss line in the stream";
+  EXPECT_NE(r.out.find("layout resynchronised from /proc"), std::string::npos);
+  EXPECT_NE(r.out.find("layout: "), std::string::npos) << "no resync layout record";
+  // The summary names a non-zero total.
+  auto pos = r.err.find("; lost ");
+  ASSERT_NE(pos, std::string::npos) << r.err;
+  EXPECT_NE(r.err.substr(pos, 9), "; lost 0") << r.err;
+}
+
+TEST(Loss, JsonLossEventsCarryCounts) {
+  auto r = run_command({vmatrace_bin(), "trace", "--json", "--ringbuf-size", "4096", "--", "sh", "-c",
+                        "exec \"$0\" \"$@\" >/dev/null", workload("storm"), "20000"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("\"event\":\"lost\""), std::string::npos);
+  EXPECT_NE(r.out.find("\"resync\":true"), std::string::npos);
+  EXPECT_NE(r.out.find("\"reason\":\"resync\""), std::string::npos);
+}
+
+TEST(Loss, DefaultRingBufferLosesNothingOnTheStorm) {
+  auto r = run_command({vmatrace_bin(), "trace", "--", "sh", "-c", "exec \"$0\" \"$@\" >/dev/null",
+                        workload("storm"), "20000"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("; lost 0"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("LOST "), std::string::npos);
+}
