@@ -34,6 +34,7 @@ const char* event_name(const DecodedRecord& rec) {
     case VMAT_REC_LAYOUT: return "layout";
     case VMAT_REC_LOSS: return "lost";
     case VMAT_REC_NOTE: return "note";
+    case VMAT_REC_FILE_DELETED: return "file_deleted";
   }
   return "unknown";
 }
@@ -109,7 +110,6 @@ void Printer::on_record(const DecodedRecord& rec, const Applied& applied, const 
     if (rec.note->key == kNoteSessionStart) base_ts_ = rec.hdr.ts;
     return;
   }
-  if (rec.type == VMAT_REC_FILE_DELETED) return;  // shows as " (deleted)" in later VMAs
   if (base_ts_ == 0) base_ts_ = rec.hdr.ts;
   // Exec walks are folded into their exec line.
   if (rec.type == VMAT_EV_VMA_SNAPSHOT && !(rec.snap.flags & VMAT_SNAP_LAST)) return;
@@ -221,6 +221,12 @@ void Printer::text(const DecodedRecord& rec, const Applied& applied, const Layou
     case VMAT_REC_LAYOUT:
       a << "layout: ";
       a.dec(rec.layout->vmas.size()) << " VMAs from /proc (" << layout_reason_name(rec.layout->reason) << ')';
+      break;
+    case VMAT_REC_FILE_DELETED:
+      a << "mapped file deleted: " << escape_text(rec.file_deleted->path) << " (";
+      a.xdigits0(rec.file_deleted->dev >> 20, 2) << ':';
+      a.xdigits0(rec.file_deleted->dev & 0xfffff, 2) << ' ';
+      a.dec(rec.file_deleted->ino) << ')';
       break;
     case VMAT_REC_LOSS:
       a << "LOST ";
@@ -338,6 +344,12 @@ void Printer::json(const DecodedRecord& rec, const Applied& applied, const Layou
     case VMAT_REC_LAYOUT:
       a << ",\"vmas\":";
       a.dec(rec.layout->vmas.size()) << ",\"reason\":\"" << layout_reason_name(rec.layout->reason) << '"';
+      break;
+    case VMAT_REC_FILE_DELETED:
+      a << ",\"path\":\"" << escape_json(rec.file_deleted->path) << "\",\"dev\":\"";
+      a.xdigits0(rec.file_deleted->dev >> 20, 2) << ':';
+      a.xdigits0(rec.file_deleted->dev & 0xfffff, 2) << "\",\"inode\":";
+      a.dec(rec.file_deleted->ino);
       break;
     case VMAT_REC_LOSS:
       a << ",\"lost\":";

@@ -252,7 +252,10 @@ void Session::check_deleted(uint64_t ts) {
   }
   for (const auto& f : files) {
     struct stat st;
-    std::string where = "/proc/" + std::to_string(f.pid) + "/root" + f.path;
+    // Seen from the process's own root (containers); once it has exited
+    // (records are handled after the fact), from ours.
+    std::string root = "/proc/" + std::to_string(f.pid) + "/root";
+    std::string where = ::access(root.c_str(), F_OK) == 0 ? root + f.path : f.path;
     bool gone;
     if (::stat(where.c_str(), &st) == 0) {
       uint32_t dev = (::major(st.st_dev) << 20) | ::minor(st.st_dev);
