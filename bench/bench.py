@@ -77,6 +77,20 @@ def configs(workload, tmp):
     }
 
 
+def fault_configs(workload, tmp):
+    """Page-fault tracing side by side: per-fault records (stream), in-kernel
+    counting (--faults=summary), and perf recording every page fault."""
+    wl = [os.path.join(WL, workload[0]), *workload[1:]]
+    return {
+        "untraced": wl,
+        "vmatrace stream": [VMATRACE, "trace", "--", *wl],
+        "vmatrace --summary": [VMATRACE, "trace", "--summary", "--", *wl],
+        "vmatrace --faults=summary": [VMATRACE, "trace", "--faults=summary", "--", *wl],
+        "perf record -e page-faults -c 1": ["perf", "record", "-q", "-e", "page-faults", "-c", "1", "-o",
+                                            os.path.join(tmp, "perf.data"), "--", *wl],
+    }
+
+
 def vmatrace_stats(stderr):
     s = {}
     m = re.search(r"loaded in ([\d.]+) ms", stderr)
@@ -91,8 +105,8 @@ def vmatrace_stats(stderr):
     return s
 
 
-def bench_workload(name, workload, rounds, tmp):
-    cfgs = configs(workload, tmp)
+def bench_workload(name, workload, rounds, tmp, cfgs=None):
+    cfgs = cfgs or configs(workload, tmp)
     times = {k: [] for k in cfgs}
     stats = {k: [] for k in cfgs}
     for _ in range(rounds):
@@ -137,6 +151,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--storm-iters", type=int, default=200000)
+    ap.add_argument("--fault-pages", type=int, default=262144)
+    ap.add_argument("--only", choices=["storm", "faultstorm"], help="run one workload")
     ap.add_argument("--json-out", default=os.path.join(ROOT, "bench", "results.json"))
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -147,9 +163,14 @@ def main():
                                         if l.startswith("model name")), "?")},
                "workloads": []}
     with tempfile.TemporaryDirectory() as tmp:
-        storm = bench_workload("storm", ["storm", str(a.storm_iters)], a.rounds, tmp)
-        storm["replay"] = replay_rate(tmp)
-        results["workloads"].append(storm)
+        if a.only in (None, "storm"):
+            storm = bench_workload("storm", ["storm", str(a.storm_iters)], a.rounds, tmp)
+            storm["replay"] = replay_rate(tmp)
+            results["workloads"].append(storm)
+        if a.only in (None, "faultstorm"):
+            fs = ["faultstorm", str(a.fault_pages)]
+            results["workloads"].append(
+                bench_workload("faultstorm", fs, a.rounds, tmp, fault_configs(fs, tmp)))
     with open(a.json_out, "w") as f:
         json.dump(results, f, indent=2)
     m = results["machine"]

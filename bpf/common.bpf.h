@@ -24,6 +24,13 @@
 
 /* Knobs set by the loader between open and load. */
 const volatile __u64 vmat_wakeup_bytes __weak = 256 * 1024;
+/*
+ * Without the kernel's exec walk (bpf_iter_task_vma, 6.7+), a followed
+ * process is stopped at exec (SIGSTOP before its first instruction) so the
+ * frontend can read /proc before the dynamic loader changes the layout;
+ * the frontend continues it.
+ */
+const volatile __u32 vmat_stop_on_exec __weak = 0;
 
 /* Thread group ids being traced. The first thing every hook looks up. */
 struct {

@@ -1,36 +1,235 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * User page faults (exceptions:page_fault_user) and kernel-mode faults on
- * user addresses (exceptions:page_fault_kernel: copy_to_user into a fresh
- * page), both counted by the kernel in the task's min_flt/maj_flt. Raw
- * tracepoints: no tracefs needed. x86 only: the tracepoints are arch code.
+ * Page faults: one record (or, with --faults=summary, one map update) per
+ * fault the kernel counts in the task's min_flt/maj_flt.
+ *
+ * Two sources, joined per thread:
+ *  - exceptions:page_fault_user / page_fault_kernel (raw tracepoints, x86
+ *    only, no tracefs): fire at fault entry with the hardware error code
+ *    (read/write/exec) but cannot tell major from minor;
+ *  - the perf software events page-faults-maj / page-faults-min (a
+ *    perf_event program on a per-CPU event, sample_period 1): fire from
+ *    mm_account_fault() at the end of handle_mm_fault(), in the faulting
+ *    task, with the fault address, and only for faults that succeeded.
+ * When the perf events are attached (vmat_fault_perf), the tracepoint only
+ * notes {addr, ip, error_code} for its thread and the perf program emits the
+ * record with both halves: faults that fail (SIGSEGV) or are retried emit
+ * nothing extra, so records match the kernel's counters. Without them, the
+ * tracepoint emits as before, major/minor unknown.
  */
 #include "common.bpf.h"
+#include "vmatrace/abi/fault_summary.h"
 
 #define VMAT_USER_ADDR_END 0x0000800000000000ULL
+#define X86_PF_WRITE (1u << 1)
+#define X86_PF_INSTR (1u << 4)
 
-static __always_inline int on_fault(struct bpf_raw_tracepoint_args *ctx, __u32 flags)
+/* Set by the loader before load. */
+const volatile __u32 vmat_fault_perf = 0;    /* the perf programs are attached: join */
+const volatile __u32 vmat_fault_summary = 0; /* aggregate in maps, no records */
+
+struct vmat_fault_pending {
+	__u64 addr;
+	__u64 ip;
+	__u32 error_code;
+	__u32 flags;
+};
+
+/*
+ * The fault a thread is handling, from its entry tracepoint. One slot per
+ * thread suffices: a thread handles one fault at a time. Deleted at thread
+ * exit (fault_thread_exit_raw).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VMAT_MAX_TRACED);
+	__type(key, __u32);
+	__type(value, struct vmat_fault_pending);
+} vmat_fault_pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VMAT_FSUM_VMA_MAX);
+	__type(key, struct vmat_fsum_vma_key);
+	__type(value, struct vmat_fsum_vma_val);
+} vmat_fsum_vma SEC(".maps");
+
+/* Allocated on use: most traces touch far fewer pages than the bound. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VMAT_FSUM_PAGE_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vmat_fsum_addr_key);
+	__type(value, __u64);
+} vmat_fsum_page SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VMAT_FSUM_IP_MAX);
+	__type(key, struct vmat_fsum_addr_key);
+	__type(value, struct vmat_fault_counts);
+} vmat_fsum_ip SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VMAT_FSUM_THREAD_MAX);
+	__type(key, struct vmat_fsum_thread_key);
+	__type(value, struct vmat_fault_counts);
+} vmat_fsum_thread SEC(".maps");
+
+/* Keys not added because their map was full, by enum vmat_fsum_map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VMAT_FSUM_NMAPS);
+	__type(key, __u32);
+	__type(value, __u64);
+} vmat_fsum_dropped SEC(".maps");
+
+static __always_inline void fsum_drop(__u32 which)
 {
-	__u32 tgid = vmat_current_tgid();
-	struct vmat_fault_event *e;
-	struct pt_regs *regs;
+	__u64 *n = bpf_map_lookup_elem(&vmat_fsum_dropped, &which);
 
-	if (!vmat_lookup_traced(tgid))
-		return 0;
-	if (ctx->args[0] >= VMAT_USER_ADDR_END)
-		return 0;
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+static __always_inline void counts_add(struct vmat_fault_counts *c, __u32 error_code, __u32 flags)
+{
+	__sync_fetch_and_add(&c->faults, 1);
+	if (!(flags & VMAT_FAULT_NO_ERROR_CODE)) {
+		if (error_code & X86_PF_INSTR)
+			__sync_fetch_and_add(&c->exec, 1);
+		else if (error_code & X86_PF_WRITE)
+			__sync_fetch_and_add(&c->write, 1);
+		else
+			__sync_fetch_and_add(&c->read, 1);
+	}
+	if (flags & VMAT_FAULT_MAJOR)
+		__sync_fetch_and_add(&c->major, 1);
+	if (flags & VMAT_FAULT_MINOR)
+		__sync_fetch_and_add(&c->minor, 1);
+}
+
+/* Looks up key in map, creating it from init when absent; NULL when full. */
+static __always_inline void *lookup_or_init(void *map, const void *key, const void *init)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+struct fsum_find {
+	struct vmat_fsum_vma_key key;
+	struct vmat_fsum_vma_val val;
+};
+
+static long fsum_vma_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct fsum_find *f = data;
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+
+	f->key.start = BPF_CORE_READ(vma, vm_start);
+	f->val.end = BPF_CORE_READ(vma, vm_end);
+	f->val.vm_flags = BPF_CORE_READ(vma, vm_flags);
+	f->val.pgoff = BPF_CORE_READ(vma, vm_pgoff);
+	if (file) {
+		struct inode *inode = BPF_CORE_READ(file, f_inode);
+
+		f->val.ino = BPF_CORE_READ(inode, i_ino);
+		f->val.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	}
+	return 0;
+}
+
+static __always_inline void aggregate(__u32 tgid, __u32 tid, __u64 addr, __u64 ip, __u32 error_code, __u32 flags)
+{
+	struct fsum_find f = {};
+	struct vmat_fsum_addr_key ak = { .tgid = tgid };
+	struct vmat_fsum_thread_key tk = { .tgid = tgid, .tid = tid };
+	struct vmat_fault_counts zero = {};
+	struct vmat_fsum_vma_val *vv;
+	struct vmat_fault_counts *c;
+	__u64 one = 0, *n;
+
+	/*
+	 * The VMA as the kernel holds it now (the fault has been handled, so
+	 * a grown stack is already grown). mmap_lock is only try-locked: on
+	 * contention the fault counts as not attributed (start 0).
+	 */
+	f.key.tgid = tgid;
+	bpf_find_vma(bpf_get_current_task_btf(), addr, fsum_vma_cb, &f, 0);
+	vv = lookup_or_init(&vmat_fsum_vma, &f.key, &f.val);
+	if (vv)
+		counts_add(&vv->c, error_code, flags);
+	else
+		fsum_drop(VMAT_FSUM_VMA);
+
+	ak.addr = addr >> 12;
+	n = lookup_or_init(&vmat_fsum_page, &ak, &one);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		fsum_drop(VMAT_FSUM_PAGE);
+
+	ak.addr = ip;
+	c = lookup_or_init(&vmat_fsum_ip, &ak, &zero);
+	if (c)
+		counts_add(c, error_code, flags);
+	else
+		fsum_drop(VMAT_FSUM_IP);
+
+	c = lookup_or_init(&vmat_fsum_thread, &tk, &zero);
+	if (c)
+		counts_add(c, error_code, flags);
+	else
+		fsum_drop(VMAT_FSUM_THREAD);
+}
+
+static __always_inline void emit(__u32 tgid, __u64 addr, __u64 ip, __u32 error_code, __u32 flags)
+{
+	struct vmat_fault_event *e;
+
 	e = bpf_ringbuf_reserve(&vmat_events, sizeof(*e), 0);
 	if (!e) {
 		vmat_count_loss(tgid);
-		return 0;
+		return;
 	}
 	vmat_fill_hdr(&e->hdr, VMAT_EV_FAULT, sizeof(*e));
-	regs = (struct pt_regs *)ctx->args[1];
-	e->addr = ctx->args[0];
-	e->ip = BPF_CORE_READ(regs, ip);
-	e->error_code = ctx->args[2];
+	e->addr = addr;
+	e->ip = ip;
+	e->error_code = error_code;
 	e->flags = flags;
 	bpf_ringbuf_submit(e, vmat_wakeup_flags());
+}
+
+static __always_inline int on_fault(struct bpf_raw_tracepoint_args *ctx, __u32 flags)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct pt_regs *regs;
+	__u64 addr = ctx->args[0], ip;
+
+	if (!vmat_lookup_traced(tgid))
+		return 0;
+	if (addr >= VMAT_USER_ADDR_END)
+		return 0;
+	regs = (struct pt_regs *)ctx->args[1];
+	ip = BPF_CORE_READ(regs, ip);
+	if (vmat_fault_perf) {
+		struct vmat_fault_pending p = {
+			.addr = addr, .ip = ip, .error_code = ctx->args[2], .flags = flags,
+		};
+
+		bpf_map_update_elem(&vmat_fault_pending, &tid, &p, BPF_ANY);
+		return 0;
+	}
+	if (vmat_fault_summary)
+		aggregate(tgid, tid, addr, ip, ctx->args[2], flags);
+	else
+		emit(tgid, addr, ip, ctx->args[2], flags);
 	return 0;
 }
 
@@ -44,4 +243,59 @@ SEC("raw_tp/page_fault_kernel")
 int fault_kernel_raw(struct bpf_raw_tracepoint_args *ctx)
 {
 	return on_fault(ctx, VMAT_FAULT_KERNEL_MODE);
+}
+
+static __always_inline int on_perf(struct bpf_perf_event_data *ctx, __u32 kind)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct vmat_fault_pending *p;
+	__u64 addr = ctx->addr, ip;
+	__u32 error_code = 0, flags = kind;
+
+	if (!vmat_lookup_traced(tgid))
+		return 0;
+	if (addr >= VMAT_USER_ADDR_END)
+		return 0;
+	p = bpf_map_lookup_elem(&vmat_fault_pending, &tid);
+	if (p && p->addr == addr) {
+		ip = p->ip;
+		error_code = p->error_code;
+		flags |= p->flags;
+		p->addr = ~0ULL; /* consumed: a retry must not match it again */
+	} else {
+		/* No entry seen (the program attached mid-fault): access unknown. */
+		ip = ctx->regs.ip;
+		flags |= VMAT_FAULT_NO_ERROR_CODE;
+		if (ip >= VMAT_USER_ADDR_END) /* the kernel's own code faulted */
+			flags |= VMAT_FAULT_KERNEL_MODE;
+	}
+	if (vmat_fault_summary)
+		aggregate(tgid, tid, addr, ip, error_code, flags);
+	else
+		emit(tgid, addr, ip, error_code, flags);
+	return 0;
+}
+
+SEC("perf_event")
+int fault_major_perf(struct bpf_perf_event_data *ctx)
+{
+	return on_perf(ctx, VMAT_FAULT_MAJOR);
+}
+
+SEC("perf_event")
+int fault_minor_perf(struct bpf_perf_event_data *ctx)
+{
+	return on_perf(ctx, VMAT_FAULT_MINOR);
+}
+
+/* A thread's pending slot dies with it: no entries for dead threads. */
+SEC("raw_tp/sched_process_exit")
+int fault_thread_exit_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx->args[0];
+	__u32 tid = BPF_CORE_READ(task, pid);
+
+	bpf_map_delete_elem(&vmat_fault_pending, &tid);
+	return 0;
 }

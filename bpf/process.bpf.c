@@ -52,6 +52,9 @@ int process_exec_raw(struct bpf_raw_tracepoint_args *ctx)
 	t = vmat_lookup_traced_any(tgid);
 	if (!t)
 		return 0;
+	/* The command vmatrace spawned (wait_exec) is stopped by ptrace instead. */
+	if (vmat_stop_on_exec && !t->wait_exec)
+		bpf_send_signal(19 /* SIGSTOP */);
 	t->wait_exec = 0;
 	s = vmat_scratch();
 	if (!s)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "trace/errors.h"
+#include "trace/fault_perf.h"
 #include "vmatrace_bpf.skel.h"
 #include "vmatrace/abi/events.h"
 
@@ -71,7 +72,8 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
        {s->progs.mmap_enter_tp, s->progs.munmap_enter_tp, s->progs.brk_enter_tp, s->progs.mremap_enter_tp,
         s->progs.mprotect_enter_tp, s->progs.madvise_enter_tp, s->progs.syscalls_exit_tp}},
       {Family::kSyscalls, AttachMode::kRawTracepoint, {s->progs.syscalls_enter_raw, s->progs.syscalls_exit_raw}},
-      {Family::kFaults, AttachMode::kRawTracepoint, {s->progs.fault_user_raw, s->progs.fault_kernel_raw}},
+      {Family::kFaults, AttachMode::kRawTracepoint,
+       {s->progs.fault_user_raw, s->progs.fault_kernel_raw, s->progs.fault_thread_exit_raw}},
       {Family::kProcess, AttachMode::kRawTracepoint,
        {s->progs.process_fork_raw, s->progs.process_exec_raw, s->progs.process_exit_raw}},
       {Family::kExecLayout, AttachMode::kKfuncIter, {s->progs.exec_layout_iter}},
@@ -92,6 +94,21 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
   bpf_program__set_autoload(s->progs.files_exit_tp, files);
   bpf_map__set_max_entries(s->maps.vmat_events, static_cast<uint32_t>(opts.ringbuf_bytes));
   s->rodata->vmat_wakeup_bytes = opts.wakeup_bytes;
+  s->rodata->vmat_stop_on_exec = plan.mode(Family::kExecLayout) == AttachMode::kProcfs;
+  // Major/minor from the perf software events, opened before the load
+  // because whether they exist decides how the fault programs behave.
+  FaultPerfEvents perf;
+  if (plan.mode(Family::kFaults) != AttachMode::kNone) {
+    perf = FaultPerfEvents::open();
+    fault_perf_ = perf.ok();
+    fault_perf_error_ = perf.error;
+  } else {
+    fault_perf_error_ = "faults are off";
+  }
+  bpf_program__set_autoload(s->progs.fault_major_perf, fault_perf_);
+  bpf_program__set_autoload(s->progs.fault_minor_perf, fault_perf_);
+  s->rodata->vmat_fault_perf = fault_perf_ ? 1 : 0;
+  s->rodata->vmat_fault_summary = opts.fault_summary ? 1 : 0;
 
   g_libbpf_log.clear();
   if (int err = vmatrace_bpf__load(s)) {
@@ -128,6 +145,18 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
       bpf_link* link = bpf_program__attach_tracepoint(s->progs.files_exit_tp, "syscalls", tp);
       if (!link) fail(std::string("attaching files_exit_tp to ") + tp, errno);
       links_.emplace_back(link);
+    }
+  }
+  if (fault_perf_) {
+    // The link takes each fd over (libbpf closes it with the link).
+    for (auto [prog, fds] : {std::pair{s->progs.fault_major_perf, &perf.major},
+                             std::pair{s->progs.fault_minor_perf, &perf.minor}}) {
+      for (auto& fd : *fds) {
+        bpf_link* link = bpf_program__attach_perf_event(prog, fd.get());
+        if (!link) fail(std::string("attaching ") + bpf_program__name(prog) + " to its perf event", errno);
+        fd.release();
+        links_.emplace_back(link);
+      }
     }
   }
   ring_.reset(ring_buffer__new(bpf_map__fd(s->maps.vmat_events), &BpfTracer::on_sample, this, nullptr));
@@ -201,6 +230,43 @@ std::map<uint32_t, uint64_t> BpfTracer::lost() const {
     prev = &key;
   }
   return out;
+}
+
+namespace {
+
+// Every (key, value) of a hash map whose key passes `want`, deleted as read.
+template <typename K, typename V, typename Want>
+std::vector<std::pair<K, V>> take_entries(bpf_map* map, Want want) {
+  std::vector<K> keys;
+  K key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map__get_next_key(map, prev, &next, sizeof(K)) == 0) {
+    if (want(next)) keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  std::vector<std::pair<K, V>> out;
+  out.reserve(keys.size());
+  for (const auto& k : keys) {
+    V v{};
+    if (bpf_map_lookup_and_delete_elem(bpf_map__fd(map), &k, &v) == 0) out.emplace_back(k, v);
+  }
+  return out;
+}
+
+}  // namespace
+
+FaultSummaryData BpfTracer::take_fault_summary(std::optional<uint32_t> tgid) {
+  auto* s = skel_.get();
+  auto want = [&](const auto& k) { return !tgid || k.tgid == *tgid; };
+  FaultSummaryData d;
+  d.vmas = take_entries<vmat_fsum_vma_key, vmat_fsum_vma_val>(s->maps.vmat_fsum_vma, want);
+  d.pages = take_entries<vmat_fsum_addr_key, uint64_t>(s->maps.vmat_fsum_page, want);
+  d.ips = take_entries<vmat_fsum_addr_key, vmat_fault_counts>(s->maps.vmat_fsum_ip, want);
+  d.threads = take_entries<vmat_fsum_thread_key, vmat_fault_counts>(s->maps.vmat_fsum_thread, want);
+  for (uint32_t i = 0; i < VMAT_FSUM_NMAPS; i++)
+    bpf_map__lookup_elem(s->maps.vmat_fsum_dropped, &i, sizeof(i), &d.dropped[i], sizeof(uint64_t), 0);
+  return d;
 }
 
 }  // namespace vmatrace

@@ -8,11 +8,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "trace/features.h"
+#include "vmatrace/abi/fault_summary.h"
 
 struct vmatrace_bpf;  // the bpftool skeleton
 struct ring_buffer;  // libbpf
@@ -24,6 +26,16 @@ struct LoaderOptions {
   uint64_t ringbuf_bytes = 64ull << 20;  // power of two
   uint64_t wakeup_bytes = 1ull << 20;    // force a wake-up past this fill level
   bool verbose = false;                  // forward libbpf's messages to stderr
+  bool fault_summary = false;            // --faults=summary: count faults in kernel maps, no records
+};
+
+// The in-kernel fault aggregates of --faults=summary (fault_summary.h).
+struct FaultSummaryData {
+  std::vector<std::pair<vmat_fsum_vma_key, vmat_fsum_vma_val>> vmas;
+  std::vector<std::pair<vmat_fsum_addr_key, uint64_t>> pages;  // addr: page number
+  std::vector<std::pair<vmat_fsum_addr_key, vmat_fault_counts>> ips;
+  std::vector<std::pair<vmat_fsum_thread_key, vmat_fault_counts>> threads;
+  uint64_t dropped[VMAT_FSUM_NMAPS] = {};  // keys not added, maps full (cumulative)
 };
 
 class BpfTracer {
@@ -52,6 +64,14 @@ class BpfTracer {
   // Records dropped in the kernel, per traced process, since it was traced.
   std::map<uint32_t, uint64_t> lost() const;
 
+  // Major/minor faults come from the perf software events (else unknown),
+  // and why not.
+  bool fault_perf() const { return fault_perf_; }
+  const std::string& fault_perf_error() const { return fault_perf_error_; }
+  // Reads and deletes the --faults=summary entries of `tgid` (all when
+  // nullopt), so no entries outlive the process they count.
+  FaultSummaryData take_fault_summary(std::optional<uint32_t> tgid);
+
  private:
   struct SkelDeleter {
     void operator()(struct ::vmatrace_bpf* s) const;
@@ -70,6 +90,8 @@ class BpfTracer {
   std::unique_ptr<ring_buffer, RingDeleter> ring_;
   Handler handler_;
   int handled_ = 0;
+  bool fault_perf_ = false;
+  std::string fault_perf_error_;
 };
 
 }  // namespace vmatrace

@@ -89,6 +89,13 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
   }
   tracer_ = std::make_unique<BpfTracer>(plan_, opts_.loader, [this](std::span<const std::byte> r) { handle(r); });
   attach_ns_ = monotonic_ns() - t0;
+  if (opts_.fault_report || opts_.loader.fault_summary) {
+    fault_report_ = std::make_unique<FaultReport>(opts_.fault_report_opts);
+    fault_report_->set_mode(opts_.loader.fault_summary ? "summary" : "stream");
+    fault_report_->set_majmin_known(tracer_->fault_perf());
+  }
+  if (!tracer_->fault_perf() && plan_.mode(Family::kFaults) != AttachMode::kNone && !opts_.quiet)
+    std::fprintf(stderr, "vmatrace: major/minor faults unknown (%s)\n", tracer_->fault_perf_error().c_str());
   inject_note(kNoteSessionStart, "");
   if (auto gate = read_gate_vma_line()) inject_note(kNoteGateVma, *gate);
   for (Family f : kAllFamilies) inject_note("attach." + family_name(f), attach_mode_name(plan_.mode(f)));
@@ -104,7 +111,16 @@ void Session::handle(std::span<const std::byte> rec) {
     malformed_++;
     return;
   }
-  processor_.apply(*d, printer_.get());
+  // --faults=summary: the kernel's counts of a process that ended are read
+  // (and deleted) while its layout is still there to name their VMAs.
+  if (opts_.loader.fault_summary && d->type == VMAT_EV_EXIT && (d->exit.flags & VMAT_EXIT_GROUP))
+    collect_fault_summary(d->hdr.pid);
+  if (fault_report_) {
+    RecordTee tee(printer_.get(), fault_report_.get());
+    processor_.apply(*d, &tee);
+  } else {
+    processor_.apply(*d, printer_.get());
+  }
   if (recorder_) note_objects(*d);
   // The unlink happened at this record's time: the "(deleted)" it causes
   // belongs there, not at the next poll.
@@ -114,12 +130,14 @@ void Session::handle(std::span<const std::byte> rec) {
   else if (d->type == VMAT_EV_FORK) counts_["fork"]++;
   else if (d->type == VMAT_EV_EXEC) counts_["exec"]++;
   else if (d->type == VMAT_EV_EXIT) counts_["exit"]++;
-  // Without the kernel's exec walk, the best we can do for a followed
-  // child's exec is /proc right away: it may already show the loader's
-  // first mappings (the record says so by its reason).
-  if (d->type == VMAT_EV_EXEC && plan_.mode(Family::kExecLayout) == AttachMode::kProcfs &&
-      static_cast<pid_t>(d->hdr.pid) != child_)
-    inject_layout(d->hdr.pid, LayoutReason::kExec, monotonic_ns());
+  // Without the kernel's exec walk, a followed child was stopped at its exec
+  // by the BPF side (vmat_stop_on_exec): read /proc, then let it go.
+  // (The spawned command's first exec is the one ptrace stopped: spawn()
+  // seeds that one.)
+  if (d->type == VMAT_EV_EXEC && plan_.mode(Family::kExecLayout) == AttachMode::kProcfs) {
+    if (static_cast<pid_t>(d->hdr.pid) == child_ && !child_exec_seen_) child_exec_seen_ = true;
+    else seed_after_exec(d->hdr.pid);
+  }
 }
 
 // A recording carries what offline symbolization needs: each mapped file's
@@ -137,6 +155,30 @@ void Session::note_objects(const DecodedRecord& d) {
   std::snprintf(devino, sizeof(devino), "%02x:%02x %llu", info->dev >> 20, info->dev & 0xfffff,
                 static_cast<unsigned long long>(info->ino));
   inject_note("object", std::string(devino) + " " + (id ? *id : "-") + " " + path);
+}
+
+// The state letter of /proc/PID/stat, or 0 when the process is gone.
+char Session::proc_state(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(f, stat);
+  auto close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size()) return 0;
+  return stat[close + 2];
+}
+
+void Session::seed_after_exec(pid_t pid) {
+  // The SIGSTOP sent at exec takes effect on the way back to user space:
+  // wait for it (briefly: a process that died or was continued by someone
+  // else is read as it is).
+  for (int i = 0; i < 200; i++) {
+    char st = proc_state(pid);
+    if (st == 0) return;  // gone
+    if (st == 'T' || st == 't') break;
+    ::usleep(500);
+  }
+  inject_layout(pid, LayoutReason::kExec, monotonic_ns());
+  ::kill(pid, SIGCONT);
 }
 
 void Session::inject_note(const std::string& key, const std::string& value) {
@@ -198,6 +240,9 @@ pid_t Session::spawn(const std::vector<std::string>& argv) {
   if (stop_at_exec) {
     int st = 0;
     if (::waitpid(pid, &st, 0) == pid && WIFSTOPPED(st)) {
+      // The exec record must come first in the stream: it resets the layout
+      // that this seed then fills.
+      drain();
       inject_layout(pid, LayoutReason::kSpawn, monotonic_ns());
       ::ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
     }
@@ -271,6 +316,61 @@ void Session::check_deleted(uint64_t ts) {
   }
 }
 
+void Session::collect_fault_summary(std::optional<uint32_t> pid) {
+  if (!fault_report_ || !opts_.loader.fault_summary) return;
+  FaultSummaryData d = tracer_->take_fault_summary(pid);
+  uint64_t dropped = 0;
+  for (uint64_t n : d.dropped) dropped += n;
+  fault_report_->add_dropped(dropped - fault_dropped_seen_);
+  fault_report_->set_start_ts(processor_.start_ts());
+  fault_dropped_seen_ = dropped;
+  auto counts = [](const vmat_fault_counts& c) {
+    FaultCounts f;
+    f.faults = c.faults, f.read = c.read, f.write = c.write, f.exec = c.exec, f.major = c.major, f.minor = c.minor;
+    return f;
+  };
+  auto comm_of = [&](uint32_t p) {
+    const ProcessState* st = processor_.process(p);
+    return st ? st->comm : std::string();
+  };
+  // Per process, the VMAs the kernel counted, to place pages in them.
+  std::map<uint32_t, std::map<uint64_t, uint64_t>> extents;  // start -> end
+  for (const auto& [k, v] : d.vmas) {
+    const ProcessState* st = processor_.process(k.tgid);
+    if (k.start == 0) {
+      fault_report_->add_unattributed(k.tgid, comm_of(k.tgid), counts(v.c));
+      continue;
+    }
+    extents[k.tgid][k.start] = v.end;
+    // Named from the model when it still has the VMA; else from what the
+    // kernel told us (the VMA was unmapped before the process ended).
+    Vma vma;
+    vma.start = k.start, vma.end = v.end, vma.flags = v.vm_flags, vma.ino = v.ino, vma.dev = v.dev;
+    std::string name;
+    if (const Vma* known = st ? st->layout.find(k.start) : nullptr; known && known->start == k.start) {
+      name = st->layout.name_of(*known);
+    } else if (v.ino) {
+      char b[64];
+      std::snprintf(b, sizeof(b), "[file %02x:%02x %llu]", v.dev >> 20, v.dev & 0xfffff,
+                    static_cast<unsigned long long>(v.ino));
+      name = b;
+    }
+    fault_report_->add_vma(k.tgid, comm_of(k.tgid), k.start, v.end, name, vma.perms(), counts(v.c));
+  }
+  for (const auto& [k, n] : d.pages) {
+    uint64_t addr = k.addr << 12, start = 0;
+    auto& ex = extents[k.tgid];
+    if (auto it = ex.upper_bound(addr); it != ex.begin() && addr < std::prev(it)->second) start = std::prev(it)->first;
+    fault_report_->add_page(k.tgid, addr, start, n);
+  }
+  for (const auto& [k, c] : d.ips) {
+    const ProcessState* st = processor_.process(k.tgid);
+    const Vma* code = st && k.addr < 0x0000800000000000ull ? st->layout.find(k.addr) : nullptr;
+    fault_report_->add_ip(k.tgid, k.addr, code_location(k.addr, code, st ? &st->layout : nullptr), counts(c));
+  }
+  for (const auto& [k, c] : d.threads) fault_report_->add_thread(k.tgid, k.tid, comm_of(k.tgid), counts(c));
+}
+
 void Session::check_losses() {
   for (const auto& [pid, n] : tracer_->lost()) {
     auto& seen = lost_seen_[pid];
@@ -281,6 +381,9 @@ void Session::check_losses() {
     seen = n;
     handle(bytes);
     inject_layout(pid, LayoutReason::kResync, monotonic_ns());
+    // A lost exec record leaves a process stopped at its exec (procfs exec
+    // layout) with nobody to continue it: the resync above read its layout.
+    if (plan_.mode(Family::kExecLayout) == AttachMode::kProcfs && proc_state(pid) == 'T') ::kill(pid, SIGCONT);
   }
 }
 
@@ -380,8 +483,18 @@ int Session::run() {
   drain();
   check_losses();
   drain();
+  if (opts_.loader.fault_summary) collect_fault_summary();
   processor_.finish(printer_.get());
   printer_->flush();
+  if (fault_report_) {
+    // After the events, on the same stream: `trace --summary > out` keeps
+    // both, and with --json the report is the last line.
+    std::string r = opts_.print.format == OutputFormat::kJson
+                        ? "{\"event\":\"fault_report\"," + fault_report_->json().substr(1) + "\n"
+                        : "\n" + fault_report_->text();
+    std::fputs(r.c_str(), opts_.out);
+    std::fflush(opts_.out);
+  }
   if (recorder_) {
     uint64_t lost = 0;
     for (const auto& [pid, n] : lost_seen_) lost += n;

@@ -17,6 +17,7 @@
 
 #include "core/processor.h"
 #include "output/printer.h"
+#include "report/fault_report.h"
 #include "trace/bpf_loader.h"
 #include "trace/features.h"
 
@@ -35,6 +36,8 @@ struct TraceOptions {
   std::map<Family, AttachMode> forced;    // --attach
   LoaderOptions loader;
   bool summary = true;                    // summary on stderr at the end
+  bool fault_report = false;              // --summary: page-fault hotspots on `out` at the end
+  FaultReportOptions fault_report_opts;
   bool quiet = false;                     // no stderr banner (tests)
 };
 
@@ -63,12 +66,19 @@ class Session {
   bool done() const;
   uint64_t attach_ns() const { return attach_ns_; }
   void stop() { stop_requested_ = true; }
+  // The page-fault report (--summary or --faults=summary), else null.
+  const FaultReport* fault_report() const { return fault_report_.get(); }
+  // --faults=summary: moves the kernel's aggregates of pid (all when
+  // nullopt) into the report and deletes them from the maps.
+  void collect_fault_summary(std::optional<uint32_t> pid = std::nullopt);
 
  private:
   void handle(std::span<const std::byte> rec);
   void inject_layout(pid_t pid, LayoutReason reason, uint64_t ts);
   void inject_note(const std::string& key, const std::string& value);
   void check_losses();
+  void seed_after_exec(pid_t pid);
+  static char proc_state(pid_t pid);
   void note_objects(const DecodedRecord& d);
   void check_deleted(uint64_t ts);  // ts 0: now
   void reap();
@@ -80,6 +90,7 @@ class Session {
   AttachPlan plan_;
   Processor processor_;
   std::unique_ptr<Printer> printer_;
+  std::unique_ptr<FaultReport> fault_report_;
   std::unique_ptr<RecordingWriter> recorder_;
   std::unique_ptr<BpfTracer> tracer_;
   std::map<uint32_t, uint64_t> lost_seen_;
@@ -91,9 +102,11 @@ class Session {
   uint64_t last_periodic_ns_ = 0;
   uint64_t last_flush_ns_ = 0;
   uint64_t malformed_ = 0;
+  uint64_t fault_dropped_seen_ = 0;  // --faults=summary keys dropped, already reported
   uint64_t attach_ns_ = 0;  // probing, loading and attaching the BPF programs
   bool stop_requested_ = false;
   bool periodic_due_ = true;
+  bool child_exec_seen_ = false;  // the spawned command's first exec
 };
 
 // CLOCK_MONOTONIC in ns: the clock of the records' ts (bpf_ktime_get_ns).

@@ -60,6 +60,16 @@ TEST(AbiLayout, OtherEvents)
 	EXPECT_EQ(offsetof(vmat_vma_snapshot_event, vma), 56u);
 }
 
+TEST(AbiLayout, FaultFlagBitsNeverChange)
+{
+	// Recordings carry these bits; the report reads major/minor from them.
+	EXPECT_EQ(VMAT_FAULT_KERNEL_MODE, 1u << 0);
+	EXPECT_EQ(VMAT_FAULT_MAJOR, 1u << 1);
+	EXPECT_EQ(VMAT_FAULT_MINOR, 1u << 2);
+	EXPECT_EQ(VMAT_FAULT_NO_ERROR_CODE, 1u << 3);
+	EXPECT_EQ(offsetof(vmat_fault_event, flags), 60u);
+}
+
 TEST(AbiLayout, RecordTypeIdsNeverChange)
 {
 	EXPECT_EQ(VMAT_EV_SYSCALL, 1);

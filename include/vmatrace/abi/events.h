@@ -101,6 +101,15 @@ struct vmat_syscall_event {
 
 /* vmat_fault_event.flags */
 #define VMAT_FAULT_KERNEL_MODE (1u << 0) /* kernel touched a user address */
+/*
+ * Major/minor as the kernel accounted it (mm_account_fault(): the perf
+ * software events page-faults-maj/-min). Neither bit: unknown (the perf
+ * events could not be opened, or a recording from before they existed).
+ */
+#define VMAT_FAULT_MAJOR (1u << 1)
+#define VMAT_FAULT_MINOR (1u << 2)
+/* The entry tracepoint was not seen for this fault: error_code is unknown. */
+#define VMAT_FAULT_NO_ERROR_CODE (1u << 3)
 
 struct vmat_fault_event {
 	struct vmat_hdr hdr;

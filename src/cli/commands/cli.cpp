@@ -19,7 +19,10 @@ void add_trace_options(CLI::App* sub, TraceOptions& o, std::string& attach, bool
   sub->add_flag("--force", o.force, "overwrite an existing recording");
   sub->add_option("--attach", attach,
                   "force attach modes: MODE or FAMILY=MODE[,...] (see `vmatrace features`)");
-  sub->add_option("--faults", faults, "page faults: stream (default) or off")->check(CLI::IsMember({"stream", "off"}));
+  sub->add_option("--faults", faults,
+                  "page faults: stream (default; one record each), summary (counted in the kernel, report at the "
+                  "end), or off")
+      ->check(CLI::IsMember({"stream", "summary", "off"}));
   sub->add_option("--ringbuf-size", o.loader.ringbuf_bytes, "ring buffer bytes (power of two)");
   sub->add_flag("-v,--verbose", o.loader.verbose, "show libbpf's messages");
   sub->add_option("command", o.command, "command to run traced (after --)");
@@ -40,6 +43,12 @@ int run_cli(int argc, char** argv) {
   auto* trace = app.add_subcommand("trace", "trace a process live: -p PID or -- CMD ARGS");
   add_trace_options(trace, trace_opts, attach, json, maps, faults, pid, no_follow);
   trace->add_option("-o,--output", record_out, "also record to this file");
+  bool fault_summary_flag = false;
+  std::string trace_interval = "100ms";
+  trace->add_flag("--summary", fault_summary_flag,
+                  "print the page-fault report (as `report --faults`) on stdout after the events");
+  trace->add_option("--top", trace_opts.fault_report_opts.top, "rows per ranking in the fault report (0: all)");
+  trace->add_option("--interval", trace_interval, "fault report timeline bucket (e.g. 100ms, 1s)");
 
   auto* record = app.add_subcommand("record", "record to a file for offline replay: -o FILE (-p PID | -- CMD)");
   add_trace_options(record, trace_opts, attach, json, maps, faults, pid, no_follow);
@@ -57,6 +66,17 @@ int run_cli(int argc, char** argv) {
   replay->add_option("--since", ro.since, "print events from this moment");
   replay->add_option("--until", ro.until, "print events up to this moment");
   replay->add_option("--diff", ro.diff, "compare layouts at two moments")->expected(2);
+
+  ReportOptions rep;
+  int rep_pid = 0;
+  auto* report = app.add_subcommand("report", "analyses of a recording: --faults (page-fault hotspots)");
+  report->add_option("file", rep.path, "recording")->required();
+  report->add_flag("--faults", rep.faults, "page faults: top VMAs, address ranges, code locations, timeline");
+  report->add_flag("--json", rep.json, "as one JSON object");
+  report->add_flag("--folded", rep.folded, "folded stacks (flamegraph.pl, speedscope): comm;object;ip;VMA count");
+  report->add_option("--pid", rep_pid, "only this process");
+  report->add_option("--top", rep.top, "rows per ranking (0: all)");
+  report->add_option("--interval", rep.interval, "timeline bucket (e.g. 100ms, 1s)");
 
   std::string info_path;
   bool info_json = false;
@@ -89,6 +109,10 @@ int run_cli(int argc, char** argv) {
       trace_opts.record_path = record_out;
       if (!attach.empty()) trace_opts.forced = parse_attach(attach);
       if (faults == "off") trace_opts.forced[Family::kFaults] = AttachMode::kNone;
+      trace_opts.loader.fault_summary = faults == "summary";
+      trace_opts.fault_report = fault_summary_flag || faults == "summary";
+      trace_opts.fault_report_opts.interval_ns = parse_interval(trace_interval);
+      if (fault_summary_flag && faults == "off") throw UserError("--summary needs page faults: drop --faults=off");
       if (*record && !*trace) {
         // Recording prints nothing but the banner and summary.
         trace_opts.print.events = false;
@@ -99,6 +123,12 @@ int run_cli(int argc, char** argv) {
       ro.print.format = rjson ? OutputFormat::kJson : OutputFormat::kText;
       if (rpid) ro.print.pid = static_cast<uint32_t>(rpid);
       return run_replay(ro);
+    }
+    if (*report) {
+      if (!rep.faults) throw UserError("report: say what to report: --faults");
+      if (rep.json && rep.folded) throw UserError("report: --json and --folded are exclusive");
+      if (rep_pid) rep.pid = static_cast<uint32_t>(rep_pid);
+      return run_report(rep);
     }
     if (*info) return run_info(info_path, info_json);
     if (*features) return run_features(feat_json, feat_attach.empty() ? std::map<Family, AttachMode>{}

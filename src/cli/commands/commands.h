@@ -23,6 +23,19 @@ struct ReplayOptions {
 };
 
 int run_trace(TraceOptions opts);
+
+// `vmatrace report FILE --faults [--json|--folded]`: page-fault hotspots.
+struct ReportOptions {
+  std::string path;
+  bool faults = false;
+  bool json = false, folded = false;
+  std::optional<uint32_t> pid;
+  size_t top = 20;
+  std::string interval = "100ms";
+};
+int run_report(const ReportOptions& opts);
+// "100ms", "1s", "250us", "0.5s" -> ns; throws UserError.
+uint64_t parse_interval(const std::string& s);
 int run_replay(const ReplayOptions& opts);
 int run_info(const std::string& path, bool json);
 int run_features(bool json, const std::map<Family, AttachMode>& forced);

@@ -3,6 +3,7 @@
 
 #include "cli/commands/commands.h"
 #include "trace/errors.h"
+#include "trace/fault_perf.h"
 
 namespace vmatrace {
 
@@ -32,6 +33,8 @@ const char* json_bool(bool b) { return b ? "true" : "false"; }
 int run_features(bool json, const std::map<Family, AttachMode>& forced) {
   Features f = probe_features();
   AttachPlan plan = plan_attach(f, forced);
+  // Major vs minor faults: the perf software events, or unknown.
+  std::string majmin_error = probe_fault_perf();
   std::string kprobes = !f.kprobes ? "no" : f.kprobe_missing.empty() ? "yes" : "yes, but " + f.kprobe_missing.front() + " is not in /proc/kallsyms";
   if (json) {
     std::printf("{\"kernel\":%s,\"btf\":%s,\"tracefs\":%s,\"kprobes\":%s,\"fentry\":%s,\"fentry_error\":%s,"
@@ -47,7 +50,8 @@ int run_features(bool json, const std::map<Family, AttachMode>& forced) {
       std::printf("]}");
       first = false;
     }
-    std::printf("}}\n");
+    std::printf("},\"fault_majmin\":\"%s\",\"fault_majmin_error\":%s}\n",
+                majmin_error.empty() ? "perf_event" : "unknown", json_string(majmin_error).c_str());
     return 0;
   }
   std::printf("kernel %s: BTF %s, tracefs %s, kprobes %s, fentry %s, task_vma iterator %s\n",
@@ -62,6 +66,11 @@ int run_features(bool json, const std::map<Family, AttachMode>& forced) {
     std::printf("%-12s %-16s %s\n", family_name(fam).c_str(), attach_mode_name(p.mode).c_str(),
                 rej.empty() ? "-" : rej.c_str());
   }
+  if (majmin_error.empty())
+    std::printf("faults: major/minor from perf software events (page-faults-maj/-min, one per CPU)\n");
+  else
+    std::printf("faults: major/minor unknown (%s): fault records carry the access type only\n",
+                majmin_error.c_str());
   return 0;
 }
 

@@ -1,0 +1,30 @@
+#pragma once
+// The per-CPU perf software events that tell major from minor page faults
+// (page-faults-maj / page-faults-min, counted by the kernel in
+// mm_account_fault()). kprobes and fentry are unavailable on some kernels we
+// run on; these events need neither. Each fd is owned until a BPF link
+// takes it over (libbpf closes a perf link's event fd when the link dies).
+
+#include <string>
+#include <vector>
+
+#include "record/unique_fd.h"
+
+namespace vmatrace {
+
+struct FaultPerfEvents {
+  std::vector<UniqueFd> major;  // one per online CPU, disabled until attached
+  std::vector<UniqueFd> minor;
+  std::string error;            // why they could not be opened ("" when ok)
+
+  bool ok() const { return error.empty() && !major.empty(); }
+  // Opens one of each per online CPU (sample_period 1, system-wide, kernel
+  // mode included: copy_to_user faults count too). Never throws: on any
+  // failure all are closed and `error` says why.
+  static FaultPerfEvents open();
+};
+
+// "" when the events can be opened here, else the reason (for `features`).
+std::string probe_fault_perf();
+
+}  // namespace vmatrace
