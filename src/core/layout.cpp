@@ -155,6 +155,12 @@ const Vma* Layout::find(uint64_t addr) const {
   return it->second.end > addr ? &it->second : nullptr;
 }
 
+const Vma* Layout::find_next(uint64_t addr) const {
+  auto it = vmas_.upper_bound(addr);
+  if (it != vmas_.begin() && std::prev(it)->second.end > addr) --it;
+  return it == vmas_.end() ? nullptr : &it->second;
+}
+
 const Vma* Layout::find_by_id(uint64_t id) const {
   for (const auto& [start, v] : vmas_) {
     if (v.id == id) return &v;

@@ -121,6 +121,8 @@ class Layout {
   // queries
   const Vma* find(uint64_t addr) const;
   const Vma* find_by_id(uint64_t id) const;  // O(n)
+  // find_vma(): the first VMA ending above addr (the one a fault below it may grow).
+  const Vma* find_next(uint64_t addr) const;
   std::vector<Vma> overlapping(uint64_t start, uint64_t end) const;
   size_t size() const { return vmas_.size(); }
   bool empty() const { return vmas_.empty(); }

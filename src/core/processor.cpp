@@ -1,5 +1,6 @@
 #include "core/processor.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "core/proc_maps.h"
@@ -28,6 +29,38 @@ std::optional<Vma> kernel_truth(const ProcessState& p, const vmat_vma_info& info
     if (v.dev != known->dev || v.ino != known->ino) v.path = known->path;
   }
   return v;
+}
+
+const char* syscall_cause(uint32_t sys) {
+  switch (sys) {
+    case VMAT_SYS_MMAP: return "mmap";
+    case VMAT_SYS_MUNMAP: return "munmap";
+    case VMAT_SYS_BRK: return "brk";
+    case VMAT_SYS_MREMAP: return "mremap";
+    case VMAT_SYS_MPROTECT: return "mprotect";
+    case VMAT_SYS_MADVISE: return "madvise";
+  }
+  return "syscall";
+}
+
+using Spans = std::vector<std::pair<uint64_t, uint64_t>>;
+
+// Every VMA overlapping or touching one of the spans: a merge reaches the
+// VMA right before or after a range, so the spans are widened by a byte.
+std::vector<Vma> vmas_near(const Layout& l, const Spans& spans) {
+  std::vector<Vma> out;
+  for (const auto& [s, e] : spans) {
+    auto v = l.overlapping(s ? s - 1 : 0, e + 1 > e ? e + 1 : e);
+    out.insert(out.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
+  }
+  return out;
+}
+
+// Everything in the layout is new (exec, fork): one vma_new per VMA.
+std::vector<VmaChange> all_new(const Layout& l) {
+  std::vector<VmaChange> out;
+  for (auto& v : l.vmas()) out.push_back({VmaChangeKind::kNew, {}, {std::move(v)}});
+  return out;
 }
 
 }  // namespace
@@ -64,21 +97,28 @@ void Processor::seed(ProcessState& p, std::vector<Vma> vmas, uint64_t ts) {
   p.seed_ts = ts;
 }
 
-void Processor::apply_layout(ProcessState& p, const DecodedRecord& rec) {
+void Processor::apply_layout(ProcessState& p, const DecodedRecord& rec, Applied& out) {
   const auto& l = *rec.layout;
   p.layout.set_brk(l.start_brk, l.brk);
   p.layout.set_start_stack(l.start_stack);
   if (l.reason == LayoutReason::kResync) p.resyncs++, stats_.resyncs++;
   p.awaiting_exec_walk = false;
-  seed(p, l.vmas, rec.hdr.ts);
+  seed(p, l.vmas, rec.hdr.ts);  // A layout read right after an exec is the exec's doing; the others
+  // (attach, resync) describe what was already there.
+  if (l.reason == LayoutReason::kExec || l.reason == LayoutReason::kSpawn) {
+    out.changes = all_new(p.layout);
+    out.cause = "exec";
+  }
 }
 
-void Processor::apply_snapshot(ProcessState& p, const DecodedRecord& rec) {
+void Processor::apply_snapshot(ProcessState& p, const DecodedRecord& rec, Applied& out) {
   if (!p.awaiting_exec_walk) return;
   if (rec.snap.flags & VMAT_SNAP_LAST) {
     p.awaiting_exec_walk = false;
     seed(p, std::move(p.exec_walk), rec.hdr.ts);
     p.exec_walk.clear();
+    out.changes = all_new(p.layout);
+    out.cause = "exec";
     return;
   }
   p.exec_walk.push_back(vma_from_info(rec.snap.vma, rec.path));
@@ -89,6 +129,46 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
   if (syscall_failed(e.ret)) return;
   Layout& l = p.layout;
   LayoutChange ch;
+  // The ranges this syscall may touch, and what kind of operation it is,
+  // for deriving its VMA changes from the model's before and after.
+  Spans spans;
+  VmaChangeHints hints;
+  {
+    const uint64_t a0 = e.args[0], ret = static_cast<uint64_t>(e.ret);
+    auto up = [](uint64_t x) { return (x + kPage - 1) & ~(kPage - 1); };
+    switch (e.sys) {
+      case VMAT_SYS_MMAP:
+        spans.emplace_back(ret, ret + up(e.args[1]));
+        hints.new_range_merges = true;  // mmap_region(): unmap what is there, then a new range
+        hints.replaced_start = ret, hints.replaced_end = ret + up(e.args[1]);
+        break;
+      case VMAT_SYS_MUNMAP:
+        spans.emplace_back(a0, a0 + up(e.args[1]));
+        hints.replaced_start = a0, hints.replaced_end = a0 + up(e.args[1]);
+        break;
+      case VMAT_SYS_BRK: {
+        uint64_t lo = e.start_brk & ~(kPage - 1), hi = up(std::max<uint64_t>(l.brk(), e.brk));
+        if (hi > lo) spans.emplace_back(lo, hi);
+        hints.in_place_resize = true;  // do_brk_flags() / do_vmi_align_munmap() on the heap's end
+        break;
+      }
+      case VMAT_SYS_MREMAP:
+        spans.emplace_back(a0, a0 + up(std::max(e.args[1], e.args[2])));
+        spans.emplace_back(ret, ret + up(e.args[2]));
+        hints.in_place_resize = ret == a0;
+        hints.new_range_merges = ret != a0;
+        break;
+      case VMAT_SYS_MPROTECT:
+      case VMAT_SYS_MADVISE:
+        spans.emplace_back(a0, a0 + up(e.args[1]));
+        break;
+      default:
+        break;
+    }
+    for (const auto& k : e.vma)
+      if ((k.state & VMAT_VMA_VALID) && k.end > k.start) spans.emplace_back(k.start, k.end);
+  }
+  std::vector<Vma> before = vmas_near(l, spans);
   switch (e.sys) {
     case VMAT_SYS_MMAP: {
       uint64_t start = static_cast<uint64_t>(e.ret);
@@ -159,6 +239,10 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
     default: break;
   }
   ch.result = hi > lo ? l.overlapping(lo, hi) : std::vector<Vma>{};
+  Spans after_spans = spans;
+  for (const auto& v : before) after_spans.emplace_back(v.start, v.end);
+  out.changes = derive_vma_changes(before, vmas_near(l, after_spans), hints);
+  out.cause = syscall_cause(e.sys);
   out.layout_changed = true;
   out.change = std::move(ch);
 }
@@ -166,10 +250,18 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
 void Processor::apply_fault(ProcessState& p, const DecodedRecord& rec, Applied& out) {
   uint64_t addr = rec.fault.addr;
   bool outside = p.layout.find(addr) == nullptr;
+  std::vector<Vma> before;
+  if (outside) {
+    if (const Vma* next = p.layout.find_next(addr)) before.push_back(*next);
+  }
   // Inside a VMA this only notes that the kernel now has an anon_vma there
   // (which decides later merges); outside, it may grow the stack.
   auto ch = p.layout.fault(addr);
   if (outside && !ch.result.empty()) {
+    VmaChangeHints hints;
+    hints.in_place_resize = true;  // expand_downwards()
+    out.changes = derive_vma_changes(before, ch.result, hints);
+    out.cause = "fault (stack)";
     out.stack_grew = true;
     out.layout_changed = true;
     out.change = std::move(ch);
@@ -244,6 +336,9 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
           child->layout.fork_from(p.layout);
           child->seeded = true;
           child->seed_ts = rec.hdr.ts;
+          // dup_mmap(): the child's VMAs are new ones (they keep the parent's ids).
+          out.changes = all_new(child->layout);
+          out.cause = "fork";
         }
       }
       break;
@@ -257,10 +352,10 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
       p.exec_walk.clear();
       break;
     case VMAT_EV_VMA_SNAPSHOT:
-      apply_snapshot(p, rec);
+      apply_snapshot(p, rec, out);
       break;
     case VMAT_REC_LAYOUT:
-      apply_layout(p, rec);
+      apply_layout(p, rec, out);
       break;
     case VMAT_REC_LOSS:
       p.lost_total = rec.loss->lost_total;

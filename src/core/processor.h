@@ -12,6 +12,7 @@
 
 #include "core/layout.h"
 #include "core/records.h"
+#include "core/vma_changes.h"
 
 namespace vmatrace {
 
@@ -39,6 +40,11 @@ struct Applied {
   std::optional<Vma> fault_vma;  // the VMA a fault landed in (after any stack growth)
   bool stack_grew = false;
   bool applied = true;           // false: older than the seed, or process unknown
+  // The VMA changes this record caused, as the kernel's VMA code would have
+  // made them (derived from the model's before/after; see vma_changes.h).
+  // For a fork they are the child's (its pid: rec.fork.child_pid).
+  std::vector<VmaChange> changes;
+  std::string cause;             // "mmap", "fault (stack)", "exec", "fork", ...: what made them
 };
 
 class RecordSink {
@@ -78,8 +84,8 @@ class Processor {
   ProcessState& state_for(const DecodedRecord& rec);
   void apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied& out);
   void apply_fault(ProcessState& p, const DecodedRecord& rec, Applied& out);
-  void apply_layout(ProcessState& p, const DecodedRecord& rec);
-  void apply_snapshot(ProcessState& p, const DecodedRecord& rec);
+  void apply_layout(ProcessState& p, const DecodedRecord& rec, Applied& out);
+  void apply_snapshot(ProcessState& p, const DecodedRecord& rec, Applied& out);
   void seed(ProcessState& p, std::vector<Vma> vmas, uint64_t ts);
   void end_process(uint32_t pid, RecordSink* sink);
 

@@ -75,6 +75,63 @@ void vma_json(Appender& a, const Vma& v, const Layout* l) {
   a.dec(v.ino) << ",\"path\":\"" << escape_json(vma_name(v, l)) << "\"}";
 }
 
+void change_vma_text(Appender& a, const Vma& v, const Layout* l) {
+  // id 0: a split piece that never stood on its own
+  if (v.id) a << '#', a.dec(v.id) << ' ';
+  else a << "#- ";
+  vma_text(a, v, l);
+}
+
+void change_vma_json(Appender& a, const Vma& v, const Layout* l) {
+  a << "{\"id\":";
+  a.dec(v.id) << ',';
+  std::string one;
+  Appender b(one);
+  vma_json(b, v, l);
+  a << std::string_view(one).substr(1);
+}
+
+void change_list_json(Appender& a, const std::vector<Vma>& vs, const Layout* l) {
+  a << '[';
+  for (size_t i = 0; i < vs.size(); i++) {
+    if (i) a << ',';
+    change_vma_json(a, vs[i], l);
+  }
+  a << ']';
+}
+
+// One line per change, under the event that caused it.
+void changes_text(Appender& a, const Applied& applied, const Layout* l) {
+  for (const auto& c : applied.changes) {
+    a << "      " << vma_change_kind_name(c.kind) << ' ';
+    for (size_t i = 0; i < c.from.size(); i++) {
+      if (i) a << " + ";
+      change_vma_text(a, c.from[i], l);
+    }
+    if (!c.from.empty() && !c.to.empty()) a << " -> ";
+    for (size_t i = 0; i < c.to.size(); i++) {
+      if (i) a << ", ";
+      change_vma_text(a, c.to[i], l);
+    }
+    a << '\n';
+  }
+}
+
+void changes_json(Appender& a, const Applied& applied, const Layout* l) {
+  if (applied.changes.empty()) return;
+  a << ",\"cause\":\"" << applied.cause << "\",\"changes\":[";
+  for (size_t i = 0; i < applied.changes.size(); i++) {
+    const auto& c = applied.changes[i];
+    if (i) a << ',';
+    a << "{\"kind\":\"" << vma_change_kind_name(c.kind) << "\",\"from\":";
+    change_list_json(a, c.from, l);
+    a << ",\"to\":";
+    change_list_json(a, c.to, l);
+    a << ",\"source\":\"inference\"}";
+  }
+  a << ']';
+}
+
 }  // namespace
 
 Printer::Printer(std::FILE* out, PrinterOptions opts) : out_(out), opts_(opts) {}
@@ -246,6 +303,7 @@ void Printer::text(const DecodedRecord& rec, const Applied& applied, const Layou
     a << "  => unmapped";
   }
   a << '\n';
+  changes_text(a, applied, layout);
   emit(s);
 }
 
@@ -367,6 +425,7 @@ void Printer::json(const DecodedRecord& rec, const Applied& applied, const Layou
     }
     a << ']';
   }
+  changes_json(a, applied, layout);
   a << "}\n";
   emit(s);
 }

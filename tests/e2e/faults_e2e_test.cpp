@@ -8,6 +8,8 @@
 // it cannot be loaded.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -195,6 +197,10 @@ TEST(Faults, ColdFileReadShowsMajorFaults) {
   TempDir dir;
   std::string f = dir.file("cold.bin");
   make_cold_file(f, 256);
+  struct statfs sf {};
+  ASSERT_EQ(::statfs(dir.path().c_str(), &sf), 0);
+  const bool disk_backed = sf.f_type != TMPFS_MAGIC && sf.f_type != RAMFS_MAGIC;
+  RecordProperty("cold_file_disk_backed", disk_backed ? "yes" : "no");
   for (bool summary : {false, true}) {
     if (summary) make_cold_file(f, 256);
     FaultRun r = trace_in_process(summary, {"--file", f});
@@ -202,11 +208,20 @@ TEST(Faults, ColdFileReadShowsMajorFaults) {
     for (const auto& v : r.vmas) {
       if (v.name != f) continue;
       found = true;
-      EXPECT_GT(v.c.major, 0u) << (summary ? "summary" : "stream") << " mode";
+      // A file on memory-backed storage (the 6.1 VM has no disk: its /tmp
+      // is tmpfs) cannot take a major fault: there the kernel's own
+      // counter, not a constant, is the expectation.
+      if (disk_backed) {
+        EXPECT_GT(v.c.major, 0u) << (summary ? "summary" : "stream") << " mode";
+      }
       EXPECT_EQ(v.c.read, v.c.faults);
     }
     EXPECT_TRUE(found) << "no row for " << f << (summary ? " (summary)" : " (stream)");
-    EXPECT_GT(r.total.major, 0u);
+    if (disk_backed) {
+      EXPECT_GT(r.total.major, 0u);
+    } else {
+      EXPECT_EQ(r.at_stop.major, r.kernel.majflt) << "memory-backed file: majors must match the kernel's (0)";
+    }
     expect_matches_kernel(r);
   }
 }

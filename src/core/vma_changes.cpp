@@ -1,0 +1,186 @@
+#include "core/vma_changes.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace vmatrace {
+
+const char* vma_change_kind_name(VmaChangeKind k) {
+  switch (k) {
+    case VmaChangeKind::kNew: return "vma_new";
+    case VmaChangeKind::kRemove: return "vma_remove";
+    case VmaChangeKind::kMerge: return "vma_merge";
+    case VmaChangeKind::kSplit: return "vma_split";
+    case VmaChangeKind::kExpand: return "vma_expand";
+    case VmaChangeKind::kShrink: return "vma_shrink";
+    case VmaChangeKind::kFlags: return "vma_flags";
+    case VmaChangeKind::kMove: return "vma_move";
+    case VmaChangeKind::kUpdate: return "vma_update";
+  }
+  return "vma_?";
+}
+
+bool vma_visibly_equal(const Vma& a, const Vma& b) {
+  return a.id == b.id && a.start == b.start && a.end == b.end && a.flags == b.flags && a.pgoff == b.pgoff &&
+         a.dev == b.dev && a.ino == b.ino && a.path == b.path && a.deleted == b.deleted && a.special == b.special &&
+         a.anon_name == b.anon_name;
+}
+
+namespace {
+
+bool overlaps(const Vma& v, uint64_t s, uint64_t e) { return v.start < e && s < v.end; }
+
+// A piece of `whole` as __split_vma() would leave it: pgoff advances with
+// the start; the lower piece keeps the original vma (and so its id).
+Vma piece_of(const Vma& whole, uint64_t s, uint64_t e) {
+  Vma p = whole;
+  p.start = s;
+  p.end = e;
+  p.pgoff = whole.pgoff + ((s - whole.start) >> kPageShift);
+  p.id = s == whole.start ? whole.id : 0;
+  return p;
+}
+
+std::vector<Vma> sorted_unique(std::vector<Vma> v) {
+  std::sort(v.begin(), v.end(), [](const Vma& a, const Vma& b) { return a.start < b.start; });
+  v.erase(std::unique(v.begin(), v.end(), [](const Vma& a, const Vma& b) { return a.start == b.start; }), v.end());
+  return v;
+}
+
+}  // namespace
+
+std::vector<VmaChange> derive_vma_changes(const std::vector<Vma>& before_in, const std::vector<Vma>& after_in,
+                                          const VmaChangeHints& hints) {
+  const auto before = sorted_unique(before_in), after = sorted_unique(after_in);
+  std::map<uint64_t, const Vma*> after_by_id, before_by_id;
+  for (const auto& v : after) after_by_id[v.id] = &v;
+  for (const auto& v : before) before_by_id[v.id] = &v;
+  std::vector<Vma> B, A;  // what changed, on each side
+  for (const auto& v : before) {
+    auto it = after_by_id.find(v.id);
+    if (it == after_by_id.end() || !vma_visibly_equal(v, *it->second)) B.push_back(v);
+  }
+  for (const auto& v : after) {
+    auto it = before_by_id.find(v.id);
+    if (it == before_by_id.end() || !vma_visibly_equal(v, *it->second)) A.push_back(v);
+  }
+
+  std::vector<VmaChange> splits, removes, moves, rest;
+  std::vector<bool> a_done(A.size()), b_done(B.size()), a_in_split(A.size());
+  std::vector<std::vector<Vma>> parts(A.size());  // surviving pieces of old VMAs inside each new one
+
+  // move_vma(): the vma (same id) now lives elsewhere.
+  for (size_t i = 0; i < B.size(); i++)
+    for (size_t j = 0; j < A.size(); j++)
+      if (!a_done[j] && !b_done[i] && A[j].id == B[i].id && !overlaps(A[j], B[i].start, B[i].end)) {
+        moves.push_back({VmaChangeKind::kMove, {B[i]}, {A[j]}});
+        b_done[i] = a_done[j] = true;
+      }
+
+  const bool have_replaced = hints.replaced_end > hints.replaced_start;
+  for (size_t i = 0; i < B.size(); i++) {
+    if (b_done[i]) continue;
+    const Vma& b = B[i];
+    std::set<uint64_t> cuts{b.start, b.end};
+    auto cut = [&](uint64_t x) {
+      if (x > b.start && x < b.end) cuts.insert(x);
+    };
+    for (size_t j = 0; j < A.size(); j++)
+      if (!a_done[j] && overlaps(A[j], b.start, b.end)) cut(A[j].start), cut(A[j].end);
+    if (have_replaced) cut(hints.replaced_start), cut(hints.replaced_end);
+    struct Piece {
+      uint64_t s, e;
+      int into;  // index into A, or -1: the piece goes away
+    };
+    std::vector<Piece> pieces;
+    int survivors = 0;
+    for (auto it = cuts.begin(); std::next(it) != cuts.end(); ++it) {
+      Piece p{*it, *std::next(it), -1};
+      bool replaced = have_replaced && p.s >= hints.replaced_start && p.e <= hints.replaced_end;
+      for (size_t j = 0; j < A.size() && !replaced; j++)
+        if (!a_done[j] && A[j].start <= p.s && p.e <= A[j].end) p.into = static_cast<int>(j);
+      survivors += p.into >= 0;
+      pieces.push_back(p);
+    }
+    if (survivors == 0) {  // vms_complete_munmap_vmas(): all of it went
+      removes.push_back({VmaChangeKind::kRemove, {b}, {}});
+      continue;
+    }
+    if (pieces.size() == 1) {
+      parts[pieces[0].into].push_back(b);
+      continue;
+    }
+    if (hints.in_place_resize && survivors == 1 && pieces.size() == 2) {
+      const Piece& kept = pieces[0].into >= 0 ? pieces[0] : pieces[1];
+      const Vma& a = A[kept.into];
+      if (a.id == b.id && a.start >= b.start && a.end <= b.end) {  // vma_shrink() / munmap of one end
+        rest.push_back({VmaChangeKind::kShrink, {b}, {a}});
+        a_done[kept.into] = true;
+        continue;
+      }
+    }
+    // __split_vma() at each boundary, then the pieces go their ways.
+    VmaChange sp{VmaChangeKind::kSplit, {b}, {}};
+    for (const auto& p : pieces) {
+      Vma piece = piece_of(b, p.s, p.e);
+      if (p.into >= 0) {
+        const Vma& a = A[p.into];
+        parts[p.into].push_back(piece);
+        // A piece that is a VMA of its own afterwards is shown as it ended up.
+        if (a.start == p.s && a.end == p.e) {
+          sp.to.push_back(a);
+          a_in_split[p.into] = true;
+          continue;
+        }
+      } else {
+        removes.push_back({VmaChangeKind::kRemove, {piece}, {}});
+      }
+      sp.to.push_back(std::move(piece));
+    }
+    splits.push_back(std::move(sp));
+  }
+
+  for (size_t j = 0; j < A.size(); j++) {
+    if (a_done[j]) continue;
+    const Vma& a = A[j];
+    auto& P = parts[j];
+    std::sort(P.begin(), P.end(), [](const Vma& x, const Vma& y) { return x.start < y.start; });
+    // The parts of `a` no old VMA covered: a new range.
+    std::vector<Vma> gained;
+    uint64_t cur = a.start;
+    for (const auto& p : P) {
+      if (p.start > cur) gained.push_back(piece_of(a, cur, p.start));
+      cur = std::max(cur, p.end);
+    }
+    if (cur < a.end) gained.push_back(piece_of(a, cur, a.end));
+    for (auto& g : gained) g.id = 0;
+    if (P.empty()) {
+      rest.push_back({VmaChangeKind::kNew, {}, {a}});
+    } else if (P.size() >= 2 || (!gained.empty() && hints.new_range_merges)) {
+      // vma_merge_new_range() / vma_merge_existing_range() / commit_merge()
+      std::vector<Vma> from = P;
+      from.insert(from.end(), gained.begin(), gained.end());
+      std::sort(from.begin(), from.end(), [](const Vma& x, const Vma& y) { return x.start < y.start; });
+      rest.push_back({VmaChangeKind::kMerge, std::move(from), {a}});
+    } else if (!gained.empty()) {  // vma_expand(), expand_downwards(), do_brk_flags()
+      rest.push_back({VmaChangeKind::kExpand, {P[0]}, {a}});
+    } else if (a_in_split[j]) {
+      // shown by its split already
+    } else if (P[0].id != a.id) {
+      removes.push_back({VmaChangeKind::kRemove, {P[0]}, {}});
+      rest.push_back({VmaChangeKind::kNew, {}, {a}});
+    } else if (P[0].flags != a.flags) {  // mprotect_fixup(), madvise_update_vma() in place
+      rest.push_back({VmaChangeKind::kFlags, {P[0]}, {a}});
+    } else if (!vma_visibly_equal(P[0], a)) {
+      rest.push_back({VmaChangeKind::kUpdate, {P[0]}, {a}});
+    }
+  }
+
+  std::vector<VmaChange> out;
+  for (auto* v : {&splits, &removes, &moves, &rest})
+    for (auto& c : *v) out.push_back(std::move(c));
+  return out;
+}
+
+}  // namespace vmatrace
