@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <stdexcept>
 
 #include "core/proc_maps.h"
 #include "core/vm_flags.h"
@@ -239,9 +240,15 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
     default: break;
   }
   ch.result = hi > lo ? l.overlapping(lo, hi) : std::vector<Vma>{};
-  Spans after_spans = spans;
-  for (const auto& v : before) after_spans.emplace_back(v.start, v.end);
-  out.changes = derive_vma_changes(before, vmas_near(l, after_spans), hints);
+  // After: the same (widened) spans, plus exactly the old VMAs' ranges (a
+  // VMA there now either changed or was already captured; widening these
+  // would catch unchanged neighbours that `before` lacks).
+  std::vector<Vma> after = vmas_near(l, spans);
+  for (const auto& v : before) {
+    auto o = l.overlapping(v.start, v.end);
+    after.insert(after.end(), std::make_move_iterator(o.begin()), std::make_move_iterator(o.end()));
+  }
+  out.changes = derive_vma_changes(before, after, hints);
   out.cause = syscall_cause(e.sys);
   out.layout_changed = true;
   out.change = std::move(ch);
@@ -315,58 +322,69 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
   ProcessState& p = state_for(rec);
   p.events++;
   bool fresh = !p.seeded || rec.hdr.ts >= p.seed_ts;
-  switch (rec.type) {
-    case VMAT_EV_SYSCALL:
-      if (p.seeded && fresh && !p.awaiting_exec_walk) apply_syscall(p, rec, out);
-      else out.applied = false;
-      break;
-    case VMAT_EV_FAULT:
-      if (p.seeded && fresh && !p.awaiting_exec_walk) apply_fault(p, rec, out);
-      else out.applied = false;
-      break;
-    case VMAT_EV_FORK:
-      if (!(rec.fork.flags & VMAT_FORK_THREAD) && (rec.fork.flags & VMAT_FORK_TRACED)) {
-        auto& child = procs_[rec.fork.child_pid];
-        child = std::make_unique<ProcessState>();
-        child->pid = rec.fork.child_pid;
-        child->parent = p.pid;
-        child->comm = p.comm;
-        child->exe = p.exe;
-        if (p.seeded) {
-          child->layout.fork_from(p.layout);
-          child->seeded = true;
-          child->seed_ts = rec.hdr.ts;
-          // dup_mmap(): the child's VMAs are new ones (they keep the parent's ids).
-          out.changes = all_new(child->layout);
-          out.cause = "fork";
+  // The Layout refuses impossible changes (an unaligned or empty range, an
+  // overlap) by throwing. They come from damaged or hostile recordings, never
+  // from the kernel: skip the record, and stop trusting this process's model
+  // (its records are not applied) until a full layout reseeds it.
+  try {
+    switch (rec.type) {
+      case VMAT_EV_SYSCALL:
+        if (p.seeded && fresh && !p.awaiting_exec_walk) apply_syscall(p, rec, out);
+        else out.applied = false;
+        break;
+      case VMAT_EV_FAULT:
+        if (p.seeded && fresh && !p.awaiting_exec_walk) apply_fault(p, rec, out);
+        else out.applied = false;
+        break;
+      case VMAT_EV_FORK:
+        if (!(rec.fork.flags & VMAT_FORK_THREAD) && (rec.fork.flags & VMAT_FORK_TRACED)) {
+          auto& child = procs_[rec.fork.child_pid];
+          child = std::make_unique<ProcessState>();
+          child->pid = rec.fork.child_pid;
+          child->parent = p.pid;
+          child->comm = p.comm;
+          child->exe = p.exe;
+          if (p.seeded) {
+            child->layout.fork_from(p.layout);
+            child->seeded = true;
+            child->seed_ts = rec.hdr.ts;
+            // dup_mmap(): the child's VMAs are new ones (they keep the parent's ids).
+            out.changes = all_new(child->layout);
+            out.cause = "fork";
+          }
         }
-      }
-      break;
-    case VMAT_EV_EXEC:
-      p.exe = std::string(rec.path);
-      p.layout.seed({});
-      p.layout.set_brk(rec.exec.start_brk, rec.exec.brk);
-      p.layout.set_start_stack(rec.exec.start_stack);
-      p.seeded = false;
-      p.awaiting_exec_walk = true;
-      p.exec_walk.clear();
-      break;
-    case VMAT_EV_VMA_SNAPSHOT:
-      apply_snapshot(p, rec, out);
-      break;
-    case VMAT_REC_LAYOUT:
-      apply_layout(p, rec, out);
-      break;
-    case VMAT_REC_LOSS:
-      p.lost_total = rec.loss->lost_total;
-      stats_.lost += rec.loss->lost;
-      break;
-    case VMAT_EV_EXIT:
-      if (rec.exit.flags & VMAT_EXIT_GROUP) {
-        p.exited = true;
-        p.exit_code = rec.exit.exit_code;
-      }
-      break;
+        break;
+      case VMAT_EV_EXEC:
+        p.exe = std::string(rec.path);
+        p.layout.seed({});
+        p.layout.set_brk(rec.exec.start_brk, rec.exec.brk);
+        p.layout.set_start_stack(rec.exec.start_stack);
+        p.seeded = false;
+        p.awaiting_exec_walk = true;
+        p.exec_walk.clear();
+        break;
+      case VMAT_EV_VMA_SNAPSHOT:
+        apply_snapshot(p, rec, out);
+        break;
+      case VMAT_REC_LAYOUT:
+        apply_layout(p, rec, out);
+        break;
+      case VMAT_REC_LOSS:
+        p.lost_total = rec.loss->lost_total;
+        stats_.lost += rec.loss->lost;
+        break;
+      case VMAT_EV_EXIT:
+        if (rec.exit.flags & VMAT_EXIT_GROUP) {
+          p.exited = true;
+          p.exit_code = rec.exit.exit_code;
+        }
+        break;
+    }
+  } catch (const std::exception&) {
+    stats_.rejected++;
+    out = Applied{};
+    out.applied = false;
+    p.seeded = false;
   }
   if (sink) sink->on_record(rec, out, &p);
   if (rec.type == VMAT_EV_EXIT && (rec.exit.flags & VMAT_EXIT_GROUP)) end_process(rec.hdr.pid, sink);

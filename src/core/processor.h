@@ -60,6 +60,7 @@ struct ProcessorStats {
   uint64_t unknown_records = 0;
   uint64_t lost = 0;
   uint64_t resyncs = 0;
+  uint64_t rejected = 0;  // impossible changes (damaged input): skipped, process unseeded
 };
 
 class Processor {

@@ -6,6 +6,7 @@
 #include "output/appender.h"
 
 #include "core/decode.h"
+#include "core/pmap.h"
 #include "core/proc_maps.h"
 
 namespace vmatrace {
@@ -445,9 +446,13 @@ std::string Printer::maps_block(const ProcessState& p, OutputFormat format) {
 }
 
 void Printer::on_process_end(const ProcessState& p) {
-  if (!opts_.maps_at_end) return;
+  if (!opts_.maps_at_end && !opts_.pmap_at_end) return;
   if (opts_.pid && p.pid != *opts_.pid) return;
-  buf_ += maps_block(p, opts_.format);
+  if (opts_.maps_at_end) buf_ += maps_block(p, opts_.format);
+  if (opts_.pmap_at_end && p.seeded) {
+    buf_ += "# pmap of " + std::to_string(p.pid) + " (" + escape_text(p.comm) + ")\n";
+    buf_ += pmap_text(p.layout, p.exe);
+  }
   flush();
 }
 

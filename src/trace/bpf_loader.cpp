@@ -37,10 +37,38 @@ struct ProgramChoice {
   std::vector<bpf_program*> programs;
 };
 
+// The capabilities loading needs that this process lacks, from CapEff in
+// /proc/self/status: a permission error then names what to grant instead of
+// a generic "run as root" (e.g. under capsh or a systemd CapabilityBoundingSet).
+std::string missing_capabilities() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return "";
+  unsigned long long eff = 0;
+  bool found = false;
+  char line[256];
+  while (std::fgets(line, sizeof(line), f))
+    if (std::sscanf(line, "CapEff: %llx", &eff) == 1) {
+      found = true;
+      break;
+    }
+  std::fclose(f);
+  if (!found) return "";
+  constexpr int kCapBpf = 39, kCapPerfmon = 38;  // linux/capability.h
+  std::string m;
+  if (!(eff >> kCapBpf & 1)) m = "CAP_BPF";
+  if (!(eff >> kCapPerfmon & 1)) m += std::string(m.empty() ? "" : " and ") + "CAP_PERFMON";
+  return m;
+}
+
 [[noreturn]] void fail(const std::string& what, int err) {
   std::string msg = what + ": " + std::strerror(err);
-  if (err == EPERM || err == EACCES)
-    msg += " (run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN for tracefs; e.g. sudo vmatrace ...)";
+  if (err == EPERM || err == EACCES) {
+    std::string missing = missing_capabilities();
+    if (!missing.empty())
+      msg += " (missing " + missing + ": run as root, or grant CAP_BPF and CAP_PERFMON; e.g. sudo vmatrace ...)";
+    else
+      msg += " (run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN for tracefs; e.g. sudo vmatrace ...)";
+  }
   throw UserError(msg);
 }
 

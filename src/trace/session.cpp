@@ -1,6 +1,8 @@
 #include "trace/session.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -10,6 +12,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -198,8 +201,55 @@ void Session::inject_layout(pid_t pid, LayoutReason reason, uint64_t ts) {
   handle(bytes);
 }
 
+std::optional<RunAs> resolve_run_as(const std::string& user) {
+  auto with_groups = [](RunAs r, const char* name) {
+    r.groups = {r.gid};
+    if (name) {
+      int n = 64;
+      std::vector<gid_t> g(static_cast<size_t>(n));
+      if (::getgrouplist(name, r.gid, g.data(), &n) < 0) {
+        g.resize(static_cast<size_t>(n));
+        if (::getgrouplist(name, r.gid, g.data(), &n) < 0) n = 0;
+      }
+      if (n > 0) r.groups.assign(g.begin(), g.begin() + n);
+    }
+    return r;
+  };
+  if (!user.empty()) {
+    const struct passwd* pw = ::getpwnam(user.c_str());
+    if (!pw) {
+      // strace -u accepts only names; a number is handy in containers.
+      char* end = nullptr;
+      unsigned long uid = std::strtoul(user.c_str(), &end, 10);
+      if (user.empty() || *end || !(pw = ::getpwuid(static_cast<uid_t>(uid))))
+        throw UserError("--user " + user + ": no such user");
+    }
+    if (::geteuid() != 0 && pw->pw_uid != ::geteuid())
+      throw UserError("--user " + user + ": only root can run the command as another user");
+    return with_groups(RunAs{pw->pw_uid, pw->pw_gid, {}}, pw->pw_name);
+  }
+  const char* su = std::getenv("SUDO_UID");
+  if (!su || !*su || ::geteuid() != 0) return std::nullopt;
+  const char* sg = std::getenv("SUDO_GID");
+  auto parse_id = [](const char* s, const char* what) {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long v = std::strtoul(s, &end, 10);
+    if (errno || !*s || *end || v > 0xfffffffeul) throw UserError(std::string("malformed ") + what + "=" + s);
+    return static_cast<uint32_t>(v);
+  };
+  RunAs r;
+  r.uid = parse_id(su, "SUDO_UID");
+  if (r.uid == 0) return std::nullopt;  // sudo from root: nothing to drop
+  const struct passwd* pw = ::getpwuid(r.uid);
+  r.gid = sg && *sg ? parse_id(sg, "SUDO_GID") : pw ? pw->pw_gid : r.uid;
+  return with_groups(r, pw ? pw->pw_name : nullptr);
+}
+
 pid_t Session::spawn(const std::vector<std::string>& argv) {
   if (argv.empty()) throw UserError("no command given after --");
+  // Resolved here, not in the child: getpwnam() is not safe after fork().
+  const std::optional<RunAs> run_as = resolve_run_as(opts_.user);
   if (resolve_command(argv[0]).empty()) throw UserError("command not found: " + argv[0], 127);
   // Without the kernel's exec walk, stop the child at exec with ptrace so
   // /proc is read before its first instruction (the dynamic loader maps
@@ -218,6 +268,15 @@ pid_t Session::spawn(const std::vector<std::string>& argv) {
   if (pid == 0) {
     char c;
     if (::read(go_r.get(), &c, 1) != 1) ::_exit(127);
+    // Drop to the invoking user before exec: groups, then gid, then uid (once
+    // the uid is gone we could no longer change the others). A failure is
+    // reported like a failed exec rather than running the command as root.
+    if (run_as && (::setgroups(run_as->groups.size(), run_as->groups.data()) || ::setgid(run_as->gid) ||
+                   ::setuid(run_as->uid))) {
+      int e = errno;
+      [[maybe_unused]] auto n = ::write(st_w.get(), &e, sizeof(e));
+      ::_exit(126);
+    }
     if (stop_at_exec) ::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
     ::execvp(cargv[0], cargv.data());
     int e = errno;

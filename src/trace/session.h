@@ -39,7 +39,21 @@ struct TraceOptions {
   bool fault_report = false;              // --summary: page-fault hotspots on `out` at the end
   FaultReportOptions fault_report_opts;
   bool quiet = false;                     // no stderr banner (tests)
+  // -u/--user NAME: run -- CMD as this user. Empty: as the user who ran
+  // sudo (SUDO_UID/SUDO_GID) when we are root through sudo, else as us:
+  // tracing needs root, the traced command should not get it.
+  std::string user;
 };
+
+// The credentials -- CMD runs with.
+struct RunAs {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;  // supplementary groups (initgroups semantics)
+};
+// Resolves TraceOptions::user (or the sudo environment); std::nullopt: keep
+// ours. Throws UserError for an unknown user or a malformed SUDO_UID.
+std::optional<RunAs> resolve_run_as(const std::string& user);
 
 class Session {
  public:

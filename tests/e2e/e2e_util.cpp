@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +23,15 @@
 extern char** environ;
 
 namespace e2e {
+namespace {
+// Under `sudo ./scripts/test.sh` vmatrace would run every traced workload as
+// the invoking user (SUDO_UID), which cannot write the tests' root-owned
+// temp dirs. The tests that check that behaviour set SUDO_UID themselves.
+[[maybe_unused]] const bool sudo_env_cleared = [] {
+  for (const char* v : {"SUDO_UID", "SUDO_GID", "SUDO_USER", "SUDO_COMMAND"}) ::unsetenv(v);
+  return true;
+}();
+}  // namespace
 namespace {
 
 int decode_status(int st) {

@@ -13,7 +13,7 @@ TEST(Loss, TinyRingBufferReportsLossesAndResyncs) {
   // One page of ring buffer: a few dozen records fit between two 1 ms
   // drains, a storm makes thousands per millisecond.
   auto r = run_command({vmatrace_bin(), "trace", "--ringbuf-size", "4096", "--", "sh", "-c",
-                        "exec \"$0\" \"$@\" >/dev/null", workload("storm"), "20000"});
+                        "exec \"$0\" \"$@\" >/dev/null", workload("storm"), "5000"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("LOST "), std::string::npos) << "no loss line in the stream";
   EXPECT_NE(r.out.find("layout resynchronised from /proc"), std::string::npos);
@@ -26,7 +26,7 @@ TEST(Loss, TinyRingBufferReportsLossesAndResyncs) {
 
 TEST(Loss, JsonLossEventsCarryCounts) {
   auto r = run_command({vmatrace_bin(), "trace", "--json", "--ringbuf-size", "4096", "--", "sh", "-c",
-                        "exec \"$0\" \"$@\" >/dev/null", workload("storm"), "20000"});
+                        "exec \"$0\" \"$@\" >/dev/null", workload("storm"), "5000"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("\"event\":\"lost\""), std::string::npos);
   EXPECT_NE(r.out.find("\"resync\":true"), std::string::npos);
@@ -35,7 +35,7 @@ TEST(Loss, JsonLossEventsCarryCounts) {
 
 TEST(Loss, DefaultRingBufferLosesNothingOnTheStorm) {
   auto r = run_command({vmatrace_bin(), "trace", "--", "sh", "-c", "exec \"$0\" \"$@\" >/dev/null",
-                        workload("storm"), "20000"});
+                        workload("storm"), "5000"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("; lost 0"), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find("LOST "), std::string::npos);

@@ -15,6 +15,7 @@ void add_trace_options(CLI::App* sub, TraceOptions& o, std::string& attach, bool
   sub->add_option("-p,--pid", pid, "trace this running process (all its threads)");
   sub->add_flag("--json", json, "one JSON object per event");
   sub->add_flag("--maps", maps, "print each process's rebuilt layout (as /proc/PID/maps) when it ends");
+  sub->add_flag("--pmap", o.print.pmap_at_end, "print each process's layout pmap-style (kinds, flags, totals) when it ends");
   sub->add_flag("--no-follow", no_follow, "do not trace children");
   sub->add_flag("--force", o.force, "overwrite an existing recording");
   sub->add_option("--attach", attach,
@@ -25,6 +26,8 @@ void add_trace_options(CLI::App* sub, TraceOptions& o, std::string& attach, bool
       ->check(CLI::IsMember({"stream", "summary", "off"}));
   sub->add_option("--ringbuf-size", o.loader.ringbuf_bytes, "ring buffer bytes (power of two)");
   sub->add_flag("-v,--verbose", o.loader.verbose, "show libbpf's messages");
+  sub->add_option("-u,--user", o.user,
+                  "run -- CMD as this user (default under sudo: the invoking user, from SUDO_UID/SUDO_GID)");
   sub->add_option("command", o.command, "command to run traced (after --)");
 }
 
@@ -62,6 +65,9 @@ int run_cli(int argc, char** argv) {
   replay->add_flag("--json", rjson, "one JSON object per event");
   replay->add_option("--pid", rpid, "only this process");
   replay->add_flag("--maps", ro.maps, "print layouts (at the end, or --at T)");
+  replay->add_flag("--pmap", ro.pmap, "pmap-style layouts with kinds, kernel flags and totals (at the end, or --at T)");
+  replay->add_option("--lineage", ro.lineage, "history of the VMA covering ADDR (at the end, or --at T)");
+  replay->add_flag("--stats", ro.stats, "apply every record to the layouts, print only counts and the rate");
   replay->add_option("--at", ro.at, "moment for --maps: +2.5s from the start, or CLOCK_MONOTONIC ns");
   replay->add_option("--since", ro.since, "print events from this moment");
   replay->add_option("--until", ro.until, "print events up to this moment");

@@ -20,6 +20,9 @@ struct ReplayOptions {
   std::optional<std::string> until;  // --until T
   std::vector<std::string> diff;     // --diff T1 T2
   bool maps = false;
+  bool pmap = false;                   // --pmap: pmap-style view instead of maps
+  std::optional<std::string> lineage;  // --lineage ADDR
+  bool stats = false;  // apply every record, print only the replay rate
 };
 
 int run_trace(TraceOptions opts);
@@ -37,6 +40,9 @@ int run_report(const ReportOptions& opts);
 // "100ms", "1s", "250us", "0.5s" -> ns; throws UserError.
 uint64_t parse_interval(const std::string& s);
 int run_replay(const ReplayOptions& opts);
+// `vmatrace replay FILE --lineage ADDR [--at T] [--pid PID]`: the history of
+// the VMA covering ADDR, from the VMA change events (lineage.cpp).
+int run_lineage(const ReplayOptions& opts);
 int run_info(const std::string& path, bool json);
 int run_features(bool json, const std::map<Family, AttachMode>& forced);
 

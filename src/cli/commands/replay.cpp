@@ -1,3 +1,4 @@
+#include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -6,6 +7,7 @@
 
 #include "cli/commands/commands.h"
 #include "core/decode.h"
+#include "core/pmap.h"
 #include "core/records.h"
 #include "record/reader.h"
 #include "trace/errors.h"
@@ -43,6 +45,7 @@ int finish_status(const RecordingReader& r, uint64_t records) {
 struct Snapshot {
   std::map<uint32_t, Layout> layouts;
   std::map<uint32_t, std::string> names;
+  std::map<uint32_t, std::string> exes;  // for --pmap's program text/data
 };
 
 Snapshot snapshot(const Processor& p, std::optional<uint32_t> pid) {
@@ -52,6 +55,7 @@ Snapshot snapshot(const Processor& p, std::optional<uint32_t> pid) {
     if (!st->seeded) continue;
     s.layouts[st->pid] = st->layout;
     s.names[st->pid] = st->comm;
+    s.exes[st->pid] = st->exe;
   }
   return s;
 }
@@ -149,13 +153,33 @@ int run_replay(const ReplayOptions& opts) {
   if (opts.at) at = parse_moment(*opts.at, base);
   std::vector<uint64_t> diff;
   for (const auto& d : opts.diff) diff.push_back(parse_moment(d, base));
-  if (at && !opts.maps && diff.empty()) throw UserError("--at needs --maps (the layout at that moment)");
+  if (opts.lineage) return run_lineage(opts);
+  if (at && !opts.maps && !opts.pmap && diff.empty())
+    throw UserError("--at needs --maps or --pmap (the layout at that moment)");
   if (at && *at < base) throw UserError("--at " + *opts.at + " is before the recording started");
   if (diff.size() == 2 && diff[1] < diff[0]) std::swap(diff[0], diff[1]);
 
+  if (opts.stats) {
+    // The replay engine alone: decode and apply, no formatting.
+    Processor proc;
+    uint64_t records = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    while (auto rec = reader.next()) {
+      std::string err;
+      if (auto d = decode_record(*rec, &err)) {
+        proc.apply(*d, nullptr);
+        records++;
+      }
+    }
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("replayed %" PRIu64 " records in %.3f s: %.2f M records/s applied to the layouts\n", records, s,
+                s > 0 ? records / s / 1e6 : 0.0);
+    return finish_status(reader, records);
+  }
   bool layout_query = at.has_value() || !diff.empty();
   po.events = !layout_query;
   po.maps_at_end = opts.maps && !layout_query;
+  po.pmap_at_end = opts.pmap && !layout_query;
   Printer printer(stdout, po);
   Processor proc;
   std::set<uint32_t> pids_seen;
@@ -192,9 +216,16 @@ int run_replay(const ReplayOptions& opts) {
       at_snap = snapshot(proc, po.pid);
     }
     for (const auto& [pid, layout] : at_snap.layouts) {
-      std::printf("# maps of %u (%s) at %s\n", pid, escape_text(at_snap.names[pid]).c_str(),
-                  rel_seconds(*at, base).c_str());
-      std::fputs(layout.proc_maps().c_str(), stdout);
+      if (opts.maps || !opts.pmap) {
+        std::printf("# maps of %u (%s) at %s\n", pid, escape_text(at_snap.names[pid]).c_str(),
+                    rel_seconds(*at, base).c_str());
+        std::fputs(layout.proc_maps().c_str(), stdout);
+      }
+      if (opts.pmap) {
+        std::printf("# pmap of %u (%s) at %s\n", pid, escape_text(at_snap.names[pid]).c_str(),
+                    rel_seconds(*at, base).c_str());
+        std::fputs(pmap_text(layout, at_snap.exes[pid]).c_str(), stdout);
+      }
     }
     return finish_status(reader, records);
   }

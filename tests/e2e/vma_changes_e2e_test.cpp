@@ -1,0 +1,183 @@
+// VMA change events (core/vma_changes.h) on a real process: the checkpoints
+// workload's steps, recorded, replayed, and the changes under each event
+// checked against what the kernel did (what /proc showed at the stops).
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include "e2e_util.h"
+
+namespace {
+
+using e2e::TempDir;
+
+struct Traced {
+  std::string replay;                  // `vmatrace replay` text
+  std::vector<std::string> proc_maps;  // /proc/PID/maps at each stop
+};
+
+// `vmatrace trace -o REC -- checkpoints STEPS...`, resuming every stop of
+// the workload (and its children) after reading its /proc/PID/maps.
+Traced trace_steps(const std::vector<std::string>& steps, const TempDir& dir) {
+  Traced t;
+  const std::string rec = dir.file("rec.vmat");
+  std::vector<std::string> argv = {e2e::vmatrace_bin(), "trace", "-o", rec, "--", e2e::workload("checkpoints")};
+  argv.insert(argv.end(), steps.begin(), steps.end());
+  e2e::Subprocess p(argv);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!p.poll()) {
+    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("vmatrace trace did not end in 60 s");
+    std::vector<pid_t> todo = e2e::children_of(p.pid()), all;
+    while (!todo.empty()) {
+      pid_t q = todo.back();
+      todo.pop_back();
+      all.push_back(q);
+      for (pid_t c : e2e::children_of(q)) todo.push_back(c);
+    }
+    for (pid_t q : all) {
+      if (!e2e::fully_stopped(q)) continue;
+      t.proc_maps.push_back(e2e::read_file("/proc/" + std::to_string(q) + "/maps").value_or(""));
+      ::kill(q, SIGCONT);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  auto live = p.wait();
+  EXPECT_EQ(live.status, 0) << live.err;
+  auto r = e2e::run_command({e2e::vmatrace_bin(), "replay", rec});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(live.out, r.out) << "live and replay differ";
+  t.replay = r.out;
+  return t;
+}
+
+// Each event line with the change lines printed under it.
+struct Event {
+  std::string line;
+  std::vector<std::string> changes;
+};
+
+std::vector<Event> events(const std::string& text) {
+  std::vector<Event> out;
+  for (const auto& l : e2e::split_lines(text)) {
+    if (l.rfind("      vma_", 0) == 0) {
+      if (!out.empty()) out.back().changes.push_back(l.substr(6));
+    } else {
+      out.push_back({l, {}});
+    }
+  }
+  return out;
+}
+
+size_t count(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) n++;
+  return n;
+}
+
+std::string dump(const std::vector<Event>& ev) {
+  std::string s;
+  for (const auto& e : ev) {
+    s += e.line + "\n";
+    for (const auto& c : e.changes) s += "      " + c + "\n";
+  }
+  return s;
+}
+
+TEST(VmaChangesE2e, MergeStepGrowsOneVmaAsTheKernelDid) {
+  TempDir dir;
+  auto t = trace_steps({"merge"}, dir);
+  auto ev = events(t.replay);
+  // Ten adjacent anonymous pages, MAP_FIXED_NOREPLACE one by one: the first
+  // is new, the next nine merge into it (vma_merge_new_range() expands prev).
+  int news = 0, merges = 0;
+  for (const auto& e : ev) {
+    if (e.line.find("mmap(") == std::string::npos || e.line.find("MAP_FIXED_NOREPLACE") == std::string::npos) continue;
+    if (e.line.find("4096 [4.0 KiB], PROT_READ|PROT_WRITE") == std::string::npos) continue;
+    ASSERT_EQ(e.changes.size(), 1u) << e.line << "\n" << dump(ev);
+    if (e.changes[0].rfind("vma_new ", 0) == 0) news++;
+    if (e.changes[0].rfind("vma_merge ", 0) == 0) {
+      merges++;
+      EXPECT_NE(e.changes[0].find(" + #- "), std::string::npos) << "a new range merged: " << e.changes[0];
+    }
+  }
+  EXPECT_EQ(news, 1) << dump(ev);
+  EXPECT_EQ(merges, 9) << dump(ev);
+  // And the kernel shows one ten-page VMA at the checkpoint.
+  ASSERT_FALSE(t.proc_maps.empty());
+  bool ten = false;
+  for (const auto& l : e2e::split_lines(t.proc_maps[0])) {
+    unsigned long long s = 0, e = 0;
+    if (std::sscanf(l.c_str(), "%llx-%llx", &s, &e) == 2 && e - s == 10 * 4096 && l.find(" rw-p ") != std::string::npos)
+      ten = true;
+  }
+  EXPECT_TRUE(ten) << t.proc_maps[0];
+}
+
+TEST(VmaChangesE2e, MprotectSplitsInThreeThenMergesBack) {
+  TempDir dir;
+  auto t = trace_steps({"mprotect"}, dir);
+  auto ev = events(t.replay);
+  bool split3 = false, merge3 = false;
+  for (const auto& e : ev) {
+    if (e.line.find(" mprotect(") == std::string::npos || e.line.find("[heap]") != std::string::npos) continue;
+    for (const auto& c : e.changes) {
+      if (c.rfind("vma_split ", 0) == 0 && count(c, ", #") == 2 && c.find(" r--p ") != std::string::npos) split3 = true;
+      if (c.rfind("vma_merge ", 0) == 0 && count(c, " + #") == 2) merge3 = true;
+    }
+  }
+  EXPECT_TRUE(split3) << "one vma_split into three pieces\n" << dump(ev);
+  EXPECT_TRUE(merge3) << "one vma_merge of three pieces back into one\n" << dump(ev);
+}
+
+TEST(VmaChangesE2e, BrkStackAndMremapResizeInPlaceOrMove) {
+  TempDir dir;
+  auto t = trace_steps({"mremap", "brk", "stack"}, dir);
+  auto ev = events(t.replay);
+  int heap_expand = 0, heap_shrink = 0, stack_expand = 0, moves = 0, mremap_expand = 0, mremap_shrink = 0;
+  for (const auto& e : ev) {
+    for (const auto& c : e.changes) {
+      bool heap = c.find("[heap]") != std::string::npos, stack = c.find("[stack]") != std::string::npos;
+      // do_brk_flags() creates the heap or expands it; shrinking to start_brk
+      // removes it (then /proc no longer names it [heap]).
+      if (e.line.find(" brk(") != std::string::npos) {
+        heap_expand += heap && (c.rfind("vma_expand ", 0) == 0 || c.rfind("vma_new ", 0) == 0);
+        heap_shrink += c.rfind("vma_shrink ", 0) == 0 || c.rfind("vma_remove ", 0) == 0;
+      }
+      if (e.line.find(" fault(") != std::string::npos && stack) stack_expand += c.rfind("vma_expand ", 0) == 0;
+      if (e.line.find(" mremap(") != std::string::npos) {
+        moves += c.rfind("vma_move ", 0) == 0;
+        mremap_expand += c.rfind("vma_expand ", 0) == 0;
+        mremap_shrink += c.rfind("vma_shrink ", 0) == 0;
+      }
+    }
+  }
+  EXPECT_GE(heap_expand, 1) << dump(ev);
+  EXPECT_GE(heap_shrink, 1) << dump(ev);
+  EXPECT_GE(stack_expand, 1) << "expand_downwards() of [stack] on a fault below it\n" << dump(ev);
+  EXPECT_GE(moves, 1) << dump(ev);
+  EXPECT_GE(mremap_expand, 1) << dump(ev);
+  EXPECT_GE(mremap_shrink, 1) << dump(ev);
+}
+
+TEST(VmaChangesE2e, ExecAndForkBringNewVmas) {
+  TempDir dir;
+  auto t = trace_steps({"fork"}, dir);
+  auto ev = events(t.replay);
+  size_t exec_new = 0, fork_new = 0;
+  for (const auto& e : ev) {
+    if (e.line.find(" exec layout: ") != std::string::npos || e.line.find(" layout: ") != std::string::npos)
+      exec_new = std::max(exec_new, e.changes.size());
+    if (e.line.find(" fork -> ") != std::string::npos) fork_new = std::max(fork_new, e.changes.size());
+  }
+  EXPECT_GE(exec_new, 5u) << dump(ev);
+  EXPECT_GE(fork_new, 5u) << dump(ev);
+}
+
+}  // namespace
