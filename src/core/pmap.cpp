@@ -56,6 +56,11 @@ VmaKind classify_vma(const Vma& v, const std::string& name, const std::string& p
   if (prev && prev->end == v.start && prev->is_file() && !program.empty() && prev->path == program &&
       (v.flags & VM_WRITE) && prev_name == prev->path)
     return VmaKind::kProgramBss;
+  // A library's bss: ld.so maps it anonymous right after the library's
+  // writable data (_dl_map_segments() zero-fill).
+  if (prev && prev->end == v.start && prev->is_file() && is_library(prev->path) && (prev->flags & VM_WRITE) &&
+      (v.flags & VM_WRITE) && !(v.flags & VM_MAYSHARE))
+    return VmaKind::kLibData;
   return VmaKind::kAnon;
 }
 

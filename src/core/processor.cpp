@@ -50,7 +50,10 @@ using Spans = std::vector<std::pair<uint64_t, uint64_t>>;
 // VMA right before or after a range, so the spans are widened by a byte.
 std::vector<Vma> vmas_near(const Layout& l, const Spans& spans) {
   std::vector<Vma> out;
-  for (const auto& [s, e] : spans) {
+  for (size_t i = 0; i < spans.size(); i++) {
+    const auto [s, e] = spans[i];
+    // The kernel's VMA usually repeats the syscall's range: query it once.
+    if (std::find(spans.begin(), spans.begin() + i, spans[i]) != spans.begin() + i) continue;
     auto v = l.overlapping(s ? s - 1 : 0, e + 1 > e ? e + 1 : e);
     out.insert(out.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
   }
@@ -169,7 +172,7 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
     for (const auto& k : e.vma)
       if ((k.state & VMAT_VMA_VALID) && k.end > k.start) spans.emplace_back(k.start, k.end);
   }
-  std::vector<Vma> before = vmas_near(l, spans);
+  std::vector<Vma> before = derive_changes_ ? vmas_near(l, spans) : std::vector<Vma>{};
   switch (e.sys) {
     case VMAT_SYS_MMAP: {
       uint64_t start = static_cast<uint64_t>(e.ret);
@@ -243,12 +246,14 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
   // After: the same (widened) spans, plus exactly the old VMAs' ranges (a
   // VMA there now either changed or was already captured; widening these
   // would catch unchanged neighbours that `before` lacks).
-  std::vector<Vma> after = vmas_near(l, spans);
-  for (const auto& v : before) {
-    auto o = l.overlapping(v.start, v.end);
-    after.insert(after.end(), std::make_move_iterator(o.begin()), std::make_move_iterator(o.end()));
+  if (derive_changes_) {
+    std::vector<Vma> after = vmas_near(l, spans);
+    for (const auto& v : before) {
+      auto o = l.overlapping(v.start, v.end);
+      after.insert(after.end(), std::make_move_iterator(o.begin()), std::make_move_iterator(o.end()));
+    }
+    out.changes = derive_vma_changes(std::move(before), std::move(after), hints);
   }
-  out.changes = derive_vma_changes(before, after, hints);
   out.cause = syscall_cause(e.sys);
   out.layout_changed = true;
   out.change = std::move(ch);
@@ -267,7 +272,7 @@ void Processor::apply_fault(ProcessState& p, const DecodedRecord& rec, Applied& 
   if (outside && !ch.result.empty()) {
     VmaChangeHints hints;
     hints.in_place_resize = true;  // expand_downwards()
-    out.changes = derive_vma_changes(before, ch.result, hints);
+    out.changes = derive_vma_changes(std::move(before), ch.result, hints);
     out.cause = "fault (stack)";
     out.stack_grew = true;
     out.layout_changed = true;
@@ -299,6 +304,7 @@ void Processor::end_process(uint32_t pid, RecordSink* sink) {
 void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
   stats_.records++;
   if (start_ts_ == 0) start_ts_ = rec.hdr.ts;
+  derive_changes_ = sink != nullptr;
   Applied out;
   if (rec.type == VMAT_REC_NOTE) {
     if (rec.note->key == kNoteSessionStart) start_ts_ = rec.hdr.ts;

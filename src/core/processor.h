@@ -96,6 +96,7 @@ class Processor {
   ProcessorStats stats_;
   uint64_t start_ts_ = 0;
   bool keep_ended_ = true;
+  bool derive_changes_ = true;  // only when a sink sees the record: layout queries skip the cost
 };
 
 // The note keys the frontend writes at the start of a stream.

@@ -1,8 +1,6 @@
 #include "core/vma_changes.h"
 
 #include <algorithm>
-#include <map>
-#include <set>
 
 namespace vmatrace {
 
@@ -42,29 +40,29 @@ Vma piece_of(const Vma& whole, uint64_t s, uint64_t e) {
   return p;
 }
 
-std::vector<Vma> sorted_unique(std::vector<Vma> v) {
+void sort_unique(std::vector<Vma>& v) {
   std::sort(v.begin(), v.end(), [](const Vma& a, const Vma& b) { return a.start < b.start; });
   v.erase(std::unique(v.begin(), v.end(), [](const Vma& a, const Vma& b) { return a.start == b.start; }), v.end());
-  return v;
 }
 
 }  // namespace
 
-std::vector<VmaChange> derive_vma_changes(const std::vector<Vma>& before_in, const std::vector<Vma>& after_in,
+std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<Vma> after,
                                           const VmaChangeHints& hints) {
-  const auto before = sorted_unique(before_in), after = sorted_unique(after_in);
-  std::map<uint64_t, const Vma*> after_by_id, before_by_id;
-  for (const auto& v : after) after_by_id[v.id] = &v;
-  for (const auto& v : before) before_by_id[v.id] = &v;
+  sort_unique(before);
+  sort_unique(after);
+  // A handful of VMAs on each side: linear scans beat building maps.
+  auto unchanged_in = [](const Vma& v, const std::vector<Vma>& other) {
+    for (const auto& o : other)
+      if (o.start == v.start && vma_visibly_equal(v, o)) return true;
+    return false;
+  };
   std::vector<Vma> B, A;  // what changed, on each side
-  for (const auto& v : before) {
-    auto it = after_by_id.find(v.id);
-    if (it == after_by_id.end() || !vma_visibly_equal(v, *it->second)) B.push_back(v);
-  }
-  for (const auto& v : after) {
-    auto it = before_by_id.find(v.id);
-    if (it == before_by_id.end() || !vma_visibly_equal(v, *it->second)) A.push_back(v);
-  }
+  for (const auto& v : before)
+    if (!unchanged_in(v, after)) B.push_back(v);
+  for (const auto& v : after)
+    if (!unchanged_in(v, before)) A.push_back(v);
+  if (B.empty() && A.empty()) return {};
 
   std::vector<VmaChange> splits, removes, moves, rest;
   std::vector<bool> a_done(A.size()), b_done(B.size()), a_in_split(A.size());
@@ -82,13 +80,15 @@ std::vector<VmaChange> derive_vma_changes(const std::vector<Vma>& before_in, con
   for (size_t i = 0; i < B.size(); i++) {
     if (b_done[i]) continue;
     const Vma& b = B[i];
-    std::set<uint64_t> cuts{b.start, b.end};
+    std::vector<uint64_t> cuts{b.start, b.end};
     auto cut = [&](uint64_t x) {
-      if (x > b.start && x < b.end) cuts.insert(x);
+      if (x > b.start && x < b.end) cuts.push_back(x);
     };
     for (size_t j = 0; j < A.size(); j++)
       if (!a_done[j] && overlaps(A[j], b.start, b.end)) cut(A[j].start), cut(A[j].end);
     if (have_replaced) cut(hints.replaced_start), cut(hints.replaced_end);
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
     struct Piece {
       uint64_t s, e;
       int into;  // index into A, or -1: the piece goes away

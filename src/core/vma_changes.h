@@ -53,7 +53,8 @@ bool vma_visibly_equal(const Vma& a, const Vma& b);
 
 // `before` and `after` hold every VMA that overlaps the touched range, in
 // any order, each whole. VMAs equal on both sides are left out.
-std::vector<VmaChange> derive_vma_changes(const std::vector<Vma>& before, const std::vector<Vma>& after,
+// Taken by value: callers that are done with them move them in.
+std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<Vma> after,
                                           const VmaChangeHints& hints = {});
 
 }  // namespace vmatrace

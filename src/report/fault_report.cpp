@@ -200,7 +200,9 @@ std::vector<FaultReport::VmaRow> FaultReport::by_vma() const {
 
 std::vector<FaultReport::RangeRow> FaultReport::by_range() const {
   std::vector<RangeRow> v;
-  for (const auto& [pid, pages] : pages_) {
+  for (const auto& [pid_, pages] : pages_) {
+    // A copy: clang 14 cannot capture structured bindings in a lambda.
+    const auto pid = pid_;
     RangeRow cur;
     uint64_t cur_vma = 0;
     bool open = false;

@@ -527,6 +527,7 @@ int Session::run() {
   } else {
     if (opts_.command.empty()) throw UserError("no command given after --");
     if (resolve_command(opts_.command[0]).empty()) throw UserError("command not found: " + opts_.command[0], 127);
+    resolve_run_as(opts_.user);  // an unknown --user fails before the banner
     std::string cmd;
     for (const auto& a : opts_.command) cmd += (cmd.empty() ? "" : " ") + escape_text(a);
     print_banner("'" + cmd + "'");
@@ -538,6 +539,14 @@ int Session::run() {
       break;
     }
     step(1);
+  }
+  if (stop_requested_) {
+    // Detaching: the traced processes keep running and producing. Stop their
+    // events reaching the ring buffer first, or a producer faster than us (a
+    // sanitizer build, a slow disk) keeps the drain below going forever.
+    check_losses();
+    for (const auto* p : processor_.processes()) tracer_->untrace_pid(p->pid);
+    if (child_ > 0) tracer_->untrace_pid(static_cast<uint32_t>(child_));
   }
   drain();
   check_losses();

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
@@ -21,7 +22,20 @@ using e2e::TempDir;
 struct Traced {
   std::string replay;                  // `vmatrace replay` text
   std::vector<std::string> proc_maps;  // /proc/PID/maps at each stop
+  std::vector<pid_t> pids;             // who stopped
+  std::vector<uint64_t> ts;            // when (CLOCK_MONOTONIC, while stopped)
+  std::vector<uint64_t> smaps_kib;     // sum of /proc/PID/smaps Size
+  std::string rec;
 };
+
+uint64_t smaps_size_kib(pid_t pid) {
+  uint64_t sum = 0;
+  for (const auto& l : e2e::split_lines(e2e::read_file("/proc/" + std::to_string(pid) + "/smaps").value_or(""))) {
+    unsigned long long kib = 0;
+    if (std::sscanf(l.c_str(), "Size: %llu kB", &kib) == 1) sum += kib;
+  }
+  return sum;
+}
 
 // `vmatrace trace -o REC -- checkpoints STEPS...`, resuming every stop of
 // the workload (and its children) after reading its /proc/PID/maps.
@@ -44,6 +58,9 @@ Traced trace_steps(const std::vector<std::string>& steps, const TempDir& dir) {
     for (pid_t q : all) {
       if (!e2e::fully_stopped(q)) continue;
       t.proc_maps.push_back(e2e::read_file("/proc/" + std::to_string(q) + "/maps").value_or(""));
+      t.pids.push_back(q);
+      t.ts.push_back(e2e::now_ns());
+      t.smaps_kib.push_back(smaps_size_kib(q));
       ::kill(q, SIGCONT);
     }
     std::this_thread::sleep_for(std::chrono::microseconds(500));
@@ -54,6 +71,7 @@ Traced trace_steps(const std::vector<std::string>& steps, const TempDir& dir) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(live.out, r.out) << "live and replay differ";
   t.replay = r.out;
+  t.rec = rec;
   return t;
 }
 
@@ -178,6 +196,46 @@ TEST(VmaChangesE2e, ExecAndForkBringNewVmas) {
   }
   EXPECT_GE(exec_new, 5u) << dump(ev);
   EXPECT_GE(fork_new, 5u) << dump(ev);
+}
+
+TEST(VmaChangesE2e, PmapTotalsEqualSmapsSizeAtEveryCheckpoint) {
+  TempDir dir;
+  auto t = trace_steps({"merge", "mprotect", "munmap", "brk"}, dir);
+  ASSERT_FALSE(t.ts.empty());
+  for (size_t i = 0; i < t.ts.size(); i++) {
+    auto r = e2e::run_command({e2e::vmatrace_bin(), "replay", t.rec, "--pmap", "--at", std::to_string(t.ts[i]), "--pid",
+                               std::to_string(t.pids[i])});
+    ASSERT_EQ(r.status, 0) << r.err;
+    unsigned long long total = 0;
+    bool seen = false;
+    for (const auto& l : e2e::split_lines(r.out))
+      if (std::sscanf(l.c_str(), "  total %llu KiB", &total) == 1) seen = true;
+    ASSERT_TRUE(seen) << r.out;
+    EXPECT_EQ(total, t.smaps_kib[i]) << "checkpoint " << i << "\n" << r.out << "\n/proc maps:\n" << t.proc_maps[i];
+    EXPECT_NE(r.out.find("program text"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("shared-library code"), std::string::npos) << r.out;
+  }
+}
+
+TEST(VmaChangesE2e, LineageOfTheMergedVmaShowsItsBirthAndMerges) {
+  TempDir dir;
+  auto t = trace_steps({"merge"}, dir);
+  ASSERT_FALSE(t.ts.empty());
+  unsigned long long start = 0;
+  for (const auto& l : e2e::split_lines(t.proc_maps[0])) {
+    unsigned long long s = 0, e = 0;
+    if (std::sscanf(l.c_str(), "%llx-%llx", &s, &e) == 2 && e - s == 10 * 4096 && l.find(" rw-p ") != std::string::npos)
+      start = s;
+  }
+  ASSERT_NE(start, 0u) << t.proc_maps[0];
+  char addr[32];
+  std::snprintf(addr, sizeof(addr), "0x%llx", start + 5 * 4096);
+  auto r = e2e::run_command({e2e::vmatrace_bin(), "replay", t.rec, "--lineage", addr, "--at", std::to_string(t.ts[0]),
+                             "--pid", std::to_string(t.pids[0])});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(count(r.out, " vma_new #"), 1u) << r.out;
+  EXPECT_EQ(count(r.out, " vma_merge #"), 9u) << r.out;
+  EXPECT_EQ(count(r.out, " mmap "), 10u) << r.out;
 }
 
 }  // namespace

@@ -20,7 +20,8 @@ template <typename T>
 std::vector<std::byte> bytes_of(const T& v, std::string_view tail = {}) {
   std::vector<std::byte> b(sizeof(T) + tail.size());
   std::memcpy(b.data(), &v, sizeof(T));
-  std::memcpy(b.data() + sizeof(T), tail.data(), tail.size());
+  // An empty tail has a null data(): memcpy from null is UB even for 0 bytes.
+  if (!tail.empty()) std::memcpy(b.data() + sizeof(T), tail.data(), tail.size());
   auto size = static_cast<uint32_t>(b.size());
   std::memcpy(b.data() + offsetof(vmat_hdr, size), &size, sizeof(size));
   return b;
