@@ -1,5 +1,7 @@
 #include "core/decode.h"
 
+#include "vmatrace/abi/events.h"
+
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -43,6 +45,18 @@ std::string hex(uint64_t v) {
   char buf[24];
   std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
   return buf;
+}
+
+const char* syscall_name(uint32_t sys) {
+  switch (sys) {
+    case VMAT_SYS_MMAP: return "mmap";
+    case VMAT_SYS_MUNMAP: return "munmap";
+    case VMAT_SYS_BRK: return "brk";
+    case VMAT_SYS_MREMAP: return "mremap";
+    case VMAT_SYS_MPROTECT: return "mprotect";
+    case VMAT_SYS_MADVISE: return "madvise";
+  }
+  return "syscall";
 }
 
 std::string prot_names(uint64_t prot) {

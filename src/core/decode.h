@@ -8,6 +8,8 @@
 
 namespace vmatrace {
 
+// "mmap", "munmap", ... for an enum vmat_sys value; "syscall" if unknown.
+const char* syscall_name(uint32_t sys);
 std::string prot_names(uint64_t prot);          // "PROT_READ|PROT_WRITE", "PROT_NONE"
 std::string mmap_flag_names(uint64_t flags);    // "MAP_PRIVATE|MAP_ANONYMOUS|0x..."
 std::string mremap_flag_names(uint64_t flags);  // "MREMAP_MAYMOVE", "0"

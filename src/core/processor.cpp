@@ -4,6 +4,7 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "core/decode.h"
 #include "core/proc_maps.h"
 #include "core/vm_flags.h"
 
@@ -32,17 +33,6 @@ std::optional<Vma> kernel_truth(const ProcessState& p, const vmat_vma_info& info
   return v;
 }
 
-const char* syscall_cause(uint32_t sys) {
-  switch (sys) {
-    case VMAT_SYS_MMAP: return "mmap";
-    case VMAT_SYS_MUNMAP: return "munmap";
-    case VMAT_SYS_BRK: return "brk";
-    case VMAT_SYS_MREMAP: return "mremap";
-    case VMAT_SYS_MPROTECT: return "mprotect";
-    case VMAT_SYS_MADVISE: return "madvise";
-  }
-  return "syscall";
-}
 
 using Spans = std::vector<std::pair<uint64_t, uint64_t>>;
 
@@ -254,7 +244,7 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
     }
     out.changes = derive_vma_changes(std::move(before), std::move(after), hints);
   }
-  out.cause = syscall_cause(e.sys);
+  out.cause = syscall_name(e.sys);
   out.layout_changed = true;
   out.change = std::move(ch);
 }

@@ -12,21 +12,10 @@
 namespace vmatrace {
 namespace {
 
-const char* sys_name(uint32_t sys) {
-  switch (sys) {
-    case VMAT_SYS_MMAP: return "mmap";
-    case VMAT_SYS_MUNMAP: return "munmap";
-    case VMAT_SYS_BRK: return "brk";
-    case VMAT_SYS_MREMAP: return "mremap";
-    case VMAT_SYS_MPROTECT: return "mprotect";
-    case VMAT_SYS_MADVISE: return "madvise";
-  }
-  return "?";
-}
 
 const char* event_name(const DecodedRecord& rec) {
   switch (rec.type) {
-    case VMAT_EV_SYSCALL: return sys_name(rec.sys.sys);
+    case VMAT_EV_SYSCALL: return syscall_name(rec.sys.sys);
     case VMAT_EV_FAULT: return "fault";
     case VMAT_EV_FORK: return "fork";
     case VMAT_EV_EXEC: return "exec";
