@@ -8,7 +8,7 @@ packages=(
   cmake g++ make pkg-config clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev libdw-dev
   libcli11-dev libgtest-dev
-  python3 strace
+  python3 strace libcap2-bin
   qemu-system-x86 busybox-static cpio   # the second kernel (tests/vm)
 )
 missing=()
