@@ -23,17 +23,9 @@ using e2e::TempDir;
 
 namespace {
 
-std::vector<std::string> vm(std::vector<std::string> args) {
-  args.insert(args.begin(), e2e::vmatrace_bin());
-  return args;
-}
-
-std::string describe(const RunResult& r) {
-  return "exit status " + std::to_string(r.status) + "\n--- stdout (first 2000 bytes) ---\n" + r.out.substr(0, 2000) +
-         "\n--- stderr ---\n" + r.err;
-}
-
-size_t count_lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+std::vector<std::string> vm(std::vector<std::string> args) { return e2e::vmatrace_argv(std::move(args)); }
+using e2e::count_lines;
+using e2e::describe;
 
 // A user-facing error: non-zero exit, exactly one newline-terminated line on
 // stderr (no banner, no summary, no usage dump).
@@ -360,13 +352,7 @@ std::vector<SavedStop> trace_checkpoints(const std::string& rec, const std::vect
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!p.poll()) {
     if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("vmatrace trace did not end in 60 s");
-    std::vector<pid_t> todo = e2e::children_of(p.pid()), all;
-    while (!todo.empty()) {
-      pid_t q = todo.back();
-      todo.pop_back();
-      all.push_back(q);
-      for (pid_t c : e2e::children_of(q)) todo.push_back(c);
-    }
+    std::vector<pid_t> all = e2e::descendants_of(p.pid());
     for (pid_t q : all) {
       if (!e2e::fully_stopped(q)) continue;
       auto maps = e2e::read_file("/proc/" + std::to_string(q) + "/maps");

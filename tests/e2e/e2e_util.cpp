@@ -337,4 +337,27 @@ RunResult run_command(const std::vector<std::string>& argv, std::chrono::seconds
   return p.wait(timeout);
 }
 
+std::vector<pid_t> descendants_of(pid_t pid) {
+  std::vector<pid_t> todo = children_of(pid), all;
+  while (!todo.empty()) {
+    pid_t q = todo.back();
+    todo.pop_back();
+    all.push_back(q);
+    for (pid_t c : children_of(q)) todo.push_back(c);
+  }
+  return all;
+}
+
+std::vector<std::string> vmatrace_argv(std::vector<std::string> args) {
+  args.insert(args.begin(), vmatrace_bin());
+  return args;
+}
+
+std::string describe(const RunResult& r) {
+  return "exit status " + std::to_string(r.status) + "\n--- stdout (first 2000 bytes) ---\n" + r.out.substr(0, 2000) +
+         "\n--- stderr ---\n" + r.err;
+}
+
+size_t count_lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+
 }  // namespace e2e

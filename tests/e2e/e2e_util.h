@@ -37,6 +37,9 @@ bool fully_stopped(pid_t pid);
 // Children of pid (all its threads'), from /proc/PID/task/*/children.
 std::vector<pid_t> children_of(pid_t pid);
 
+// pid's descendants (children, grandchildren, ...), from /proc.
+std::vector<pid_t> descendants_of(pid_t pid);
+
 // CLOCK_MONOTONIC ns, the clock of the tracer's timestamps.
 uint64_t now_ns();
 
@@ -119,6 +122,12 @@ struct RunResult {
   std::string out, err;
 };
 RunResult run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout = std::chrono::seconds(60));
+
+// argv with the vmatrace binary in front.
+std::vector<std::string> vmatrace_argv(std::vector<std::string> args);
+// A run's status and output, for failure messages.
+std::string describe(const RunResult& r);
+size_t count_lines(const std::string& s);
 
 // A command started in the background with stdout/stderr going to files.
 class Subprocess {

@@ -33,17 +33,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<std::string> vm(std::vector<std::string> args) {
-  args.insert(args.begin(), e2e::vmatrace_bin());
-  return args;
-}
-
-std::string describe(const RunResult& r) {
-  return "exit status " + std::to_string(r.status) + "\n--- stdout (first 2000 bytes) ---\n" + r.out.substr(0, 2000) +
-         "\n--- stderr ---\n" + r.err;
-}
-
-size_t count_lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+std::vector<std::string> vm(std::vector<std::string> args) { return e2e::vmatrace_argv(std::move(args)); }
+using e2e::count_lines;
+using e2e::describe;
 
 bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 

@@ -48,13 +48,7 @@ Traced trace_steps(const std::vector<std::string>& steps, const TempDir& dir) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!p.poll()) {
     if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("vmatrace trace did not end in 60 s");
-    std::vector<pid_t> todo = e2e::children_of(p.pid()), all;
-    while (!todo.empty()) {
-      pid_t q = todo.back();
-      todo.pop_back();
-      all.push_back(q);
-      for (pid_t c : e2e::children_of(q)) todo.push_back(c);
-    }
+    std::vector<pid_t> all = e2e::descendants_of(p.pid());
     for (pid_t q : all) {
       if (!e2e::fully_stopped(q)) continue;
       t.proc_maps.push_back(e2e::read_file("/proc/" + std::to_string(q) + "/maps").value_or(""));

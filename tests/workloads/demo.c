@@ -53,6 +53,7 @@ int main(void) {
 
   free(big);
   for (int i = 0; i < 2000; i++) free(small[i]);
-  printf("demo done\n");
+  // On stderr: stdout is usually shared with vmatrace's event stream.
+  fprintf(stderr, "demo done\n");
   return 0;
 }
