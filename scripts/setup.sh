@@ -9,6 +9,8 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev libdw-dev
   libcli11-dev libgtest-dev
   python3 strace libcap2-bin
+  libjs-d3                              # the HTML report bundles d3 (report --html)
+  chromium nodejs npm                   # its e2e test drives the page headless (tests/html)
   qemu-system-x86 busybox-static cpio   # the second kernel (tests/vm)
 )
 missing=()

@@ -75,11 +75,13 @@ int run_cli(int argc, char** argv) {
 
   ReportOptions rep;
   int rep_pid = 0;
-  auto* report = app.add_subcommand("report", "analyses of a recording: --faults (page-fault hotspots)");
+  auto* report = app.add_subcommand("report",
+                                    "analyses of a recording: --faults (page-fault hotspots), --html OUT (timeline page)");
   report->add_option("file", rep.path, "recording")->required();
   report->add_flag("--faults", rep.faults, "page faults: top VMAs, address ranges, code locations, timeline");
   report->add_flag("--json", rep.json, "as one JSON object");
   report->add_flag("--folded", rep.folded, "folded stacks (flamegraph.pl, speedscope): comm;object;ip;VMA count");
+  report->add_option("--html", rep.html, "write the interactive address-space timeline to this HTML file");
   report->add_option("--pid", rep_pid, "only this process");
   report->add_option("--top", rep.top, "rows per ranking (0: all)");
   report->add_option("--interval", rep.interval, "timeline bucket (e.g. 100ms, 1s)");
@@ -131,9 +133,11 @@ int run_cli(int argc, char** argv) {
       return run_replay(ro);
     }
     if (*report) {
-      if (!rep.faults) throw UserError("report: say what to report: --faults");
+      if (!rep.faults && !rep.html) throw UserError("report: say what to report: --faults, or --html OUT.html");
+      if (rep.faults && rep.html) throw UserError("report: --faults and --html are separate reports: give one");
       if (rep.json && rep.folded) throw UserError("report: --json and --folded are exclusive");
       if (rep_pid) rep.pid = static_cast<uint32_t>(rep_pid);
+      if (rep.html) return run_html_report(rep);
       return run_report(rep);
     }
     if (*info) return run_info(info_path, info_json);

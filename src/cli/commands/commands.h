@@ -35,8 +35,11 @@ struct ReportOptions {
   std::optional<uint32_t> pid;
   size_t top = 20;
   std::string interval = "100ms";
+  std::optional<std::string> html;  // --html OUT: the interactive timeline page
 };
 int run_report(const ReportOptions& opts);
+// `vmatrace report FILE --html OUT.html` (report_html.cpp).
+int run_html_report(const ReportOptions& opts);
 // "100ms", "1s", "250us", "0.5s" -> ns; throws UserError.
 uint64_t parse_interval(const std::string& s);
 int run_replay(const ReplayOptions& opts);

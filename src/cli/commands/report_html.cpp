@@ -1,0 +1,99 @@
+// `vmatrace report FILE --html OUT.html`: the recording replayed through the
+// Processor into the timeline model (report/html_report.h), written as one
+// self-contained page.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "cli/commands/commands.h"
+#include "core/decode.h"
+#include "record/reader.h"
+#include "report/html_report.h"
+#include "trace/errors.h"
+
+namespace vmatrace {
+namespace {
+
+RecordingReader open_or_explain(const std::string& path) {
+  try {
+    return RecordingReader::open(path);
+  } catch (const std::exception& e) {
+    throw UserError(e.what());
+  }
+}
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+}  // namespace
+
+int run_html_report(const ReportOptions& opts) {
+  const std::string& out_path = *opts.html;
+  if (out_path.empty()) throw UserError("--html needs an output file name, e.g. --html app.html");
+  // Pass 1: the time range (the buckets need it before the first record).
+  uint64_t base = 0, first = 0, last = 0;
+  {
+    RecordingReader reader = open_or_explain(opts.path);
+    base = reader.header().start_ts;
+    last = base;
+    while (auto rec = reader.next()) {
+      std::string err;
+      auto d = decode_record(*rec, &err);
+      if (!d || d->type == VMAT_REC_NOTE) continue;
+      if (!first) first = d->hdr.ts;
+      last = std::max<uint64_t>(last, d->hdr.ts);
+    }
+  }
+  // Pass 2: the model.
+  RecordingReader reader = open_or_explain(opts.path);
+  TimelineBuilder builder;
+  Processor proc;
+  proc.set_keep_ended(false);
+  builder.begin(base, first ? first : base, last, &proc);
+  uint64_t records = 0;
+  while (auto rec = reader.next()) {
+    std::string err;
+    auto d = decode_record(*rec, &err);
+    if (!d) continue;
+    records++;
+    if (d->type != VMAT_REC_NOTE) builder.advance(d->hdr.ts);
+    proc.apply(*d, &builder);
+  }
+  builder.set_finishing();
+  proc.finish(&builder);
+  TimelineModel model = builder.finish();
+  model.file = opts.path;
+  for (const auto& a : reader.header().command) model.command += (model.command.empty() ? "" : " ") + a;
+  const auto& st = reader.status();
+  bool damaged = st.state != ReadStatus::State::Clean && st.state != ReadStatus::State::Reading;
+  model.damaged = damaged;
+  if (damaged) model.damage = st.message;
+  if (opts.pid) {
+    std::erase_if(model.processes, [&](const ProcessTimeline& p) { return p.pid != *opts.pid; });
+    std::erase_if(model.fault_hotspots, [&](const FaultReport::VmaRow& r) { return r.pid != *opts.pid; });
+    if (model.processes.empty())
+      throw UserError("pid " + std::to_string(*opts.pid) + " has no layout in " + opts.path +
+                      " (see `vmatrace info` for its processes)");
+  }
+
+  std::string page = timeline_html(model);
+  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(out_path.c_str(), "w"));
+  if (!f) throw UserError("cannot write " + out_path + ": " + std::strerror(errno) + " (choose a writable path)");
+  if (std::fwrite(page.data(), 1, page.size(), f.get()) != page.size() || std::fflush(f.get()) != 0)
+    throw UserError("writing " + out_path + " failed: " + std::strerror(errno));
+  size_t segments = 0;
+  for (const auto& p : model.processes) segments += p.segments.size();
+  std::fprintf(stderr, "vmatrace: wrote %s (%s): %zu processes, %zu VMA segments, %llu records\n",
+               out_path.c_str(), human_size(page.size()).c_str(), model.processes.size(), segments,
+               static_cast<unsigned long long>(records));
+  if (damaged) {
+    std::fprintf(stderr, "vmatrace: %s; the page shows the %llu records up to there\n", st.message.c_str(),
+                 static_cast<unsigned long long>(records));
+    return 3;
+  }
+  return 0;
+}
+
+}  // namespace vmatrace
