@@ -191,12 +191,14 @@
   }
 
   // ---- hover, click ----
-  function markerAt(px, py) {
-    for (var i = markerGeom.length - 1; i >= 0; i--) {
+  // Every marker drawn under the pointer (changes of one instant stack up).
+  function markersAt(px, py) {
+    var out = [];
+    for (var i = markerGeom.length - 1; i >= 0 && out.length < 8; i--) {
       var g = markerGeom[i];
-      if (Math.abs(g.x - px) <= 5 && Math.abs(g.y - py) <= 6) return proc.markers[g.i];
+      if (Math.abs(g.x - px) <= 5 && Math.abs(g.y - py) <= 6) out.push(proc.markers[g.i]);
     }
-    return null;
+    return out;
   }
   function segmentAt(px, py) {
     var best = -1;
@@ -218,8 +220,8 @@
       size(m[3] - m[2]) + ')';
   }
   function hoverText(px, py) {
-    var m = markerAt(px, py);
-    if (m) return describeMarker(m);
+    var ms = markersAt(px, py);
+    if (ms.length) return ms.map(describeMarker).join('\n');
     var i = segmentAt(px, py);
     return i >= 0 ? describeSegment(i) : null;
   }
@@ -236,6 +238,7 @@
   });
   canvas.addEventListener('mouseleave', function () { tip.hidden = true; });
   canvas.addEventListener('click', function (ev) {
+    if (ev.defaultPrevented) return;  // the end of a drag (d3's zoom suppresses it so)
     var rect = canvas.getBoundingClientRect(), px = ev.clientX - rect.left;
     if (px < MARGIN.left || px > width - MARGIN.right) return;
     selectTime(Math.max(0, Math.round(x.invert(px))));
@@ -258,12 +261,12 @@
 
   // ---- zoom and pan: wheel zooms both axes, shift only time, alt only addresses ----
   var lastScale = 1, lastTranslate = [0, 0];
-  zoom.scaleExtent([1, 1e7]).on('zoom', function () {
+  zoom.scaleExtent([1e-3, 1e7]).on('zoom', function () {
     var ev = d3.event.sourceEvent;
-    if (ev && ev.type === 'wheel' && (ev.shiftKey || ev.altKey)) {
+    if (ev && ev.type === 'wheel' && (ev.ctrlKey || ev.altKey)) {
       // One axis only: undo the other's change (zoom rescaled both domains).
       var k = d3.event.scale / lastScale;
-      var keep = ev.shiftKey ? y : x, base = keep.domain(), mid = (ev.shiftKey ? ev.offsetY : ev.offsetX);
+      var keep = ev.ctrlKey ? y : x, base = keep.domain(), mid = (ev.ctrlKey ? ev.offsetY : ev.offsetX);
       var c = keep.invert(mid);
       keep.domain([c - (c - base[0]) * k, c + (base[1] - c) * k]);
       zoom.x(x).y(y);
