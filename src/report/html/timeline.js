@@ -20,11 +20,16 @@
   var ctx = canvas.getContext('2d');
   var proc = null;        // the process shown
   var selected = null;    // the clicked moment (ns from the start)
-  var bands = [];         // per segment: its geometry, recomputed on draw
+  var geom = new Float64Array(0);  // per segment: x0, x1, y0, y1, recomputed on draw
   var markerGeom = [];    // markers drawn (one per pixel cell and kind)
   var x = d3.scale.linear(), y = d3.scale.linear();
   var zoom = d3.behavior.zoom();
   var width = 0, height = 0;
+  // Per process, computed once: axis positions of each segment's ends and
+  // of each marker, and which segments are inaccessible (---p guards).
+  var posLo = [], posHi = [], noAccess = [], markerPos = [], markerKind = [];
+  var HEAT = [];
+  for (var lv = 0; lv < 16; lv++) HEAT.push('rgba(220,0,0,' + (0.15 + 0.75 * (lv + 1) / 16).toFixed(3) + ')');
 
   function hex(n) { return n.toString(16); }
   function seconds(t) { return '+' + (t / 1e9).toFixed(6) + 's'; }
@@ -93,18 +98,31 @@
     ctx.save();
     ctx.beginPath(); ctx.rect(l, top, r - l, bottom - top); ctx.clip();
     var tEnd = Math.max(1, data.t_end);
-    bands = new Array(proc.segments.length);
-    // Bands: one rect per segment, at least a pixel each way.
-    proc.segments.forEach(function (s, i) {
-      var x0 = x(s[2]), x1 = x(Math.min(segEnd(s), tEnd));
-      var y0 = y(axisPos(s[1])), y1 = y(axisPos(s[0]));  // y0 top (high address)
+    var segs = proc.segments, n = segs.length;
+    if (geom.length !== 4 * n) geom = new Float64Array(4 * n);
+    // The scales as plain linear maps: this loop runs per segment per frame.
+    var xd = x.domain(), xr = x.range(), yd = y.domain(), yr = y.range();
+    var kx = (xr[1] - xr[0]) / (xd[1] - xd[0]), ox = xr[0] - kx * xd[0];
+    var ky = (yr[1] - yr[0]) / (yd[1] - yd[0]), oy = yr[0] - ky * yd[0];
+    // Bands: one rect per segment, at least a pixel each way. Bands thinner
+    // than two pixels that land on a cell already painted in the same kind
+    // are skipped: a million short-lived mappings cost a screenful of rects.
+    var painted = new Set();
+    for (var i = 0; i < n; i++) {
+      var s = segs[i];
+      var x0 = ox + kx * s[2], x1 = ox + kx * (s[3] < 0 || s[3] > tEnd ? tEnd : s[3]);
+      var y0 = oy + ky * posHi[i], y1 = oy + ky * posLo[i];  // y0 top (high address)
       if (x1 - x0 < 1) x1 = x0 + 1;
       if (y1 - y0 < 1) y1 = y0 + 1;
-      bands[i] = { x0: x0, x1: x1, y0: y0, y1: y1 };
-      if (x1 < l || x0 > r || y1 < top || y0 > bottom) return;
-      var kind = data.kinds[s[4]];
-      ctx.fillStyle = KIND_COLORS[kind] || '#999';
-      ctx.globalAlpha = s[8].substr(0, 3) === '---' ? 0.35 : 0.85;
+      geom[4 * i] = x0; geom[4 * i + 1] = x1; geom[4 * i + 2] = y0; geom[4 * i + 3] = y1;
+      if (x1 < l || x0 > r || y1 < top || y0 > bottom) continue;
+      if (x1 - x0 < 2) {
+        var key = ((Math.round(x0) * 4096 + Math.round(y0)) * 4096 + Math.round(y1)) * 8 + s[4];
+        if (painted.has(key)) continue;
+        painted.add(key);
+      }
+      ctx.fillStyle = KIND_COLORS[data.kinds[s[4]]] || '#999';
+      ctx.globalAlpha = noAccess[i] ? 0.35 : 0.85;
       ctx.fillRect(x0, y0, x1 - x0, y1 - y0);
       ctx.globalAlpha = 1;
       if (y1 - y0 >= 4 && x1 - x0 >= 4) {
@@ -116,34 +134,43 @@
         ctx.font = '10px monospace';
         ctx.fillText(s[8] + ' ' + (s[7] || 'anon'), Math.max(x0, l) + 3, y0 + 10);
       }
-    });
-    // Fault heat: per segment and time bucket, red with log-scaled alpha.
-    var maxHeat = 1;
-    proc.heat.forEach(function (h) { if (h[2] > maxHeat) maxHeat = h[2]; });
-    proc.heat.forEach(function (h) {
-      var s = proc.segments[h[0]], b = bands[h[0]];
-      var b0 = data.t_first + h[1] * data.bucket_ns;
+    }
+    // Fault heat: per segment and time bucket, red with log-scaled alpha
+    // (16 steps); one rect per pixel cell, the hottest first.
+    var heat = proc.heat, maxHeat = 1;
+    for (var h = 0; h < heat.length; h++) if (heat[h][2] > maxHeat) maxHeat = heat[h][2];
+    painted.clear();
+    var logMax = Math.log(1 + maxHeat);
+    for (var h = 0; h < heat.length; h++) {
+      var c = heat[h], s = segs[c[0]], g = 4 * c[0], by0 = geom[g + 2], by1 = geom[g + 3];
+      if (by1 < top || by0 > bottom) continue;
+      var b0 = data.t_first + c[1] * data.bucket_ns;
       var t0 = Math.max(b0, s[2]), t1 = Math.min(b0 + data.bucket_ns, segEnd(s), tEnd);
-      var x0 = x(t0), x1 = Math.max(x(t1), x0 + 2);
-      ctx.fillStyle = 'rgba(220,0,0,' + (0.15 + 0.75 * Math.log(1 + h[2]) / Math.log(1 + maxHeat)).toFixed(3) + ')';
-      ctx.fillRect(x0, b.y0, x1 - x0, b.y1 - b.y0);
-    });
+      var x0 = ox + kx * t0, x1 = Math.max(ox + kx * t1, x0 + 2);
+      if (x1 < l || x0 > r) continue;
+      var level = Math.min(15, Math.floor(16 * Math.log(1 + c[2]) / logMax));
+      var key = ((Math.round(x0) * 4096 + Math.round(by0)) * 4096 + Math.round(by1)) * 16 + level;
+      if (x1 - x0 < 3 && painted.has(key)) continue;
+      painted.add(key);
+      ctx.fillStyle = HEAT[level];
+      ctx.fillRect(x0, by0, x1 - x0, by1 - by0);
+    }
     // Markers: one per pixel cell and kind (a million changes stay drawable).
     markerGeom = [];
-    var seen = {};
-    proc.markers.forEach(function (m, i) {
-      var mx = x(m[0]), my = y(axisPos((m[2] + m[3]) / 2));
-      if (mx < l - 4 || mx > r + 4 || my < top - 4 || my > bottom + 4) return;
-      var key = Math.round(mx / 3) + ':' + Math.round(my / 3) + ':' + m[1];
-      if (seen[key]) return;
-      seen[key] = true;
+    var seen = new Set(), ms = proc.markers;
+    for (var i = 0; i < ms.length; i++) {
+      var m = ms[i], mx = ox + kx * m[0], my = oy + ky * markerPos[i];
+      if (mx < l - 4 || mx > r + 4 || my < top - 4 || my > bottom + 4) continue;
+      var key = (Math.round(mx / 3) * 8192 + Math.round(my / 3)) * 16 + markerKind[i];
+      if (seen.has(key)) continue;
+      seen.add(key);
       markerGeom.push({ i: i, x: mx, y: my });
       ctx.fillStyle = MARKER_COLORS[m[1]] || '#000';
       ctx.strokeStyle = '#fff';
       ctx.beginPath();
       ctx.moveTo(mx, my - 5); ctx.lineTo(mx + 4, my); ctx.lineTo(mx, my + 5); ctx.lineTo(mx - 4, my);
       ctx.closePath(); ctx.fill(); ctx.stroke();
-    });
+    }
     (proc.malloc_growth || []).forEach(function (g) {
       var mx = x(g[0]), my = y(axisPos(g[1]));
       ctx.fillStyle = '#000';
@@ -202,9 +229,9 @@
   }
   function segmentAt(px, py) {
     var best = -1;
-    for (var i = 0; i < bands.length; i++) {
-      var b = bands[i];
-      if (b && px >= b.x0 && px < b.x1 && py >= b.y0 && py < b.y1) best = i;
+    for (var i = 0, n = geom.length / 4; i < n; i++) {
+      var g = 4 * i;
+      if (px >= geom[g] && px < geom[g + 1] && py >= geom[g + 2] && py < geom[g + 3]) best = i;
     }
     return best;
   }
@@ -352,6 +379,12 @@
 
   function selectProcess(pid) {
     proc = data.processes.filter(function (p) { return p.pid === pid; })[0] || data.processes[0];
+    posLo = proc.segments.map(function (s) { return axisPos(s[0]); });
+    posHi = proc.segments.map(function (s) { return axisPos(s[1]); });
+    noAccess = proc.segments.map(function (s) { return s[8].substr(0, 3) === '---'; });
+    markerPos = proc.markers.map(function (m) { return axisPos((m[2] + m[3]) / 2); });
+    var kinds = Object.keys(MARKER_COLORS);
+    markerKind = proc.markers.map(function (m) { var k = kinds.indexOf(m[1]); return k < 0 ? 15 : k; });
     document.getElementById('process').value = String(proc.pid);
     selected = null;
     document.getElementById('layout').textContent = '';
@@ -385,6 +418,7 @@
     data: data,
     selectProcess: function (pid) { selectProcess(pid); },
     selectTime: function (t) { selectTime(t); },
+    draw: function () { draw(); },
     layoutAt: function (t) { return layoutAt(t); },
     timeToX: function (t) { return x(t); },
     xToTime: function (px) { return Math.max(0, Math.round(x.invert(px))); },
@@ -397,9 +431,9 @@
         layout: document.getElementById('layout').textContent,
         plot: { left: MARGIN.left, right: width - MARGIN.right, top: MARGIN.top, bottom: height - MARGIN.bottom },
         bands: proc.segments.map(function (s, i) {
-          var b = bands[i];
+          var g = 4 * i;
           return { start: hex(s[0]), end: hex(s[1]), t_begin: s[2], t_end: s[3], kind: data.kinds[s[4]], perms: s[8],
-                   line: s[6], x0: b.x0, x1: b.x1, y0: b.y0, y1: b.y1 };
+                   line: s[6], x0: geom[g], x1: geom[g + 1], y0: geom[g + 2], y1: geom[g + 3] };
         }),
         markers: markerGeom.map(function (g) {
           var m = proc.markers[g.i];
