@@ -265,6 +265,16 @@ void TimelineBuilder::sample_until(int64_t t) {
 }
 
 void TimelineBuilder::advance(uint64_t ts) {
+  // A syscall or fault re-reads only the range it touched. Should anything
+  // outside it have changed how /proc prints a VMA, a periodic full
+  // comparison (before the next record, so at the moment of the last one)
+  // closes that gap within kFullCheckEvery records; it is a no-op, not a
+  // new segment, when nothing differs.
+  if (processor_ && ++since_check_ >= kFullCheckEvery) {
+    since_check_ = 0;
+    for (const auto* p : processor_->processes())
+      if (p->seeded) tracker_.observe(p->pid, now_, p->layout, 0, UINT64_MAX, p->exe, "resync");
+  }
   int64_t t = ts > model_.base_ts ? static_cast<int64_t>(ts - model_.base_ts) : 0;
   if (t > now_) {
     sample_until(t);
@@ -283,6 +293,7 @@ void TimelineBuilder::observe_full(const ProcessState& p) {
 void TimelineBuilder::on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState* proc) {
   model_.records++;
   faults_.on_record(rec, applied, proc);
+
   if (rec.type == VMAT_REC_FILE_DELETED) {
     // Every process's mappings of that file print " (deleted)" now.
     if (processor_)

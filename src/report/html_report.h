@@ -223,6 +223,8 @@ class TimelineBuilder : public RecordSink {
   void sample_until(int64_t t);
   uint32_t bucket_of(int64_t t) const;
 
+  static constexpr uint64_t kFullCheckEvery = 4096;
+
   TimelineOptions opts_;
   TimelineModel model_;
   SegmentTracker tracker_;
@@ -231,6 +233,7 @@ class TimelineBuilder : public RecordSink {
   std::map<uint32_t, ProcInfo> info_;
   int64_t now_ = 0;
   size_t sampled_ = 0;  // bucket boundaries sampled so far
+  uint64_t since_check_ = 0;  // records since the last full comparison
   bool finishing_ = false;
 };
 
