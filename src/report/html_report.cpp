@@ -202,14 +202,6 @@ std::array<uint64_t, kBandKinds> SegmentTracker::mapped(uint32_t pid) const {
   return out;
 }
 
-std::string SegmentTracker::maps_now(uint32_t pid) const {
-  std::string out;
-  auto pit = procs_.find(pid);
-  if (pit == procs_.end()) return out;
-  for (const auto& [start, idx] : pit->second.open) out += pit->second.segments[idx].line + "\n";
-  return out;
-}
-
 std::vector<uint32_t> SegmentTracker::pids() const {
   std::vector<uint32_t> out;
   for (const auto& [pid, p] : procs_) out.push_back(pid);
@@ -230,9 +222,6 @@ std::string layout_at(const ProcessTimeline& p, int64_t t) {
 
 TimelineBuilder::TimelineBuilder(TimelineOptions opts) : opts_(opts) {
   if (opts_.buckets == 0) opts_.buckets = 1;
-  FaultReportOptions fo;
-  fo.top = 20;
-  faults_ = FaultReport(fo);
 }
 
 void TimelineBuilder::begin(uint64_t base_ts, uint64_t first_ts, uint64_t last_ts, const Processor* processor) {

@@ -164,8 +164,6 @@ class SegmentTracker {
   int64_t open_segment_at(uint32_t pid, uint64_t addr) const;
   // Mapped bytes by kind of pid now.
   std::array<uint64_t, kBandKinds> mapped(uint32_t pid) const;
-  // Maps text of pid now (from the open segments).
-  std::string maps_now(uint32_t pid) const;
 
   std::vector<Segment>& segments(uint32_t pid) { return procs_[pid].segments; }
   std::vector<uint32_t> pids() const;
@@ -206,9 +204,6 @@ class TimelineBuilder : public RecordSink {
   // End of the stream: processes still alive stay open.
   void set_finishing() { finishing_ = true; }
   TimelineModel finish();
-
-  FaultReport& faults() { return faults_; }
-  TimelineModel& model() { return model_; }
 
  private:
   struct ProcInfo {
