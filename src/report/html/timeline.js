@@ -444,7 +444,8 @@
     }
   };
   if (!data.processes.length) {
-    document.getElementById('notice').textContent = 'The recording holds no process layouts.';
+    document.getElementById('notice').textContent = 'The recording holds no process layouts.' +
+      (data.damaged ? ' It is damaged: ' + data.damage : '');
     return;
   }
   // The process with the most VMAs over time first.
