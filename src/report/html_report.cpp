@@ -316,9 +316,16 @@ void TimelineBuilder::on_record(const DecodedRecord& rec, const Applied& applied
     if (vs.empty()) continue;
     for (const auto& v : c.to) made[v.start] = c.kind;
     if (applied.cause == "fork") continue;  // a whole new layout: no marker per VMA
-    if (tinfo.markers.size() >= opts_.max_markers) {
-      tinfo.markers_dropped++;
-      continue;
+    // Over the cap, an even sample over the whole run (not the first N):
+    // every marker_stride-th is kept, and the stride doubles (the kept
+    // ones thinned to every other) whenever twice the cap is reached.
+    if (tinfo.marker_seen++ % tinfo.marker_stride != 0) continue;
+    if (opts_.max_markers && tinfo.markers.size() >= 2 * opts_.max_markers) {
+      size_t w = 0;
+      for (size_t i = 0; i < tinfo.markers.size(); i += 2) tinfo.markers[w++] = std::move(tinfo.markers[i]);
+      tinfo.markers.resize(w);
+      tinfo.marker_stride *= 2;
+      if ((tinfo.marker_seen - 1) % tinfo.marker_stride != 0) continue;
     }
     Marker m;
     m.t = now_;
@@ -395,7 +402,15 @@ TimelineModel TimelineBuilder::finish() {
     pt.faults = info.faults;
     pt.faults_unattributed = info.unattributed;
     pt.markers = std::move(info.markers);
-    pt.markers_dropped = info.markers_dropped;
+    if (opts_.max_markers && pt.markers.size() > opts_.max_markers) {
+      // The last thinning to the cap, evenly.
+      std::vector<Marker> kept;
+      kept.reserve(opts_.max_markers);
+      for (size_t i = 0; i < opts_.max_markers; i++)
+        kept.push_back(std::move(pt.markers[i * pt.markers.size() / opts_.max_markers]));
+      pt.markers = std::move(kept);
+    }
+    pt.markers_dropped = info.marker_seen - pt.markers.size();
     pt.mapped = std::move(info.mapped);
     pt.mapped.resize(opts_.buckets);
 

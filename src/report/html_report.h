@@ -127,7 +127,7 @@ struct ProcessTimeline {
 struct TimelineOptions {
   size_t buckets = 200;            // time buckets (heat, memory over time, snapshots)
   size_t max_segments = 40000;     // per process; longer-lived ones win
-  size_t max_markers = 20000;      // per process
+  size_t max_markers = 20000;      // per process, an even sample over time beyond that
   AxisOptions axis;
 };
 
@@ -209,7 +209,8 @@ class TimelineBuilder : public RecordSink {
   struct ProcInfo {
     std::string comm, exe;
     std::vector<Marker> markers;
-    uint64_t markers_dropped = 0;
+    uint64_t marker_seen = 0;    // markers offered (the kept ones are a sample when over the cap)
+    uint64_t marker_stride = 1;
     std::map<std::pair<uint32_t, uint32_t>, uint64_t> heat;  // (segment, bucket) -> faults
     std::vector<std::array<uint64_t, kBandKinds>> mapped;
     uint64_t faults = 0, unattributed = 0;

@@ -309,6 +309,23 @@ TEST(HtmlBuckets, OverTheCapTheLongestLivedSegmentsAreKept) {
   EXPECT_EQ(layout_at(p, 90 * kMs), r.truth.back().second) << "long-lived layout still exact";
 }
 
+TEST(HtmlBuckets, OverTheMarkerCapAnEvenSampleOverTheWholeRunIsKept) {
+  TimelineOptions o;
+  o.max_markers = 8;
+  Feed r(o, kBase + 100 * kMs);
+  r.apply(layout_rec(7, kBase, {anon(0x10000000, 0x10004000)}));
+  // 50 mappings far apart (no merges): one vma_new each, 1 ms apart.
+  for (uint64_t i = 0; i < 50; i++) r.apply(mmap_rec(7, kBase + (1 + i) * kMs, 0x20000000 + i * 0x100000, 0x1000));
+  TimelineModel m = r.finish();
+  const ProcessTimeline& p = m.processes.at(0);
+  ASSERT_EQ(p.markers.size(), 8u);
+  EXPECT_EQ(p.markers_dropped, 42u);
+  for (size_t i = 1; i < p.markers.size(); i++) EXPECT_LT(p.markers[i - 1].t, p.markers[i].t);
+  EXPECT_LE(p.markers.front().t, static_cast<int64_t>(10 * kMs)) << "the start is sampled";
+  EXPECT_GE(p.markers.back().t, static_cast<int64_t>(35 * kMs)) << "and so is the end, not only the first N";
+  for (const auto& mk : p.markers) EXPECT_EQ(mk.kind, VmaChangeKind::kNew);
+}
+
 // ---- the page ----
 
 TEST(HtmlPage, JsonIsEmbeddedSafelyAndTheMallocGrowthListIsAlwaysThere) {
