@@ -199,6 +199,7 @@ TEST(HtmlTimelineE2e, PageShowsTheRecordedOperationsWhereAndWhenTheyHappened) {
   EXPECT_EQ(checks.status, 0) << "page checks failed (status " << checks.status
                             << "; 127: node missing, install nodejs npm chromium, scripts/setup.sh)\n"
                             << checks.out << checks.err;
+  std::fputs(checks.out.c_str(), stdout);  // the checks, for the log
   EXPECT_NE(checks.out.find("all checks passed"), std::string::npos) << checks.out;
   // A run that checked nothing passes nothing.
   size_t oks = 0;

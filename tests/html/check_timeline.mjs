@@ -181,6 +181,25 @@ try {
     await page.click('#reset');
   }
 
+  // ---- the fault heat: the hottest cell of the first process, hovered ----
+  {
+    await selectProcess(expect.processes[0].pid);
+    const hot = await T(() => {
+      const tl = window.vmatraceTimeline, d = tl.data, p = d.processes.find((x) => x.pid === tl.query().pid);
+      const c = p.heat.slice().sort((a, b) => b[2] - a[2])[0];
+      if (!c) return null;
+      const s = p.segments[c[0]], g = tl.query().bands[c[0]];
+      const t0 = Math.max(d.t_first + c[1] * d.bucket_ns, s[2]);
+      const t1 = Math.min(d.t_first + (c[1] + 1) * d.bucket_ns, s[3] < 0 ? d.t_end : s[3]);
+      const x = tl.timeToX((t0 + t1) / 2), y = g.y1 - (g.y1 - g.y0) / 4;
+      return { faults: c[2], total: p.faults, x, y, text: tl.hoverText(x, y), range: g.start + '-' + g.end };
+    });
+    if (check(hot !== null && hot.faults > 0, 'the faults of the workload are in the heat overlay', JSON.stringify(hot))) {
+      check(hot.text !== null && hot.text.includes(hot.range) && hot.text.includes(`here: ${hot.faults} in`),
+        'hover on the hottest heat cell: its VMA and its fault count', hot.text);
+    }
+  }
+
   // ---- screenshot, not blank ----
   await selectProcess(expect.processes[0].pid);
   await page.mouse.move(0, 0);

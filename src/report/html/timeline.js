@@ -27,7 +27,7 @@
   var width = 0, height = 0;
   // Per process, computed once: axis positions of each segment's ends and
   // of each marker, and which segments are inaccessible (---p guards).
-  var posLo = [], posHi = [], noAccess = [], markerPos = [], markerKind = [];
+  var posLo = [], posHi = [], noAccess = [], markerPos = [], markerKind = [], heatOf = {};
   var HEAT = [];
   for (var lv = 0; lv < 16; lv++) HEAT.push('rgba(220,0,0,' + (0.15 + 0.75 * (lv + 1) / 16).toFixed(3) + ')');
 
@@ -235,10 +235,16 @@
     }
     return best;
   }
-  function describeSegment(i) {
+  function describeSegment(i, t) {
     var s = proc.segments[i];
+    // The faults of the heat cell under the pointer, if any.
+    var b = Math.floor((t - data.t_first) / data.bucket_ns), here = '';
+    (heatOf[i] || []).forEach(function (c) {
+      if (c[1] === b) here = '   here: ' + c[2] + ' in ' + seconds(data.t_first + b * data.bucket_ns) + '..' +
+        seconds(data.t_first + (b + 1) * data.bucket_ns);
+    });
     return hex(s[0]) + '-' + hex(s[1]) + ' ' + s[8] + ' ' + size(s[1] - s[0]) + '  ' + (s[7] || '(anonymous)') + '\n' +
-      'kind: ' + data.kinds[s[4]] + '   faults: ' + s[5] + '\n' +
+      'kind: ' + data.kinds[s[4]] + '   faults: ' + s[5] + here + '\n' +
       'from ' + seconds(s[2]) + ' to ' + (s[3] < 0 ? 'the end' : seconds(s[3])) + '\n' +
       'made by: ' + (s[9] || '?') + '\n' + s[6];
   }
@@ -250,7 +256,7 @@
     var ms = markersAt(px, py);
     if (ms.length) return ms.map(describeMarker).join('\n');
     var i = segmentAt(px, py);
-    return i >= 0 ? describeSegment(i) : null;
+    return i >= 0 ? describeSegment(i, x.invert(px)) : null;
   }
   canvas.addEventListener('mousemove', function (ev) {
     var rect = canvas.getBoundingClientRect(), px = ev.clientX - rect.left, py = ev.clientY - rect.top;
@@ -383,6 +389,8 @@
     posHi = proc.segments.map(function (s) { return axisPos(s[1]); });
     noAccess = proc.segments.map(function (s) { return s[8].substr(0, 3) === '---'; });
     markerPos = proc.markers.map(function (m) { return axisPos((m[2] + m[3]) / 2); });
+    heatOf = {};
+    proc.heat.forEach(function (c) { (heatOf[c[0]] || (heatOf[c[0]] = [])).push(c); });
     var kinds = Object.keys(MARKER_COLORS);
     markerKind = proc.markers.map(function (m) { var k = kinds.indexOf(m[1]); return k < 0 ? 15 : k; });
     document.getElementById('process').value = String(proc.pid);
