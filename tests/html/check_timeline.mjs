@@ -200,6 +200,16 @@ try {
     }
   }
 
+  // ---- panels ----
+  {
+    const rows = await page.locator('#hotspots tr').count();
+    check(rows > 1, 'the fault hotspot table has rows', String(rows));
+    const growth = await T(() => window.vmatraceTimeline.data.processes[0].malloc_growth.length);
+    check(growth === 0 && await page.locator('#malloc-panel').isHidden(),
+      'no malloc attribution in this recording: its panel is hidden', String(growth));
+    check(await page.locator('#memory').isVisible(), 'the memory-over-time chart is shown');
+  }
+
   // ---- screenshot, not blank ----
   await selectProcess(expect.processes[0].pid);
   await page.mouse.move(0, 0);

@@ -345,3 +345,18 @@ TEST(HtmlPage, JsonIsEmbeddedSafelyAndTheMallocGrowthListIsAlwaysThere) {
   EXPECT_EQ(page.find("<link"), std::string::npos);
   EXPECT_NE(page.find("window.vmatraceTimeline"), std::string::npos);
 }
+
+TEST(HtmlPage, MallocGrowthMarkersSerializeWithTheirCallSite) {
+  // Filled by the malloc attribution once it is wired in; the page shows
+  // the panel and the dots only when the list is not empty.
+  TimelineModel m;
+  ProcessTimeline p;
+  p.pid = 9;
+  p.malloc_growth.push_back({1500, 0x555555560000, 1 << 20, "app+0x1234 (grow_buffers)"});
+  m.processes.push_back(p);
+  std::string json = timeline_json(m);
+  EXPECT_NE(json.find("\"malloc_growth\":[[1500,93824992280576,1048576,\"app+0x1234 (grow_buffers)\"]]"),
+            std::string::npos)
+      << json;
+}
+
