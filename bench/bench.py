@@ -346,8 +346,10 @@ def bench_workload(w, tools, rounds, tmp, cal, log):
                 runs[k].append(run_tool(runnable[k], w["argv"], tmp))
         log(f"  {w['name']}: round {i + 1}/{rounds} done")
     base = statistics.median(r["elapsed_ns"] for r in runs["untraced"])
+    base_cpu = statistics.median(r["cmd_cpu_ns"] for r in runs["untraced"])
     res = {"workload": w["name"], "desc": w["desc"], "argv": w["argv"], "untraced_ns": base,
-           "untraced_runs": [r["elapsed_ns"] for r in runs["untraced"]], "tools": {}}
+           "untraced_runs": [r["elapsed_ns"] for r in runs["untraced"]], "untraced_cpu_ns": base_cpu,
+           "untraced_cpu_runs": [r["cmd_cpu_ns"] for r in runs["untraced"]], "tools": {}}
     for k, t in ts.items():
         if t.kind == "unavailable":
             res["tools"][k] = {"label": t.label, "available": False, "mode": t.mode}
@@ -357,6 +359,13 @@ def bench_workload(w, tools, rounds, tmp, cal, log):
              "runs_ns": [r["elapsed_ns"] for r in rs]}
         e["median_ns"] = statistics.median(e["runs_ns"])
         e["ratio"] = e["median_ns"] / base
+        # The same against the traced command's CPU time (user + system,
+        # BPF programs included: they run in its context). On a machine
+        # shared with other work, wall time swings with everyone's load;
+        # CPU time much less.
+        if t.wrap and all(r.get("cmd_cpu_ns") is not None for r in rs):
+            e["cpu_runs_ns"] = [r["cmd_cpu_ns"] for r in rs]
+            e["cpu_ratio"] = statistics.median(e["cpu_runs_ns"]) / base_cpu if base_cpu else None
         e["events"] = median_of(rs, "events")
         e["lost"] = median_of(rs, "lost", max)
         e["attach_ms"] = median_of(rs, "attach_ms")
@@ -458,21 +467,22 @@ def ratio_target(wname, tool_key, has_malloc):
 def markdown(results):
     has_malloc = results.get("has_malloc", False)
     L = []
-    L.append("| workload | tool | slowdown (x untraced) | target | events | lost | tracer CPU ns/event "
-             "| tracer peak RSS MiB | bytes/recorded event | attach ms |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|")
+    L.append("| workload | tool | slowdown: wall (x untraced) | slowdown: CPU (x untraced) | target | events | lost "
+             "| tracer CPU ns/event | tracer peak RSS MiB | bytes/recorded event | attach ms |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for w in results["workloads"]:
         first = True
         for k, e in w["tools"].items():
             wl = w["desc"] if first else ""
             first = False
             if not e.get("available", True):
-                L.append(f"| {wl} | {e['label']} | not available in this build | | | | | | | |")
+                L.append(f"| {wl} | {e['label']} | not available in this build | | | | | | | | |")
                 continue
             tgt = ratio_target(w["workload"], k, has_malloc)
-            tcell = f"≤{tgt}x {target_mark(e['ratio'], tgt)}" if tgt else ""
-            L.append("| {} | {} | {:.2f}x | {} | {} | {} | {} | {} | {} | {} |".format(
-                wl, e["label"], e["ratio"], tcell, fmt(e.get("events"), "{:.0f}"), fmt(e.get("lost"), "{:.0f}"),
+            tcell = (f"≤{tgt}x: wall {target_mark(e['ratio'], tgt)}, CPU {target_mark(e.get('cpu_ratio'), tgt)}"
+                     if tgt else "")
+            L.append("| {} | {} | {:.2f}x | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                wl, e["label"], e["ratio"], fmt(e.get("cpu_ratio"), "{:.2f}x"), tcell, fmt(e.get("events"), "{:.0f}"), fmt(e.get("lost"), "{:.0f}"),
                 fmt(e.get("cpu_ns_per_event"), "{:.0f}"), fmt(e["hwm_kb"] / 1024 if e.get("hwm_kb") else None,
                                                               "{:.1f}"),
                 fmt(e.get("bytes_per_event")), fmt(e.get("attach_ms"), "{:.0f}")))
@@ -518,17 +528,19 @@ def summarize_targets(results):
     ws = {w["workload"]: w for w in results["workloads"]}
     out = []
 
-    def ratio(w, k):
+    def ratio(w, k, key):
         e = ws.get(w, {}).get("tools", {}).get(k)
-        return e["ratio"] if e and e.get("available", True) else None
+        return e.get(key) if e and e.get("available", True) else None
 
-    out.append(("storm ≤ 1.2x (vmatrace stream)", ratio("storm", "vmatrace"), TARGET["storm"], True))
-    out.append(("fault storm ≤ 1.05x (stream)", ratio("faultstorm", "vmatrace"), TARGET["faultstorm_stream"], True))
-    out.append(("fault storm ≤ 1.02x (--faults=summary)", ratio("faultstorm", "vmatrace_fsummary"),
-                TARGET["faultstorm_summary"], True))
     mk = "vmatrace_malloc_stack" if has_malloc else "vmatrace"
-    out.append((f"malloc-heavy ≤ 1.02x ({'--malloc=stack' if has_malloc else 'no --malloc in this build: stream'})",
-                ratio("mallocheavy", mk), TARGET["mallocheavy_default"], True))
+    for key, how in (("ratio", "wall"), ("cpu_ratio", "CPU")):
+        out.append((f"storm ≤ 1.2x (vmatrace stream, {how})", ratio("storm", "vmatrace", key), TARGET["storm"], True))
+        out.append((f"fault storm ≤ 1.05x (stream, {how})", ratio("faultstorm", "vmatrace", key),
+                    TARGET["faultstorm_stream"], True))
+        out.append((f"fault storm ≤ 1.02x (--faults=summary, {how})", ratio("faultstorm", "vmatrace_fsummary", key),
+                    TARGET["faultstorm_summary"], True))
+        out.append((f"malloc-heavy ≤ 1.02x ({'--malloc=stack' if has_malloc else 'no --malloc in this build: stream'}"
+                    f", {how})", ratio("mallocheavy", mk, key), TARGET["mallocheavy_default"], True))
     lost = [e.get("lost") for w in results["workloads"] for k, e in w["tools"].items()
             if e.get("available", True) and e.get("kind") == "vmatrace" and e.get("lost") is not None]
     out.append(("zero losses, default ring buffer (max over all vmatrace rows)", max(lost) if lost else None, 0, True))
@@ -596,13 +608,14 @@ def self_test():
     res = {"has_malloc": False, "workloads": [{
         "workload": "storm", "desc": "storm", "untraced_ns": 100,
         "tools": {"vmatrace": {"label": "vmatrace", "kind": "vmatrace", "available": True, "ratio": 1.5,
+                               "cpu_ratio": 1.1,
                                "events": 200000, "lost": 0, "cpu_ns_per_event": 30.0, "hwm_kb": 2048,
                                "attach_ms": 90.0},
                   "vmatrace_malloc_stack": {"label": "m", "available": False}},
         "replay": {"records": 10, "stats_events_per_s": 25e6, "text_events_per_s": 1e6}}],
         "layout_scaling": rows}
     md = markdown(res)
-    assert "| storm | vmatrace | 1.50x | ≤1.2x **missed** |" in md, md
+    assert "| storm | vmatrace | 1.50x | 1.10x | ≤1.2x: wall **missed**, CPU met |" in md, md
     assert "not available in this build" in md
     assert "| consumer CPU ≤ 40 ns/event (worst stream row ≥100k events: storm) | 30.00 | met |" in md, md
     assert "| replay ≥ 20 M events/s (storm, --stats) | 25.00 | met |" in md, md
