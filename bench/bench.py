@@ -1,14 +1,33 @@
 #!/usr/bin/env python3
-"""vmatrace benchmarks: slowdown of a workload traced by vmatrace and by the
-tools people use now, measured side by side in one run.
+"""vmatrace benchmarks: every workload untraced, under vmatrace in each of its
+modes, and under the tools people use now, measured side by side in one run.
 
-Each workload prints its own loop time (elapsed_ns=N); we compare that, not
-the tracer's start-up. Configurations run in alternation (A B C A B C ...)
-for several rounds and the medians are reported, so drift on a shared
-machine hits every configuration alike. Prints a markdown table and writes
-JSON (--json-out).
+Run it through scripts/bench.sh (builds what it needs, installs the peers):
+    sudo ./scripts/bench.sh [--quick] [--rounds N] [--only storm,faultstorm,...]
 
-Usage: sudo bench/bench.py [--rounds 5] [--storm-iters 200000] [--json-out bench/results.json]
+Method
+- Configurations of one workload run in alternation (A B C ... A B C ...) for
+  several rounds and the medians are reported, so drift on a shared machine
+  hits every configuration alike. /proc/loadavg is printed at start and end.
+- Slowdown: the workload's own time (it prints elapsed_ns=N around its loop;
+  a real program is timed by build/workloads/timed, which runs it) against
+  the untraced median. Tracer start-up is never in it.
+- Tracer CPU: utime+stime of the tracer's whole process tree (wait4) minus
+  the CPU of the traced command (which `timed` reports) minus the same
+  tracer's fixed cost measured on `true` (BPF load and verification, bpftrace's
+  compiler...), divided by the events it delivered: the consumer's cost per
+  event. In-kernel (BPF) work runs in the traced process: it shows in the
+  slowdown, not here.
+- Tracer peak memory: VmHWM of the tracer process, sampled while it runs.
+- Events/lost: vmatrace's summary line on stderr; peers' output lines.
+- Bytes per recorded event: `vmatrace record` file size / records.
+- Replay: `vmatrace replay --stats FILE` (decode + apply) and
+  `vmatrace replay FILE > /dev/null` (text), records per second.
+- Cost as work grows: build/bench/vmatrace_layout_bench (Google Benchmark)
+  applies synthetic records to one process of 10, 1,000 and 100,000 VMAs.
+
+Prints markdown tables (targets marked met/missed) and writes JSON.
+`bench.py --self-test` checks the parsers and the table code without root.
 """
 import argparse
 import json
@@ -20,172 +39,678 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("VMATRACE_BUILD", os.path.join(ROOT, "build"))
 VMATRACE = os.path.join(BUILD, "vmatrace")
 WL = os.path.join(BUILD, "workloads")
+TIMED = os.path.join(WL, "timed")
+LAYOUT_BENCH = os.path.join(BUILD, "bench", "vmatrace_layout_bench")
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
+
+# Targets (issue #9). Ratios are x untraced.
+TARGET = {
+    "storm": 1.2,
+    "faultstorm_stream": 1.05,
+    "faultstorm_summary": 1.02,
+    "mallocheavy_default": 1.02,
+    "consumer_ns_per_event": 40.0,
+    "replay_events_per_s": 20e6,
+    "bytes_per_event": 5.0,
+    "attach_ms": 100.0,
+}
+
+# ---------------------------------------------------------------- parsing
 
 
-def ensure_tools():
-    need = [p for p, b in (("strace", "strace"), ("bpftrace", "bpftrace")) if not shutil.which(b)]
-    if need:
-        subprocess.run(["apt-get", "install", "-y", "-qq", *need], check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if not os.path.exists(VMATRACE):
-        subprocess.run([os.path.join(ROOT, "scripts", "setup.sh")], check=True)
+def parse_elapsed(text):
+    """The workload's own time: its last elapsed_ns=, else timed's cmd_wall_ns=."""
+    m = re.findall(r"(?<![\w])elapsed_ns=(\d+)", text)
+    if m:
+        return int(m[-1])
+    m = re.findall(r"cmd_wall_ns=(\d+)", text)
+    if m:
+        return int(m[-1])
+    raise RuntimeError("the workload printed no elapsed_ns / cmd_wall_ns:\n" + text[-1500:])
 
 
-def elapsed(text):
-    m = re.findall(r"elapsed_ns=(\d+)", text)
-    if not m:
-        raise RuntimeError("workload printed no elapsed_ns:\n" + text[-2000:])
-    return int(m[-1])
+def parse_cmd_cpu(text):
+    m = re.findall(r"cmd_cpu_ns=(\d+)", text)
+    return int(m[-1]) if m else None
 
 
-def run(cmd, tmp):
-    """Runs cmd; returns (workload ns, stderr text, extra dict)."""
-    out_path = os.path.join(tmp, "out.txt")
-    with open(out_path, "w") as out:
-        p = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"{cmd} failed ({p.returncode}): {p.stderr[-2000:]}")
-    with open(out_path) as f:
-        text = f.read()
-    size = os.path.getsize(out_path)
-    return elapsed(text), p.stderr, {"output_bytes": size}
-
-
-def bpftrace_script():
-    # Prints the same events vmatrace does for the storm: mmap/munmap
-    # results and page faults, for the child only.
-    return ('tracepoint:syscalls:sys_exit_mmap,tracepoint:syscalls:sys_exit_munmap /pid == cpid/ '
-            '{ printf("%d %s %lx\\n", tid, probe, args->ret); } '
-            'tracepoint:exceptions:page_fault_user /pid == cpid/ '
-            '{ printf("%d fault %lx %lx %lx\\n", tid, args->address, args->ip, args->error_code); }')
-
-
-def configs(workload, tmp):
-    wl = [os.path.join(WL, workload[0]), *workload[1:]]
-    rec = os.path.join(tmp, "rec.vmat")
-    return {
-        "untraced": wl,
-        "vmatrace": [VMATRACE, "trace", "--", *wl],
-        "vmatrace record": [VMATRACE, "record", "--force", "-o", rec, "--", *wl],
-        "strace": ["strace", "-f", "-qq", "-e", "trace=%memory", "-o", os.path.join(tmp, "strace.txt"), *wl],
-        "bpftrace": ["bpftrace", "-q", "-c", " ".join(wl), "-e", bpftrace_script()],
-    }
-
-
-def fault_configs(workload, tmp):
-    """Page-fault tracing side by side: per-fault records (stream), in-kernel
-    counting (--faults=summary), and perf recording every page fault."""
-    wl = [os.path.join(WL, workload[0]), *workload[1:]]
-    return {
-        "untraced": wl,
-        "vmatrace stream": [VMATRACE, "trace", "--", *wl],
-        "vmatrace --summary": [VMATRACE, "trace", "--summary", "--", *wl],
-        "vmatrace --faults=summary": [VMATRACE, "trace", "--faults=summary", "--", *wl],
-        "perf record -e page-faults -c 1": ["perf", "record", "-q", "-e", "page-faults", "-c", "1", "-o",
-                                            os.path.join(tmp, "perf.data"), "--", *wl],
-    }
-
-
-def vmatrace_stats(stderr):
+def parse_vmatrace_stderr(text):
+    """Banner: '... (loaded in 123.4 ms)'; summary: 'vmatrace: N records, ...; lost M'."""
     s = {}
-    m = re.search(r"loaded in ([\d.]+) ms", stderr)
+    m = re.search(r"loaded in ([\d.]+) ms", text)
     if m:
         s["attach_ms"] = float(m.group(1))
-    m = re.search(r"(\d+) records", stderr)
+    m = re.search(r"^vmatrace: (\d+) records\b.*?; lost (\d+)", text, re.M)
     if m:
-        s["records"] = int(m.group(1))
-    m = re.search(r"lost (\d+)", stderr)
-    if m:
-        s["lost"] = int(m.group(1))
+        s["events"] = int(m.group(1))
+        s["lost"] = int(m.group(2))
     return s
 
 
-def bench_workload(name, workload, rounds, tmp, cfgs=None):
-    cfgs = cfgs or configs(workload, tmp)
-    times = {k: [] for k in cfgs}
-    stats = {k: [] for k in cfgs}
-    for _ in range(rounds):
-        for k, cmd in cfgs.items():
-            ns, err, extra = run(cmd, tmp)
-            times[k].append(ns)
-            if k.startswith("vmatrace"):
-                st = vmatrace_stats(err)
-                if k == "vmatrace record":
-                    st["file_bytes"] = os.path.getsize(os.path.join(tmp, "rec.vmat"))
-                stats[k].append(st)
-    base = statistics.median(times["untraced"])
-    res = {"workload": name, "command": " ".join(workload), "untraced_ns": base, "tools": {}}
-    for k in cfgs:
-        med = statistics.median(times[k])
-        entry = {"median_ns": med, "ratio": med / base, "runs": times[k]}
-        if stats[k]:
-            for key in ("attach_ms", "records", "lost", "file_bytes"):
-                vals = [s[key] for s in stats[k] if key in s]
-                if vals:
-                    entry[key] = statistics.median(vals) if key != "lost" else max(vals)
-            if "file_bytes" in entry and entry.get("records"):
-                entry["bytes_per_record"] = entry["file_bytes"] / entry["records"]
-        res["tools"][k] = entry
+def parse_perf_record_stderr(text):
+    m = re.search(r"\((\d+) samples\)", text)
+    return {"events": int(m.group(1))} if m else {}
+
+
+def parse_heaptrack_stderr(text):
+    m = re.search(r"allocations:\s+(\d+)", text)
+    return {"events": int(m.group(1))} if m else {}
+
+
+def parse_bpftrace_lost(text):
+    m = re.findall(r"Lost (\d+) events", text)
+    return sum(int(x) for x in m) if m else 0
+
+
+def count_lines(path, prefix=None):
+    if not os.path.exists(path):
+        return None
+    n = 0
+    with open(path, "rb") as f:
+        for line in f:
+            if prefix is None or line.startswith(prefix):
+                n += 1
+    return n
+
+
+def vmatrace_has_malloc():
+    try:
+        out = subprocess.run([VMATRACE, "trace", "--help"], capture_output=True, text=True, timeout=30).stdout
+    except OSError:
+        return False
+    return re.search(r"--malloc\b", out) is not None
+
+
+# ---------------------------------------------------------------- tools
+
+
+class Tool:
+    """One way to run a workload. argv(wl, tmp) gives the command for the
+    workload's argv; events(run) fills events/lost after a run."""
+
+    def __init__(self, key, label, argv, kind, wrap=True, events=None, record=False, mode=None):
+        self.key, self.label, self.argv_fn, self.kind = key, label, argv, kind
+        self.wrap = wrap  # run the workload through `timed` (CPU accounting)
+        self.events_fn = events
+        self.record = record
+        self.mode = mode  # vmatrace mode name for the tables
+
+    def argv(self, wl, tmp):
+        inner = [TIMED, *wl] if self.wrap else list(wl)
+        return self.argv_fn(inner, tmp)
+
+
+def libc_path():
+    for p in ("/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6",
+              "/lib64/libc.so.6", "/usr/lib64/libc.so.6"):
+        if os.path.exists(p):
+            return p
+    return "libc"
+
+
+def vmatrace_tools(has_malloc):
+    vt = lambda *opts: (lambda wl, tmp: [VMATRACE, "trace", *opts, "--", *wl])
+    rec = lambda wl, tmp: [VMATRACE, "record", "--force", "-o", os.path.join(tmp, "rec.vmat"), "--", *wl]
+    ev = lambda r: parse_vmatrace_stderr(r["stderr"])
+    tools = {
+        "vmatrace": Tool("vmatrace", "vmatrace trace (stream, text to a file)", vt(), "vmatrace", events=ev,
+                         mode="stream"),
+        "vmatrace_record": Tool("vmatrace_record", "vmatrace record", rec, "vmatrace", events=ev, record=True,
+                                mode="record"),
+        "vmatrace_fsummary": Tool("vmatrace_fsummary", "vmatrace trace --faults=summary", vt("--faults=summary"),
+                                  "vmatrace", events=ev, mode="faults summary"),
+    }
+    for m in ("stack", "exact"):
+        key = "vmatrace_malloc_" + m
+        label = f"vmatrace trace --malloc={m}"
+        if has_malloc:
+            tools[key] = Tool(key, label, vt(f"--malloc={m}"), "vmatrace", events=ev, mode="malloc " + m)
+        else:
+            tools[key] = Tool(key, label, None, "unavailable", mode="malloc " + m)
+    return tools
+
+
+def peer_tools(workload_comm):
+    comm = workload_comm[:15]
+    out = lambda tmp, name: os.path.join(tmp, name)
+    storm_bt = ('tracepoint:syscalls:sys_exit_mmap,tracepoint:syscalls:sys_exit_munmap /comm == "%s"/ '
+                '{ printf("E %%d %%s %%lx\\n", tid, probe, args->ret); } '
+                'tracepoint:exceptions:page_fault_user /comm == "%s"/ '
+                '{ printf("E %%d fault %%lx %%lx %%lx\\n", tid, args->address, args->ip, args->error_code); }'
+                % (comm, comm))
+    malloc_bt = ('uprobe:%s:malloc /comm == "%s"/ { printf("E %%d malloc %%d\\n", tid, arg0); }'
+                 % (libc_path(), comm))
+    return {
+        "strace": Tool("strace", "strace -f -e trace=%memory",
+                       lambda wl, tmp: ["strace", "-f", "-qq", "-e", "trace=%memory", "-o", out(tmp, "strace.txt"), *wl],
+                       "peer", events=lambda r: {"events": count_lines(out(r["tmp"], "strace.txt"))}),
+        "bpftrace": Tool("bpftrace", "bpftrace (mmap/munmap exits + faults printed)",
+                         lambda wl, tmp: ["bpftrace", "-q", "-c", " ".join(wl), "-e", storm_bt],
+                         "peer", events=lambda r: {"events": count_lines(r["stdout_path"], b"E "),
+                                                  "lost": parse_bpftrace_lost(r["stderr"] + r["stdout"])}),
+        "perf_trace": Tool("perf_trace", "perf trace (mm syscalls)",
+                           lambda wl, tmp: ["perf", "trace", "-o", out(tmp, "ptrace.txt"),
+                                            "-e", "mmap,munmap,mprotect,mremap,brk,madvise", "--", *wl],
+                           "peer", events=lambda r: {"events": count_lines(out(r["tmp"], "ptrace.txt"))}),
+        "perf_trace_pf": Tool("perf_trace_pf", "perf trace -F all (page faults)",
+                              lambda wl, tmp: ["perf", "trace", "--no-syscalls", "-F", "all", "-o",
+                                               out(tmp, "ptrace.txt"), "--", *wl],
+                              "peer", events=lambda r: {"events": count_lines(out(r["tmp"], "ptrace.txt"))}),
+        "perf_record_pf": Tool("perf_record_pf", "perf record -e page-faults -c 1",
+                               lambda wl, tmp: ["perf", "record", "-e", "page-faults", "-c", "1", "-o",
+                                                out(tmp, "perf.data"), "--", *wl],
+                               "peer", events=lambda r: parse_perf_record_stderr(r["stderr"])),
+        # heaptrack preloads itself into the command: it runs the workload
+        # directly (through `timed` its preload would sit in two processes).
+        "heaptrack": Tool("heaptrack", "heaptrack",
+                          lambda wl, tmp: ["heaptrack", "-o", out(tmp, "heaptrack"), *wl],
+                          "peer", wrap=False, events=lambda r: parse_heaptrack_stderr(r["stdout"] + r["stderr"])),
+        "bpftrace_malloc": Tool("bpftrace_malloc", "bpftrace uprobe on malloc (printed)",
+                                lambda wl, tmp: ["bpftrace", "-q", "-c", " ".join(wl), "-e", malloc_bt],
+                                "peer", events=lambda r: {"events": count_lines(r["stdout_path"], b"E "),
+                                                  "lost": parse_bpftrace_lost(r["stderr"] + r["stdout"])}),
+    }
+
+
+# ---------------------------------------------------------------- workloads
+
+
+def workloads(quick):
+    q = lambda full, small: str(small if quick else full)
+    checkpoints_c = os.path.join(ROOT, "tests", "workloads", "checkpoints.c")
+    return [
+        {"name": "storm", "desc": f"storm ({q(200000, 50000)} x mmap+touch+munmap)",
+         "argv": [os.path.join(WL, "storm"), q(200000, 50000)], "comm": "storm",
+         "tools": ["vmatrace", "vmatrace_record", "vmatrace_fsummary", "strace", "bpftrace", "perf_trace"]},
+        {"name": "faultstorm", "desc": f"fault storm ({q(262144, 65536)} fresh pages)",
+         "argv": [os.path.join(WL, "faultstorm"), q(262144, 65536)], "comm": "faultstorm",
+         "tools": ["vmatrace", "vmatrace_record", "vmatrace_fsummary", "perf_trace_pf", "perf_record_pf"]},
+        {"name": "mallocheavy", "desc": f"malloc-heavy ({q(5000000, 1000000)} malloc/free pairs)",
+         "argv": [os.path.join(WL, "mallocheavy"), q(5000000, 1000000)], "comm": "mallocheavy",
+         "tools": ["vmatrace", "vmatrace_record", "vmatrace_malloc_stack", "vmatrace_malloc_exact", "heaptrack",
+                   "bpftrace_malloc"]},
+        {"name": "python", "desc": "python3 running a script",
+         "argv": [PYTHON, os.path.join(ROOT, "bench", "pywork.py"), q(200000, 50000)], "comm": "python3",
+         "tools": ["vmatrace", "vmatrace_record", "strace", "perf_trace"]},
+        {"name": "cc", "desc": "cc -O2 -c (a C file)",
+         "argv": ["cc", "-O2", "-g", "-c", checkpoints_c, "-o", "/dev/null"], "comm": "cc1",
+         "tools": ["vmatrace", "vmatrace_record", "strace", "perf_trace"]},
+        {"name": "threads", "desc": f"8 threads x {q(20000, 5000)} x mmap+touch+munmap",
+         "argv": [os.path.join(WL, "threads"), "8", q(20000, 5000)], "comm": "threads",
+         "tools": ["vmatrace", "vmatrace_record", "strace", "perf_trace"]},
+        {"name": "mapmany", "desc": f"{q(100000, 20000)} VMAs in one process + 10000 mprotect pairs",
+         "argv": [os.path.join(WL, "mapmany"), q(100000, 20000), "10000"], "comm": "mapmany",
+         "tools": ["vmatrace", "vmatrace_record", "strace"], "vmas": int(q(100000, 20000))},
+    ]
+
+
+# ---------------------------------------------------------------- running
+
+
+def read_hwm_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_cmd(cmd, tmp, timeout=900):
+    """Runs cmd with stdout/stderr to files; returns a dict with the texts,
+    the tree's CPU (wait4), the tracer's sampled peak RSS and the exit code."""
+    stdout_path, stderr_path = os.path.join(tmp, "stdout.txt"), os.path.join(tmp, "stderr.txt")
+    with open(stdout_path, "w") as out, open(stderr_path, "w") as err:
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdout=out, stderr=err)
+        hwm, status, ru = 0, 0, None
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            hwm = max(hwm, read_hwm_kb(p.pid))
+            if time.monotonic() - t0 > timeout:
+                p.kill()
+            time.sleep(0.02)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - t0
+    with open(stdout_path, errors="replace") as f:
+        stdout = f.read()
+    with open(stderr_path, errors="replace") as f:
+        stderr = f.read()
+    return {"stdout": stdout, "stderr": stderr, "stdout_path": stdout_path, "tmp": tmp, "rc": p.returncode,
+            "tree_cpu_ns": int((ru.ru_utime + ru.ru_stime) * 1e9), "hwm_kb": hwm, "wall_s": wall,
+            "cmd": cmd}
+
+
+def run_tool(tool, wl, tmp, calibrating=False):
+    r = run_cmd(tool.argv(wl, tmp), tmp)
+    if r["rc"] != 0:
+        raise RuntimeError(f"{' '.join(r['cmd'])} exited {r['rc']}:\n{r['stderr'][-1500:]}")
+    res = {"tree_cpu_ns": r["tree_cpu_ns"], "hwm_kb": r["hwm_kb"]}
+    if not calibrating:  # `true` unwrapped prints no time
+        res["elapsed_ns"] = parse_elapsed(r["stdout"])
+    cmd_cpu = parse_cmd_cpu(r["stdout"])
+    if cmd_cpu is not None:
+        res["cmd_cpu_ns"] = cmd_cpu
+    if tool.events_fn:
+        res.update({k: v for k, v in tool.events_fn(r).items() if v is not None})
+    if tool.record:
+        res["file_bytes"] = os.path.getsize(os.path.join(tmp, "rec.vmat"))
     return res
 
 
-def replay_rate(tmp):
-    rec = os.path.join(tmp, "rec.vmat")
-    if not os.path.exists(rec):
-        return None
-    import time
-    t0 = time.monotonic()
-    p = subprocess.run([VMATRACE, "replay", rec], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    dt = time.monotonic() - t0
+def median_of(runs, key, agg=statistics.median):
+    vals = [r[key] for r in runs if r.get(key) is not None]
+    return agg(vals) if vals else None
+
+
+def calibrate(tools, rounds, tmp, log):
+    """Each tool's fixed CPU cost on `true` (load, compile, teardown)."""
+    cal = {}
+    for k in tools:
+        cal[k] = []
+    for i in range(rounds):
+        for k, t in tools.items():
+            r = run_tool(t, ["/bin/true"], tmp, calibrating=True)
+            cal[k].append(r["tree_cpu_ns"] - r.get("cmd_cpu_ns", 0))
+            if "attach_ms" in r:
+                cal.setdefault(k + ".attach_ms", []).append(r["attach_ms"])
+    out = {k: statistics.median(v) for k, v in cal.items() if v}
+    log(f"calibration (fixed CPU ms on `true`): "
+        + ", ".join(f"{k} {v / 1e6:.0f}" for k, v in out.items() if not k.endswith("attach_ms")))
+    return out
+
+
+def bench_workload(w, tools, rounds, tmp, cal, log):
+    ts = {k: tools[k] for k in w["tools"]}
+    runnable = {k: t for k, t in ts.items() if t.kind != "unavailable"}
+    runs = {"untraced": []}
+    runs.update({k: [] for k in runnable})
+    for i in range(rounds):
+        for k in ["untraced", *runnable]:
+            if k == "untraced":
+                r = run_cmd([TIMED, *w["argv"]], tmp)
+                if r["rc"] != 0:
+                    raise RuntimeError(f"{w['argv']} exited {r['rc']}:\n{r['stderr'][-1500:]}")
+                runs[k].append({"elapsed_ns": parse_elapsed(r["stdout"]), "cmd_cpu_ns": parse_cmd_cpu(r["stdout"])})
+            else:
+                runs[k].append(run_tool(runnable[k], w["argv"], tmp))
+        log(f"  {w['name']}: round {i + 1}/{rounds} done")
+    base = statistics.median(r["elapsed_ns"] for r in runs["untraced"])
+    base_cpu = statistics.median(r["cmd_cpu_ns"] for r in runs["untraced"])
+    res = {"workload": w["name"], "desc": w["desc"], "argv": w["argv"], "untraced_ns": base,
+           "untraced_runs": [r["elapsed_ns"] for r in runs["untraced"]], "untraced_cpu_ns": base_cpu,
+           "untraced_cpu_runs": [r["cmd_cpu_ns"] for r in runs["untraced"]], "tools": {}}
+    for k, t in ts.items():
+        if t.kind == "unavailable":
+            res["tools"][k] = {"label": t.label, "available": False, "mode": t.mode}
+            continue
+        rs = runs[k]
+        e = {"label": t.label, "kind": t.kind, "mode": t.mode, "available": True,
+             "runs_ns": [r["elapsed_ns"] for r in rs]}
+        e["median_ns"] = statistics.median(e["runs_ns"])
+        e["ratio"] = e["median_ns"] / base
+        # The same against the traced command's CPU time (user + system,
+        # BPF programs included: they run in its context). On a machine
+        # shared with other work, wall time swings with everyone's load;
+        # CPU time much less.
+        if t.wrap and all(r.get("cmd_cpu_ns") is not None for r in rs):
+            e["cpu_runs_ns"] = [r["cmd_cpu_ns"] for r in rs]
+            e["cpu_ratio"] = statistics.median(e["cpu_runs_ns"]) / base_cpu if base_cpu else None
+        e["events"] = median_of(rs, "events")
+        e["lost"] = median_of(rs, "lost", max)
+        e["attach_ms"] = median_of(rs, "attach_ms")
+        e["hwm_kb"] = median_of(rs, "hwm_kb")
+        # Consumer CPU: tree minus the command minus the fixed cost.
+        if t.wrap and all(r.get("cmd_cpu_ns") is not None for r in rs):
+            # A tracer that does not reap the command (perf trace) has only
+            # its own CPU in its tree: it is then less than the command's.
+            cpu = statistics.median(r["tree_cpu_ns"] - r["cmd_cpu_ns"] if r["tree_cpu_ns"] >= r["cmd_cpu_ns"]
+                                    else r["tree_cpu_ns"] for r in rs)
+            e["tracer_cpu_ns"] = cpu
+            e["fixed_cpu_ns"] = cal.get(k)
+            # --faults=summary delivers aggregates, not one record per event.
+            if e["events"] and cal.get(k) is not None and t.mode != "faults summary":
+                # Not measurable when the run's CPU is within the fixed cost's noise.
+                if cpu > cal[k]:
+                    e["cpu_ns_per_event"] = (cpu - cal[k]) / e["events"]
+        if t.record:
+            e["file_bytes"] = median_of(rs, "file_bytes")
+            if e["events"]:
+                e["bytes_per_event"] = e["file_bytes"] / e["events"]
+        res["tools"][k] = e
+    if "vmatrace_record" in runnable:
+        res["replay"] = replay_rate(os.path.join(tmp, "rec.vmat"), tmp, 3)
+    return res
+
+
+def replay_rate(rec, tmp, reps):
     info = subprocess.run([VMATRACE, "info", "--json", rec], capture_output=True, text=True)
     records = json.loads(info.stdout)["records"] if info.returncode == 0 else 0
-    return {"records": records, "seconds": dt, "records_per_s": records / dt if dt else 0, "rc": p.returncode}
+    stats_rates, text_rates = [], []
+    for _ in range(reps):
+        p = subprocess.run([VMATRACE, "replay", "--stats", rec], capture_output=True, text=True)
+        m = re.search(r"([\d.]+) M records/s", p.stdout)
+        if m:
+            stats_rates.append(float(m.group(1)) * 1e6)
+        t0 = time.monotonic()
+        subprocess.run([VMATRACE, "replay", rec], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        dt = time.monotonic() - t0
+        if dt > 0:
+            text_rates.append(records / dt)
+    return {"records": records, "stats_events_per_s": statistics.median(stats_rates) if stats_rates else None,
+            "text_events_per_s": statistics.median(text_rates) if text_rates else None}
+
+
+def layout_scaling(quick, log):
+    if not os.path.exists(LAYOUT_BENCH):
+        log(f"{LAYOUT_BENCH} missing (Google Benchmark not installed?): no scaling table")
+        return None
+    p = subprocess.run([LAYOUT_BENCH, "--benchmark_format=json",
+                        f"--benchmark_min_time={0.05 if quick else 0.3}"], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("layout bench failed: " + p.stderr[-1500:])
+    return parse_layout_bench(json.loads(p.stdout))
+
+
+def parse_layout_bench(doc):
+    rows = {}
+    for b in doc.get("benchmarks", []):
+        name, _, n = b["name"].partition("/")
+        n = int(n.split("/")[0])
+        row = rows.setdefault(n, {"vmas": n})
+        key = {"BM_ProcessorLive": "live_ns", "BM_ProcessorPrintText": "print_ns", "BM_ProcessorReplay": "replay_ns",
+               "BM_LayoutMprotectMergeSplit": "layout_ns"}.get(name)
+        if key and "ns_per_event" in b:
+            row[key] = b["ns_per_event"] * 1e9  # Counter kIsRate|kInvert: seconds per event
+        if name == "BM_LayoutMemory":
+            row["bytes_per_vma"] = b.get("bytes_per_vma")
+            row["sizeof_vma"] = b.get("sizeof_vma")
+    return [rows[n] for n in sorted(rows)]
+
+
+# ---------------------------------------------------------------- tables
+
+
+def fmt(v, spec="{:.2f}", empty=""):
+    return empty if v is None else spec.format(v)
+
+
+def target_mark(value, target, lower_is_better=True):
+    if value is None:
+        return ""
+    ok = value <= target if lower_is_better else value >= target
+    return "met" if ok else "**missed**"
+
+
+def ratio_target(wname, tool_key, has_malloc):
+    if wname == "storm" and tool_key == "vmatrace":
+        return TARGET["storm"]
+    if wname == "faultstorm" and tool_key == "vmatrace":
+        return TARGET["faultstorm_stream"]
+    if wname == "faultstorm" and tool_key == "vmatrace_fsummary":
+        return TARGET["faultstorm_summary"]
+    if wname == "mallocheavy" and tool_key == ("vmatrace_malloc_stack" if has_malloc else "vmatrace"):
+        return TARGET["mallocheavy_default"]
+    return None
+
+
+def markdown(results):
+    has_malloc = results.get("has_malloc", False)
+    L = []
+    L.append("| workload | tool | slowdown: wall (x untraced) | slowdown: CPU (x untraced) | target | events | lost "
+             "| tracer CPU ns/event | tracer peak RSS MiB | bytes/recorded event | attach ms |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for w in results["workloads"]:
+        first = True
+        for k, e in w["tools"].items():
+            wl = w["desc"] if first else ""
+            first = False
+            if not e.get("available", True):
+                L.append(f"| {wl} | {e['label']} | not available in this build | | | | | | | | |")
+                continue
+            tgt = ratio_target(w["workload"], k, has_malloc)
+            tcell = (f"≤{tgt}x: wall {target_mark(e['ratio'], tgt)}, CPU {target_mark(e.get('cpu_ratio'), tgt)}"
+                     if tgt else "")
+            L.append("| {} | {} | {:.2f}x | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                wl, e["label"], e["ratio"], fmt(e.get("cpu_ratio"), "{:.2f}x"), tcell, fmt(e.get("events"), "{:.0f}"), fmt(e.get("lost"), "{:.0f}"),
+                fmt(e.get("cpu_ns_per_event"), "{:.0f}"), fmt(e["hwm_kb"] / 1024 if e.get("hwm_kb") else None,
+                                                              "{:.1f}"),
+                fmt(e.get("bytes_per_event")), fmt(e.get("attach_ms"), "{:.0f}")))
+    L.append("")
+    L.append("Replay of each workload's `vmatrace record` file (records per second, in millions; "
+             "small recordings are dominated by start-up):")
+    L.append("")
+    L.append("| workload | records | `replay --stats` (decode + apply) | `replay > /dev/null` (text) |")
+    L.append("|---|---|---|---|")
+    for w in results["workloads"]:
+        r = w.get("replay")
+        if r:
+            L.append("| {} | {} | {} M/s | {} M/s |".format(w["workload"], r["records"],
+                                                             fmt(r["stats_events_per_s"] and r["stats_events_per_s"] / 1e6),
+                                                             fmt(r["text_events_per_s"] and r["text_events_per_s"] / 1e6)))
+    sc = results.get("layout_scaling")
+    if sc:
+        L.append("")
+        L.append("Cost as work grows (`build/bench/vmatrace_layout_bench`: one process of N VMAs, a cycle of "
+                 "mprotect merge/split, munmap/mmap and faults in the middle; ns per applied record):")
+        L.append("")
+        L.append("| VMAs | live (changes derived) | live + text printer | replay (--stats path) "
+                 "| layout model alone (mprotect) | heap bytes per VMA |")
+        L.append("|---|---|---|---|---|---|")
+        for r in sc:
+            L.append("| {} | {} | {} | {} | {} | {} |".format(
+                f"{r['vmas']:,}", fmt(r.get("live_ns"), "{:.0f}"), fmt(r.get("print_ns"), "{:.0f}"),
+                fmt(r.get("replay_ns"), "{:.0f}"), fmt(r.get("layout_ns"), "{:.0f}"),
+                fmt(r.get("bytes_per_vma"), "{:.0f}")))
+    L.append("")
+    L.append("Targets:")
+    L.append("")
+    L.append("| target | measured | |")
+    L.append("|---|---|---|")
+    for name, measured, target, lower in summarize_targets(results):
+        L.append(f"| {name} | {measured if isinstance(measured, str) else fmt(measured)} | "
+                 f"{target_mark(measured, target, lower) if not isinstance(measured, str) else ''} |")
+    return "\n".join(L)
+
+
+def summarize_targets(results):
+    has_malloc = results.get("has_malloc", False)
+    ws = {w["workload"]: w for w in results["workloads"]}
+    out = []
+
+    def ratio(w, k, key):
+        e = ws.get(w, {}).get("tools", {}).get(k)
+        return e.get(key) if e and e.get("available", True) else None
+
+    mk = "vmatrace_malloc_stack" if has_malloc else "vmatrace"
+    for key, how in (("ratio", "wall"), ("cpu_ratio", "CPU")):
+        out.append((f"storm ≤ 1.2x (vmatrace stream, {how})", ratio("storm", "vmatrace", key), TARGET["storm"], True))
+        out.append((f"fault storm ≤ 1.05x (stream, {how})", ratio("faultstorm", "vmatrace", key),
+                    TARGET["faultstorm_stream"], True))
+        out.append((f"fault storm ≤ 1.02x (--faults=summary, {how})", ratio("faultstorm", "vmatrace_fsummary", key),
+                    TARGET["faultstorm_summary"], True))
+        out.append((f"malloc-heavy ≤ 1.02x ({'--malloc=stack' if has_malloc else 'no --malloc in this build: stream'}"
+                    f", {how})", ratio("mallocheavy", mk, key), TARGET["mallocheavy_default"], True))
+    lost = [e.get("lost") for w in results["workloads"] for k, e in w["tools"].items()
+            if e.get("available", True) and e.get("kind") == "vmatrace" and e.get("lost") is not None]
+    out.append(("zero losses, default ring buffer (max over all vmatrace rows)", max(lost) if lost else None, 0, True))
+    # Consumer CPU on the big streams (small ones are start-up noise).
+    cpu = [(e["cpu_ns_per_event"], w["workload"]) for w in results["workloads"] for k, e in w["tools"].items()
+           if k == "vmatrace" and e.get("cpu_ns_per_event") is not None and (e.get("events") or 0) >= 100000]
+    worst = max(cpu) if cpu else None
+    out.append((f"consumer CPU ≤ 40 ns/event (worst stream row ≥100k events{': ' + worst[1] if worst else ''})",
+                worst[0] if worst else None, TARGET["consumer_ns_per_event"], True))
+    r = ws.get("storm", {}).get("replay")
+    out.append(("replay ≥ 20 M events/s (storm, --stats)", r["stats_events_per_s"] if r else None,
+                TARGET["replay_events_per_s"], False))
+    st = ws.get("storm", {}).get("tools", {}).get("vmatrace_record")
+    out.append(("≤ 5 bytes per recorded event (storm)", st.get("bytes_per_event") if st else None,
+                TARGET["bytes_per_event"], True))
+    att = [e["attach_ms"] for w in results["workloads"] for k, e in w["tools"].items()
+           if k == "vmatrace" and e.get("attach_ms") is not None]
+    out.append(("attach < 100 ms (median over stream rows)", statistics.median(att) if att else None,
+                TARGET["attach_ms"], True))
+    # Replay rate shown in M/s for readability.
+    return [(n, (m / 1e6 if (m is not None and "M events/s" in n) else m),
+             (t / 1e6 if "M events/s" in n else t), lo) for n, m, t, lo in out]
+
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    return {"kernel": platform.release(), "cpus": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kb / 2**20, 1)}
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+# ---------------------------------------------------------------- self-test
+
+
+def self_test():
+    assert parse_elapsed("x\nelapsed_ns=12\ncmd_wall_ns=99 cmd_cpu_ns=5 cmd_maxrss_kb=1\n") == 12
+    assert parse_elapsed("cmd_wall_ns=99 cmd_cpu_ns=5 cmd_maxrss_kb=1\n") == 99
+    assert parse_cmd_cpu("cmd_wall_ns=99 cmd_cpu_ns=5 cmd_maxrss_kb=1\n") == 5
+    s = parse_vmatrace_stderr("vmatrace: tracing 'x'; attach: syscalls=tracepoint (loaded in 151.2 ms)\n"
+                              "vmatrace: 600092 records, 3 processes; lost 7 (2 layout resyncs)\n")
+    assert s == {"attach_ms": 151.2, "events": 600092, "lost": 7}, s
+    assert parse_perf_record_stderr("[ perf record: Captured and wrote 8 MB perf.data (262149 samples) ]") == \
+        {"events": 262149}
+    assert parse_bpftrace_lost("\nLost 870062 events\n") == 870062
+    assert parse_heaptrack_stderr("heaptrack stats:\n\tallocations:          \t5000123\n") == {"events": 5000123}
+    doc = {"benchmarks": [
+        {"name": "BM_ProcessorLive/10", "ns_per_event": 1.5e-7},
+        {"name": "BM_ProcessorReplay/10", "ns_per_event": 1e-7},
+        {"name": "BM_LayoutMemory/10/iterations:3", "bytes_per_vma": 300.0, "sizeof_vma": 200.0}]}
+    rows = parse_layout_bench(doc)
+    assert len(rows) == 1 and abs(rows[0]["live_ns"] - 150) < 1e-6 and rows[0]["bytes_per_vma"] == 300.0, rows
+    res = {"has_malloc": False, "workloads": [{
+        "workload": "storm", "desc": "storm", "untraced_ns": 100,
+        "tools": {"vmatrace": {"label": "vmatrace", "kind": "vmatrace", "available": True, "ratio": 1.5,
+                               "cpu_ratio": 1.1,
+                               "events": 200000, "lost": 0, "cpu_ns_per_event": 30.0, "hwm_kb": 2048,
+                               "attach_ms": 90.0},
+                  "vmatrace_malloc_stack": {"label": "m", "available": False}},
+        "replay": {"records": 10, "stats_events_per_s": 25e6, "text_events_per_s": 1e6}}],
+        "layout_scaling": rows}
+    md = markdown(res)
+    assert "| storm | vmatrace | 1.50x | 1.10x | ≤1.2x: wall **missed**, CPU met |" in md, md
+    assert "not available in this build" in md
+    assert "| consumer CPU ≤ 40 ns/event (worst stream row ≥100k events: storm) | 30.00 | met |" in md, md
+    assert "| replay ≥ 20 M events/s (storm, --stats) | 25.00 | met |" in md, md
+    print("bench.py self-test: ok")
+
+
+# ---------------------------------------------------------------- main
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--storm-iters", type=int, default=200000)
-    ap.add_argument("--fault-pages", type=int, default=262144)
-    ap.add_argument("--only", choices=["storm", "faultstorm"], help="run one workload")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller workloads, 3 rounds")
+    ap.add_argument("--rounds", type=int, help="rounds per configuration (default 5, --quick 3)")
+    ap.add_argument("--only", help="comma-separated workloads (storm,faultstorm,mallocheavy,python,cc,threads,mapmany)")
     ap.add_argument("--json-out", default=os.path.join(ROOT, "bench", "results.json"))
+    ap.add_argument("--md-out", default=os.path.join(ROOT, "bench", "results.md"))
+    ap.add_argument("--update-readme", action="store_true",
+                    help="also put the tables in README.md between <!-- bench:begin --> and <!-- bench:end -->")
+    ap.add_argument("--self-test", action="store_true", help="check the parsers and tables (no root, no runs)")
     a = ap.parse_args()
+    if a.self_test:
+        self_test()
+        return
     if os.geteuid() != 0:
-        sys.exit("bench: run as root (the tracers load BPF programs)")
-    ensure_tools()
-    results = {"machine": {"kernel": platform.release(), "cpus": os.cpu_count(),
-                           "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                                        if l.startswith("model name")), "?")},
-               "workloads": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        if a.only in (None, "storm"):
-            storm = bench_workload("storm", ["storm", str(a.storm_iters)], a.rounds, tmp)
-            storm["replay"] = replay_rate(tmp)
-            results["workloads"].append(storm)
-        if a.only in (None, "faultstorm"):
-            fs = ["faultstorm", str(a.fault_pages)]
-            results["workloads"].append(
-                bench_workload("faultstorm", fs, a.rounds, tmp, fault_configs(fs, tmp)))
+        sys.exit("bench: run as root (the tracers load BPF programs): sudo ./scripts/bench.sh")
+    for p in (VMATRACE, TIMED):
+        if not os.path.exists(p):
+            sys.exit(f"bench: {p} missing: build first (./scripts/bench.sh builds it)")
+    rounds = a.rounds or (3 if a.quick else 5)
+    log = lambda s: print(s, file=sys.stderr, flush=True)
+    has_malloc = vmatrace_has_malloc()
+    wls = workloads(a.quick)
+    if a.only:
+        want = set(a.only.split(","))
+        unknown = want - {w["name"] for w in wls}
+        if unknown:
+            sys.exit(f"bench: unknown workload(s) {','.join(sorted(unknown))}: choose from "
+                     + ",".join(w["name"] for w in wls))
+        wls = [w for w in wls if w["name"] in want]
+    results = {"machine": machine(), "loadavg_start": loadavg(), "rounds": rounds, "quick": a.quick,
+               "has_malloc": has_malloc, "workloads": []}
+    log(f"bench: {rounds} rounds{' (quick)' if a.quick else ''}; load average at start {results['loadavg_start']}; "
+        f"--malloc {'available' if has_malloc else 'not available in this build'}")
+    saved_max_map = None
+    need_maps = max([w.get("vmas", 0) for w in wls] + [0])
+    with open("/proc/sys/vm/max_map_count") as f:
+        cur_max_map = int(f.read())
+    try:
+        if need_maps + 1000 > cur_max_map:
+            saved_max_map = cur_max_map
+            with open("/proc/sys/vm/max_map_count", "w") as f:
+                f.write(str(2 * need_maps + 1000))
+            log(f"bench: vm.max_map_count {cur_max_map} -> {2 * need_maps + 1000} (restored at the end)")
+        with tempfile.TemporaryDirectory(prefix="vmatrace-bench.") as tmp:
+            for w in wls:
+                tools = dict(vmatrace_tools(has_malloc))
+                tools.update(peer_tools(w["comm"]))
+                used = {k: tools[k] for k in w["tools"] if tools[k].kind != "unavailable"}
+                log(f"bench: {w['desc']}")
+                cal = calibrate(used, rounds, tmp, log)
+                res = bench_workload(w, tools, rounds, tmp, cal, log)
+                res["calibration"] = cal
+                results["workloads"].append(res)
+        log("bench: layout scaling (Google Benchmark)")
+        results["layout_scaling"] = layout_scaling(a.quick, log)
+    finally:
+        if saved_max_map is not None:
+            with open("/proc/sys/vm/max_map_count", "w") as f:
+                f.write(str(saved_max_map))
+    results["loadavg_end"] = loadavg()
+    m = results["machine"]
+    head = (f"Machine: {m['cpu']}, {m['cpus']} CPUs, {m['mem_gib']} GiB, kernel {m['kernel']}; "
+            f"{rounds} rounds{' (--quick)' if a.quick else ''}, medians; load average "
+            f"{results['loadavg_start']} at start, {results['loadavg_end']} at end.")
+    md = head + "\n\n" + markdown(results) + "\n"
     with open(a.json_out, "w") as f:
         json.dump(results, f, indent=2)
-    m = results["machine"]
-    print(f"Machine: {m['cpu']}, {m['cpus']} CPUs, kernel {m['kernel']}; {a.rounds} rounds, medians.\n")
-    print("| workload | tool | slowdown (x untraced) | records | lost | attach ms | bytes/record |")
-    print("|---|---|---|---|---|---|---|")
-    for w in results["workloads"]:
-        for k, e in w["tools"].items():
-            print(f"| {w['workload']} | {k} | {e['ratio']:.2f}x | {e.get('records', '')} | {e.get('lost', '')} | "
-                  f"{e.get('attach_ms', '')} | {('%.2f' % e['bytes_per_record']) if 'bytes_per_record' in e else ''} |")
-        r = w.get("replay")
-        if r:
-            print(f"\nreplay of the {w['workload']} recording (text to /dev/null): "
-                  f"{r['records_per_s'] / 1e6:.2f} M records/s")
-    print(f"\nJSON: {a.json_out}")
+    with open(a.md_out, "w") as f:
+        f.write(md)
+    print(md)
+    print(f"JSON: {a.json_out}\nMarkdown: {a.md_out}")
+    if a.update_readme:
+        update_readme(os.path.join(ROOT, "README.md"), md)
+        print("README.md: Performance tables replaced")
+
+
+def update_readme(path, md):
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    with open(path) as f:
+        text = f.read()
+    i, j = text.find(begin), text.find(end)
+    if i < 0 or j < i:
+        sys.exit(f"bench: {path} has no {begin} ... {end} block to replace")
+    with open(path, "w") as f:
+        f.write(text[:i + len(begin)] + "\n" + md + text[j:])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   cmake g++ make pkg-config clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev libdw-dev
-  libcli11-dev libgtest-dev
+  libcli11-dev libgtest-dev libbenchmark-dev
   python3 strace libcap2-bin
   libjs-d3                              # the HTML report bundles d3 (report --html)
   chromium nodejs npm                   # its e2e test drives the page headless (tests/html)

@@ -170,11 +170,15 @@ const Vma* Layout::find_by_id(uint64_t id) const {
 
 std::vector<Vma> Layout::overlapping(uint64_t start, uint64_t end) const {
   std::vector<Vma> out;
-  if (start >= end) return out;
+  append_overlapping(start, end, out);
+  return out;
+}
+
+void Layout::append_overlapping(uint64_t start, uint64_t end, std::vector<Vma>& out) const {
+  if (start >= end) return;
   auto it = vmas_.upper_bound(start);
   if (it != vmas_.begin() && std::prev(it)->second.end > start) --it;
   for (; it != vmas_.end() && it->second.start < end; ++it) out.push_back(it->second);
-  return out;
 }
 
 std::vector<Vma> Layout::vmas() const {

@@ -124,6 +124,8 @@ class Layout {
   // find_vma(): the first VMA ending above addr (the one a fault below it may grow).
   const Vma* find_next(uint64_t addr) const;
   std::vector<Vma> overlapping(uint64_t start, uint64_t end) const;
+  // The same, appended to `out` (no temporary vector: the Processor's hot path).
+  void append_overlapping(uint64_t start, uint64_t end, std::vector<Vma>& out) const;
   size_t size() const { return vmas_.size(); }
   bool empty() const { return vmas_.empty(); }
   std::vector<Vma> vmas() const;

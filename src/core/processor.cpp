@@ -40,12 +40,12 @@ using Spans = std::vector<std::pair<uint64_t, uint64_t>>;
 // VMA right before or after a range, so the spans are widened by a byte.
 std::vector<Vma> vmas_near(const Layout& l, const Spans& spans) {
   std::vector<Vma> out;
+  out.reserve(8);  // usually the range and a neighbour each side: one allocation
   for (size_t i = 0; i < spans.size(); i++) {
     const auto [s, e] = spans[i];
     // The kernel's VMA usually repeats the syscall's range: query it once.
     if (std::find(spans.begin(), spans.begin() + i, spans[i]) != spans.begin() + i) continue;
-    auto v = l.overlapping(s ? s - 1 : 0, e + 1 > e ? e + 1 : e);
-    out.insert(out.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
+    l.append_overlapping(s ? s - 1 : 0, e + 1 > e ? e + 1 : e, out);
   }
   return out;
 }
@@ -232,16 +232,14 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
     case VMAT_SYS_MADVISE: lo = e.args[0]; hi = lo + e.args[1]; break;
     default: break;
   }
-  ch.result = hi > lo ? l.overlapping(lo, hi) : std::vector<Vma>{};
+  // Only a sink reads it (replay --stats, layout queries: none).
+  if (derive_changes_) ch.result = hi > lo ? l.overlapping(lo, hi) : std::vector<Vma>{};
   // After: the same (widened) spans, plus exactly the old VMAs' ranges (a
   // VMA there now either changed or was already captured; widening these
   // would catch unchanged neighbours that `before` lacks).
   if (derive_changes_) {
     std::vector<Vma> after = vmas_near(l, spans);
-    for (const auto& v : before) {
-      auto o = l.overlapping(v.start, v.end);
-      after.insert(after.end(), std::make_move_iterator(o.begin()), std::make_move_iterator(o.end()));
-    }
+    for (const auto& v : before) l.append_overlapping(v.start, v.end, after);
     out.changes = derive_vma_changes(std::move(before), std::move(after), hints);
   }
   out.cause = syscall_name(e.sys);
@@ -268,6 +266,7 @@ void Processor::apply_fault(ProcessState& p, const DecodedRecord& rec, Applied& 
     out.layout_changed = true;
     out.change = std::move(ch);
   }
+  if (!derive_changes_) return;  // no sink to see it
   if (const Vma* v = p.layout.find(addr)) out.fault_vma = *v;
 }
 

@@ -41,7 +41,10 @@ Vma piece_of(const Vma& whole, uint64_t s, uint64_t e) {
 }
 
 void sort_unique(std::vector<Vma>& v) {
-  std::sort(v.begin(), v.end(), [](const Vma& a, const Vma& b) { return a.start < b.start; });
+  auto by_start = [](const Vma& a, const Vma& b) { return a.start < b.start; };
+  // Usually already in order (spans are queried low to high): sorting would
+  // still move every Vma, strings and all.
+  if (!std::is_sorted(v.begin(), v.end(), by_start)) std::sort(v.begin(), v.end(), by_start);
   v.erase(std::unique(v.begin(), v.end(), [](const Vma& a, const Vma& b) { return a.start == b.start; }), v.end());
 }
 
