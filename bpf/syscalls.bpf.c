@@ -180,7 +180,9 @@ static __always_inline bool is_growth(__u32 sys, const __u64 *args, long ret)
 	case VMAT_SYS_BRK:
 		return args[0] != 0; /* brk(0) only asks */
 	case VMAT_SYS_MMAP:
-		return args[3] & 0x20; /* MAP_ANONYMOUS: allocators never map files */
+		/* MAP_ANONYMOUS: allocators never map files; PROT_NONE is a
+		 * reservation (a glibc arena's heap), it grows by mprotect. */
+		return (args[3] & 0x20) && args[2] != 0;
 	case VMAT_SYS_MREMAP:
 		return args[2] > args[1];
 	case VMAT_SYS_MPROTECT:

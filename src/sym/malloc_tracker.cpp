@@ -82,6 +82,7 @@ std::optional<MallocGrowth> MallocTracker::after_apply(const DecodedRecord& rec,
       at = e.brk - 1;
       break;
     case VMAT_SYS_MMAP:
+      if (e.args[2] == 0) return std::nullopt;  // PROT_NONE: a reservation, not growth
       g.via = "mmap";
       g.bytes = page_up(e.args[1]);
       g.addr = at = ret;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <unordered_map>
 
 namespace vmatrace {
 namespace {
@@ -39,6 +40,10 @@ struct Unwinder::State {
   bool thread_given = false;
   std::vector<StackFrame>* frames = nullptr;
   size_t max_frames = 0;
+  // Symbolized frames by (pc, activation): elfutils looks symbols up by a
+  // linear scan of the symbol table (~1 ms in libc), and growth stacks
+  // repeat the same few return addresses.
+  std::unordered_map<uint64_t, StackFrame> symbols;
 
   static pid_t next_thread(Dwfl*, void* arg, void** thread_arg) {
     auto* st = static_cast<State*>(arg);
@@ -77,8 +82,17 @@ struct Unwinder::State {
     Dwarf_Addr pc = 0;
     bool activation = false;
     if (!dwfl_frame_pc(frame, &pc, &activation) || pc == 0) return DWARF_CB_ABORT;
-    st->frames->push_back(st->symbolize(pc, activation));
+    st->frames->push_back(st->symbolize_cached(pc, activation));
     return st->frames->size() >= st->max_frames ? DWARF_CB_ABORT : DWARF_CB_OK;
+  }
+
+  const StackFrame& symbolize_cached(uint64_t pc, bool activation) {
+    // pc is at least 1 byte into user space, so bit 63 is free for the flag.
+    uint64_t key = pc | (activation ? 1ull << 63 : 0);
+    auto it = symbols.find(key);
+    if (it != symbols.end()) return it->second;
+    if (symbols.size() > 65536) symbols.clear();
+    return symbols.emplace(key, symbolize(pc, activation)).first->second;
   }
 
   StackFrame symbolize(uint64_t pc, bool activation) {
@@ -95,7 +109,8 @@ struct Unwinder::State {
     GElf_Sym sym;
     if (const char* s = dwfl_module_addrinfo(mod, lookup, &off, &sym, nullptr, nullptr, nullptr)) {
       f.symbol = s;
-      f.function = demangle(f.symbol);
+      // "pthread_create@GLIBC_2.2.5": the version is not part of the name.
+      f.function = demangle(f.symbol.substr(0, f.symbol.find('@')));
       f.offset = off + (pc - lookup);
     }
     if (Dwfl_Line* line = dwfl_module_getsrc(mod, lookup)) {
@@ -158,7 +173,7 @@ std::vector<StackFrame> Unwinder::unwind(const StackSample& s, size_t max_frames
   // Returns -1 when the unwind stops early (end of the copied stack, no
   // CFI): the frames found so far are the answer.
   dwfl_getthread_frames(state_->dwfl.get(), static_cast<pid_t>(s.tid), &State::on_frame, state_.get());
-  if (frames.empty()) frames.push_back(state_->symbolize(s.regs[VMAT_UREG_IP], true));
+  if (frames.empty()) frames.push_back(state_->symbolize_cached(s.regs[VMAT_UREG_IP], true));
   state_->sample = nullptr;
   state_->frames = nullptr;
   return frames;

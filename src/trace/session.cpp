@@ -125,14 +125,17 @@ void Session::handle(std::span<const std::byte> rec) {
   // (and deleted) while its layout is still there to name their VMAs.
   if (opts_.loader.fault_summary && d->type == VMAT_EV_EXIT && (d->exit.flags & VMAT_EXIT_GROUP))
     collect_fault_summary(d->hdr.pid);
-  if (malloc_tracker_) malloc_tracker_->before_apply(*d, processor_);
+  // Unwinding is for what is shown: `record` keeps the raw stacks and
+  // leaves the unwinding to replay and report.
+  const bool attribute = malloc_tracker_ && (opts_.print.events || on_growth_);
+  if (attribute) malloc_tracker_->before_apply(*d, processor_);
   if (fault_report_) {
     RecordTee tee(printer_.get(), fault_report_.get());
     processor_.apply(*d, &tee);
   } else {
     processor_.apply(*d, printer_.get());
   }
-  if (malloc_tracker_) {
+  if (attribute) {
     if (auto g = malloc_tracker_->after_apply(*d, processor_)) {
       printer_->derived(*d, "malloc_growth", growth_text(*g), growth_json_fields(*g));
       malloc_report_->add(*g);

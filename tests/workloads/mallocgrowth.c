@@ -2,12 +2,16 @@
 // tests/e2e/malloc_e2e_test.cpp. For every step it writes one line to the
 // file named by argv[1] (never to stdout: its buffer would be a malloc):
 //   step FUNCTION ALLOCATOR VIA PTR SIZE [BRK_BEFORE BRK_AFTER]
-// ALLOCATOR is "-" for the direct mmap, which must not be attributed.
+// ALLOCATOR is "-" for the direct mmap, which must not be attributed. For
+// brk (the main heap) and mprotect (a thread's arena heap) BEFORE/AFTER are
+// the end of the heap's writable part before and after the growth.
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -62,6 +66,49 @@ __attribute__((noinline)) void direct_mmap(void) {
   step(__func__, "-", "mmap", p, 256 << 10, 0, 0);
 }
 
+// The end of the mapping holding p, from /proc/self/maps (read without
+// stdio: its buffer would come from this thread's arena).
+static uintptr_t mapping_end(void* p) {
+  static char buf[1 << 16];
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) _exit(5);
+  size_t n = 0;
+  ssize_t r;
+  while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0) n += (size_t)r;
+  close(fd);
+  buf[n] = 0;
+  for (char* line = buf; line && *line;) {
+    char* end;
+    unsigned long lo = strtoul(line, &end, 16), hi = strtoul(end + 1, NULL, 16);
+    if ((uintptr_t)p >= lo && (uintptr_t)p < hi) return hi;
+    line = strchr(line, '\n');
+    if (line) line++;
+  }
+  return 0;
+}
+
+// A thread's first malloc creates its arena: a PROT_NONE reservation (not a
+// growth) whose first part is made writable (a growth, via mprotect).
+__attribute__((noinline)) void* thread_first_malloc(void) { return sink = malloc(200); }
+
+// Then the arena's heap grows by mprotect of more of its reservation.
+__attribute__((noinline)) void thread_small_mallocs(void* first) {
+  uintptr_t before = mapping_end(first), after = before;
+  void* last = NULL;
+  for (int i = 0; i < 1000000 && after == before; i++) {
+    last = sink = malloc(200);
+    if (i % 64 == 0) after = mapping_end(first);
+  }
+  after = mapping_end(first);
+  step(__func__, "malloc", "mprotect", last, 200, before, after);
+}
+
+static void* arena_thread(void* arg) {
+  (void)arg;
+  thread_small_mallocs(thread_first_malloc());
+  return NULL;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: mallocgrowth STEPS_FILE\n");
@@ -76,6 +123,8 @@ int main(int argc, char** argv) {
   large_posix_memalign();
   realloc_to_8mib();
   direct_mmap();
+  pthread_t t;
+  if (pthread_create(&t, NULL, arena_thread, NULL) || pthread_join(t, NULL)) return 6;
   close(log_fd);
   return 0;
 }
