@@ -159,6 +159,12 @@ static __always_inline void emit_syscall(__u32 sys, const __u64 *args, __u64 ent
  * the capture off, and the verifier then drops the code below as dead.
  */
 const volatile __u32 vmat_ustack_bytes = 0;
+/*
+ * Smallest anonymous mmap worth a stack: an allocator maps a chunk only at
+ * or above its threshold (glibc: M_MMAP_THRESHOLD, 128 KiB unless tuned
+ * down), so a storm of small direct mmaps pays nothing.
+ */
+const volatile __u64 vmat_ustack_min_mmap = 0;
 
 struct vmat_ustack_scratch {
 	__u8 buf[sizeof(struct vmat_user_stack_event) + VMAT_USTACK_MAX];
@@ -182,7 +188,7 @@ static __always_inline bool is_growth(__u32 sys, const __u64 *args, long ret)
 	case VMAT_SYS_MMAP:
 		/* MAP_ANONYMOUS: allocators never map files; PROT_NONE is a
 		 * reservation (a glibc arena's heap), it grows by mprotect. */
-		return (args[3] & 0x20) && args[2] != 0;
+		return (args[3] & 0x20) && args[2] != 0 && args[1] >= vmat_ustack_min_mmap;
 	case VMAT_SYS_MREMAP:
 		return args[2] > args[1];
 	case VMAT_SYS_MPROTECT:

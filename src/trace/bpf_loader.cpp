@@ -124,6 +124,7 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
   s->rodata->vmat_wakeup_bytes = opts.wakeup_bytes;
   s->rodata->vmat_stop_on_exec = plan.mode(Family::kExecLayout) == AttachMode::kProcfs;
   s->rodata->vmat_ustack_bytes = opts.ustack_bytes;
+  s->rodata->vmat_ustack_min_mmap = opts.ustack_min_mmap;
   // Major/minor from the perf software events, opened before the load
   // because whether they exist decides how the fault programs behave.
   FaultPerfEvents perf;

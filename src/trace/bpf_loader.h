@@ -30,6 +30,7 @@ struct LoaderOptions {
   // --malloc=stack: user stack bytes copied at each growth syscall (0: off;
   // at most VMAT_USTACK_MAX).
   uint32_t ustack_bytes = 0;
+  uint64_t ustack_min_mmap = 128 * 1024;  // smaller anonymous mmaps get no stack
 };
 
 // The in-kernel fault aggregates of --faults=summary (fault_summary.h).

@@ -94,6 +94,7 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
   }
   if (opts_.malloc == MallocMode::kStack) {
     opts_.loader.ustack_bytes = std::min<uint32_t>(opts_.malloc_stack_bytes, VMAT_USTACK_MAX);
+    opts_.loader.ustack_min_mmap = opts_.malloc_min_mmap;
     malloc_tracker_ = std::make_unique<MallocTracker>(/*live=*/true);
     malloc_report_ = std::make_unique<MallocReport>();
   }

@@ -52,6 +52,9 @@ struct TraceOptions {
   std::string user;
   MallocMode malloc = MallocMode::kStack;  // default: attribution on (cost only at growth syscalls)
   uint32_t malloc_stack_bytes = VMAT_USTACK_MAX;  // user stack copied per growth
+  // Anonymous mmaps smaller than this are not attributed (glibc's default
+  // M_MMAP_THRESHOLD: it never maps a smaller chunk unless tuned with mallopt).
+  uint64_t malloc_min_mmap = 128 * 1024;
 };
 
 // The credentials -- CMD runs with.

@@ -30,6 +30,8 @@ void add_trace_options(CLI::App* sub, TraceOptions& o, std::string& attach, bool
       ->check(CLI::IsMember({"stack", "off"}));
   sub->add_option("--malloc-stack", o.malloc_stack_bytes, "bytes of user stack copied per growth (at most 16384)")
       ->check(CLI::Range(64, VMAT_USTACK_MAX));
+  sub->add_option("--malloc-min-mmap", o.malloc_min_mmap,
+                  "smallest anonymous mmap to attribute (default 131072: glibc's mmap threshold)");
   sub->add_option("--ringbuf-size", o.loader.ringbuf_bytes, "ring buffer bytes (power of two)");
   sub->add_flag("-v,--verbose", o.loader.verbose, "show libbpf's messages");
   sub->add_option("-u,--user", o.user,

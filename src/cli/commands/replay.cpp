@@ -282,6 +282,7 @@ int run_info(const std::string& path, bool json) {
       case VMAT_REC_LAYOUT: counts["layout"]++; break;
       case VMAT_REC_LOSS: counts["loss"]++; lost += d->loss->lost; break;
       case VMAT_EV_FS: counts["unlink_or_rename"]++; break;
+      case VMAT_EV_USER_STACK: counts["user_stack"]++; break;
       case VMAT_REC_FILE_DELETED: counts["file_deleted"]++; break;
       default: counts["unknown"]++; break;
     }
