@@ -28,6 +28,7 @@ std::vector<ModuleMapping> code_modules(const Layout& l) {
 }  // namespace
 
 void MallocTracker::before_apply(const DecodedRecord& rec, const Processor& proc) {
+  if (rec.type == VMAT_EV_EXIT) pending_.erase(rec.hdr.tid);
   if (rec.type == VMAT_EV_EXEC || (rec.type == VMAT_EV_EXIT && (rec.exit.flags & VMAT_EXIT_GROUP))) {
     unwinders_.erase(rec.hdr.pid);
     return;
