@@ -151,10 +151,15 @@ Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string
   }
   dwfl_report_begin(state_->dwfl.get());
   for (const auto& [path, base] : bases) {
-    std::string file = root + path;
-    // A file that is gone or not ELF is simply not a module: its frames
-    // stay unsymbolized (and the unwind stops there, without its CFI).
-    dwfl_report_elf(state_->dwfl.get(), path.c_str(), file.c_str(), -1, base, false);
+    // Through the process's root while it lives; it may exit between our
+    // look at /proc and the open (its root link then fails): the path as
+    // we see it is the fallback. A file that is gone or not ELF is simply
+    // not a module: its frames stay unsymbolized (and the unwind stops
+    // there, without its CFI).
+    Dwfl_Module* mod = nullptr;
+    if (!root.empty())
+      mod = dwfl_report_elf(state_->dwfl.get(), path.c_str(), (root + path).c_str(), -1, base, false);
+    if (!mod) dwfl_report_elf(state_->dwfl.get(), path.c_str(), path.c_str(), -1, base, false);
   }
   dwfl_report_end(state_->dwfl.get(), nullptr, nullptr);
   if (!dwfl_attach_state(state_->dwfl.get(), nullptr, static_cast<pid_t>(pid), &callbacks, state_.get()))
