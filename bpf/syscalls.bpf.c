@@ -83,6 +83,8 @@ static __always_inline int sys_enter(__u32 sys, __u64 a0, __u64 a1, __u64 a2, __
 	return 0;
 }
 
+static __always_inline void emit_user_stack(__u32 sys, const __u64 *args, __u64 enter_ts, long ret);
+
 /*
  * The exit half every flavour shares: one record from the syscall id, its
  * arguments, the entry time and the result, joined with the mm's break and
@@ -147,6 +149,127 @@ static __always_inline void emit_syscall(__u32 sys, const __u64 *args, __u64 ent
 	size = sizeof(*e) + c.path_len;
 	vmat_fill_hdr(&e->hdr, VMAT_EV_SYSCALL, size);
 	vmat_output(e, size, tgid);
+	emit_user_stack(sys, args, enter_ts, ret);
+}
+
+/* ---- malloc attribution: user registers and stack at growth syscalls -- */
+
+/*
+ * Bytes of user stack to copy at a growth syscall; 0 (the default) turns
+ * the capture off, and the verifier then drops the code below as dead.
+ */
+const volatile __u32 vmat_ustack_bytes = 0;
+/*
+ * Smallest anonymous mmap worth a stack: an allocator maps a chunk only at
+ * or above its threshold (glibc: M_MMAP_THRESHOLD, 128 KiB unless tuned
+ * down), so a storm of small direct mmaps pays nothing.
+ */
+const volatile __u64 vmat_ustack_min_mmap = 0;
+
+struct vmat_ustack_scratch {
+	__u8 buf[sizeof(struct vmat_user_stack_event) + VMAT_USTACK_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vmat_ustack_scratch);
+} vmat_ustack_map SEC(".maps");
+
+/* Whether a successful call can have grown memory (the frontend decides by how much). */
+static __always_inline bool is_growth(__u32 sys, const __u64 *args, long ret)
+{
+	if (ret < 0 && ret >= -4095)
+		return false;
+	switch (sys) {
+	case VMAT_SYS_BRK:
+		return args[0] != 0; /* brk(0) only asks */
+	case VMAT_SYS_MMAP:
+		/* MAP_ANONYMOUS: allocators never map files; PROT_NONE is a
+		 * reservation (a glibc arena's heap), it grows by mprotect. */
+		return (args[3] & 0x20) && args[2] != 0 && args[1] >= vmat_ustack_min_mmap;
+	case VMAT_SYS_MREMAP:
+		return args[2] > args[1];
+	case VMAT_SYS_MPROTECT:
+		return args[2] & 0x2; /* PROT_WRITE: a glibc arena heap growing into its reserve */
+	}
+	return false;
+}
+
+struct ustack_end_ctx {
+	__u64 sp;
+	__u64 end;
+};
+
+static long on_stack_vma(struct task_struct *task, struct vm_area_struct *vma, struct ustack_end_ctx *c)
+{
+	c->end = BPF_CORE_READ(vma, vm_end);
+	return 0;
+}
+
+/*
+ * The user registers come from the task's saved pt_regs (bpf_task_pt_regs,
+ * 5.15+), which every flavour can read: the syscall entry saved them all.
+ * The copy is clamped to the end of the VMA holding sp, so a short stack
+ * (the main thread near its top) still reads.
+ */
+static __always_inline void emit_user_stack(__u32 sys, const __u64 *args, __u64 enter_ts, long ret)
+{
+	struct vmat_user_stack_event *e;
+	struct ustack_end_ctx c = {};
+	struct task_struct *task;
+	struct pt_regs *regs;
+	__u32 zero = 0, len, size;
+	void *buf;
+
+	if (!vmat_ustack_bytes || !is_growth(sys, args, ret))
+		return;
+	buf = bpf_map_lookup_elem(&vmat_ustack_map, &zero);
+	if (!buf)
+		return;
+	e = buf;
+	task = bpf_get_current_task_btf();
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	e->enter_ts = enter_ts;
+	e->sys = sys;
+	e->regs[0] = BPF_CORE_READ(regs, ax);
+	e->regs[1] = BPF_CORE_READ(regs, dx);
+	e->regs[2] = BPF_CORE_READ(regs, cx);
+	e->regs[3] = BPF_CORE_READ(regs, bx);
+	e->regs[4] = BPF_CORE_READ(regs, si);
+	e->regs[5] = BPF_CORE_READ(regs, di);
+	e->regs[6] = BPF_CORE_READ(regs, bp);
+	e->regs[7] = BPF_CORE_READ(regs, sp);
+	e->regs[8] = BPF_CORE_READ(regs, r8);
+	e->regs[9] = BPF_CORE_READ(regs, r9);
+	e->regs[10] = BPF_CORE_READ(regs, r10);
+	e->regs[11] = BPF_CORE_READ(regs, r11);
+	e->regs[12] = BPF_CORE_READ(regs, r12);
+	e->regs[13] = BPF_CORE_READ(regs, r13);
+	e->regs[14] = BPF_CORE_READ(regs, r14);
+	e->regs[15] = BPF_CORE_READ(regs, r15);
+	e->regs[16] = BPF_CORE_READ(regs, ip);
+	c.sp = e->regs[7];
+	bpf_find_vma(task, c.sp, on_stack_vma, &c, 0);
+	len = vmat_ustack_bytes;
+	if (c.end > c.sp && c.end - c.sp < len)
+		len = c.end - c.sp;
+	if (len > VMAT_USTACK_MAX)
+		len = VMAT_USTACK_MAX;
+	len &= ~7u;
+	/* The VMA end bounds the copy; should the lookup fail, halve until it reads. */
+	for (int i = 0; i < 6; i++) {
+		if (!bpf_probe_read_user(buf + sizeof(*e), len, (void *)c.sp))
+			break;
+		len = (len >> 1) & ~7u;
+	}
+	e->stack_len = len;
+	size = sizeof(*e) + len;
+	vmat_fill_hdr(&e->hdr, VMAT_EV_USER_STACK, size);
+	if (size > sizeof(struct vmat_ustack_scratch))
+		return;
+	vmat_output(e, size, vmat_current_tgid());
 }
 
 /* Exit of the flavours that saved the entry in vmat_inflight (tp, raw, kprobe). */

@@ -220,6 +220,15 @@ std::optional<DecodedRecord> decode_record(std::span<const std::byte> rec, std::
       if (!fits<vmat_fs_event>(rec, error)) return std::nullopt;
       std::memcpy(&d.fs, rec.data(), sizeof(d.fs));
       break;
+    case VMAT_EV_USER_STACK:
+      if (!fits<vmat_user_stack_event>(rec, error)) return std::nullopt;
+      std::memcpy(&d.ustack, rec.data(), sizeof(d.ustack));
+      if (d.ustack.stack_len > VMAT_USTACK_MAX || d.ustack.stack_len != rec.size() - sizeof(vmat_user_stack_event)) {
+        *error = "user stack length disagrees with the record";
+        return std::nullopt;
+      }
+      d.stack = rec.subspan(sizeof(vmat_user_stack_event));
+      break;
     case VMAT_EV_VMA_SNAPSHOT:
       if (!fits<vmat_vma_snapshot_event>(rec, error)) return std::nullopt;
       std::memcpy(&d.snap, rec.data(), sizeof(d.snap));

@@ -65,8 +65,10 @@ struct DecodedRecord {
     vmat_exit_event exit;
     vmat_vma_snapshot_event snap;
     vmat_fs_event fs;
+    vmat_user_stack_event ustack;
   };
   std::string_view path;  // syscall vma[0] path, exec filename, snapshot path
+  std::span<const std::byte> stack;  // VMAT_EV_USER_STACK: the copied user stack
   std::optional<LayoutRecord> layout;
   std::optional<LossRecord> loss;
   std::optional<NoteRecord> note;

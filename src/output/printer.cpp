@@ -152,6 +152,29 @@ bool Printer::wanted(const DecodedRecord& rec) const {
   return true;
 }
 
+void Printer::derived(const DecodedRecord& rec, std::string_view event, std::string_view text,
+                      std::string_view json_fields) {
+  if (!opts_.events || !wanted(rec)) return;
+  if (base_ts_ == 0) base_ts_ = rec.hdr.ts;
+  std::string& s = line_;
+  s.clear();
+  Appender a(s);
+  if (opts_.format == OutputFormat::kJson) {
+    a << "{\"ts\":";
+    a.dec(rec.hdr.ts) << ",\"pid\":";
+    a.dec(rec.hdr.pid) << ",\"tid\":";
+    a.dec(rec.hdr.tid) << ",\"comm\":\"" << escape_json(rec.comm) << "\",\"event\":\"" << event << '"' << json_fields
+                       << "}\n";
+  } else {
+    uint64_t rel = rec.hdr.ts >= base_ts_ ? rec.hdr.ts - base_ts_ : 0;
+    a.decw(rel / 1000000000, 5) << '.';
+    a.dec0((rel / 1000) % 1000000, 6) << ' ';
+    a.dec(rec.hdr.pid) << '/';
+    a.dec(rec.hdr.tid) << ' ' << escape_text(rec.comm) << ' ' << event << ' ' << text << '\n';
+  }
+  emit(s);
+}
+
 void Printer::on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState* proc) {
   if (rec.type == VMAT_REC_NOTE) {
     if (rec.note->key == kNoteSessionStart) base_ts_ = rec.hdr.ts;

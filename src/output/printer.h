@@ -35,6 +35,12 @@ class Printer : public RecordSink {
 
   void on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState* proc) override;
   void on_process_end(const ProcessState& p) override;
+  // An event derived from `rec` by an analysis (malloc attribution), printed
+  // under it with rec's time, pid, tid and comm: `text` after the event
+  // name in text mode, `json_fields` (",\"key\":..." pairs) in JSON mode.
+  void derived(const DecodedRecord& rec, std::string_view event, std::string_view text,
+               std::string_view json_fields);
+  OutputFormat format() const { return opts_.format; }
   void flush();
   uint64_t printed() const { return printed_; }
 

@@ -123,6 +123,8 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
   bpf_map__set_max_entries(s->maps.vmat_events, static_cast<uint32_t>(opts.ringbuf_bytes));
   s->rodata->vmat_wakeup_bytes = opts.wakeup_bytes;
   s->rodata->vmat_stop_on_exec = plan.mode(Family::kExecLayout) == AttachMode::kProcfs;
+  s->rodata->vmat_ustack_bytes = opts.ustack_bytes;
+  s->rodata->vmat_ustack_min_mmap = opts.ustack_min_mmap;
   // Major/minor from the perf software events, opened before the load
   // because whether they exist decides how the fault programs behave.
   FaultPerfEvents perf;

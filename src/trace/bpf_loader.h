@@ -27,6 +27,10 @@ struct LoaderOptions {
   uint64_t wakeup_bytes = 1ull << 20;    // force a wake-up past this fill level
   bool verbose = false;                  // forward libbpf's messages to stderr
   bool fault_summary = false;            // --faults=summary: count faults in kernel maps, no records
+  // --malloc=stack: user stack bytes copied at each growth syscall (0: off;
+  // at most VMAT_USTACK_MAX).
+  uint32_t ustack_bytes = 0;
+  uint64_t ustack_min_mmap = 128 * 1024;  // smaller anonymous mmaps get no stack
 };
 
 // The in-kernel fault aggregates of --faults=summary (fault_summary.h).

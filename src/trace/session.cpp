@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -24,6 +25,7 @@
 #include "record/writer.h"
 #include "trace/errors.h"
 #include "sym/build_id.h"
+#include "sym/malloc_tracker.h"
 #include "trace/procfs.h"
 
 namespace vmatrace {
@@ -90,6 +92,12 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
       throw UserError(e.what());
     }
   }
+  if (opts_.malloc == MallocMode::kStack) {
+    opts_.loader.ustack_bytes = std::min<uint32_t>(opts_.malloc_stack_bytes, VMAT_USTACK_MAX);
+    opts_.loader.ustack_min_mmap = opts_.malloc_min_mmap;
+    malloc_tracker_ = std::make_unique<MallocTracker>(/*live=*/true);
+    malloc_report_ = std::make_unique<MallocReport>();
+  }
   tracer_ = std::make_unique<BpfTracer>(plan_, opts_.loader, [this](std::span<const std::byte> r) { handle(r); });
   attach_ns_ = monotonic_ns() - t0;
   if (opts_.fault_report || opts_.loader.fault_summary) {
@@ -118,11 +126,22 @@ void Session::handle(std::span<const std::byte> rec) {
   // (and deleted) while its layout is still there to name their VMAs.
   if (opts_.loader.fault_summary && d->type == VMAT_EV_EXIT && (d->exit.flags & VMAT_EXIT_GROUP))
     collect_fault_summary(d->hdr.pid);
+  // Unwinding is for what is shown: `record` keeps the raw stacks and
+  // leaves the unwinding to replay and report.
+  const bool attribute = malloc_tracker_ && (opts_.print.events || on_growth_);
+  if (attribute) malloc_tracker_->before_apply(*d, processor_);
   if (fault_report_) {
     RecordTee tee(printer_.get(), fault_report_.get());
     processor_.apply(*d, &tee);
   } else {
     processor_.apply(*d, printer_.get());
+  }
+  if (attribute) {
+    if (auto g = malloc_tracker_->after_apply(*d, processor_)) {
+      printer_->derived(*d, "malloc_growth", growth_text(*g), growth_json_fields(*g));
+      malloc_report_->add(*g);
+      if (on_growth_) on_growth_(*g);
+    }
   }
   if (recorder_) note_objects(*d);
   // The unlink happened at this record's time: the "(deleted)" it causes
@@ -509,6 +528,8 @@ void Session::print_summary() {
   if (st.resyncs) s += " (" + std::to_string(st.resyncs) + " layout resyncs)";
   if (malformed_) s += "; " + std::to_string(malformed_) + " malformed records";
   std::fprintf(stderr, "%s\n", s.c_str());
+  if (malloc_report_ && malloc_report_->growths())
+    std::fprintf(stderr, "vmatrace: %s", malloc_report_->text(10).c_str());
 }
 
 int Session::run() {

@@ -18,12 +18,19 @@
 #include "core/processor.h"
 #include "output/printer.h"
 #include "report/fault_report.h"
+#include "report/malloc_report.h"
 #include "trace/bpf_loader.h"
 #include "trace/features.h"
 
 namespace vmatrace {
 
 class RecordingWriter;
+class MallocTracker;
+
+// --malloc: attribute heap/mmap growth to allocator calls. kStack copies the
+// registers and the top of the user stack at each growth syscall only (the
+// cost is per growth, not per malloc) and unwinds them in user space.
+enum class MallocMode { kOff, kStack };
 
 struct TraceOptions {
   std::optional<pid_t> pid;               // -p PID
@@ -43,6 +50,11 @@ struct TraceOptions {
   // sudo (SUDO_UID/SUDO_GID) when we are root through sudo, else as us:
   // tracing needs root, the traced command should not get it.
   std::string user;
+  MallocMode malloc = MallocMode::kStack;  // default: attribution on (cost only at growth syscalls)
+  uint32_t malloc_stack_bytes = VMAT_USTACK_MAX;  // user stack copied per growth
+  // Anonymous mmaps smaller than this are not attributed (glibc's default
+  // M_MMAP_THRESHOLD: it never maps a smaller chunk unless tuned with mallopt).
+  uint64_t malloc_min_mmap = 128 * 1024;
 };
 
 // The credentials -- CMD runs with.
@@ -82,6 +94,10 @@ class Session {
   void stop() { stop_requested_ = true; }
   // The page-fault report (--summary or --faults=summary), else null.
   const FaultReport* fault_report() const { return fault_report_.get(); }
+  // Every malloc_growth seen so far (--malloc=stack), else null.
+  const MallocReport* malloc_report() const { return malloc_report_.get(); }
+  // Called with each malloc_growth as it is printed (tests).
+  void on_malloc_growth(std::function<void(const MallocGrowth&)> f) { on_growth_ = std::move(f); }
   // --faults=summary: moves the kernel's aggregates of pid (all when
   // nullopt) into the report and deletes them from the maps.
   void collect_fault_summary(std::optional<uint32_t> pid = std::nullopt);
@@ -105,6 +121,9 @@ class Session {
   Processor processor_;
   std::unique_ptr<Printer> printer_;
   std::unique_ptr<FaultReport> fault_report_;
+  std::unique_ptr<MallocTracker> malloc_tracker_;
+  std::unique_ptr<MallocReport> malloc_report_;
+  std::function<void(const MallocGrowth&)> on_growth_;
   std::unique_ptr<RecordingWriter> recorder_;
   std::unique_ptr<BpfTracer> tracer_;
   std::map<uint32_t, uint64_t> lost_seen_;

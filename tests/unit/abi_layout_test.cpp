@@ -87,3 +87,20 @@ TEST(AbiLayout, RecordTypeIdsNeverChange)
 }
 
 }  // namespace
+
+namespace {
+
+TEST(AbiLayout, UserStackEvent)
+{
+	EXPECT_EQ(VMAT_EV_USER_STACK, 8);
+	EXPECT_EQ(sizeof(vmat_user_stack_event), 192u);
+	EXPECT_EQ(offsetof(vmat_user_stack_event, enter_ts), 40u);
+	EXPECT_EQ(offsetof(vmat_user_stack_event, sys), 48u);
+	EXPECT_EQ(offsetof(vmat_user_stack_event, stack_len), 52u);
+	EXPECT_EQ(offsetof(vmat_user_stack_event, regs), 56u);
+	EXPECT_EQ(VMAT_UREGS, 17);
+	EXPECT_EQ(VMAT_UREG_SP, 7);
+	EXPECT_EQ(VMAT_UREG_IP, 16);
+}
+
+}  // namespace

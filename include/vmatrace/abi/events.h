@@ -34,6 +34,7 @@ enum vmat_record_type {
 	VMAT_EV_EXIT = 5,         /* struct vmat_exit_event */
 	VMAT_EV_VMA_SNAPSHOT = 6, /* struct vmat_vma_snapshot_event (+ path) */
 	VMAT_EV_FS = 7,           /* struct vmat_fs_event */
+	VMAT_EV_USER_STACK = 8,   /* struct vmat_user_stack_event (+ stack bytes) */
 
 	VMAT_REC_USER_BASE = 0x8000,
 	VMAT_REC_LAYOUT = 0x8001, /* frontend: a full layout of one process */
@@ -180,6 +181,28 @@ struct vmat_fs_event {
 	__s32 ret;
 };
 
+/*
+ * The user registers and the top of the user stack at a growth syscall
+ * (brk, anonymous mmap, growing mremap, mprotect adding write), emitted
+ * right after that syscall's vmat_syscall_event for the same tid (joined by
+ * tid + enter_ts) when malloc attribution is on. The frontend unwinds it
+ * from the binaries' CFI (.eh_frame), as perf --call-graph=dwarf does.
+ * regs are in DWARF register order (x86-64 psABI: rax, rdx, rcx, rbx, rsi,
+ * rdi, rbp, rsp, r8-r15, rip). stack_len bytes copied from regs[rsp] follow.
+ */
+#define VMAT_UREGS 17
+#define VMAT_UREG_SP 7
+#define VMAT_UREG_IP 16
+#define VMAT_USTACK_MAX 16384
+
+struct vmat_user_stack_event {
+	struct vmat_hdr hdr;
+	__u64 enter_ts;  /* of the syscall record this belongs to */
+	__u32 sys;       /* enum vmat_sys */
+	__u32 stack_len; /* bytes of stack that follow */
+	__u64 regs[VMAT_UREGS];
+};
+
 /* Per-pid state the BPF side keeps for each traced process. */
 struct vmat_traced {
 	__u32 follow;    /* children of this process are traced too */
@@ -214,5 +237,7 @@ VMAT_STATIC_ASSERT(sizeof(struct vmat_exec_event) == 72, "vmat_exec_event layout
 VMAT_STATIC_ASSERT(sizeof(struct vmat_exit_event) == 56, "vmat_exit_event layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_snapshot_event) == 104, "vmat_vma_snapshot_event layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_fs_event) == 48, "vmat_fs_event layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_user_stack_event) == 192, "vmat_user_stack_event layout");
+VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_user_stack_event, regs) == 56, "vmat_user_stack_event.regs");
 
 #endif /* VMATRACE_ABI_EVENTS_H */

@@ -11,7 +11,7 @@ namespace vmatrace {
 namespace {
 
 void add_trace_options(CLI::App* sub, TraceOptions& o, std::string& attach, bool& json, bool& maps,
-                       std::string& faults, int& pid, bool& no_follow) {
+                       std::string& faults, int& pid, bool& no_follow, std::string& malloc) {
   sub->add_option("-p,--pid", pid, "trace this running process (all its threads)");
   sub->add_flag("--json", json, "one JSON object per event");
   sub->add_flag("--maps", maps, "print each process's rebuilt layout (as /proc/PID/maps) when it ends");
@@ -24,6 +24,14 @@ void add_trace_options(CLI::App* sub, TraceOptions& o, std::string& attach, bool
                   "page faults: stream (default; one record each), summary (counted in the kernel, report at the "
                   "end), or off")
       ->check(CLI::IsMember({"stream", "summary", "off"}));
+  sub->add_option("--malloc", malloc,
+                  "attribute heap/mmap growth to the malloc call that caused it: stack (default; user stack "
+                  "copied at each growth syscall, unwound from the binaries' CFI) or off")
+      ->check(CLI::IsMember({"stack", "off"}));
+  sub->add_option("--malloc-stack", o.malloc_stack_bytes, "bytes of user stack copied per growth (at most 16384)")
+      ->check(CLI::Range(64, VMAT_USTACK_MAX));
+  sub->add_option("--malloc-min-mmap", o.malloc_min_mmap,
+                  "smallest anonymous mmap to attribute (default 131072: glibc's mmap threshold)");
   sub->add_option("--ringbuf-size", o.loader.ringbuf_bytes, "ring buffer bytes (power of two)");
   sub->add_flag("-v,--verbose", o.loader.verbose, "show libbpf's messages");
   sub->add_option("-u,--user", o.user,
@@ -39,12 +47,12 @@ int run_cli(int argc, char** argv) {
   app.set_version_flag("--version", VMATRACE_VERSION);
 
   TraceOptions trace_opts;
-  std::string attach, faults = "stream", record_out;
+  std::string attach, faults = "stream", record_out, malloc = "stack";
   bool json = false, maps = false, no_follow = false;
   int pid = 0;
 
   auto* trace = app.add_subcommand("trace", "trace a process live: -p PID or -- CMD ARGS");
-  add_trace_options(trace, trace_opts, attach, json, maps, faults, pid, no_follow);
+  add_trace_options(trace, trace_opts, attach, json, maps, faults, pid, no_follow, malloc);
   trace->add_option("-o,--output", record_out, "also record to this file");
   bool fault_summary_flag = false;
   std::string trace_interval = "100ms";
@@ -54,7 +62,7 @@ int run_cli(int argc, char** argv) {
   trace->add_option("--interval", trace_interval, "fault report timeline bucket (e.g. 100ms, 1s)");
 
   auto* record = app.add_subcommand("record", "record to a file for offline replay: -o FILE (-p PID | -- CMD)");
-  add_trace_options(record, trace_opts, attach, json, maps, faults, pid, no_follow);
+  add_trace_options(record, trace_opts, attach, json, maps, faults, pid, no_follow, malloc);
   record->add_option("-o,--output", record_out, "recording file")->required();
 
   ReplayOptions ro;
@@ -76,9 +84,10 @@ int run_cli(int argc, char** argv) {
   ReportOptions rep;
   int rep_pid = 0;
   auto* report = app.add_subcommand("report",
-                                    "analyses of a recording: --faults (page-fault hotspots), --html OUT (timeline page)");
+                                    "analyses of a recording: --faults (page-fault hotspots), --malloc (growth call sites), --html OUT (timeline page)");
   report->add_option("file", rep.path, "recording")->required();
   report->add_flag("--faults", rep.faults, "page faults: top VMAs, address ranges, code locations, timeline");
+  report->add_flag("--malloc", rep.malloc, "malloc growth: call sites ranked by bytes grown (brk, mmap, mremap)");
   report->add_flag("--json", rep.json, "as one JSON object");
   report->add_flag("--folded", rep.folded, "folded stacks (flamegraph.pl, speedscope): comm;object;ip;VMA count");
   report->add_option("--html", rep.html, "write the interactive address-space timeline to this HTML file");
@@ -118,6 +127,7 @@ int run_cli(int argc, char** argv) {
       if (!attach.empty()) trace_opts.forced = parse_attach(attach);
       if (faults == "off") trace_opts.forced[Family::kFaults] = AttachMode::kNone;
       trace_opts.loader.fault_summary = faults == "summary";
+      trace_opts.malloc = malloc == "off" ? MallocMode::kOff : MallocMode::kStack;
       trace_opts.fault_report = fault_summary_flag || faults == "summary";
       trace_opts.fault_report_opts.interval_ns = parse_interval(trace_interval);
       if (fault_summary_flag && faults == "off") throw UserError("--summary needs page faults: drop --faults=off");
@@ -133,8 +143,10 @@ int run_cli(int argc, char** argv) {
       return run_replay(ro);
     }
     if (*report) {
-      if (!rep.faults && !rep.html) throw UserError("report: say what to report: --faults, or --html OUT.html");
-      if (rep.faults && rep.html) throw UserError("report: --faults and --html are separate reports: give one");
+      const int kinds = int(rep.faults) + int(rep.malloc) + int(rep.html.has_value());
+      if (kinds == 0) throw UserError("report: say what to report: --faults, --malloc, or --html OUT.html");
+      if (kinds > 1) throw UserError("report: --faults, --malloc and --html are separate reports: give one");
+      if (rep.malloc && rep.folded) throw UserError("report: --folded is for --faults");
       if (rep.json && rep.folded) throw UserError("report: --json and --folded are exclusive");
       if (rep_pid) rep.pid = static_cast<uint32_t>(rep_pid);
       if (rep.html) return run_html_report(rep);

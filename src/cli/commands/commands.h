@@ -31,6 +31,7 @@ int run_trace(TraceOptions opts);
 struct ReportOptions {
   std::string path;
   bool faults = false;
+  bool malloc = false;  // --malloc: call sites ranked by heap/mmap growth
   bool json = false, folded = false;
   std::optional<uint32_t> pid;
   size_t top = 20;

@@ -10,6 +10,7 @@
 #include "core/pmap.h"
 #include "core/records.h"
 #include "record/reader.h"
+#include "sym/malloc_tracker.h"
 #include "trace/errors.h"
 
 namespace vmatrace {
@@ -182,6 +183,7 @@ int run_replay(const ReplayOptions& opts) {
   po.pmap_at_end = opts.pmap && !layout_query;
   Printer printer(stdout, po);
   Processor proc;
+  MallocTracker malloc_tracker(/*live=*/false);
   std::set<uint32_t> pids_seen;
   uint64_t records = 0, last_ts = base;
   std::vector<Snapshot> diff_snaps;
@@ -204,7 +206,12 @@ int run_replay(const ReplayOptions& opts) {
     while (diff_snaps.size() < diff.size() && ts > diff[diff_snaps.size()] && d->type != VMAT_REC_NOTE)
       diff_snaps.push_back(snapshot(proc, po.pid));
     if (d->type != VMAT_REC_NOTE) last_ts = std::max<uint64_t>(last_ts, ts);
+    if (!layout_query) malloc_tracker.before_apply(*d, proc);
     proc.apply(*d, layout_query ? nullptr : &printer);
+    // malloc_growth events: from the raw stacks the recording kept, as live.
+    if (!layout_query)
+      if (auto g = malloc_tracker.after_apply(*d, proc))
+        printer.derived(*d, "malloc_growth", growth_text(*g), growth_json_fields(*g));
   }
   if (po.pid && !pids_seen.count(*po.pid))
     throw UserError("pid " + std::to_string(*po.pid) + " is not in " + opts.path);
@@ -275,6 +282,7 @@ int run_info(const std::string& path, bool json) {
       case VMAT_REC_LAYOUT: counts["layout"]++; break;
       case VMAT_REC_LOSS: counts["loss"]++; lost += d->loss->lost; break;
       case VMAT_EV_FS: counts["unlink_or_rename"]++; break;
+      case VMAT_EV_USER_STACK: counts["user_stack"]++; break;
       case VMAT_REC_FILE_DELETED: counts["file_deleted"]++; break;
       default: counts["unknown"]++; break;
     }

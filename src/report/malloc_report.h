@@ -1,0 +1,70 @@
+#pragma once
+// malloc growth attribution: the malloc_growth event (one growth of the heap
+// or of an mmap region, with the allocator and call site that caused it)
+// and the summary of a whole trace (call sites ranked by bytes grown).
+// Pure: fed by MallocTracker (src/sym/malloc_tracker.h) or by tests.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/malloc_attribution.h"
+
+namespace vmatrace {
+
+struct MallocGrowth {
+  uint32_t pid = 0, tid = 0;
+  uint64_t ts = 0;             // of the user stack record
+  uint64_t syscall_ts = 0;     // enter_ts of the syscall that grew memory
+  std::string via;             // "brk", "mmap", "mremap", "mprotect"
+  uint64_t bytes = 0;          // grown by
+  uint64_t addr = 0;           // start of the grown range
+  uint64_t vma_start = 0, vma_end = 0;  // the resulting VMA (0, 0: unknown)
+  std::string vma_perms, vma_name;
+  std::optional<uint64_t> size;  // requested size, when known (--malloc=exact)
+  Attribution attribution;
+  std::vector<StackFrame> stack;
+
+  const StackFrame* call_site() const {
+    return attribution.call_site && *attribution.call_site < stack.size() ? &stack[*attribution.call_site] : nullptr;
+  }
+};
+
+// "parse_blob+0x1c (blob.c:88)", "0x7f3c2a001234 (libfoo.so)", "?"
+std::string frame_text(const StackFrame& f);
+// The text after the event name: "malloc via brk +132.0 KiB => 0x..-0x.. rw-p [heap] from f+0x1c (a.c:9)".
+std::string growth_text(const MallocGrowth& g);
+// The JSON members (",\"allocator\":...") of a malloc_growth event.
+std::string growth_json_fields(const MallocGrowth& g);
+
+class MallocReport {
+ public:
+  void add(const MallocGrowth& g);
+  std::string text(size_t top = 20) const;
+  std::string json(size_t top = 0) const;  // one object, no newline
+  uint64_t growths() const { return growths_; }
+
+  struct Site {
+    std::string allocator;  // "" when not from an allocator
+    std::string function;   // call site function ("?" unknown)
+    std::string location;   // "file:line" or module
+    uint64_t count = 0, bytes = 0;
+    uint64_t brk_count = 0, brk_bytes = 0;
+    uint64_t mmap_count = 0, mmap_bytes = 0;      // mmap and mremap
+    uint64_t mprotect_count = 0, mprotect_bytes = 0;
+    uint64_t largest = 0;
+    std::string largest_via;
+  };
+  // Ranked: most bytes first (ties: allocator, function).
+  std::vector<Site> sites() const;
+
+ private:
+  std::map<std::tuple<std::string, std::string, std::string>, Site> sites_;
+  uint64_t growths_ = 0, bytes_ = 0, unattributed_bytes_ = 0;
+  std::optional<MallocGrowth> largest_;
+};
+
+}  // namespace vmatrace

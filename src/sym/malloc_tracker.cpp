@@ -1,0 +1,123 @@
+#include "sym/malloc_tracker.h"
+
+#include <unistd.h>
+
+#include <set>
+
+#include "core/decode.h"
+#include "core/vm_flags.h"
+
+namespace vmatrace {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
+
+// The file mappings of every object that has code mapped: the modules an
+// unwind can pass through.
+std::vector<ModuleMapping> code_modules(const Layout& l) {
+  std::set<std::string> code;
+  for (const auto& v : l.vmas())
+    if (!v.path.empty() && v.path[0] == '/' && (v.flags & VM_EXEC)) code.insert(v.path);
+  std::vector<ModuleMapping> out;
+  for (const auto& v : l.vmas())
+    if (code.count(v.path)) out.push_back({v.path, v.start, v.end, v.pgoff * kPage});
+  return out;
+}
+
+}  // namespace
+
+void MallocTracker::before_apply(const DecodedRecord& rec, const Processor& proc) {
+  if (rec.type == VMAT_EV_EXIT) pending_.erase(rec.hdr.tid);
+  if (rec.type == VMAT_EV_EXEC || (rec.type == VMAT_EV_EXIT && (rec.exit.flags & VMAT_EXIT_GROUP))) {
+    unwinders_.erase(rec.hdr.pid);
+    return;
+  }
+  if (rec.type != VMAT_EV_SYSCALL) return;
+  Pending p;
+  p.sys = rec.sys;
+  const ProcessState* st = proc.process(rec.hdr.pid);
+  if (st) {
+    p.brk_before = st->layout.brk();
+    if (rec.sys.sys == VMAT_SYS_MPROTECT) {
+      const Vma* v = st->layout.find(rec.sys.args[0]);
+      p.was_writable = v && (v->flags & VM_WRITE) && v->end >= rec.sys.args[0] + page_up(rec.sys.args[1]);
+    }
+  }
+  pending_[rec.hdr.tid] = p;
+}
+
+Unwinder& MallocTracker::unwinder_for(const ProcessState& p) {
+  auto mods = code_modules(p.layout);
+  auto& u = unwinders_[p.pid];
+  if (!u || u->modules() != mods) {
+    std::string root = "/proc/" + std::to_string(p.pid) + "/root";
+    if (!live_ || ::access(root.c_str(), F_OK) != 0) root.clear();
+    u = std::make_unique<Unwinder>(p.pid, std::move(mods), root);
+  }
+  return *u;
+}
+
+std::optional<MallocGrowth> MallocTracker::after_apply(const DecodedRecord& rec, const Processor& proc) {
+  if (rec.type != VMAT_EV_USER_STACK) return std::nullopt;
+  auto it = pending_.find(rec.hdr.tid);
+  if (it == pending_.end() || it->second.sys.enter_ts != rec.ustack.enter_ts) return std::nullopt;
+  Pending pend = it->second;
+  pending_.erase(it);
+  const ProcessState* st = proc.process(rec.hdr.pid);
+  if (!st || !st->seeded) return std::nullopt;
+  const auto& e = pend.sys;
+  MallocGrowth g;
+  g.pid = rec.hdr.pid;
+  g.tid = rec.hdr.tid;
+  g.ts = rec.hdr.ts;
+  g.syscall_ts = e.enter_ts;
+  uint64_t ret = static_cast<uint64_t>(e.ret);
+  uint64_t at = 0;  // an address in the resulting VMA
+  switch (e.sys) {
+    case VMAT_SYS_BRK:
+      if (e.brk <= pend.brk_before || pend.brk_before == 0) return std::nullopt;
+      g.via = "brk";
+      g.bytes = page_up(e.brk) - page_up(pend.brk_before);
+      g.addr = page_up(pend.brk_before);
+      at = e.brk - 1;
+      break;
+    case VMAT_SYS_MMAP:
+      if (e.args[2] == 0) return std::nullopt;  // PROT_NONE: a reservation, not growth
+      g.via = "mmap";
+      g.bytes = page_up(e.args[1]);
+      g.addr = at = ret;
+      break;
+    case VMAT_SYS_MREMAP:
+      if (page_up(e.args[2]) <= page_up(e.args[1])) return std::nullopt;
+      g.via = "mremap";
+      g.bytes = page_up(e.args[2]) - page_up(e.args[1]);
+      g.addr = at = ret;
+      break;
+    case VMAT_SYS_MPROTECT:
+      if (pend.was_writable) return std::nullopt;
+      g.via = "mprotect";
+      g.bytes = page_up(e.args[1]);
+      g.addr = at = e.args[0];
+      break;
+    default:
+      return std::nullopt;
+  }
+  if (g.bytes == 0) return std::nullopt;
+  if (const Vma* v = st->layout.find(at)) {
+    g.vma_start = v->start;
+    g.vma_end = v->end;
+    g.vma_perms = v->perms();
+    g.vma_name = st->layout.name_of(*v);
+  }
+  StackSample s;
+  s.pid = rec.hdr.pid;
+  s.tid = rec.hdr.tid;
+  for (int i = 0; i < VMAT_UREGS; i++) s.regs[i] = rec.ustack.regs[i];
+  s.stack = rec.stack;
+  g.stack = unwinder_for(*st).unwind(s);
+  g.attribution = attribute(g.stack);
+  return g;
+}
+
+}  // namespace vmatrace

@@ -1,0 +1,44 @@
+#pragma once
+// Joins each VMAT_EV_USER_STACK record with the growth syscall it follows
+// (same tid and enter_ts), measures the growth against the layout model,
+// unwinds and symbolizes the stack and attributes it (core/
+// malloc_attribution.h). The same object runs live (Session) and over a
+// recording (replay, report --malloc), so both print the same events.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "core/processor.h"
+#include "core/records.h"
+#include "report/malloc_report.h"
+#include "sym/unwinder.h"
+
+namespace vmatrace {
+
+class MallocTracker {
+ public:
+  // live: the traced processes exist, so open their files through
+  // /proc/PID/root (containers); a recording opens the paths as they are.
+  explicit MallocTracker(bool live) : live_(live) {}
+
+  // Call with every record, before and after the Processor applies it.
+  void before_apply(const DecodedRecord& rec, const Processor& proc);
+  // The growth a user stack record completes, if it grew memory.
+  std::optional<MallocGrowth> after_apply(const DecodedRecord& rec, const Processor& proc);
+
+ private:
+  struct Pending {
+    vmat_syscall_event sys{};
+    uint64_t brk_before = 0;
+    bool was_writable = false;  // mprotect: the range allowed writes before
+  };
+  Unwinder& unwinder_for(const ProcessState& p);
+
+  bool live_;
+  std::map<uint32_t, Pending> pending_;  // by tid
+  std::map<uint32_t, std::unique_ptr<Unwinder>> unwinders_;  // by pid
+};
+
+}  // namespace vmatrace

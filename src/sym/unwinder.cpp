@@ -1,0 +1,187 @@
+#include "sym/unwinder.h"
+
+#include <cxxabi.h>
+#include <elfutils/libdwfl.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <unordered_map>
+
+namespace vmatrace {
+namespace {
+
+// Local files only: no debuginfod lookups from inside a trace.
+char* g_debuginfo_path = nullptr;
+const Dwfl_Callbacks kCallbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = dwfl_offline_section_address,
+    .debuginfo_path = &g_debuginfo_path,
+};
+
+}  // namespace
+
+std::string demangle(const std::string& symbol) {
+  if (!symbol.starts_with("_Z")) return symbol;
+  int status = 0;
+  std::unique_ptr<char, decltype(&std::free)> d(abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status),
+                                                &std::free);
+  return status == 0 && d ? std::string(d.get()) : symbol;
+}
+
+struct Unwinder::State {
+  struct DwflDeleter {
+    void operator()(Dwfl* d) const { dwfl_end(d); }
+  };
+  std::unique_ptr<Dwfl, DwflDeleter> dwfl;
+  uint32_t pid = 0;
+  const StackSample* sample = nullptr;  // the one being unwound
+  bool thread_given = false;
+  std::vector<StackFrame>* frames = nullptr;
+  size_t max_frames = 0;
+  // Symbolized frames by (pc, activation): elfutils looks symbols up by a
+  // linear scan of the symbol table (~1 ms in libc), and growth stacks
+  // repeat the same few return addresses.
+  std::unordered_map<uint64_t, StackFrame> symbols;
+
+  static pid_t next_thread(Dwfl*, void* arg, void** thread_arg) {
+    auto* st = static_cast<State*>(arg);
+    if (st->thread_given || !st->sample) return 0;
+    st->thread_given = true;
+    *thread_arg = st;
+    return static_cast<pid_t>(st->sample->tid);
+  }
+  static bool get_thread(Dwfl*, pid_t tid, void* arg, void** thread_arg) {
+    auto* st = static_cast<State*>(arg);
+    if (!st->sample || static_cast<uint32_t>(tid) != st->sample->tid) return false;
+    *thread_arg = st;
+    return true;
+  }
+  // Only the copied stack is readable: what CFI needs to find return
+  // addresses and saved registers lies there.
+  static bool memory_read(Dwfl*, Dwarf_Addr addr, Dwarf_Word* result, void* arg) {
+    auto* st = static_cast<State*>(arg);
+    const StackSample* s = st->sample;
+    if (!s) return false;
+    uint64_t sp = s->regs[VMAT_UREG_SP];
+    if (addr < sp || addr - sp > s->stack.size() || s->stack.size() - (addr - sp) < sizeof(Dwarf_Word)) return false;
+    std::memcpy(result, s->stack.data() + (addr - sp), sizeof(Dwarf_Word));
+    return true;
+  }
+  static bool set_initial_registers(Dwfl_Thread* thread, void* thread_arg) {
+    auto* st = static_cast<State*>(thread_arg);
+    Dwarf_Word regs[VMAT_UREGS];
+    for (int i = 0; i < VMAT_UREGS; i++) regs[i] = st->sample->regs[i];
+    if (!dwfl_thread_state_registers(thread, 0, VMAT_UREGS, regs)) return false;
+    dwfl_thread_state_register_pc(thread, regs[VMAT_UREG_IP]);
+    return true;
+  }
+  static int on_frame(Dwfl_Frame* frame, void* arg) {
+    auto* st = static_cast<State*>(arg);
+    Dwarf_Addr pc = 0;
+    bool activation = false;
+    if (!dwfl_frame_pc(frame, &pc, &activation) || pc == 0) return DWARF_CB_ABORT;
+    st->frames->push_back(st->symbolize_cached(pc, activation));
+    return st->frames->size() >= st->max_frames ? DWARF_CB_ABORT : DWARF_CB_OK;
+  }
+
+  const StackFrame& symbolize_cached(uint64_t pc, bool activation) {
+    // pc is at least 1 byte into user space, so bit 63 is free for the flag.
+    uint64_t key = pc | (activation ? 1ull << 63 : 0);
+    auto it = symbols.find(key);
+    if (it != symbols.end()) return it->second;
+    if (symbols.size() > 65536) symbols.clear();
+    return symbols.emplace(key, symbolize(pc, activation)).first->second;
+  }
+
+  StackFrame symbolize(uint64_t pc, bool activation) {
+    StackFrame f;
+    f.pc = pc;
+    // A return address points after the call: look up the call itself.
+    uint64_t lookup = activation ? pc : pc - 1;
+    Dwfl_Module* mod = dwfl_addrmodule(dwfl.get(), lookup);
+    if (!mod) return f;
+    const char* mainfile = nullptr;
+    const char* name = dwfl_module_info(mod, nullptr, nullptr, nullptr, nullptr, nullptr, &mainfile, nullptr);
+    f.module = name ? name : "";
+    GElf_Off off = 0;
+    GElf_Sym sym;
+    if (const char* s = dwfl_module_addrinfo(mod, lookup, &off, &sym, nullptr, nullptr, nullptr)) {
+      f.symbol = s;
+      // "pthread_create@GLIBC_2.2.5": the version is not part of the name.
+      f.function = demangle(f.symbol.substr(0, f.symbol.find('@')));
+      f.offset = off + (pc - lookup);
+    }
+    if (Dwfl_Line* line = dwfl_module_getsrc(mod, lookup)) {
+      int lineno = 0;
+      if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
+        f.file = file;
+        f.line = lineno;
+      }
+    }
+    return f;
+  }
+};
+
+Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root)
+    : modules_(std::move(modules)), state_(std::make_unique<State>()) {
+  static const Dwfl_Thread_Callbacks callbacks = {
+      .next_thread = &State::next_thread,
+      .get_thread = &State::get_thread,
+      .memory_read = &State::memory_read,
+      .set_initial_registers = &State::set_initial_registers,
+      .detach = nullptr,
+      .thread_detach = nullptr,
+  };
+  state_->pid = pid;
+  state_->dwfl.reset(dwfl_begin(&kCallbacks));
+  if (!state_->dwfl) {
+    error_ = std::string("dwfl_begin: ") + dwfl_errmsg(-1);
+    return;
+  }
+  // One module per object: its load base is where its file offset 0 is
+  // mapped (the lowest mapping's start minus its offset), as perf reports
+  // them (util/unwind-libdw.c).
+  std::map<std::string, uint64_t> bases;
+  for (const auto& m : modules_) {
+    uint64_t base = m.start - m.offset;
+    auto [it, fresh] = bases.emplace(m.path, base);
+    if (!fresh && base < it->second) it->second = base;
+  }
+  dwfl_report_begin(state_->dwfl.get());
+  for (const auto& [path, base] : bases) {
+    // Through the process's root while it lives; it may exit between our
+    // look at /proc and the open (its root link then fails): the path as
+    // we see it is the fallback. A file that is gone or not ELF is simply
+    // not a module: its frames stay unsymbolized (and the unwind stops
+    // there, without its CFI).
+    Dwfl_Module* mod = nullptr;
+    if (!root.empty())
+      mod = dwfl_report_elf(state_->dwfl.get(), path.c_str(), (root + path).c_str(), -1, base, false);
+    if (!mod) dwfl_report_elf(state_->dwfl.get(), path.c_str(), path.c_str(), -1, base, false);
+  }
+  dwfl_report_end(state_->dwfl.get(), nullptr, nullptr);
+  if (!dwfl_attach_state(state_->dwfl.get(), nullptr, static_cast<pid_t>(pid), &callbacks, state_.get()))
+    error_ = std::string("dwfl_attach_state: ") + dwfl_errmsg(-1);
+}
+
+Unwinder::~Unwinder() = default;
+
+std::vector<StackFrame> Unwinder::unwind(const StackSample& s, size_t max_frames) {
+  std::vector<StackFrame> frames;
+  if (!error_.empty() || max_frames == 0) return frames;
+  state_->sample = &s;
+  state_->thread_given = false;
+  state_->frames = &frames;
+  state_->max_frames = max_frames;
+  // Returns -1 when the unwind stops early (end of the copied stack, no
+  // CFI): the frames found so far are the answer.
+  dwfl_getthread_frames(state_->dwfl.get(), static_cast<pid_t>(s.tid), &State::on_frame, state_.get());
+  if (frames.empty()) frames.push_back(state_->symbolize_cached(s.regs[VMAT_UREG_IP], true));
+  state_->sample = nullptr;
+  state_->frames = nullptr;
+  return frames;
+}
+
+}  // namespace vmatrace

@@ -1,0 +1,64 @@
+#pragma once
+// Unwinds a user stack snapshot (registers + the top of the stack, copied by
+// BPF at a syscall) with elfutils libdw, from the binaries' CFI (.eh_frame /
+// .debug_frame), as perf --call-graph=dwarf does, and symbolizes each frame
+// (symbol, offset, file:line where debug info exists, C++ demangled).
+//
+// One Unwinder per process: the ELF files of its mappings are opened once
+// and reused until the set of mapped objects changes (dlopen, exec).
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/malloc_attribution.h"
+#include "vmatrace/abi/events.h"
+
+namespace vmatrace {
+
+// A file mapping of the process: where the object's file offset 0 would be
+// (start - pgoff) is its load base.
+struct ModuleMapping {
+  std::string path;  // as the process sees it
+  uint64_t start = 0, end = 0;
+  uint64_t offset = 0;  // file offset of start, bytes
+  bool operator==(const ModuleMapping&) const = default;
+};
+
+// A user stack at one moment, as a VMAT_EV_USER_STACK record carries it.
+struct StackSample {
+  uint32_t pid = 0, tid = 0;
+  uint64_t regs[VMAT_UREGS] = {};  // DWARF order
+  std::span<const std::byte> stack;  // copied from regs[VMAT_UREG_SP]
+};
+
+class Unwinder {
+ public:
+  // root: prefix for opening the mappings' paths ("/proc/PID/root" while
+  // the process lives, "" for the host's view).
+  Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root);
+  ~Unwinder();
+  Unwinder(const Unwinder&) = delete;
+  Unwinder& operator=(const Unwinder&) = delete;
+
+  const std::vector<ModuleMapping>& modules() const { return modules_; }
+  // Frames from the syscall outwards, at most max_frames. Frames that
+  // cannot be symbolized keep their pc and module; the unwind stops where
+  // the CFI or the copied stack ends. Never throws for bad input.
+  std::vector<StackFrame> unwind(const StackSample& s, size_t max_frames = 64);
+  // Why the Dwfl could not be set up, empty when it could.
+  const std::string& error() const { return error_; }
+
+ private:
+  struct State;
+  std::vector<ModuleMapping> modules_;
+  std::unique_ptr<State> state_;
+  std::string error_;
+};
+
+// "Foo::bar(int)" for "_ZN3Foo3barEi"; the input when it is not a C++ name.
+std::string demangle(const std::string& symbol);
+
+}  // namespace vmatrace

@@ -1,0 +1,221 @@
+// The pure part of malloc growth attribution (core/malloc_attribution.h),
+// the summary (report/malloc_report.h), and the libdw unwinder on a stack
+// this test captures from itself.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "core/malloc_attribution.h"
+#include "core/vm_flags.h"
+#include "report/malloc_report.h"
+#include "sym/unwinder.h"
+#include "trace/procfs.h"
+
+namespace vmatrace {
+namespace {
+
+StackFrame frame(const std::string& symbol, const std::string& module = "/lib/libc.so.6") {
+  StackFrame f;
+  f.symbol = symbol;
+  f.function = demangle(symbol);
+  f.module = module;
+  return f;
+}
+
+TEST(MallocAttribution, AllocatorNames) {
+  EXPECT_EQ(allocator_name("malloc"), "malloc");
+  EXPECT_EQ(allocator_name("__libc_malloc"), "malloc");
+  EXPECT_EQ(allocator_name("malloc@@GLIBC_2.2.5"), "malloc");
+  EXPECT_EQ(allocator_name("__libc_calloc"), "calloc");
+  EXPECT_EQ(allocator_name("realloc"), "realloc");
+  EXPECT_EQ(allocator_name("reallocarray"), "reallocarray");
+  EXPECT_EQ(allocator_name("__posix_memalign"), "posix_memalign");
+  EXPECT_EQ(allocator_name("aligned_alloc"), "aligned_alloc");
+  EXPECT_EQ(allocator_name("__libc_memalign"), "memalign");
+  EXPECT_EQ(allocator_name("valloc"), "valloc");
+  EXPECT_EQ(allocator_name("pvalloc"), "pvalloc");
+  EXPECT_EQ(allocator_name("_Znwm"), "operator new");
+  EXPECT_EQ(allocator_name("_ZnwmRKSt9nothrow_t"), "operator new");
+  EXPECT_EQ(allocator_name("_ZnwmSt11align_val_t"), "operator new");
+  EXPECT_EQ(allocator_name("_Znam"), "operator new[]");
+  EXPECT_EQ(allocator_name("_ZnamSt11align_val_tRKSt9nothrow_t"), "operator new[]");
+  // Not allocator entry points: internals, free, the syscalls, look-alikes.
+  for (const char* s : {"free", "__libc_free", "_int_malloc", "sysmalloc", "mmap", "__mmap", "brk", "sbrk",
+                        "malloc_trim", "mallocx", "my_malloc", "_ZdlPv", "", "_Z3foov"})
+    EXPECT_FALSE(allocator_name(s)) << s;
+}
+
+TEST(MallocAttribution, OutermostAllocatorAndItsCaller) {
+  // brk <- sbrk <- sysmalloc <- _int_malloc <- malloc <- parse_blob <- main
+  std::vector<StackFrame> st = {frame("brk"), frame("__sbrk"), frame("sysmalloc"), frame("_int_malloc"),
+                                frame("__libc_malloc"), frame("parse_blob", "/bin/app"), frame("main", "/bin/app")};
+  Attribution a = attribute(st);
+  ASSERT_TRUE(a.allocator);
+  EXPECT_EQ(*a.allocator, "malloc");
+  EXPECT_EQ(a.allocator_frame, 4u);
+  EXPECT_EQ(a.call_site, 5u);
+}
+
+TEST(MallocAttribution, OperatorNewWinsOverTheMallocItCalls) {
+  std::vector<StackFrame> st = {frame("__mmap"), frame("sysmalloc"), frame("_int_malloc"), frame("malloc"),
+                                frame("_Znwm", "/lib/libstdc++.so.6"), frame("_ZN5store5Table5buildEv", "/bin/app"),
+                                frame("main", "/bin/app")};
+  Attribution a = attribute(st);
+  EXPECT_EQ(a.allocator, "operator new");
+  ASSERT_EQ(a.call_site, 5u);
+  EXPECT_EQ(st[*a.call_site].function, "store::Table::build()");
+}
+
+TEST(MallocAttribution, CallocIsNotMistakenForTheMallocInside) {
+  std::vector<StackFrame> st = {frame("__mmap"), frame("_int_malloc"), frame("__libc_calloc"),
+                                frame("large_calloc", "/bin/app")};
+  EXPECT_EQ(attribute(st).allocator, "calloc");
+}
+
+TEST(MallocAttribution, NoAllocatorFrameIsNotAttributed) {
+  std::vector<StackFrame> st = {frame("__mmap"), frame("direct_mmap", "/bin/app"), frame("main", "/bin/app")};
+  Attribution a = attribute(st);
+  EXPECT_FALSE(a.allocator);
+  EXPECT_FALSE(a.allocator_frame);
+  EXPECT_EQ(a.call_site, 1u);  // the syscall's caller, named but not blamed
+  EXPECT_FALSE(attribute({}).allocator);
+  EXPECT_FALSE(attribute({}).call_site);
+}
+
+TEST(MallocAttribution, AllocatorAtTheEndOfATruncatedStackHasNoCallSite) {
+  Attribution a = attribute({frame("__mmap"), frame("malloc")});
+  EXPECT_EQ(a.allocator, "malloc");
+  EXPECT_FALSE(a.call_site);
+}
+
+TEST(MallocAttribution, Demangle) {
+  EXPECT_EQ(demangle("_ZN5store5Table5buildEv"), "store::Table::build()");
+  EXPECT_EQ(demangle("_Znwm"), "operator new(unsigned long)");
+  EXPECT_EQ(demangle("malloc"), "malloc");
+  EXPECT_EQ(demangle("_Zbroken"), "_Zbroken");
+}
+
+MallocGrowth growth(const std::string& alloc, const std::string& via, uint64_t bytes, const std::string& site) {
+  MallocGrowth g;
+  g.via = via;
+  g.bytes = bytes;
+  g.stack = {frame("__mmap"), frame(alloc.empty() ? "x" : alloc), frame(site, "/bin/app")};
+  g.stack[2].file = "/src/app.c";
+  g.stack[2].line = 42;
+  g.attribution = attribute(g.stack);
+  return g;
+}
+
+TEST(MallocReport, RanksCallSitesByBytes) {
+  MallocReport r;
+  r.add(growth("malloc", "brk", 135168, "fill_table"));
+  r.add(growth("malloc", "brk", 135168, "fill_table"));
+  r.add(growth("calloc", "mmap", 4 << 20, "load_image"));
+  r.add(growth("realloc", "mremap", 6 << 20, "grow_buffer"));
+  auto sites = r.sites();
+  ASSERT_EQ(sites.size(), 3u);
+  EXPECT_EQ(sites[0].function, "grow_buffer");
+  EXPECT_EQ(sites[0].allocator, "realloc");
+  EXPECT_EQ(sites[0].mmap_bytes, 6u << 20);
+  EXPECT_EQ(sites[1].function, "load_image");
+  EXPECT_EQ(sites[2].function, "fill_table");
+  EXPECT_EQ(sites[2].count, 2u);
+  EXPECT_EQ(sites[2].brk_count, 2u);
+  EXPECT_EQ(sites[2].brk_bytes, 2u * 135168);
+  EXPECT_EQ(sites[2].largest, 135168u);
+  EXPECT_EQ(sites[2].location, "app.c:42");
+  EXPECT_EQ(r.growths(), 4u);
+  std::string j = r.json();
+  EXPECT_NE(j.find("\"largest\":{\"pid\":0,\"tid\":0,\"allocator\":\"realloc\",\"via\":\"mremap\""), std::string::npos)
+      << j;
+  EXPECT_NE(r.text().find("realloc  grow_buffer (app.c:42)"), std::string::npos) << r.text();
+}
+
+TEST(MallocReport, GrowthWithoutAllocatorIsSaidSo) {
+  MallocGrowth g;
+  g.via = "mmap";
+  g.bytes = 8192;
+  g.stack = {frame("__mmap"), frame("direct_mmap", "/bin/app")};
+  g.attribution = attribute(g.stack);
+  EXPECT_EQ(growth_text(g).rfind("not from an allocator: via mmap +8.0 KiB", 0), 0u) << growth_text(g);
+  std::string j = growth_json_fields(g);
+  EXPECT_NE(j.find(",\"allocator\":null,\"via\":\"mmap\",\"bytes\":8192"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"call_site\":{\"pc\":\"0x0\",\"function\":\"direct_mmap\""), std::string::npos) << j;
+}
+
+// ---- the unwinder on a real stack: this process's own --------------------
+
+// Registers in DWARF order and a copy of the stack from sp, taken inside
+// this function: CFI for its pc describes exactly this frame.
+__attribute__((noinline)) void capture_here(StackSample& s, std::vector<std::byte>& stack, uint64_t stack_end) {
+  uint64_t* r = s.regs;
+  asm volatile(
+      "movq %%rbx, 24(%0)\n\t"
+      "movq %%rbp, 48(%0)\n\t"
+      "movq %%rsp, 56(%0)\n\t"
+      "movq %%r12, 96(%0)\n\t"
+      "movq %%r13, 104(%0)\n\t"
+      "movq %%r14, 112(%0)\n\t"
+      "movq %%r15, 120(%0)\n\t"
+      "leaq 0(%%rip), %%rax\n\t"
+      "movq %%rax, 128(%0)\n\t"
+      :
+      : "r"(r)
+      : "rax", "memory");
+  stack.resize(std::min<uint64_t>(8192, stack_end - r[VMAT_UREG_SP]));
+  std::memcpy(stack.data(), reinterpret_cast<const void*>(r[VMAT_UREG_SP]), stack.size());
+  s.stack = stack;
+}
+
+__attribute__((noinline)) std::vector<StackFrame> unwind_from_named_caller(Unwinder& u, uint64_t stack_end) {
+  StackSample s;
+  s.pid = s.tid = static_cast<uint32_t>(::getpid());
+  std::vector<std::byte> stack;
+  capture_here(s, stack, stack_end);
+  auto frames = u.unwind(s);
+  asm volatile("" ::: "memory");  // not a tail call: this frame stays on the stack
+  return frames;
+}
+
+TEST(Unwinder, UnwindsOwnStackThroughCfi) {
+  LayoutRecord l = read_proc_layout_record(::getpid());
+  std::set<std::string> code;
+  for (const auto& v : l.vmas)
+    if (!v.path.empty() && (v.flags & VM_EXEC)) code.insert(v.path);
+  std::vector<ModuleMapping> mods;
+  uint64_t stack_end = 0, here = reinterpret_cast<uint64_t>(&l);
+  for (const auto& v : l.vmas) {
+    if (code.count(v.path)) mods.push_back({v.path, v.start, v.end, v.pgoff * 4096});
+    if (v.start <= here && here < v.end) stack_end = v.end;
+  }
+  ASSERT_NE(stack_end, 0u);
+  Unwinder u(static_cast<uint32_t>(::getpid()), mods, "");
+  ASSERT_EQ(u.error(), "");
+  auto frames = unwind_from_named_caller(u, stack_end);
+  std::string names;
+  for (const auto& f : frames) names += f.function + " | ";
+  ASSERT_GE(frames.size(), 3u) << names;
+  EXPECT_NE(frames[0].function.find("capture_here"), std::string::npos) << names;
+  EXPECT_NE(frames[1].function.find("unwind_from_named_caller"), std::string::npos) << names;
+  EXPECT_NE(frames[1].file.find("malloc_attribution_test.cpp"), std::string::npos) << frames[1].file;
+  EXPECT_GT(frames[1].line, 0);
+  EXPECT_NE(frames[2].function.find("UnwindsOwnStackThroughCfi"), std::string::npos) << names;
+}
+
+TEST(Unwinder, GarbageStackStopsWithoutCrashing) {
+  Unwinder u(1, {}, "");
+  StackSample s;
+  s.regs[VMAT_UREG_IP] = 0x1234;
+  s.regs[VMAT_UREG_SP] = 0x7fff0000;
+  auto frames = u.unwind(s);
+  ASSERT_LE(frames.size(), 1u);
+  if (!frames.empty()) {
+    EXPECT_EQ(frames[0].function, "");
+  }
+}
+
+}  // namespace
+}  // namespace vmatrace
