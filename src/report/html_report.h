@@ -94,7 +94,7 @@ struct Marker {
 // Malloc growth attributed to a call site (filled by the malloc
 // attribution when the recording has it; empty otherwise, and the page
 // hides its panel).
-struct MallocGrowth {
+struct GrowthMarker {
   int64_t t = 0;
   uint64_t addr = 0, size = 0;
   std::string site;
@@ -111,7 +111,7 @@ struct ProcessTimeline {
   std::string comm, exe;
   std::vector<Segment> segments;
   std::vector<Marker> markers;
-  std::vector<MallocGrowth> malloc_growth;
+  std::vector<GrowthMarker> malloc_growth;
   std::vector<HeatCell> heat;
   // mapped bytes by BandKind at the end of each bucket
   std::vector<std::array<uint64_t, kBandKinds>> mapped;
