@@ -220,6 +220,14 @@ std::optional<DecodedRecord> decode_record(std::span<const std::byte> rec, std::
       if (!fits<vmat_fs_event>(rec, error)) return std::nullopt;
       std::memcpy(&d.fs, rec.data(), sizeof(d.fs));
       break;
+    case VMAT_EV_VMA_KERNEL:
+      if (!fits<vmat_vma_kernel_event>(rec, error)) return std::nullopt;
+      std::memcpy(&d.vmak, rec.data(), sizeof(d.vmak));
+      if (d.vmak.last < d.vmak.index) {
+        *error = "VMA store with its last byte before its first";
+        return std::nullopt;
+      }
+      break;
     case VMAT_EV_VMA_SNAPSHOT:
       if (!fits<vmat_vma_snapshot_event>(rec, error)) return std::nullopt;
       std::memcpy(&d.snap, rec.data(), sizeof(d.snap));

@@ -65,6 +65,7 @@ struct DecodedRecord {
     vmat_exit_event exit;
     vmat_vma_snapshot_event snap;
     vmat_fs_event fs;
+    vmat_vma_kernel_event vmak;
   };
   std::string_view path;  // syscall vma[0] path, exec filename, snapshot path
   std::optional<LayoutRecord> layout;

@@ -73,8 +73,7 @@ std::string probe_fentry(const struct btf* vmlinux) {
 
 // A kprobe on a function missing from kallsyms fails at attach time, after
 // the whole object loaded: look the targets up first.
-std::vector<std::string> missing_from_kallsyms() {
-  std::set<std::string> want(std::begin(kSyscallFunctions), std::end(kSyscallFunctions));
+std::vector<std::string> missing_from_kallsyms(std::set<std::string> want) {
   std::ifstream in("/proc/kallsyms");
   std::string line;
   while (!want.empty() && std::getline(in, line)) {
@@ -93,6 +92,22 @@ std::string kprobe_unavailable(const Features& f) {
   if (!f.kprobes) return kNoKprobes;
   if (!f.kprobe_missing.empty()) return f.kprobe_missing.front() + " is not in /proc/kallsyms";
   return "";
+}
+
+std::string vma_fentry_unavailable(const Features& f) {
+  if (!f.fentry) return f.fentry_error;
+  if (!f.vma_btf_missing.empty()) return f.vma_btf_missing.front() + " is not in vmlinux BTF";
+  return "";
+}
+
+std::string vma_kprobe_unavailable(const Features& f) {
+  if (!f.kprobes) return kNoKprobes;
+  if (!f.vma_kprobe_missing.empty()) return f.vma_kprobe_missing.front() + " is not in /proc/kallsyms";
+  return "";
+}
+
+std::string maple_tree_unavailable(const Features& f) {
+  return f.maple_tree_tp ? "" : "no maple_tree:ma_write tracepoint (Linux < 6.1)";
 }
 
 std::string tracepoint_unavailable(const Features& f) {
@@ -121,6 +136,10 @@ std::optional<AttachMode> parse_attach_mode(const std::string& s) {
     if (attach_mode_name(m) == s) return m;
   if (s == "raw_tp") return AttachMode::kRawTracepoint;
   if (s == "tp") return AttachMode::kTracepoint;
+  // The vma family's names for its modes: maple_tree is its raw tracepoint,
+  // inference (no kernel source) is "none".
+  if (s == "maple_tree") return AttachMode::kRawTracepoint;
+  if (s == "none" || s == "inference") return AttachMode::kNone;
   return std::nullopt;
 }
 
@@ -133,6 +152,8 @@ ForcedModes parse_attach_spec(const std::string& spec) {
     std::string fam = eq == std::string::npos ? "" : item.substr(0, eq);
     std::string mode = eq == std::string::npos ? item : item.substr(eq + 1);
     auto m = parse_attach_mode(mode);
+    if (fam.empty() && (mode == "maple_tree" || mode == "inference")) fam = "vma";
+    if (fam.empty() && mode == "none") throw UserError("'none' needs a family: FAMILY=none (e.g. vma=none)");
     if (!m)
       throw UserError("unknown attach mode '" + mode +
                       "': use fentry, kprobe, tracepoint, raw_tracepoint, kernel_iterator or procfs");
@@ -148,7 +169,8 @@ ForcedModes parse_attach_spec(const std::string& spec) {
     bool found = false;
     for (Family f : kAllFamilies)
       if (family_name(f) == fam) out[f] = *m, found = true;
-    if (!found) throw UserError("unknown event family '" + fam + "': use syscalls, faults, process or exec_layout");
+    if (!found)
+      throw UserError("unknown event family '" + fam + "': use syscalls, faults, process, exec_layout or vma");
   }
   return out;
 }
@@ -159,6 +181,7 @@ std::string family_name(Family f) {
     case Family::kFaults: return "faults";
     case Family::kProcess: return "process";
     case Family::kExecLayout: return "exec_layout";
+    case Family::kVma: return "vma";
   }
   return "?";
 }
@@ -174,12 +197,20 @@ Features probe_features() {
   // Since 4.17 the kprobe PMU is how kprobes are attached; without it (no
   // CONFIG_KPROBES, as on the 6.18 development machines) there are none.
   f.kprobes = exists("/sys/bus/event_source/devices/kprobe");
-  if (f.kprobes) f.kprobe_missing = missing_from_kallsyms();
+  if (f.kprobes) {
+    f.kprobe_missing = missing_from_kallsyms({std::begin(kSyscallFunctions), std::end(kSyscallFunctions)});
+    f.vma_kprobe_missing = missing_from_kallsyms({std::begin(kVmaStoreFunctions), std::end(kVmaStoreFunctions)});
+  }
   f.fentry_error = "vmlinux BTF missing";
   if (f.btf) {
     std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), btf__free);
     if (vmlinux) {
       f.task_vma_iter = btf__find_by_name_kind(vmlinux.get(), "bpf_iter_task_vma_new", BTF_KIND_FUNC) > 0;
+      // Every raw tracepoint has its btf_trace_<name> typedef in vmlinux BTF.
+      f.maple_tree_tp = btf__find_by_name_kind(vmlinux.get(), "btf_trace_ma_write", BTF_KIND_TYPEDEF) > 0;
+      f.vma_btf_missing.clear();
+      for (const char* fn : kVmaStoreFunctions)
+        if (btf__find_by_name_kind(vmlinux.get(), fn, BTF_KIND_FUNC) <= 0) f.vma_btf_missing.push_back(fn);
       f.fentry_error = probe_fentry(vmlinux.get());
       f.fentry = f.fentry_error.empty();
     } else {
@@ -233,6 +264,24 @@ AttachPlan plan_attach(const Features& f, const ForcedModes& forced) {
     }
     plan.families[Family::kExecLayout] = p;
   }
+  {
+    // vma, best first: fentry on the maple-tree store functions (no trap),
+    // kprobes on them, the maple_tree:ma_write raw tracepoint (fires for
+    // every maple tree in the system, filtered by tgid then by tree), else
+    // inference from the syscalls in user space ("none").
+    FamilyPlan p;
+    auto consider = [&p](AttachMode m, const std::string& why_not) {
+      if (p.mode != AttachMode::kNone) return;
+      if (why_not.empty())
+        p.mode = m;
+      else
+        p.rejected.push_back(attach_mode_name(m) + ": " + why_not);
+    };
+    consider(AttachMode::kFentry, vma_fentry_unavailable(f));
+    consider(AttachMode::kKprobe, vma_kprobe_unavailable(f));
+    consider(AttachMode::kRawTracepoint, maple_tree_unavailable(f));
+    plan.families[Family::kVma] = p;
+  }
   ForcedModes all = f.env_forced;
   for (const auto& [fam, mode] : forced) all[fam] = mode;
   for (const auto& [fam, mode] : all) {
@@ -265,6 +314,15 @@ AttachPlan plan_attach(const Features& f, const ForcedModes& forced) {
       case Family::kProcess:
         ok = mode == AttachMode::kRawTracepoint;
         why = family_name(fam) + " can only use raw_tracepoint";
+        break;
+      case Family::kVma:
+        switch (mode) {
+          case AttachMode::kFentry: why = vma_fentry_unavailable(f); break;
+          case AttachMode::kKprobe: why = vma_kprobe_unavailable(f); break;
+          case AttachMode::kRawTracepoint: why = maple_tree_unavailable(f); break;
+          default: why = "vma can use fentry, kprobe, maple_tree (raw_tracepoint) or none (inference)";
+        }
+        ok = why.empty();
         break;
       case Family::kExecLayout:
         ok = mode == AttachMode::kProcfs || (mode == AttachMode::kKfuncIter && f.task_vma_iter);

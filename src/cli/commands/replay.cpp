@@ -182,6 +182,7 @@ int run_replay(const ReplayOptions& opts) {
   po.pmap_at_end = opts.pmap && !layout_query;
   Printer printer(stdout, po);
   Processor proc;
+  proc.set_infer_only(opts.infer_vma_changes);
   std::set<uint32_t> pids_seen;
   uint64_t records = 0, last_ts = base;
   std::vector<Snapshot> diff_snaps;
