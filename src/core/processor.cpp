@@ -192,7 +192,9 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
         break;
     }
   }
-  std::vector<Vma> before = derive_changes_ ? vmas_near(l, spans) : std::vector<Vma>{};
+  // Taken even without a sink: a reconcile below restores ids from it, and
+  // ids must not depend on who watches.
+  std::vector<Vma> before = vmas_near(l, spans);
   switch (e.sys) {
     case VMAT_SYS_MMAP: {
       uint64_t start = static_cast<uint64_t>(e.ret);
@@ -251,6 +253,12 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
     auto r = l.reconcile(*truth);
     ch.merges += r.merges;
     ch.splits += r.splits;
+    // The model merged what the kernel kept apart (anon_vma, which the
+    // model cannot see): a neighbour that is back to its old extent and
+    // attributes is the VMA it was, not a new one.
+    for (const auto& b : before)
+      if (const Vma* now = l.find(b.start); now && now->end == b.end && now->same_attributes(b))
+        l.restore_id(b.start, b.end, b.id);
   }
   // Report the VMAs now covering the affected range, as the model holds them.
   uint64_t lo = 0, hi = 0;

@@ -44,31 +44,36 @@ std::string errno_text(int err) {
   return name ? name : std::to_string(err);
 }
 
-// libbpf-tools' fentry_can_attach() approach: whether trampolines work is
-// decided by the kernel (config, lockdown, LSMs, arch support), so try it.
-// A two-instruction fexit program ("return 0") on __x64_sys_brk is loaded
-// and attached, then both fds are closed, which detaches it: the probe
-// leaves nothing behind. Returns "" on success, else why not.
-std::string probe_fentry(const struct btf* vmlinux) {
-  int brk_id = -1;
-  for (const char* fn : kSyscallFunctions) {
-    int id = btf__find_by_name_kind(vmlinux, fn, BTF_KIND_FUNC);
-    if (id <= 0) return std::string(fn) + " not in vmlinux BTF";
-    if (std::strcmp(fn, "__x64_sys_brk") == 0) brk_id = id;
-  }
+// Loads a two-instruction tracing program ("return 0") of `type` on `fn`
+// and attaches it; closing both fds detaches it again. "" on success, else
+// why not.
+std::string probe_fentry_on(const struct btf* vmlinux, const char* fn, bpf_attach_type type) {
+  int id = btf__find_by_name_kind(vmlinux, fn, BTF_KIND_FUNC);
+  if (id <= 0) return std::string(fn) + " not in vmlinux BTF";
   struct bpf_insn insns[2] = {};
   insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = 0
   insns[0].dst_reg = BPF_REG_0;
   insns[1].code = BPF_JMP | BPF_EXIT;
   bpf_prog_load_opts opts{};  // not LIBBPF_OPTS: g++ 12 rejects its designators out of order
   opts.sz = sizeof(opts);
-  opts.expected_attach_type = BPF_TRACE_FEXIT;
-  opts.attach_btf_id = static_cast<__u32>(brk_id);
+  opts.expected_attach_type = type;
+  opts.attach_btf_id = static_cast<__u32>(id);
   UniqueFd prog(bpf_prog_load(BPF_PROG_TYPE_TRACING, "vmat_fentry_probe", "GPL", insns, 2, &opts));
   if (!prog) return "load refused (" + errno_text(errno) + ")";
   UniqueFd link(bpf_raw_tracepoint_open(nullptr, prog.get()));
-  if (!link) return "attach to __x64_sys_brk refused (" + errno_text(errno) + ")";
+  if (!link) return std::string("attach to ") + fn + " refused (" + errno_text(errno) + ")";
   return "";
+}
+
+// libbpf-tools' fentry_can_attach() approach: whether trampolines work is
+// decided by the kernel (config, lockdown, LSMs, arch support), so try it.
+// A two-instruction fexit program ("return 0") on __x64_sys_brk is loaded
+// and attached, then both fds are closed, which detaches it: the probe
+// leaves nothing behind. Returns "" on success, else why not.
+std::string probe_fentry(const struct btf* vmlinux) {
+  for (const char* fn : kSyscallFunctions)
+    if (btf__find_by_name_kind(vmlinux, fn, BTF_KIND_FUNC) <= 0) return std::string(fn) + " not in vmlinux BTF";
+  return probe_fentry_on(vmlinux, "__x64_sys_brk", BPF_TRACE_FEXIT);
 }
 
 // A kprobe on a function missing from kallsyms fails at attach time, after
@@ -96,8 +101,7 @@ std::string kprobe_unavailable(const Features& f) {
 
 std::string vma_fentry_unavailable(const Features& f) {
   if (!f.fentry) return f.fentry_error;
-  if (!f.vma_btf_missing.empty()) return f.vma_btf_missing.front() + " is not in vmlinux BTF";
-  return "";
+  return f.vma_fentry_error;
 }
 
 std::string vma_kprobe_unavailable(const Features& f) {
@@ -208,9 +212,9 @@ Features probe_features() {
       f.task_vma_iter = btf__find_by_name_kind(vmlinux.get(), "bpf_iter_task_vma_new", BTF_KIND_FUNC) > 0;
       // Every raw tracepoint has its btf_trace_<name> typedef in vmlinux BTF.
       f.maple_tree_tp = btf__find_by_name_kind(vmlinux.get(), "btf_trace_ma_write", BTF_KIND_TYPEDEF) > 0;
-      f.vma_btf_missing.clear();
+      f.vma_fentry_error.clear();
       for (const char* fn : kVmaStoreFunctions)
-        if (btf__find_by_name_kind(vmlinux.get(), fn, BTF_KIND_FUNC) <= 0) f.vma_btf_missing.push_back(fn);
+        if (f.vma_fentry_error.empty()) f.vma_fentry_error = probe_fentry_on(vmlinux.get(), fn, BPF_TRACE_FENTRY);
       f.fentry_error = probe_fentry(vmlinux.get());
       f.fentry = f.fentry_error.empty();
     } else {

@@ -52,10 +52,11 @@ struct Features {
   // Of kSyscallFunctions, those not in /proc/kallsyms (only looked up when
   // kprobes is true): a kprobe on any of them would fail to attach.
   std::vector<std::string> kprobe_missing;
-  // Of kVmaStoreFunctions: those not in /proc/kallsyms (kprobes) and not in
-  // vmlinux BTF (fentry).
+  // Of kVmaStoreFunctions: those not in /proc/kallsyms (kprobes).
   std::vector<std::string> vma_kprobe_missing;
-  std::vector<std::string> vma_btf_missing = {"vmlinux BTF"};
+  // Why fentry on kVmaStoreFunctions cannot work, "" when a trivial program
+  // attached to each (on Debian's 6.1 the attach fails with EBUSY).
+  std::string vma_fentry_error = "vmlinux BTF missing";
   // The maple_tree:ma_write tracepoint (Linux 6.1+): btf_trace_ma_write in BTF.
   bool maple_tree_tp = false;
   bool fentry = false;              // a trivial fexit program on __x64_sys_brk loaded and attached
