@@ -3,7 +3,10 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <linux/bpf.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -76,6 +79,31 @@ std::string probe_fentry(const struct btf* vmlinux) {
   return probe_fentry_on(vmlinux, "__x64_sys_brk", BPF_TRACE_FEXIT);
 }
 
+// A function in kallsyms can still refuse kprobes (NOKPROBE_SYMBOL, code
+// kprobes cannot patch): attach a trivial program through the kprobe PMU,
+// then close both fds, which detaches it. "" on success, else why not.
+std::string probe_kprobe_on(const char* fn) {
+  int pmu_type = -1;
+  std::ifstream("/sys/bus/event_source/devices/kprobe/type") >> pmu_type;
+  if (pmu_type < 0) return "no kprobe PMU";
+  struct bpf_insn insns[2] = {};
+  insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = 0
+  insns[0].dst_reg = BPF_REG_0;
+  insns[1].code = BPF_JMP | BPF_EXIT;
+  UniqueFd prog(bpf_prog_load(BPF_PROG_TYPE_KPROBE, "vmat_kprobe_probe", "GPL", insns, 2, nullptr));
+  if (!prog) return "kprobe program load refused (" + errno_text(errno) + ")";
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = static_cast<__u32>(pmu_type);
+  attr.config1 = reinterpret_cast<uint64_t>(fn);  // kprobe_func
+  attr.config2 = 0;                                 // probe_offset
+  UniqueFd ev(static_cast<int>(::syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC)));
+  if (!ev) return std::string("kprobe on ") + fn + " refused (" + errno_text(errno) + ")";
+  if (::ioctl(ev.get(), PERF_EVENT_IOC_SET_BPF, prog.get()) != 0)
+    return std::string("attaching to the kprobe on ") + fn + " refused (" + errno_text(errno) + ")";
+  return "";
+}
+
 // A kprobe on a function missing from kallsyms fails at attach time, after
 // the whole object loaded: look the targets up first.
 std::vector<std::string> missing_from_kallsyms(std::set<std::string> want) {
@@ -107,7 +135,7 @@ std::string vma_fentry_unavailable(const Features& f) {
 std::string vma_kprobe_unavailable(const Features& f) {
   if (!f.kprobes) return kNoKprobes;
   if (!f.vma_kprobe_missing.empty()) return f.vma_kprobe_missing.front() + " is not in /proc/kallsyms";
-  return "";
+  return f.vma_kprobe_error;
 }
 
 std::string maple_tree_unavailable(const Features& f) {
@@ -204,6 +232,8 @@ Features probe_features() {
   if (f.kprobes) {
     f.kprobe_missing = missing_from_kallsyms({std::begin(kSyscallFunctions), std::end(kSyscallFunctions)});
     f.vma_kprobe_missing = missing_from_kallsyms({std::begin(kVmaStoreFunctions), std::end(kVmaStoreFunctions)});
+    for (const char* fn : kVmaStoreFunctions)
+      if (f.vma_kprobe_missing.empty() && f.vma_kprobe_error.empty()) f.vma_kprobe_error = probe_kprobe_on(fn);
   }
   f.fentry_error = "vmlinux BTF missing";
   if (f.btf) {

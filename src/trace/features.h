@@ -52,8 +52,11 @@ struct Features {
   // Of kSyscallFunctions, those not in /proc/kallsyms (only looked up when
   // kprobes is true): a kprobe on any of them would fail to attach.
   std::vector<std::string> kprobe_missing;
-  // Of kVmaStoreFunctions: those not in /proc/kallsyms (kprobes).
+  // Of kVmaStoreFunctions: those not in /proc/kallsyms (kprobes), and why a
+  // trivial kprobe on one of them was refused ("" if all attached; Debian's
+  // 6.1 refuses mas_store_prealloc with EINVAL).
   std::vector<std::string> vma_kprobe_missing;
+  std::string vma_kprobe_error;
   // Why fentry on kVmaStoreFunctions cannot work, "" when a trivial program
   // attached to each (on Debian's 6.1 the attach fails with EBUSY).
   std::string vma_fentry_error = "vmlinux BTF missing";

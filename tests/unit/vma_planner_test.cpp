@@ -61,6 +61,12 @@ TEST(VmaPlanner, StoreFunctionThatCannotBeHookedRejectsItsModes) {
   f.vma_fentry_error = "attach to mas_store_prealloc refused (EBUSY)";  // what Debian's 6.1 says
   f.vma_kprobe_missing = {"mas_store_gfp"};
   auto p = plan_attach(f);
+  Features g = vm_61();
+  g.vma_fentry_error = "attach to mas_store_prealloc refused (EBUSY)";
+  g.vma_kprobe_error = "kprobe on mas_store_prealloc refused (EINVAL)";
+  auto q = plan_attach(g);
+  EXPECT_EQ(q.mode(Family::kVma), AttachMode::kRawTracepoint);
+  EXPECT_TRUE(mentions(q.families.at(Family::kVma).rejected, "kprobe: kprobe on mas_store_prealloc refused (EINVAL)"));
   EXPECT_EQ(p.mode(Family::kVma), AttachMode::kRawTracepoint);
   EXPECT_TRUE(mentions(p.families.at(Family::kVma).rejected, "fentry: attach to mas_store_prealloc refused (EBUSY)"));
   EXPECT_TRUE(mentions(p.families.at(Family::kVma).rejected, "mas_store_gfp is not in /proc/kallsyms"));
