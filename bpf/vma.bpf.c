@@ -21,6 +21,27 @@
  */
 #include "common.bpf.h"
 
+/*
+ * The last store this CPU reported. maple_tree:ma_write fires twice for one
+ * store: in mas_store_prealloc()/mas_store_gfp() and again in the writer
+ * they pick (mas_wr_slot_store(), mas_wr_node_store(), ...) with the same
+ * range and entry; the repeat is dropped here. A repeat that slips through
+ * (the task moved CPUs in between) is harmless: stores are idempotent.
+ */
+struct vmat_vma_last_store {
+	__u64 id; /* pid_tgid */
+	__u64 index;
+	__u64 last;
+	__u64 entry;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vmat_vma_last_store);
+} vmat_vma_last SEC(".maps");
+
 /* XORed into each vm_area_struct address: the record keeps an identity, not a kernel pointer. */
 const volatile __u64 vmat_vma_key_salt __weak = 0;
 
@@ -43,6 +64,21 @@ static __always_inline int vmat_vma_store(struct ma_state *mas, void *entry, __u
 	e.source = source;
 	e.index = BPF_CORE_READ(mas, index);
 	e.last = BPF_CORE_READ(mas, last);
+	{
+		__u32 zero = 0;
+		__u64 id = bpf_get_current_pid_tgid();
+		struct vmat_vma_last_store *l = bpf_map_lookup_elem(&vmat_vma_last, &zero);
+
+		if (l) {
+			if (l->id == id && l->index == e.index && l->last == e.last &&
+			    l->entry == (__u64)entry)
+				return 0;
+			l->id = id;
+			l->index = e.index;
+			l->last = e.last;
+			l->entry = (__u64)entry;
+		}
+	}
 	if (entry) {
 		e.vma_key = (__u64)entry ^ vmat_vma_key_salt;
 		vmat_read_vma((struct vm_area_struct *)entry, &e.vma);

@@ -273,6 +273,7 @@ int run_info(const std::string& path, bool json) {
       case VMAT_EV_EXEC: counts["exec"]++; break;
       case VMAT_EV_EXIT: counts["exit"]++; break;
       case VMAT_EV_VMA_SNAPSHOT: counts["exec_vma"]++; break;
+      case VMAT_EV_VMA_KERNEL: counts["vma_store"]++; break;
       case VMAT_REC_LAYOUT: counts["layout"]++; break;
       case VMAT_REC_LOSS: counts["loss"]++; lost += d->loss->lost; break;
       case VMAT_EV_FS: counts["unlink_or_rename"]++; break;
