@@ -168,6 +168,16 @@ const Vma* Layout::find_by_id(uint64_t id) const {
   return nullptr;
 }
 
+bool Layout::restore_id(uint64_t start, uint64_t end, uint64_t id) {
+  auto it = vmas_.find(start);
+  if (it == vmas_.end() || it->second.end != end || id == 0) return false;
+  if (it->second.id == id) return true;
+  for (auto& [s, v] : vmas_)
+    if (v.id == id) v.id = new_id();
+  it->second.id = id;
+  return true;
+}
+
 std::vector<Vma> Layout::overlapping(uint64_t start, uint64_t end) const {
   std::vector<Vma> out;
   append_overlapping(start, end, out);

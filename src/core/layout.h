@@ -121,6 +121,11 @@ class Layout {
   // queries
   const Vma* find(uint64_t addr) const;
   const Vma* find_by_id(uint64_t id) const;  // O(n)
+  // Gives the VMA spanning exactly [start, end) the id `id` again; a VMA
+  // that holds it now gets a fresh one. For a VMA a reconcile() re-created
+  // (the model had merged it, the kernel had not): it is the one that was
+  // there before, and the id went to its wrongly merged neighbour.
+  bool restore_id(uint64_t start, uint64_t end, uint64_t id);
   // find_vma(): the first VMA ending above addr (the one a fault below it may grow).
   const Vma* find_next(uint64_t addr) const;
   std::vector<Vma> overlapping(uint64_t start, uint64_t end) const;

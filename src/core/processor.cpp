@@ -162,7 +162,39 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
     for (const auto& k : e.vma)
       if ((k.state & VMAT_VMA_VALID) && k.end > k.start) spans.emplace_back(k.start, k.end);
   }
-  std::vector<Vma> before = derive_changes_ ? vmas_near(l, spans) : std::vector<Vma>{};
+  const bool kernel_view = vma_source_ != VmaChangeSource::kInference;
+  std::vector<KernelStore> stores = take_stores(rec.hdr.tid, e.enter_ts, rec.hdr.ts);
+  for (const auto& st : stores) spans.emplace_back(st.start, st.end);
+  // What the operation unmapped without the hook reporting it (on 6.18
+  // maple_tree:ma_write misses the clearing of munmap'd ranges): applied
+  // after the stores when the kernel's view is rebuilt.
+  std::vector<std::pair<uint64_t, uint64_t>> cleared;
+  if (kernel_view) {
+    const uint64_t a0 = e.args[0], ret = static_cast<uint64_t>(e.ret);
+    auto up = [](uint64_t x) { return (x + kPage - 1) & ~(kPage - 1); };
+    switch (e.sys) {
+      case VMAT_SYS_MUNMAP:
+        cleared.emplace_back(a0, a0 + up(e.args[1]));
+        break;
+      case VMAT_SYS_BRK:
+        if (l.brk() && up(e.brk) < up(l.brk())) cleared.emplace_back(up(e.brk), up(l.brk()));
+        break;
+      case VMAT_SYS_MREMAP: {
+        constexpr uint64_t kDontUnmap = 4;  // MREMAP_DONTUNMAP: the old range stays mapped
+        const uint64_t os = a0, oe = a0 + up(e.args[1]), ns = ret, ne = ret + up(e.args[2]);
+        if (e.args[3] & kDontUnmap) break;
+        // The old range minus the new one (in place: its tail when shrinking).
+        if (os < std::min(oe, ns)) cleared.emplace_back(os, std::min(oe, ns));
+        if (std::max(os, ne) < oe) cleared.emplace_back(std::max(os, ne), oe);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  // Taken even without a sink: a reconcile below restores ids from it, and
+  // ids must not depend on who watches.
+  std::vector<Vma> before = vmas_near(l, spans);
   switch (e.sys) {
     case VMAT_SYS_MMAP: {
       uint64_t start = static_cast<uint64_t>(e.ret);
@@ -221,6 +253,12 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
     auto r = l.reconcile(*truth);
     ch.merges += r.merges;
     ch.splits += r.splits;
+    // The model merged what the kernel kept apart (anon_vma, which the
+    // model cannot see): a neighbour that is back to its old extent and
+    // attributes is the VMA it was, not a new one.
+    for (const auto& b : before)
+      if (const Vma* now = l.find(b.start); now && now->end == b.end && now->same_attributes(b))
+        l.restore_id(b.start, b.end, b.id);
   }
   // Report the VMAs now covering the affected range, as the model holds them.
   uint64_t lo = 0, hi = 0;
@@ -240,7 +278,15 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
   if (derive_changes_) {
     std::vector<Vma> after = vmas_near(l, spans);
     for (const auto& v : before) l.append_overlapping(v.start, v.end, after);
-    out.changes = derive_vma_changes(std::move(before), std::move(after), hints);
+    if (kernel_view) {
+      // The kernel's result over the same range, from its own stores.
+      auto k = kernel_after(before, stores, cleared, l);
+      stats_.kernel_disagreements += k.disagreements;
+      out.changes = derive_vma_changes(std::move(before), std::move(k.vmas), hints);
+      for (auto& c : out.changes) c.source = vma_source_;
+    } else {
+      out.changes = derive_vma_changes(std::move(before), std::move(after), hints);
+    }
   }
   out.cause = syscall_name(e.sys);
   out.layout_changed = true;
@@ -268,6 +314,20 @@ void Processor::apply_fault(ProcessState& p, const DecodedRecord& rec, Applied& 
   }
   if (!derive_changes_) return;  // no sink to see it
   if (const Vma* v = p.layout.find(addr)) out.fault_vma = *v;
+}
+
+std::vector<KernelStore> Processor::take_stores(uint32_t tid, uint64_t enter_ts, uint64_t exit_ts) {
+  auto it = pending_stores_.find(tid);
+  if (it == pending_stores_.end()) return {};
+  std::vector<KernelStore> out, later;
+  for (auto& st : it->second) {
+    if (st.ts > exit_ts) later.push_back(std::move(st));
+    else if (st.ts >= enter_ts) out.push_back(std::move(st));
+    // older: made outside any syscall we saw (a fault, exec): not this one's
+  }
+  if (later.empty()) pending_stores_.erase(it);
+  else it->second = std::move(later);
+  return out;
 }
 
 void Processor::end_process(uint32_t pid, RecordSink* sink) {
@@ -298,10 +358,27 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
   if (rec.type == VMAT_REC_NOTE) {
     if (rec.note->key == kNoteSessionStart) start_ts_ = rec.hdr.ts;
     if (rec.note->key == kNoteGateVma) gate_vma_ = parse_maps_line(rec.note->value);
+    if (rec.note->key == kNoteAttachVma && !infer_only_)
+      vma_source_ = rec.note->value == "raw_tracepoint" ? VmaChangeSource::kMapleTree
+                    : rec.note->value == "fentry"       ? VmaChangeSource::kFentry
+                    : rec.note->value == "kprobe"       ? VmaChangeSource::kKprobe
+                                                        : VmaChangeSource::kInference;
     if (sink) sink->on_record(rec, out, nullptr);
     return;
   }
   if (rec.type == VMAT_EV_FS) return;  // its effect follows as VMAT_REC_FILE_DELETED
+  if (rec.type == VMAT_EV_VMA_KERNEL) {
+    if (infer_only_) return;
+    // Held until the syscall record (written at its exit) arrives; folded
+    // into that syscall's VMA changes, not shown on their own.
+    stats_.kernel_stores++;
+    vma_source_ = vma_change_source_of(rec.vmak.source);
+    auto& v = pending_stores_[rec.hdr.tid];
+    constexpr size_t kMaxPending = 1 << 16;  // stores outside syscalls (faults) pile up otherwise
+    if (v.size() >= kMaxPending) v.erase(v.begin(), v.begin() + kMaxPending / 2);
+    v.push_back(kernel_store_from(rec.vmak));
+    return;
+  }
   if (rec.type == VMAT_REC_FILE_DELETED) {
     for (auto& [pid, st] : procs_) st->layout.mark_deleted(rec.file_deleted->dev, rec.file_deleted->ino);
     if (sink) sink->on_record(rec, out, nullptr);
@@ -382,6 +459,7 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
     p.seeded = false;
   }
   if (sink) sink->on_record(rec, out, &p);
+  if (rec.type == VMAT_EV_EXIT) pending_stores_.erase(rec.hdr.tid);
   if (rec.type == VMAT_EV_EXIT && (rec.exit.flags & VMAT_EXIT_GROUP)) end_process(rec.hdr.pid, sink);
 }
 

@@ -61,6 +61,8 @@ struct ProcessorStats {
   uint64_t lost = 0;
   uint64_t resyncs = 0;
   uint64_t rejected = 0;  // impossible changes (damaged input): skipped, process unseeded
+  uint64_t kernel_stores = 0;          // VMAT_EV_VMA_KERNEL records seen
+  uint64_t kernel_disagreements = 0;   // VMAs the kernel's stores and the model bound differently
 };
 
 class Processor {
@@ -80,6 +82,9 @@ class Processor {
   uint64_t start_ts() const { return start_ts_; }
   bool keep_ended() const { return keep_ended_; }
   void set_keep_ended(bool v) { keep_ended_ = v; }
+  // Derive VMA changes by inference even where the kernel's stores were
+  // recorded (they are then ignored): the other side of a comparison.
+  void set_infer_only(bool v) { infer_only_ = v; }
 
  private:
   ProcessState& state_for(const DecodedRecord& rec);
@@ -89,6 +94,9 @@ class Processor {
   void apply_snapshot(ProcessState& p, const DecodedRecord& rec, Applied& out);
   void seed(ProcessState& p, std::vector<Vma> vmas, uint64_t ts);
   void end_process(uint32_t pid, RecordSink* sink);
+  // The kernel's stores the thread made since its last syscall record, for
+  // the syscall whose [enter_ts, exit] brackets them.
+  std::vector<KernelStore> take_stores(uint32_t tid, uint64_t enter_ts, uint64_t exit_ts);
 
   std::map<uint32_t, std::unique_ptr<ProcessState>> procs_;
   std::vector<ProcessState> ended_;
@@ -97,7 +105,16 @@ class Processor {
   uint64_t start_ts_ = 0;
   bool keep_ended_ = true;
   bool derive_changes_ = true;  // only when a sink sees the record: layout queries skip the cost
+  // The vma family's source ("attach.vma" note): kInference when off, and
+  // then no VMAT_EV_VMA_KERNEL records come.
+  VmaChangeSource vma_source_ = VmaChangeSource::kInference;
+  bool infer_only_ = false;
+  std::map<uint32_t, std::vector<KernelStore>> pending_stores_;  // by tid
 };
+
+// The note naming the vma family's attach mode (Session writes
+// "attach.FAMILY" for each family).
+inline constexpr const char* kNoteAttachVma = "attach.vma";
 
 // The note keys the frontend writes at the start of a stream.
 inline constexpr const char* kNoteSessionStart = "session_start";

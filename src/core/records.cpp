@@ -229,6 +229,14 @@ std::optional<DecodedRecord> decode_record(std::span<const std::byte> rec, std::
       }
       d.stack = rec.subspan(sizeof(vmat_user_stack_event));
       break;
+    case VMAT_EV_VMA_KERNEL:
+      if (!fits<vmat_vma_kernel_event>(rec, error)) return std::nullopt;
+      std::memcpy(&d.vmak, rec.data(), sizeof(d.vmak));
+      if (d.vmak.last < d.vmak.index) {
+        *error = "VMA store with its last byte before its first";
+        return std::nullopt;
+      }
+      break;
     case VMAT_EV_VMA_SNAPSHOT:
       if (!fits<vmat_vma_snapshot_event>(rec, error)) return std::nullopt;
       std::memcpy(&d.snap, rec.data(), sizeof(d.snap));

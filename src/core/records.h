@@ -66,6 +66,7 @@ struct DecodedRecord {
     vmat_vma_snapshot_event snap;
     vmat_fs_event fs;
     vmat_user_stack_event ustack;
+    vmat_vma_kernel_event vmak;
   };
   std::string_view path;  // syscall vma[0] path, exec filename, snapshot path
   std::span<const std::byte> stack;  // VMAT_EV_USER_STACK: the copied user stack

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/kernel_view.h"
 #include "core/layout.h"
 
 namespace vmatrace {
@@ -30,6 +31,7 @@ struct VmaChange {
   // (they were removed or merged right away) carry id 0 unless they kept
   // the original VMA's id (__split_vma() keeps the lower piece's vma).
   std::vector<Vma> from, to;
+  VmaChangeSource source = VmaChangeSource::kInference;  // whose view of the ranges this is
 };
 
 struct VmaChangeHints {

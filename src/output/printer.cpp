@@ -103,6 +103,7 @@ void changes_text(Appender& a, const Applied& applied, const Layout* l) {
       if (i) a << ", ";
       change_vma_text(a, c.to[i], l);
     }
+    if (c.source != VmaChangeSource::kInference) a << "  (" << vma_change_source_name(c.source) << ')';
     a << '\n';
   }
 }
@@ -117,7 +118,7 @@ void changes_json(Appender& a, const Applied& applied, const Layout* l) {
     change_list_json(a, c.from, l);
     a << ",\"to\":";
     change_list_json(a, c.to, l);
-    a << ",\"source\":\"inference\"}";
+    a << ",\"source\":\"" << vma_change_source_name(c.source) << "\"}";
   }
   a << ']';
 }

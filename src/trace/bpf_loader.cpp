@@ -3,6 +3,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <sys/random.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -105,6 +108,9 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
       {Family::kProcess, AttachMode::kRawTracepoint,
        {s->progs.process_fork_raw, s->progs.process_exec_raw, s->progs.process_exit_raw}},
       {Family::kExecLayout, AttachMode::kKfuncIter, {s->progs.exec_layout_iter}},
+      {Family::kVma, AttachMode::kFentry, {s->progs.vma_store_prealloc_fentry, s->progs.vma_store_gfp_fentry}},
+      {Family::kVma, AttachMode::kKprobe, {s->progs.vma_store_prealloc_kprobe, s->progs.vma_store_gfp_kprobe}},
+      {Family::kVma, AttachMode::kRawTracepoint, {s->progs.vma_store_raw}},
   };
   std::vector<bpf_program*> chosen;
   for (const auto& c : all) {
@@ -125,6 +131,11 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
   s->rodata->vmat_stop_on_exec = plan.mode(Family::kExecLayout) == AttachMode::kProcfs;
   s->rodata->vmat_ustack_bytes = opts.ustack_bytes;
   s->rodata->vmat_ustack_min_mmap = opts.ustack_min_mmap;
+  // VMA identities in records are salted kernel addresses: a recording
+  // must not hand out kernel pointers (KASLR).
+  uint64_t salt = 0;
+  if (::getrandom(&salt, sizeof(salt), 0) != sizeof(salt)) salt = 0x9e3779b97f4a7c15ull ^ static_cast<uint64_t>(::getpid());
+  s->rodata->vmat_vma_key_salt = salt;
   // Major/minor from the perf software events, opened before the load
   // because whether they exist decides how the fault programs behave.
   FaultPerfEvents perf;

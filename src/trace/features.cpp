@@ -3,7 +3,10 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <linux/bpf.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -44,37 +47,66 @@ std::string errno_text(int err) {
   return name ? name : std::to_string(err);
 }
 
-// libbpf-tools' fentry_can_attach() approach: whether trampolines work is
-// decided by the kernel (config, lockdown, LSMs, arch support), so try it.
-// A two-instruction fexit program ("return 0") on __x64_sys_brk is loaded
-// and attached, then both fds are closed, which detaches it: the probe
-// leaves nothing behind. Returns "" on success, else why not.
-std::string probe_fentry(const struct btf* vmlinux) {
-  int brk_id = -1;
-  for (const char* fn : kSyscallFunctions) {
-    int id = btf__find_by_name_kind(vmlinux, fn, BTF_KIND_FUNC);
-    if (id <= 0) return std::string(fn) + " not in vmlinux BTF";
-    if (std::strcmp(fn, "__x64_sys_brk") == 0) brk_id = id;
-  }
+// Loads a two-instruction tracing program ("return 0") of `type` on `fn`
+// and attaches it; closing both fds detaches it again. "" on success, else
+// why not.
+std::string probe_fentry_on(const struct btf* vmlinux, const char* fn, bpf_attach_type type) {
+  int id = btf__find_by_name_kind(vmlinux, fn, BTF_KIND_FUNC);
+  if (id <= 0) return std::string(fn) + " not in vmlinux BTF";
   struct bpf_insn insns[2] = {};
   insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = 0
   insns[0].dst_reg = BPF_REG_0;
   insns[1].code = BPF_JMP | BPF_EXIT;
   bpf_prog_load_opts opts{};  // not LIBBPF_OPTS: g++ 12 rejects its designators out of order
   opts.sz = sizeof(opts);
-  opts.expected_attach_type = BPF_TRACE_FEXIT;
-  opts.attach_btf_id = static_cast<__u32>(brk_id);
+  opts.expected_attach_type = type;
+  opts.attach_btf_id = static_cast<__u32>(id);
   UniqueFd prog(bpf_prog_load(BPF_PROG_TYPE_TRACING, "vmat_fentry_probe", "GPL", insns, 2, &opts));
   if (!prog) return "load refused (" + errno_text(errno) + ")";
   UniqueFd link(bpf_raw_tracepoint_open(nullptr, prog.get()));
-  if (!link) return "attach to __x64_sys_brk refused (" + errno_text(errno) + ")";
+  if (!link) return std::string("attach to ") + fn + " refused (" + errno_text(errno) + ")";
+  return "";
+}
+
+// libbpf-tools' fentry_can_attach() approach: whether trampolines work is
+// decided by the kernel (config, lockdown, LSMs, arch support), so try it.
+// A two-instruction fexit program ("return 0") on __x64_sys_brk is loaded
+// and attached, then both fds are closed, which detaches it: the probe
+// leaves nothing behind. Returns "" on success, else why not.
+std::string probe_fentry(const struct btf* vmlinux) {
+  for (const char* fn : kSyscallFunctions)
+    if (btf__find_by_name_kind(vmlinux, fn, BTF_KIND_FUNC) <= 0) return std::string(fn) + " not in vmlinux BTF";
+  return probe_fentry_on(vmlinux, "__x64_sys_brk", BPF_TRACE_FEXIT);
+}
+
+// A function in kallsyms can still refuse kprobes (NOKPROBE_SYMBOL, code
+// kprobes cannot patch): attach a trivial program through the kprobe PMU,
+// then close both fds, which detaches it. "" on success, else why not.
+std::string probe_kprobe_on(const char* fn) {
+  int pmu_type = -1;
+  std::ifstream("/sys/bus/event_source/devices/kprobe/type") >> pmu_type;
+  if (pmu_type < 0) return "no kprobe PMU";
+  struct bpf_insn insns[2] = {};
+  insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = 0
+  insns[0].dst_reg = BPF_REG_0;
+  insns[1].code = BPF_JMP | BPF_EXIT;
+  UniqueFd prog(bpf_prog_load(BPF_PROG_TYPE_KPROBE, "vmat_kprobe_probe", "GPL", insns, 2, nullptr));
+  if (!prog) return "kprobe program load refused (" + errno_text(errno) + ")";
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = static_cast<__u32>(pmu_type);
+  attr.config1 = reinterpret_cast<uint64_t>(fn);  // kprobe_func
+  attr.config2 = 0;                                 // probe_offset
+  UniqueFd ev(static_cast<int>(::syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC)));
+  if (!ev) return std::string("kprobe on ") + fn + " refused (" + errno_text(errno) + ")";
+  if (::ioctl(ev.get(), PERF_EVENT_IOC_SET_BPF, prog.get()) != 0)
+    return std::string("attaching to the kprobe on ") + fn + " refused (" + errno_text(errno) + ")";
   return "";
 }
 
 // A kprobe on a function missing from kallsyms fails at attach time, after
 // the whole object loaded: look the targets up first.
-std::vector<std::string> missing_from_kallsyms() {
-  std::set<std::string> want(std::begin(kSyscallFunctions), std::end(kSyscallFunctions));
+std::vector<std::string> missing_from_kallsyms(std::set<std::string> want) {
   std::ifstream in("/proc/kallsyms");
   std::string line;
   while (!want.empty() && std::getline(in, line)) {
@@ -93,6 +125,21 @@ std::string kprobe_unavailable(const Features& f) {
   if (!f.kprobes) return kNoKprobes;
   if (!f.kprobe_missing.empty()) return f.kprobe_missing.front() + " is not in /proc/kallsyms";
   return "";
+}
+
+std::string vma_fentry_unavailable(const Features& f) {
+  if (!f.fentry) return f.fentry_error;
+  return f.vma_fentry_error;
+}
+
+std::string vma_kprobe_unavailable(const Features& f) {
+  if (!f.kprobes) return kNoKprobes;
+  if (!f.vma_kprobe_missing.empty()) return f.vma_kprobe_missing.front() + " is not in /proc/kallsyms";
+  return f.vma_kprobe_error;
+}
+
+std::string maple_tree_unavailable(const Features& f) {
+  return f.maple_tree_tp ? "" : "no maple_tree:ma_write tracepoint (Linux < 6.1)";
 }
 
 std::string tracepoint_unavailable(const Features& f) {
@@ -121,6 +168,10 @@ std::optional<AttachMode> parse_attach_mode(const std::string& s) {
     if (attach_mode_name(m) == s) return m;
   if (s == "raw_tp") return AttachMode::kRawTracepoint;
   if (s == "tp") return AttachMode::kTracepoint;
+  // The vma family's names for its modes: maple_tree is its raw tracepoint,
+  // inference (no kernel source) is "none".
+  if (s == "maple_tree") return AttachMode::kRawTracepoint;
+  if (s == "none" || s == "inference") return AttachMode::kNone;
   return std::nullopt;
 }
 
@@ -133,6 +184,8 @@ ForcedModes parse_attach_spec(const std::string& spec) {
     std::string fam = eq == std::string::npos ? "" : item.substr(0, eq);
     std::string mode = eq == std::string::npos ? item : item.substr(eq + 1);
     auto m = parse_attach_mode(mode);
+    if (fam.empty() && (mode == "maple_tree" || mode == "inference")) fam = "vma";
+    if (fam.empty() && mode == "none") throw UserError("'none' needs a family: FAMILY=none (e.g. vma=none)");
     if (!m)
       throw UserError("unknown attach mode '" + mode +
                       "': use fentry, kprobe, tracepoint, raw_tracepoint, kernel_iterator or procfs");
@@ -148,7 +201,8 @@ ForcedModes parse_attach_spec(const std::string& spec) {
     bool found = false;
     for (Family f : kAllFamilies)
       if (family_name(f) == fam) out[f] = *m, found = true;
-    if (!found) throw UserError("unknown event family '" + fam + "': use syscalls, faults, process or exec_layout");
+    if (!found)
+      throw UserError("unknown event family '" + fam + "': use syscalls, faults, process, exec_layout or vma");
   }
   return out;
 }
@@ -159,6 +213,7 @@ std::string family_name(Family f) {
     case Family::kFaults: return "faults";
     case Family::kProcess: return "process";
     case Family::kExecLayout: return "exec_layout";
+    case Family::kVma: return "vma";
   }
   return "?";
 }
@@ -174,12 +229,22 @@ Features probe_features() {
   // Since 4.17 the kprobe PMU is how kprobes are attached; without it (no
   // CONFIG_KPROBES, as on the 6.18 development machines) there are none.
   f.kprobes = exists("/sys/bus/event_source/devices/kprobe");
-  if (f.kprobes) f.kprobe_missing = missing_from_kallsyms();
+  if (f.kprobes) {
+    f.kprobe_missing = missing_from_kallsyms({std::begin(kSyscallFunctions), std::end(kSyscallFunctions)});
+    f.vma_kprobe_missing = missing_from_kallsyms({std::begin(kVmaStoreFunctions), std::end(kVmaStoreFunctions)});
+    for (const char* fn : kVmaStoreFunctions)
+      if (f.vma_kprobe_missing.empty() && f.vma_kprobe_error.empty()) f.vma_kprobe_error = probe_kprobe_on(fn);
+  }
   f.fentry_error = "vmlinux BTF missing";
   if (f.btf) {
     std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), btf__free);
     if (vmlinux) {
       f.task_vma_iter = btf__find_by_name_kind(vmlinux.get(), "bpf_iter_task_vma_new", BTF_KIND_FUNC) > 0;
+      // Every raw tracepoint has its btf_trace_<name> typedef in vmlinux BTF.
+      f.maple_tree_tp = btf__find_by_name_kind(vmlinux.get(), "btf_trace_ma_write", BTF_KIND_TYPEDEF) > 0;
+      f.vma_fentry_error.clear();
+      for (const char* fn : kVmaStoreFunctions)
+        if (f.vma_fentry_error.empty()) f.vma_fentry_error = probe_fentry_on(vmlinux.get(), fn, BPF_TRACE_FENTRY);
       f.fentry_error = probe_fentry(vmlinux.get());
       f.fentry = f.fentry_error.empty();
     } else {
@@ -233,6 +298,24 @@ AttachPlan plan_attach(const Features& f, const ForcedModes& forced) {
     }
     plan.families[Family::kExecLayout] = p;
   }
+  {
+    // vma, best first: fentry on the maple-tree store functions (no trap),
+    // kprobes on them, the maple_tree:ma_write raw tracepoint (fires for
+    // every maple tree in the system, filtered by tgid then by tree), else
+    // inference from the syscalls in user space ("none").
+    FamilyPlan p;
+    auto consider = [&p](AttachMode m, const std::string& why_not) {
+      if (p.mode != AttachMode::kNone) return;
+      if (why_not.empty())
+        p.mode = m;
+      else
+        p.rejected.push_back(attach_mode_name(m) + ": " + why_not);
+    };
+    consider(AttachMode::kFentry, vma_fentry_unavailable(f));
+    consider(AttachMode::kKprobe, vma_kprobe_unavailable(f));
+    consider(AttachMode::kRawTracepoint, maple_tree_unavailable(f));
+    plan.families[Family::kVma] = p;
+  }
   ForcedModes all = f.env_forced;
   for (const auto& [fam, mode] : forced) all[fam] = mode;
   for (const auto& [fam, mode] : all) {
@@ -265,6 +348,15 @@ AttachPlan plan_attach(const Features& f, const ForcedModes& forced) {
       case Family::kProcess:
         ok = mode == AttachMode::kRawTracepoint;
         why = family_name(fam) + " can only use raw_tracepoint";
+        break;
+      case Family::kVma:
+        switch (mode) {
+          case AttachMode::kFentry: why = vma_fentry_unavailable(f); break;
+          case AttachMode::kKprobe: why = vma_kprobe_unavailable(f); break;
+          case AttachMode::kRawTracepoint: why = maple_tree_unavailable(f); break;
+          default: why = "vma can use fentry, kprobe, maple_tree (raw_tracepoint) or none (inference)";
+        }
+        ok = why.empty();
         break;
       case Family::kExecLayout:
         ok = mode == AttachMode::kProcfs || (mode == AttachMode::kKfuncIter && f.task_vma_iter);

@@ -16,10 +16,19 @@ std::string attach_mode_name(AttachMode m);
 std::optional<AttachMode> parse_attach_mode(const std::string& s);
 
 // The families of events, each attached independently.
-enum class Family { kSyscalls, kFaults, kProcess, kExecLayout };
+// kVma: the kernel's own stores into each traced VMA tree (bpf/vma.bpf.c);
+// kNone there means the VMA changes are inferred from the syscalls.
+enum class Family { kSyscalls, kFaults, kProcess, kExecLayout, kVma };
 std::string family_name(Family f);
 inline constexpr Family kAllFamilies[] = {Family::kSyscalls, Family::kFaults, Family::kProcess,
-                                          Family::kExecLayout};
+                                          Family::kExecLayout, Family::kVma};
+
+// The maple-tree store functions every write to mm->mm_mt goes through on
+// 6.1 (vma_mas_store(), do_brk_flags(), expand_downwards()) and on 6.18
+// (vma_iter_store_*() in mm/vma.h): the fentry and kprobe flavours of the
+// vma family hook these, so both report stores the way maple_tree:ma_write
+// does. Whether the running kernel has them is looked up in BTF / kallsyms.
+inline constexpr const char* kVmaStoreFunctions[] = {"mas_store_prealloc", "mas_store_gfp"};
 
 // The kernel functions the fentry and kprobe flavours of the syscalls
 // family hook: the x86-64 syscall entry points (arch/x86/entry/syscall_64.c
@@ -43,6 +52,16 @@ struct Features {
   // Of kSyscallFunctions, those not in /proc/kallsyms (only looked up when
   // kprobes is true): a kprobe on any of them would fail to attach.
   std::vector<std::string> kprobe_missing;
+  // Of kVmaStoreFunctions: those not in /proc/kallsyms (kprobes), and why a
+  // trivial kprobe on one of them was refused ("" if all attached; Debian's
+  // 6.1 refuses mas_store_prealloc with EINVAL).
+  std::vector<std::string> vma_kprobe_missing;
+  std::string vma_kprobe_error;
+  // Why fentry on kVmaStoreFunctions cannot work, "" when a trivial program
+  // attached to each (on Debian's 6.1 the attach fails with EBUSY).
+  std::string vma_fentry_error = "vmlinux BTF missing";
+  // The maple_tree:ma_write tracepoint (Linux 6.1+): btf_trace_ma_write in BTF.
+  bool maple_tree_tp = false;
   bool fentry = false;              // a trivial fexit program on __x64_sys_brk loaded and attached
   std::string fentry_error;         // why not, e.g. "load refused (EPERM)"
   // VMATRACE_ATTACH (same syntax as --attach), read with the features so

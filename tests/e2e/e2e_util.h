@@ -123,6 +123,11 @@ struct RunResult {
 };
 RunResult run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout = std::chrono::seconds(60));
 
+// Runs argv to completion, sending SIGCONT to every descendant of it that is
+// fully stopped (the checkpoints workload stops itself at each checkpoint).
+RunResult run_resuming_stops(const std::vector<std::string>& argv,
+                             std::chrono::seconds timeout = std::chrono::seconds(60));
+
 // argv with the vmatrace binary in front.
 std::vector<std::string> vmatrace_argv(std::vector<std::string> args);
 // A run's status and output, for failure messages.

@@ -232,4 +232,35 @@ TEST(VmaChangesE2e, LineageOfTheMergedVmaShowsItsBirthAndMerges) {
   EXPECT_EQ(count(r.out, " mmap "), 10u) << r.out;
 }
 
+TEST(VmaChangesE2e, LineageCrossesForkIntoTheParent) {
+  TempDir dir;
+  auto t = trace_steps({"merge", "fork"}, dir);
+  ASSERT_GE(t.pids.size(), 3u);
+  const pid_t parent = t.pids[0];
+  pid_t child = 0;
+  for (pid_t q : t.pids)
+    if (q != parent) child = q;
+  ASSERT_NE(child, 0) << "the forked child never stopped";
+  unsigned long long start = 0;
+  for (const auto& l : e2e::split_lines(t.proc_maps[0])) {
+    unsigned long long s = 0, e = 0;
+    if (std::sscanf(l.c_str(), "%llx-%llx", &s, &e) == 2 && e - s == 10 * 4096 && l.find(" rw-p ") != std::string::npos)
+      start = s;
+  }
+  ASSERT_NE(start, 0u) << t.proc_maps[0];
+  char addr[32];
+  std::snprintf(addr, sizeof(addr), "0x%llx", start + 5 * 4096);
+  // The child's copy (dup_mmap() at fork) links to the parent's VMA, whose
+  // history before the fork (one mmap, nine merges) is the child's too.
+  auto r = e2e::run_command({e2e::vmatrace_bin(), "replay", t.rec, "--lineage", addr, "--pid", std::to_string(child)});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find(" in " + std::to_string(child) + " "), std::string::npos) << r.out;
+  EXPECT_EQ(count(r.out, " fork "), 1u) << r.out;
+  EXPECT_NE(r.out.find("(copy of parent " + std::to_string(parent) + "'s VMA)"), std::string::npos) << r.out;
+  EXPECT_EQ(count(r.out, " vma_new #"), 2u) << "the parent's mmap and the child's copy\n" << r.out;
+  EXPECT_EQ(count(r.out, " vma_merge #"), 9u) << r.out;
+  // The parent's steps come first, the fork last.
+  EXPECT_LT(r.out.find(" vma_merge #"), r.out.find(" fork ")) << r.out;
+}
+
 }  // namespace

@@ -80,6 +80,14 @@ TEST(AbiLayout, RecordTypeIdsNeverChange)
 	EXPECT_EQ(VMAT_EV_VMA_SNAPSHOT, 6);
 	EXPECT_EQ(VMAT_EV_FS, 7);
 	EXPECT_EQ(sizeof(vmat_fs_event), 48u);
+	EXPECT_EQ(VMAT_EV_VMA_KERNEL, 10);
+	EXPECT_EQ(sizeof(vmat_vma_kernel_event), 120u);
+	EXPECT_EQ(offsetof(vmat_vma_kernel_event, index), 48u);
+	EXPECT_EQ(offsetof(vmat_vma_kernel_event, vma_key), 64u);
+	EXPECT_EQ(offsetof(vmat_vma_kernel_event, vma), 72u);
+	EXPECT_EQ(VMAT_VMAK_MAPLE_TREE, 1);
+	EXPECT_EQ(VMAT_VMAK_FENTRY, 2);
+	EXPECT_EQ(VMAT_VMAK_KPROBE, 3);
 	EXPECT_EQ(VMAT_REC_LAYOUT, 0x8001);
 	EXPECT_EQ(VMAT_REC_LOSS, 0x8002);
 	EXPECT_EQ(VMAT_REC_NOTE, 0x8003);

@@ -35,6 +35,7 @@ enum vmat_record_type {
 	VMAT_EV_VMA_SNAPSHOT = 6, /* struct vmat_vma_snapshot_event (+ path) */
 	VMAT_EV_FS = 7,           /* struct vmat_fs_event */
 	VMAT_EV_USER_STACK = 8,   /* struct vmat_user_stack_event (+ stack bytes) */
+	VMAT_EV_VMA_KERNEL = 10,  /* struct vmat_vma_kernel_event */
 
 	VMAT_REC_USER_BASE = 0x8000,
 	VMAT_REC_LAYOUT = 0x8001, /* frontend: a full layout of one process */
@@ -203,6 +204,28 @@ struct vmat_user_stack_event {
 	__u64 regs[VMAT_UREGS];
 };
 
+/*
+ * A store into a traced process's VMA tree (mm->mm_mt), as the kernel made
+ * it: the VMA `vma_key` now covers [index, last] (the maple tree's range,
+ * last inclusive), or nothing does when vma_key is 0. Stores arrive between
+ * the enter and the exit of the syscall that caused them, on its thread.
+ */
+enum vmat_vma_kernel_source {
+	VMAT_VMAK_MAPLE_TREE = 1, /* raw tracepoint maple_tree:ma_write */
+	VMAT_VMAK_FENTRY = 2,     /* fentry on mas_store_prealloc / mas_store_gfp */
+	VMAT_VMAK_KPROBE = 3,     /* kprobe on the same */
+};
+
+struct vmat_vma_kernel_event {
+	struct vmat_hdr hdr;
+	__u32 source;  /* enum vmat_vma_kernel_source */
+	__u32 _pad;
+	__u64 index;   /* first byte of the stored range */
+	__u64 last;    /* last byte of it (inclusive) */
+	__u64 vma_key; /* identity of the stored vm_area_struct (its address, salted); 0: cleared */
+	struct vmat_vma_info vma; /* the stored VMA at the store (vm_flags may be set after it) */
+};
+
 /* Per-pid state the BPF side keeps for each traced process. */
 struct vmat_traced {
 	__u32 follow;    /* children of this process are traced too */
@@ -239,5 +262,7 @@ VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_snapshot_event) == 104, "vmat_vma_snap
 VMAT_STATIC_ASSERT(sizeof(struct vmat_fs_event) == 48, "vmat_fs_event layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_user_stack_event) == 192, "vmat_user_stack_event layout");
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_user_stack_event, regs) == 56, "vmat_user_stack_event.regs");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_kernel_event) == 120, "vmat_vma_kernel_event layout");
+VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_vma_kernel_event, vma) == 72, "vmat_vma_kernel_event.vma");
 
 #endif /* VMATRACE_ABI_EVENTS_H */

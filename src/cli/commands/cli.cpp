@@ -80,6 +80,8 @@ int run_cli(int argc, char** argv) {
   replay->add_option("--since", ro.since, "print events from this moment");
   replay->add_option("--until", ro.until, "print events up to this moment");
   replay->add_option("--diff", ro.diff, "compare layouts at two moments")->expected(2);
+  replay->add_flag("--infer-vma-changes", ro.infer_vma_changes,
+                   "derive VMA changes from the syscalls alone, ignoring the kernel's recorded VMA stores");
 
   ReportOptions rep;
   int rep_pid = 0;

@@ -30,6 +30,8 @@ class LineageSink : public RecordSink {
  public:
   explicit LineageSink(std::optional<uint64_t> at) : at_(at) {}
   void on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState*) override {
+    if (rec.type == VMAT_EV_FORK && !applied.changes.empty())
+      forked_from_[rec.fork.child_pid] = {rec.hdr.pid, rec.hdr.ts};
     if (applied.changes.empty()) return;
     // A fork's changes are the child's.
     uint32_t pid = rec.type == VMAT_EV_FORK ? rec.fork.child_pid : rec.hdr.pid;
@@ -41,6 +43,9 @@ class LineageSink : public RecordSink {
   }
   std::map<uint32_t, std::vector<Step>> steps_;
   std::map<uint32_t, std::pair<Layout, std::string>> final_;  // layout at exit (or at --at)
+  // A traced child's parent and the moment of the fork: dup_mmap() copied
+  // the parent's VMAs, and the child's copies keep the parent's ids.
+  std::map<uint32_t, std::pair<uint32_t, uint64_t>> forked_from_;
   std::optional<uint64_t> at_;
 };
 
@@ -87,6 +92,7 @@ int run_lineage(const ReplayOptions& opts) {
   std::optional<uint64_t> at;
   if (opts.at) at = parse_moment(*opts.at, base);
   Processor proc;
+  proc.set_infer_only(opts.infer_vma_changes);
   LineageSink sink(at);
   uint64_t records = 0;
   while (auto rec = reader.next()) {
@@ -112,22 +118,42 @@ int run_lineage(const ReplayOptions& opts) {
                 escape_text(fin.second).c_str(), v->id, v->start, v->end, v->perms().c_str(),
                 escape_text(l.name_of(*v)).c_str());
     std::set<uint64_t> tracked{v->id};
-    std::vector<const Step*> history;
-    const auto& steps = sink.steps_[pid];
-    for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
-      bool ours = false;
-      for (const auto& t : it->change.to) ours |= t.id && tracked.count(t.id);
-      if (!ours) continue;
-      history.push_back(&*it);
-      for (const auto& f : it->change.from)
-        if (f.id) tracked.insert(f.id);
+    struct Found {
+      const Step* step;
+      uint32_t pid;
+    };
+    std::vector<Found> history;
+    // Backwards through this process's changes; where the history reaches
+    // the fork that copied the VMA, on into the parent's, before the fork.
+    uint32_t cur = pid;
+    uint64_t until = UINT64_MAX;
+    for (int depth = 0; depth < 64; depth++) {
+      bool reached_fork = false;
+      const auto& steps = sink.steps_[cur];
+      for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+        if (it->ts > until) continue;
+        bool ours = false;
+        for (const auto& t : it->change.to) ours |= t.id && tracked.count(t.id);
+        if (!ours) continue;
+        history.push_back({&*it, cur});
+        reached_fork |= it->cause == "fork";
+        for (const auto& f : it->change.from)
+          if (f.id) tracked.insert(f.id);
+      }
+      auto parent = sink.forked_from_.find(cur);
+      if (!reached_fork || parent == sink.forked_from_.end()) break;
+      cur = parent->second.first;
+      until = parent->second.second;
     }
     if (history.empty()) std::printf("  (no change recorded: the VMA was there when tracing began)\n");
     for (auto it = history.rbegin(); it != history.rend(); ++it) {
-      const Step& s = **it;
+      const Step& s = *it->step;
       uint64_t rel = s.ts >= base ? s.ts - base : 0;
+      std::string what = describe(s, l);
+      if (s.cause == "fork" && sink.forked_from_.count(it->pid))
+        what += " (copy of parent " + std::to_string(sink.forked_from_[it->pid].first) + "'s VMA)";
       std::printf("  +%" PRIu64 ".%06" PRIu64 "s %u %-14s %s\n", rel / 1000000000, (rel / 1000) % 1000000, s.tid,
-                  s.cause.c_str(), describe(s, l).c_str());
+                  s.cause.c_str(), what.c_str());
     }
   }
   if (!found) throw UserError("no VMA covers " + *opts.lineage + (at ? " at " + *opts.at : " at the end"));

@@ -184,6 +184,7 @@ int run_replay(const ReplayOptions& opts) {
   Printer printer(stdout, po);
   Processor proc;
   MallocTracker malloc_tracker(/*live=*/false);
+  proc.set_infer_only(opts.infer_vma_changes);
   std::set<uint32_t> pids_seen;
   uint64_t records = 0, last_ts = base;
   std::vector<Snapshot> diff_snaps;
@@ -279,6 +280,7 @@ int run_info(const std::string& path, bool json) {
       case VMAT_EV_EXEC: counts["exec"]++; break;
       case VMAT_EV_EXIT: counts["exit"]++; break;
       case VMAT_EV_VMA_SNAPSHOT: counts["exec_vma"]++; break;
+      case VMAT_EV_VMA_KERNEL: counts["vma_store"]++; break;
       case VMAT_REC_LAYOUT: counts["layout"]++; break;
       case VMAT_REC_LOSS: counts["loss"]++; lost += d->loss->lost; break;
       case VMAT_EV_FS: counts["unlink_or_rename"]++; break;

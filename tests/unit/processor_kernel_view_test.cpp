@@ -1,0 +1,138 @@
+// The Processor joining the kernel's VMA-tree stores (VMAT_EV_VMA_KERNEL)
+// to the syscall whose enter/exit brackets them on the same thread.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "core/processor.h"
+#include "core/records.h"
+#include "core/vm_flags.h"
+
+using namespace vmatrace;
+
+namespace {
+
+constexpr uint64_t kAnonRw = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
+constexpr uint32_t kPid = 10;
+
+template <typename T>
+std::vector<std::byte> bytes_of(const T& v) {
+  std::vector<std::byte> b(sizeof(T));
+  std::memcpy(b.data(), &v, sizeof(T));
+  return b;
+}
+
+DecodedRecord decode(const std::vector<std::byte>& b) {
+  std::string err;
+  auto d = decode_record(b, &err);
+  EXPECT_TRUE(d) << err;
+  return *d;
+}
+
+vmat_vma_info kinfo(uint64_t start, uint64_t end) {
+  vmat_vma_info k{};
+  k.start = start;
+  k.end = end;
+  k.flags = kAnonRw;
+  k.pgoff = start >> 12;
+  k.state = VMAT_VMA_VALID;
+  return k;
+}
+
+std::vector<std::byte> store(uint64_t ts, uint32_t tid, uint64_t key, uint64_t start, uint64_t end) {
+  vmat_vma_kernel_event e{};
+  e.hdr = make_header(VMAT_EV_VMA_KERNEL, ts, kPid, tid, "t");
+  e.hdr.size = sizeof(e);
+  e.source = VMAT_VMAK_MAPLE_TREE;
+  e.index = start;
+  e.last = end - 1;
+  e.vma_key = key;
+  e.vma = kinfo(start, end);
+  return bytes_of(e);
+}
+
+std::vector<std::byte> mmap_rec(uint64_t enter, uint64_t exit, uint64_t addr, uint64_t len, vmat_vma_info k) {
+  vmat_syscall_event e{};
+  e.hdr = make_header(VMAT_EV_SYSCALL, exit, kPid, kPid, "t");
+  e.hdr.size = sizeof(e);
+  e.sys = VMAT_SYS_MMAP;
+  e.enter_ts = enter;
+  e.ret = static_cast<int64_t>(addr);
+  e.args[1] = len;
+  e.args[2] = 3;
+  e.args[3] = 0x22;
+  e.args[4] = static_cast<uint64_t>(-1);
+  e.vma[0] = k;
+  return bytes_of(e);
+}
+
+struct Collect : RecordSink {
+  std::vector<VmaChange> changes;
+  void on_record(const DecodedRecord&, const Applied& a, const ProcessState*) override {
+    changes.insert(changes.end(), a.changes.begin(), a.changes.end());
+  }
+};
+
+void start(Processor& p, Collect& c, const std::string& vma_mode) {
+  p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.vma", vma_mode})), &c);
+  LayoutRecord l;
+  Vma v;
+  v.start = 0x10000;
+  v.end = 0x13000;
+  v.flags = kAnonRw;
+  v.pgoff = 0x10;
+  l.vmas = {v};
+  p.apply(decode(encode_layout(make_header(VMAT_REC_LAYOUT, 2, kPid, kPid, "t"), l)), &c);
+}
+
+}  // namespace
+
+TEST(ProcessorKernelView, StoresInsideTheSyscallGiveItsChangesTheirSource) {
+  Processor p;
+  Collect c;
+  start(p, c, "raw_tracepoint");
+  // vma_merge_new_range(): prev stored again over its range and the new page.
+  p.apply(decode(store(105, kPid, 0xabc, 0x10000, 0x14000)), &c);
+  p.apply(decode(mmap_rec(100, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000))), &c);
+  ASSERT_EQ(c.changes.size(), 1u);
+  EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kMerge);
+  EXPECT_EQ(c.changes[0].source, VmaChangeSource::kMapleTree);
+  EXPECT_EQ(p.stats().kernel_stores, 1u);
+  EXPECT_EQ(p.stats().kernel_disagreements, 0u);
+}
+
+TEST(ProcessorKernelView, StoresOfOtherThreadsOrOutsideTheSyscallAreNotItsOwn) {
+  Processor p;
+  Collect c;
+  start(p, c, "raw_tracepoint");
+  p.apply(decode(store(50, kPid, 0xdead, 0x40000, 0x41000)), &c);       // before the enter
+  p.apply(decode(store(105, kPid + 1, 0xbeef, 0x50000, 0x51000)), &c);  // another thread
+  p.apply(decode(store(105, kPid, 0xabc, 0x10000, 0x14000)), &c);
+  p.apply(decode(mmap_rec(100, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000))), &c);
+  ASSERT_EQ(c.changes.size(), 1u) << "only the merge: the other stores are not this mmap's";
+  EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kMerge);
+  EXPECT_EQ(p.stats().kernel_disagreements, 0u);
+}
+
+TEST(ProcessorKernelView, InferOnlyIgnoresTheStores) {
+  Processor p;
+  p.set_infer_only(true);
+  Collect c;
+  start(p, c, "raw_tracepoint");
+  p.apply(decode(store(105, kPid, 0xabc, 0x10000, 0x14000)), &c);
+  p.apply(decode(mmap_rec(100, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000))), &c);
+  ASSERT_EQ(c.changes.size(), 1u);
+  EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kMerge);
+  EXPECT_EQ(c.changes[0].source, VmaChangeSource::kInference);
+  EXPECT_EQ(p.stats().kernel_stores, 0u);
+}
+
+TEST(ProcessorKernelView, TruncatedStoreRecordIsRejected) {
+  auto b = store(105, kPid, 1, 0x10000, 0x11000);
+  b.resize(sizeof(vmat_hdr) + 8);
+  uint32_t size = static_cast<uint32_t>(b.size());
+  std::memcpy(b.data() + offsetof(vmat_hdr, size), &size, sizeof(size));
+  std::string err;
+  EXPECT_FALSE(decode_record(b, &err));
+  EXPECT_FALSE(err.empty());
+}

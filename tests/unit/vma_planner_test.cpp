@@ -1,0 +1,96 @@
+// The vma family's modes (kernel-view sources of VMA changes), best first:
+// fentry, kprobe, maple_tree (raw tracepoint), inference ("none").
+#include <gtest/gtest.h>
+
+#include "trace/errors.h"
+#include "trace/features.h"
+
+using namespace vmatrace;
+
+namespace {
+
+// This machine (6.18): no kprobes, fentry refused, maple_tree:ma_write present.
+Features host_618() {
+  Features f;
+  f.btf = true;
+  f.tracefs = true;
+  f.syscall_tracepoints = true;
+  f.task_vma_iter = true;
+  f.fentry_error = "load refused (EPERM)";
+  f.maple_tree_tp = true;
+  f.vma_fentry_error.clear();
+  return f;
+}
+
+// Debian's 6.1 in the VM: everything.
+Features vm_61() {
+  Features f = host_618();
+  f.task_vma_iter = false;
+  f.kprobes = true;
+  f.fentry = true;
+  f.fentry_error.clear();
+  return f;
+}
+
+bool mentions(const std::vector<std::string>& v, const std::string& s) {
+  for (const auto& x : v)
+    if (x.find(s) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST(VmaPlanner, HostUsesMapleTreeAndSaysWhyNotBetter) {
+  auto p = plan_attach(host_618());
+  EXPECT_EQ(p.mode(Family::kVma), AttachMode::kRawTracepoint);
+  const auto& rej = p.families.at(Family::kVma).rejected;
+  EXPECT_TRUE(mentions(rej, "fentry: load refused (EPERM)"));
+  EXPECT_TRUE(mentions(rej, "kprobe: this kernel has no kprobes"));
+}
+
+TEST(VmaPlanner, Vm61PrefersFentryThenKprobe) {
+  EXPECT_EQ(plan_attach(vm_61()).mode(Family::kVma), AttachMode::kFentry);
+  Features f = vm_61();
+  f.fentry = false;
+  f.fentry_error = "attach refused";
+  EXPECT_EQ(plan_attach(f).mode(Family::kVma), AttachMode::kKprobe);
+}
+
+TEST(VmaPlanner, StoreFunctionThatCannotBeHookedRejectsItsModes) {
+  Features f = vm_61();
+  f.vma_fentry_error = "attach to mas_store_prealloc refused (EBUSY)";  // what Debian's 6.1 says
+  f.vma_kprobe_missing = {"mas_store_gfp"};
+  auto p = plan_attach(f);
+  Features g = vm_61();
+  g.vma_fentry_error = "attach to mas_store_prealloc refused (EBUSY)";
+  g.vma_kprobe_error = "kprobe on mas_store_prealloc refused (EINVAL)";
+  auto q = plan_attach(g);
+  EXPECT_EQ(q.mode(Family::kVma), AttachMode::kRawTracepoint);
+  EXPECT_TRUE(mentions(q.families.at(Family::kVma).rejected, "kprobe: kprobe on mas_store_prealloc refused (EINVAL)"));
+  EXPECT_EQ(p.mode(Family::kVma), AttachMode::kRawTracepoint);
+  EXPECT_TRUE(mentions(p.families.at(Family::kVma).rejected, "fentry: attach to mas_store_prealloc refused (EBUSY)"));
+  EXPECT_TRUE(mentions(p.families.at(Family::kVma).rejected, "mas_store_gfp is not in /proc/kallsyms"));
+}
+
+TEST(VmaPlanner, NoKernelSourceFallsBackToInference) {
+  Features f = host_618();
+  f.maple_tree_tp = false;
+  auto p = plan_attach(f);
+  EXPECT_EQ(p.mode(Family::kVma), AttachMode::kNone);
+  EXPECT_TRUE(mentions(p.families.at(Family::kVma).rejected, "maple_tree:ma_write"));
+}
+
+TEST(VmaPlanner, ForcingModesAndTheirNames) {
+  auto forced = parse_attach_spec("vma=none");
+  EXPECT_EQ(plan_attach(host_618(), forced).mode(Family::kVma), AttachMode::kNone);
+  EXPECT_EQ(parse_attach_spec("inference").at(Family::kVma), AttachMode::kNone);
+  EXPECT_EQ(parse_attach_spec("maple_tree").at(Family::kVma), AttachMode::kRawTracepoint);
+  EXPECT_EQ(parse_attach_spec("vma=kprobe").at(Family::kVma), AttachMode::kKprobe);
+  EXPECT_THROW(plan_attach(host_618(), parse_attach_spec("vma=kprobe")), UserError);
+  EXPECT_THROW(plan_attach(host_618(), parse_attach_spec("vma=kernel_iterator")), UserError);
+  EXPECT_THROW(parse_attach_spec("none"), UserError);
+  // VMATRACE_ATTACH turns it off the same way.
+  Features f = host_618();
+  f.env_forced = parse_attach_spec("vma=inference");
+  EXPECT_EQ(plan_attach(f).mode(Family::kVma), AttachMode::kNone);
+}
