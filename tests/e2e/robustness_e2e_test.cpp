@@ -152,31 +152,7 @@ TEST(Robustness, DiskFullIsOneClearErrorAndTracedProcessUnharmed) {
 
 // ---- many threads, many children -------------------------------------------
 
-TEST(Robustness, SixtyFourThreadsLoseNothing) {
-  const int threads = 64, iterations = 200;
-  auto r = e2e::run_command(vm({"trace", "--json", "--faults=off", "--", "sh", "-c", "exec \"$0\" \"$@\" >/dev/null",
-                                e2e::workload("threads"), std::to_string(threads), std::to_string(iterations)}),
-                            120s);
-  ASSERT_EQ(r.status, 0) << describe(r);
-  EXPECT_FALSE(has(r.out, "\"event\":\"lost\"")) << describe(r);
-  EXPECT_TRUE(has(r.err, "; lost 0")) << describe(r);
-  // Each worker maps and unmaps one page `iterations` times.
-  std::map<std::string, int> mmaps, munmaps;
-  std::regex tid_re(R"("tid":(\d+))");
-  for (const auto& l : e2e::split_lines(r.out)) {
-    bool m = has(l, "\"event\":\"mmap\"") && has(l, "\"len\":4096,");
-    bool u = has(l, "\"event\":\"munmap\"") && has(l, "\"len\":4096,");
-    if (!m && !u) continue;
-    std::smatch t;
-    if (!std::regex_search(l, t, tid_re)) continue;
-    (m ? mmaps : munmaps)[t[1]]++;
-  }
-  int full_m = 0, full_u = 0;
-  for (const auto& [tid, n] : mmaps) full_m += n == iterations;
-  for (const auto& [tid, n] : munmaps) full_u += n == iterations;
-  EXPECT_EQ(full_m, threads) << "threads with exactly " << iterations << " one-page mmaps";
-  EXPECT_EQ(full_u, threads) << "threads with exactly " << iterations << " one-page munmaps";
-}
+// SixtyFourThreadsLoseNothing: robustness_concurrency_e2e_test.cpp.
 
 // 2000 short-lived traced children: the frontend's memory stays bounded
 // (RSS at the end < 2x RSS after 200 children) and the kernel's per-pid
