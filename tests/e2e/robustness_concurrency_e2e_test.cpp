@@ -62,7 +62,8 @@ std::vector<std::pair<long, std::string>> maps_blocks(const std::string& json) {
 TEST(Robustness, PidReuseKeepsLayoutsApart) {
   TempDir dir;
   auto r = e2e::run_command(
-      e2e::vmatrace_argv({"trace", "--json", "--maps", "--faults=off", "--", "sh", "-c",
+      // As root even under sudo: writing ns_last_pid needs it.
+      e2e::vmatrace_argv({"trace", "--json", "--maps", "--faults=off", "--user", "root", "--", "sh", "-c",
                           "exec \"$0\" \"$1\" >\"$1/out\"", e2e::workload("pidreuse"), dir.path()}),
       std::chrono::seconds(120));
   ASSERT_EQ(r.status, 0) << describe(r) << e2e::read_file(dir.file("out")).value_or("");
@@ -89,7 +90,9 @@ TEST(Robustness, PidReuseKeepsLayoutsApart) {
 // layout at fork, not from the first holder's leftovers.
 TEST(Robustness, PidReuseModelEqualsProcMapsForBothHolders) {
   TempDir dir;
-  TraceHarness h;
+  TraceHarness::Options o;
+  o.user = "root";  // even under sudo: writing ns_last_pid needs it
+  TraceHarness h(o);
   h.spawn({"sh", "-c", "exec \"$0\" --stop >\"$1\"", e2e::workload("pidreuse"), dir.file("out")});
   std::vector<pid_t> stopped;
   h.run([&](const Stop& s) {
