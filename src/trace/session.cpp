@@ -514,7 +514,11 @@ void Session::step(int timeout_ms) {
 }
 
 void Session::drain() {
+  // While producers outrun us the ring never empties: a pending signal
+  // (run() stops on it) ends this drain, except the last one after the
+  // producers were untraced.
   while (tracer_->drain() > 0) {
+    if (g_signal.load() && !final_drain_) break;
   }
   check_deleted(0);
 }
@@ -584,6 +588,7 @@ int Session::run() {
     for (const auto* p : processor_.processes()) tracer_->untrace_pid(p->pid);
     if (child_ > 0) tracer_->untrace_pid(static_cast<uint32_t>(child_));
   }
+  final_drain_ = true;
   drain();
   check_losses();
   drain();

@@ -124,6 +124,7 @@ class Session {
   bool stop_requested_ = false;
   bool periodic_due_ = true;
   bool child_exec_seen_ = false;  // the spawned command's first exec
+  bool final_drain_ = false;      // run() is past its loop: drain to the end
 };
 
 // CLOCK_MONOTONIC in ns: the clock of the records' ts (bpf_ktime_get_ns).
