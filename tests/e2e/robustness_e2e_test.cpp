@@ -97,7 +97,7 @@ TEST(Robustness, TracedProcessSigkilledEndsTraceCleanly) {
 // The storm outruns any consumer, so the ring buffer is full when the
 // signal comes and vmatrace drains it all before closing: a 1 MiB buffer
 // keeps that backlog (and the time to the trailer) small in a sanitizer
-// build on a loaded machine too; 16 MiB took minutes there.
+// build on a loaded machine too.
 void record_then_signal(int sig) {
   TempDir dir;
   std::string out = dir.file("rec.vmat");
