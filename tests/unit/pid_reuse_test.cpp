@@ -18,8 +18,10 @@ namespace {
 
 constexpr uint64_t kAnonRw = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
 
+// Applies one fixed-size record (decoded views point into the bytes, so
+// they live until the record is applied).
 template <typename T>
-DecodedRecord decoded(const T& v) {
+void apply_record(Processor& p, const T& v) {
   std::vector<std::byte> b(sizeof(T));
   std::memcpy(b.data(), &v, sizeof(T));
   auto size = static_cast<uint32_t>(b.size());
@@ -27,7 +29,7 @@ DecodedRecord decoded(const T& v) {
   std::string err;
   auto d = decode_record(b, &err);
   if (!d) throw std::runtime_error("test record does not decode: " + err);
-  return *d;
+  p.apply(*d, nullptr);
 }
 
 Vma anon(uint64_t start, uint64_t end) {
@@ -56,7 +58,7 @@ void fork_child(Processor& p, uint32_t parent, uint32_t child, uint64_t ts) {
   f.child_pid = child;
   f.child_tid = child;
   f.flags = VMAT_FORK_TRACED;
-  p.apply(decoded(f), nullptr);
+  apply_record(p, f);
 }
 
 void mmap_anon(Processor& p, uint32_t pid, uint64_t ts, uint64_t start, uint64_t end) {
@@ -73,14 +75,14 @@ void mmap_anon(Processor& p, uint32_t pid, uint64_t ts, uint64_t start, uint64_t
   e.vma[0].flags = kAnonRw;
   e.vma[0].pgoff = start >> 12;
   e.vma[0].state = VMAT_VMA_VALID;
-  p.apply(decoded(e), nullptr);
+  apply_record(p, e);
 }
 
 void exit_group(Processor& p, uint32_t pid, uint64_t ts) {
   vmat_exit_event x{};
   x.hdr = make_header(VMAT_EV_EXIT, ts, pid, pid, "child");
   x.flags = VMAT_EXIT_GROUP;
-  p.apply(decoded(x), nullptr);
+  apply_record(p, x);
 }
 
 }  // namespace
