@@ -5,6 +5,9 @@
 # root) with ctest --output-junit, and rewrites the lines between the
 # reliability markers. Usage: reliability-report.sh [BUILD_DIR] [--no-run]
 #   --no-run: reuse BUILD_DIR/reliability.xml from an earlier run.
+# The sanitizer row comes from the last ASan+UBSan host suite that
+# scripts/test.sh ran (build-asan/asan-suite.xml, not re-run here: it takes
+# minutes); without that file the row says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -14,11 +17,25 @@ if [[ ${2:-} != --no-run ]]; then
   ctest --test-dir "$build" -j1 -R 'Robustness|Loss|Overload|FuzzRegressions|^fuzz\.' \
     --output-junit "$(realpath "$build")/reliability.xml" >/dev/null || true
 fi
-python3 - "$xml" README.md "$(uname -r)" <<'PY'
-import re, sys, xml.etree.ElementTree as ET
-xml, readme, kernel = sys.argv[1:4]
+python3 - "$xml" README.md "$(uname -r)" "${VMATRACE_ASAN_XML:-build-asan/asan-suite.xml}" <<'PY'
+import os, re, sys, xml.etree.ElementTree as ET
+xml, readme, kernel, asan_xml = sys.argv[1:5]
 rows = []
 failed = 0
+# The whole host suite under the sanitizers, as one row.
+if os.path.exists(asan_xml):
+    cases = list(ET.parse(asan_xml).getroot().iter("testcase"))
+    bad = [tc.get("name") for tc in cases if tc.find("failure") is not None or tc.get("status") == "fail"]
+    skipped = sum(1 for tc in cases if tc.find("skipped") is not None or tc.get("status") in ("notrun", "skipped"))
+    secs = sum(float(tc.get("time") or 0) for tc in cases)
+    if bad:
+        failed += 1
+        result = f"**FAILED**: {len(bad)} of {len(cases)} ({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''})"
+    else:
+        result = f"passes: {len(cases) - skipped} of {len(cases)} tests" + (f", {skipped} skipped" if skipped else "")
+    rows.append(f"| Whole host suite (unit, e2e, fuzz) under ASan+UBSan | `build-asan: ctest -LE vm` | {result} ({secs:.0f} s) |")
+else:
+    rows.append("| Whole host suite (unit, e2e, fuzz) under ASan+UBSan | `build-asan: ctest -LE vm` | not run (run scripts/test.sh first) |")
 for tc in ET.parse(xml).getroot().iter("testcase"):
     name = tc.get("name")
     status = tc.get("status") or ("fail" if tc.find("failure") is not None else "run")

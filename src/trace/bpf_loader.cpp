@@ -206,11 +206,18 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
 
 BpfTracer::~BpfTracer() = default;
 
+// At most this many records per poll() or drain(): libbpf consumes until
+// the ring is empty, which never happens while producers outrun us (a
+// sanitizer build, a loaded machine), and then nothing else (signals, loss
+// checks) would ever run. A negative return stops libbpf after this record
+// (already consumed).
+constexpr int kBatch = 4096;
+constexpr int kBatchDone = -ECANCELED;
+
 int BpfTracer::on_sample(void* ctx, void* data, size_t size) {
   auto* self = static_cast<BpfTracer*>(ctx);
   self->handler_(std::span<const std::byte>(static_cast<const std::byte*>(data), size));
-  self->handled_++;
-  return 0;
+  return ++self->handled_ >= kBatch ? kBatchDone : 0;
 }
 
 void BpfTracer::trace_pid(uint32_t tgid, bool follow, bool wait_exec) {
@@ -246,17 +253,18 @@ size_t BpfTracer::traced_count() const {
 int BpfTracer::poll(int timeout_ms) {
   handled_ = 0;
   int err = ring_buffer__poll(ring_.get(), timeout_ms);
+  if (err == kBatchDone) return handled_;
   if (err < 0 && err != -EINTR) fail("reading the ring buffer", -err);
   // The timeout path consumes nothing by itself: drain explicitly.
   err = ring_buffer__consume(ring_.get());
-  if (err < 0 && err != -EINTR) fail("reading the ring buffer", -err);
+  if (err < 0 && err != -EINTR && err != kBatchDone) fail("reading the ring buffer", -err);
   return handled_;
 }
 
 int BpfTracer::drain() {
   handled_ = 0;
   int err = ring_buffer__consume(ring_.get());
-  if (err < 0 && err != -EINTR) fail("reading the ring buffer", -err);
+  if (err < 0 && err != -EINTR && err != kBatchDone) fail("reading the ring buffer", -err);
   return handled_;
 }
 

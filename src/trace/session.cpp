@@ -147,6 +147,7 @@ void Session::handle(std::span<const std::byte> rec) {
   // The unlink happened at this record's time: the "(deleted)" it causes
   // belongs there, not at the next poll.
   if (d->type == VMAT_EV_FS) check_deleted(d->hdr.ts);
+  forget_ended_losses(*d);
   if (d->type == VMAT_EV_SYSCALL) counts_[std::string("syscall")]++;
   else if (d->type == VMAT_EV_FAULT) counts_["fault"]++;
   else if (d->type == VMAT_EV_FORK) counts_["fork"]++;
@@ -449,14 +450,49 @@ void Session::collect_fault_summary(std::optional<uint32_t> pid) {
   for (const auto& [k, c] : d.threads) fault_report_->add_thread(k.tgid, k.tid, comm_of(k.tgid), counts(c));
 }
 
+// Loss counts are per pid, and a pid is reused once its process is gone:
+// what an ended process lost moves to lost_ended_, so that a later process
+// with the same pid starts from zero (the kernel deleted its count at exit,
+// and a new count below the old one would otherwise go unreported).
+void Session::forget_ended_losses(const DecodedRecord& d) {
+  uint32_t pid = 0;
+  uint64_t final_count = 0;
+  if (d.type == VMAT_EV_EXIT && (d.exit.flags & VMAT_EXIT_GROUP)) {
+    pid = d.hdr.pid;
+    final_count = d.exit.lost;  // includes what was lost since the last check
+  } else if (d.type == VMAT_EV_FORK && !(d.fork.flags & VMAT_FORK_THREAD)) {
+    pid = d.fork.child_pid;  // a stale count, when the previous holder's exit record was lost
+  } else {
+    return;
+  }
+  auto it = lost_seen_.find(pid);
+  uint64_t seen = it == lost_seen_.end() ? 0 : it->second;
+  lost_ended_ += std::max(seen, final_count);
+  if (it != lost_seen_.end()) lost_seen_.erase(it);
+}
+
+uint64_t Session::lost_total() const {
+  uint64_t lost = lost_ended_;
+  for (const auto& [pid, n] : lost_seen_) lost += n;
+  return lost;
+}
+
 void Session::check_losses() {
+  bool any = false;
   for (const auto& [pid, n] : tracer_->lost()) {
-    auto& seen = lost_seen_[pid];
+    auto it = lost_seen_.find(pid);
+    any |= n > (it == lost_seen_.end() ? 0 : it->second);
+  }
+  if (!any) return;
+  uint64_t ts = monotonic_ns();
+  drain();
+  // Read again: a process whose exit was among the records just drained is
+  // gone from the kernel's map, and its losses were counted at its exit.
+  for (const auto& [pid, n] : tracer_->lost()) {
+    uint64_t seen = lost_seen_[pid];
     if (n <= seen) continue;
-    uint64_t ts = monotonic_ns();
-    drain();
     auto bytes = encode_loss(make_header(VMAT_REC_LOSS, ts, pid, pid, read_comm(pid)), LossRecord{n - seen, n});
-    seen = n;
+    lost_seen_[pid] = n;
     handle(bytes);
     inject_layout(pid, LayoutReason::kResync, monotonic_ns());
     // A lost exec record leaves a process stopped at its exec (procfs exec
@@ -496,7 +532,11 @@ void Session::step(int timeout_ms) {
 }
 
 void Session::drain() {
+  // While producers outrun us the ring never empties: a pending signal
+  // (run() stops on it) ends this drain, except the last one after the
+  // producers were untraced.
   while (tracer_->drain() > 0) {
+    if (g_signal.load() && !final_drain_) break;
   }
   check_deleted(0);
 }
@@ -520,8 +560,7 @@ void Session::print_banner(const std::string& target) {
 void Session::print_summary() {
   if (!opts_.summary || opts_.quiet) return;
   const auto& st = processor_.stats();
-  uint64_t lost = 0;
-  for (const auto& [pid, n] : lost_seen_) lost += n;
+  uint64_t lost = lost_total();
   std::string s = "vmatrace: " + std::to_string(st.records) + " records";
   for (const auto& [k, v] : counts_) s += ", " + std::to_string(v) + " " + k;
   s += "; lost " + std::to_string(lost);
@@ -569,6 +608,7 @@ int Session::run() {
     for (const auto* p : processor_.processes()) tracer_->untrace_pid(p->pid);
     if (child_ > 0) tracer_->untrace_pid(static_cast<uint32_t>(child_));
   }
+  final_drain_ = true;
   drain();
   check_losses();
   drain();
@@ -585,9 +625,7 @@ int Session::run() {
     std::fflush(opts_.out);
   }
   if (recorder_) {
-    uint64_t lost = 0;
-    for (const auto& [pid, n] : lost_seen_) lost += n;
-    recorder_->close({{"lost", std::to_string(lost)}});
+    recorder_->close({{"lost", std::to_string(lost_total())}});
   }
   print_summary();
   if (child_ > 0 && !child_status_) {

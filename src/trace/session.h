@@ -107,6 +107,8 @@ class Session {
   void inject_layout(pid_t pid, LayoutReason reason, uint64_t ts);
   void inject_note(const std::string& key, const std::string& value);
   void check_losses();
+  void forget_ended_losses(const DecodedRecord& d);
+  uint64_t lost_total() const;
   void seed_after_exec(pid_t pid);
   static char proc_state(pid_t pid);
   void note_objects(const DecodedRecord& d);
@@ -126,7 +128,8 @@ class Session {
   std::function<void(const MallocGrowth&)> on_growth_;
   std::unique_ptr<RecordingWriter> recorder_;
   std::unique_ptr<BpfTracer> tracer_;
-  std::map<uint32_t, uint64_t> lost_seen_;
+  std::map<uint32_t, uint64_t> lost_seen_;  // per live pid: losses already reported
+  uint64_t lost_ended_ = 0;                 // losses of processes that have ended
   std::set<std::pair<uint32_t, uint64_t>> objects_seen_;  // (dev, ino) noted
   std::map<std::string, uint64_t> counts_;
   pid_t child_ = -1;
@@ -140,6 +143,7 @@ class Session {
   bool stop_requested_ = false;
   bool periodic_due_ = true;
   bool child_exec_seen_ = false;  // the spawned command's first exec
+  bool final_drain_ = false;      // run() is past its loop: drain to the end
 };
 
 // CLOCK_MONOTONIC in ns: the clock of the records' ts (bpf_ktime_get_ns).

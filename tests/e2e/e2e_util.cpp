@@ -176,14 +176,17 @@ TempDir::~TempDir() {
 TraceHarness::TraceHarness() : TraceHarness(Options{}) {}
 
 TraceHarness::TraceHarness(Options opts) : opts_(std::move(opts)) {
-  out_ = std::fopen("/dev/null", "w");
-  if (!out_) throw std::runtime_error("cannot open /dev/null");
+  const std::string out_path = opts_.json_events_path.empty() ? "/dev/null" : opts_.json_events_path;
+  out_ = std::fopen(out_path.c_str(), "w");
+  if (!out_) throw std::runtime_error("cannot open " + out_path);
   vmatrace::TraceOptions to;
   to.quiet = true;
   to.summary = false;
   to.out = out_;
-  to.print.events = opts_.events;
+  to.print.events = opts_.events || !opts_.json_events_path.empty();
+  if (!opts_.json_events_path.empty()) to.print.format = vmatrace::OutputFormat::kJson;
   to.record_path = opts_.record_path;
+  to.user = opts_.user;
   to.force = true;
   // Loads the BPF programs: throws (and so fails the test) when it cannot.
   session_ = std::make_unique<vmatrace::Session>(std::move(to));

@@ -79,6 +79,8 @@ class TraceHarness {
   struct Options {
     bool events = false;           // print the event stream (to `out`)
     std::string record_path;       // record while tracing (forced overwrite)
+    std::string json_events_path;  // the event stream as JSON, to this file (overrides `events`)
+    std::string user;              // TraceOptions::user: run the command as this user
     std::chrono::seconds timeout{60};
   };
   TraceHarness();

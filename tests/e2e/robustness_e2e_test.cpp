@@ -13,12 +13,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <regex>
 #include <string>
 #include <thread>
@@ -63,6 +65,22 @@ uint64_t rss_kib(pid_t pid) {
   return std::stoull(m[1]);
 }
 
+// `bpftool -j map dump` of the BPF map named `name` that process `pid`
+// holds (found through its fds' map_id), not of every map of that name on
+// the machine: other tracers may be running.
+RunResult dump_own_map(pid_t pid, const std::string& name) {
+  std::regex id_re(R"(map_id:\s+(\d+))");
+  std::error_code ec;
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fdinfo", ec)) {
+    std::smatch m;
+    auto info = e2e::read_file(fd.path().string()).value_or("");
+    if (!std::regex_search(info, m, id_re)) continue;
+    auto show = e2e::run_command({"bpftool", "-j", "map", "show", "id", m[1]});
+    if (has(show.out, "\"name\":\"" + name + "\"")) return e2e::run_command({"bpftool", "-j", "map", "dump", "id", m[1]});
+  }
+  return {1, "", "no BPF map named " + name + " among the fds of pid " + std::to_string(pid)};
+}
+
 // ---- the traced command dies ------------------------------------------------
 
 TEST(Robustness, TracedProcessSigkilledEndsTraceCleanly) {
@@ -76,15 +94,27 @@ TEST(Robustness, TracedProcessSigkilledEndsTraceCleanly) {
 // vmatrace record of a long storm; once the recording has data, `sig`; the
 // recording must then end with its trailer (replay exits 0, `info` says
 // clean), and the workload is left running (detached) as strace leaves it.
+// The storm outruns any consumer, so the ring buffer is full when the
+// signal comes and vmatrace drains it all before closing: a 1 MiB buffer
+// keeps that backlog (and the time to the trailer) small in a sanitizer
+// build on a loaded machine too.
 void record_then_signal(int sig) {
   TempDir dir;
   std::string out = dir.file("rec.vmat");
-  Subprocess p(vm({"record", "-o", out, "--", e2e::workload("storm"), "100000000"}));
+  Subprocess p(vm({"record", "--ringbuf-size", "1048576", "-o", out, "--", e2e::workload("storm"), "100000000"}));
   ASSERT_TRUE(wait_for([&] { return file_size(out) > 4096; })) << "no data recorded";
-  auto kids = e2e::children_of(p.pid());
+  // Detached, still running afterwards: ours to end, even when a check fails.
+  struct KillAll {
+    std::vector<pid_t> pids;
+    void now() {
+      for (pid_t k : pids) ::kill(k, SIGKILL);
+      pids.clear();
+    }
+    ~KillAll() { now(); }
+  } kids{e2e::children_of(p.pid())};
   ::kill(p.pid(), sig);
-  auto r = p.wait(30s);
-  for (pid_t k : kids) ::kill(k, SIGKILL);  // detached, still running: ours to end
+  auto r = p.wait(120s);
+  kids.now();
   EXPECT_EQ(r.status, 128 + sig) << describe(r);
   EXPECT_TRUE(has(r.err, "records")) << "summary printed\n" << describe(r);
   auto rep = e2e::run_command(vm({"replay", out}));
@@ -152,31 +182,32 @@ TEST(Robustness, DiskFullIsOneClearErrorAndTracedProcessUnharmed) {
 
 // ---- many threads, many children -------------------------------------------
 
-TEST(Robustness, SixtyFourThreadsLoseNothing) {
-  const int threads = 64, iterations = 200;
-  auto r = e2e::run_command(vm({"trace", "--json", "--faults=off", "--", "sh", "-c", "exec \"$0\" \"$@\" >/dev/null",
-                                e2e::workload("threads"), std::to_string(threads), std::to_string(iterations)}),
-                            120s);
-  ASSERT_EQ(r.status, 0) << describe(r);
-  EXPECT_FALSE(has(r.out, "\"event\":\"lost\"")) << describe(r);
-  EXPECT_TRUE(has(r.err, "; lost 0")) << describe(r);
-  // Each worker maps and unmaps one page `iterations` times.
-  std::map<std::string, int> mmaps, munmaps;
-  std::regex tid_re(R"("tid":(\d+))");
-  for (const auto& l : e2e::split_lines(r.out)) {
-    bool m = has(l, "\"event\":\"mmap\"") && has(l, "\"len\":4096,");
-    bool u = has(l, "\"event\":\"munmap\"") && has(l, "\"len\":4096,");
-    if (!m && !u) continue;
-    std::smatch t;
-    if (!std::regex_search(l, t, tid_re)) continue;
-    (m ? mmaps : munmaps)[t[1]]++;
+// SixtyFourThreadsLoseNothing: robustness_concurrency_e2e_test.cpp.
+
+// Under AddressSanitizer, freed memory is held back (quarantine, 256 MiB by
+// default) to catch uses after free, so the RSS of a vmatrace built with it
+// grows until the quarantine is full: not what the bounded-memory test
+// measures. While one of these lives, processes started get a 4 MiB one.
+// (Without ASan, ASAN_OPTIONS means nothing to them.)
+class AsanQuarantineLimit {
+ public:
+  AsanQuarantineLimit() {
+    const char* cur = std::getenv("ASAN_OPTIONS");
+    if (cur) saved_ = cur;
+    std::string v = saved_.value_or("");
+    v += std::string(v.empty() ? "" : ":") + "quarantine_size_mb=4";
+    ::setenv("ASAN_OPTIONS", v.c_str(), 1);
   }
-  int full_m = 0, full_u = 0;
-  for (const auto& [tid, n] : mmaps) full_m += n == iterations;
-  for (const auto& [tid, n] : munmaps) full_u += n == iterations;
-  EXPECT_EQ(full_m, threads) << "threads with exactly " << iterations << " one-page mmaps";
-  EXPECT_EQ(full_u, threads) << "threads with exactly " << iterations << " one-page munmaps";
-}
+  ~AsanQuarantineLimit() {
+    if (saved_) ::setenv("ASAN_OPTIONS", saved_->c_str(), 1);
+    else ::unsetenv("ASAN_OPTIONS");
+  }
+  AsanQuarantineLimit(const AsanQuarantineLimit&) = delete;
+  AsanQuarantineLimit& operator=(const AsanQuarantineLimit&) = delete;
+
+ private:
+  std::optional<std::string> saved_;
+};
 
 // 2000 short-lived traced children: the frontend's memory stays bounded
 // (RSS at the end < 2x RSS after 200 children) and the kernel's per-pid
@@ -184,6 +215,7 @@ TEST(Robustness, SixtyFourThreadsLoseNothing) {
 TEST(Robustness, ThousandsOfShortLivedChildrenStayBounded) {
   // The shell stops itself after 200 children and after 2000, so the
   // measurements are taken while nothing moves.
+  AsanQuarantineLimit limit;
   Subprocess p(vm({"trace", "--faults=off", "--", "sh", "-c",
                    "for i in $(seq 200); do /bin/true; done; kill -STOP $$; "
                    "for i in $(seq 1800); do /bin/true; done; kill -STOP $$"}));
@@ -199,7 +231,7 @@ TEST(Robustness, ThousandsOfShortLivedChildrenStayBounded) {
   ASSERT_TRUE(wait_for([&] { return e2e::process_state(sh) == 'T'; }, 120s));
   std::this_thread::sleep_for(300ms);
   uint64_t rss2000 = rss_kib(p.pid());
-  auto dump = e2e::run_command({"bpftool", "-j", "map", "dump", "name", "vmat_traced_pid"});
+  auto dump = dump_own_map(p.pid(), "vmat_traced_pid");
   ::kill(sh, SIGCONT);
   auto r = p.wait(60s);
   EXPECT_EQ(r.status, 0) << describe(r);
