@@ -127,6 +127,16 @@ def vmatrace_has_malloc():
     return re.search(r"--malloc\b", out) is not None
 
 
+def vmatrace_malloc_modes():
+    """The --malloc modes this build accepts (CLI11 lists them in --help)."""
+    try:
+        out = subprocess.run([VMATRACE, "trace", "--help"], capture_output=True, text=True, timeout=30).stdout
+    except OSError:
+        return set()
+    m = re.search(r"--malloc\s+TEXT:\{([^}]*)\}", out)
+    return {x.strip() for x in m.group(1).split(",")} if m else set()
+
+
 # ---------------------------------------------------------------- tools
 
 
@@ -166,10 +176,11 @@ def vmatrace_tools(has_malloc):
         "vmatrace_fsummary": Tool("vmatrace_fsummary", "vmatrace trace --faults=summary", vt("--faults=summary"),
                                   "vmatrace", events=ev, mode="faults summary"),
     }
+    modes = vmatrace_malloc_modes() if has_malloc else set()
     for m in ("stack", "exact"):
         key = "vmatrace_malloc_" + m
         label = f"vmatrace trace --malloc={m}"
-        if has_malloc:
+        if m in modes:
             tools[key] = Tool(key, label, vt(f"--malloc={m}"), "vmatrace", events=ev, mode="malloc " + m)
         else:
             tools[key] = Tool(key, label, None, "unavailable", mode="malloc " + m)
