@@ -10,9 +10,13 @@ packages=(
   libcli11-dev libgtest-dev libbenchmark-dev
   python3 strace libcap2-bin
   libjs-d3                              # the HTML report bundles d3 (report --html)
-  chromium nodejs npm                   # its e2e test drives the page headless (tests/html)
+  chromium                              # its e2e test drives the page headless (tests/html)
   qemu-system-x86 busybox-static cpio   # the second kernel (tests/vm)
 )
+# Node.js and npm for that test: Debian's, unless the machine already has
+# them (a NodeSource nodejs bundles npm and conflicts with Debian's npm).
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
