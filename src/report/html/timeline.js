@@ -270,10 +270,9 @@
       seconds(g[0]) + (g[7] > g[6] ? '\nVMA ' + hex(g[6]) + '-' + hex(g[7]) : '');
   }
   function hoverText(px, py) {
-    var gs = growthAt(px, py);
-    if (gs.length) return gs.map(describeGrowth).join('\n');
-    var ms = markersAt(px, py);
-    if (ms.length) return ms.map(describeMarker).join('\n');
+    // Malloc growth and the VMA changes under the pointer (they often coincide).
+    var lines = growthAt(px, py).map(describeGrowth).concat(markersAt(px, py).map(describeMarker));
+    if (lines.length) return lines.join('\n');
     var i = segmentAt(px, py);
     return i >= 0 ? describeSegment(i, x.invert(px)) : null;
   }
