@@ -389,6 +389,22 @@ void TimelineBuilder::on_process_end(const ProcessState& p) {
   if (!finishing_) tracker_.close_all(p.pid, now_);
 }
 
+void TimelineBuilder::on_malloc_growth(const MallocGrowth& g) {
+  ProcInfo& info = info_[g.pid];
+  info.malloc.add(g);
+  GrowthMarker m;
+  m.t = now_;
+  m.addr = g.addr;
+  m.size = g.bytes;
+  m.vma_start = g.vma_start;
+  m.vma_end = g.vma_end;
+  m.allocator = g.attribution.allocator.value_or("");
+  m.via = g.via;
+  m.site = (m.allocator.empty() ? std::string("not from an allocator:") : m.allocator) + " via " + g.via + " from " +
+           call_site_label(g);
+  info.growth.push_back(std::move(m));
+}
+
 TimelineModel TimelineBuilder::finish() {
   sample_until(kOpenEnd);
   for (uint32_t pid : tracker_.pids()) {
@@ -411,6 +427,16 @@ TimelineModel TimelineBuilder::finish() {
       pt.markers = std::move(kept);
     }
     pt.markers_dropped = info.marker_seen - pt.markers.size();
+    pt.malloc_growth = std::move(info.growth);
+    if (opts_.max_markers && pt.malloc_growth.size() > opts_.max_markers) {
+      std::vector<GrowthMarker> kept;
+      kept.reserve(opts_.max_markers);
+      for (size_t i = 0; i < opts_.max_markers; i++)
+        kept.push_back(std::move(pt.malloc_growth[i * pt.malloc_growth.size() / opts_.max_markers]));
+      pt.malloc_growth_dropped = pt.malloc_growth.size() - kept.size();
+      pt.malloc_growth = std::move(kept);
+    }
+    pt.malloc_sites = info.malloc.sites();
     pt.mapped = std::move(info.mapped);
     pt.mapped.resize(opts_.buckets);
 
@@ -631,7 +657,8 @@ std::string timeline_json(const TimelineModel& m) {
       }
       o += ']';
     }
-    // Optional: malloc growth with its call site ([t, addr, size, site]).
+    // Optional: malloc growth with its call site ([t, addr, size, site,
+    // allocator ("" none), via, vma_start, vma_end]).
     o += "],\"malloc_growth\":[";
     for (size_t i = 0; i < p.malloc_growth.size(); i++) {
       const auto& g = p.malloc_growth[i];
@@ -644,6 +671,36 @@ std::string timeline_json(const TimelineModel& m) {
       append_u64(o, g.size);
       o += ',';
       append_str(o, g.site);
+      o += ',';
+      append_str(o, g.allocator);
+      o += ',';
+      append_str(o, g.via);
+      o += ',';
+      append_u64(o, g.vma_start);
+      o += ',';
+      append_u64(o, g.vma_end);
+      o += ']';
+    }
+    o += "],\"malloc_growth_dropped\":";
+    append_u64(o, p.malloc_growth_dropped);
+    // Call sites ranked by bytes: [allocator ("" none), function, location,
+    // count, bytes, largest].
+    o += ",\"malloc_sites\":[";
+    for (size_t i = 0; i < p.malloc_sites.size(); i++) {
+      const auto& s = p.malloc_sites[i];
+      if (i) o += ',';
+      o += '[';
+      append_str(o, s.allocator);
+      o += ',';
+      append_str(o, s.function);
+      o += ',';
+      append_str(o, s.location);
+      o += ',';
+      append_u64(o, s.count);
+      o += ',';
+      append_u64(o, s.bytes);
+      o += ',';
+      append_u64(o, s.largest);
       o += ']';
     }
     o += "]}";

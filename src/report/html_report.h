@@ -30,6 +30,7 @@
 #include "core/processor.h"
 #include "core/vma_changes.h"
 #include "report/fault_report.h"
+#include "report/malloc_report.h"
 
 namespace vmatrace {
 
@@ -91,12 +92,16 @@ struct Marker {
   std::string cause;            // "mmap", "munmap", "fault (stack)", ...
 };
 
-// Malloc growth attributed to a call site (filled by the malloc
-// attribution when the recording has it; empty otherwise, and the page
-// hides its panel).
+// Malloc growth attributed to a call site (filled from the recording's user
+// stacks by MallocTracker, as `replay` prints malloc_growth; empty when the
+// recording has none, and the page hides its panel).
 struct GrowthMarker {
   int64_t t = 0;
-  uint64_t addr = 0, size = 0;
+  uint64_t addr = 0, size = 0;   // the grown range [addr, addr + size)
+  uint64_t vma_start = 0, vma_end = 0;  // the VMA it grew (0, 0: unknown)
+  std::string allocator;         // "malloc", "calloc", ...; "" when not from an allocator
+  std::string via;               // "brk", "mmap", "mremap", "mprotect"
+  // "malloc via brk from grow_heap (mallocgrowth.c:42)"
   std::string site;
 };
 
@@ -112,6 +117,9 @@ struct ProcessTimeline {
   std::vector<Segment> segments;
   std::vector<Marker> markers;
   std::vector<GrowthMarker> malloc_growth;
+  uint64_t malloc_growth_dropped = 0;  // beyond the marker cap (still in malloc_sites)
+  // Call sites ranked by bytes grown (MallocReport's ranking), every growth.
+  std::vector<MallocReport::Site> malloc_sites;
   std::vector<HeatCell> heat;
   // mapped bytes by BandKind at the end of each bucket
   std::vector<std::array<uint64_t, kBandKinds>> mapped;
@@ -201,6 +209,8 @@ class TimelineBuilder : public RecordSink {
   void advance(uint64_t ts);
   void on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState* proc) override;
   void on_process_end(const ProcessState& p) override;
+  // A growth MallocTracker::after_apply() found in the record just applied.
+  void on_malloc_growth(const MallocGrowth& g);
   // End of the stream: processes still alive stay open.
   void set_finishing() { finishing_ = true; }
   TimelineModel finish();
@@ -214,6 +224,8 @@ class TimelineBuilder : public RecordSink {
     std::map<std::pair<uint32_t, uint32_t>, uint64_t> heat;  // (segment, bucket) -> faults
     std::vector<std::array<uint64_t, kBandKinds>> mapped;
     uint64_t faults = 0, unattributed = 0;
+    std::vector<GrowthMarker> growth;
+    MallocReport malloc;
   };
   void observe_full(const ProcessState& p);
   void sample_until(int64_t t);

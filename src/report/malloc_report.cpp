@@ -61,6 +61,19 @@ std::string growth_text(const MallocGrowth& g) {
   return s;
 }
 
+namespace {
+// The ranking's key parts: (function, location) of the call site.
+std::pair<std::string, std::string> site_of(const MallocGrowth& g) {
+  const StackFrame* cs = g.call_site();
+  return {cs && !cs->function.empty() ? cs->function : "?", cs ? location_of(*cs) : ""};
+}
+}  // namespace
+
+std::string call_site_label(const MallocGrowth& g) {
+  auto [fn, loc] = site_of(g);
+  return loc.empty() ? fn : fn + " (" + loc + ")";
+}
+
 std::string growth_json_fields(const MallocGrowth& g) {
   std::string s = ",\"allocator\":" + (g.attribution.allocator ? json_str(*g.attribution.allocator) : "null");
   s += ",\"via\":\"" + g.via + "\",\"bytes\":" + std::to_string(g.bytes) + ",\"addr\":\"" + hex(g.addr) + "\"";
@@ -80,10 +93,8 @@ std::string growth_json_fields(const MallocGrowth& g) {
 }
 
 void MallocReport::add(const MallocGrowth& g) {
-  const StackFrame* cs = g.call_site();
   std::string alloc = g.attribution.allocator.value_or("");
-  std::string fn = cs && !cs->function.empty() ? cs->function : "?";
-  std::string loc = cs ? location_of(*cs) : "";
+  auto [fn, loc] = site_of(g);
   Site& s = sites_[{alloc, fn, loc}];
   s.allocator = alloc, s.function = fn, s.location = loc;
   s.count++;

@@ -37,6 +37,9 @@ struct MallocGrowth {
 std::string frame_text(const StackFrame& f);
 // The text after the event name: "malloc via brk +132.0 KiB => 0x..-0x.. rw-p [heap] from f+0x1c (a.c:9)".
 std::string growth_text(const MallocGrowth& g);
+// The call site as the ranking groups it: "grow_heap (mallocgrowth.c:42)",
+// "?" when unknown (no offset: every growth from one function is one site).
+std::string call_site_label(const MallocGrowth& g);
 // The JSON members (",\"allocator\":...") of a malloc_growth event.
 std::string growth_json_fields(const MallocGrowth& g);
 

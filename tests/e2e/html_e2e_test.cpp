@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -206,6 +207,44 @@ TEST(HtmlTimelineE2e, PageShowsTheRecordedOperationsWhereAndWhenTheyHappened) {
   for (const auto& l : e2e::split_lines(checks.out)) oks += l.rfind("ok - ", 0) == 0;
   EXPECT_GE(oks, 40u) << checks.out;
   EXPECT_TRUE(std::filesystem::exists(screenshot));
+}
+
+// The malloc growth view: mallocgrowth writes down each growth step (call
+// site function, allocator, mechanism, pointer); check_malloc.mjs checks
+// the panel lists those call sites ranked by bytes and that each step has
+// a marker on the VMA holding its pointer, naming its call site on hover.
+TEST(HtmlTimelineE2e, MallocPanelAndMarkersNameTheWorkloadsCallSites) {
+  TempDir dir;
+  const std::string rec = dir.file("rec.vmat"), steps_file = dir.file("steps"), html = dir.file("malloc.html");
+  auto rr = e2e::run_command({e2e::vmatrace_bin(), "record", "-o", rec, "--", e2e::workload("mallocgrowth"), steps_file});
+  ASSERT_EQ(rr.status, 0) << rr.err;
+  std::string steps;
+  size_t n = 0;
+  for (const auto& l : e2e::split_lines(e2e::read_file(steps_file).value_or(""))) {
+    std::istringstream in(l);
+    std::string tag, fn, alloc, via, ptr;
+    in >> tag >> fn >> alloc >> via >> ptr;
+    if (tag != "step") continue;
+    n++;
+    steps += std::string(steps.empty() ? "" : ",") + "{\"function\":" + q(fn) + ",\"allocator\":" + q(alloc) +
+             ",\"via\":" + q(via) + ",\"ptr\":" + q(ptr.substr(ptr.rfind('x') + 1)) + "}";
+  }
+  ASSERT_EQ(n, 8u) << "steps written by tests/workloads/mallocgrowth.c";
+  auto r = e2e::run_command({e2e::vmatrace_bin(), "report", rec, "--html", html});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string expect = "{\"html\":" + q(html) + ",\"comm\":\"mallocgrowth\",\"steps\":[" + steps + "]}";
+  const std::string expect_path = dir.file("expect.json");
+  e2e::write_file(expect_path, expect);
+
+  std::string modules = playwright_modules();
+  auto checks = e2e::run_command({"node", std::string(VMATRACE_HTML_TESTS) + "/check_malloc.mjs", modules, expect_path},
+                                 std::chrono::seconds(120));
+  EXPECT_EQ(checks.status, 0) << "page checks failed (status " << checks.status << ")\n" << checks.out << checks.err;
+  std::fputs(checks.out.c_str(), stdout);
+  EXPECT_NE(checks.out.find("all checks passed"), std::string::npos) << checks.out;
+  size_t oks = 0;
+  for (const auto& l : e2e::split_lines(checks.out)) oks += l.rfind("ok - ", 0) == 0;
+  EXPECT_GE(oks, 50u) << checks.out;
 }
 
 TEST(HtmlTimelineE2e, BadOutputPathIsOneClearLine) {

@@ -346,16 +346,52 @@ TEST(HtmlPage, JsonIsEmbeddedSafelyAndTheMallocGrowthListIsAlwaysThere) {
   EXPECT_NE(page.find("window.vmatraceTimeline"), std::string::npos);
 }
 
-TEST(HtmlPage, MallocGrowthMarkersSerializeWithTheirCallSite) {
-  // Filled by the malloc attribution once it is wired in; the page shows
-  // the panel and the dots only when the list is not empty.
-  TimelineModel m;
-  ProcessTimeline p;
-  p.pid = 9;
-  p.malloc_growth.push_back({1500, 0x555555560000, 1 << 20, "app+0x1234 (grow_buffers)"});
-  m.processes.push_back(p);
+namespace {
+MallocGrowth growth(const char* alloc, const char* via, uint64_t addr, uint64_t bytes, const char* fn, int line) {
+  MallocGrowth g;
+  g.pid = 7;
+  g.tid = 7;
+  g.via = via;
+  g.addr = addr;
+  g.bytes = bytes;
+  g.vma_start = addr & ~0xfffull;
+  g.vma_end = addr + bytes;
+  g.stack = {{0x7ffff7e00000, "brk", "brk", 0x10, "/lib/libc.so.6", "", 0},
+             {0x555555555123, fn, fn, 0x1c, "/app", std::string("/src/") + "a.c", line}};
+  if (alloc) g.attribution.allocator = alloc;
+  g.attribution.call_site = 1;
+  return g;
+}
+}  // namespace
+
+TEST(HtmlPage, MallocGrowthMarkersCarryTheirCallSiteAndSitesAreRanked) {
+  Feed r({}, kBase + 10 * kMs);
+  r.apply(layout_rec(7, kBase, {anon(0x555555560000, 0x555555581000, VM_READ | VM_WRITE)}));
+  r.builder.advance(kBase + 2 * kMs);
+  r.builder.on_malloc_growth(growth("malloc", "brk", 0x555555560000, 0x21000, "grow_heap", 42));
+  r.builder.advance(kBase + 3 * kMs);
+  r.builder.on_malloc_growth(growth("calloc", "mmap", 0x7ffff0000000, 4 << 20, "big_calloc", 50));
+  r.builder.on_malloc_growth(growth(nullptr, "mmap", 0x7ffff1000000, 1 << 20, "direct_mmap", 60));
+  TimelineModel m = r.finish();
+  ASSERT_EQ(m.processes.size(), 1u);
+  const ProcessTimeline& p = m.processes[0];
+  ASSERT_EQ(p.malloc_growth.size(), 3u);
+  EXPECT_EQ(p.malloc_growth[0].t, 2 * kMs);
+  EXPECT_EQ(p.malloc_growth[0].site, "malloc via brk from grow_heap (a.c:42)");
+  EXPECT_EQ(p.malloc_growth[2].site, "not from an allocator: via mmap from direct_mmap (a.c:60)");
+  // Ranked by bytes, as `report --malloc` ranks them.
+  ASSERT_EQ(p.malloc_sites.size(), 3u);
+  EXPECT_EQ(p.malloc_sites[0].function, "big_calloc");
+  EXPECT_EQ(p.malloc_sites[1].function, "direct_mmap");
+  EXPECT_EQ(p.malloc_sites[2].function, "grow_heap");
   std::string json = timeline_json(m);
-  EXPECT_NE(json.find("\"malloc_growth\":[[1500,93824992280576,1048576,\"app+0x1234 (grow_buffers)\"]]"),
+  // [t, addr, size, site, allocator, via, vma_start, vma_end]
+  EXPECT_NE(json.find("\"malloc_growth\":[[2000000,93824992280576,135168,\"malloc via brk from grow_heap (a.c:42)\","
+                      "\"malloc\",\"brk\",93824992280576,93824992415744],"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"malloc_growth_dropped\":0,\"malloc_sites\":[[\"calloc\",\"big_calloc\",\"a.c:50\",1,4194304,"
+                      "4194304],[\"\",\"direct_mmap\""),
             std::string::npos)
       << json;
 }

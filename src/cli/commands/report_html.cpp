@@ -10,6 +10,7 @@
 #include "core/decode.h"
 #include "record/reader.h"
 #include "report/html_report.h"
+#include "sym/malloc_tracker.h"
 #include "trace/errors.h"
 
 namespace vmatrace {
@@ -51,6 +52,8 @@ int run_html_report(const ReportOptions& opts) {
   TimelineBuilder builder;
   Processor proc;
   proc.set_keep_ended(false);
+  // malloc growth from the recording's user stacks, exactly as `replay`.
+  MallocTracker malloc_tracker(/*live=*/false);
   builder.begin(base, first ? first : base, last, &proc);
   uint64_t records = 0;
   while (auto rec = reader.next()) {
@@ -59,7 +62,9 @@ int run_html_report(const ReportOptions& opts) {
     if (!d) continue;
     records++;
     if (d->type != VMAT_REC_NOTE) builder.advance(d->hdr.ts);
+    malloc_tracker.before_apply(*d, proc);
     proc.apply(*d, &builder);
+    if (auto g = malloc_tracker.after_apply(*d, proc)) builder.on_malloc_growth(*g);
   }
   builder.set_finishing();
   proc.finish(&builder);

@@ -22,6 +22,7 @@
   var selected = null;    // the clicked moment (ns from the start)
   var geom = new Float64Array(0);  // per segment: x0, x1, y0, y1, recomputed on draw
   var markerGeom = [];    // markers drawn (one per pixel cell and kind)
+  var growthGeom = [];    // malloc growth markers drawn
   var x = d3.scale.linear(), y = d3.scale.linear();
   var zoom = d3.behavior.zoom();
   var width = 0, height = 0;
@@ -171,10 +172,14 @@
       ctx.moveTo(mx, my - 5); ctx.lineTo(mx + 4, my); ctx.lineTo(mx, my + 5); ctx.lineTo(mx - 4, my);
       ctx.closePath(); ctx.fill(); ctx.stroke();
     }
-    (proc.malloc_growth || []).forEach(function (g) {
-      var mx = x(g[0]), my = y(axisPos(g[1]));
-      ctx.fillStyle = '#000';
-      ctx.beginPath(); ctx.arc(mx, my, 3, 0, 2 * Math.PI); ctx.fill();
+    // Malloc growth: a black dot in the middle of the grown range.
+    growthGeom = [];
+    (proc.malloc_growth || []).forEach(function (g, i) {
+      var mx = ox + kx * g[0], my = oy + ky * axisPos(g[1] + g[2] / 2);
+      if (mx < l - 4 || mx > r + 4 || my < top - 4 || my > bottom + 4) return;
+      growthGeom.push({ i: i, x: mx, y: my });
+      ctx.fillStyle = '#000'; ctx.strokeStyle = '#fff';
+      ctx.beginPath(); ctx.arc(mx, my, 4, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
     });
     if (selected !== null) {
       ctx.strokeStyle = '#c00'; ctx.setLineDash([4, 3]);
@@ -227,6 +232,14 @@
     }
     return out;
   }
+  function growthAt(px, py) {
+    var out = [];
+    for (var i = growthGeom.length - 1; i >= 0 && out.length < 8; i--) {
+      var g = growthGeom[i];
+      if (Math.abs(g.x - px) <= 5 && Math.abs(g.y - py) <= 5) out.push(proc.malloc_growth[g.i]);
+    }
+    return out;
+  }
   function segmentAt(px, py) {
     var best = -1;
     for (var i = 0, n = geom.length / 4; i < n; i++) {
@@ -252,9 +265,14 @@
     return m[1] + ' by ' + (m[4] || '?') + ' at ' + seconds(m[0]) + '\n' + hex(m[2]) + '-' + hex(m[3]) + ' (' +
       size(m[3] - m[2]) + ')';
   }
+  function describeGrowth(g) {
+    return 'malloc growth: ' + g[3] + '\n+' + size(g[2]) + ' at ' + hex(g[1]) + '-' + hex(g[1] + g[2]) + ' at ' +
+      seconds(g[0]) + (g[7] > g[6] ? '\nVMA ' + hex(g[6]) + '-' + hex(g[7]) : '');
+  }
   function hoverText(px, py) {
-    var ms = markersAt(px, py);
-    if (ms.length) return ms.map(describeMarker).join('\n');
+    // Malloc growth and the VMA changes under the pointer (they often coincide).
+    var lines = growthAt(px, py).map(describeGrowth).concat(markersAt(px, py).map(describeMarker));
+    if (lines.length) return lines.join('\n');
     var i = segmentAt(px, py);
     return i >= 0 ? describeSegment(i, x.invert(px)) : null;
   }
@@ -359,24 +377,20 @@
     var hot = data.fault_hotspots.filter(function (r) { return r.pid === proc.pid; });
     fillTable('hotspots', ['range', 'VMA', 'perms', 'faults', 'read', 'write', 'exec', 'major'],
       hot.map(function (r) { return [r.range, r.name, r.perms, r.faults, r.read, r.write, r.exec, r.major]; }));
-    var growth = proc.malloc_growth || [];
-    document.getElementById('malloc-panel').hidden = growth.length === 0;
-    if (growth.length) {
-      var bySite = {};
-      growth.forEach(function (g) {
-        var e = bySite[g[3]] || (bySite[g[3]] = { site: g[3], bytes: 0, times: 0 });
-        e.bytes += g[2]; e.times++;
-      });
-      var rows = Object.keys(bySite).map(function (k) { return bySite[k]; })
-        .sort(function (a, b) { return b.bytes - a.bytes; })
-        .map(function (e) { return [e.site, size(e.bytes), e.times]; });
-      fillTable('malloc', ['call site', 'grew by', 'times'], rows);
+    // Call sites as the C++ side ranked them (most bytes first).
+    var sites = proc.malloc_sites || [];
+    document.getElementById('malloc-panel').hidden = sites.length === 0;
+    if (sites.length) {
+      fillTable('malloc', ['allocator', 'call site', 'grew by', 'times', 'largest'], sites.map(function (s) {
+        return [s[0] || '(none)', s[1] + (s[2] ? ' (' + s[2] + ')' : ''), size(s[4]), s[3], size(s[5])];
+      }));
     }
     var notes = [];
     if (data.damaged) notes.push('The recording is damaged: ' + data.damage + ' (shown up to there).');
     if (proc.segments_dropped)
       notes.push(proc.segments_dropped + ' VMAs that lived under ' + seconds(proc.dropped_below_ns) +
         ' are not drawn (too many to draw); layouts may miss them.');
+    if (proc.malloc_growth_dropped) notes.push(proc.malloc_growth_dropped + ' more malloc growths are not marked.');
     if (proc.markers_dropped) notes.push(proc.markers_dropped + ' more VMA changes are not marked.');
     if (proc.faults_unattributed) notes.push(proc.faults_unattributed + ' faults outside any VMA.');
     document.getElementById('notice').textContent = notes.join(' ');
@@ -447,7 +461,16 @@
           var m = proc.markers[g.i];
           return { t: m[0], kind: m[1], start: hex(m[2]), end: hex(m[3]), cause: m[4], x: g.x, y: g.y };
         }),
-        markers_total: proc.markers.length
+        markers_total: proc.markers.length,
+        growth: growthGeom.map(function (g) {
+          var m = proc.malloc_growth[g.i];
+          return { t: m[0], addr: hex(m[1]), size: m[2], site: m[3], allocator: m[4], via: m[5],
+                   vma_start: hex(m[6]), vma_end: hex(m[7]), x: g.x, y: g.y };
+        }),
+        malloc_panel: document.getElementById('malloc-panel').hidden ? null :
+          (proc.malloc_sites || []).map(function (s) {
+            return { allocator: s[0], function: s[1], location: s[2], count: s[3], bytes: s[4] };
+          })
       };
     }
   };
