@@ -4,8 +4,13 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -118,6 +123,53 @@ TEST(Layout, Python) {
   });
   EXPECT_EQ(h.exit_status(), 0);
   EXPECT_EQ(stops, 3);
+}
+
+// A real C compiler run: the gcc driver forks and execs cc1 and as, each a
+// big program with its own libraries. A preloaded object (workloads/
+// stopatexit.so) makes every one of them stop after the dynamic loader and
+// again after its destructors; the model must equal /proc at each stop.
+TEST(Layout, CCompilerRun) {
+  char dir_template[] = "/tmp/vmatrace-cc-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string src = dir + "/unit.c", obj = dir + "/unit.o";
+  {
+    std::ofstream f(src);
+    f << "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
+         "struct node { struct node *next; char name[32]; };\n"
+         "static int cmp(const void *a, const void *b) { return strcmp(a, b); }\n"
+         "int main(int argc, char **argv) {\n"
+         "  struct node *head = NULL;\n"
+         "  for (int i = 0; i < argc; i++) { struct node *n = malloc(sizeof *n);\n"
+         "    snprintf(n->name, sizeof n->name, \"%s\", argv[i]); n->next = head; head = n; }\n"
+         "  qsort(argv, (size_t)argc, sizeof *argv, cmp);\n"
+         "  for (struct node *n = head; n; n = n->next) puts(n->name);\n"
+         "  return 0;\n}\n";
+  }
+  TraceHarness h;
+  h.spawn({"/usr/bin/env", "LD_PRELOAD=" + e2e::workload("stopatexit.so"), "/usr/bin/gcc", "-O2", "-g", "-c", src,
+           "-o", obj});
+  int stops = 0;
+  std::set<std::string> programs;
+  h.run([&](const Stop& s) {
+    stops++;
+    programs.insert(comm_of(s.pid));
+    expect_maps_match(h, s, "gcc -O2 -c");
+  });
+  EXPECT_EQ(h.exit_status(), 0) << "the compiler failed";
+  EXPECT_TRUE(e2e::read_file(obj).has_value()) << "no object file was written";
+  // Two stops each for the driver, cc1 and as at least.
+  EXPECT_GE(stops, 6);
+  std::string seen;
+  for (const auto& p : programs) seen += " " + p;
+  RecordProperty("programs", seen);
+  RecordProperty("stops", stops);
+  EXPECT_TRUE(programs.count("cc1")) << "cc1's checkpoints were not seen";
+  EXPECT_TRUE(programs.count("as")) << "as's checkpoints were not seen";
+  std::remove(obj.c_str());
+  std::remove(src.c_str());
+  ::rmdir(dir.c_str());
 }
 
 // -p PID: seed from /proc while the process sits stopped, then follow it.
