@@ -163,7 +163,7 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
       if ((k.state & VMAT_VMA_VALID) && k.end > k.start) spans.emplace_back(k.start, k.end);
   }
   const bool kernel_view = vma_source_ != VmaChangeSource::kInference;
-  std::vector<KernelStore> stores = take_stores(rec.hdr.tid, e.enter_ts, rec.hdr.ts);
+  std::vector<KernelStore> stores = take_stores(rec.hdr.tid, syscall_entry_unknown_ ? 0 : e.enter_ts, rec.hdr.ts);
   for (const auto& st : stores) spans.emplace_back(st.start, st.end);
   // What the operation unmapped without the hook reporting it (on 6.18
   // maple_tree:ma_write misses the clearing of munmap'd ranges): applied
@@ -358,6 +358,7 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
   if (rec.type == VMAT_REC_NOTE) {
     if (rec.note->key == kNoteSessionStart) start_ts_ = rec.hdr.ts;
     if (rec.note->key == kNoteGateVma) gate_vma_ = parse_maps_line(rec.note->value);
+    if (rec.note->key == kNoteAttachSyscalls) syscall_entry_unknown_ = rec.note->value == "fentry";
     if (rec.note->key == kNoteAttachVma && !infer_only_)
       vma_source_ = rec.note->value == "raw_tracepoint" ? VmaChangeSource::kMapleTree
                     : rec.note->value == "fentry"       ? VmaChangeSource::kFentry

@@ -108,6 +108,10 @@ class Processor {
   // The vma family's source ("attach.vma" note): kInference when off, and
   // then no VMAT_EV_VMA_KERNEL records come.
   VmaChangeSource vma_source_ = VmaChangeSource::kInference;
+  // The syscalls came from fexit alone (no entry half): a record's enter_ts
+  // is its exit time, so a syscall's stores are all of its thread's pending
+  // ones (those since its previous syscall), not those after enter_ts.
+  bool syscall_entry_unknown_ = false;
   bool infer_only_ = false;
   std::map<uint32_t, std::vector<KernelStore>> pending_stores_;  // by tid
 };
@@ -115,6 +119,7 @@ class Processor {
 // The note naming the vma family's attach mode (Session writes
 // "attach.FAMILY" for each family).
 inline constexpr const char* kNoteAttachVma = "attach.vma";
+inline constexpr const char* kNoteAttachSyscalls = "attach.syscalls";
 
 // The note keys the frontend writes at the start of a stream.
 inline constexpr const char* kNoteSessionStart = "session_start";

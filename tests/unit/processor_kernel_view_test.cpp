@@ -136,3 +136,18 @@ TEST(ProcessorKernelView, TruncatedStoreRecordIsRejected) {
   EXPECT_FALSE(decode_record(b, &err));
   EXPECT_FALSE(err.empty());
 }
+
+// fexit-only syscalls carry their exit time as enter_ts: the stores their
+// thread made since its previous syscall are this one's.
+TEST(ProcessorKernelView, FexitSyscallsTakeTheStoresSinceTheThreadsLastSyscall) {
+  Processor p;
+  Collect c;
+  p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.syscalls", "fentry"})), &c);
+  start(p, c, "raw_tracepoint");
+  p.apply(decode(store(105, kPid, 0xabc, 0x10000, 0x14000)), &c);
+  p.apply(decode(mmap_rec(110, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000))), &c);
+  ASSERT_EQ(c.changes.size(), 1u);
+  EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kMerge);
+  EXPECT_EQ(c.changes[0].source, VmaChangeSource::kMapleTree);
+  EXPECT_EQ(p.stats().kernel_disagreements, 0u);
+}
