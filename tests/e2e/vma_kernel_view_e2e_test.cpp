@@ -130,7 +130,19 @@ std::string replay(const std::vector<std::string>& args) {
   return r.out;
 }
 
+// The source the vma family's records should carry, from the planner's
+// decision as `vmatrace features` shows it (which honours VMATRACE_ATTACH).
+std::string planned_vma_source() {
+  auto r = e2e::run_command(e2e::vmatrace_argv({"features"}));
+  EXPECT_EQ(r.status, 0) << e2e::describe(r);
+  std::smatch m;
+  static const std::regex row(R"((^|\n)vma +([a-z_]+))");
+  if (!std::regex_search(r.out, m, row)) return "?";
+  return m[2] == "raw_tracepoint" ? "maple_tree" : std::string(m[2]);
+}
+
 TEST(VmaKernelView, MergesAndSplitsMatchInferenceAndTheKnownOperations) {
+  const std::string want_source = planned_vma_source();
   TempDir dir;
   const std::string rec = record(dir, "kernel.vmat", {});
   auto kernel = parse(replay({"replay", rec}));
@@ -146,6 +158,7 @@ TEST(VmaKernelView, MergesAndSplitsMatchInferenceAndTheKnownOperations) {
     for (const auto& c : e.changes) {
       EXPECT_NE(c.source, "") << "a syscall's change from inference in the kernel-view run: " << e.line << "\n  "
                               << c.text;
+      EXPECT_EQ(c.source, want_source) << "the planned source: " << e.line << "\n  " << c.text;
       from_kernel += c.source == "maple_tree" || c.source == "fentry" || c.source == "kprobe";
     }
   }
