@@ -418,8 +418,9 @@ class BadReplay : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir;
     rec_ = dir_->file("storm.vmat");
-    // Big enough for several 1 MiB chunks, so half a file holds whole chunks.
-    auto r = e2e::run_command(vm(concat({"record", "-o", rec_, "--"}, quiet("storm", {"30000"}))));
+    // Big enough for several 1 MiB chunks (six records per iteration with the
+    // vma family), so half a file holds whole chunks.
+    auto r = e2e::run_command(vm(concat({"record", "-o", rec_, "--"}, quiet("storm", {"15000"}))));
     ASSERT_EQ(r.status, 0) << describe(r);
   }
   static void TearDownTestSuite() {
