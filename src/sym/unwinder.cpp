@@ -1,6 +1,7 @@
 #include "sym/unwinder.h"
 
 #include <cxxabi.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 
 #include <cstdlib>
@@ -119,8 +120,28 @@ struct Unwinder::State {
         f.file = file;
         f.line = lineno;
       }
+    } else {
+      source_from_cu_ranges(mod, lookup, f);
     }
     return f;
+  }
+
+  // dwfl_module_getsrc() finds the compile unit through .debug_aranges,
+  // which clang does not emit unless asked (-gdwarf-aranges): then ask each
+  // compile unit whether its ranges hold the address.
+  static void source_from_cu_ranges(Dwfl_Module* mod, uint64_t addr, StackFrame& f) {
+    Dwarf_Addr bias = 0;
+    for (Dwarf_Die* cu = dwfl_module_nextcu(mod, nullptr, &bias); cu; cu = dwfl_module_nextcu(mod, cu, &bias)) {
+      if (dwarf_haspc(cu, addr - bias) != 1) continue;
+      Dwarf_Line* line = dwarf_getsrc_die(cu, addr - bias);
+      int lineno = 0;
+      const char* file = line ? dwarf_linesrc(line, nullptr, nullptr) : nullptr;
+      if (file && dwarf_lineno(line, &lineno) == 0) {
+        f.file = file;
+        f.line = lineno;
+      }
+      return;
+    }
   }
 };
 
