@@ -276,8 +276,6 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
   // VMA there now either changed or was already captured; widening these
   // would catch unchanged neighbours that `before` lacks).
   if (derive_changes_) {
-    std::vector<Vma> after = vmas_near(l, spans);
-    for (const auto& v : before) l.append_overlapping(v.start, v.end, after);
     if (kernel_view) {
       // The kernel's result over the same range, from its own stores.
       auto k = kernel_after(before, stores, cleared, l);
@@ -285,6 +283,8 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
       out.changes = derive_vma_changes(std::move(before), std::move(k.vmas), hints);
       for (auto& c : out.changes) c.source = vma_source_;
     } else {
+      std::vector<Vma> after = vmas_near(l, spans);
+      for (const auto& v : before) l.append_overlapping(v.start, v.end, after);
       out.changes = derive_vma_changes(std::move(before), std::move(after), hints);
     }
   }
