@@ -6,14 +6,23 @@
  * vm_area_struct over a range; the frontend (core/kernel_view.h) folds the
  * stores of one syscall into VMA changes.
  *
- * Three flavours of the same hook, one chosen per kernel (features.cpp):
- *  - fentry on mas_store_prealloc() / mas_store_gfp() (lib/maple_tree.c),
- *    through which every VMA-tree write goes on 6.1 and 6.18;
+ * Three flavours, one chosen per kernel (features.cpp):
+ *  - fentry on the kernel's VMA-tree writer functions, found in the running
+ *    kernel's BTF: vma_mas_store(vma, mas) (mm/mmap.c in 6.1; later kernels store
+ *    through inlined vma_iter_*() helpers and have no such function), through
+ *    which mmap_region(), vma_expand(), __vma_adjust() (merge, split,
+ *    mremap in place), expand_stack and vma_link() store a VMA over its
+ *    whole range, plus perf_event_mmap(vma) for do_brk_flags(), which
+ *    stores with mas_store_*() directly (lib/ is built without ftrace and
+ *    its mas_store_*() refuse probes). perf_event_mmap() also runs at the
+ *    end of mmap_region() and mprotect_fixup(): a restatement of the final
+ *    VMA, with mprotect's new flags;
  *  - kprobes on the same functions;
  *  - the maple_tree:ma_write raw tracepoint (Linux 6.1, where the VMA tree
  *    became a maple tree, commit d4af56c5c7c6 "mm: start tracking VMAs
- *    with maple tree"). On 6.18 it does not report the clearing of an
- *    unmapped range: the frontend applies munmap from the syscall.
+ *    with maple tree"): every store, including the clearing ones.
+ * Clearings the hooks miss (munmap's, brk shrinking, mremap's old range;
+ * ma_write on 6.18 misses munmap's too) the frontend takes from the syscall.
  *
  * Only stores into the current task's own mm pass: dup_mmap() at fork
  * writes the child's tree and exec builds the new mm's stack before
@@ -45,47 +54,94 @@ struct {
 /* XORed into each vm_area_struct address: the record keeps an identity, not a kernel pointer. */
 const volatile __u64 vmat_vma_key_salt __weak = 0;
 
-static __always_inline int vmat_vma_store(struct ma_state *mas, void *entry, __u32 source)
+/*
+ * A kernel pointer as a number. fentry arguments are typed (BTF) pointers,
+ * on which the verifier forbids arithmetic such as the salting below; a
+ * copy through the stack yields a plain scalar.
+ */
+static __always_inline __u64 vmat_ptr_value(const void *p)
 {
-	__u32 tgid = vmat_current_tgid();
-	struct task_struct *task;
-	struct mm_struct *mm;
-	struct vmat_vma_kernel_event e;
+	__u64 v = 0;
 
-	if (!vmat_lookup_traced(tgid))
-		return 0;
-	task = (struct task_struct *)bpf_get_current_task();
-	mm = BPF_CORE_READ(task, mm);
-	if (!mm)
-		return 0;
-	if ((void *)BPF_CORE_READ(mas, tree) != (void *)&mm->mm_mt)
-		return 0;
+	bpf_probe_read_kernel(&v, sizeof(v), &p);
+	return v;
+}
+
+/*
+ * Reports that [index, last] now holds the VMA `vma` (at address `addr`),
+ * or nothing when addr is 0, for the current task, whose mm the caller
+ * checked.
+ */
+static __always_inline int vmat_vma_emit(__u32 tgid, __u64 index, __u64 last, __u64 addr,
+					 struct vm_area_struct *vma, __u32 source)
+{
+	struct vmat_vma_kernel_event e;
+	__u32 zero = 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct vmat_vma_last_store *l = bpf_map_lookup_elem(&vmat_vma_last, &zero);
+
+	if (l) {
+		if (l->id == id && l->index == index && l->last == last && l->entry == addr)
+			return 0;
+		l->id = id;
+		l->index = index;
+		l->last = last;
+		l->entry = addr;
+	}
 	__builtin_memset(&e, 0, sizeof(e));
 	e.source = source;
-	e.index = BPF_CORE_READ(mas, index);
-	e.last = BPF_CORE_READ(mas, last);
-	{
-		__u32 zero = 0;
-		__u64 id = bpf_get_current_pid_tgid();
-		struct vmat_vma_last_store *l = bpf_map_lookup_elem(&vmat_vma_last, &zero);
-
-		if (l) {
-			if (l->id == id && l->index == e.index && l->last == e.last &&
-			    l->entry == (__u64)entry)
-				return 0;
-			l->id = id;
-			l->index = e.index;
-			l->last = e.last;
-			l->entry = (__u64)entry;
-		}
-	}
-	if (entry) {
-		e.vma_key = (__u64)entry ^ vmat_vma_key_salt;
-		vmat_read_vma((struct vm_area_struct *)entry, &e.vma);
+	e.index = index;
+	e.last = last;
+	if (addr) {
+		e.vma_key = addr ^ vmat_vma_key_salt;
+		vmat_read_vma(vma, &e.vma);
 	}
 	vmat_fill_hdr(&e.hdr, VMAT_EV_VMA_KERNEL, sizeof(e));
 	vmat_output(&e, sizeof(e), tgid);
 	return 0;
+}
+
+/* The current task's mm, when its process is traced; else NULL. */
+static __always_inline struct mm_struct *vmat_vma_traced_mm(__u32 tgid)
+{
+	struct task_struct *task;
+
+	if (!vmat_lookup_traced(tgid))
+		return NULL;
+	task = (struct task_struct *)bpf_get_current_task();
+	return BPF_CORE_READ(task, mm);
+}
+
+/* A store through a maple-tree state (ma_write): only into current's VMA tree. */
+static __always_inline int vmat_vma_store(struct ma_state *mas, void *entry, __u32 source)
+{
+	__u32 tgid = vmat_current_tgid();
+	struct mm_struct *mm = vmat_vma_traced_mm(tgid);
+
+	if (!mm || (void *)BPF_CORE_READ(mas, tree) != (void *)&mm->mm_mt)
+		return 0;
+	return vmat_vma_emit(tgid, BPF_CORE_READ(mas, index), BPF_CORE_READ(mas, last), (__u64)entry,
+			     (struct vm_area_struct *)entry, source);
+}
+
+/*
+ * A VMA stored over its whole range by a VMA function (vma_mas_store,
+ * perf_event_mmap): only one of current's own VMAs (dup_mmap() at fork
+ * writes the child's tree; exec builds the new mm before switching).
+ */
+static __always_inline int vmat_vma_whole(struct vm_area_struct *vma, __u32 source)
+{
+	__u32 tgid = vmat_current_tgid();
+	struct mm_struct *mm = vmat_vma_traced_mm(tgid);
+	__u64 start, end;
+
+	if (!mm || BPF_CORE_READ(vma, vm_mm) != mm)
+		return 0;
+	start = BPF_CORE_READ(vma, vm_start);
+	end = BPF_CORE_READ(vma, vm_end);
+	if (end <= start)
+		return 0;
+	return vmat_vma_emit(tgid, start, end - 1, vmat_ptr_value(vma), vma, source);
 }
 
 /* TP_PROTO(const char *fn, struct ma_state *mas, unsigned long piv, void *val) */
@@ -95,26 +151,26 @@ int vma_store_raw(struct bpf_raw_tracepoint_args *ctx)
 	return vmat_vma_store((struct ma_state *)ctx->args[1], (void *)ctx->args[3], VMAT_VMAK_MAPLE_TREE);
 }
 
-SEC("fentry/mas_store_prealloc")
-int BPF_PROG(vma_store_prealloc_fentry, struct ma_state *mas, void *entry)
+SEC("fentry/vma_mas_store")
+int BPF_PROG(vma_mas_store_fentry, struct vm_area_struct *vma)
 {
-	return vmat_vma_store(mas, entry, VMAT_VMAK_FENTRY);
+	return vmat_vma_whole(vma, VMAT_VMAK_FENTRY);
 }
 
-SEC("fentry/mas_store_gfp")
-int BPF_PROG(vma_store_gfp_fentry, struct ma_state *mas, void *entry)
+SEC("fentry/perf_event_mmap")
+int BPF_PROG(vma_perf_mmap_fentry, struct vm_area_struct *vma)
 {
-	return vmat_vma_store(mas, entry, VMAT_VMAK_FENTRY);
+	return vmat_vma_whole(vma, VMAT_VMAK_FENTRY);
 }
 
-SEC("kprobe/mas_store_prealloc")
-int BPF_KPROBE(vma_store_prealloc_kprobe, struct ma_state *mas, void *entry)
+SEC("kprobe/vma_mas_store")
+int BPF_KPROBE(vma_mas_store_kprobe, struct vm_area_struct *vma)
 {
-	return vmat_vma_store(mas, entry, VMAT_VMAK_KPROBE);
+	return vmat_vma_whole(vma, VMAT_VMAK_KPROBE);
 }
 
-SEC("kprobe/mas_store_gfp")
-int BPF_KPROBE(vma_store_gfp_kprobe, struct ma_state *mas, void *entry)
+SEC("kprobe/perf_event_mmap")
+int BPF_KPROBE(vma_perf_mmap_kprobe, struct vm_area_struct *vma)
 {
-	return vmat_vma_store(mas, entry, VMAT_VMAK_KPROBE);
+	return vmat_vma_whole(vma, VMAT_VMAK_KPROBE);
 }

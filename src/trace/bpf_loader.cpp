@@ -25,9 +25,16 @@ std::string g_libbpf_log;
 bool g_verbose = false;
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
-  char buf[1024];
-  std::vsnprintf(buf, sizeof(buf), fmt, args);
-  if (g_verbose) std::fputs(buf, stderr);
+  // Whole verifier logs come through here in one message: size to fit.
+  va_list again;
+  va_copy(again, args);
+  const int n = std::vsnprintf(nullptr, 0, fmt, again);
+  va_end(again);
+  if (n <= 0) return 0;
+  std::string buf(static_cast<size_t>(n) + 1, '\0');
+  std::vsnprintf(buf.data(), buf.size(), fmt, args);
+  buf.pop_back();
+  if (g_verbose) std::fputs(buf.c_str(), stderr);
   if (level != LIBBPF_DEBUG && g_libbpf_log.size() < (1 << 16)) g_libbpf_log += buf;
   return 0;
 }
@@ -108,8 +115,8 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
       {Family::kProcess, AttachMode::kRawTracepoint,
        {s->progs.process_fork_raw, s->progs.process_exec_raw, s->progs.process_exit_raw}},
       {Family::kExecLayout, AttachMode::kKfuncIter, {s->progs.exec_layout_iter}},
-      {Family::kVma, AttachMode::kFentry, {s->progs.vma_store_prealloc_fentry, s->progs.vma_store_gfp_fentry}},
-      {Family::kVma, AttachMode::kKprobe, {s->progs.vma_store_prealloc_kprobe, s->progs.vma_store_gfp_kprobe}},
+      {Family::kVma, AttachMode::kFentry, {s->progs.vma_mas_store_fentry, s->progs.vma_perf_mmap_fentry}},
+      {Family::kVma, AttachMode::kKprobe, {s->progs.vma_mas_store_kprobe, s->progs.vma_perf_mmap_kprobe}},
       {Family::kVma, AttachMode::kRawTracepoint, {s->progs.vma_store_raw}},
   };
   std::vector<bpf_program*> chosen;

@@ -127,14 +127,22 @@ std::string kprobe_unavailable(const Features& f) {
   return "";
 }
 
+// Kernels after 6.1 store VMAs through inlined helpers: say so, or "not in
+// BTF" reads like a broken kernel.
+constexpr const char* kNoVmaFunction = " (6.1's VMA-tree writer; later kernels inline theirs)";
+
 std::string vma_fentry_unavailable(const Features& f) {
   if (!f.fentry) return f.fentry_error;
+  if (f.vma_fentry_error.starts_with(kVmaHookFunctions[0]) && f.vma_fentry_error.ends_with("not in vmlinux BTF"))
+    return f.vma_fentry_error + kNoVmaFunction;
   return f.vma_fentry_error;
 }
 
 std::string vma_kprobe_unavailable(const Features& f) {
   if (!f.kprobes) return kNoKprobes;
-  if (!f.vma_kprobe_missing.empty()) return f.vma_kprobe_missing.front() + " is not in /proc/kallsyms";
+  if (!f.vma_kprobe_missing.empty())
+    return f.vma_kprobe_missing.front() + " is not in /proc/kallsyms" +
+           (f.vma_kprobe_missing.front() == kVmaHookFunctions[0] ? kNoVmaFunction : "");
   return f.vma_kprobe_error;
 }
 
@@ -231,8 +239,8 @@ Features probe_features() {
   f.kprobes = exists("/sys/bus/event_source/devices/kprobe");
   if (f.kprobes) {
     f.kprobe_missing = missing_from_kallsyms({std::begin(kSyscallFunctions), std::end(kSyscallFunctions)});
-    f.vma_kprobe_missing = missing_from_kallsyms({std::begin(kVmaStoreFunctions), std::end(kVmaStoreFunctions)});
-    for (const char* fn : kVmaStoreFunctions)
+    f.vma_kprobe_missing = missing_from_kallsyms({std::begin(kVmaHookFunctions), std::end(kVmaHookFunctions)});
+    for (const char* fn : kVmaHookFunctions)
       if (f.vma_kprobe_missing.empty() && f.vma_kprobe_error.empty()) f.vma_kprobe_error = probe_kprobe_on(fn);
   }
   f.fentry_error = "vmlinux BTF missing";
@@ -243,7 +251,7 @@ Features probe_features() {
       // Every raw tracepoint has its btf_trace_<name> typedef in vmlinux BTF.
       f.maple_tree_tp = btf__find_by_name_kind(vmlinux.get(), "btf_trace_ma_write", BTF_KIND_TYPEDEF) > 0;
       f.vma_fentry_error.clear();
-      for (const char* fn : kVmaStoreFunctions)
+      for (const char* fn : kVmaHookFunctions)
         if (f.vma_fentry_error.empty()) f.vma_fentry_error = probe_fentry_on(vmlinux.get(), fn, BPF_TRACE_FENTRY);
       f.fentry_error = probe_fentry(vmlinux.get());
       f.fentry = f.fentry_error.empty();
@@ -299,7 +307,7 @@ AttachPlan plan_attach(const Features& f, const ForcedModes& forced) {
     plan.families[Family::kExecLayout] = p;
   }
   {
-    // vma, best first: fentry on the maple-tree store functions (no trap),
+    // vma, best first: fentry on the VMA-tree writer functions (no trap),
     // kprobes on them, the maple_tree:ma_write raw tracepoint (fires for
     // every maple tree in the system, filtered by tgid then by tree), else
     // inference from the syscalls in user space ("none").

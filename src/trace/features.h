@@ -23,12 +23,15 @@ std::string family_name(Family f);
 inline constexpr Family kAllFamilies[] = {Family::kSyscalls, Family::kFaults, Family::kProcess,
                                           Family::kExecLayout, Family::kVma};
 
-// The maple-tree store functions every write to mm->mm_mt goes through on
-// 6.1 (vma_mas_store(), do_brk_flags(), expand_downwards()) and on 6.18
-// (vma_iter_store_*() in mm/vma.h): the fentry and kprobe flavours of the
-// vma family hook these, so both report stores the way maple_tree:ma_write
-// does. Whether the running kernel has them is looked up in BTF / kallsyms.
-inline constexpr const char* kVmaStoreFunctions[] = {"mas_store_prealloc", "mas_store_gfp"};
+// The kernel functions the fentry and kprobe flavours of the vma family
+// hook (bpf/vma.bpf.c): vma_mas_store(vma, mas), through which 6.1 stores a
+// VMA into mm->mm_mt over its whole range (mmap, merge, split, mremap,
+// stack growth), and perf_event_mmap(vma), which follows do_brk_flags()'s
+// direct store (and restates the VMA after mmap and mprotect). Later
+// kernels store through inlined vma_iter_*() helpers: no function to hook,
+// so these flavours are unavailable there (maple_tree:ma_write remains).
+// Whether the running kernel has them is looked up in BTF / kallsyms.
+inline constexpr const char* kVmaHookFunctions[] = {"vma_mas_store", "perf_event_mmap"};
 
 // The kernel functions the fentry and kprobe flavours of the syscalls
 // family hook: the x86-64 syscall entry points (arch/x86/entry/syscall_64.c
@@ -52,13 +55,12 @@ struct Features {
   // Of kSyscallFunctions, those not in /proc/kallsyms (only looked up when
   // kprobes is true): a kprobe on any of them would fail to attach.
   std::vector<std::string> kprobe_missing;
-  // Of kVmaStoreFunctions: those not in /proc/kallsyms (kprobes), and why a
-  // trivial kprobe on one of them was refused ("" if all attached; Debian's
-  // 6.1 refuses mas_store_prealloc with EINVAL).
+  // Of kVmaHookFunctions: those not in /proc/kallsyms (kprobes), and why a
+  // trivial kprobe on one of them was refused ("" if all attached).
   std::vector<std::string> vma_kprobe_missing;
   std::string vma_kprobe_error;
-  // Why fentry on kVmaStoreFunctions cannot work, "" when a trivial program
-  // attached to each (on Debian's 6.1 the attach fails with EBUSY).
+  // Why fentry on kVmaHookFunctions cannot work, "" when a trivial program
+  // attached to each.
   std::string vma_fentry_error = "vmlinux BTF missing";
   // The maple_tree:ma_write tracepoint (Linux 6.1+): btf_trace_ma_write in BTF.
   bool maple_tree_tp = false;

@@ -111,14 +111,20 @@ uint64_t hex_after(const std::string& line, const std::string& what) {
 }
 
 const std::vector<std::string> kSteps = {"merge", "mprotect", "munmap", "mremap", "brk"};
+// Every step the checkpoints workload knows (file and shared mappings, an
+// unlinked file, stack growth, a thread stack and its guard, dlopen/dlclose,
+// MADV_DONTFORK, fork).
+const std::vector<std::string> kAllSteps = {"merge", "mprotect", "munmap", "mremap", "file",     "deleted", "shanon",
+                                            "brk",   "stack",    "thread", "dlopen", "dontfork", "fork"};
 
-std::string record(const TempDir& dir, const std::string& name, const std::vector<std::string>& extra) {
+std::string record(const TempDir& dir, const std::string& name, const std::vector<std::string>& extra,
+                   const std::vector<std::string>& steps = kSteps) {
   std::string rec = dir.file(name);
   std::vector<std::string> argv = {e2e::vmatrace_bin(), "trace", "-o", rec};
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.push_back("--");
   argv.push_back(e2e::workload("checkpoints"));
-  argv.insert(argv.end(), kSteps.begin(), kSteps.end());
+  argv.insert(argv.end(), steps.begin(), steps.end());
   auto r = e2e::run_resuming_stops(argv);
   EXPECT_EQ(r.status, 0) << e2e::describe(r);
   return rec;
@@ -225,6 +231,39 @@ TEST(VmaKernelView, LiveInferenceRunHasTheSameMergesAndSplits) {
   for (const auto& e : inferred)
     for (const auto& c : e.changes) EXPECT_EQ(c.source, "") << "vma=none reports only inference: " << c.text;
   auto k = shapes(kernel), i = shapes(inferred);
+  EXPECT_EQ(k, i) << e2e::diff_lines(join(k), join(i), "kernel", "inference");
+}
+
+// All the workload's steps in one process, in the planned mode: every
+// syscall's changes come from the kernel's stores, each VMA the stores
+// bound is one the model holds with the same bounds (replay reports any
+// disagreement on stderr), and kernel and inference agree on every merge
+// and split of the same events.
+TEST(VmaKernelView, EveryCheckpointStepAgreesWithInference) {
+  const std::string want_source = planned_vma_source();
+  TempDir dir;
+  const std::string rec = record(dir, "all.vmat", {}, kAllSteps);
+  auto r = e2e::run_command(e2e::vmatrace_argv({"replay", rec}));
+  ASSERT_EQ(r.status, 0) << e2e::describe(r);
+  EXPECT_EQ(r.err.find("kernel view:"), std::string::npos) << r.err;
+  auto kernel = parse(r.out);
+  auto inferred = parse(replay({"replay", "--infer-vma-changes", rec}));
+  size_t from_kernel = 0, syscalls = 0;
+  for (const auto& e : kernel) {
+    bool syscall = false;
+    for (const char* s : {" mmap(", " mprotect(", " munmap(", " mremap(", " brk("})
+      syscall |= e.line.find(s) != std::string::npos;
+    syscalls += syscall;
+    for (const auto& c : e.changes) {
+      if (!syscall) continue;
+      EXPECT_EQ(c.source, want_source) << e.line << "\n  " << c.text;
+      from_kernel++;
+    }
+  }
+  EXPECT_GT(syscalls, 50u);
+  EXPECT_GT(from_kernel, 50u);
+  auto k = merges_and_splits(kernel), i = merges_and_splits(inferred);
+  EXPECT_GT(k.size(), 20u);
   EXPECT_EQ(k, i) << e2e::diff_lines(join(k), join(i), "kernel", "inference");
 }
 

@@ -58,18 +58,30 @@ TEST(VmaPlanner, Vm61PrefersFentryThenKprobe) {
 
 TEST(VmaPlanner, StoreFunctionThatCannotBeHookedRejectsItsModes) {
   Features f = vm_61();
-  f.vma_fentry_error = "attach to mas_store_prealloc refused (EBUSY)";  // what Debian's 6.1 says
-  f.vma_kprobe_missing = {"mas_store_gfp"};
+  f.vma_fentry_error = "attach to perf_event_mmap refused (EBUSY)";
+  f.vma_kprobe_missing = {"perf_event_mmap"};
   auto p = plan_attach(f);
   Features g = vm_61();
-  g.vma_fentry_error = "attach to mas_store_prealloc refused (EBUSY)";
-  g.vma_kprobe_error = "kprobe on mas_store_prealloc refused (EINVAL)";
+  g.vma_fentry_error = "attach to vma_mas_store refused (EBUSY)";
+  g.vma_kprobe_error = "kprobe on vma_mas_store refused (EINVAL)";
   auto q = plan_attach(g);
   EXPECT_EQ(q.mode(Family::kVma), AttachMode::kRawTracepoint);
-  EXPECT_TRUE(mentions(q.families.at(Family::kVma).rejected, "kprobe: kprobe on mas_store_prealloc refused (EINVAL)"));
+  EXPECT_TRUE(mentions(q.families.at(Family::kVma).rejected, "kprobe: kprobe on vma_mas_store refused (EINVAL)"));
   EXPECT_EQ(p.mode(Family::kVma), AttachMode::kRawTracepoint);
-  EXPECT_TRUE(mentions(p.families.at(Family::kVma).rejected, "fentry: attach to mas_store_prealloc refused (EBUSY)"));
-  EXPECT_TRUE(mentions(p.families.at(Family::kVma).rejected, "mas_store_gfp is not in /proc/kallsyms"));
+  EXPECT_TRUE(mentions(p.families.at(Family::kVma).rejected, "fentry: attach to perf_event_mmap refused (EBUSY)"));
+  EXPECT_TRUE(mentions(p.families.at(Family::kVma).rejected, "perf_event_mmap is not in /proc/kallsyms"));
+}
+
+// Kernels after 6.1 inline their VMA-tree stores: the rejection says so
+// rather than reading like a broken kernel.
+TEST(VmaPlanner, KernelWithoutVmaMasStoreSaysItInlinesItsStores) {
+  Features f = vm_61();
+  f.vma_fentry_error = "vma_mas_store not in vmlinux BTF";
+  f.vma_kprobe_missing = {"vma_mas_store"};
+  auto p = plan_attach(f);
+  EXPECT_EQ(p.mode(Family::kVma), AttachMode::kRawTracepoint);
+  EXPECT_TRUE(mentions(p.families.at(Family::kVma).rejected, "fentry: vma_mas_store not in vmlinux BTF (6.1's"));
+  EXPECT_TRUE(mentions(p.families.at(Family::kVma).rejected, "later kernels inline theirs"));
 }
 
 TEST(VmaPlanner, NoKernelSourceFallsBackToInference) {

@@ -212,7 +212,7 @@ struct vmat_user_stack_event {
  */
 enum vmat_vma_kernel_source {
 	VMAT_VMAK_MAPLE_TREE = 1, /* raw tracepoint maple_tree:ma_write */
-	VMAT_VMAK_FENTRY = 2,     /* fentry on mas_store_prealloc / mas_store_gfp */
+	VMAT_VMAK_FENTRY = 2,     /* fentry on the VMA functions (vma_mas_store, perf_event_mmap) */
 	VMAT_VMAK_KPROBE = 3,     /* kprobe on the same */
 };
 

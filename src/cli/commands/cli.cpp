@@ -76,6 +76,8 @@ int run_cli(int argc, char** argv) {
   replay->add_flag("--pmap", ro.pmap, "pmap-style layouts with kinds, kernel flags and totals (at the end, or --at T)");
   replay->add_option("--lineage", ro.lineage, "history of the VMA covering ADDR (at the end, or --at T)");
   replay->add_flag("--stats", ro.stats, "apply every record to the layouts, print only counts and the rate");
+  replay->add_flag("--records", ro.records,
+                   "print every record as stored, one line each (the kernel's VMA stores included)");
   replay->add_option("--at", ro.at, "moment for --maps: +2.5s from the start, or CLOCK_MONOTONIC ns");
   replay->add_option("--since", ro.since, "print events from this moment");
   replay->add_option("--until", ro.until, "print events up to this moment");

@@ -23,6 +23,7 @@ struct ReplayOptions {
   bool pmap = false;                   // --pmap: pmap-style view instead of maps
   std::optional<std::string> lineage;  // --lineage ADDR
   bool stats = false;  // apply every record, print only the replay rate
+  bool records = false;  // --records: every record as stored, one line each
   bool infer_vma_changes = false;  // --infer-vma-changes: ignore the kernel's recorded VMA stores
 };
 

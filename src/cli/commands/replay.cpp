@@ -9,6 +9,7 @@
 #include "core/decode.h"
 #include "core/pmap.h"
 #include "core/records.h"
+#include "output/record_dump.h"
 #include "record/reader.h"
 #include "sym/malloc_tracker.h"
 #include "trace/errors.h"
@@ -160,6 +161,21 @@ int run_replay(const ReplayOptions& opts) {
   if (at && *at < base) throw UserError("--at " + *opts.at + " is before the recording started");
   if (diff.size() == 2 && diff[1] < diff[0]) std::swap(diff[0], diff[1]);
 
+  if (opts.records) {
+    uint64_t records = 0;
+    while (auto rec = reader.next()) {
+      std::string err;
+      auto d = decode_record(*rec, &err);
+      if (!d) {
+        std::printf("malformed record: %s\n", err.c_str());
+        continue;
+      }
+      if (opts.print.pid && d->hdr.pid != *opts.print.pid) continue;
+      std::printf("%s\n", dump_record(*d).c_str());
+      records++;
+    }
+    return finish_status(reader, records);
+  }
   if (opts.stats) {
     // The replay engine alone: decode and apply, no formatting.
     Processor proc;
@@ -248,6 +264,13 @@ int run_replay(const ReplayOptions& opts) {
   }
   proc.finish(&printer);
   printer.flush();
+  // The kernel's stores bound some VMA other than the model did: the
+  // changes shown there are the kernel's, the layout is the model's.
+  if (const auto& st = proc.stats(); st.kernel_disagreements)
+    std::fprintf(stderr,
+                 "vmatrace: kernel view: %" PRIu64 " VMA(s) bound differently by the kernel's %" PRIu64
+                 " recorded stores than by the layout model (compare with --infer-vma-changes)\n",
+                 st.kernel_disagreements, st.kernel_stores);
   return finish_status(reader, records);
 }
 

@@ -1,0 +1,80 @@
+#include "output/record_dump.h"
+
+#include <cinttypes>
+#include <cstdio>
+
+#include "core/kernel_view.h"
+
+namespace vmatrace {
+namespace {
+
+std::string fmt(const char* f, auto... args) {
+  char buf[512];
+  std::snprintf(buf, sizeof(buf), f, args...);
+  return buf;
+}
+
+std::string info(const vmat_vma_info& v) {
+  if (!(v.state & VMAT_VMA_VALID)) return "-";
+  return fmt("%" PRIx64 "-%" PRIx64 " flags=%#" PRIx64 " pgoff=%#" PRIx64 " dev=%u ino=%" PRIu64, v.start, v.end,
+             v.flags, v.pgoff, v.dev, v.ino);
+}
+
+const char* type_name(uint32_t t) {
+  switch (t) {
+    case VMAT_EV_SYSCALL: return "syscall";
+    case VMAT_EV_FAULT: return "fault";
+    case VMAT_EV_FORK: return "fork";
+    case VMAT_EV_EXEC: return "exec";
+    case VMAT_EV_EXIT: return "exit";
+    case VMAT_EV_VMA_SNAPSHOT: return "vma_snapshot";
+    case VMAT_EV_FS: return "fs";
+    case VMAT_EV_USER_STACK: return "user_stack";
+    case VMAT_EV_VMA_KERNEL: return "vma_store";
+    case VMAT_REC_LAYOUT: return "layout";
+    case VMAT_REC_LOSS: return "loss";
+    case VMAT_REC_NOTE: return "note";
+    case VMAT_REC_FILE_DELETED: return "file_deleted";
+    default: return "unknown";
+  }
+}
+
+}  // namespace
+
+std::string dump_record(const DecodedRecord& r) {
+  std::string s = fmt("%" PRIu64 " %u/%u %s", r.hdr.ts, r.hdr.pid, r.hdr.tid, type_name(r.type));
+  switch (r.type) {
+    case VMAT_EV_SYSCALL:
+      s += fmt(" sys=%u ret=%" PRId64 " args=%#" PRIx64 ",%#" PRIx64 ",%#" PRIx64 ",%#" PRIx64 " enter_ts=%" PRIu64,
+               r.sys.sys, static_cast<int64_t>(r.sys.ret), r.sys.args[0], r.sys.args[1], r.sys.args[2], r.sys.args[3],
+               r.sys.enter_ts);
+      s += " vma0=" + info(r.sys.vma[0]) + " vma1=" + info(r.sys.vma[1]);
+      break;
+    case VMAT_EV_FAULT:
+      s += fmt(" addr=%#" PRIx64 " ip=%#" PRIx64 " error_code=%#x flags=%#x", r.fault.addr, r.fault.ip,
+               r.fault.error_code, r.fault.flags);
+      break;
+    case VMAT_EV_VMA_KERNEL: {
+      const auto src = vma_change_source_name(vma_change_source_of(r.vmak.source));
+      if (r.vmak.vma_key)
+        s += fmt(" %s [%#" PRIx64 ", %#" PRIx64 "] <- key=%016" PRIx64 " ", src, r.vmak.index, r.vmak.last,
+                 r.vmak.vma_key) +
+             info(r.vmak.vma);
+      else
+        s += fmt(" %s [%#" PRIx64 ", %#" PRIx64 "] cleared", src, r.vmak.index, r.vmak.last);
+      break;
+    }
+    case VMAT_REC_NOTE:
+      if (r.note) s += " " + r.note->key + "=" + r.note->value;
+      break;
+    case VMAT_REC_LAYOUT:
+      if (r.layout) s += fmt(" %zu VMAs", r.layout->vmas.size());
+      break;
+    default:
+      break;
+  }
+  if (!r.path.empty()) s += " path=" + std::string(r.path);
+  return s;
+}
+
+}  // namespace vmatrace
