@@ -129,3 +129,49 @@ function(vmatrace_add_vm_smoke_test)
   set_tests_properties(vm.exit_status PROPERTIES
     PASS_REGULAR_EXPRESSION "guest command exited with status 3")
 endfunction()
+
+# The real programs the e2e suite runs (Layout.Python: python3 with its
+# standard library; Layout.CCompilerRun: the gcc driver, cc1, as and the
+# headers its test unit includes), as FILES for a VM test, so the guest
+# runs them too. Sets ${out} to the list, or to "" (with a warning) when
+# this machine lacks one of them: callers then filter those tests out.
+function(vmatrace_vm_real_program_files out)
+  set(${out} "" PARENT_SCOPE)
+  # The paths the tests run (not whatever PATH finds first, e.g. pyenv shims).
+  set(_vm_python3 /usr/bin/python3)
+  set(_vm_gcc /usr/bin/gcc)
+  set(_vm_env /usr/bin/env)
+  if(NOT EXISTS ${_vm_python3} OR NOT EXISTS ${_vm_gcc} OR NOT EXISTS ${_vm_env})
+    message(WARNING "python3, gcc or env missing: the VM runs skip Layout.Python and Layout.CCompilerRun")
+    return()
+  endif()
+  execute_process(COMMAND ${_vm_python3} -c "import sysconfig; print(sysconfig.get_paths()['stdlib'])"
+    OUTPUT_VARIABLE stdlib OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc1)
+  execute_process(COMMAND ${_vm_gcc} -print-prog-name=cc1
+    OUTPUT_VARIABLE cc1 OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc2)
+  execute_process(COMMAND ${_vm_gcc} -print-prog-name=as
+    OUTPUT_VARIABLE as OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc3)
+  if(NOT IS_ABSOLUTE "${as}")
+    find_program(_vm_as ${as})
+    set(as "${_vm_as}")
+  endif()
+  # The headers tests/e2e/layout_e2e_test.cpp's unit includes (keep in step).
+  set(unit "${CMAKE_BINARY_DIR}/vm-cc-unit.c")
+  file(WRITE "${unit}" "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n")
+  execute_process(COMMAND ${_vm_gcc} -O2 -g -M "${unit}"
+    OUTPUT_VARIABLE deps RESULT_VARIABLE rc4)
+  if(rc1 OR rc2 OR rc3 OR rc4 OR NOT EXISTS "${stdlib}" OR NOT IS_ABSOLUTE "${cc1}" OR NOT as)
+    message(WARNING "could not list python3's or gcc's files: the VM runs skip Layout.Python and Layout.CCompilerRun")
+    return()
+  endif()
+  string(REPLACE "\\\n" " " deps "${deps}")
+  string(REGEX REPLACE "[ \t\n]+" ";" deps "${deps}")
+  set(files "${_vm_python3}" "${stdlib}" "${_vm_gcc}" "${cc1}" "${as}" "${_vm_env}")
+  foreach(d IN LISTS deps)
+    if(IS_ABSOLUTE "${d}" AND NOT d STREQUAL unit)
+      list(APPEND files "${d}")
+    endif()
+  endforeach()
+  list(REMOVE_DUPLICATES files)
+  set(${out} "${files}" PARENT_SCOPE)
+endfunction()
