@@ -249,10 +249,44 @@ void Printer::text(const DecodedRecord& rec, const Applied& applied, const Layou
           size_arg(a, g[1]);
           a << ", " << madvise_name(g[2]) << ')';
           break;
+        case VMAT_SYS_MLOCK:
+        case VMAT_SYS_MUNLOCK:
+        case VMAT_SYS_MLOCK2:
+          a << syscall_name(e.sys) << '(';
+          a.hex(g[0]) << ", ";
+          size_arg(a, g[1]);
+          if (e.sys == VMAT_SYS_MLOCK2) a << ", " << mlock2_flag_names(g[2]);
+          a << ')';
+          break;
+        case VMAT_SYS_MLOCKALL:
+          a << "mlockall(" << mlockall_flag_names(g[0]) << ')';
+          break;
+        case VMAT_SYS_MUNLOCKALL:
+          a << "munlockall()";
+          break;
+        case VMAT_SYS_PKEY_MPROTECT:
+          a << "pkey_mprotect(";
+          a.hex(g[0]) << ", ";
+          size_arg(a, g[1]);
+          a << ", " << cached(prot_cache_, g[2], prot_names) << ", ";
+          a.sdec(static_cast<int>(g[3])) << ')';
+          break;
+        case VMAT_SYS_SHMAT:
+          a << "shmat(";
+          a.sdec(static_cast<int>(g[0])) << ", ";
+          if (g[1]) a.hex(g[1]);
+          else a << "NULL";
+          a << ", " << shmat_flag_names(g[2]) << ')';
+          break;
+        case VMAT_SYS_SHMDT:
+          a << "shmdt(";
+          a.hex(g[0]) << ')';
+          break;
       }
       if (failed(e.ret)) {
         a << " = -1 " << errno_name(static_cast<int>(-e.ret));
-      } else if (e.sys == VMAT_SYS_MMAP || e.sys == VMAT_SYS_MREMAP || e.sys == VMAT_SYS_BRK) {
+      } else if (e.sys == VMAT_SYS_MMAP || e.sys == VMAT_SYS_MREMAP || e.sys == VMAT_SYS_BRK ||
+                 e.sys == VMAT_SYS_SHMAT) {
         a << " = ";
         a.hex(static_cast<uint64_t>(e.ret));
       } else {
@@ -313,7 +347,8 @@ void Printer::text(const DecodedRecord& rec, const Applied& applied, const Layou
       vma_text(a, v, layout);
       first = false;
     }
-  } else if (applied.layout_changed && rec.type == VMAT_EV_SYSCALL && rec.sys.sys == VMAT_SYS_MUNMAP) {
+  } else if (applied.layout_changed && rec.type == VMAT_EV_SYSCALL &&
+             (rec.sys.sys == VMAT_SYS_MUNMAP || rec.sys.sys == VMAT_SYS_SHMDT)) {
     a << "  => unmapped";
   }
   a << '\n';
@@ -368,10 +403,37 @@ void Printer::json(const DecodedRecord& rec, const Applied& applied, const Layou
           a.hex(g[0]) << "\",\"len\":";
           a.dec(g[1]) << ",\"advice\":\"" << madvise_name(g[2]) << '"';
           break;
+        case VMAT_SYS_MLOCK:
+        case VMAT_SYS_MUNLOCK:
+        case VMAT_SYS_MLOCK2:
+          a << ",\"addr\":\"";
+          a.hex(g[0]) << "\",\"len\":";
+          a.dec(g[1]);
+          if (e.sys == VMAT_SYS_MLOCK2) a << ",\"flags\":\"" << mlock2_flag_names(g[2]) << '"';
+          break;
+        case VMAT_SYS_MLOCKALL:
+          a << ",\"flags\":\"" << mlockall_flag_names(g[0]) << '"';
+          break;
+        case VMAT_SYS_PKEY_MPROTECT:
+          a << ",\"addr\":\"";
+          a.hex(g[0]) << "\",\"len\":";
+          a.dec(g[1]) << ",\"prot\":\"" << cached(prot_cache_, g[2], prot_names) << "\",\"pkey\":";
+          a.sdec(static_cast<int>(g[3]));
+          break;
+        case VMAT_SYS_SHMAT:
+          a << ",\"shmid\":";
+          a.sdec(static_cast<int>(g[0])) << ",\"addr\":\"";
+          a.hex(g[1]) << "\",\"flags\":\"" << shmat_flag_names(g[2]) << '"';
+          break;
+        case VMAT_SYS_SHMDT:
+          a << ",\"addr\":\"";
+          a.hex(g[0]) << '"';
+          break;
       }
       if (failed(e.ret)) {
         a << ",\"error\":\"" << errno_name(static_cast<int>(-e.ret)) << '"';
-      } else if (e.sys == VMAT_SYS_MMAP || e.sys == VMAT_SYS_MREMAP || e.sys == VMAT_SYS_BRK) {
+      } else if (e.sys == VMAT_SYS_MMAP || e.sys == VMAT_SYS_MREMAP || e.sys == VMAT_SYS_BRK ||
+                 e.sys == VMAT_SYS_SHMAT) {
         a << ",\"ret\":\"";
         a.hex(static_cast<uint64_t>(e.ret)) << '"';
       } else {
