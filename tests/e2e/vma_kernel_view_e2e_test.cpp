@@ -113,9 +113,10 @@ uint64_t hex_after(const std::string& line, const std::string& what) {
 const std::vector<std::string> kSteps = {"merge", "mprotect", "munmap", "mremap", "brk"};
 // Every step the checkpoints workload knows (file and shared mappings, an
 // unlinked file, stack growth, a thread stack and its guard, dlopen/dlclose,
-// MADV_DONTFORK, fork).
-const std::vector<std::string> kAllSteps = {"merge", "mprotect", "munmap", "mremap", "file",     "deleted", "shanon",
-                                            "brk",   "stack",    "thread", "dlopen", "dontfork", "fork"};
+// MADV_DONTFORK, mlock/mlockall, pkey_mprotect, SysV shm, fork).
+const std::vector<std::string> kAllSteps = {"merge",  "mprotect", "munmap", "mremap",   "file",  "deleted",
+                                            "shanon", "brk",      "stack",  "thread",   "dlopen", "dontfork",
+                                            "mlock",  "pkey",     "shm",    "fork"};
 
 std::string record(const TempDir& dir, const std::string& name, const std::vector<std::string>& extra,
                    const std::vector<std::string>& steps = kSteps) {
@@ -251,7 +252,8 @@ TEST(VmaKernelView, EveryCheckpointStepAgreesWithInference) {
   size_t from_kernel = 0, syscalls = 0;
   for (const auto& e : kernel) {
     bool syscall = false;
-    for (const char* s : {" mmap(", " mprotect(", " munmap(", " mremap(", " brk("})
+    for (const char* s : {" mmap(", " mprotect(", " munmap(", " mremap(", " brk(", " mlock(", " munlock(", " mlock2(",
+                          " mlockall(", " munlockall(", " pkey_mprotect(", " shmat(", " shmdt("})
       syscall |= e.line.find(s) != std::string::npos;
     syscalls += syscall;
     for (const auto& c : e.changes) {
