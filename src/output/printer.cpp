@@ -8,6 +8,7 @@
 #include "core/decode.h"
 #include "core/pmap.h"
 #include "core/proc_maps.h"
+#include "core/vm_flags.h"
 
 namespace vmatrace {
 namespace {
@@ -91,6 +92,15 @@ void change_list_json(Appender& a, const std::vector<Vma>& vs, const Layout* l) 
 }
 
 // One line per change, under the event that caused it.
+// A change of vm_flags in place shows which bits came and went: most
+// (VM_LOCKED from mlock, VM_DONTCOPY from madvise, ...) are not in perms.
+bool flags_delta(const VmaChange& c, uint64_t& set, uint64_t& cleared) {
+  if (c.kind != VmaChangeKind::kFlags || c.from.size() != 1 || c.to.size() != 1) return false;
+  set = c.to[0].flags & ~c.from[0].flags;
+  cleared = c.from[0].flags & ~c.to[0].flags;
+  return set || cleared;
+}
+
 void changes_text(Appender& a, const Applied& applied, const Layout* l) {
   for (const auto& c : applied.changes) {
     a << "      " << vma_change_kind_name(c.kind) << ' ';
@@ -102,6 +112,12 @@ void changes_text(Appender& a, const Applied& applied, const Layout* l) {
     for (size_t i = 0; i < c.to.size(); i++) {
       if (i) a << ", ";
       change_vma_text(a, c.to[i], l);
+    }
+    if (uint64_t set = 0, cleared = 0; flags_delta(c, set, cleared)) {
+      a << " [";
+      if (set) a << '+' << decode_vm_flags(set);
+      if (cleared) a << (set ? " -" : "-") << decode_vm_flags(cleared);
+      a << ']';
     }
     if (c.source != VmaChangeSource::kInference) a << "  (" << vma_change_source_name(c.source) << ')';
     a << '\n';
@@ -118,6 +134,9 @@ void changes_json(Appender& a, const Applied& applied, const Layout* l) {
     change_list_json(a, c.from, l);
     a << ",\"to\":";
     change_list_json(a, c.to, l);
+    if (uint64_t set = 0, cleared = 0; flags_delta(c, set, cleared))
+      a << ",\"flags_set\":\"" << (set ? decode_vm_flags(set) : "") << "\",\"flags_cleared\":\""
+        << (cleared ? decode_vm_flags(cleared) : "") << '"';
     a << ",\"source\":\"" << vma_change_source_name(c.source) << "\"}";
   }
   a << ']';

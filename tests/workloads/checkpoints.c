@@ -21,6 +21,7 @@
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -287,14 +288,16 @@ static void step_mlock(void) {
 static void step_pkey(void) {
   char* p = map_fixed(free_range(6) + page, 4 * page, PROT_READ | PROT_WRITE);
   touch(p, 4 * page);
-  // A protection key where the CPU has them, else pkey -1: plain mprotect.
+  // A protection key where the CPU has them, else pkey -1: mprotect's
+  // rules. The raw syscall: glibc's pkey_mprotect() turns pkey -1 into mprotect().
   int pkey = pkey_alloc(0, 0);
   if (pkey < 0) pkey = -1;
-  if (pkey_mprotect(p + page, 2 * page, PROT_READ, pkey) != 0) die("pkey_mprotect(PROT_READ)");
+  if (syscall(SYS_pkey_mprotect, p + page, 2 * page, PROT_READ, pkey) != 0) die("pkey_mprotect(PROT_READ)");
   checkpoint();
   // Back to read-write: with pkey -1 the three merge again; with a key the
   // middle keeps it and stays apart.
-  if (pkey_mprotect(p + page, 2 * page, PROT_READ | PROT_WRITE, pkey) != 0) die("pkey_mprotect(PROT_READ|PROT_WRITE)");
+  if (syscall(SYS_pkey_mprotect, p + page, 2 * page, PROT_READ | PROT_WRITE, pkey) != 0)
+    die("pkey_mprotect(PROT_READ|PROT_WRITE)");
   checkpoint();
   if (pkey >= 0) pkey_free(pkey);
   if (munmap(p, 4 * page) != 0) die("munmap(pkey step)");
