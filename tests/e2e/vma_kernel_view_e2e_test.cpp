@@ -267,6 +267,25 @@ TEST(VmaKernelView, EveryCheckpointStepAgreesWithInference) {
   auto k = merges_and_splits(kernel), i = merges_and_splits(inferred);
   EXPECT_GT(k.size(), 20u);
   EXPECT_EQ(k, i) << e2e::diff_lines(join(k), join(i), "kernel", "inference");
+
+  // The known operations of the mlock and shm steps, in the kernel's view:
+  // mlock/mlock2 of a 10-page VMA's middle split it in three, munlock and
+  // mlockall (which drops the middle's VM_LOCKONFAULT) merge the three, and
+  // shmdt of an attach mprotect split in three removes all three pieces.
+  auto shape_of = [&](const char* call) {
+    std::string out;
+    for (const auto& e : kernel)
+      if (e.line.find(call) != std::string::npos)
+        for (const auto& c : e.changes)
+          if (merge_or_split(c) || c.kind == "vma_remove")
+            out += c.kind + " " + std::to_string(c.from.size()) + "->" + std::to_string(c.to.size()) + "; ";
+    return out;
+  };
+  EXPECT_EQ(shape_of(" mlock("), "vma_split 1->3; ") << join(k);
+  EXPECT_EQ(shape_of(" mlock2("), "vma_split 1->3; ") << join(k);
+  EXPECT_EQ(shape_of(" munlock("), "vma_merge 3->1; ") << join(k);
+  EXPECT_EQ(shape_of(" mlockall("), "vma_merge 3->1; ") << join(k);
+  EXPECT_EQ(shape_of(" shmdt("), "vma_remove 1->0; vma_remove 1->0; vma_remove 1->0; vma_remove 1->0; ") << join(k);
 }
 
 }  // namespace
