@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * mmap, munmap, brk, mremap, mprotect, madvise: arguments saved at entry,
- * joined at exit with the result and with the kernel's VMA(s) at the
- * affected addresses (bpf_find_vma), emitted as one vmat_syscall_event.
+ * mmap, munmap, brk, mremap, mprotect, madvise, and the other syscalls that
+ * change VMAs (mlock, munlock, mlock2, mlockall, munlockall, pkey_mprotect,
+ * shmat, shmdt): arguments saved at entry, joined at exit with the result
+ * and with the kernel's VMA(s) at the affected addresses (bpf_find_vma),
+ * emitted as one vmat_syscall_event.
  *
  * Four flavours, best first; the loader picks one (features.cpp probes):
  *  - *_fexit: fexit on the x86-64 syscall entry points (__x64_sys_mmap, ...).
@@ -11,10 +13,13 @@
  *  - *_kprobe + syscalls_kretprobe: the same functions through kprobes, joined
  *    by the in-flight map. Needs CONFIG_KPROBES.
  *  - *_tp: one tracepoint per syscall (syscalls:sys_enter_mmap, ...). Only
- *    the six syscalls pay; needs tracefs for the tracepoint ids.
+ *    the traced syscalls pay; needs tracefs for the tracepoint ids.
  *  - *_raw: raw_syscalls sys_enter/sys_exit raw tracepoints. No tracefs,
  *    but every syscall of every process runs the filter; x86-64 numbers.
  * All four emit the same vmat_syscall_event through emit_syscall().
+ * The first six exist on every kernel; the others may not (no
+ * CONFIG_SYSVIPC: no shmat/shmdt), so the loader leaves out the programs
+ * and attachments of those the kernel lacks (features.cpp looks each up).
  */
 #include "common.bpf.h"
 
@@ -123,11 +128,21 @@ static __always_inline void emit_syscall(__u32 sys, const __u64 *args, __u64 ent
 			hi = lo + (sys == VMAT_SYS_MMAP ? args[1] : args[2]) - 1;
 		}
 		break;
+	case VMAT_SYS_SHMAT:
+		/* The segment's size is not an argument: vma[0] tells it. */
+		if (ret >= 0 || ret < -4095)
+			lo = hi = (__u64)ret;
+		break;
 	case VMAT_SYS_MPROTECT:
 	case VMAT_SYS_MADVISE:
+	case VMAT_SYS_PKEY_MPROTECT:
+	case VMAT_SYS_MLOCK:
+	case VMAT_SYS_MUNLOCK:
+	case VMAT_SYS_MLOCK2:
+		/* do_mlock() rounds start down to its page; the others require it aligned. */
 		if (ret == 0 && args[1]) {
-			lo = args[0];
-			hi = lo + args[1] - 1;
+			lo = args[0] & ~4095ULL;
+			hi = args[0] + args[1] - 1;
 		}
 		break;
 	case VMAT_SYS_BRK:
@@ -312,7 +327,7 @@ static __always_inline void regs_args(const struct pt_regs *regs, int nargs, __u
 
 /*
  * One program per syscall: a trampoline program is verified against its
- * target's BTF prototype (attach_btf_id), so one cannot serve six targets.
+ * target's BTF prototype (attach_btf_id), so one cannot serve several targets.
  * No fentry half: the entry time would need the in-flight map again, so
  * enter_ts is the exit time and duration_ns shows only our own work.
  */
@@ -335,6 +350,14 @@ VMAT_SYSCALL_FEXIT(brk, VMAT_SYS_BRK, 1)
 VMAT_SYSCALL_FEXIT(mremap, VMAT_SYS_MREMAP, 5)
 VMAT_SYSCALL_FEXIT(mprotect, VMAT_SYS_MPROTECT, 3)
 VMAT_SYSCALL_FEXIT(madvise, VMAT_SYS_MADVISE, 3)
+VMAT_SYSCALL_FEXIT(mlock, VMAT_SYS_MLOCK, 2)
+VMAT_SYSCALL_FEXIT(munlock, VMAT_SYS_MUNLOCK, 2)
+VMAT_SYSCALL_FEXIT(mlock2, VMAT_SYS_MLOCK2, 3)
+VMAT_SYSCALL_FEXIT(mlockall, VMAT_SYS_MLOCKALL, 1)
+VMAT_SYSCALL_FEXIT(munlockall, VMAT_SYS_MUNLOCKALL, 0)
+VMAT_SYSCALL_FEXIT(pkey_mprotect, VMAT_SYS_PKEY_MPROTECT, 4)
+VMAT_SYSCALL_FEXIT(shmat, VMAT_SYS_SHMAT, 3)
+VMAT_SYSCALL_FEXIT(shmdt, VMAT_SYS_SHMDT, 1)
 
 /* ---- flavour 2: kprobes on the same functions ------------------------- */
 
@@ -354,11 +377,19 @@ VMAT_SYSCALL_KPROBE(brk, VMAT_SYS_BRK, 1)
 VMAT_SYSCALL_KPROBE(mremap, VMAT_SYS_MREMAP, 5)
 VMAT_SYSCALL_KPROBE(mprotect, VMAT_SYS_MPROTECT, 3)
 VMAT_SYSCALL_KPROBE(madvise, VMAT_SYS_MADVISE, 3)
+VMAT_SYSCALL_KPROBE(mlock, VMAT_SYS_MLOCK, 2)
+VMAT_SYSCALL_KPROBE(munlock, VMAT_SYS_MUNLOCK, 2)
+VMAT_SYSCALL_KPROBE(mlock2, VMAT_SYS_MLOCK2, 3)
+VMAT_SYSCALL_KPROBE(mlockall, VMAT_SYS_MLOCKALL, 1)
+VMAT_SYSCALL_KPROBE(munlockall, VMAT_SYS_MUNLOCKALL, 0)
+VMAT_SYSCALL_KPROBE(pkey_mprotect, VMAT_SYS_PKEY_MPROTECT, 4)
+VMAT_SYSCALL_KPROBE(shmat, VMAT_SYS_SHMAT, 3)
+VMAT_SYSCALL_KPROBE(shmdt, VMAT_SYS_SHMDT, 1)
 
 /*
  * The return half needs only the result (the rest is in vmat_inflight), so
- * as with syscalls_exit_tp one program serves all six: the loader attaches
- * it as a kretprobe to each function (one verification, not six).
+ * as with syscalls_exit_tp one program serves them all: the loader attaches
+ * it as a kretprobe to each function (one verification, not one each).
  */
 SEC("kretprobe")
 int BPF_KRETPROBE(syscalls_kretprobe, long ret)
@@ -371,7 +402,7 @@ int BPF_KRETPROBE(syscalls_kretprobe, long ret)
 /*
  * The kernel refuses to attach a program that reads past a tracepoint's
  * record (EACCES from perf_event_attach_bpf_prog's max_ctx_offset check),
- * so each syscall reads only the arguments it has.
+ * so each syscall reads only the arguments it has (munlockall: none).
  */
 #define ARG(n) (nargs > (n) ? ctx->args[n] : 0)
 #define VMAT_SYSCALL_ENTER_TP(name, sys, nargs_)                                       \
@@ -388,11 +419,19 @@ VMAT_SYSCALL_ENTER_TP(brk, VMAT_SYS_BRK, 1)
 VMAT_SYSCALL_ENTER_TP(mremap, VMAT_SYS_MREMAP, 5)
 VMAT_SYSCALL_ENTER_TP(mprotect, VMAT_SYS_MPROTECT, 3)
 VMAT_SYSCALL_ENTER_TP(madvise, VMAT_SYS_MADVISE, 3)
+VMAT_SYSCALL_ENTER_TP(mlock, VMAT_SYS_MLOCK, 2)
+VMAT_SYSCALL_ENTER_TP(munlock, VMAT_SYS_MUNLOCK, 2)
+VMAT_SYSCALL_ENTER_TP(mlock2, VMAT_SYS_MLOCK2, 3)
+VMAT_SYSCALL_ENTER_TP(mlockall, VMAT_SYS_MLOCKALL, 1)
+VMAT_SYSCALL_ENTER_TP(munlockall, VMAT_SYS_MUNLOCKALL, 0)
+VMAT_SYSCALL_ENTER_TP(pkey_mprotect, VMAT_SYS_PKEY_MPROTECT, 4)
+VMAT_SYSCALL_ENTER_TP(shmat, VMAT_SYS_SHMAT, 3)
+VMAT_SYSCALL_ENTER_TP(shmdt, VMAT_SYS_SHMDT, 1)
 
 /*
  * Every sys_exit_* record has the same layout (syscall nr, ret), so one
- * program serves all six exits: the loader attaches it to each. That is
- * one verification of the exit path instead of six (load time).
+ * program serves every exit: the loader attaches it to each. That is
+ * one verification of the exit path instead of one per syscall (load time).
  */
 SEC("tracepoint")
 int syscalls_exit_tp(struct trace_event_raw_sys_exit *ctx)
@@ -411,6 +450,14 @@ static __always_inline __u32 x86_64_sys(long nr)
 	case 12: return VMAT_SYS_BRK;
 	case 25: return VMAT_SYS_MREMAP;
 	case 28: return VMAT_SYS_MADVISE;
+	case 30: return VMAT_SYS_SHMAT;
+	case 67: return VMAT_SYS_SHMDT;
+	case 149: return VMAT_SYS_MLOCK;
+	case 150: return VMAT_SYS_MUNLOCK;
+	case 151: return VMAT_SYS_MLOCKALL;
+	case 152: return VMAT_SYS_MUNLOCKALL;
+	case 325: return VMAT_SYS_MLOCK2;
+	case 329: return VMAT_SYS_PKEY_MPROTECT;
 	}
 	return 0;
 }

@@ -55,6 +55,14 @@ const char* syscall_name(uint32_t sys) {
     case VMAT_SYS_MREMAP: return "mremap";
     case VMAT_SYS_MPROTECT: return "mprotect";
     case VMAT_SYS_MADVISE: return "madvise";
+    case VMAT_SYS_MLOCK: return "mlock";
+    case VMAT_SYS_MUNLOCK: return "munlock";
+    case VMAT_SYS_MLOCK2: return "mlock2";
+    case VMAT_SYS_MLOCKALL: return "mlockall";
+    case VMAT_SYS_MUNLOCKALL: return "munlockall";
+    case VMAT_SYS_PKEY_MPROTECT: return "pkey_mprotect";
+    case VMAT_SYS_SHMAT: return "shmat";
+    case VMAT_SYS_SHMDT: return "shmdt";
   }
   return "syscall";
 }
@@ -79,6 +87,24 @@ std::string mmap_flag_names(uint64_t flags) {
 std::string mremap_flag_names(uint64_t flags) {
   static constexpr std::array<std::pair<uint64_t, const char*>, 3> names{{
       {1, "MREMAP_MAYMOVE"}, {2, "MREMAP_FIXED"}, {4, "MREMAP_DONTUNMAP"}}};
+  return flag_names(flags, names, "0");
+}
+
+std::string mlock2_flag_names(uint64_t flags) {
+  static constexpr std::array<std::pair<uint64_t, const char*>, 1> names{{{1, "MLOCK_ONFAULT"}}};
+  return flag_names(flags, names, "0");
+}
+
+std::string mlockall_flag_names(uint64_t flags) {
+  static constexpr std::array<std::pair<uint64_t, const char*>, 3> names{{
+      {1, "MCL_CURRENT"}, {2, "MCL_FUTURE"}, {4, "MCL_ONFAULT"}}};
+  return flag_names(flags, names, "0");
+}
+
+std::string shmat_flag_names(uint64_t flags) {
+  // uapi linux/shm.h (octal there).
+  static constexpr std::array<std::pair<uint64_t, const char*>, 4> names{{
+      {010000, "SHM_RDONLY"}, {020000, "SHM_RND"}, {040000, "SHM_REMAP"}, {0100000, "SHM_EXEC"}}};
   return flag_names(flags, names, "0");
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // Human names for syscall arguments and results: PROT_*, MAP_*, MREMAP_*,
-// MADV_*, errno names, sizes, and escaping of kernel-provided strings.
+// MADV_*, MLOCK_*, MCL_*, SHM_*, errno names, sizes, and escaping of kernel-provided strings.
 
 #include <cstdint>
 #include <string>
@@ -14,6 +14,9 @@ std::string prot_names(uint64_t prot);          // "PROT_READ|PROT_WRITE", "PROT
 std::string mmap_flag_names(uint64_t flags);    // "MAP_PRIVATE|MAP_ANONYMOUS|0x..."
 std::string mremap_flag_names(uint64_t flags);  // "MREMAP_MAYMOVE", "0"
 std::string madvise_name(uint64_t advice);      // "MADV_DONTNEED" or the number
+std::string mlock2_flag_names(uint64_t flags);  // "MLOCK_ONFAULT", "0"
+std::string mlockall_flag_names(uint64_t flags);  // "MCL_CURRENT|MCL_FUTURE", "0"
+std::string shmat_flag_names(uint64_t flags);   // "SHM_RDONLY|SHM_RND", "0"
 std::string errno_name(int err);                // "ENOMEM" or "E<n>"
 std::string human_size(uint64_t bytes);         // "4.0 KiB", "12 B", "1.5 MiB"
 std::string hex(uint64_t v);                    // "0x7f3c2a000000"

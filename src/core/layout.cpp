@@ -4,6 +4,7 @@
 #include <iterator>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 #include "core/proc_maps.h"
 
@@ -11,6 +12,10 @@ namespace vmatrace {
 namespace {
 
 constexpr uint64_t kPageMask = kPageSize - 1;
+
+// Above every user address (x86-64 with 5-level paging ends at 2^56): only
+// the gate VMA ([vsyscall]), which is not in the mm's tree, lives there.
+constexpr uint64_t kTaskSizeMax = 1ULL << 56;
 
 bool page_aligned(uint64_t x) { return (x & kPageMask) == 0; }
 
@@ -57,6 +62,14 @@ std::string Vma::perms() const {
   if (flags & VM_EXEC) p[2] = 'x';
   p[3] = (flags & VM_MAYSHARE) ? 's' : 'p';
   return p;
+}
+
+bool Vma::is_sysv_shm() const {
+  // ipc/shm.c newseg(): sprintf(name, "SYSV%08x", key) on the internal
+  // shm mount; alloc_file_pseudo() leaves it unhashed, so "(deleted)".
+  constexpr std::string_view kPrefix = "/SYSV";
+  return deleted && path.size() == kPrefix.size() + 8 && path.starts_with(kPrefix) &&
+         path.find_first_not_of("0123456789abcdef", kPrefix.size()) == std::string::npos;
 }
 
 bool Vma::same_file(const Vma& o) const {
@@ -137,6 +150,8 @@ void Layout::fork_from(const Layout& parent) {
   next_id_ = parent.next_id_;
   soft_dirty_ = parent.soft_dirty_;
   stack_rlimit_ = parent.stack_rlimit_;
+  def_flags_ = parent.def_flags_ & VM_INIT_DEF_MASK;  // mm_init(): MCL_FUTURE is not inherited
+  shm_attaches_ = parent.shm_attaches_;
 }
 
 // ---- Layout: queries --------------------------------------------------------------
@@ -430,7 +445,7 @@ LayoutChange Layout::munmap(uint64_t start, uint64_t len) {
   return ch;
 }
 
-LayoutChange Layout::mprotect(uint64_t start, uint64_t len, uint64_t prot) {
+LayoutChange Layout::mprotect(uint64_t start, uint64_t len, uint64_t prot, int pkey) {
   LayoutChange ch;
   if (!page_aligned(start) || len == 0) return ch;
   uint64_t alen = 0;
@@ -457,6 +472,8 @@ LayoutChange Layout::mprotect(uint64_t start, uint64_t len, uint64_t prot) {
     const Vma& v = it->second;
     if (v.flags & VM_SEALED) break;  // EPERM from this VMA on
     uint64_t new_flags = (v.flags & ~VM_ACCESS_FLAGS) | vm_flags_from_prot(prot);
+    // do_mprotect_pkey(): calc_vm_prot_bits(prot, pkey) replaces the key.
+    if (pkey >= 0) new_flags = (new_flags & ~VM_PKEY_MASK) | ((static_cast<uint64_t>(pkey) << 32) & VM_PKEY_MASK);
     // Asking for more than VM_MAY* allows: EACCES.
     if ((new_flags & ~(new_flags >> 4)) & VM_ACCESS_FLAGS) break;
     const uint64_t piece_end = std::min(end, v.end);
@@ -708,13 +725,113 @@ LayoutChange Layout::brk(uint64_t new_brk) {
   Vma h;
   h.start = oldbrk;
   h.end = newbrk;
-  h.flags = VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT | (soft_dirty_ ? VM_SOFTDIRTY : 0);
+  h.flags = VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT | def_flags_ | (soft_dirty_ ? VM_SOFTDIRTY : 0);
   h.pgoff = oldbrk >> kPageShift;
   place_new(std::move(h), ch, expand ? MergeMode::kPrevOnly : MergeMode::kNone, true);
   // Growing the heap VMA is not a merge for the reader.
   if (expand && ch.merges > 0) ch.merges -= 1;
   brk_ = new_brk;
   collect_result(oldbrk, newbrk, ch);
+  return ch;
+}
+
+Layout::Map::iterator Layout::mlock_fixup(Map::iterator it, uint64_t start, uint64_t end, uint64_t new_flags,
+                                          LayoutChange& ch) {
+  const Vma& v = it->second;
+  // mlock_fixup() leaves alone (no VM_LOCKED, no split, no merge) VMAs that
+  // already have the flags and those !vma_supports_mlock(): VM_SPECIAL,
+  // hugetlb, VM_DROPPABLE, the gate VMA; and secretmem. (DAX is unmodelled.)
+  if (new_flags == v.flags || (v.flags & (VM_SPECIAL | VM_HUGETLB | VM_DROPPABLE)) || v.start >= kTaskSizeMax ||
+      (v.deleted && v.path == "/secretmem"))
+    return it;
+  // vma_modify_flags(): merge with a neighbour or split, as for mprotect.
+  return modify_flags(it, start, end, new_flags, ch);
+}
+
+LayoutChange Layout::mlock(uint64_t start, uint64_t len, uint64_t lock_flags) {
+  LayoutChange ch;
+  // do_mlock(): len = PAGE_ALIGN(len + offset_in_page(start)); start &= PAGE_MASK.
+  uint64_t alen = 0;
+  if (len > UINT64_MAX - (start & kPageMask) || !page_align_up(len + (start & kPageMask), alen)) return ch;
+  start &= ~kPageMask;
+  const uint64_t end = start + alen;
+  if (end <= start) return ch;  // 0: nothing to do; wrapped: EINVAL
+  lock_flags &= VM_LOCKED_MASK;
+  // apply_vma_lock_flags(): the first VMA must contain start; a hole stops
+  // the walk (ENOMEM) with what came before it changed.
+  uint64_t cursor = start;
+  while (cursor < end) {
+    auto it = containing(cursor);
+    if (it == vmas_.end()) break;
+    const uint64_t piece_end = std::min(end, it->second.end);
+    const uint64_t new_flags = (it->second.flags & ~VM_LOCKED_MASK) | lock_flags;
+    mlock_fixup(it, cursor, piece_end, new_flags, ch);
+    cursor = piece_end;
+  }
+  collect_result(start, end, ch);
+  return ch;
+}
+
+LayoutChange Layout::mlockall(uint64_t mcl_flags) {
+  using namespace abi;
+  LayoutChange ch;
+  // apply_mlockall_flags()
+  def_flags_ &= ~VM_LOCKED_MASK;
+  if (mcl_flags & kMclFuture) {
+    def_flags_ |= VM_LOCKED | ((mcl_flags & kMclOnFault) ? VM_LOCKONFAULT : 0);
+    if (!(mcl_flags & kMclCurrent)) return ch;
+  }
+  uint64_t to_add = 0;
+  if (mcl_flags & kMclCurrent) to_add = VM_LOCKED | ((mcl_flags & kMclOnFault) ? VM_LOCKONFAULT : 0);
+  // Every VMA of the tree, whole (munlockall() too: to_add is then 0). A
+  // VMA can merge with the next one, so continue after whatever it became.
+  uint64_t cursor = 0;
+  for (;;) {
+    auto it = vmas_.lower_bound(cursor);
+    if (it == vmas_.end() || it->second.start >= kTaskSizeMax) break;
+    const uint64_t new_flags = (it->second.flags & ~VM_LOCKED_MASK) | to_add;
+    it = mlock_fixup(it, it->second.start, it->second.end, new_flags, ch);
+    cursor = it->second.end;
+  }
+  collect_result(0, kTaskSizeMax, ch);
+  return ch;
+}
+
+LayoutChange Layout::shmat(const Vma& v) {
+  Vma n = v;
+  n.pgoff = 0;  // do_shmat(): do_mmap(file, addr, size, prot, MAP_SHARED, 0 /* pgoff */, ...)
+  // Each attach maps a new struct file (alloc_file_clone() of the segment's
+  // shmem file): is_mergeable_vma() never joins two attaches.
+  n.file_key = (1ULL << 63) | ++shm_attaches_;
+  return mmap(n);
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> Layout::shmdt_ranges(uint64_t addr) const {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  if (addr & kPageMask) return out;  // EINVAL
+  // ksys_shmdt(): from the VMA at or after addr, the first shm VMA whose
+  // pgoff is its distance from addr names the segment (and its size, which
+  // the model does not know: pieces of that attach stop at it, and lie
+  // within it anyway unless mremap grew one); then every later VMA of the
+  // same file that attaches at addr the same way.
+  auto attaches_here = [addr](const Vma& v) {
+    return v.is_sysv_shm() && v.start >= addr && ((v.start - addr) >> kPageShift) == v.pgoff;
+  };
+  auto it = vmas_.upper_bound(addr);
+  if (it != vmas_.begin() && std::prev(it)->second.end > addr) --it;
+  const Vma* seg = nullptr;
+  for (; it != vmas_.end(); ++it) {
+    if (!attaches_here(it->second)) continue;
+    if (!seg) seg = &it->second;
+    else if (!it->second.same_file(*seg)) continue;
+    out.emplace_back(it->second.start, it->second.end);
+  }
+  return out;
+}
+
+LayoutChange Layout::shmdt(uint64_t addr) {
+  LayoutChange ch;
+  for (const auto& [s, e] : shmdt_ranges(addr)) remove_range(s, e, ch);  // do_munmap() of each whole VMA
   return ch;
 }
 

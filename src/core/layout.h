@@ -2,9 +2,10 @@
 
 // A user-space mirror of one mm_struct's VMA tree: the operations below apply
 // the same split/merge/expand rules the kernel applies in mm/vma.c,
-// mm/mmap.c, mm/mremap.c, mm/mprotect.c and mm/madvise.c (Linux 6.18), so that
-// replaying a process's mmap/munmap/brk/mremap/mprotect/madvise/page-fault
-// events reproduces its /proc/PID/maps.
+// mm/mmap.c, mm/mremap.c, mm/mprotect.c, mm/madvise.c, mm/mlock.c and
+// ipc/shm.c (Linux 6.18), so that replaying a process's mmap/munmap/brk/
+// mremap/mprotect/madvise/mlock*/shmat/shmdt/page-fault events reproduces
+// its /proc/PID/maps.
 //
 // What the model cannot see, and therefore gets wrong in rare cases, is
 // documented where it matters; the big one is the anon_vma: the kernel
@@ -17,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/vm_flags.h"
@@ -43,6 +45,9 @@ struct Vma {
   bool anon_vma = false;
 
   bool is_file() const { return !path.empty() || ino != 0; }
+  // A SysV shared memory attach (vm_ops == &shm_vm_ops in the kernel): the
+  // segment's shmem file "/SYSV<key, 8 hex digits>", always "(deleted)".
+  bool is_sysv_shm() const;
   bool is_shared() const { return (flags & VM_MAYSHARE) != 0; }
   bool is_anonymous() const { return !is_file() && special.empty(); }
   std::string perms() const;    // "rw-p": r/w/x from VM_READ/WRITE/EXEC, 's' if VM_MAYSHARE else 'p'
@@ -83,6 +88,11 @@ class Layout {
   void set_soft_dirty_enabled(bool on) { soft_dirty_ = on; }
   // RLIMIT_STACK soft limit for acct_stack_growth(); 0 = unknown/unlimited.
   void set_stack_rlimit(uint64_t bytes) { stack_rlimit_ = bytes; }
+  // mm->def_flags: flags every new VMA gets (mlockall(MCL_FUTURE) sets
+  // VM_LOCKED, and VM_LOCKONFAULT with MCL_ONFAULT). 0 after exec; not
+  // readable from /proc, so unknown (0) after an attach.
+  void set_def_flags(uint64_t flags) { def_flags_ = flags; }
+  uint64_t def_flags() const { return def_flags_; }
 
   // state the kernel prints with
   void set_brk(uint64_t start_brk, uint64_t brk);
@@ -101,10 +111,30 @@ class Layout {
   // an empty change. prot = PROT_* bits, flags = MAP_*/MREMAP_* bits (abi::).
   LayoutChange mmap(const Vma& v);
   LayoutChange munmap(uint64_t start, uint64_t len);
-  LayoutChange mprotect(uint64_t start, uint64_t len, uint64_t prot);
+  // pkey_mprotect() with pkey >= 0 also sets the VMA's protection key
+  // (VM_PKEY_BIT*); -1 is plain mprotect(), which keeps it (unmodelled: the
+  // execute-only pkey a PROT_EXEC mprotect gets on CPUs with PKU).
+  LayoutChange mprotect(uint64_t start, uint64_t len, uint64_t prot, int pkey = -1);
   LayoutChange madvise(uint64_t start, uint64_t len, int advice);
   LayoutChange mremap(uint64_t old_addr, uint64_t old_len, uint64_t new_len, uint64_t flags, uint64_t new_addr);
   LayoutChange brk(uint64_t new_brk);
+  // mlock(), mlock2() and munlock(): apply_vma_lock_flags() with lock_flags
+  // VM_LOCKED (mlock), VM_LOCKED|VM_LOCKONFAULT (mlock2 MLOCK_ONFAULT) or 0
+  // (munlock); start is rounded down to its page as do_mlock() does.
+  LayoutChange mlock(uint64_t start, uint64_t len, uint64_t lock_flags);
+  // mlockall(MCL_* flags) and munlockall() (= mlockall(0)):
+  // apply_mlockall_flags() sets def_flags and re-flags every VMA.
+  LayoutChange mlockall(uint64_t mcl_flags);
+  // shmat(): `v` is the attached segment's VMA as the kernel made it (range,
+  // flags, file); do_shmat() maps it like a shared file mmap at offset 0,
+  // through a new struct file per attach, so it never merges with another
+  // attach of the same segment.
+  LayoutChange shmat(const Vma& v);
+  // shmdt(): ksys_shmdt() unmaps the SysV shm VMAs that attach at addr
+  // (their pgoff is their distance from it), of the segment the first one
+  // belongs to. shmdt_ranges() is what it would unmap, without doing it.
+  LayoutChange shmdt(uint64_t addr);
+  std::vector<std::pair<uint64_t, uint64_t>> shmdt_ranges(uint64_t addr) const;
   // Stack growth (see below) and, for a fault inside an anonymous VMA, the
   // anon_vma hint (do_anonymous_page() -> anon_vma_prepare()).
   LayoutChange fault(uint64_t addr);
@@ -161,6 +191,9 @@ class Layout {
   Map::iterator modify_flags(Map::iterator it, uint64_t start, uint64_t end, uint64_t new_flags,
                              LayoutChange& ch);
   void collect_result(uint64_t start, uint64_t end, LayoutChange& ch) const;
+  // mlock_fixup(): the VMA takes new_flags (merging or splitting), unless
+  // they are its flags already or it is one mlock never touches.
+  Map::iterator mlock_fixup(Map::iterator it, uint64_t start, uint64_t end, uint64_t new_flags, LayoutChange& ch);
   bool any_sealed(uint64_t start, uint64_t end) const;
 
   Map vmas_;
@@ -168,6 +201,8 @@ class Layout {
   uint64_t next_id_ = 1;
   bool soft_dirty_ = false;
   uint64_t stack_rlimit_ = 0;
+  uint64_t def_flags_ = 0;
+  uint64_t shm_attaches_ = 0;  // makes each shmat()'s file identity unique
 };
 
 }  // namespace vmatrace

@@ -12,6 +12,8 @@ namespace vmatrace {
 namespace {
 
 constexpr uint64_t kPage = 4096;
+// Every user address (mlockall() and munlockall() touch all VMAs).
+constexpr uint64_t kAllUserSpace = 1ULL << 56;
 
 bool syscall_failed(int64_t ret) { return ret < 0 && ret >= -4095; }
 
@@ -154,7 +156,30 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
         break;
       case VMAT_SYS_MPROTECT:
       case VMAT_SYS_MADVISE:
+      case VMAT_SYS_PKEY_MPROTECT:
         spans.emplace_back(a0, a0 + up(e.args[1]));
+        break;
+      case VMAT_SYS_MLOCK:
+      case VMAT_SYS_MUNLOCK:
+      case VMAT_SYS_MLOCK2:  // do_mlock() rounds start down
+        spans.emplace_back(a0 & ~(kPage - 1), up(a0 + e.args[1]));
+        break;
+      case VMAT_SYS_MLOCKALL:
+      case VMAT_SYS_MUNLOCKALL:
+        spans.emplace_back(0, kAllUserSpace);
+        break;
+      case VMAT_SYS_SHMAT: {
+        // The size is the segment's: the kernel's VMA at the address says it.
+        const auto& k = e.vma[0];
+        if ((k.state & VMAT_VMA_VALID) && k.start == ret && k.end > ret) {
+          spans.emplace_back(ret, k.end);
+          hints.new_range_merges = true;  // do_mmap() of the segment's file
+          hints.replaced_start = ret, hints.replaced_end = k.end;  // SHM_REMAP
+        }
+        break;
+      }
+      case VMAT_SYS_SHMDT:
+        for (const auto& r : l.shmdt_ranges(a0)) spans.push_back(r);
         break;
       default:
         break;
@@ -188,6 +213,10 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
         if (std::max(os, ne) < oe) cleared.emplace_back(std::max(os, ne), oe);
         break;
       }
+      case VMAT_SYS_SHMDT:
+        // do_munmap() of each VMA of the attach: the same clearing as munmap's.
+        cleared = l.shmdt_ranges(a0);
+        break;
       default:
         break;
     }
@@ -211,7 +240,7 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
         if (prot & 1) v.flags |= VM_READ;
         if (prot & 2) v.flags |= VM_WRITE;
         if (prot & 4) v.flags |= VM_EXEC;
-        v.flags |= VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+        v.flags |= VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | l.def_flags();
         if (flags & 0x01) v.flags |= VM_SHARED | VM_MAYSHARE;
         v.pgoff = start / kPage;
       }
@@ -236,6 +265,35 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
       break;
     case VMAT_SYS_MADVISE:
       ch = l.madvise(e.args[0], e.args[1], static_cast<int>(e.args[2]));
+      break;
+    case VMAT_SYS_PKEY_MPROTECT:
+      ch = l.mprotect(e.args[0], e.args[1], e.args[2], static_cast<int>(e.args[3]));
+      break;
+    case VMAT_SYS_MLOCK:
+      ch = l.mlock(e.args[0], e.args[1], VM_LOCKED);
+      break;
+    case VMAT_SYS_MLOCK2:
+      ch = l.mlock(e.args[0], e.args[1], VM_LOCKED | ((e.args[2] & abi::kMlockOnFault) ? VM_LOCKONFAULT : 0));
+      break;
+    case VMAT_SYS_MUNLOCK:
+      ch = l.mlock(e.args[0], e.args[1], 0);
+      break;
+    case VMAT_SYS_MLOCKALL:
+      ch = l.mlockall(e.args[0]);
+      break;
+    case VMAT_SYS_MUNLOCKALL:
+      ch = l.mlockall(0);
+      break;
+    case VMAT_SYS_SHMAT: {
+      const auto& k = e.vma[0];
+      const uint64_t at = static_cast<uint64_t>(e.ret);
+      // Without the kernel's VMA the segment's size is unknown: nothing to apply.
+      if (!(k.state & VMAT_VMA_VALID) || k.start != at || k.end <= at) return;
+      ch = l.shmat(vma_from_info(k, rec.path));
+      break;
+    }
+    case VMAT_SYS_SHMDT:
+      ch = l.shmdt(e.args[0]);
       break;
     default:
       return;
@@ -267,8 +325,13 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
     case VMAT_SYS_MREMAP: lo = static_cast<uint64_t>(e.ret); hi = lo + e.args[2]; break;
     case VMAT_SYS_BRK: lo = e.start_brk; hi = e.brk; break;
     case VMAT_SYS_MPROTECT:
-    case VMAT_SYS_MADVISE: lo = e.args[0]; hi = lo + e.args[1]; break;
-    default: break;
+    case VMAT_SYS_MADVISE:
+    case VMAT_SYS_PKEY_MPROTECT:
+    case VMAT_SYS_MLOCK:
+    case VMAT_SYS_MUNLOCK:
+    case VMAT_SYS_MLOCK2: lo = e.args[0]; hi = lo + e.args[1]; break;
+    case VMAT_SYS_SHMAT: lo = static_cast<uint64_t>(e.ret); hi = e.vma[0].end; break;
+    default: break;  // mlockall: every VMA; shmdt: gone
   }
   // Only a sink reads it (replay --stats, layout queries: none).
   if (derive_changes_) ch.result = hi > lo ? l.overlapping(lo, hi) : std::vector<Vma>{};
@@ -430,6 +493,7 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
       case VMAT_EV_EXEC:
         p.exe = std::string(rec.path);
         p.layout.seed({});
+        p.layout.set_def_flags(0);  // a new mm: mlockall(MCL_FUTURE) does not survive exec
         p.layout.set_brk(rec.exec.start_brk, rec.exec.brk);
         p.layout.set_start_stack(rec.exec.start_stack);
         p.seeded = false;

@@ -74,6 +74,8 @@ inline constexpr uint64_t VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MI
 inline constexpr uint64_t VM_IGNORE_MERGE = VM_SOFTDIRTY;
 inline constexpr uint64_t VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT;
 inline constexpr uint64_t VM_UFFD_FLAGS = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR;
+// kernel/fork.c mm_init(): the only def_flags a new mm inherits (fork, exec).
+inline constexpr uint64_t VM_INIT_DEF_MASK = VM_NOHUGEPAGE;
 // x86 VM_DATA_DEFAULT_FLAGS without READ_IMPLIES_EXEC (brk heap, do_brk_flags()).
 inline constexpr uint64_t VM_DATA_DEFAULT_FLAGS =
     VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
@@ -123,6 +125,11 @@ inline constexpr int kMadvDontDump = 16;
 inline constexpr int kMadvDoDump = 17;
 inline constexpr int kMadvWipeOnFork = 18;
 inline constexpr int kMadvKeepOnFork = 19;
+
+inline constexpr uint64_t kMlockOnFault = 1;  // mlock2()
+inline constexpr uint64_t kMclCurrent = 1;    // mlockall()
+inline constexpr uint64_t kMclFuture = 2;
+inline constexpr uint64_t kMclOnFault = 4;
 }  // namespace abi
 
 // ---- helpers ----------------------------------------------------------------

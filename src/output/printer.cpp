@@ -8,6 +8,7 @@
 #include "core/decode.h"
 #include "core/pmap.h"
 #include "core/proc_maps.h"
+#include "core/vm_flags.h"
 
 namespace vmatrace {
 namespace {
@@ -91,6 +92,15 @@ void change_list_json(Appender& a, const std::vector<Vma>& vs, const Layout* l) 
 }
 
 // One line per change, under the event that caused it.
+// A change of vm_flags in place shows which bits came and went: most
+// (VM_LOCKED from mlock, VM_DONTCOPY from madvise, ...) are not in perms.
+bool flags_delta(const VmaChange& c, uint64_t& set, uint64_t& cleared) {
+  if (c.kind != VmaChangeKind::kFlags || c.from.size() != 1 || c.to.size() != 1) return false;
+  set = c.to[0].flags & ~c.from[0].flags;
+  cleared = c.from[0].flags & ~c.to[0].flags;
+  return set || cleared;
+}
+
 void changes_text(Appender& a, const Applied& applied, const Layout* l) {
   for (const auto& c : applied.changes) {
     a << "      " << vma_change_kind_name(c.kind) << ' ';
@@ -102,6 +112,12 @@ void changes_text(Appender& a, const Applied& applied, const Layout* l) {
     for (size_t i = 0; i < c.to.size(); i++) {
       if (i) a << ", ";
       change_vma_text(a, c.to[i], l);
+    }
+    if (uint64_t set = 0, cleared = 0; flags_delta(c, set, cleared)) {
+      a << " [";
+      if (set) a << '+' << decode_vm_flags(set);
+      if (cleared) a << (set ? " -" : "-") << decode_vm_flags(cleared);
+      a << ']';
     }
     if (c.source != VmaChangeSource::kInference) a << "  (" << vma_change_source_name(c.source) << ')';
     a << '\n';
@@ -118,6 +134,9 @@ void changes_json(Appender& a, const Applied& applied, const Layout* l) {
     change_list_json(a, c.from, l);
     a << ",\"to\":";
     change_list_json(a, c.to, l);
+    if (uint64_t set = 0, cleared = 0; flags_delta(c, set, cleared))
+      a << ",\"flags_set\":\"" << (set ? decode_vm_flags(set) : "") << "\",\"flags_cleared\":\""
+        << (cleared ? decode_vm_flags(cleared) : "") << '"';
     a << ",\"source\":\"" << vma_change_source_name(c.source) << "\"}";
   }
   a << ']';
@@ -249,10 +268,44 @@ void Printer::text(const DecodedRecord& rec, const Applied& applied, const Layou
           size_arg(a, g[1]);
           a << ", " << madvise_name(g[2]) << ')';
           break;
+        case VMAT_SYS_MLOCK:
+        case VMAT_SYS_MUNLOCK:
+        case VMAT_SYS_MLOCK2:
+          a << syscall_name(e.sys) << '(';
+          a.hex(g[0]) << ", ";
+          size_arg(a, g[1]);
+          if (e.sys == VMAT_SYS_MLOCK2) a << ", " << mlock2_flag_names(g[2]);
+          a << ')';
+          break;
+        case VMAT_SYS_MLOCKALL:
+          a << "mlockall(" << mlockall_flag_names(g[0]) << ')';
+          break;
+        case VMAT_SYS_MUNLOCKALL:
+          a << "munlockall()";
+          break;
+        case VMAT_SYS_PKEY_MPROTECT:
+          a << "pkey_mprotect(";
+          a.hex(g[0]) << ", ";
+          size_arg(a, g[1]);
+          a << ", " << cached(prot_cache_, g[2], prot_names) << ", ";
+          a.sdec(static_cast<int>(g[3])) << ')';
+          break;
+        case VMAT_SYS_SHMAT:
+          a << "shmat(";
+          a.sdec(static_cast<int>(g[0])) << ", ";
+          if (g[1]) a.hex(g[1]);
+          else a << "NULL";
+          a << ", " << shmat_flag_names(g[2]) << ')';
+          break;
+        case VMAT_SYS_SHMDT:
+          a << "shmdt(";
+          a.hex(g[0]) << ')';
+          break;
       }
       if (failed(e.ret)) {
         a << " = -1 " << errno_name(static_cast<int>(-e.ret));
-      } else if (e.sys == VMAT_SYS_MMAP || e.sys == VMAT_SYS_MREMAP || e.sys == VMAT_SYS_BRK) {
+      } else if (e.sys == VMAT_SYS_MMAP || e.sys == VMAT_SYS_MREMAP || e.sys == VMAT_SYS_BRK ||
+                 e.sys == VMAT_SYS_SHMAT) {
         a << " = ";
         a.hex(static_cast<uint64_t>(e.ret));
       } else {
@@ -313,7 +366,8 @@ void Printer::text(const DecodedRecord& rec, const Applied& applied, const Layou
       vma_text(a, v, layout);
       first = false;
     }
-  } else if (applied.layout_changed && rec.type == VMAT_EV_SYSCALL && rec.sys.sys == VMAT_SYS_MUNMAP) {
+  } else if (applied.layout_changed && rec.type == VMAT_EV_SYSCALL &&
+             (rec.sys.sys == VMAT_SYS_MUNMAP || rec.sys.sys == VMAT_SYS_SHMDT)) {
     a << "  => unmapped";
   }
   a << '\n';
@@ -368,10 +422,37 @@ void Printer::json(const DecodedRecord& rec, const Applied& applied, const Layou
           a.hex(g[0]) << "\",\"len\":";
           a.dec(g[1]) << ",\"advice\":\"" << madvise_name(g[2]) << '"';
           break;
+        case VMAT_SYS_MLOCK:
+        case VMAT_SYS_MUNLOCK:
+        case VMAT_SYS_MLOCK2:
+          a << ",\"addr\":\"";
+          a.hex(g[0]) << "\",\"len\":";
+          a.dec(g[1]);
+          if (e.sys == VMAT_SYS_MLOCK2) a << ",\"flags\":\"" << mlock2_flag_names(g[2]) << '"';
+          break;
+        case VMAT_SYS_MLOCKALL:
+          a << ",\"flags\":\"" << mlockall_flag_names(g[0]) << '"';
+          break;
+        case VMAT_SYS_PKEY_MPROTECT:
+          a << ",\"addr\":\"";
+          a.hex(g[0]) << "\",\"len\":";
+          a.dec(g[1]) << ",\"prot\":\"" << cached(prot_cache_, g[2], prot_names) << "\",\"pkey\":";
+          a.sdec(static_cast<int>(g[3]));
+          break;
+        case VMAT_SYS_SHMAT:
+          a << ",\"shmid\":";
+          a.sdec(static_cast<int>(g[0])) << ",\"addr\":\"";
+          a.hex(g[1]) << "\",\"flags\":\"" << shmat_flag_names(g[2]) << '"';
+          break;
+        case VMAT_SYS_SHMDT:
+          a << ",\"addr\":\"";
+          a.hex(g[0]) << '"';
+          break;
       }
       if (failed(e.ret)) {
         a << ",\"error\":\"" << errno_name(static_cast<int>(-e.ret)) << '"';
-      } else if (e.sys == VMAT_SYS_MMAP || e.sys == VMAT_SYS_MREMAP || e.sys == VMAT_SYS_BRK) {
+      } else if (e.sys == VMAT_SYS_MMAP || e.sys == VMAT_SYS_MREMAP || e.sys == VMAT_SYS_BRK ||
+                 e.sys == VMAT_SYS_SHMAT) {
         a << ",\"ret\":\"";
         a.hex(static_cast<uint64_t>(e.ret)) << '"';
       } else {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -97,18 +98,39 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
   if (!skel_) fail("opening the BPF object", errno);
   auto* s = skel_.get();
 
+  // Each syscall's program per flavour. Each fexit program's target
+  // (__x64_sys_NAME) is in its SEC name, so libbpf resolves its BTF id at
+  // load and bpf_program__attach works; that is also why a syscall the
+  // kernel lacks must not be loaded at all (plan.absent).
+  struct SyscallPrograms {
+    const char* name;
+    bpf_program *fexit, *kprobe, *tp;
+  };
+#define VMAT_SYSCALL_PROGRAMS(n) {#n, s->progs.n##_fexit, s->progs.n##_kprobe, s->progs.n##_enter_tp}
+  const SyscallPrograms syscalls[] = {
+      VMAT_SYSCALL_PROGRAMS(mmap),     VMAT_SYSCALL_PROGRAMS(munmap),        VMAT_SYSCALL_PROGRAMS(brk),
+      VMAT_SYSCALL_PROGRAMS(mremap),   VMAT_SYSCALL_PROGRAMS(mprotect),      VMAT_SYSCALL_PROGRAMS(madvise),
+      VMAT_SYSCALL_PROGRAMS(mlock),    VMAT_SYSCALL_PROGRAMS(munlock),       VMAT_SYSCALL_PROGRAMS(mlock2),
+      VMAT_SYSCALL_PROGRAMS(mlockall), VMAT_SYSCALL_PROGRAMS(munlockall),    VMAT_SYSCALL_PROGRAMS(pkey_mprotect),
+      VMAT_SYSCALL_PROGRAMS(shmat),    VMAT_SYSCALL_PROGRAMS(shmdt),
+  };
+#undef VMAT_SYSCALL_PROGRAMS
+  const auto& absent = plan.families.at(Family::kSyscalls).absent;
+  std::vector<std::string> traced_syscalls;  // the exit program attaches to each of these
+  std::vector<bpf_program*> fexit, kprobe = {s->progs.syscalls_kretprobe}, tp = {s->progs.syscalls_exit_tp};
+  for (const auto& sc : syscalls) {
+    bool missing = std::find(absent.begin(), absent.end(), sc.name) != absent.end();
+    for (auto* p : {sc.fexit, sc.kprobe, sc.tp}) bpf_program__set_autoload(p, false);
+    if (missing) continue;
+    traced_syscalls.push_back(sc.name);
+    fexit.push_back(sc.fexit);
+    kprobe.push_back(sc.kprobe);
+    tp.push_back(sc.tp);
+  }
   std::vector<ProgramChoice> all = {
-      // Each fexit program's target (kSyscallFunctions) is in its SEC name,
-      // so libbpf resolves its BTF id at load and bpf_program__attach works.
-      {Family::kSyscalls, AttachMode::kFentry,
-       {s->progs.mmap_fexit, s->progs.munmap_fexit, s->progs.brk_fexit, s->progs.mremap_fexit,
-        s->progs.mprotect_fexit, s->progs.madvise_fexit}},
-      {Family::kSyscalls, AttachMode::kKprobe,
-       {s->progs.mmap_kprobe, s->progs.munmap_kprobe, s->progs.brk_kprobe, s->progs.mremap_kprobe,
-        s->progs.mprotect_kprobe, s->progs.madvise_kprobe, s->progs.syscalls_kretprobe}},
-      {Family::kSyscalls, AttachMode::kTracepoint,
-       {s->progs.mmap_enter_tp, s->progs.munmap_enter_tp, s->progs.brk_enter_tp, s->progs.mremap_enter_tp,
-        s->progs.mprotect_enter_tp, s->progs.madvise_enter_tp, s->progs.syscalls_exit_tp}},
+      {Family::kSyscalls, AttachMode::kFentry, fexit},
+      {Family::kSyscalls, AttachMode::kKprobe, kprobe},
+      {Family::kSyscalls, AttachMode::kTracepoint, tp},
       {Family::kSyscalls, AttachMode::kRawTracepoint, {s->progs.syscalls_enter_raw, s->progs.syscalls_exit_raw}},
       {Family::kFaults, AttachMode::kRawTracepoint,
        {s->progs.fault_user_raw, s->progs.fault_kernel_raw, s->progs.fault_thread_exit_raw}},
@@ -167,18 +189,19 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
   }
   for (auto* p : chosen) {
     if (p == s->progs.syscalls_exit_tp) {
-      for (const char* tp : {"sys_exit_mmap", "sys_exit_munmap", "sys_exit_brk", "sys_exit_mremap",
-                             "sys_exit_mprotect", "sys_exit_madvise"}) {
-        bpf_link* link = bpf_program__attach_tracepoint(p, "syscalls", tp);
-        if (!link) fail(std::string("attaching syscalls_exit_tp to ") + tp, errno);
+      for (const auto& name : traced_syscalls) {
+        const std::string tp = "sys_exit_" + name;
+        bpf_link* link = bpf_program__attach_tracepoint(p, "syscalls", tp.c_str());
+        if (!link) fail("attaching syscalls_exit_tp to " + tp, errno);
         links_.emplace_back(link);
       }
       continue;
     }
     if (p == s->progs.syscalls_kretprobe) {
-      for (const char* fn : kSyscallFunctions) {
-        bpf_link* link = bpf_program__attach_kprobe(p, /*retprobe=*/true, fn);
-        if (!link) fail(std::string("attaching syscalls_kretprobe to ") + fn, errno);
+      for (const auto& name : traced_syscalls) {
+        const std::string fn = "__x64_sys_" + name;
+        bpf_link* link = bpf_program__attach_kprobe(p, /*retprobe=*/true, fn.c_str());
+        if (!link) fail("attaching syscalls_kretprobe to " + fn, errno);
         links_.emplace_back(link);
       }
       continue;

@@ -238,11 +238,29 @@ Features probe_features() {
   // CONFIG_KPROBES, as on the 6.18 development machines) there are none.
   f.kprobes = exists("/sys/bus/event_source/devices/kprobe");
   if (f.kprobes) {
-    f.kprobe_missing = missing_from_kallsyms({std::begin(kSyscallFunctions), std::end(kSyscallFunctions)});
-    f.vma_kprobe_missing = missing_from_kallsyms({std::begin(kVmaHookFunctions), std::end(kVmaHookFunctions)});
+    // One pass over kallsyms (100k+ lines) for every function a kprobe may target.
+    std::set<std::string> want(std::begin(kSyscallFunctions), std::end(kSyscallFunctions));
+    want.insert(std::begin(kVmaHookFunctions), std::end(kVmaHookFunctions));
+    for (const char* name : kOptionalSyscalls) want.insert(std::string("__x64_sys_") + name);
+    std::set<std::string> missing;
+    for (auto& fn : missing_from_kallsyms(want)) missing.insert(std::move(fn));
+    auto of = [&missing](auto first, auto last, const std::string& prefix = "") {
+      std::vector<std::string> out;
+      for (auto it = first; it != last; ++it)
+        if (missing.count(prefix + *it)) out.push_back(*it);
+      return out;
+    };
+    f.kprobe_missing = of(std::begin(kSyscallFunctions), std::end(kSyscallFunctions));
+    f.vma_kprobe_missing = of(std::begin(kVmaHookFunctions), std::end(kVmaHookFunctions));
+    f.syscalls_absent[AttachMode::kKprobe] = of(std::begin(kOptionalSyscalls), std::end(kOptionalSyscalls), "__x64_sys_");
     for (const char* fn : kVmaHookFunctions)
       if (f.vma_kprobe_missing.empty() && f.vma_kprobe_error.empty()) f.vma_kprobe_error = probe_kprobe_on(fn);
   }
+  if (f.syscall_tracepoints)
+    for (const char* name : kOptionalSyscalls)
+      if (!exists((std::string("/sys/kernel/tracing/events/syscalls/sys_enter_") + name).c_str()) &&
+          !exists((std::string("/sys/kernel/debug/tracing/events/syscalls/sys_enter_") + name).c_str()))
+        f.syscalls_absent[AttachMode::kTracepoint].push_back(name);
   f.fentry_error = "vmlinux BTF missing";
   if (f.btf) {
     std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), btf__free);
@@ -255,6 +273,9 @@ Features probe_features() {
         if (f.vma_fentry_error.empty()) f.vma_fentry_error = probe_fentry_on(vmlinux.get(), fn, BPF_TRACE_FENTRY);
       f.fentry_error = probe_fentry(vmlinux.get());
       f.fentry = f.fentry_error.empty();
+      for (const char* name : kOptionalSyscalls)
+        if (btf__find_by_name_kind(vmlinux.get(), (std::string("__x64_sys_") + name).c_str(), BTF_KIND_FUNC) <= 0)
+          f.syscalls_absent[AttachMode::kFentry].push_back(name);
     } else {
       f.fentry_error = std::string("loading vmlinux BTF failed: ") + std::strerror(errno);
     }
@@ -294,8 +315,8 @@ AttachPlan plan_attach(const Features& f, const ForcedModes& forced) {
     consider(AttachMode::kRawTracepoint, "");
     plan.families[Family::kSyscalls] = p;
   }
-  plan.families[Family::kFaults] = {AttachMode::kRawTracepoint, {}};
-  plan.families[Family::kProcess] = {AttachMode::kRawTracepoint, {}};
+  plan.families[Family::kFaults] = {AttachMode::kRawTracepoint, {}, {}};
+  plan.families[Family::kProcess] = {AttachMode::kRawTracepoint, {}, {}};
   {
     FamilyPlan p;
     if (f.task_vma_iter) {
@@ -379,6 +400,9 @@ AttachPlan plan_attach(const Features& f, const ForcedModes& forced) {
     if (p.mode != mode) p.rejected.push_back(attach_mode_name(p.mode) + ": overridden by " + source);
     p.mode = mode;
   }
+  // The optional syscalls the chosen mode cannot hook: left out, not fatal.
+  auto& sys = plan.families[Family::kSyscalls];
+  if (auto it = f.syscalls_absent.find(sys.mode); it != f.syscalls_absent.end()) sys.absent = it->second;
   return plan;
 }
 

@@ -36,9 +36,18 @@ inline constexpr const char* kVmaHookFunctions[] = {"vma_mas_store", "perf_event
 // The kernel functions the fentry and kprobe flavours of the syscalls
 // family hook: the x86-64 syscall entry points (arch/x86/entry/syscall_64.c
 // calls them with the user's pt_regs since 4.17).
+// These six exist on every kernel vmatrace supports: a flavour that cannot
+// hook one of them is unavailable.
 inline constexpr const char* kSyscallFunctions[] = {"__x64_sys_mmap",   "__x64_sys_munmap",
                                                     "__x64_sys_brk",    "__x64_sys_mremap",
                                                     "__x64_sys_mprotect", "__x64_sys_madvise"};
+
+// The other syscalls that change VMAs. A kernel may lack some (shmat/shmdt
+// need CONFIG_SYSVIPC): each is looked up per flavour (BTF for fentry,
+// kallsyms for kprobe, tracefs for tracepoint) and one that is missing is
+// left out (FamilyPlan::absent) without costing the others.
+inline constexpr const char* kOptionalSyscalls[] = {"mlock",      "munlock",       "mlock2", "mlockall",
+                                                    "munlockall", "pkey_mprotect", "shmat",  "shmdt"};
 
 // Attach modes a user asked for, per family ("syscalls=kprobe,faults=none").
 using ForcedModes = std::map<Family, AttachMode>;
@@ -66,6 +75,11 @@ struct Features {
   bool maple_tree_tp = false;
   bool fentry = false;              // a trivial fexit program on __x64_sys_brk loaded and attached
   std::string fentry_error;         // why not, e.g. "load refused (EPERM)"
+  // Of kOptionalSyscalls, those each syscalls mode cannot hook on this
+  // kernel: __x64_sys_NAME not in vmlinux BTF (kFentry), not in
+  // /proc/kallsyms (kKprobe), no syscalls:sys_enter_NAME (kTracepoint).
+  // raw_syscalls filters by number and needs nothing.
+  std::map<AttachMode, std::vector<std::string>> syscalls_absent;
   // VMATRACE_ATTACH (same syntax as --attach), read with the features so
   // that every caller of plan_attach() honours it, the way bpftrace's
   // --no-feature switches features off to exercise fallbacks. --attach wins.
@@ -83,6 +97,9 @@ Features probe_features();
 struct FamilyPlan {
   AttachMode mode = AttachMode::kNone;
   std::vector<std::string> rejected;  // "fentry: load refused (EPERM)", ...
+  // syscalls: the kOptionalSyscalls the chosen mode cannot hook here (left
+  // untraced; the others attach as usual).
+  std::vector<std::string> absent;
 };
 
 struct AttachPlan {

@@ -53,7 +53,8 @@ struct StepCase {
 // Stops per step of tests/workloads/checkpoints.c.
 const StepCase kSteps[] = {
     {"merge", 1},  {"mprotect", 3}, {"munmap", 3},   {"mremap", 3}, {"file", 1},     {"deleted", 1}, {"shanon", 1},
-    {"brk", 2},    {"stack", 1},    {"thread", 2},   {"dlopen", 2}, {"dontfork", 1}, {"fork", 2},
+    {"brk", 2},    {"stack", 1},    {"thread", 2},   {"dlopen", 2}, {"dontfork", 1}, {"mlock", 6},
+    {"pkey", 2},   {"shm", 5},      {"fork", 2},
 };
 
 class CheckpointStep : public ::testing::TestWithParam<StepCase> {};

@@ -113,9 +113,10 @@ uint64_t hex_after(const std::string& line, const std::string& what) {
 const std::vector<std::string> kSteps = {"merge", "mprotect", "munmap", "mremap", "brk"};
 // Every step the checkpoints workload knows (file and shared mappings, an
 // unlinked file, stack growth, a thread stack and its guard, dlopen/dlclose,
-// MADV_DONTFORK, fork).
-const std::vector<std::string> kAllSteps = {"merge", "mprotect", "munmap", "mremap", "file",     "deleted", "shanon",
-                                            "brk",   "stack",    "thread", "dlopen", "dontfork", "fork"};
+// MADV_DONTFORK, mlock/mlockall, pkey_mprotect, SysV shm, fork).
+const std::vector<std::string> kAllSteps = {"merge",  "mprotect", "munmap", "mremap",   "file",  "deleted",
+                                            "shanon", "brk",      "stack",  "thread",   "dlopen", "dontfork",
+                                            "mlock",  "pkey",     "shm",    "fork"};
 
 std::string record(const TempDir& dir, const std::string& name, const std::vector<std::string>& extra,
                    const std::vector<std::string>& steps = kSteps) {
@@ -251,7 +252,8 @@ TEST(VmaKernelView, EveryCheckpointStepAgreesWithInference) {
   size_t from_kernel = 0, syscalls = 0;
   for (const auto& e : kernel) {
     bool syscall = false;
-    for (const char* s : {" mmap(", " mprotect(", " munmap(", " mremap(", " brk("})
+    for (const char* s : {" mmap(", " mprotect(", " munmap(", " mremap(", " brk(", " mlock(", " munlock(", " mlock2(",
+                          " mlockall(", " munlockall(", " pkey_mprotect(", " shmat(", " shmdt("})
       syscall |= e.line.find(s) != std::string::npos;
     syscalls += syscall;
     for (const auto& c : e.changes) {
@@ -265,6 +267,25 @@ TEST(VmaKernelView, EveryCheckpointStepAgreesWithInference) {
   auto k = merges_and_splits(kernel), i = merges_and_splits(inferred);
   EXPECT_GT(k.size(), 20u);
   EXPECT_EQ(k, i) << e2e::diff_lines(join(k), join(i), "kernel", "inference");
+
+  // The known operations of the mlock and shm steps, in the kernel's view:
+  // mlock/mlock2 of a 10-page VMA's middle split it in three, munlock and
+  // mlockall (which drops the middle's VM_LOCKONFAULT) merge the three, and
+  // shmdt of an attach mprotect split in three removes all three pieces.
+  auto shape_of = [&](const char* call) {
+    std::string out;
+    for (const auto& e : kernel)
+      if (e.line.find(call) != std::string::npos)
+        for (const auto& c : e.changes)
+          if (merge_or_split(c) || c.kind == "vma_remove")
+            out += c.kind + " " + std::to_string(c.from.size()) + "->" + std::to_string(c.to.size()) + "; ";
+    return out;
+  };
+  EXPECT_EQ(shape_of(" mlock("), "vma_split 1->3; ") << join(k);
+  EXPECT_EQ(shape_of(" mlock2("), "vma_split 1->3; ") << join(k);
+  EXPECT_EQ(shape_of(" munlock("), "vma_merge 3->1; ") << join(k);
+  EXPECT_EQ(shape_of(" mlockall("), "vma_merge 3->1; ") << join(k);
+  EXPECT_EQ(shape_of(" shmdt("), "vma_remove 1->0; vma_remove 1->0; vma_remove 1->0; vma_remove 1->0; ") << join(k);
 }
 
 }  // namespace

@@ -187,3 +187,25 @@ TEST(Planner, AttachSpecParsing) {
   EXPECT_THROW(parse_attach_spec("syscalls=bogus"), UserError);
   EXPECT_THROW(parse_attach_spec("nosuchfamily=kprobe"), UserError);
 }
+
+TEST(Planner, OptionalSyscallsTheChosenModeLacksAreLeftOutNotFatal) {
+  // A kernel without CONFIG_SYSVIPC: no __x64_sys_shmat/shmdt in BTF or
+  // kallsyms, no syscalls:sys_enter_shm* tracepoints. Every mode stays
+  // available; the plan names what its chosen mode leaves untraced.
+  Features f = kernel_61();
+  for (auto m : {AttachMode::kFentry, AttachMode::kKprobe, AttachMode::kTracepoint})
+    f.syscalls_absent[m] = {"shmat", "shmdt"};
+  auto p = plan_attach(f);
+  EXPECT_EQ(p.mode(Family::kSyscalls), AttachMode::kFentry);
+  EXPECT_EQ(p.families.at(Family::kSyscalls).absent, (std::vector<std::string>{"shmat", "shmdt"}));
+  EXPECT_TRUE(p.families.at(Family::kSyscalls).rejected.empty());
+  // Forced to a mode: that mode's list. raw_syscalls filters by number: nothing absent.
+  auto k = plan_attach(f, {{Family::kSyscalls, AttachMode::kKprobe}});
+  EXPECT_EQ(k.families.at(Family::kSyscalls).absent.size(), 2u);
+  auto r = plan_attach(f, {{Family::kSyscalls, AttachMode::kRawTracepoint}});
+  EXPECT_TRUE(r.families.at(Family::kSyscalls).absent.empty());
+  // Only what the chosen mode lacks counts.
+  Features g = kernel_618();
+  g.syscalls_absent[AttachMode::kFentry] = {"mlock2"};
+  EXPECT_TRUE(plan_attach(g).families.at(Family::kSyscalls).absent.empty());
+}

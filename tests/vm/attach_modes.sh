@@ -5,7 +5,8 @@
 #  1. `vmatrace features --json` plans BEST for the syscalls family;
 #  2. VMATRACE_ATTACH=syscalls=M is honoured by `vmatrace features` for each M;
 #  3. `vmatrace trace --json --attach syscalls=M -- WORKLOAD` exits 0, says
-#     it attached with M and emits mmap events, and the syscall events are the
+#     it attached with M and emits mmap events (and one of each other traced
+#     syscall the workload makes), and the syscall events are the
 #     same, in the same order, as with the first mode (addresses, times, ids
 #     and inode numbers aside: ASLR and tmpfs differ between runs).
 #
@@ -39,6 +40,7 @@ normalize() {
 	sed -e 's/"ts":[0-9]*,"pid":[0-9]*,"tid":[0-9]*,//' \
 	    -e 's/,"duration_ns":[0-9]*//' \
 	    -e 's/"inode":[0-9]*/"inode":N/g' \
+	    -e 's/"shmid":[0-9]*/"shmid":N/' \
 	    -e 's/0x[0-9a-f]*/0xX/g' \
 	    -e 's/vmatrace-demo-[A-Za-z0-9]*/vmatrace-demo-X/g'
 }
@@ -55,11 +57,19 @@ for mode in "$@"; do
 	sed -n 's/^vmatrace: tracing .*attach: /attach: /p' "$out/$mode.err"
 	[ $rc -eq 0 ] || { fail "$mode: vmatrace trace exited $rc"; cat "$out/$mode.err"; continue; }
 	grep -q "attach: syscalls=$mode " "$out/$mode.err" || fail "$mode: not attached with $mode"
-	grep -E '"event":"(mmap|munmap|brk|mremap|mprotect|madvise)"' "$out/$mode.json" | normalize >"$out/$mode.sys"
+	grep -E '"event":"(mmap|munmap|brk|mremap|mprotect|madvise|mlock|munlock|mlock2|mlockall|munlockall|pkey_mprotect|shmat|shmdt)"' \
+		"$out/$mode.json" | normalize >"$out/$mode.sys"
 	n=$(grep -c . "$out/$mode.sys")
 	nmmap=$(grep -c '"event":"mmap"' "$out/$mode.sys")
 	echo "$mode: $n syscall events ($nmmap mmap) in ${secs} s"
 	[ "$nmmap" -gt 0 ] || fail "$mode: no mmap events"
+	# Every syscall the workload makes is traced, unless `features` says the
+	# kernel lacks it (then in no mode: the events still agree).
+	for sys in mlock munlock mlock2 mlockall munlockall pkey_mprotect shmat shmdt; do
+		grep -q "\"event\":\"$sys\"" "$out/$mode.sys" ||
+			echo "$features" | grep -q "\"absent\":\[[^]]*\"$sys\"" ||
+			fail "$mode: no $sys events"
+	done
 	if [ -z "$ref" ]; then
 		ref=$mode
 	elif ! diff "$out/$ref.sys" "$out/$mode.sys" >"$out/$mode.diff"; then

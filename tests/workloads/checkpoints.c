@@ -6,7 +6,7 @@
 //   stopfirst  stop once before anything else (lets a test attach with -p)
 //   STEP       run only these steps, in the order below (default: all):
 //              merge mprotect munmap mremap file deleted shanon brk stack
-//              thread dlopen dontfork fork
+//              thread dlopen dontfork mlock pkey shm fork
 // Prints nothing on stdout (tests compare it); failures go to stderr and
 // exit non-zero, so a test can tell "workload broke" from "model wrong".
 #define _GNU_SOURCE
@@ -18,7 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -258,6 +261,72 @@ static void step_dontfork(void) {
   if (munmap(p, 8 * page) != 0) die("munmap(dontfork)");
 }
 
+static void step_mlock(void) {
+  char* p = map_fixed(free_range(kRegionPages + 2) + page, kRegionPages * page, PROT_READ | PROT_WRITE);
+  touch(p, kRegionPages * page);
+  // VM_LOCKED on the middle: one VMA splits into three (mlock_fixup()) ...
+  if (mlock(p + 3 * page, 3 * page) != 0) die("mlock");
+  checkpoint();
+  // ... and munlock merges them back.
+  if (munlock(p + 3 * page, 3 * page) != 0) die("munlock");
+  checkpoint();
+  // VM_LOCKED|VM_LOCKONFAULT: split in three again.
+  if (mlock2(p + 3 * page, 3 * page, MLOCK_ONFAULT) != 0) die("mlock2(MLOCK_ONFAULT)");
+  checkpoint();
+  // Every VMA becomes VM_LOCKED (the middle loses VM_LOCKONFAULT and the
+  // three merge), and mm->def_flags locks later mappings too.
+  if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) die("mlockall(MCL_CURRENT|MCL_FUTURE)");
+  checkpoint();
+  char* q = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (q == MAP_FAILED) die("mmap(after mlockall)");
+  checkpoint();
+  if (munlockall() != 0) die("munlockall");
+  checkpoint();
+  if (munmap(q, 2 * page) != 0 || munmap(p, kRegionPages * page) != 0) die("munmap(mlock step)");
+}
+
+static void step_pkey(void) {
+  char* p = map_fixed(free_range(6) + page, 4 * page, PROT_READ | PROT_WRITE);
+  touch(p, 4 * page);
+  // A protection key where the CPU has them, else pkey -1: mprotect's
+  // rules. The raw syscall: glibc's pkey_mprotect() turns pkey -1 into mprotect().
+  int pkey = pkey_alloc(0, 0);
+  if (pkey < 0) pkey = -1;
+  if (syscall(SYS_pkey_mprotect, p + page, 2 * page, PROT_READ, pkey) != 0) die("pkey_mprotect(PROT_READ)");
+  checkpoint();
+  // Back to read-write: with pkey -1 the three merge again; with a key the
+  // middle keeps it and stays apart.
+  if (syscall(SYS_pkey_mprotect, p + page, 2 * page, PROT_READ | PROT_WRITE, pkey) != 0)
+    die("pkey_mprotect(PROT_READ|PROT_WRITE)");
+  checkpoint();
+  if (pkey >= 0) pkey_free(pkey);
+  if (munmap(p, 4 * page) != 0) die("munmap(pkey step)");
+}
+
+static void step_shm(void) {
+  // One SysV segment attached twice, side by side: maps shows each as
+  // "/SYSV00000000 (deleted)" (IPC_PRIVATE's key), rw-s; the two never merge.
+  int id = shmget(IPC_PRIVATE, 3 * page, IPC_CREAT | 0600);
+  if (id < 0) die("shmget");
+  char* base = free_range(8) + page;
+  char* a = shmat(id, base, 0);
+  if (a == (void*)-1) die("shmat(first)");
+  char* b = shmat(id, base + 3 * page, SHM_RDONLY);
+  if (b == (void*)-1) die("shmat(second, SHM_RDONLY)");
+  touch(a, 3 * page);
+  checkpoint();
+  // Split the first attach in three: shmdt() must unmap all its pieces.
+  if (mprotect(a + page, page, PROT_READ) != 0) die("mprotect(shm)");
+  checkpoint();
+  if (shmdt(a) != 0) die("shmdt(first)");
+  checkpoint();
+  // Marked for removal: still mapped, unchanged, until the last detach.
+  if (shmctl(id, IPC_RMID, NULL) != 0) die("shmctl(IPC_RMID)");
+  checkpoint();
+  if (shmdt(b) != 0) die("shmdt(second)");
+  checkpoint();
+}
+
 static void step_fork(void) {
   pid_t child = fork();
   if (child < 0) die("fork");
@@ -286,7 +355,7 @@ static const struct step steps[] = {
     {"merge", step_merge},   {"mprotect", step_mprotect}, {"munmap", step_munmap}, {"mremap", step_mremap},
     {"file", step_file},     {"deleted", step_deleted},   {"shanon", step_shanon}, {"brk", step_brk},
     {"stack", step_stack},   {"thread", step_thread},     {"dlopen", step_dlopen}, {"dontfork", step_dontfork},
-    {"fork", step_fork},
+    {"mlock", step_mlock},   {"pkey", step_pkey},         {"shm", step_shm},       {"fork", step_fork},
 };
 #define NSTEPS (sizeof steps / sizeof steps[0])
 

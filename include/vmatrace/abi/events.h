@@ -52,7 +52,16 @@ enum vmat_sys {
 	VMAT_SYS_MREMAP = 4,
 	VMAT_SYS_MPROTECT = 5,
 	VMAT_SYS_MADVISE = 6,
-	VMAT_SYS_MAX = 7,
+	/* Added after the first six (readers that predate them reject them). */
+	VMAT_SYS_MLOCK = 7,
+	VMAT_SYS_MUNLOCK = 8,
+	VMAT_SYS_MLOCK2 = 9,
+	VMAT_SYS_MLOCKALL = 10,
+	VMAT_SYS_MUNLOCKALL = 11,
+	VMAT_SYS_PKEY_MPROTECT = 12,
+	VMAT_SYS_SHMAT = 13,      /* args: shmid, shmaddr, shmflg; ret: the address */
+	VMAT_SYS_SHMDT = 14,      /* args: shmaddr (the size is the segment's) */
+	VMAT_SYS_MAX = 15,
 };
 
 struct vmat_hdr {
@@ -84,9 +93,11 @@ struct vmat_vma_info {
 
 /*
  * An mm syscall: entry arguments joined with the exit result. vma[0] is the
- * kernel's VMA at the result address (mmap, mremap), at args[0] (mprotect,
- * madvise) or below the new break (brk); vma[1] is the VMA at the last byte
- * of the affected range when it differs. The path of vma[0]'s file, when it
+ * kernel's VMA at the result address (mmap, mremap, shmat), at args[0]
+ * (mprotect, madvise, pkey_mprotect, mlock, munlock, mlock2) or below the
+ * new break (brk); vma[1] is the VMA at the last byte of the affected range
+ * when it differs (shmat: none, its size is not an argument). mlockall,
+ * munlockall and shmdt carry no VMA. The path of vma[0]'s file, when it
  * has one, follows the struct (path_len bytes, NUL included).
  */
 struct vmat_syscall_event {

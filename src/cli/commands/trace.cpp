@@ -47,7 +47,13 @@ int run_features(bool json, const std::map<Family, AttachMode>& forced) {
       std::printf("%s\"%s\":{\"mode\":\"%s\",\"rejected\":[", first ? "" : ",", family_name(fam).c_str(),
                   attach_mode_name(p.mode).c_str());
       for (size_t i = 0; i < p.rejected.size(); i++) std::printf("%s%s", i ? "," : "", json_string(p.rejected[i]).c_str());
-      std::printf("]}");
+      std::printf("]");
+      if (fam == Family::kSyscalls) {
+        std::printf(",\"absent\":[");
+        for (size_t i = 0; i < p.absent.size(); i++) std::printf("%s%s", i ? "," : "", json_string(p.absent[i]).c_str());
+        std::printf("]");
+      }
+      std::printf("}");
       first = false;
     }
     std::printf("},\"fault_majmin\":\"%s\",\"fault_majmin_error\":%s}\n",
@@ -65,6 +71,12 @@ int run_features(bool json, const std::map<Family, AttachMode>& forced) {
     for (const auto& r : p.rejected) rej += (rej.empty() ? "" : "; ") + r;
     std::printf("%-12s %-16s %s\n", family_name(fam).c_str(), attach_mode_name(p.mode).c_str(),
                 rej.empty() ? "-" : rej.c_str());
+  }
+  if (const auto& absent = plan.families.at(Family::kSyscalls).absent; !absent.empty()) {
+    std::string names;
+    for (const auto& n : absent) names += (names.empty() ? "" : ", ") + n;
+    std::printf("syscalls: not traced, this kernel has no %s for them: %s\n",
+                plan.mode(Family::kSyscalls) == AttachMode::kTracepoint ? "tracepoints" : "functions", names.c_str());
   }
   if (majmin_error.empty())
     std::printf("faults: major/minor from perf software events (page-faults-maj/-min, one per CPU)\n");
