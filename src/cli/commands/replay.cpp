@@ -266,7 +266,9 @@ int run_replay(const ReplayOptions& opts) {
   printer.flush();
   // The kernel's stores bound some VMA other than the model did: the
   // changes shown there are the kernel's, the layout is the model's.
-  if (const auto& st = proc.stats(); st.kernel_disagreements)
+  // Only for a whole recording: a cut one may end inside a syscall whose
+  // stores arrived without it (and stderr then carries the damage, alone).
+  if (const auto& st = proc.stats(); st.kernel_disagreements && reader.status().state == ReadStatus::State::Clean)
     std::fprintf(stderr,
                  "vmatrace: kernel view: %" PRIu64 " VMA(s) bound differently by the kernel's %" PRIu64
                  " recorded stores than by the layout model (compare with --infer-vma-changes)\n",
