@@ -31,17 +31,25 @@
 #include "common.bpf.h"
 
 /*
- * The last store this CPU reported. maple_tree:ma_write fires twice for one
- * store: in mas_store_prealloc()/mas_store_gfp() and again in the writer
- * they pick (mas_wr_slot_store(), mas_wr_node_store(), ...) with the same
- * range and entry; the repeat is dropped here. A repeat that slips through
- * (the task moved CPUs in between) is harmless: stores are idempotent.
+ * The last first-hand store this CPU reported, to drop its restatement.
+ * maple_tree:ma_write fires twice for one store: in the entry point
+ * (mas_store_prealloc(), mas_store_gfp(), mas_store()) and again in the
+ * writer it picks (mas_wr_slot_store(), mas_wr_node_store(), ...) with the
+ * same range and entry. With the fentry/kprobe hooks, perf_event_mmap()
+ * restates what vma_mas_store() just stored. A restatement is dropped only
+ * right after the identical first-hand store (`armed`, cleared by any
+ * restatement): the same VMA address over the same range in a later syscall
+ * (storm: mmap, munmap, mmap again, the slab hands back the same object) is
+ * a new store and must not be mistaken for a repeat. A repeat that slips
+ * through (the task moved CPUs in between) is harmless: stores are
+ * idempotent.
  */
 struct vmat_vma_last_store {
 	__u64 id; /* pid_tgid */
 	__u64 index;
 	__u64 last;
 	__u64 entry;
+	__u64 armed;
 };
 
 struct {
@@ -73,7 +81,7 @@ static __always_inline __u64 vmat_ptr_value(const void *p)
  * checked.
  */
 static __always_inline int vmat_vma_emit(__u32 tgid, __u64 index, __u64 last, __u64 addr,
-					 struct vm_area_struct *vma, __u32 source)
+					 struct vm_area_struct *vma, __u32 source, bool restatement)
 {
 	struct vmat_vma_kernel_event e;
 	__u32 zero = 0;
@@ -81,12 +89,20 @@ static __always_inline int vmat_vma_emit(__u32 tgid, __u64 index, __u64 last, __
 	struct vmat_vma_last_store *l = bpf_map_lookup_elem(&vmat_vma_last, &zero);
 
 	if (l) {
-		if (l->id == id && l->index == index && l->last == last && l->entry == addr)
-			return 0;
-		l->id = id;
-		l->index = index;
-		l->last = last;
-		l->entry = addr;
+		if (restatement) {
+			bool repeat = l->armed && l->id == id && l->index == index && l->last == last &&
+				      l->entry == addr;
+
+			l->armed = 0;
+			if (repeat)
+				return 0;
+		} else {
+			l->id = id;
+			l->index = index;
+			l->last = last;
+			l->entry = addr;
+			l->armed = 1;
+		}
 	}
 	__builtin_memset(&e, 0, sizeof(e));
 	e.source = source;
@@ -113,15 +129,26 @@ static __always_inline struct mm_struct *vmat_vma_traced_mm(__u32 tgid)
 }
 
 /* A store through a maple-tree state (ma_write): only into current's VMA tree. */
-static __always_inline int vmat_vma_store(struct ma_state *mas, void *entry, __u32 source)
+static __always_inline int vmat_vma_store(struct ma_state *mas, void *entry, __u32 source, const void *fn)
 {
+	char name[8] = {};
+	bool restatement;
 	__u32 tgid = vmat_current_tgid();
 	struct mm_struct *mm = vmat_vma_traced_mm(tgid);
 
 	if (!mm || (void *)BPF_CORE_READ(mas, tree) != (void *)&mm->mm_mt)
 		return 0;
+	/*
+	 * `fn` names the function that stored. The writers a store entry point
+	 * hands over to (lib/maple_tree.c: mas_wr_*(), mas_is_span_wr())
+	 * restate its store; any other name is first-hand (an unknown one only
+	 * costs a duplicate record).
+	 */
+	bpf_probe_read_kernel(name, 6, fn);
+	restatement = name[0] == 'm' && name[1] == 'a' && name[2] == 's' && name[3] == '_' &&
+		      ((name[4] == 'w' && name[5] == 'r') || (name[4] == 'i' && name[5] == 's'));
 	return vmat_vma_emit(tgid, BPF_CORE_READ(mas, index), BPF_CORE_READ(mas, last), (__u64)entry,
-			     (struct vm_area_struct *)entry, source);
+			     (struct vm_area_struct *)entry, source, restatement);
 }
 
 /*
@@ -129,7 +156,7 @@ static __always_inline int vmat_vma_store(struct ma_state *mas, void *entry, __u
  * perf_event_mmap): only one of current's own VMAs (dup_mmap() at fork
  * writes the child's tree; exec builds the new mm before switching).
  */
-static __always_inline int vmat_vma_whole(struct vm_area_struct *vma, __u32 source)
+static __always_inline int vmat_vma_whole(struct vm_area_struct *vma, __u32 source, bool restatement)
 {
 	__u32 tgid = vmat_current_tgid();
 	struct mm_struct *mm = vmat_vma_traced_mm(tgid);
@@ -141,36 +168,37 @@ static __always_inline int vmat_vma_whole(struct vm_area_struct *vma, __u32 sour
 	end = BPF_CORE_READ(vma, vm_end);
 	if (end <= start)
 		return 0;
-	return vmat_vma_emit(tgid, start, end - 1, vmat_ptr_value(vma), vma, source);
+	return vmat_vma_emit(tgid, start, end - 1, vmat_ptr_value(vma), vma, source, restatement);
 }
 
 /* TP_PROTO(const char *fn, struct ma_state *mas, unsigned long piv, void *val) */
 SEC("raw_tp/ma_write")
 int vma_store_raw(struct bpf_raw_tracepoint_args *ctx)
 {
-	return vmat_vma_store((struct ma_state *)ctx->args[1], (void *)ctx->args[3], VMAT_VMAK_MAPLE_TREE);
+	return vmat_vma_store((struct ma_state *)ctx->args[1], (void *)ctx->args[3], VMAT_VMAK_MAPLE_TREE,
+			      (const void *)ctx->args[0]);
 }
 
 SEC("fentry/vma_mas_store")
 int BPF_PROG(vma_mas_store_fentry, struct vm_area_struct *vma)
 {
-	return vmat_vma_whole(vma, VMAT_VMAK_FENTRY);
+	return vmat_vma_whole(vma, VMAT_VMAK_FENTRY, false);
 }
 
 SEC("fentry/perf_event_mmap")
 int BPF_PROG(vma_perf_mmap_fentry, struct vm_area_struct *vma)
 {
-	return vmat_vma_whole(vma, VMAT_VMAK_FENTRY);
+	return vmat_vma_whole(vma, VMAT_VMAK_FENTRY, true);
 }
 
 SEC("kprobe/vma_mas_store")
 int BPF_KPROBE(vma_mas_store_kprobe, struct vm_area_struct *vma)
 {
-	return vmat_vma_whole(vma, VMAT_VMAK_KPROBE);
+	return vmat_vma_whole(vma, VMAT_VMAK_KPROBE, false);
 }
 
 SEC("kprobe/perf_event_mmap")
 int BPF_KPROBE(vma_perf_mmap_kprobe, struct vm_area_struct *vma)
 {
-	return vmat_vma_whole(vma, VMAT_VMAK_KPROBE);
+	return vmat_vma_whole(vma, VMAT_VMAK_KPROBE, true);
 }
