@@ -464,6 +464,14 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
   }
   if (sink) sink->on_record(rec, out, &p);
   if (rec.type == VMAT_EV_EXIT) pending_stores_.erase(rec.hdr.tid);
+  // The stores an exec made in the new mm (setup_arg_pages() moving and
+  // growing the stack, after exec_mmap() made it current's) came before its
+  // record: the exec walk or /proc stands for them. With fexit-only
+  // syscalls they would otherwise join the first syscall after the exec.
+  if (rec.type == VMAT_EV_EXEC) {
+    pending_stores_.erase(rec.hdr.tid);
+    pending_stores_.erase(rec.exec.old_tid);  // de_thread(): the exec'ing thread takes the leader's tid
+  }
   if (rec.type == VMAT_EV_EXIT && (rec.exit.flags & VMAT_EXIT_GROUP)) end_process(rec.hdr.pid, sink);
 }
 

@@ -215,3 +215,34 @@ TEST(ProcessorKernelView, ThePrinterReadsChangesOnlyWhenItPrintsEvents) {
   EXPECT_TRUE(RecordTee(&silent, &c).wants_derived());
   EXPECT_FALSE(RecordTee(&silent, nullptr).wants_derived());
 }
+
+// With fexit-only syscalls, the stores an exec made (the new stack moved and
+// grown by setup_arg_pages()) come before the exec record; they are the
+// exec's, not the first syscall's after it.
+TEST(ProcessorKernelView, TheStoresOfAnExecAreNotTheNextSyscalls) {
+  Processor p;
+  Collect c;
+  p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.syscalls", "fentry"})), &c);
+  start(p, c, "raw_tracepoint");
+  p.apply(decode(store(95, kPid, 0x57ac, 0x7fff0000, 0x7fff1000)), &c);  // exec's stack
+  vmat_exec_event ex{};
+  ex.hdr = make_header(VMAT_EV_EXEC, 97, kPid, kPid, "t");
+  ex.hdr.size = sizeof(ex);
+  ex.old_tid = kPid;
+  p.apply(decode(bytes_of(ex)), &c);
+  LayoutRecord l;  // what /proc said after the exec (procfs exec layout)
+  Vma v;
+  v.start = 0x10000;
+  v.end = 0x13000;
+  v.flags = kAnonRw;
+  v.pgoff = 0x10;
+  l.reason = LayoutReason::kExec;
+  l.vmas = {v};
+  p.apply(decode(encode_layout(make_header(VMAT_REC_LAYOUT, 98, kPid, kPid, "t"), l)), &c);
+  c.changes.clear();
+  p.apply(decode(store(105, kPid, 0xabc, 0x10000, 0x14000)), &c);
+  p.apply(decode(mmap_rec(110, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000))), &c);
+  ASSERT_EQ(c.changes.size(), 1u) << "only the merge: the exec's store is not the mmap's";
+  EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kMerge);
+  EXPECT_EQ(p.stats().kernel_disagreements, 0u);
+}
