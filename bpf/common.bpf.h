@@ -242,26 +242,69 @@ static __always_inline bool vmat_file_deleted(struct file *file)
 	return BPF_CORE_READ(dentry, d_hash.pprev) == NULL;
 }
 
+/*
+ * The vm_area_struct fields vmat_read_vma() needs all lie near its start
+ * (vm_file ends at byte 96 on 6.18, 120 on 6.1, 168 on 5.17 before the
+ * maple tree removed vm_next/vm_prev/vm_rb): one bpf_probe_read_kernel()
+ * of that prefix replaces one per field. The offsets are CO-RE-relocated
+ * constants, so the verifier knows the bounds and drops the path not taken
+ * (field by field, for a layout where the prefix would not fit).
+ */
+#define VMAT_VMA_PREFIX_MAX 176
+
+static __always_inline __u32 vmat_max_u32(__u32 a, __u32 b)
+{
+	return a > b ? a : b;
+}
+
+static __always_inline void vmat_read_vma_file(struct file *file, struct vmat_vma_info *out)
+{
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+
+	out->state |= VMAT_VMA_FILE;
+	out->ino = BPF_CORE_READ(inode, i_ino);
+	out->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	if (vmat_file_deleted(file))
+		out->state |= VMAT_VMA_DELETED;
+}
+
 static __always_inline void vmat_read_vma(struct vm_area_struct *vma, struct vmat_vma_info *out)
 {
-	struct file *file = BPF_CORE_READ(vma, vm_file);
+	const __u32 o_start = bpf_core_field_offset(struct vm_area_struct, vm_start);
+	const __u32 o_end = bpf_core_field_offset(struct vm_area_struct, vm_end);
+	const __u32 o_flags = bpf_core_field_offset(struct vm_area_struct, vm_flags);
+	const __u32 o_pgoff = bpf_core_field_offset(struct vm_area_struct, vm_pgoff);
+	const __u32 o_file = bpf_core_field_offset(struct vm_area_struct, vm_file);
+	const __u32 len = vmat_max_u32(vmat_max_u32(vmat_max_u32(o_start, o_end), vmat_max_u32(o_flags, o_pgoff)),
+				       o_file) + sizeof(__u64);
+	struct file *file;
 
-	out->start = BPF_CORE_READ(vma, vm_start);
-	out->end = BPF_CORE_READ(vma, vm_end);
-	out->flags = BPF_CORE_READ(vma, vm_flags);
-	out->pgoff = BPF_CORE_READ(vma, vm_pgoff);
-	out->state = VMAT_VMA_VALID;
 	out->ino = 0;
 	out->dev = 0;
-	if (file) {
-		struct inode *inode = BPF_CORE_READ(file, f_inode);
+	if (len <= VMAT_VMA_PREFIX_MAX && bpf_core_field_size(struct vm_area_struct, vm_flags) == sizeof(__u64)) {
+		__u64 w[VMAT_VMA_PREFIX_MAX / sizeof(__u64)];
+		const char *b = (const char *)w;
 
-		out->state |= VMAT_VMA_FILE;
-		out->ino = BPF_CORE_READ(inode, i_ino);
-		out->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-		if (vmat_file_deleted(file))
-			out->state |= VMAT_VMA_DELETED;
+		if (bpf_probe_read_kernel(w, len, vma)) {
+			out->start = out->end = out->flags = out->pgoff = 0;
+			out->state = 0;
+			return;
+		}
+		out->start = *(const __u64 *)(b + o_start);
+		out->end = *(const __u64 *)(b + o_end);
+		out->flags = *(const __u64 *)(b + o_flags);
+		out->pgoff = *(const __u64 *)(b + o_pgoff);
+		file = *(struct file *const *)(b + o_file);
+	} else {
+		file = BPF_CORE_READ(vma, vm_file);
+		out->start = BPF_CORE_READ(vma, vm_start);
+		out->end = BPF_CORE_READ(vma, vm_end);
+		out->flags = BPF_CORE_READ(vma, vm_flags);
+		out->pgoff = BPF_CORE_READ(vma, vm_pgoff);
 	}
+	out->state = VMAT_VMA_VALID;
+	if (file)
+		vmat_read_vma_file(file, out);
 }
 
 /*

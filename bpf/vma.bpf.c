@@ -78,12 +78,12 @@ static __always_inline __u64 vmat_ptr_value(const void *p)
 /*
  * Reports that [index, last] now holds the VMA `vma` (at address `addr`),
  * or nothing when addr is 0, for the current task, whose mm the caller
- * checked.
+ * checked. The record is built in place in the ring buffer.
  */
 static __always_inline int vmat_vma_emit(__u32 tgid, __u64 index, __u64 last, __u64 addr,
 					 struct vm_area_struct *vma, __u32 source, bool restatement)
 {
-	struct vmat_vma_kernel_event e;
+	struct vmat_vma_kernel_event *e;
 	__u32 zero = 0;
 	__u64 id = bpf_get_current_pid_tgid();
 	struct vmat_vma_last_store *l = bpf_map_lookup_elem(&vmat_vma_last, &zero);
@@ -104,28 +104,60 @@ static __always_inline int vmat_vma_emit(__u32 tgid, __u64 index, __u64 last, __
 			l->armed = 1;
 		}
 	}
-	__builtin_memset(&e, 0, sizeof(e));
-	e.source = source;
-	e.index = index;
-	e.last = last;
-	if (addr) {
-		e.vma_key = addr ^ vmat_vma_key_salt;
-		vmat_read_vma(vma, &e.vma);
+	e = bpf_ringbuf_reserve(&vmat_events, sizeof(*e), 0);
+	if (!e) {
+		vmat_count_loss(tgid);
+		return 0;
 	}
-	vmat_fill_hdr(&e.hdr, VMAT_EV_VMA_KERNEL, sizeof(e));
-	vmat_output(&e, sizeof(e), tgid);
+	vmat_fill_hdr(&e->hdr, VMAT_EV_VMA_KERNEL, sizeof(*e));
+	e->source = source;
+	e->_pad = 0;
+	e->index = index;
+	e->last = last;
+	if (addr) {
+		e->vma_key = addr ^ vmat_vma_key_salt;
+		vmat_read_vma(vma, &e->vma);
+	} else {
+		e->vma_key = 0;
+		__builtin_memset(&e->vma, 0, sizeof(e->vma));
+	}
+	bpf_ringbuf_submit(e, vmat_wakeup_flags());
 	return 0;
 }
 
-/* The current task's mm, when its process is traced; else NULL. */
+/*
+ * The current task's mm, when its process is traced; else NULL. Read
+ * through the BTF task pointer: no helper call.
+ */
 static __always_inline struct mm_struct *vmat_vma_traced_mm(__u32 tgid)
 {
-	struct task_struct *task;
-
 	if (!vmat_lookup_traced(tgid))
 		return NULL;
-	task = (struct task_struct *)bpf_get_current_task();
-	return BPF_CORE_READ(task, mm);
+	return bpf_get_current_task_btf()->mm;
+}
+
+/*
+ * struct ma_state begins {tree, index, last} (include/linux/maple_tree.h,
+ * 6.1 on): one read of the three where the relocated offsets say they are
+ * still adjacent, else one each.
+ */
+struct vmat_mas_head {
+	__u64 tree;
+	__u64 index;
+	__u64 last;
+};
+
+static __always_inline long vmat_read_mas_head(struct ma_state *mas, struct vmat_mas_head *h)
+{
+	const __u32 o_tree = bpf_core_field_offset(struct ma_state, tree);
+
+	if (bpf_core_field_offset(struct ma_state, index) == o_tree + 8 &&
+	    bpf_core_field_offset(struct ma_state, last) == o_tree + 16)
+		return bpf_probe_read_kernel(h, sizeof(*h), (const char *)mas + o_tree);
+	h->tree = (__u64)BPF_CORE_READ(mas, tree);
+	h->index = BPF_CORE_READ(mas, index);
+	h->last = BPF_CORE_READ(mas, last);
+	return 0;
 }
 
 /* A store through a maple-tree state (ma_write): only into current's VMA tree. */
@@ -135,8 +167,9 @@ static __always_inline int vmat_vma_store(struct ma_state *mas, void *entry, __u
 	bool restatement;
 	__u32 tgid = vmat_current_tgid();
 	struct mm_struct *mm = vmat_vma_traced_mm(tgid);
+	struct vmat_mas_head h;
 
-	if (!mm || (void *)BPF_CORE_READ(mas, tree) != (void *)&mm->mm_mt)
+	if (!mm || vmat_read_mas_head(mas, &h) || h.tree != (__u64)&mm->mm_mt)
 		return 0;
 	/*
 	 * `fn` names the function that stored. The writers a store entry point
@@ -147,8 +180,8 @@ static __always_inline int vmat_vma_store(struct ma_state *mas, void *entry, __u
 	bpf_probe_read_kernel(name, 6, fn);
 	restatement = name[0] == 'm' && name[1] == 'a' && name[2] == 's' && name[3] == '_' &&
 		      ((name[4] == 'w' && name[5] == 'r') || (name[4] == 'i' && name[5] == 's'));
-	return vmat_vma_emit(tgid, BPF_CORE_READ(mas, index), BPF_CORE_READ(mas, last), (__u64)entry,
-			     (struct vm_area_struct *)entry, source, restatement);
+	return vmat_vma_emit(tgid, h.index, h.last, (__u64)entry, (struct vm_area_struct *)entry, source,
+			     restatement);
 }
 
 /*

@@ -45,37 +45,41 @@ struct Seg {
   int store;   // >= 0: stores[store]
 };
 
-void cut_out(std::vector<Seg>& segs, uint64_t s, uint64_t e) {
-  std::vector<Seg> out;
-  out.reserve(segs.size() + 2);
+// Removes [s, e) from segs; `tmp` is scratch space, kept by the caller so
+// that a syscall's stores cost one allocation, not one each.
+void cut_out(std::vector<Seg>& segs, std::vector<Seg>& tmp, uint64_t s, uint64_t e) {
+  tmp.clear();
   for (const auto& g : segs) {
     if (g.e <= s || e <= g.s) {
-      out.push_back(g);
+      tmp.push_back(g);
       continue;
     }
-    if (g.s < s) out.push_back({g.s, s, g.before, g.store});
-    if (e < g.e) out.push_back({e, g.e, g.before, g.store});
+    if (g.s < s) tmp.push_back({g.s, s, g.before, g.store});
+    if (e < g.e) tmp.push_back({e, g.e, g.before, g.store});
   }
-  segs = std::move(out);
+  segs.swap(tmp);
 }
 
 }  // namespace
 
 KernelAfter kernel_after(const std::vector<Vma>& before, const std::vector<KernelStore>& stores,
                          const std::vector<std::pair<uint64_t, uint64_t>>& cleared, const Layout& model_after) {
-  std::vector<Seg> segs;
+  std::vector<Seg> segs, tmp;
+  const size_t most = 2 * (before.size() + stores.size() + cleared.size()) + 2;  // each cut splits at most one
+  segs.reserve(most);
+  tmp.reserve(most);
   for (size_t i = 0; i < before.size(); i++) {
-    cut_out(segs, before[i].start, before[i].end);  // tolerate duplicates in `before`
+    cut_out(segs, tmp, before[i].start, before[i].end);  // tolerate duplicates in `before`
     segs.push_back({before[i].start, before[i].end, static_cast<int>(i), -1});
   }
   for (size_t i = 0; i < stores.size(); i++) {
     const auto& st = stores[i];
     if (st.end <= st.start) continue;
-    cut_out(segs, st.start, st.end);
+    cut_out(segs, tmp, st.start, st.end);
     if (st.key) segs.push_back({st.start, st.end, -1, static_cast<int>(i)});
   }
   for (const auto& [s, e] : cleared)
-    if (e > s) cut_out(segs, s, e);
+    if (e > s) cut_out(segs, tmp, s, e);
   std::sort(segs.begin(), segs.end(), [](const Seg& a, const Seg& b) { return a.s < b.s; });
   // One VMA per run of the same owner: pieces of one old VMA, or stores of
   // one vm_area_struct (a VMA stored piecewise is still one VMA).
@@ -85,6 +89,7 @@ KernelAfter kernel_after(const std::vector<Vma>& before, const std::vector<Kerne
     return b.store >= 0 && stores[b.store].key == stores[a.store].key;
   };
   KernelAfter out;
+  out.vmas.reserve(segs.size());
   for (size_t i = 0; i < segs.size();) {
     size_t j = i + 1;
     while (j < segs.size() && same_owner(segs[j - 1], segs[j])) j++;

@@ -188,7 +188,8 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
       if ((k.state & VMAT_VMA_VALID) && k.end > k.start) spans.emplace_back(k.start, k.end);
   }
   const bool kernel_view = vma_source_ != VmaChangeSource::kInference;
-  std::vector<KernelStore> stores = take_stores(rec.hdr.tid, syscall_entry_unknown_ ? 0 : e.enter_ts, rec.hdr.ts);
+  std::vector<KernelStore>& stores = taken_stores_;
+  take_stores(rec.hdr.tid, syscall_entry_unknown_ ? 0 : e.enter_ts, rec.hdr.ts, stores);
   for (const auto& st : stores) spans.emplace_back(st.start, st.end);
   // What the operation unmapped without the hook reporting it (on 6.18
   // maple_tree:ma_write misses the clearing of munmap'd ranges): applied
@@ -379,18 +380,18 @@ void Processor::apply_fault(ProcessState& p, const DecodedRecord& rec, Applied& 
   if (const Vma* v = p.layout.find(addr)) out.fault_vma = *v;
 }
 
-std::vector<KernelStore> Processor::take_stores(uint32_t tid, uint64_t enter_ts, uint64_t exit_ts) {
+void Processor::take_stores(uint32_t tid, uint64_t enter_ts, uint64_t exit_ts, std::vector<KernelStore>& out) {
+  out.clear();
   auto it = pending_stores_.find(tid);
-  if (it == pending_stores_.end()) return {};
-  std::vector<KernelStore> out, later;
-  for (auto& st : it->second) {
-    if (st.ts > exit_ts) later.push_back(std::move(st));
-    else if (st.ts >= enter_ts) out.push_back(std::move(st));
+  if (it == pending_stores_.end()) return;
+  auto& pending = it->second;
+  size_t later = 0;
+  for (const auto& st : pending) {
+    if (st.ts > exit_ts) pending[later++] = st;  // a later syscall's
+    else if (st.ts >= enter_ts) out.push_back(st);
     // older: made outside any syscall we saw (a fault, exec): not this one's
   }
-  if (later.empty()) pending_stores_.erase(it);
-  else it->second = std::move(later);
-  return out;
+  pending.resize(later);
 }
 
 void Processor::end_process(uint32_t pid, RecordSink* sink) {
@@ -416,7 +417,7 @@ void Processor::end_process(uint32_t pid, RecordSink* sink) {
 void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
   stats_.records++;
   if (start_ts_ == 0) start_ts_ = rec.hdr.ts;
-  derive_changes_ = sink != nullptr;
+  derive_changes_ = sink != nullptr && sink->wants_derived();
   Applied out;
   if (rec.type == VMAT_REC_NOTE) {
     if (rec.note->key == kNoteSessionStart) start_ts_ = rec.hdr.ts;
@@ -434,9 +435,11 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
   if (rec.type == VMAT_EV_VMA_KERNEL) {
     if (infer_only_) return;
     // Held until the syscall record (written at its exit) arrives; folded
-    // into that syscall's VMA changes, not shown on their own.
+    // into that syscall's VMA changes, not shown on their own. Nobody to
+    // fold them for: nothing to hold.
     stats_.kernel_stores++;
     vma_source_ = vma_change_source_of(rec.vmak.source);
+    if (!derive_changes_) return;
     auto& v = pending_stores_[rec.hdr.tid];
     constexpr size_t kMaxPending = 1 << 16;  // stores outside syscalls (faults) pile up otherwise
     if (v.size() >= kMaxPending) v.erase(v.begin(), v.begin() + kMaxPending / 2);
@@ -525,6 +528,14 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
   }
   if (sink) sink->on_record(rec, out, &p);
   if (rec.type == VMAT_EV_EXIT) pending_stores_.erase(rec.hdr.tid);
+  // The stores an exec made in the new mm (setup_arg_pages() moving and
+  // growing the stack, after exec_mmap() made it current's) came before its
+  // record: the exec walk or /proc stands for them. With fexit-only
+  // syscalls they would otherwise join the first syscall after the exec.
+  if (rec.type == VMAT_EV_EXEC) {
+    pending_stores_.erase(rec.hdr.tid);
+    pending_stores_.erase(rec.exec.old_tid);  // de_thread(): the exec'ing thread takes the leader's tid
+  }
   if (rec.type == VMAT_EV_EXIT && (rec.exit.flags & VMAT_EXIT_GROUP)) end_process(rec.hdr.pid, sink);
 }
 

@@ -53,6 +53,11 @@ class RecordSink {
   virtual void on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState* proc) = 0;
   // A traced process exited (or the trace ended with it alive).
   virtual void on_process_end(const ProcessState&) {}
+  // Whether this sink reads what the Processor derives for it (Applied's
+  // VMA changes, result VMAs and fault VMA). One that only looks at the
+  // layouts (`record` without printing) says no, and the Processor skips
+  // that work: it is most of the frontend's cost per record.
+  virtual bool wants_derived() const { return true; }
 };
 
 struct ProcessorStats {
@@ -95,8 +100,8 @@ class Processor {
   void seed(ProcessState& p, std::vector<Vma> vmas, uint64_t ts);
   void end_process(uint32_t pid, RecordSink* sink);
   // The kernel's stores the thread made since its last syscall record, for
-  // the syscall whose [enter_ts, exit] brackets them.
-  std::vector<KernelStore> take_stores(uint32_t tid, uint64_t enter_ts, uint64_t exit_ts);
+  // the syscall whose [enter_ts, exit] brackets them, into `out`.
+  void take_stores(uint32_t tid, uint64_t enter_ts, uint64_t exit_ts, std::vector<KernelStore>& out);
 
   std::map<uint32_t, std::unique_ptr<ProcessState>> procs_;
   std::vector<ProcessState> ended_;
@@ -104,7 +109,7 @@ class Processor {
   ProcessorStats stats_;
   uint64_t start_ts_ = 0;
   bool keep_ended_ = true;
-  bool derive_changes_ = true;  // only when a sink sees the record: layout queries skip the cost
+  bool derive_changes_ = true;  // only for a sink that wants them (RecordSink::wants_derived)
   // The vma family's source ("attach.vma" note): kInference when off, and
   // then no VMAT_EV_VMA_KERNEL records come.
   VmaChangeSource vma_source_ = VmaChangeSource::kInference;
@@ -113,7 +118,10 @@ class Processor {
   // ones (those since its previous syscall), not those after enter_ts.
   bool syscall_entry_unknown_ = false;
   bool infer_only_ = false;
-  std::map<uint32_t, std::vector<KernelStore>> pending_stores_;  // by tid
+  // By tid. A thread's vector stays (emptied) between its syscalls, so a
+  // store costs no allocation; it goes when the thread exits.
+  std::map<uint32_t, std::vector<KernelStore>> pending_stores_;
+  std::vector<KernelStore> taken_stores_;  // take_stores()'s output, reused
 };
 
 // The note naming the vma family's attach mode (Session writes

@@ -175,73 +175,76 @@ Vma vma_from_info(const vmat_vma_info& info, std::string_view path) {
   return v;
 }
 
-std::optional<DecodedRecord> decode_record(std::span<const std::byte> rec, std::string* error) {
+namespace {
+
+// decode_record() into a record the caller owns: the record is built in
+// place rather than copied out (it is large, and this runs for every record).
+bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* error) {
   if (rec.size() < sizeof(vmat_hdr)) {
     *error = "record shorter than its header";
-    return std::nullopt;
+    return false;
   }
-  DecodedRecord d;
   std::memcpy(&d.hdr, rec.data(), sizeof(d.hdr));
   if (d.hdr.size != rec.size()) {
     *error = "record size field disagrees with its length";
-    return std::nullopt;
+    return false;
   }
   d.type = d.hdr.type;
   d.comm = bounded_string(reinterpret_cast<const char*>(rec.data()) + offsetof(vmat_hdr, comm),
                           sizeof(d.hdr.comm));
   switch (d.type) {
     case VMAT_EV_SYSCALL:
-      if (!fits<vmat_syscall_event>(rec, error)) return std::nullopt;
+      if (!fits<vmat_syscall_event>(rec, error)) return false;
       std::memcpy(&d.sys, rec.data(), sizeof(d.sys));
       if (d.sys.sys == 0 || d.sys.sys >= VMAT_SYS_MAX) {
         *error = "unknown syscall id";
-        return std::nullopt;
+        return false;
       }
-      if (!trailing(rec, sizeof(vmat_syscall_event), d.sys.path_len, &d.path, error)) return std::nullopt;
+      if (!trailing(rec, sizeof(vmat_syscall_event), d.sys.path_len, &d.path, error)) return false;
       break;
     case VMAT_EV_FAULT:
-      if (!fits<vmat_fault_event>(rec, error)) return std::nullopt;
+      if (!fits<vmat_fault_event>(rec, error)) return false;
       std::memcpy(&d.fault, rec.data(), sizeof(d.fault));
       break;
     case VMAT_EV_FORK:
-      if (!fits<vmat_fork_event>(rec, error)) return std::nullopt;
+      if (!fits<vmat_fork_event>(rec, error)) return false;
       std::memcpy(&d.fork, rec.data(), sizeof(d.fork));
       break;
     case VMAT_EV_EXEC:
-      if (!fits<vmat_exec_event>(rec, error)) return std::nullopt;
+      if (!fits<vmat_exec_event>(rec, error)) return false;
       std::memcpy(&d.exec, rec.data(), sizeof(d.exec));
-      if (!trailing(rec, sizeof(vmat_exec_event), d.exec.filename_len, &d.path, error)) return std::nullopt;
+      if (!trailing(rec, sizeof(vmat_exec_event), d.exec.filename_len, &d.path, error)) return false;
       break;
     case VMAT_EV_EXIT:
-      if (!fits<vmat_exit_event>(rec, error)) return std::nullopt;
+      if (!fits<vmat_exit_event>(rec, error)) return false;
       std::memcpy(&d.exit, rec.data(), sizeof(d.exit));
       break;
     case VMAT_EV_FS:
-      if (!fits<vmat_fs_event>(rec, error)) return std::nullopt;
+      if (!fits<vmat_fs_event>(rec, error)) return false;
       std::memcpy(&d.fs, rec.data(), sizeof(d.fs));
       break;
     case VMAT_EV_USER_STACK:
-      if (!fits<vmat_user_stack_event>(rec, error)) return std::nullopt;
+      if (!fits<vmat_user_stack_event>(rec, error)) return false;
       std::memcpy(&d.ustack, rec.data(), sizeof(d.ustack));
       if (d.ustack.stack_len > VMAT_USTACK_MAX || d.ustack.stack_len != rec.size() - sizeof(vmat_user_stack_event)) {
         *error = "user stack length disagrees with the record";
-        return std::nullopt;
+        return false;
       }
       d.stack = rec.subspan(sizeof(vmat_user_stack_event));
       break;
     case VMAT_EV_VMA_KERNEL:
-      if (!fits<vmat_vma_kernel_event>(rec, error)) return std::nullopt;
+      if (!fits<vmat_vma_kernel_event>(rec, error)) return false;
       std::memcpy(&d.vmak, rec.data(), sizeof(d.vmak));
       if (d.vmak.last < d.vmak.index) {
         *error = "VMA store with its last byte before its first";
-        return std::nullopt;
+        return false;
       }
       break;
     case VMAT_EV_VMA_SNAPSHOT:
-      if (!fits<vmat_vma_snapshot_event>(rec, error)) return std::nullopt;
+      if (!fits<vmat_vma_snapshot_event>(rec, error)) return false;
       std::memcpy(&d.snap, rec.data(), sizeof(d.snap));
       if (!trailing(rec, sizeof(vmat_vma_snapshot_event), d.snap.path_len, &d.path, error))
-        return std::nullopt;
+        return false;
       break;
     case VMAT_REC_LAYOUT: {
       Reader r(rec);
@@ -253,13 +256,13 @@ std::optional<DecodedRecord> decode_record(std::span<const std::byte> rec, std::
       l.start_stack = r.get<uint64_t>();
       if (reason < 1 || reason > 4) {
         *error = "unknown layout reason";
-        return std::nullopt;
+        return false;
       }
       l.reason = static_cast<LayoutReason>(reason);
       // Each VMA takes at least 56 bytes: a count beyond that is a lie.
       if (!r.ok() || n > r.remaining() / 56) {
         *error = "layout record shorter than its VMA count";
-        return std::nullopt;
+        return false;
       }
       l.vmas.reserve(n);
       for (uint32_t i = 0; i < n && r.ok(); i++) {
@@ -275,13 +278,13 @@ std::optional<DecodedRecord> decode_record(std::span<const std::byte> rec, std::
         v.special = r.str();
         if (v.end <= v.start) {
           *error = "layout record holds an empty VMA";
-          return std::nullopt;
+          return false;
         }
         l.vmas.push_back(std::move(v));
       }
       if (!r.ok()) {
         *error = "layout record truncated";
-        return std::nullopt;
+        return false;
       }
       d.layout = std::move(l);
       break;
@@ -293,7 +296,7 @@ std::optional<DecodedRecord> decode_record(std::span<const std::byte> rec, std::
       l.lost_total = r.get<uint64_t>();
       if (!r.ok()) {
         *error = "loss record truncated";
-        return std::nullopt;
+        return false;
       }
       d.loss = l;
       break;
@@ -305,7 +308,7 @@ std::optional<DecodedRecord> decode_record(std::span<const std::byte> rec, std::
       n.value = r.str();
       if (!r.ok()) {
         *error = "note record truncated";
-        return std::nullopt;
+        return false;
       }
       d.note = std::move(n);
       break;
@@ -319,7 +322,7 @@ std::optional<DecodedRecord> decode_record(std::span<const std::byte> rec, std::
       f.path = r.str();
       if (!r.ok()) {
         *error = "file-deleted record truncated";
-        return std::nullopt;
+        return false;
       }
       d.file_deleted = std::move(f);
       break;
@@ -327,7 +330,15 @@ std::optional<DecodedRecord> decode_record(std::span<const std::byte> rec, std::
     default:
       break;  // newer writer: the caller skips it
   }
-  return d;
+  return true;
+}
+
+}  // namespace
+
+std::optional<DecodedRecord> decode_record(std::span<const std::byte> rec, std::string* error) {
+  std::optional<DecodedRecord> out(std::in_place);
+  if (!decode_into(rec, *out, error)) out.reset();
+  return out;
 }
 
 }  // namespace vmatrace

@@ -35,6 +35,8 @@ class Printer : public RecordSink {
 
   void on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState* proc) override;
   void on_process_end(const ProcessState& p) override;
+  // The event stream shows derived changes; the layouts at the end do not.
+  bool wants_derived() const override { return opts_.events; }
   // An event derived from `rec` by an analysis (malloc attribution), printed
   // under it with rec's time, pid, tid and comm: `text` after the event
   // name in text mode, `json_fields` (",\"key\":..." pairs) in JSON mode.

@@ -148,6 +148,7 @@ class RecordTee : public RecordSink {
     if (a_) a_->on_process_end(p);
     if (b_) b_->on_process_end(p);
   }
+  bool wants_derived() const override { return (a_ && a_->wants_derived()) || (b_ && b_->wants_derived()); }
 
  private:
   RecordSink* a_;

@@ -7,6 +7,8 @@
 #include "core/processor.h"
 #include "core/records.h"
 #include "core/vm_flags.h"
+#include "output/printer.h"
+#include "report/fault_report.h"
 
 using namespace vmatrace;
 
@@ -149,5 +151,98 @@ TEST(ProcessorKernelView, FexitSyscallsTakeTheStoresSinceTheThreadsLastSyscall) 
   ASSERT_EQ(c.changes.size(), 1u);
   EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kMerge);
   EXPECT_EQ(c.changes[0].source, VmaChangeSource::kMapleTree);
+  EXPECT_EQ(p.stats().kernel_disagreements, 0u);
+}
+
+// A store that belongs to a later syscall (its record came first, from
+// another CPU) waits for that syscall instead of being taken or dropped.
+TEST(ProcessorKernelView, AStoreOfTheNextSyscallWaitsForIt) {
+  Processor p;
+  Collect c;
+  start(p, c, "raw_tracepoint");
+  p.apply(decode(store(105, kPid, 0xabc, 0x10000, 0x14000)), &c);
+  p.apply(decode(store(125, kPid, 0xdef, 0x20000, 0x21000)), &c);  // the second mmap's
+  p.apply(decode(mmap_rec(100, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000))), &c);
+  ASSERT_EQ(c.changes.size(), 1u);
+  EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kMerge);
+  c.changes.clear();
+  p.apply(decode(mmap_rec(120, 130, 0x20000, 0x1000, kinfo(0x20000, 0x21000))), &c);
+  ASSERT_EQ(c.changes.size(), 1u);
+  EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kNew);
+  EXPECT_EQ(c.changes[0].source, VmaChangeSource::kMapleTree);
+  EXPECT_EQ(p.stats().kernel_disagreements, 0u);
+}
+
+// `record` without printing: the sink says it reads no derived changes, so
+// the Processor derives none and holds no stores, but the layouts are the
+// same; a sink that wants changes gets them from the next syscall on.
+TEST(ProcessorKernelView, ASinkThatReadsNoChangesGetsTheLayoutsOnly) {
+  struct LayoutsOnly : Collect {
+    bool wants_derived() const override { return false; }
+  };
+  Processor p;
+  LayoutsOnly quiet;
+  start(p, quiet, "raw_tracepoint");
+  p.apply(decode(store(105, kPid, 0xabc, 0x10000, 0x14000)), &quiet);
+  p.apply(decode(mmap_rec(100, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000))), &quiet);
+  EXPECT_TRUE(quiet.changes.empty());
+  EXPECT_EQ(p.stats().kernel_stores, 1u);
+  const ProcessState* st = p.process(kPid);
+  ASSERT_NE(st, nullptr);
+  ASSERT_EQ(st->layout.vmas().size(), 1u);
+  EXPECT_EQ(st->layout.vmas()[0].start, 0x10000u);
+  EXPECT_EQ(st->layout.vmas()[0].end, 0x14000u);
+
+  Collect c;
+  p.apply(decode(store(125, kPid, 0xdef, 0x20000, 0x21000)), &c);
+  p.apply(decode(mmap_rec(120, 130, 0x20000, 0x1000, kinfo(0x20000, 0x21000))), &c);
+  ASSERT_EQ(c.changes.size(), 1u);
+  EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kNew);
+  EXPECT_EQ(c.changes[0].source, VmaChangeSource::kMapleTree);
+}
+
+// `record` prints no events: its Printer reads no changes, and a tee with a
+// report that does still gets them.
+TEST(ProcessorKernelView, ThePrinterReadsChangesOnlyWhenItPrintsEvents) {
+  PrinterOptions quiet;
+  quiet.events = false;
+  quiet.maps_at_end = true;  // the layouts at the end need no changes
+  Printer silent(stdout, quiet);
+  Printer loud(stdout, PrinterOptions{});
+  EXPECT_FALSE(silent.wants_derived());
+  EXPECT_TRUE(loud.wants_derived());
+  Collect c;
+  EXPECT_TRUE(RecordTee(&silent, &c).wants_derived());
+  EXPECT_FALSE(RecordTee(&silent, nullptr).wants_derived());
+}
+
+// With fexit-only syscalls, the stores an exec made (the new stack moved and
+// grown by setup_arg_pages()) come before the exec record; they are the
+// exec's, not the first syscall's after it.
+TEST(ProcessorKernelView, TheStoresOfAnExecAreNotTheNextSyscalls) {
+  Processor p;
+  Collect c;
+  p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.syscalls", "fentry"})), &c);
+  start(p, c, "raw_tracepoint");
+  p.apply(decode(store(95, kPid, 0x57ac, 0x7fff0000, 0x7fff1000)), &c);  // exec's stack
+  vmat_exec_event ex{};
+  ex.hdr = make_header(VMAT_EV_EXEC, 97, kPid, kPid, "t");
+  ex.hdr.size = sizeof(ex);
+  ex.old_tid = kPid;
+  p.apply(decode(bytes_of(ex)), &c);
+  LayoutRecord l;  // what /proc said after the exec (procfs exec layout)
+  Vma v;
+  v.start = 0x10000;
+  v.end = 0x13000;
+  v.flags = kAnonRw;
+  v.pgoff = 0x10;
+  l.reason = LayoutReason::kExec;
+  l.vmas = {v};
+  p.apply(decode(encode_layout(make_header(VMAT_REC_LAYOUT, 98, kPid, kPid, "t"), l)), &c);
+  c.changes.clear();
+  p.apply(decode(store(105, kPid, 0xabc, 0x10000, 0x14000)), &c);
+  p.apply(decode(mmap_rec(110, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000))), &c);
+  ASSERT_EQ(c.changes.size(), 1u) << "only the merge: the exec's store is not the mmap's";
+  EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kMerge);
   EXPECT_EQ(p.stats().kernel_disagreements, 0u);
 }
