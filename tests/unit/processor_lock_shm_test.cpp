@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 
 #include "core/decode.h"
 #include "core/processor.h"
@@ -26,9 +27,17 @@ constexpr uint64_t P = 4096;
 constexpr uint64_t kA = 0x7f0000010000;  // a 10-page anonymous VMA
 constexpr uint64_t kShm = 0x7f0000100000;
 
+// A decoded record's views (comm, path) point into its bytes: keep every
+// record's bytes for the whole test program.
+const std::vector<std::byte>& keep(std::vector<std::byte> b) {
+  static std::deque<std::vector<std::byte>> kept;
+  kept.push_back(std::move(b));
+  return kept.back();
+}
+
 DecodedRecord decode(const std::vector<std::byte>& b) {
   std::string err;
-  auto d = decode_record(b, &err);
+  auto d = decode_record(keep(b), &err);
   EXPECT_TRUE(d) << err;
   return *d;
 }
