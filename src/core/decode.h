@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/text.h"  // hex, human_size, escaping
+
 namespace vmatrace {
 
 // "mmap", "munmap", ... for an enum vmat_sys value; "syscall" if unknown.
@@ -18,14 +20,7 @@ std::string mlock2_flag_names(uint64_t flags);  // "MLOCK_ONFAULT", "0"
 std::string mlockall_flag_names(uint64_t flags);  // "MCL_CURRENT|MCL_FUTURE", "0"
 std::string shmat_flag_names(uint64_t flags);   // "SHM_RDONLY|SHM_RND", "0"
 std::string errno_name(int err);                // "ENOMEM" or "E<n>"
-std::string human_size(uint64_t bytes);         // "4.0 KiB", "12 B", "1.5 MiB"
-std::string hex(uint64_t v);                    // "0x7f3c2a000000"
 std::string fault_access(uint32_t error_code);  // "read", "write", "exec"
 
-// Escaping for output of strings that came from the kernel or a recording
-// (paths, comm): control characters, backslash and invalid UTF-8 are made
-// visible; nothing can end a line or inject terminal escapes.
-std::string escape_text(std::string_view s);
-std::string escape_json(std::string_view s);  // without the surrounding quotes
 
 }  // namespace vmatrace

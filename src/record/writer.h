@@ -6,7 +6,7 @@
 #pragma once
 
 #include "record/format.h"
-#include "record/unique_fd.h"
+#include "util/unique_fd.h"
 
 #include <cstddef>
 #include <cstdint>

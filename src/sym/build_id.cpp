@@ -8,7 +8,7 @@
 
 #include <memory>
 
-#include "record/unique_fd.h"
+#include "util/unique_fd.h"
 
 namespace vmatrace {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "trace/errors.h"
+#include "util/errors.h"
 #include "trace/fault_perf.h"
 #include "vmatrace_bpf.skel.h"
 #include "vmatrace/abi/events.h"

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "record/unique_fd.h"
+#include "util/unique_fd.h"
 
 namespace vmatrace {
 

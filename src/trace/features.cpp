@@ -19,8 +19,8 @@
 #include <set>
 #include <sstream>
 
-#include "record/unique_fd.h"
-#include "trace/errors.h"
+#include "util/unique_fd.h"
+#include "util/errors.h"
 
 namespace vmatrace {
 namespace {

@@ -21,9 +21,9 @@
 #include <sstream>
 
 #include "core/decode.h"
-#include "record/unique_fd.h"
+#include "util/unique_fd.h"
 #include "record/writer.h"
-#include "trace/errors.h"
+#include "util/errors.h"
 #include "sym/build_id.h"
 #include "sym/malloc_tracker.h"
 #include "trace/procfs.h"

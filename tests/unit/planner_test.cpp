@@ -2,7 +2,7 @@
 // is a fake kernel.
 #include <gtest/gtest.h>
 
-#include "trace/errors.h"
+#include "util/errors.h"
 #include "trace/features.h"
 
 using namespace vmatrace;

@@ -2,7 +2,7 @@
 // fentry, kprobe, maple_tree (raw tracepoint), inference ("none").
 #include <gtest/gtest.h>
 
-#include "trace/errors.h"
+#include "util/errors.h"
 #include "trace/features.h"
 
 using namespace vmatrace;

@@ -5,7 +5,7 @@
 
 #include "cli/commands/commands.h"
 #include "record/format.h"
-#include "trace/errors.h"
+#include "util/errors.h"
 
 namespace vmatrace {
 namespace {

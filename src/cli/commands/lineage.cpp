@@ -14,7 +14,7 @@
 #include "core/processor.h"
 #include "core/records.h"
 #include "record/reader.h"
-#include "trace/errors.h"
+#include "util/errors.h"
 
 namespace vmatrace {
 namespace {

@@ -12,7 +12,7 @@
 #include "output/record_dump.h"
 #include "record/reader.h"
 #include "sym/malloc_tracker.h"
-#include "trace/errors.h"
+#include "util/errors.h"
 
 namespace vmatrace {
 namespace {

@@ -9,7 +9,7 @@
 #include "report/fault_report.h"
 #include "report/malloc_report.h"
 #include "sym/malloc_tracker.h"
-#include "trace/errors.h"
+#include "util/errors.h"
 
 namespace vmatrace {
 

@@ -11,7 +11,7 @@
 #include "record/reader.h"
 #include "report/html_report.h"
 #include "sym/malloc_tracker.h"
-#include "trace/errors.h"
+#include "util/errors.h"
 
 namespace vmatrace {
 namespace {

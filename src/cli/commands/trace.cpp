@@ -2,7 +2,7 @@
 #include <sstream>
 
 #include "cli/commands/commands.h"
-#include "trace/errors.h"
+#include "util/errors.h"
 #include "trace/fault_perf.h"
 
 namespace vmatrace {
