@@ -44,25 +44,8 @@ enum vmat_record_type {
 	VMAT_REC_FILE_DELETED = 0x8004, /* frontend: a mapped file was unlinked */
 };
 
-/* Syscalls that change or inspect the address space (vmat_syscall_event.sys). */
-enum vmat_sys {
-	VMAT_SYS_MMAP = 1,
-	VMAT_SYS_MUNMAP = 2,
-	VMAT_SYS_BRK = 3,
-	VMAT_SYS_MREMAP = 4,
-	VMAT_SYS_MPROTECT = 5,
-	VMAT_SYS_MADVISE = 6,
-	/* Added after the first six (readers that predate them reject them). */
-	VMAT_SYS_MLOCK = 7,
-	VMAT_SYS_MUNLOCK = 8,
-	VMAT_SYS_MLOCK2 = 9,
-	VMAT_SYS_MLOCKALL = 10,
-	VMAT_SYS_MUNLOCKALL = 11,
-	VMAT_SYS_PKEY_MPROTECT = 12,
-	VMAT_SYS_SHMAT = 13,      /* args: shmid, shmaddr, shmflg; ret: the address */
-	VMAT_SYS_SHMDT = 14,      /* args: shmaddr (the size is the segment's) */
-	VMAT_SYS_MAX = 15,
-};
+/* enum vmat_sys: the table of traced syscalls. */
+#include "syscalls.h"
 
 struct vmat_hdr {
 	__u32 type;  /* enum vmat_record_type */
