@@ -17,6 +17,8 @@
 # VMATRACE_ASAN=0 skips stage 3; VMATRACE_VM=0 skips stage 2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The test builds treat every compiler warning as an error.
+export VMATRACE_CMAKE_ARGS="-DVMATRACE_WERROR=ON ${VMATRACE_CMAKE_ARGS:-}"
 ./scripts/setup.sh
 start=$SECONDS
 stage() { echo "test.sh: $1 ($((SECONDS - start)) s)"; }

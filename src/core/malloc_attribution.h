@@ -43,4 +43,25 @@ struct Attribution {
 // caller of the syscall wrapper (frame 1), so a direct mmap names its caller.
 Attribution attribute(const std::vector<StackFrame>& frames);
 
+// One growth of the heap or of an mmap region, with the allocator and the
+// call site that caused it: made by MallocTracker (src/sym/), read by the
+// printers and reports.
+struct MallocGrowth {
+  uint32_t pid = 0, tid = 0;
+  uint64_t ts = 0;             // of the user stack record
+  uint64_t syscall_ts = 0;     // enter_ts of the syscall that grew memory
+  std::string via;             // "brk", "mmap", "mremap", "mprotect"
+  uint64_t bytes = 0;          // grown by
+  uint64_t addr = 0;           // start of the grown range
+  uint64_t vma_start = 0, vma_end = 0;  // the resulting VMA (0, 0: unknown)
+  std::string vma_perms, vma_name;
+  std::optional<uint64_t> size;  // requested size, when known (--malloc=exact)
+  Attribution attribution;
+  std::vector<StackFrame> stack;
+
+  const StackFrame* call_site() const {
+    return attribution.call_site && *attribution.call_site < stack.size() ? &stack[*attribution.call_site] : nullptr;
+  }
+};
+
 }  // namespace vmatrace

@@ -15,14 +15,6 @@
 
 namespace vmatrace {
 
-// The fuzzer's build (only) skips the checksums: otherwise almost every
-// mutated input fails a CRC and never reaches the structure checks, the
-// decompressor, the decoder or the processor.
-#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-constexpr bool kVerifyChecksums = false;
-#else
-constexpr bool kVerifyChecksums = true;
-#endif
 namespace {
 
 using namespace recfmt;
@@ -98,9 +90,10 @@ RecordingReader::RecordingReader(RecordingReader&&) noexcept = default;
 RecordingReader& RecordingReader::operator=(RecordingReader&&) noexcept = default;
 RecordingReader::~RecordingReader() = default;
 
-RecordingReader RecordingReader::open(const std::string& path) {
+RecordingReader RecordingReader::open(const std::string& path, ReaderOptions opts) {
     RecordingReader r;
     r.name_ = path;
+    r.opts_ = opts;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int err = errno;
@@ -119,9 +112,11 @@ RecordingReader RecordingReader::open(const std::string& path) {
     return r;
 }
 
-RecordingReader RecordingReader::from_memory(std::span<const std::byte> data, std::string name) {
+RecordingReader RecordingReader::from_memory(std::span<const std::byte> data, std::string name,
+                                             ReaderOptions opts) {
     RecordingReader r;
     r.name_ = std::move(name);
+    r.opts_ = opts;
     r.memory_ = data;
     r.parse_header();
     return r;
@@ -195,7 +190,7 @@ void RecordingReader::parse_header() {
     auto tlv = read_at(kPreambleSize, tlv_len, tlv_scratch);
     if (tlv.size() < tlv_len) throw truncated_header();
     crc = crc32c(tlv, crc);
-    if (kVerifyChecksums && crc != want_crc)
+    if (opts_.verify_checksums && crc != want_crc)
         throw RecordingError(name_ + ": corrupt header (checksum " + hex32(crc) + ", expected " + hex32(want_crc) +
                              ")");
 
@@ -329,7 +324,7 @@ bool RecordingReader::load_next_chunk() {
         }
         std::uint32_t want_hcrc = load_le<std::uint32_t>(head.data() + kChHeaderCrc);
         std::uint32_t hcrc = crc32c(head.first(kChHeaderCrc));
-        if (kVerifyChecksums && hcrc != want_hcrc) {
+        if (opts_.verify_checksums && hcrc != want_hcrc) {
             corrupt(off, "chunk header checksum mismatch (" + hex32(hcrc) + ", expected " + hex32(want_hcrc) + ")");
             return false;
         }
@@ -375,7 +370,7 @@ bool RecordingReader::load_next_chunk() {
             return false;
         }
         std::uint32_t pcrc = crc32c(body);
-        if (kVerifyChecksums && pcrc != want_pcrc) {
+        if (opts_.verify_checksums && pcrc != want_pcrc) {
             corrupt(off, "chunk payload checksum mismatch (" + hex32(pcrc) + ", expected " + hex32(want_pcrc) + ")");
             return false;
         }

@@ -48,15 +48,23 @@ struct ReadStatus {
     std::uint64_t chunks = 0; // intact chunks read before it (all types)
 };
 
+struct ReaderOptions {
+    // Off only for fuzzing: otherwise almost every mutated input fails a CRC
+    // and never reaches the structure checks, the decompressor, the decoder
+    // or the processor.
+    bool verify_checksums = true;
+};
+
 class RecordingReader {
 public:
     // Opens a regular file and parses its header. Throws RecordingError when
     // the file cannot be opened, is empty, is not a recording ("X is not a
     // vmatrace recording"), has a truncated or corrupt header, or needs a
     // newer vmatrace ("X was written by format version N; ... upgrade").
-    static RecordingReader open(const std::string& path);
+    static RecordingReader open(const std::string& path, ReaderOptions opts = {});
     // Same over bytes in memory, which must outlive the reader (tests, fuzzing).
-    static RecordingReader from_memory(std::span<const std::byte> data, std::string name = "<memory>");
+    static RecordingReader from_memory(std::span<const std::byte> data, std::string name = "<memory>",
+                                       ReaderOptions opts = {});
 
     RecordingReader(RecordingReader&&) noexcept;
     RecordingReader& operator=(RecordingReader&&) noexcept;
@@ -105,6 +113,7 @@ private:
     void corrupt(std::uint64_t offset, const std::string& why);
 
     std::string name_;
+    ReaderOptions opts_;
     UniqueFd fd_;                          // file source
     std::uint64_t file_size_ = 0;
     std::span<const std::byte> memory_;    // memory source (when fd_ is empty)

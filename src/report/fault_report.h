@@ -136,23 +136,4 @@ class FaultReport : public RecordSink {
 
 namespace vmatrace {
 
-// Feeds one record to two sinks (the printer and a report), in order.
-class RecordTee : public RecordSink {
- public:
-  RecordTee(RecordSink* a, RecordSink* b) : a_(a), b_(b) {}
-  void on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState* proc) override {
-    if (a_) a_->on_record(rec, applied, proc);
-    if (b_) b_->on_record(rec, applied, proc);
-  }
-  void on_process_end(const ProcessState& p) override {
-    if (a_) a_->on_process_end(p);
-    if (b_) b_->on_process_end(p);
-  }
-  bool wants_derived() const override { return (a_ && a_->wants_derived()) || (b_ && b_->wants_derived()); }
-
- private:
-  RecordSink* a_;
-  RecordSink* b_;
-};
-
 }  // namespace vmatrace

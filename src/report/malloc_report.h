@@ -15,24 +15,6 @@
 
 namespace vmatrace {
 
-struct MallocGrowth {
-  uint32_t pid = 0, tid = 0;
-  uint64_t ts = 0;             // of the user stack record
-  uint64_t syscall_ts = 0;     // enter_ts of the syscall that grew memory
-  std::string via;             // "brk", "mmap", "mremap", "mprotect"
-  uint64_t bytes = 0;          // grown by
-  uint64_t addr = 0;           // start of the grown range
-  uint64_t vma_start = 0, vma_end = 0;  // the resulting VMA (0, 0: unknown)
-  std::string vma_perms, vma_name;
-  std::optional<uint64_t> size;  // requested size, when known (--malloc=exact)
-  Attribution attribution;
-  std::vector<StackFrame> stack;
-
-  const StackFrame* call_site() const {
-    return attribution.call_site && *attribution.call_site < stack.size() ? &stack[*attribution.call_site] : nullptr;
-  }
-};
-
 // "parse_blob+0x1c (blob.c:88)", "0x7f3c2a001234 (libfoo.so)", "?"
 std::string frame_text(const StackFrame& f);
 // The text after the event name: "malloc via brk +132.0 KiB => 0x..-0x.. rw-p [heap] from f+0x1c (a.c:9)".

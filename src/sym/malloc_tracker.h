@@ -12,7 +12,7 @@
 
 #include "core/processor.h"
 #include "core/records.h"
-#include "report/malloc_report.h"
+#include "core/malloc_attribution.h"
 #include "sym/unwinder.h"
 
 namespace vmatrace {

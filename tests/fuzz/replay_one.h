@@ -21,10 +21,10 @@ namespace vmatrace::fuzz {
 // Everything `vmatrace replay` (text and --json --maps) and `info` do with a
 // recording, writing to `sink` (/dev/null). Hostile input must end in a
 // RecordingError from the header parse or a non-Clean status, never a crash.
-inline void replay_one(std::span<const std::byte> data, std::FILE* sink) {
+inline void replay_one(std::span<const std::byte> data, std::FILE* sink, ReaderOptions reader_opts = {}) {
   std::optional<RecordingReader> reader;
   try {
-    reader.emplace(RecordingReader::from_memory(data, "<fuzz>"));
+    reader.emplace(RecordingReader::from_memory(data, "<fuzz>", reader_opts));
   } catch (const std::exception&) {
     return;  // rejected header: the expected outcome for most inputs
   }

@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    auto reader = vmatrace::RecordingReader::open(argv[1]);
+    // Without checksums, as the fuzzer reads: a crash input is resealed.
+    auto reader = vmatrace::RecordingReader::open(argv[1], vmatrace::ReaderOptions{.verify_checksums = false});
     vmatrace::WriterOptions wo;
     wo.force = true;
     wo.zstd_level = 0;
