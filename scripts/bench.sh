@@ -3,8 +3,9 @@
 # linux-perf, bpftrace, heaptrack) and Google Benchmark from Debian, builds
 # vmatrace, the workloads and the layout benchmark in ./build, then runs
 # bench/bench.py, which prints markdown tables and writes bench/results.json
-# and bench/results.md.
-#   sudo ./scripts/bench.sh [--quick] [--rounds N] [--only storm,faultstorm,...]
+# and bench/results.md; --update-docs also writes them to
+# docs/generated/performance.md (--update-readme is the old name of it).
+#   sudo ./scripts/bench.sh [--quick] [--rounds N] [--only storm,faultstorm,...] [--update-docs]
 # Not part of the test suite: a full run takes tens of minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."

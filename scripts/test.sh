@@ -55,7 +55,7 @@ if [[ ${VMATRACE_ASAN:-1} == 1 ]]; then
     # detect_leaks stays on; halt_on_error makes any finding fail the test.
     export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:halt_on_error=1:detect_leaks=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-    # The junit file feeds the sanitizer row of README's Reliability table
+    # The junit file feeds the sanitizer row of docs/generated/reliability.md
     # (scripts/reliability-report.sh).
     ctest --test-dir build-asan --output-on-failure -j1 -LE vm --output-junit "$PWD/build-asan/asan-suite.xml" "$@" ||
       asan=$?

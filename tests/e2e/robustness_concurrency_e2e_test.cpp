@@ -1,4 +1,4 @@
-// Concurrency cases of README's "Reliability" section: a pid reused during
+// Concurrency cases of docs/reliability.md: a pid reused during
 // one trace must not mix the two processes' layouts, and 64 threads mapping
 // and unmapping at once must lose and misattribute nothing. The oracles are
 // the kernel (/proc/PID/maps, read while the process is stopped or by the

@@ -2,7 +2,7 @@
 // (a subprocess): signals to the tracer and to the traced command, a full
 // disk, many threads and many short-lived children, credentials under sudo,
 // symlinks planted where a recording goes, and missing capabilities. Each
-// test names one case of README's "Reliability" section (generated from
+// test names one case of docs/generated/reliability.md (generated from
 // these results by scripts/reliability-report.sh).
 
 #include <gtest/gtest.h>
