@@ -56,7 +56,7 @@ JsonWriter& JsonWriter::value(bool b) {
   return *this;
 }
 
-JsonWriter& JsonWriter::int_value(int64_t v) {
+JsonWriter& JsonWriter::integer(auto v) {
   separate();
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof(buf), v);
@@ -64,13 +64,8 @@ JsonWriter& JsonWriter::int_value(int64_t v) {
   return *this;
 }
 
-JsonWriter& JsonWriter::uint_value(uint64_t v) {
-  separate();
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  out_.append(buf, r.ptr);
-  return *this;
-}
+JsonWriter& JsonWriter::int_value(int64_t v) { return integer(v); }
+JsonWriter& JsonWriter::uint_value(uint64_t v) { return integer(v); }
 
 JsonWriter& JsonWriter::value(double v, const char* fmt) {
   if (!std::isfinite(v)) return null();

@@ -66,6 +66,7 @@ class JsonWriter {
   JsonWriter& close(char c);
   JsonWriter& int_value(int64_t v);
   JsonWriter& uint_value(uint64_t v);
+  JsonWriter& integer(auto v);
   void separate();  // the comma before a value or key, when one is due
 
   std::string& out_;

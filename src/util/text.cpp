@@ -42,33 +42,67 @@ std::string human_size(uint64_t bytes) {
   return out + " " + units[u];
 }
 
-std::string escape_text(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
+namespace {
+
+// The loop both escapers share: valid multi-byte UTF-8 is kept as it is;
+// every other byte goes through `one(out, byte, valid)`.
+template <typename One>
+void escape_into(std::string& out, std::string_view s, One one) {
   for (size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
     size_t n = utf8_len(s, i);
     if (n > 1) {
       out.append(s.substr(i, n));
       i += n;
       continue;
     }
-    if (n == 1 && c >= 0x20 && c != 0x7f && c != '\\') {
-      out += static_cast<char>(c);
+    one(out, static_cast<unsigned char>(s[i]), n == 1);
+    i++;
+  }
+}
+
+}  // namespace
+
+std::string escape_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  escape_into(out, s, [](std::string& o, unsigned char c, bool valid) {
+    if (valid && c >= 0x20 && c != 0x7f && c != '\\') {
+      o += static_cast<char>(c);
     } else if (c == '\\') {
-      out += "\\\\";
+      o += "\\\\";
     } else if (c == '\n') {
-      out += "\\n";
+      o += "\\n";
     } else if (c == '\t') {
-      out += "\\t";
+      o += "\\t";
     } else {
       char buf[8];
       std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
+      o += buf;
     }
-    i++;
-  }
+  });
   return out;
+}
+
+void append_json_escaped(std::string& out, std::string_view s) {
+  escape_into(out, s, [](std::string& o, unsigned char c, bool valid) {
+    if (!valid) {
+      o += "\\ufffd";  // invalid UTF-8 byte
+    } else if (c == '"') {
+      o += "\\\"";
+    } else if (c == '\\') {
+      o += "\\\\";
+    } else if (c == '\n') {
+      o += "\\n";
+    } else if (c == '\t') {
+      o += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      o += buf;
+    } else {
+      o += static_cast<char>(c);
+    }
+  });
 }
 
 std::string escape_json(std::string_view s) {
@@ -76,36 +110,6 @@ std::string escape_json(std::string_view s) {
   out.reserve(s.size());
   append_json_escaped(out, s);
   return out;
-}
-
-void append_json_escaped(std::string& out, std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t n = utf8_len(s, i);
-    if (n > 1) {
-      out.append(s.substr(i, n));
-      i += n;
-      continue;
-    }
-    if (n == 0) {
-      out += "\\ufffd";  // invalid UTF-8 byte
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-    i++;
-  }
 }
 
 }  // namespace vmatrace
