@@ -11,35 +11,11 @@
 // Prints one "ok"/"not ok" line per check and exits 1 when any failed.
 //
 // usage: node check_malloc.mjs MODULES_DIR EXPECT.json
-import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import { check, checkPage, readArgs } from './browser.mjs';
 
-const [modulesDir, expectPath] = process.argv.slice(2);
-if (!modulesDir || !expectPath) {
-  console.error('usage: node check_malloc.mjs MODULES_DIR EXPECT.json');
-  process.exit(2);
-}
-const { chromium } = createRequire(path.join(path.resolve(modulesDir), 'noop.js'))('playwright-core');
-const expect = JSON.parse(readFileSync(expectPath, 'utf8'));
+const { modulesDir, expect } = readArgs('check_malloc.mjs');
 
-let failures = 0;
-function check(ok, name, detail) {
-  console.log(`${ok ? 'ok' : 'not ok'} - ${name}${ok || detail === undefined ? '' : ': ' + detail}`);
-  if (!ok) failures++;
-  return ok;
-}
-
-const browser = await chromium.launch({
-  executablePath: expect.chromium || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-});
-try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto('file://' + path.resolve(expect.html));
-  await page.waitForFunction(() => window.vmatraceTimeline !== undefined, null, { timeout: 10000 });
+await checkPage(modulesDir, expect, {}, async (page, errors) => {
   const T = (fn, arg) => page.evaluate(fn, arg);
   const pid = await T((comm) => (window.vmatraceTimeline.data.processes.find((p) => p.comm === comm) || {}).pid, expect.comm);
   if (!check(pid !== undefined, `the page has the ${expect.comm} process`)) process.exitCode = 1;
@@ -104,8 +80,4 @@ try {
   }
   check(hovered, 'the calloc marker was hovered');
   check(errors.length === 0, 'no page errors', errors.join('; '));
-} finally {
-  await browser.close();
-}
-console.log(failures ? `${failures} checks failed` : 'all checks passed');
-process.exit(failures ? 1 : 0);
+});

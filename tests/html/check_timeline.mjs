@@ -14,39 +14,13 @@
 // check failed.
 //
 // usage: node check_timeline.mjs MODULES_DIR EXPECT.json
-import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import { check, checkPage, readArgs } from './browser.mjs';
 
-const [modulesDir, expectPath] = process.argv.slice(2);
-if (!modulesDir || !expectPath) {
-  console.error('usage: node check_timeline.mjs MODULES_DIR EXPECT.json');
-  process.exit(2);
-}
-const { chromium } = createRequire(path.join(path.resolve(modulesDir), 'noop.js'))('playwright-core');
-const expect = JSON.parse(readFileSync(expectPath, 'utf8'));
-
-let failures = 0;
-function check(ok, name, detail) {
-  console.log(`${ok ? 'ok' : 'not ok'} - ${name}${ok || detail === undefined ? '' : ': ' + detail}`);
-  if (!ok) failures++;
-  return ok;
-}
+const { modulesDir, expect } = readArgs('check_timeline.mjs');
 const near = (a, b, tol = 1.01) => Math.abs(a - b) <= tol;
 
-const browser = await chromium.launch({
-  executablePath: expect.chromium || '/usr/bin/chromium',
-  // root in CI containers: Chromium refuses its sandbox there
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-});
-try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('request', (r) => { if (!r.url().startsWith('file:') && !r.url().startsWith('data:')) errors.push('network: ' + r.url()); });
-  await page.goto('file://' + path.resolve(expect.html));
-  await page.waitForFunction(() => window.vmatraceTimeline !== undefined, null, { timeout: 10000 });
+await checkPage(modulesDir, expect, { recordRequests: true }, async (page, errors) => {
   const T = (fn, arg) => page.evaluate(fn, arg);
   const base = BigInt(await T(() => window.vmatraceTimeline.data.base_ts));
   const rel = (abs) => Number(BigInt(abs) - base);
@@ -241,8 +215,4 @@ try {
   }, png.toString('base64'));
   check(stats.big >= 6 && stats.nonWhite > 0.1, 'screenshot is not blank (distinct colours, ink)', JSON.stringify(stats));
   check(errors.length === 0, 'no page errors, no network requests', errors.join('; '));
-} finally {
-  await browser.close();
-}
-console.log(failures ? `${failures} checks failed` : 'all checks passed');
-process.exit(failures ? 1 : 0);
+});

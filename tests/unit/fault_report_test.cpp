@@ -8,6 +8,7 @@
 
 #include "core/records.h"
 #include "report/fault_report.h"
+#include "support/records.h"
 #include "vmatrace/abi/events.h"
 
 using namespace vmatrace;
@@ -16,9 +17,10 @@ namespace {
 
 constexpr uint32_t kPfUser = 1u << 2, kPfWrite = 1u << 1, kPfInstr = 1u << 4;
 
+// VMAs with their ids: the report names VMAs by id.
 Vma anon(uint64_t start, uint64_t end, uint64_t id) {
-  Vma v;
-  v.start = start, v.end = end, v.flags = VM_READ | VM_WRITE, v.pgoff = start >> 12, v.id = id;
+  Vma v = test::records::anon(start, end, VM_READ | VM_WRITE);
+  v.id = id;
   return v;
 }
 

@@ -10,23 +10,16 @@
 #include "core/records.h"
 #include "core/vm_flags.h"
 #include "report/html_report.h"
+#include "support/records.h"
 
 using namespace vmatrace;
+using namespace vmatrace::test;
+using namespace vmatrace::test::records;
 
 namespace {
 
-constexpr uint64_t kAnonRw = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
 constexpr uint64_t kMs = 1'000'000;
 constexpr uint64_t kBase = 1'000'000'000;
-
-Vma anon(uint64_t start, uint64_t end, uint64_t flags = kAnonRw) {
-  Vma v;
-  v.start = start;
-  v.end = end;
-  v.flags = flags;
-  v.pgoff = start >> 12;
-  return v;
-}
 
 Vma file(uint64_t start, uint64_t end, const std::string& path, uint64_t flags) {
   Vma v = anon(start, end, flags);
@@ -35,30 +28,6 @@ Vma file(uint64_t start, uint64_t end, const std::string& path, uint64_t flags) 
   v.dev = 8 << 20;
   v.pgoff = 0;
   return v;
-}
-
-template <typename T>
-std::vector<std::byte> bytes_of(const T& v) {
-  std::vector<std::byte> b(sizeof(T));
-  std::memcpy(b.data(), &v, sizeof(T));
-  auto size = static_cast<uint32_t>(b.size());
-  std::memcpy(b.data() + offsetof(vmat_hdr, size), &size, sizeof(size));
-  return b;
-}
-
-DecodedRecord decode(const std::vector<std::byte>& b) {
-  std::string err;
-  auto d = decode_record(b, &err);
-  EXPECT_TRUE(d) << err;
-  return *d;
-}
-
-std::vector<std::byte> layout_rec(uint32_t pid, uint64_t ts, std::vector<Vma> vmas,
-                                  LayoutReason reason = LayoutReason::kAttach) {
-  LayoutRecord l;
-  l.reason = reason;
-  l.vmas = std::move(vmas);
-  return encode_layout(make_header(VMAT_REC_LAYOUT, ts, pid, pid, "t"), l);
 }
 
 std::vector<std::byte> fault_rec(uint32_t pid, uint64_t ts, uint64_t addr) {
@@ -77,15 +46,7 @@ std::vector<std::byte> exit_rec(uint32_t pid, uint64_t ts) {
 }
 
 std::vector<std::byte> mmap_rec(uint32_t pid, uint64_t ts, uint64_t addr, uint64_t len) {
-  vmat_syscall_event e{};
-  e.hdr = make_header(VMAT_EV_SYSCALL, ts, pid, pid, "t");
-  e.sys = VMAT_SYS_MMAP;
-  e.ret = static_cast<int64_t>(addr);
-  e.args[1] = len;
-  e.args[2] = 3;     // PROT_READ|PROT_WRITE
-  e.args[3] = 0x22;  // MAP_PRIVATE|MAP_ANONYMOUS
-  e.args[4] = static_cast<uint64_t>(-1);
-  return bytes_of(e);
+  return bytes_of(mmap_event(pid, ts, addr, len));
 }
 
 std::vector<std::byte> munmap_rec(uint32_t pid, uint64_t ts, uint64_t addr, uint64_t len) {

@@ -8,23 +8,13 @@
 #include "core/layout.h"
 #include "core/vm_flags.h"
 #include "core/vma_changes.h"
+#include "support/vmas.h"
 
 namespace vmatrace {
 namespace {
 
-constexpr uint64_t P = kPageSize;
-constexpr uint64_t kBase = 0x7f0000000000;
-constexpr uint64_t pg(uint64_t n) { return kBase + n * P; }
-constexpr uint64_t kRW = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
-
-Vma anon(uint64_t s, uint64_t e) {
-  Vma v;
-  v.start = pg(s);
-  v.end = pg(e);
-  v.flags = kRW;
-  v.pgoff = v.start / P;
-  return v;
-}
+using namespace test;
+using namespace test::pages;
 
 // A store of VMA `key` over pages [s, e) (the VMA itself spanning [vs, ve)).
 KernelStore store(uint64_t key, uint64_t s, uint64_t e, uint64_t vs, uint64_t ve) {

@@ -7,49 +7,13 @@
 
 #include "core/layout.h"
 #include "core/vm_flags.h"
+#include "support/vmas.h"
 
 namespace vmatrace {
 namespace {
 
-constexpr uint64_t P = kPageSize;
-constexpr uint64_t kBase = 0x7f0000000000;
-constexpr uint64_t pg(uint64_t n) { return kBase + n * P; }
-uint64_t apg(uint64_t n) { return pg(n) / P; }
-
-constexpr uint64_t kMay = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-constexpr uint64_t kRW = VM_READ | VM_WRITE | kMay | VM_ACCOUNT;
-constexpr uint64_t kRO = VM_READ | kMay;
-constexpr uint64_t kShmRW = VM_READ | VM_WRITE | VM_SHARED | VM_MAYSHARE | kMay;
-
-Vma anon(uint64_t s, uint64_t e, uint64_t flags = kRW) {
-  Vma v;
-  v.start = pg(s);
-  v.end = pg(e);
-  v.flags = flags;
-  v.pgoff = v.start / P;
-  return v;
-}
-
-// A SysV segment's VMA as do_shmat() makes it: "/SYSV<key>", deleted, shared.
-Vma shm(uint64_t s, uint64_t e, uint64_t ino = 7, uint64_t flags = kShmRW) {
-  Vma v = anon(s, e, flags);
-  v.pgoff = 0;
-  v.dev = 1;  // the internal shm mount
-  v.ino = ino;
-  v.path = "/SYSV0000abcd";
-  v.deleted = true;
-  return v;
-}
-
-#define EXPECT_VMA(vma, s, e, off, fl)                          \
-  do {                                                          \
-    const Vma* _v = (vma);                                      \
-    ASSERT_NE(_v, nullptr);                                     \
-    EXPECT_EQ(_v->start, pg(s));                                \
-    EXPECT_EQ(_v->end, pg(e));                                  \
-    EXPECT_EQ(_v->pgoff, (off));                                \
-    EXPECT_EQ(decode_vm_flags(_v->flags), decode_vm_flags(fl)); \
-  } while (0)
+using namespace test;
+using namespace test::pages;
 
 // ---- mlock / munlock / mlock2 ---------------------------------------------
 

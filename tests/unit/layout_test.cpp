@@ -8,48 +8,13 @@
 
 #include "core/layout.h"
 #include "core/vm_flags.h"
+#include "support/vmas.h"
 
 namespace vmatrace {
 namespace {
 
-constexpr uint64_t P = kPageSize;
-constexpr uint64_t kBase = 0x7f0000000000;
-constexpr uint64_t pg(uint64_t n) { return kBase + n * P; }
-
-constexpr uint64_t kMay = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-constexpr uint64_t kRW = VM_READ | VM_WRITE | kMay | VM_ACCOUNT;  // mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
-constexpr uint64_t kRO = VM_READ | kMay;
-constexpr uint64_t kNone = kMay;
-
-Vma anon(uint64_t s, uint64_t e, uint64_t flags = kRW) {
-  Vma v;
-  v.start = pg(s);
-  v.end = pg(e);
-  v.flags = flags;
-  v.pgoff = v.start / P;
-  return v;
-}
-
-Vma file(uint64_t s, uint64_t e, uint64_t pgoff, uint64_t ino = 42, uint64_t flags = kRO) {
-  Vma v = anon(s, e, flags);
-  v.pgoff = pgoff;
-  v.dev = (254u << 20) | 0;
-  v.ino = ino;
-  v.path = "/lib/libx.so";
-  return v;
-}
-
-#define EXPECT_VMA(vma, s, e, off, fl)                       \
-  do {                                                       \
-    const Vma* _v = (vma);                                   \
-    ASSERT_NE(_v, nullptr);                                  \
-    EXPECT_EQ(_v->start, pg(s));                             \
-    EXPECT_EQ(_v->end, pg(e));                               \
-    EXPECT_EQ(_v->pgoff, (off));                             \
-    EXPECT_EQ(decode_vm_flags(_v->flags), decode_vm_flags(fl)); \
-  } while (0)
-
-uint64_t apg(uint64_t n) { return pg(n) / P; }  // anonymous pgoff of page n
+using namespace test;
+using namespace test::pages;
 
 // ---- mmap: merges -------------------------------------------------------
 
@@ -812,8 +777,6 @@ TEST(LayoutBrk, RefusedNearNextMappingAndStackGap) {
 }
 
 // ---- stack growth -------------------------------------------------------
-
-constexpr uint64_t kStack = kRW | VM_GROWSDOWN;
 
 TEST(LayoutFault, ExpandsStackDownwards) {
   //  ........SSSS  fault 3 pages below -> .....SSSSSSS, pgoff decreases

@@ -11,45 +11,22 @@
 #include "core/processor.h"
 #include "core/records.h"
 #include "core/vm_flags.h"
+#include "support/records.h"
 
 using namespace vmatrace;
+using namespace vmatrace::test;
+using namespace vmatrace::test::records;
 
 namespace {
 
-constexpr uint64_t kAnonRw = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
-
-// Applies one fixed-size record (decoded views point into the bytes, so
-// they live until the record is applied).
+// Applies one fixed-size record.
 template <typename T>
 void apply_record(Processor& p, const T& v) {
-  std::vector<std::byte> b(sizeof(T));
-  std::memcpy(b.data(), &v, sizeof(T));
-  auto size = static_cast<uint32_t>(b.size());
-  std::memcpy(b.data() + offsetof(vmat_hdr, size), &size, sizeof(size));
-  std::string err;
-  auto d = decode_record(b, &err);
-  if (!d) throw std::runtime_error("test record does not decode: " + err);
-  p.apply(*d, nullptr);
-}
-
-Vma anon(uint64_t start, uint64_t end) {
-  Vma v;
-  v.start = start;
-  v.end = end;
-  v.flags = kAnonRw;
-  v.pgoff = start >> 12;
-  return v;
+  p.apply(decode(bytes_of(v)), nullptr);
 }
 
 void seed(Processor& p, uint32_t pid, uint64_t ts, std::vector<Vma> vmas) {
-  LayoutRecord l;
-  l.reason = LayoutReason::kAttach;
-  l.vmas = std::move(vmas);
-  auto b = encode_layout(make_header(VMAT_REC_LAYOUT, ts, pid, pid, "parent"), l);
-  std::string err;
-  auto d = decode_record(b, &err);
-  ASSERT_TRUE(d) << err;
-  p.apply(*d, nullptr);
+  p.apply(decode(layout_rec(pid, ts, std::move(vmas), LayoutReason::kAttach, "parent")), nullptr);
 }
 
 void fork_child(Processor& p, uint32_t parent, uint32_t child, uint64_t ts) {
@@ -62,20 +39,7 @@ void fork_child(Processor& p, uint32_t parent, uint32_t child, uint64_t ts) {
 }
 
 void mmap_anon(Processor& p, uint32_t pid, uint64_t ts, uint64_t start, uint64_t end) {
-  vmat_syscall_event e{};
-  e.hdr = make_header(VMAT_EV_SYSCALL, ts, pid, pid, "child");
-  e.sys = VMAT_SYS_MMAP;
-  e.ret = static_cast<int64_t>(start);
-  e.args[1] = end - start;
-  e.args[2] = 3;     // PROT_READ|PROT_WRITE
-  e.args[3] = 0x22;  // MAP_PRIVATE|MAP_ANONYMOUS
-  e.args[4] = static_cast<uint64_t>(-1);
-  e.vma[0].start = start;
-  e.vma[0].end = end;
-  e.vma[0].flags = kAnonRw;
-  e.vma[0].pgoff = start >> 12;
-  e.vma[0].state = VMAT_VMA_VALID;
-  apply_record(p, e);
+  apply_record(p, mmap_event(pid, ts, start, end - start, kinfo(start, end), "child"));
 }
 
 void exit_group(Processor& p, uint32_t pid, uint64_t ts) {

@@ -2,58 +2,12 @@
 // is a fake kernel.
 #include <gtest/gtest.h>
 
-#include "util/errors.h"
+#include "support/kernels.h"
 #include "trace/features.h"
+#include "util/errors.h"
 
 using namespace vmatrace;
-
-namespace {
-
-// This machine: no kprobes (CONFIG_KPROBES off), fentry refused.
-Features kernel_618() {
-  Features f;
-  f.btf = true;
-  f.tracefs = true;
-  f.syscall_tracepoints = true;
-  f.task_vma_iter = true;
-  f.fentry_error = "load refused (EPERM)";
-  return f;
-}
-
-// Debian's 6.1 in the VM: fentry and kprobes both work.
-Features kernel_61() {
-  Features f = kernel_618();
-  f.task_vma_iter = false;
-  f.kprobes = true;
-  f.fentry = true;
-  f.fentry_error.clear();
-  return f;
-}
-
-// Kprobes but no trampolines (e.g. an arch or lockdown without fentry).
-Features kernel_kprobes_only() {
-  Features f = kernel_61();
-  f.fentry = false;
-  f.fentry_error = "attach to __x64_sys_brk refused (ENOTSUPP)";
-  return f;
-}
-
-bool mentions(const std::vector<std::string>& v, const std::string& s) {
-  for (const auto& x : v)
-    if (x.find(s) != std::string::npos) return true;
-  return false;
-}
-
-std::string user_error(const Features& f, const ForcedModes& forced) {
-  try {
-    plan_attach(f, forced);
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-}  // namespace
+using namespace vmatrace::test;
 
 TEST(Planner, ModernKernelUsesTracepointsAndKernelWalk) {
   auto p = plan_attach(kernel_618());

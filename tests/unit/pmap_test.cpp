@@ -5,12 +5,12 @@
 #include "core/layout.h"
 #include "core/pmap.h"
 #include "core/vm_flags.h"
+#include "support/vmas.h"
 
 namespace vmatrace {
 namespace {
 
-constexpr uint64_t P = kPageSize;
-constexpr uint64_t kMay = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+using namespace test;
 
 Vma vma(uint64_t s, uint64_t e, uint64_t flags, const std::string& path = "") {
   Vma v;

@@ -8,11 +8,12 @@
 #include "core/layout.h"
 #include "core/proc_maps.h"
 #include "core/vm_flags.h"
+#include "support/vmas.h"
 
 namespace vmatrace {
 namespace {
 
-constexpr uint64_t P = kPageSize;
+using namespace test;
 
 // ---- formatting (show_map_vma) ------------------------------------------
 

@@ -9,37 +9,15 @@
 #include "core/vm_flags.h"
 #include "output/printer.h"
 #include "report/fault_report.h"
+#include "support/records.h"
 
 using namespace vmatrace;
+using namespace vmatrace::test;
+using namespace vmatrace::test::records;
 
 namespace {
 
-constexpr uint64_t kAnonRw = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
 constexpr uint32_t kPid = 10;
-
-template <typename T>
-std::vector<std::byte> bytes_of(const T& v) {
-  std::vector<std::byte> b(sizeof(T));
-  std::memcpy(b.data(), &v, sizeof(T));
-  return b;
-}
-
-DecodedRecord decode(const std::vector<std::byte>& b) {
-  std::string err;
-  auto d = decode_record(b, &err);
-  EXPECT_TRUE(d) << err;
-  return *d;
-}
-
-vmat_vma_info kinfo(uint64_t start, uint64_t end) {
-  vmat_vma_info k{};
-  k.start = start;
-  k.end = end;
-  k.flags = kAnonRw;
-  k.pgoff = start >> 12;
-  k.state = VMAT_VMA_VALID;
-  return k;
-}
 
 std::vector<std::byte> store(uint64_t ts, uint32_t tid, uint64_t key, uint64_t start, uint64_t end) {
   vmat_vma_kernel_event e{};
@@ -54,17 +32,8 @@ std::vector<std::byte> store(uint64_t ts, uint32_t tid, uint64_t key, uint64_t s
 }
 
 std::vector<std::byte> mmap_rec(uint64_t enter, uint64_t exit, uint64_t addr, uint64_t len, vmat_vma_info k) {
-  vmat_syscall_event e{};
-  e.hdr = make_header(VMAT_EV_SYSCALL, exit, kPid, kPid, "t");
-  e.hdr.size = sizeof(e);
-  e.sys = VMAT_SYS_MMAP;
+  vmat_syscall_event e = mmap_event(kPid, exit, addr, len, k);
   e.enter_ts = enter;
-  e.ret = static_cast<int64_t>(addr);
-  e.args[1] = len;
-  e.args[2] = 3;
-  e.args[3] = 0x22;
-  e.args[4] = static_cast<uint64_t>(-1);
-  e.vma[0] = k;
   return bytes_of(e);
 }
 
@@ -77,14 +46,7 @@ struct Collect : RecordSink {
 
 void start(Processor& p, Collect& c, const std::string& vma_mode) {
   p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.vma", vma_mode})), &c);
-  LayoutRecord l;
-  Vma v;
-  v.start = 0x10000;
-  v.end = 0x13000;
-  v.flags = kAnonRw;
-  v.pgoff = 0x10;
-  l.vmas = {v};
-  p.apply(decode(encode_layout(make_header(VMAT_REC_LAYOUT, 2, kPid, kPid, "t"), l)), &c);
+  p.apply(decode(layout_rec(kPid, 2, {anon(0x10000, 0x13000)})), &c);
 }
 
 }  // namespace
@@ -234,7 +196,7 @@ TEST(ProcessorKernelView, TheStoresOfAnExecAreNotTheNextSyscalls) {
   Vma v;
   v.start = 0x10000;
   v.end = 0x13000;
-  v.flags = kAnonRw;
+  v.flags = kRW;
   v.pgoff = 0x10;
   l.reason = LayoutReason::kExec;
   l.vmas = {v};

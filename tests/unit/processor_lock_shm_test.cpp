@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 
 #include "core/decode.h"
 #include "core/processor.h"
@@ -15,42 +14,17 @@
 #include "core/vm_flags.h"
 #include "output/printer.h"
 #include "sym/malloc_tracker.h"
+#include "support/records.h"
 
 using namespace vmatrace;
+using namespace vmatrace::test;
+using namespace vmatrace::test::records;
 
 namespace {
 
-constexpr uint64_t kAnonRw = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
-constexpr uint64_t kShmRw = VM_READ | VM_WRITE | VM_SHARED | VM_MAYSHARE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
 constexpr uint32_t kPid = 10;
-constexpr uint64_t P = 4096;
 constexpr uint64_t kA = 0x7f0000010000;  // a 10-page anonymous VMA
 constexpr uint64_t kShm = 0x7f0000100000;
-
-// A decoded record's views (comm, path) point into its bytes: keep every
-// record's bytes for the whole test program.
-const std::vector<std::byte>& keep(std::vector<std::byte> b) {
-  static std::deque<std::vector<std::byte>> kept;
-  kept.push_back(std::move(b));
-  return kept.back();
-}
-
-DecodedRecord decode(const std::vector<std::byte>& b) {
-  std::string err;
-  auto d = decode_record(keep(b), &err);
-  EXPECT_TRUE(d) << err;
-  return *d;
-}
-
-vmat_vma_info kinfo(uint64_t start, uint64_t end, uint64_t flags, uint32_t state = VMAT_VMA_VALID) {
-  vmat_vma_info k{};
-  k.start = start;
-  k.end = end;
-  k.flags = flags;
-  k.pgoff = start >> 12;
-  k.state = state;
-  return k;
-}
 
 DecodedRecord sys(uint32_t which, uint64_t ts, int64_t ret, std::initializer_list<uint64_t> args,
                   vmat_vma_info v0 = {}, vmat_vma_info v1 = {}, std::string_view path = {}) {
@@ -66,11 +40,7 @@ DecodedRecord sys(uint32_t which, uint64_t ts, int64_t ret, std::initializer_lis
   std::string tail;
   if (!path.empty()) tail = std::string(path) + '\0';
   e.path_len = static_cast<uint32_t>(tail.size());
-  std::vector<std::byte> b(sizeof(e) + tail.size());
-  e.hdr.size = static_cast<uint32_t>(b.size());
-  std::memcpy(b.data(), &e, sizeof(e));
-  if (!tail.empty()) std::memcpy(b.data() + sizeof(e), tail.data(), tail.size());
-  return decode(b);
+  return decode(bytes_of(e, tail));
 }
 
 struct Collect : RecordSink {
@@ -79,14 +49,7 @@ struct Collect : RecordSink {
 };
 
 void seed(Processor& p, Collect& c) {
-  LayoutRecord l;
-  Vma v;
-  v.start = kA;
-  v.end = kA + 10 * P;
-  v.flags = kAnonRw;
-  v.pgoff = kA >> 12;
-  l.vmas = {v};
-  p.apply(decode(encode_layout(make_header(VMAT_REC_LAYOUT, 2, kPid, kPid, "t"), l)), &c);
+  p.apply(decode(layout_rec(kPid, 2, {anon(kA, kA + 10 * P)})), &c);
 }
 
 // A FILE* the Printer writes into, read back as a string.
@@ -126,23 +89,23 @@ TEST(ProcessorLock, MlockSplitsMunlockMergesWithTheirChanges) {
   Collect c;
   seed(p, c);
   // mlock(kA + 3 pages, 3 pages); the kernel's VMA at each end of the range.
-  p.apply(sys(VMAT_SYS_MLOCK, 10, 0, {kA + 3 * P, 3 * P}, kinfo(kA + 3 * P, kA + 6 * P, kAnonRw | VM_LOCKED)), &c);
+  p.apply(sys(VMAT_SYS_MLOCK, 10, 0, {kA + 3 * P, 3 * P}, kinfo(kA + 3 * P, kA + 6 * P, kRW | VM_LOCKED)), &c);
   const auto& l = p.process(kPid)->layout;
   EXPECT_EQ(l.size(), 3u);
-  EXPECT_EQ(l.find(kA + 3 * P)->flags, kAnonRw | VM_LOCKED);
+  EXPECT_EQ(l.find(kA + 3 * P)->flags, kRW | VM_LOCKED);
   ASSERT_EQ(c.applied.back().changes.size(), 1u);
   EXPECT_EQ(c.applied.back().changes[0].kind, VmaChangeKind::kSplit);
   EXPECT_EQ(c.applied.back().cause, "mlock");
-  p.apply(sys(VMAT_SYS_MUNLOCK, 20, 0, {kA + 3 * P, 3 * P}, kinfo(kA, kA + 10 * P, kAnonRw)), &c);
+  p.apply(sys(VMAT_SYS_MUNLOCK, 20, 0, {kA + 3 * P, 3 * P}, kinfo(kA, kA + 10 * P, kRW)), &c);
   EXPECT_EQ(l.size(), 1u);
   ASSERT_EQ(c.applied.back().changes.size(), 1u);
   EXPECT_EQ(c.applied.back().changes[0].kind, VmaChangeKind::kMerge);
   // mlock2(MLOCK_ONFAULT): VM_LOCKONFAULT too.
   p.apply(sys(VMAT_SYS_MLOCK2, 30, 0, {kA, P, vmatrace::abi::kMlockOnFault}), &c);
-  EXPECT_EQ(l.find(kA)->flags, kAnonRw | VM_LOCKED | VM_LOCKONFAULT);
+  EXPECT_EQ(l.find(kA)->flags, kRW | VM_LOCKED | VM_LOCKONFAULT);
   // A failed call changes nothing.
   p.apply(sys(VMAT_SYS_MUNLOCK, 40, -12, {kA, P}), &c);
-  EXPECT_EQ(l.find(kA)->flags, kAnonRw | VM_LOCKED | VM_LOCKONFAULT);
+  EXPECT_EQ(l.find(kA)->flags, kRW | VM_LOCKED | VM_LOCKONFAULT);
 }
 
 TEST(ProcessorLock, MlockallReflagsEveryVmaAndLocksLaterMmaps) {
@@ -151,7 +114,7 @@ TEST(ProcessorLock, MlockallReflagsEveryVmaAndLocksLaterMmaps) {
   seed(p, c);
   p.apply(sys(VMAT_SYS_MLOCKALL, 10, 0, {vmatrace::abi::kMclCurrent | vmatrace::abi::kMclFuture}), &c);
   const auto& l = p.process(kPid)->layout;
-  EXPECT_EQ(l.find(kA)->flags, kAnonRw | VM_LOCKED);
+  EXPECT_EQ(l.find(kA)->flags, kRW | VM_LOCKED);
   EXPECT_EQ(l.def_flags(), VM_LOCKED);
   EXPECT_EQ(count(c.applied.back().changes, VmaChangeKind::kFlags), 1u);
   EXPECT_TRUE(c.applied.back().change.result.empty());  // no "=> every VMA" on the line
@@ -160,7 +123,7 @@ TEST(ProcessorLock, MlockallReflagsEveryVmaAndLocksLaterMmaps) {
           &c);
   EXPECT_TRUE(l.find(kA + 20 * P)->flags & VM_LOCKED);
   p.apply(sys(VMAT_SYS_MUNLOCKALL, 30, 0, {}), &c);
-  EXPECT_EQ(l.find(kA)->flags, kAnonRw);
+  EXPECT_EQ(l.find(kA)->flags, kRW);
   EXPECT_EQ(l.def_flags(), 0u);
   EXPECT_EQ(count(c.applied.back().changes, VmaChangeKind::kFlags), 2u);
 }
@@ -172,7 +135,7 @@ TEST(ProcessorLock, PkeyMprotectWithAKeyKeepsTheRangeApart) {
   p.apply(sys(VMAT_SYS_PKEY_MPROTECT, 10, 0, {kA + P, P, 3, 1}), &c);
   const auto& l = p.process(kPid)->layout;
   EXPECT_EQ(l.size(), 3u);
-  EXPECT_EQ(l.find(kA + P)->flags, kAnonRw | VM_PKEY_BIT0);
+  EXPECT_EQ(l.find(kA + P)->flags, kRW | VM_PKEY_BIT0);
   EXPECT_EQ(c.applied.back().cause, "pkey_mprotect");
 }
 
@@ -180,7 +143,7 @@ TEST(ProcessorShm, AttachTakesTheKernelsVmaAndDetachRemovesIt) {
   Processor p;
   Collect c;
   seed(p, c);
-  auto k = kinfo(kShm, kShm + 3 * P, kShmRw, VMAT_VMA_VALID | VMAT_VMA_FILE | VMAT_VMA_DELETED);
+  auto k = kinfo(kShm, kShm + 3 * P, kShmRW, VMAT_VMA_VALID | VMAT_VMA_FILE | VMAT_VMA_DELETED);
   k.pgoff = 0;
   k.ino = 32768;
   k.dev = 1;
@@ -218,7 +181,7 @@ TEST(ProcessorShm, DetachInTheKernelViewClearsTheRangeTheHookDoesNotReport) {
   p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.vma", "raw_tracepoint"})),
           &c);
   seed(p, c);
-  auto k = kinfo(kShm, kShm + 2 * P, kShmRw, VMAT_VMA_VALID | VMAT_VMA_FILE | VMAT_VMA_DELETED);
+  auto k = kinfo(kShm, kShm + 2 * P, kShmRW, VMAT_VMA_VALID | VMAT_VMA_FILE | VMAT_VMA_DELETED);
   k.pgoff = 0;
   k.ino = 9;
   p.apply(sys(VMAT_SYS_SHMAT, 10, static_cast<int64_t>(kShm), {5, 0, 0}, k, {}, "/SYSV0000abcd"), &c);
@@ -295,7 +258,7 @@ TEST(MallocLockShm, TheNewSyscallsAreNeverGrowth) {
   u.hdr = make_header(VMAT_EV_USER_STACK, 0, kPid, kPid, "t");
   u.hdr.size = sizeof(u);
   for (uint32_t s : {VMAT_SYS_MLOCK, VMAT_SYS_MLOCKALL, VMAT_SYS_PKEY_MPROTECT, VMAT_SYS_SHMAT}) {
-    auto k = kinfo(kShm, kShm + 2 * P, kShmRw, VMAT_VMA_VALID | VMAT_VMA_FILE | VMAT_VMA_DELETED);
+    auto k = kinfo(kShm, kShm + 2 * P, kShmRW, VMAT_VMA_VALID | VMAT_VMA_FILE | VMAT_VMA_DELETED);
     auto r = sys(s, 100 + s, s == VMAT_SYS_SHMAT ? static_cast<int64_t>(kShm) : 0,
                  {s == VMAT_SYS_MLOCKALL ? 1 : kA, 4 * P, 3, static_cast<uint64_t>(-1)}, k, {}, "/SYSV00000001");
     t.before_apply(r, p);
@@ -312,7 +275,7 @@ TEST(MallocLockShm, TheNewSyscallsAreNeverGrowth) {
   }
   // The control: an anonymous read-write mmap with its stack is growth.
   auto m = sys(VMAT_SYS_MMAP, 500, static_cast<int64_t>(kA + 50 * P), {0, 4 * P, 3, 0x22, static_cast<uint64_t>(-1), 0},
-               kinfo(kA + 50 * P, kA + 54 * P, kAnonRw));
+               kinfo(kA + 50 * P, kA + 54 * P, kRW));
   t.before_apply(m, p);
   p.apply(m, &c);
   u.hdr.ts = 501;

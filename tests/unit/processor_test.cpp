@@ -9,71 +9,11 @@
 #include "core/processor.h"
 #include "core/records.h"
 #include "core/vm_flags.h"
+#include "support/records.h"
 
 using namespace vmatrace;
-
-namespace {
-
-constexpr uint64_t kAnonRw = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
-
-template <typename T>
-std::vector<std::byte> bytes_of(const T& v, std::string_view tail = {}) {
-  std::vector<std::byte> b(sizeof(T) + tail.size());
-  std::memcpy(b.data(), &v, sizeof(T));
-  // An empty tail has a null data(): memcpy from null is UB even for 0 bytes.
-  if (!tail.empty()) std::memcpy(b.data() + sizeof(T), tail.data(), tail.size());
-  auto size = static_cast<uint32_t>(b.size());
-  std::memcpy(b.data() + offsetof(vmat_hdr, size), &size, sizeof(size));
-  return b;
-}
-
-DecodedRecord decode(const std::vector<std::byte>& b) {
-  std::string err;
-  auto d = decode_record(b, &err);
-  EXPECT_TRUE(d) << err;
-  return *d;
-}
-
-std::vector<std::byte> layout_rec(uint32_t pid, uint64_t ts, std::vector<Vma> vmas) {
-  LayoutRecord l;
-  l.reason = LayoutReason::kAttach;
-  l.vmas = std::move(vmas);
-  return encode_layout(make_header(VMAT_REC_LAYOUT, ts, pid, pid, "t"), l);
-}
-
-vmat_syscall_event mmap_event(uint32_t pid, uint64_t ts, uint64_t addr, uint64_t len, vmat_vma_info kernel) {
-  vmat_syscall_event e{};
-  e.hdr = make_header(VMAT_EV_SYSCALL, ts, pid, pid, "t");
-  e.sys = VMAT_SYS_MMAP;
-  e.ret = static_cast<int64_t>(addr);
-  e.args[1] = len;
-  e.args[2] = 3;     // PROT_READ|PROT_WRITE
-  e.args[3] = 0x22;  // MAP_PRIVATE|MAP_ANONYMOUS
-  e.args[4] = static_cast<uint64_t>(-1);
-  e.vma[0] = kernel;
-  return e;
-}
-
-vmat_vma_info kinfo(uint64_t start, uint64_t end, uint64_t flags = kAnonRw) {
-  vmat_vma_info k{};
-  k.start = start;
-  k.end = end;
-  k.flags = flags;
-  k.pgoff = start >> 12;
-  k.state = VMAT_VMA_VALID;
-  return k;
-}
-
-Vma anon(uint64_t start, uint64_t end) {
-  Vma v;
-  v.start = start;
-  v.end = end;
-  v.flags = kAnonRw;
-  v.pgoff = start >> 12;
-  return v;
-}
-
-}  // namespace
+using namespace vmatrace::test;
+using namespace vmatrace::test::records;
 
 TEST(Processor, MmapAfterSeedAddsAVma) {
   Processor p;

@@ -9,26 +9,13 @@
 #include "core/layout.h"
 #include "core/vm_flags.h"
 #include "core/vma_changes.h"
+#include "support/vmas.h"
 
 namespace vmatrace {
 namespace {
 
-constexpr uint64_t P = kPageSize;
-constexpr uint64_t kBase = 0x7f0000000000;
-constexpr uint64_t pg(uint64_t n) { return kBase + n * P; }
-constexpr uint64_t kMay = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-constexpr uint64_t kRW = VM_READ | VM_WRITE | kMay | VM_ACCOUNT;
-constexpr uint64_t kRO = VM_READ | kMay;
-constexpr uint64_t kStack = VM_READ | VM_WRITE | kMay | VM_GROWSDOWN | VM_ACCOUNT;
-
-Vma anon(uint64_t s, uint64_t e, uint64_t flags = kRW) {
-  Vma v;
-  v.start = pg(s);
-  v.end = pg(e);
-  v.flags = flags;
-  v.pgoff = v.start / P;
-  return v;
-}
+using namespace test;
+using namespace test::pages;
 
 // Applies op to l and derives its changes from the whole layout before and after.
 std::vector<VmaChange> run(Layout& l, const std::function<void()>& op, VmaChangeHints h = {}) {

@@ -2,43 +2,12 @@
 // fentry, kprobe, maple_tree (raw tracepoint), inference ("none").
 #include <gtest/gtest.h>
 
-#include "util/errors.h"
+#include "support/kernels.h"
 #include "trace/features.h"
+#include "util/errors.h"
 
 using namespace vmatrace;
-
-namespace {
-
-// This machine (6.18): no kprobes, fentry refused, maple_tree:ma_write present.
-Features host_618() {
-  Features f;
-  f.btf = true;
-  f.tracefs = true;
-  f.syscall_tracepoints = true;
-  f.task_vma_iter = true;
-  f.fentry_error = "load refused (EPERM)";
-  f.maple_tree_tp = true;
-  f.vma_fentry_error.clear();
-  return f;
-}
-
-// Debian's 6.1 in the VM: everything.
-Features vm_61() {
-  Features f = host_618();
-  f.task_vma_iter = false;
-  f.kprobes = true;
-  f.fentry = true;
-  f.fentry_error.clear();
-  return f;
-}
-
-bool mentions(const std::vector<std::string>& v, const std::string& s) {
-  for (const auto& x : v)
-    if (x.find(s) != std::string::npos) return true;
-  return false;
-}
-
-}  // namespace
+using namespace vmatrace::test;
 
 TEST(VmaPlanner, HostUsesMapleTreeAndSaysWhyNotBetter) {
   auto p = plan_attach(host_618());

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/timing.h"
+
 static long iterations;
 static size_t page;
 static pthread_barrier_t start_line;
@@ -28,12 +30,6 @@ struct worker_result {
   pid_t tid;
   long mmaps, munmaps;
 };
-
-static unsigned long long now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
-}
 
 static size_t pages_of(long index) { return (size_t)(1 + index % 4); }
 

@@ -11,11 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static unsigned long long now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
-}
+#include "common/timing.h"
 
 static unsigned long long tv_ns(struct timeval tv) {
   return (unsigned long long)tv.tv_sec * 1000000000ull + (unsigned long long)tv.tv_usec * 1000ull;
