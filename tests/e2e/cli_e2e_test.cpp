@@ -347,22 +347,12 @@ std::vector<SavedStop> trace_checkpoints(const std::string& rec, const std::vect
   std::vector<std::string> argv = {"trace", "-o", rec};
   argv.insert(argv.end(), flags.begin(), flags.end());
   argv.insert(argv.end(), {"--", e2e::workload("checkpoints")});
-  e2e::Subprocess p(vm(argv));
   std::vector<SavedStop> stops;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!p.poll()) {
-    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("vmatrace trace did not end in 60 s");
-    std::vector<pid_t> all = e2e::descendants_of(p.pid());
-    for (pid_t q : all) {
-      if (!e2e::fully_stopped(q)) continue;
-      auto maps = e2e::read_file("/proc/" + std::to_string(q) + "/maps");
-      uint64_t ts = e2e::now_ns();
-      if (maps) stops.push_back({q, ts, *maps});
-      ::kill(q, SIGCONT);
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
-  }
-  result = p.wait();
+  result = e2e::run_resuming_stops(vm(argv), [&](pid_t q) {
+    auto maps = e2e::read_file("/proc/" + std::to_string(q) + "/maps");
+    uint64_t ts = e2e::now_ns();
+    if (maps) stops.push_back({q, ts, *maps});
+  });
   return stops;
 }
 

@@ -363,13 +363,17 @@ std::string describe(const RunResult& r) {
 
 size_t count_lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
 
-RunResult run_resuming_stops(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
+RunResult run_resuming_stops(const std::vector<std::string>& argv, const std::function<void(pid_t)>& on_stop,
+                             std::chrono::seconds timeout) {
   Subprocess p(argv);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!p.poll()) {
     if (std::chrono::steady_clock::now() > deadline) break;  // wait() below kills it and throws
-    for (pid_t q : descendants_of(p.pid()))
-      if (fully_stopped(q)) ::kill(q, SIGCONT);
+    for (pid_t q : descendants_of(p.pid())) {
+      if (!fully_stopped(q)) continue;
+      if (on_stop) on_stop(q);
+      ::kill(q, SIGCONT);
+    }
     std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
   return p.wait(std::chrono::seconds(1));

@@ -126,8 +126,9 @@ struct RunResult {
 RunResult run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout = std::chrono::seconds(60));
 
 // Runs argv to completion, sending SIGCONT to every descendant of it that is
-// fully stopped (the checkpoints workload stops itself at each checkpoint).
-RunResult run_resuming_stops(const std::vector<std::string>& argv,
+// fully stopped (the checkpoints workload stops itself at each checkpoint),
+// after on_stop(pid) has looked at it: nothing in it changes until then.
+RunResult run_resuming_stops(const std::vector<std::string>& argv, const std::function<void(pid_t)>& on_stop = {},
                              std::chrono::seconds timeout = std::chrono::seconds(60));
 
 // argv with the vmatrace binary in front.

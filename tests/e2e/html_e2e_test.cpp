@@ -46,24 +46,14 @@ Traced record_steps(const std::vector<std::string>& steps, const TempDir& dir) {
   t.rec = dir.file("rec.vmat");
   std::vector<std::string> argv = {e2e::vmatrace_bin(), "record", "-o", t.rec, "--", e2e::workload("checkpoints")};
   argv.insert(argv.end(), steps.begin(), steps.end());
-  e2e::Subprocess p(argv);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!p.poll()) {
-    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("vmatrace record did not end in 60 s");
-    std::vector<pid_t> all = e2e::descendants_of(p.pid());
-    if (!all.empty() && !t.root) t.root = all.front();
-    for (pid_t q : all) {
-      if (!e2e::fully_stopped(q)) continue;
-      Stop s;
-      s.pid = q;
-      s.maps = e2e::read_file("/proc/" + std::to_string(q) + "/maps").value_or("");
-      s.ts = e2e::now_ns();
-      t.stops.push_back(std::move(s));
-      ::kill(q, SIGCONT);
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
-  }
-  auto r = p.wait();
+  auto r = e2e::run_resuming_stops(argv, [&](pid_t q) {
+    if (!t.root) t.root = q;  // the workload: its first checkpoint comes before any fork
+    Stop s;
+    s.pid = q;
+    s.maps = e2e::read_file("/proc/" + std::to_string(q) + "/maps").value_or("");
+    s.ts = e2e::now_ns();
+    t.stops.push_back(std::move(s));
+  });
   EXPECT_EQ(r.status, 0) << r.err;
   return t;
 }

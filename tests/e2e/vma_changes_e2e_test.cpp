@@ -44,22 +44,12 @@ Traced trace_steps(const std::vector<std::string>& steps, const TempDir& dir) {
   const std::string rec = dir.file("rec.vmat");
   std::vector<std::string> argv = {e2e::vmatrace_bin(), "trace", "-o", rec, "--", e2e::workload("checkpoints")};
   argv.insert(argv.end(), steps.begin(), steps.end());
-  e2e::Subprocess p(argv);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!p.poll()) {
-    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("vmatrace trace did not end in 60 s");
-    std::vector<pid_t> all = e2e::descendants_of(p.pid());
-    for (pid_t q : all) {
-      if (!e2e::fully_stopped(q)) continue;
-      t.proc_maps.push_back(e2e::read_file("/proc/" + std::to_string(q) + "/maps").value_or(""));
-      t.pids.push_back(q);
-      t.ts.push_back(e2e::now_ns());
-      t.smaps_kib.push_back(smaps_size_kib(q));
-      ::kill(q, SIGCONT);
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
-  }
-  auto live = p.wait();
+  auto live = e2e::run_resuming_stops(argv, [&](pid_t q) {
+    t.proc_maps.push_back(e2e::read_file("/proc/" + std::to_string(q) + "/maps").value_or(""));
+    t.pids.push_back(q);
+    t.ts.push_back(e2e::now_ns());
+    t.smaps_kib.push_back(smaps_size_kib(q));
+  });
   EXPECT_EQ(live.status, 0) << live.err;
   auto r = e2e::run_command({e2e::vmatrace_bin(), "replay", rec});
   EXPECT_EQ(r.status, 0) << r.err;

@@ -16,7 +16,8 @@ namespace vmatrace::test {
 inline constexpr uint64_t P = kPageSize;
 
 inline constexpr uint64_t kMay = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-inline constexpr uint64_t kRW = VM_READ | VM_WRITE | kMay | VM_ACCOUNT;  // mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+// mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+inline constexpr uint64_t kRW = VM_READ | VM_WRITE | kMay | VM_ACCOUNT;
 inline constexpr uint64_t kRO = VM_READ | kMay;
 inline constexpr uint64_t kNone = kMay;
 inline constexpr uint64_t kShmRW = VM_READ | VM_WRITE | VM_SHARED | VM_MAYSHARE | kMay;
@@ -62,12 +63,12 @@ inline Vma shm(uint64_t s, uint64_t e, uint64_t ino = 7, uint64_t flags = kShmRW
 }  // namespace vmatrace::test
 
 // Start and end as pages of the drawing, pgoff and flags exactly.
-#define EXPECT_VMA(vma, s, e, off, fl)                                                       \
-  do {                                                                                       \
-    const ::vmatrace::Vma* _v = (vma);                                                       \
-    ASSERT_NE(_v, nullptr);                                                                  \
-    EXPECT_EQ(_v->start, ::vmatrace::test::pages::pg(s));                                    \
-    EXPECT_EQ(_v->end, ::vmatrace::test::pages::pg(e));                                      \
-    EXPECT_EQ(_v->pgoff, (off));                                                             \
-    EXPECT_EQ(::vmatrace::decode_vm_flags(_v->flags), ::vmatrace::decode_vm_flags(fl));      \
+#define EXPECT_VMA(vma, s, e, off, fl)                                                  \
+  do {                                                                                  \
+    const ::vmatrace::Vma* _v = (vma);                                                  \
+    ASSERT_NE(_v, nullptr);                                                             \
+    EXPECT_EQ(_v->start, ::vmatrace::test::pages::pg(s));                               \
+    EXPECT_EQ(_v->end, ::vmatrace::test::pages::pg(e));                                 \
+    EXPECT_EQ(_v->pgoff, (off));                                                        \
+    EXPECT_EQ(::vmatrace::decode_vm_flags(_v->flags), ::vmatrace::decode_vm_flags(fl)); \
   } while (0)
