@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <iterator>
-#include <sstream>
 #include <stdexcept>
 #include <string_view>
 
-#include "core/proc_maps.h"
+#include "util/text.h"
 
 namespace vmatrace {
 namespace {
@@ -24,12 +23,6 @@ bool page_align_up(uint64_t x, uint64_t& out) {
   if (x > UINT64_MAX - kPageMask) return false;
   out = (x + kPageMask) & ~kPageMask;
   return true;
-}
-
-std::string hex(uint64_t x) {
-  std::ostringstream os;
-  os << "0x" << std::hex << x;
-  return os.str();
 }
 
 void check_vma_shape(const Vma& v, const char* what) {
@@ -54,15 +47,6 @@ uint64_t vm_start_gap(const Vma& v) {
 }  // namespace
 
 // ---- Vma ----------------------------------------------------------------------
-
-std::string Vma::perms() const {
-  std::string p = "----";
-  if (flags & VM_READ) p[0] = 'r';
-  if (flags & VM_WRITE) p[1] = 'w';
-  if (flags & VM_EXEC) p[2] = 'x';
-  p[3] = (flags & VM_MAYSHARE) ? 's' : 'p';
-  return p;
-}
 
 bool Vma::is_sysv_shm() const {
   // ipc/shm.c newseg(): sprintf(name, "SYSV%08x", key) on the internal
@@ -213,28 +197,14 @@ std::vector<Vma> Layout::vmas() const {
   return out;
 }
 
-std::string Layout::name_of(const Vma& v) const {
-  // get_vma_name() order: file, vm_ops->name / arch name, heap, stack, anon name.
-  if (v.is_file()) {
-    if (!v.anon_name.empty()) return "[anon_shmem:" + v.anon_name + "]";
-    std::string name = escape_maps_path(v.path);
-    if (v.deleted) name += " (deleted)";
-    return name;
-  }
-  if (!v.special.empty()) return v.special;
+bool Layout::is_initial_heap(const Vma& v) const {
   // vma_is_initial_heap() (6.18; 6.1 used <= / >= here).
-  if (v.start < brk_ && v.end > start_brk_) return "[heap]";
-  // vma_is_initial_stack()
-  if (start_stack_ != 0 && v.start <= start_stack_ && v.end >= start_stack_) return "[stack]";
-  if (!v.anon_name.empty()) return "[anon:" + v.anon_name + "]";
-  return "";
+  return v.start < brk_ && v.end > start_brk_;
 }
 
-std::string Layout::proc_maps() const {
-  std::string out;
-  out.reserve(vmas_.size() * 100);
-  for (const auto& [start, v] : vmas_) out += format_maps_line(v, name_of(v));
-  return out;
+bool Layout::is_initial_stack(const Vma& v) const {
+  // vma_is_initial_stack()
+  return start_stack_ != 0 && v.start <= start_stack_ && v.end >= start_stack_;
 }
 
 bool Layout::any_sealed(uint64_t start, uint64_t end) const {

@@ -50,7 +50,7 @@ struct Vma {
   bool is_sysv_shm() const;
   bool is_shared() const { return (flags & VM_MAYSHARE) != 0; }
   bool is_anonymous() const { return !is_file() && special.empty(); }
-  std::string perms() const;    // "rw-p": r/w/x from VM_READ/WRITE/EXEC, 's' if VM_MAYSHARE else 'p'
+  std::string perms() const { return format_maps_perms(flags); }  // "rw-p"
   uint64_t pages() const { return (end - start) >> kPageShift; }
   bool contains(uint64_t addr) const { return addr >= start && addr < end; }
   // Same backing object, as far as the model can tell. The kernel compares
@@ -164,8 +164,15 @@ class Layout {
   size_t size() const { return vmas_.size(); }
   bool empty() const { return vmas_.empty(); }
   std::vector<Vma> vmas() const;
-  std::string name_of(const Vma& v) const;
-  std::string proc_maps() const;
+  // f(const Vma&) for each VMA in address order, without copying them.
+  template <class F>
+  void for_each_vma(F&& f) const {
+    for (const auto& [start, v] : vmas_) f(v);
+  }
+  // vma_is_initial_heap() / vma_is_initial_stack(): what /proc names
+  // "[heap]" and "[stack]" (see maps_name() in proc_maps.h).
+  bool is_initial_heap(const Vma& v) const;
+  bool is_initial_stack(const Vma& v) const;
   uint64_t next_id() const { return next_id_; }
 
  private:

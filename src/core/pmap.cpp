@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <map>
 
+#include "core/proc_maps.h"
+
 namespace vmatrace {
 
 const char* vma_kind_name(VmaKind k) {
@@ -87,7 +89,7 @@ std::string pmap_text(const Layout& l, const std::string& program_in) {
   const Vma* prev = nullptr;
   std::string prev_name;
   for (const auto& v : vmas) {
-    std::string name = l.name_of(v);
+    std::string name = maps_name(l, v);
     VmaKind k = classify_vma(v, name, program, prev, prev_name);
     std::snprintf(buf, sizeof(buf), "%016" PRIx64 " %10" PRIu64 " %-4s %-19s #%-3" PRIu64 " %s", v.start,
                   (v.end - v.start) / 1024, v.perms().c_str(), vma_kind_name(k), v.id,

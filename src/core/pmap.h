@@ -15,7 +15,7 @@ enum class VmaKind {
 };
 const char* vma_kind_name(VmaKind k);  // "program text", "heap", "shared-library code", ...
 
-// What `v` is. `name` is l.name_of(v); `program` is the executable's path
+// What `v` is. `name` is maps_name(l, v); `program` is the executable's path
 // ("" = unknown: then the lowest file mapping is taken as the program);
 // `prev` is the VMA right below v, or null (an anonymous VMA directly after
 // the program's last file mapping is its bss, as load_elf_binary() -> set_brk()

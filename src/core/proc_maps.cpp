@@ -211,6 +211,27 @@ std::string format_maps_line(const Vma& v, std::string_view name) {
   return line;
 }
 
+std::string maps_name(const Layout& l, const Vma& v) {
+  if (v.is_file()) {
+    if (!v.anon_name.empty()) return "[anon_shmem:" + v.anon_name + "]";
+    std::string name = escape_maps_path(v.path);
+    if (v.deleted) name += " (deleted)";
+    return name;
+  }
+  if (!v.special.empty()) return v.special;
+  if (l.is_initial_heap(v)) return "[heap]";
+  if (l.is_initial_stack(v)) return "[stack]";
+  if (!v.anon_name.empty()) return "[anon:" + v.anon_name + "]";
+  return "";
+}
+
+std::string format_proc_maps(const Layout& l) {
+  std::string out;
+  out.reserve(l.size() * 100);
+  l.for_each_vma([&](const Vma& v) { out += format_maps_line(v, maps_name(l, v)); });
+  return out;
+}
+
 std::optional<Vma> parse_maps_line(std::string_view line, std::string* name) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
   if (!is_header_line(line)) return std::nullopt;

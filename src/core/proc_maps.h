@@ -31,6 +31,15 @@ std::string unescape_maps_path(std::string_view printed);
 // VMAs and 0 for everything else.
 std::string format_maps_line(const Vma& v, std::string_view name);
 
+// The name column for `v` of `l`, in get_vma_name()'s order: the file
+// (seq_path-escaped, " (deleted)" when unlinked; "[anon_shmem:NAME]" for a
+// named shared anonymous one), the special mapping's name, "[heap]",
+// "[stack]", "[anon:NAME]", else "".
+std::string maps_name(const Layout& l, const Vma& v);
+
+// All of `l` as /proc/PID/maps prints it.
+std::string format_proc_maps(const Layout& l);
+
 // Parse /proc/PID/maps. Flags can only be guessed from "rwxp/s" and the name
 // (VM_MAY*, VM_SHARED, VM_ACCOUNT, VM_GROWSDOWN for [stack], the flags of
 // [vdso]/[vvar]/[vsyscall] as x86_64 sets them); use smaps for exact flags.

@@ -6,16 +6,11 @@
 
 #include "core/decode.h"
 #include "core/proc_maps.h"
+#include "core/syscall_rules.h"
 #include "core/vm_flags.h"
 
 namespace vmatrace {
 namespace {
-
-constexpr uint64_t kPage = 4096;
-// Every user address (mlockall() and munlockall() touch all VMAs).
-constexpr uint64_t kAllUserSpace = 1ULL << 56;
-
-bool syscall_failed(int64_t ret) { return ret < 0 && ret >= -4095; }
 
 // The kernel's own VMA from a syscall record, with its path when the record
 // carried one (only vma[0] does); a VMA the model already knows at the same
@@ -36,11 +31,9 @@ std::optional<Vma> kernel_truth(const ProcessState& p, const vmat_vma_info& info
 }
 
 
-using Spans = std::vector<std::pair<uint64_t, uint64_t>>;
-
 // Every VMA overlapping or touching one of the spans: a merge reaches the
 // VMA right before or after a range, so the spans are widened by a byte.
-std::vector<Vma> vmas_near(const Layout& l, const Spans& spans) {
+std::vector<Vma> vmas_near(const Layout& l, const AddrRanges& spans) {
   std::vector<Vma> out;
   out.reserve(8);  // usually the range and a neighbour each side: one allocation
   for (size_t i = 0; i < spans.size(); i++) {
@@ -124,181 +117,28 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
   const auto& e = rec.sys;
   if (syscall_failed(e.ret)) return;
   Layout& l = p.layout;
-  LayoutChange ch;
+  const SyscallRule* rule = syscall_rule(e.sys);
   // The ranges this syscall may touch, and what kind of operation it is,
   // for deriving its VMA changes from the model's before and after.
-  Spans spans;
+  AddrRanges spans;
   VmaChangeHints hints;
-  {
-    const uint64_t a0 = e.args[0], ret = static_cast<uint64_t>(e.ret);
-    auto up = [](uint64_t x) { return (x + kPage - 1) & ~(kPage - 1); };
-    switch (e.sys) {
-      case VMAT_SYS_MMAP:
-        spans.emplace_back(ret, ret + up(e.args[1]));
-        hints.new_range_merges = true;  // mmap_region(): unmap what is there, then a new range
-        hints.replaced_start = ret, hints.replaced_end = ret + up(e.args[1]);
-        break;
-      case VMAT_SYS_MUNMAP:
-        spans.emplace_back(a0, a0 + up(e.args[1]));
-        hints.replaced_start = a0, hints.replaced_end = a0 + up(e.args[1]);
-        break;
-      case VMAT_SYS_BRK: {
-        uint64_t lo = e.start_brk & ~(kPage - 1), hi = up(std::max<uint64_t>(l.brk(), e.brk));
-        if (hi > lo) spans.emplace_back(lo, hi);
-        hints.in_place_resize = true;  // do_brk_flags() / do_vmi_align_munmap() on the heap's end
-        break;
-      }
-      case VMAT_SYS_MREMAP:
-        spans.emplace_back(a0, a0 + up(std::max(e.args[1], e.args[2])));
-        spans.emplace_back(ret, ret + up(e.args[2]));
-        hints.in_place_resize = ret == a0;
-        hints.new_range_merges = ret != a0;
-        break;
-      case VMAT_SYS_MPROTECT:
-      case VMAT_SYS_MADVISE:
-      case VMAT_SYS_PKEY_MPROTECT:
-        spans.emplace_back(a0, a0 + up(e.args[1]));
-        break;
-      case VMAT_SYS_MLOCK:
-      case VMAT_SYS_MUNLOCK:
-      case VMAT_SYS_MLOCK2:  // do_mlock() rounds start down
-        spans.emplace_back(a0 & ~(kPage - 1), up(a0 + e.args[1]));
-        break;
-      case VMAT_SYS_MLOCKALL:
-      case VMAT_SYS_MUNLOCKALL:
-        spans.emplace_back(0, kAllUserSpace);
-        break;
-      case VMAT_SYS_SHMAT: {
-        // The size is the segment's: the kernel's VMA at the address says it.
-        const auto& k = e.vma[0];
-        if ((k.state & VMAT_VMA_VALID) && k.start == ret && k.end > ret) {
-          spans.emplace_back(ret, k.end);
-          hints.new_range_merges = true;  // do_mmap() of the segment's file
-          hints.replaced_start = ret, hints.replaced_end = k.end;  // SHM_REMAP
-        }
-        break;
-      }
-      case VMAT_SYS_SHMDT:
-        for (const auto& r : l.shmdt_ranges(a0)) spans.push_back(r);
-        break;
-      default:
-        break;
-    }
-    for (const auto& k : e.vma)
-      if ((k.state & VMAT_VMA_VALID) && k.end > k.start) spans.emplace_back(k.start, k.end);
-  }
+  if (rule) rule->touches(e, l, spans, hints);
+  for (const auto& k : e.vma)
+    if ((k.state & VMAT_VMA_VALID) && k.end > k.start) spans.emplace_back(k.start, k.end);
   const bool kernel_view = vma_source_ != VmaChangeSource::kInference;
   std::vector<KernelStore>& stores = taken_stores_;
   take_stores(rec.hdr.tid, syscall_entry_unknown_ ? 0 : e.enter_ts, rec.hdr.ts, stores);
+  if (!rule) return;
   for (const auto& st : stores) spans.emplace_back(st.start, st.end);
-  // What the operation unmapped without the hook reporting it (on 6.18
-  // maple_tree:ma_write misses the clearing of munmap'd ranges): applied
+  // What the operation unmapped without the hook reporting it: applied
   // after the stores when the kernel's view is rebuilt.
-  std::vector<std::pair<uint64_t, uint64_t>> cleared;
-  if (kernel_view) {
-    const uint64_t a0 = e.args[0], ret = static_cast<uint64_t>(e.ret);
-    auto up = [](uint64_t x) { return (x + kPage - 1) & ~(kPage - 1); };
-    switch (e.sys) {
-      case VMAT_SYS_MUNMAP:
-        cleared.emplace_back(a0, a0 + up(e.args[1]));
-        break;
-      case VMAT_SYS_BRK:
-        if (l.brk() && up(e.brk) < up(l.brk())) cleared.emplace_back(up(e.brk), up(l.brk()));
-        break;
-      case VMAT_SYS_MREMAP: {
-        constexpr uint64_t kDontUnmap = 4;  // MREMAP_DONTUNMAP: the old range stays mapped
-        const uint64_t os = a0, oe = a0 + up(e.args[1]), ns = ret, ne = ret + up(e.args[2]);
-        if (e.args[3] & kDontUnmap) break;
-        // The old range minus the new one (in place: its tail when shrinking).
-        if (os < std::min(oe, ns)) cleared.emplace_back(os, std::min(oe, ns));
-        if (std::max(os, ne) < oe) cleared.emplace_back(std::max(os, ne), oe);
-        break;
-      }
-      case VMAT_SYS_SHMDT:
-        // do_munmap() of each VMA of the attach: the same clearing as munmap's.
-        cleared = l.shmdt_ranges(a0);
-        break;
-      default:
-        break;
-    }
-  }
+  AddrRanges cleared;
+  if (kernel_view) rule->clears(e, l, cleared);
   // Taken even without a sink: a reconcile below restores ids from it, and
   // ids must not depend on who watches.
   std::vector<Vma> before = vmas_near(l, spans);
-  switch (e.sys) {
-    case VMAT_SYS_MMAP: {
-      uint64_t start = static_cast<uint64_t>(e.ret);
-      uint64_t len = (e.args[1] + kPage - 1) & ~(kPage - 1);
-      Vma v;
-      const auto& k = e.vma[0];
-      if ((k.state & VMAT_VMA_VALID) && k.start <= start && start < k.end) {
-        v = vma_from_info(k, rec.path);
-        v.pgoff = k.pgoff + (start - k.start) / kPage;
-      } else {
-        // No kernel view (it vanished before exit): the arguments alone.
-        v.flags = 0;
-        uint64_t prot = e.args[2], flags = e.args[3];
-        if (prot & 1) v.flags |= VM_READ;
-        if (prot & 2) v.flags |= VM_WRITE;
-        if (prot & 4) v.flags |= VM_EXEC;
-        v.flags |= VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | l.def_flags();
-        if (flags & 0x01) v.flags |= VM_SHARED | VM_MAYSHARE;
-        v.pgoff = start / kPage;
-      }
-      v.start = start;
-      v.end = start + len;
-      ch = l.mmap(v);
-      break;
-    }
-    case VMAT_SYS_MUNMAP:
-      ch = l.munmap(e.args[0], e.args[1]);
-      break;
-    case VMAT_SYS_BRK:
-      l.set_brk(e.start_brk, l.brk() ? l.brk() : e.start_brk);
-      ch = l.brk(e.brk);
-      l.set_brk(e.start_brk, e.brk);
-      break;
-    case VMAT_SYS_MREMAP:
-      ch = l.mremap(e.args[0], e.args[1], e.args[2], e.args[3], static_cast<uint64_t>(e.ret));
-      break;
-    case VMAT_SYS_MPROTECT:
-      ch = l.mprotect(e.args[0], e.args[1], e.args[2]);
-      break;
-    case VMAT_SYS_MADVISE:
-      ch = l.madvise(e.args[0], e.args[1], static_cast<int>(e.args[2]));
-      break;
-    case VMAT_SYS_PKEY_MPROTECT:
-      ch = l.mprotect(e.args[0], e.args[1], e.args[2], static_cast<int>(e.args[3]));
-      break;
-    case VMAT_SYS_MLOCK:
-      ch = l.mlock(e.args[0], e.args[1], VM_LOCKED);
-      break;
-    case VMAT_SYS_MLOCK2:
-      ch = l.mlock(e.args[0], e.args[1], VM_LOCKED | ((e.args[2] & abi::kMlockOnFault) ? VM_LOCKONFAULT : 0));
-      break;
-    case VMAT_SYS_MUNLOCK:
-      ch = l.mlock(e.args[0], e.args[1], 0);
-      break;
-    case VMAT_SYS_MLOCKALL:
-      ch = l.mlockall(e.args[0]);
-      break;
-    case VMAT_SYS_MUNLOCKALL:
-      ch = l.mlockall(0);
-      break;
-    case VMAT_SYS_SHMAT: {
-      const auto& k = e.vma[0];
-      const uint64_t at = static_cast<uint64_t>(e.ret);
-      // Without the kernel's VMA the segment's size is unknown: nothing to apply.
-      if (!(k.state & VMAT_VMA_VALID) || k.start != at || k.end <= at) return;
-      ch = l.shmat(vma_from_info(k, rec.path));
-      break;
-    }
-    case VMAT_SYS_SHMDT:
-      ch = l.shmdt(e.args[0]);
-      break;
-    default:
-      return;
-  }
+  LayoutChange ch;
+  if (!rule->apply(e, rec.path, l, ch)) return;
   // Make the model agree with what the kernel reports it built: this
   // covers what the model cannot see (anon_vma compatibility decides some
   // merges in the kernel).
@@ -320,20 +160,7 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
         l.restore_id(b.start, b.end, b.id);
   }
   // Report the VMAs now covering the affected range, as the model holds them.
-  uint64_t lo = 0, hi = 0;
-  switch (e.sys) {
-    case VMAT_SYS_MMAP: lo = static_cast<uint64_t>(e.ret); hi = lo + e.args[1]; break;
-    case VMAT_SYS_MREMAP: lo = static_cast<uint64_t>(e.ret); hi = lo + e.args[2]; break;
-    case VMAT_SYS_BRK: lo = e.start_brk; hi = e.brk; break;
-    case VMAT_SYS_MPROTECT:
-    case VMAT_SYS_MADVISE:
-    case VMAT_SYS_PKEY_MPROTECT:
-    case VMAT_SYS_MLOCK:
-    case VMAT_SYS_MUNLOCK:
-    case VMAT_SYS_MLOCK2: lo = e.args[0]; hi = lo + e.args[1]; break;
-    case VMAT_SYS_SHMAT: lo = static_cast<uint64_t>(e.ret); hi = e.vma[0].end; break;
-    default: break;  // mlockall: every VMA; shmdt: gone
-  }
+  const auto [lo, hi] = syscall_result_range(rule->range, e);
   // Only a sink reads it (replay --stats, layout queries: none).
   if (derive_changes_) ch.result = hi > lo ? l.overlapping(lo, hi) : std::vector<Vma>{};
   // After: the same (widened) spans, plus exactly the old VMAs' ranges (a

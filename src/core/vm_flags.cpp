@@ -151,6 +151,15 @@ std::string format_smaps_vmflags(uint64_t flags) {
   return out;
 }
 
+std::string format_maps_perms(uint64_t flags) {
+  std::string p = "----";
+  if (flags & VM_READ) p[0] = 'r';
+  if (flags & VM_WRITE) p[1] = 'w';
+  if (flags & VM_EXEC) p[2] = 'x';
+  p[3] = (flags & VM_MAYSHARE) ? 's' : 'p';
+  return p;
+}
+
 uint64_t vm_flags_from_prot(uint64_t prot) {
   uint64_t f = 0;
   if (prot & abi::kProtRead) f |= VM_READ;

@@ -154,6 +154,9 @@ uint64_t parse_smaps_vmflags(std::string_view text, std::vector<std::string>* un
 // Format flags as the kernel does in smaps ("rd wr mr mw me ac ", trailing
 // space included, bits in ascending order, bits without mnemonic skipped).
 std::string format_smaps_vmflags(uint64_t flags);
+// The permissions column of /proc/PID/maps, "rw-p": r/w/x from
+// VM_READ/WRITE/EXEC, 's' if VM_MAYSHARE else 'p'.
+std::string format_maps_perms(uint64_t flags);
 
 // calc_vm_prot_bits(): PROT_READ/WRITE/EXEC -> VM_READ/WRITE/EXEC.
 uint64_t vm_flags_from_prot(uint64_t prot);

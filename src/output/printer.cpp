@@ -45,7 +45,7 @@ void size_arg(Appender& a, uint64_t len) {
 }
 
 std::string vma_name(const Vma& v, const Layout* l) {
-  return l ? l->name_of(v) : (v.path.empty() ? v.special : v.path);
+  return l ? maps_name(*l, v) : (v.path.empty() ? v.special : v.path);
 }
 
 void vma_text(Appender& a, const Vma& v, const Layout* l) {
@@ -529,13 +529,13 @@ std::string Printer::maps_block(const ProcessState& p, OutputFormat format) {
   if (format == OutputFormat::kJson) {
     std::string s = "{\"event\":\"maps\",\"pid\":" + std::to_string(p.pid) + ",\"comm\":\"" + escape_json(p.comm) +
                     "\",\"maps\":\"";
-    s += escape_json(p.layout.proc_maps());
+    s += escape_json(format_proc_maps(p.layout));
     s += "\"}\n";
     return s;
   }
   std::string s = "# maps of " + std::to_string(p.pid) + " (" + escape_text(p.comm) + ")" +
                   (p.seeded ? "" : " [layout unknown]") + "\n";
-  s += p.layout.proc_maps();
+  s += format_proc_maps(p.layout);
   return s;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "core/decode.h"
+#include "core/proc_maps.h"
 #include "vmatrace/abi/events.h"
 
 namespace vmatrace {
@@ -70,7 +71,7 @@ FaultCounts FaultCounts::of(uint32_t error_code, uint32_t flags) {
 std::string code_location(uint64_t ip, const Vma* vma, const Layout* layout) {
   if (ip >= kUserEnd) return "[kernel]";
   if (!vma || !vma->contains(ip)) return hex(ip);
-  std::string name = layout ? layout->name_of(*vma) : (vma->path.empty() ? vma->special : vma->path);
+  std::string name = layout ? maps_name(*layout, *vma) : (vma->path.empty() ? vma->special : vma->path);
   if (vma->is_file()) return basename_of(name) + "+" + hex(ip - vma->start + vma->pgoff * kPage);
   if (!name.empty()) return name + "+" + hex(ip - vma->start);
   char b[48];
@@ -132,12 +133,12 @@ void FaultReport::on_record(const DecodedRecord& rec, const Applied& applied, co
     // The latest extent (a stack or heap grows; merges widen): the VMA as
     // it was at its last fault.
     row.pid = pid, row.start = v.start, row.end = v.end, row.perms = v.perms();
-    row.name = layout ? layout->name_of(v) : v.path;
+    row.name = layout ? maps_name(*layout, v) : v.path;
     row.c.add(c);
     pages_[pid][f.addr & ~(kPage - 1)] = {pages_[pid][f.addr & ~(kPage - 1)].first + 1, v.id};
     where = vma_label(row.name, v.start, v.end);
   }
-  std::string obj = code ? vma_label(layout->name_of(*code), code->start, code->end) : "[unknown]";
+  std::string obj = code ? vma_label(maps_name(*layout, *code), code->start, code->end) : "[unknown]";
   if (f.ip >= kUserEnd) obj = "[kernel]";
   folded_[frame(pcomm) + ";" + frame(basename_of(obj)) + ";" + frame(loc) + ";" + frame(where)]++;
 }

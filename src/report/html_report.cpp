@@ -140,7 +140,7 @@ void SegmentTracker::observe(uint32_t pid, int64_t t, const Layout& layout, uint
   // What is open in [lo, hi) and not in `now` (by identical line) closes.
   std::map<uint64_t, std::pair<std::string, std::string>> lines;  // start -> (line, name)
   for (const auto& v : now) {
-    std::string name = layout.name_of(v);
+    std::string name = maps_name(layout, v);
     std::string line = format_maps_line(v, name);
     line.pop_back();
     lines.emplace(v.start, std::make_pair(std::move(line), std::move(name)));

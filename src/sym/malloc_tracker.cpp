@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/decode.h"
+#include "core/proc_maps.h"
 #include "core/vm_flags.h"
 
 namespace vmatrace {
@@ -108,7 +109,7 @@ std::optional<MallocGrowth> MallocTracker::after_apply(const DecodedRecord& rec,
     g.vma_start = v->start;
     g.vma_end = v->end;
     g.vma_perms = v->perms();
-    g.vma_name = st->layout.name_of(*v);
+    g.vma_name = maps_name(st->layout, *v);
   }
   StackSample s;
   s.pid = rec.hdr.pid;

@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "core/decode.h"
+#include "core/proc_maps.h"
 #include "util/unique_fd.h"
 #include "record/writer.h"
 #include "util/errors.h"
@@ -427,7 +428,7 @@ void Session::collect_fault_summary(std::optional<uint32_t> pid) {
     vma.start = k.start, vma.end = v.end, vma.flags = v.vm_flags, vma.ino = v.ino, vma.dev = v.dev;
     std::string name;
     if (const Vma* known = st ? st->layout.find(k.start) : nullptr; known && known->start == k.start) {
-      name = st->layout.name_of(*known);
+      name = maps_name(st->layout, *known);
     } else if (v.ino) {
       char b[64];
       std::snprintf(b, sizeof(b), "[file %02x:%02x %llu]", v.dev >> 20, v.dev & 0xfffff,

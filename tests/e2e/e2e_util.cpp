@@ -20,6 +20,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/proc_maps.h"
+
 extern char** environ;
 
 namespace e2e {
@@ -282,7 +284,7 @@ std::string TraceHarness::model_maps(pid_t pid) const {
   const auto* p = session_->processor().process(static_cast<uint32_t>(pid));
   if (!p) return "(process " + std::to_string(pid) + " unknown to the model)\n";
   if (!p->seeded) return "(layout of " + std::to_string(pid) + " not known to the model)\n";
-  return p->layout.proc_maps();
+  return format_proc_maps(p->layout);
 }
 
 // ---- subprocesses ------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/decode.h"
+#include "core/proc_maps.h"
 #include "core/records.h"
 #include "core/vm_flags.h"
 #include "report/html_report.h"
@@ -72,7 +73,7 @@ struct Feed {
     builder.advance(d.hdr.ts);
     proc.apply(d, &builder);
     const ProcessState* p = proc.process(7);
-    truth.emplace_back(static_cast<int64_t>(d.hdr.ts - kBase), p && p->seeded ? p->layout.proc_maps() : "");
+    truth.emplace_back(static_cast<int64_t>(d.hdr.ts - kBase), p && p->seeded ? format_proc_maps(p->layout) : "");
   }
   TimelineModel finish() {
     builder.set_finishing();

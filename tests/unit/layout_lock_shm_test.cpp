@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "core/layout.h"
+#include "core/proc_maps.h"
 #include "core/vm_flags.h"
 #include "support/vmas.h"
 
@@ -229,7 +230,7 @@ TEST(LayoutShm, AttachIsASharedFileMappingAtOffsetZero) {
   EXPECT_EQ(l.size(), 1u);
   EXPECT_VMA(l.find(pg(0)), 0, 3, 0u, kShmRW);
   EXPECT_TRUE(l.find(pg(0))->is_sysv_shm());
-  EXPECT_EQ(l.name_of(*l.find(pg(0))), "/SYSV0000abcd (deleted)");
+  EXPECT_EQ(maps_name(l, *l.find(pg(0))), "/SYSV0000abcd (deleted)");
   EXPECT_EQ(l.find(pg(0))->perms(), "rw-s");
   ASSERT_EQ(ch.result.size(), 1u);
 }

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/layout.h"
+#include "core/proc_maps.h"
 #include "core/vm_flags.h"
 #include "support/vmas.h"
 
@@ -712,7 +713,7 @@ TEST(LayoutBrk, GrowCreatesThenExpandsHeap) {
   EXPECT_EQ(l.size(), 2u);
   EXPECT_VMA(l.find(pg(2)), 2, 4, apg(2), kHeapFlags);
   EXPECT_EQ(l.brk(), pg(3) + 16);
-  EXPECT_EQ(l.name_of(*l.find(pg(2))), "[heap]");
+  EXPECT_EQ(maps_name(l, *l.find(pg(2))), "[heap]");
   const uint64_t heap = l.find(pg(2))->id;
   ch = l.brk(pg(6));  // expand in place
   EXPECT_EQ(l.size(), 2u);
@@ -732,8 +733,8 @@ TEST(LayoutBrk, NewHeapDoesNotMergeWithCompatibleVmaBelowStartBrk) {
   l.set_brk(pg(2), pg(2));
   l.brk(pg(4));
   EXPECT_EQ(l.size(), 2u);
-  EXPECT_EQ(l.name_of(*l.find(pg(0))), "");
-  EXPECT_EQ(l.name_of(*l.find(pg(2))), "[heap]");
+  EXPECT_EQ(maps_name(l, *l.find(pg(0))), "");
+  EXPECT_EQ(maps_name(l, *l.find(pg(2))), "[heap]");
 }
 
 TEST(LayoutBrk, DoesNotExpandHeapWithDifferentFlags) {
@@ -744,8 +745,8 @@ TEST(LayoutBrk, DoesNotExpandHeapWithDifferentFlags) {
   l.brk(pg(4));
   EXPECT_EQ(l.size(), 2u);
   EXPECT_VMA(l.find(pg(2)), 2, 4, apg(2), kHeapFlags);
-  EXPECT_EQ(l.name_of(*l.find(pg(0))), "[heap]");
-  EXPECT_EQ(l.name_of(*l.find(pg(2))), "[heap]");
+  EXPECT_EQ(maps_name(l, *l.find(pg(0))), "[heap]");
+  EXPECT_EQ(maps_name(l, *l.find(pg(2))), "[heap]");
 }
 
 TEST(LayoutBrk, ShrinkAndNaming) {
@@ -837,15 +838,15 @@ TEST(LayoutNames, HeapStackDeletedSpecial) {
   l.seed({f, anon(2, 4), vdso, named, nl, anon(100, 104, kStack)});
   l.set_brk(pg(2), pg(3) + 5);
   l.set_start_stack(pg(103) + 0x10);
-  EXPECT_EQ(l.name_of(*l.find(pg(0))), "/lib/libx.so (deleted)");
-  EXPECT_EQ(l.name_of(*l.find(pg(2))), "[heap]");
-  EXPECT_EQ(l.name_of(*l.find(pg(10))), "[vdso]");
-  EXPECT_EQ(l.name_of(*l.find(pg(20))), "[anon:buf]");
-  EXPECT_EQ(l.name_of(*l.find(pg(30))), "/tmp/a\\012b");
-  EXPECT_EQ(l.name_of(*l.find(pg(100))), "[stack]");
+  EXPECT_EQ(maps_name(l, *l.find(pg(0))), "/lib/libx.so (deleted)");
+  EXPECT_EQ(maps_name(l, *l.find(pg(2))), "[heap]");
+  EXPECT_EQ(maps_name(l, *l.find(pg(10))), "[vdso]");
+  EXPECT_EQ(maps_name(l, *l.find(pg(20))), "[anon:buf]");
+  EXPECT_EQ(maps_name(l, *l.find(pg(30))), "/tmp/a\\012b");
+  EXPECT_EQ(maps_name(l, *l.find(pg(100))), "[stack]");
   // 6.18 vma_is_initial_heap(): a VMA ending exactly at start_brk is not the heap.
   l.set_brk(pg(4), pg(4));
-  EXPECT_EQ(l.name_of(*l.find(pg(2))), "");
+  EXPECT_EQ(maps_name(l, *l.find(pg(2))), "");
 }
 
 // ---- reconcile, ids, fork ---------------------------------------------------

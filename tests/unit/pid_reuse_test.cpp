@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "core/decode.h"
+#include "core/proc_maps.h"
 #include "core/processor.h"
 #include "core/records.h"
 #include "core/vm_flags.h"
@@ -64,7 +65,7 @@ TEST(ProcessorPidReuse, SecondHolderStartsFromItsParentsLayout) {
   ASSERT_NE(second, nullptr);
   // The parent's VMA and its own mmap; nothing at 0x50000.
   auto vmas = second->layout.vmas();
-  ASSERT_EQ(vmas.size(), 2u) << second->layout.proc_maps();
+  ASSERT_EQ(vmas.size(), 2u) << format_proc_maps(second->layout);
   EXPECT_EQ(vmas[0].start, 0x10000u);
   EXPECT_EQ(vmas[0].end, 0x20000u);
   EXPECT_EQ(vmas[1].start, 0x70000u);
@@ -86,6 +87,6 @@ TEST(ProcessorPidReuse, ForkReplacesStateWhoseExitWasLost) {
   fork_child(p, 10, 11, 300);  // no exit record in between
   const ProcessState* second = p.process(11);
   ASSERT_NE(second, nullptr);
-  EXPECT_EQ(second->layout.proc_maps(), p.process(10)->layout.proc_maps());
+  EXPECT_EQ(format_proc_maps(second->layout), format_proc_maps(p.process(10)->layout));
   EXPECT_EQ(second->events, 0u);
 }

@@ -110,7 +110,7 @@ TEST(ProcMapsParse, SeedAndPrintRoundTrip) {
   l.seed(parse_proc_maps(kSampleMaps, &names));
   l.set_brk(0x55addd0b7000, 0x55addd0d8000);
   l.set_start_stack(0x7ffcb17aef00);
-  EXPECT_EQ(l.proc_maps(), kSampleMaps);
+  EXPECT_EQ(format_proc_maps(l), kSampleMaps);
 }
 
 TEST(ProcMapsParse, MalformedLinesThrowWithLineNumber) {
@@ -196,7 +196,7 @@ TEST(ProcSelf, MapsRoundTripByteForByte) {
   std::vector<std::string> names;
   const auto vmas = parse_proc_maps(maps, &names);
   ASSERT_GT(vmas.size(), 5u);
-  EXPECT_EQ(layout_with_kernel_names(vmas, names).proc_maps(), maps);
+  EXPECT_EQ(format_proc_maps(layout_with_kernel_names(vmas, names)), maps);
 }
 
 TEST(ProcSelf, SmapsRoundTripHeadersAndVmFlags) {
@@ -213,7 +213,7 @@ TEST(ProcSelf, SmapsRoundTripHeadersAndVmFlags) {
     if (parse_maps_line(line)) headers += line;
     if (line.starts_with("VmFlags:")) vmflags += line;
   }
-  EXPECT_EQ(layout_with_kernel_names(vmas, names).proc_maps(), headers);
+  EXPECT_EQ(format_proc_maps(layout_with_kernel_names(vmas, names)), headers);
   std::string mine;
   for (const auto& v : vmas) mine += "VmFlags: " + format_smaps_vmflags(v.flags) + "\n";
   EXPECT_EQ(mine, vmflags);
@@ -224,7 +224,7 @@ TEST(ProcSelf, ReadProcLayout) {
   EXPECT_GT(l.size(), 5u);
   const Vma* stack = nullptr;
   for (const auto& v : l.vmas()) {
-    if (l.name_of(v) == "[stack]") stack = l.find(v.start);
+    if (maps_name(l, v) == "[stack]") stack = l.find(v.start);
   }
   ASSERT_NE(stack, nullptr);
   EXPECT_TRUE(stack->flags & VM_GROWSDOWN);
@@ -283,7 +283,7 @@ class LiveKernel : public ::testing::Test {
   void expect_same() {
     const auto kernel = kernel_view();
     const auto mine = model_.overlapping(reservation_, reservation_ + total_);
-    ASSERT_EQ(mine.size(), kernel.size()) << model_.proc_maps();
+    ASSERT_EQ(mine.size(), kernel.size()) << format_proc_maps(model_);
     for (size_t i = 0; i < mine.size(); i++) {
       EXPECT_EQ(mine[i].start, kernel[i].start) << i;
       EXPECT_EQ(mine[i].end, kernel[i].end) << i;

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/decode.h"
+#include "core/proc_maps.h"
 #include "core/processor.h"
 #include "core/records.h"
 #include "core/vm_flags.h"
@@ -74,7 +75,7 @@ class MemStream {
   std::FILE* f_;
 };
 
-std::string maps(const Processor& p) { return p.process(kPid)->layout.proc_maps(); }
+std::string maps(const Processor& p) { return format_proc_maps(p.process(kPid)->layout); }
 
 size_t count(const std::vector<VmaChange>& ch, VmaChangeKind k) {
   size_t n = 0;

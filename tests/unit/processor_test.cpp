@@ -6,6 +6,7 @@
 #include <random>
 
 #include "core/decode.h"
+#include "core/proc_maps.h"
 #include "core/processor.h"
 #include "core/records.h"
 #include "core/vm_flags.h"
@@ -63,7 +64,7 @@ TEST(Processor, ForkCopiesTheParentsLayout) {
   f.flags = VMAT_FORK_TRACED;
   p.apply(decode(bytes_of(f)), nullptr);
   ASSERT_NE(p.process(11), nullptr);
-  EXPECT_EQ(p.process(11)->layout.proc_maps(), p.process(10)->layout.proc_maps());
+  EXPECT_EQ(format_proc_maps(p.process(11)->layout), format_proc_maps(p.process(10)->layout));
 }
 
 TEST(Processor, ExecWalkReplacesTheLayout) {

@@ -11,6 +11,7 @@
 
 #include "cli/commands/commands.h"
 #include "core/decode.h"
+#include "core/proc_maps.h"
 #include "core/processor.h"
 #include "core/records.h"
 #include "record/reader.h"
@@ -54,7 +55,7 @@ std::string vma_str(const Vma& v, const Layout& l) {
   std::snprintf(buf, sizeof(buf), "#%" PRIu64 " %" PRIx64 "-%" PRIx64 " %s", v.id, v.start, v.end, v.perms().c_str());
   std::string s = buf;
   if (!v.id) s.replace(0, 2, "#-");  // a split piece that never stood on its own
-  std::string name = l.name_of(v);
+  std::string name = maps_name(l, v);
   if (!name.empty()) s += " " + escape_text(name);
   return s;
 }
@@ -116,7 +117,7 @@ int run_lineage(const ReplayOptions& opts) {
     found++;
     std::printf("# lineage of %" PRIx64 " in %u (%s): #%" PRIu64 " %" PRIx64 "-%" PRIx64 " %s %s\n", addr, pid,
                 escape_text(fin.second).c_str(), v->id, v->start, v->end, v->perms().c_str(),
-                escape_text(l.name_of(*v)).c_str());
+                escape_text(maps_name(l, *v)).c_str());
     std::set<uint64_t> tracked{v->id};
     struct Found {
       const Step* step;

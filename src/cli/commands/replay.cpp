@@ -8,6 +8,7 @@
 #include "cli/commands/commands.h"
 #include "core/decode.h"
 #include "core/pmap.h"
+#include "core/proc_maps.h"
 #include "core/records.h"
 #include "output/record_dump.h"
 #include "record/reader.h"
@@ -243,7 +244,7 @@ int run_replay(const ReplayOptions& opts) {
       if (opts.maps || !opts.pmap) {
         std::printf("# maps of %u (%s) at %s\n", pid, escape_text(at_snap.names[pid]).c_str(),
                     rel_seconds(*at, base).c_str());
-        std::fputs(layout.proc_maps().c_str(), stdout);
+        std::fputs(format_proc_maps(layout).c_str(), stdout);
       }
       if (opts.pmap) {
         std::printf("# pmap of %u (%s) at %s\n", pid, escape_text(at_snap.names[pid]).c_str(),
