@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "core/decode.h"
+#include "core/syscall_names.h"
 #include "core/layout.h"
 #include "core/processor.h"
 #include "core/records.h"

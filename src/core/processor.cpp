@@ -4,7 +4,7 @@
 #include <charconv>
 #include <stdexcept>
 
-#include "core/decode.h"
+#include "core/syscall_names.h"
 #include "core/proc_maps.h"
 #include "core/syscall_rules.h"
 #include "core/vm_flags.h"

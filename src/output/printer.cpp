@@ -5,7 +5,7 @@
 
 #include "output/appender.h"
 
-#include "core/decode.h"
+#include "core/syscall_names.h"
 #include "core/pmap.h"
 #include "core/proc_maps.h"
 #include "core/vm_flags.h"

@@ -4,8 +4,8 @@
 #include <cinttypes>
 #include <cstdio>
 
-#include "core/decode.h"
 #include "core/proc_maps.h"
+#include "core/syscall_names.h"
 #include "vmatrace/abi/events.h"
 
 namespace vmatrace {

@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <cstdio>
 
-#include "core/decode.h"
+#include "core/syscall_names.h"
 #include "core/proc_maps.h"
 #include "report/html_assets.h"
 

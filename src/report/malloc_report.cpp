@@ -4,7 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 
-#include "core/decode.h"
+#include "core/syscall_names.h"
 
 namespace vmatrace {
 namespace {

@@ -4,8 +4,8 @@
 
 #include <set>
 
-#include "core/decode.h"
 #include "core/proc_maps.h"
+#include "core/syscall_names.h"
 #include "core/vm_flags.h"
 
 namespace vmatrace {

@@ -20,8 +20,8 @@
 #include <set>
 #include <sstream>
 
-#include "core/decode.h"
 #include "core/proc_maps.h"
+#include "core/syscall_names.h"
 #include "util/unique_fd.h"
 #include "record/writer.h"
 #include "util/errors.h"

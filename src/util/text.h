@@ -15,6 +15,7 @@ std::string human_size(uint64_t bytes);  // "4.0 KiB", "12 B", "1.5 MiB"
 // Control characters, backslash and invalid UTF-8 made visible (\n, \t,
 // \xNN); valid UTF-8 kept.
 std::string escape_text(std::string_view s);
+void append_text_escaped(std::string& out, std::string_view s);  // escape_text, appended
 // JSON string contents (without the surrounding quotes): RFC 8259 escapes,
 // invalid UTF-8 bytes as \ufffd.
 std::string escape_json(std::string_view s);

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/decode.h"
+#include "core/syscall_names.h"
 #include "e2e_util.h"
 
 namespace {

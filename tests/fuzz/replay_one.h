@@ -10,7 +10,7 @@
 #include <span>
 #include <string>
 
-#include "core/decode.h"
+#include "core/syscall_names.h"
 #include "core/processor.h"
 #include "core/records.h"
 #include "output/printer.h"

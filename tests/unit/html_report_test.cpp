@@ -6,8 +6,8 @@
 
 #include <cstring>
 
-#include "core/decode.h"
 #include "core/proc_maps.h"
+#include "core/syscall_names.h"
 #include "core/records.h"
 #include "core/vm_flags.h"
 #include "report/html_report.h"

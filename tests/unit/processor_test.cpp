@@ -5,8 +5,8 @@
 #include <cstring>
 #include <random>
 
-#include "core/decode.h"
 #include "core/proc_maps.h"
+#include "core/syscall_names.h"
 #include "core/processor.h"
 #include "core/records.h"
 #include "core/vm_flags.h"

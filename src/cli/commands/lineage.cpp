@@ -10,8 +10,8 @@
 #include <set>
 
 #include "cli/commands/commands.h"
-#include "core/decode.h"
 #include "core/proc_maps.h"
+#include "core/syscall_names.h"
 #include "core/processor.h"
 #include "core/records.h"
 #include "record/reader.h"

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "cli/commands/commands.h"
-#include "core/decode.h"
+#include "core/syscall_names.h"
 #include "core/pmap.h"
 #include "core/proc_maps.h"
 #include "core/records.h"

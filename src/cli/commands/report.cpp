@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "cli/commands/commands.h"
-#include "core/decode.h"
+#include "core/syscall_names.h"
 #include "record/reader.h"
 #include "report/fault_report.h"
 #include "report/malloc_report.h"

@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "cli/commands/commands.h"
-#include "core/decode.h"
+#include "core/syscall_names.h"
 #include "record/reader.h"
 #include "report/html_report.h"
 #include "sym/malloc_tracker.h"

@@ -1,12 +1,13 @@
 #pragma once
-// Human names for syscall arguments and results: PROT_*, MAP_*, MREMAP_*,
-// MADV_*, MLOCK_*, MCL_*, SHM_*, errno names, sizes, and escaping of kernel-provided strings.
+// Names of the traced syscalls and of their arguments' and results' values:
+// PROT_*, MAP_*, MREMAP_*, MADV_*, MLOCK_*, MCL_*, SHM_*, errno names.
+// (Formatting of numbers and strings is util/text.h.)
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-#include "util/text.h"  // hex, human_size, escaping
+#include "util/text.h"  // hex, human_size, escaping: most users of the names need them too
 
 namespace vmatrace {
 

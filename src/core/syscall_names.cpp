@@ -1,4 +1,4 @@
-#include "core/decode.h"
+#include "core/syscall_names.h"
 
 #include "vmatrace/abi/events.h"
 
