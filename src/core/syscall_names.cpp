@@ -149,7 +149,7 @@ std::string errno_name(int err) {
   return "E" + std::to_string(err);
 }
 
-std::string fault_access(uint32_t error_code) {
+const char* fault_access(uint32_t error_code) {
   // X86_PF_WRITE = 2, X86_PF_INSTR = 16 (arch/x86/include/asm/trap_pf.h)
   if (error_code & 16) return "exec";
   if (error_code & 2) return "write";

@@ -21,7 +21,7 @@ std::string mlock2_flag_names(uint64_t flags);  // "MLOCK_ONFAULT", "0"
 std::string mlockall_flag_names(uint64_t flags);  // "MCL_CURRENT|MCL_FUTURE", "0"
 std::string shmat_flag_names(uint64_t flags);   // "SHM_RDONLY|SHM_RND", "0"
 std::string errno_name(int err);                // "ENOMEM" or "E<n>"
-std::string fault_access(uint32_t error_code);  // "read", "write", "exec"
+const char* fault_access(uint32_t error_code);  // "read", "write", "exec"
 
 
 }  // namespace vmatrace

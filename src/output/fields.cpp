@@ -95,6 +95,7 @@ void text_value(std::string& out, const Field& f, const Layout* l, uint64_t base
       else a << "NULL";
       break;
     case FieldType::kSize: a.dec(f.u) << " [" << human_size(f.u) << ']'; break;
+    case FieldType::kBytes: a << human_size(f.u); break;
     case FieldType::kName: a << f.s; break;
     case FieldType::kText: append_text_escaped(out, f.s); break;
     case FieldType::kDev: dev_text(a, f.u); break;
@@ -184,6 +185,7 @@ void json_member(JsonWriter& w, const Field& f, const Layout* l) {
     case FieldType::kU64:
     case FieldType::kOffset:
     case FieldType::kSize:
+    case FieldType::kBytes:
     case FieldType::kTime: w.value(f.u); break;
     case FieldType::kI64: w.value(static_cast<int64_t>(f.u)); break;
     case FieldType::kHex:

@@ -32,6 +32,7 @@ enum class FieldType : uint8_t {
   kPtr,          // text: hex, NULL when 0 / JSON: "0x.."
   kOffset,       // text: hex / JSON: number
   kSize,         // text: "N [human]" / JSON: number
+  kBytes,        // text: human ("4.0 KiB") / JSON: number
   kName,         // a name made of safe characters (PROT_READ, "write"): text as is / JSON string
   kText,         // a string from the kernel or a recording: text escaped / JSON string
   kBool,         // text: the field's text when true / JSON: true, false
@@ -118,6 +119,9 @@ class FieldList {
   void end_object() { add(FieldType::kEndObject, {}, {}, kInJson); }
   void begin_array(std::string_view key) { add(FieldType::kBeginArray, key, {}, kInJson); }
   void end_array() { add(FieldType::kEndArray, {}, {}, kInJson); }
+
+  // Another list's fields after these (views: `other` must outlive the encoding).
+  void append(const FieldList& other) { fields_.insert(fields_.end(), other.fields_.begin(), other.fields_.end()); }
 
   // A copy of s that lives until clear(): for strings made for this event.
   std::string_view hold(std::string_view s);

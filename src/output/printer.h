@@ -11,6 +11,8 @@
 #include <unordered_map>
 
 #include "core/processor.h"
+#include "output/event_fields.h"
+#include "output/fields.h"
 
 namespace vmatrace {
 
@@ -38,8 +40,11 @@ class Printer : public RecordSink {
   // The event stream shows derived changes; the layouts at the end do not.
   bool wants_derived() const override { return opts_.events; }
   // An event derived from `rec` by an analysis (malloc attribution), printed
-  // under it with rec's time, pid, tid and comm: `text` after the event
-  // name in text mode, `json_fields` (",\"key\":..." pairs) in JSON mode.
+  // under it with rec's time, pid, tid and comm, then `event` and `fields`
+  // (e.g. report/malloc_report.h's growth_fields()).
+  void derived(const DecodedRecord& rec, std::string_view event, const FieldList& fields);
+  // The same with the event's text and JSON already made: `text` after the
+  // event name in text mode, `json_fields` (",\"key\":..." pairs) in JSON mode.
   void derived(const DecodedRecord& rec, std::string_view event, std::string_view text,
                std::string_view json_fields);
   OutputFormat format() const { return opts_.format; }
@@ -51,8 +56,8 @@ class Printer : public RecordSink {
 
  private:
   bool wanted(const DecodedRecord& rec) const;
-  void text(const DecodedRecord& rec, const Applied& applied, const Layout* layout);
-  void json(const DecodedRecord& rec, const Applied& applied, const Layout* layout);
+  // Encodes fields_ as one line (text: with its change lines) and emits it.
+  void write();
   void emit(std::string_view s);
 
   std::FILE* out_;
@@ -60,8 +65,11 @@ class Printer : public RecordSink {
   uint64_t base_ts_ = 0;
   uint64_t printed_ = 0;
   std::string buf_;
-  std::string line_;  // reused for each line
-  std::unordered_map<uint64_t, std::string> prot_cache_, flag_cache_;
+  std::string line_;    // reused for each line
+  FieldList fields_;    // reused for each event
+  EventFields events_;  // makes them (and caches the names of values)
+  TextEncoder text_;
+  JsonEncoder json_;
 };
 
 }  // namespace vmatrace
