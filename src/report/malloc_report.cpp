@@ -4,7 +4,9 @@
 #include <cinttypes>
 #include <cstdio>
 
-#include "core/syscall_names.h"
+#include "output/fields.h"
+#include "util/json.h"
+#include "util/text.h"
 
 namespace vmatrace {
 namespace {
@@ -21,16 +23,20 @@ std::string location_of(const StackFrame& f) {
   return "";
 }
 
-std::string json_str(const std::string& s) { return "\"" + escape_json(s) + "\""; }
-
-std::string frame_json(const StackFrame& f) {
-  std::string s = "{\"pc\":\"" + hex(f.pc) + "\",\"function\":";
-  s += f.function.empty() ? "null" : json_str(f.function);
-  s += ",\"offset\":" + std::to_string(f.offset);
-  s += ",\"file\":" + (f.file.empty() ? std::string("null") : json_str(f.file));
-  s += ",\"line\":" + (f.line ? std::to_string(f.line) : std::string("null"));
-  s += ",\"module\":" + (f.module.empty() ? std::string("null") : json_str(f.module)) + "}";
-  return s;
+// A stack frame as a JSON object (JSON only: the text shows frame_text()).
+void frame_fields(FieldList& f, std::string_view key, const StackFrame& fr) {
+  f.begin_object(key);
+  f.number(FieldType::kHex, "pc", fr.pc, {}, kInJson);
+  if (fr.function.empty()) f.null("function");
+  else f.str("function", fr.function, {}, kInJson);
+  f.u64("offset", fr.offset, {}, kInJson);
+  if (fr.file.empty()) f.null("file");
+  else f.str("file", fr.file, {}, kInJson);
+  if (fr.line) f.u64("line", fr.line, {}, kInJson);
+  else f.null("line");
+  if (fr.module.empty()) f.null("module");
+  else f.str("module", fr.module, {}, kInJson);
+  f.end_object();
 }
 
 }  // namespace
@@ -49,15 +55,48 @@ std::string frame_text(const StackFrame& f) {
   return escape_text(s);
 }
 
-std::string growth_text(const MallocGrowth& g) {
-  std::string s = g.attribution.allocator ? *g.attribution.allocator : "not from an allocator:";
-  if (g.size) s += "(" + std::to_string(*g.size) + ")";
-  s += " via " + g.via + " +" + human_size(g.bytes);
-  if (g.vma_end > g.vma_start)
-    s += " => " + hex(g.vma_start) + "-" + hex(g.vma_end) + " " + g.vma_perms +
-         (g.vma_name.empty() ? "" : " " + escape_text(g.vma_name));
+void growth_fields(const MallocGrowth& g, FieldList& f) {
+  if (g.attribution.allocator) {
+    f.name("allocator", *g.attribution.allocator);
+  } else {
+    f.literal("not from an allocator:");
+    f.null("allocator");
+  }
+  if (g.size) {
+    f.u64({}, *g.size, "(", kInText);
+    f.literal(")");
+  }
+  f.name("via", g.via, " via ");
+  f.number(FieldType::kBytes, "bytes", g.bytes, " +");
+  f.number(FieldType::kHex, "addr", g.addr, {}, kInJson);
+  if (g.vma_end > g.vma_start) {
+    f.begin_object("vma");
+    f.number(FieldType::kHex, "start", g.vma_start, " => ");
+    f.number(FieldType::kHex, "end", g.vma_end, "-");
+    f.name("perms", g.vma_perms, " ");
+    f.str("name", g.vma_name, {}, kInJson);
+    if (!g.vma_name.empty()) f.str({}, g.vma_name, " ", kInText);
+    f.end_object();
+  } else {
+    f.null("vma");
+  }
+  if (g.size) f.u64("size", *g.size, {}, kInJson);
+  else f.null("size");
+  f.u64("syscall_ts", g.syscall_ts, {}, kInJson);
   const StackFrame* cs = g.call_site();
-  s += " from " + (cs ? frame_text(*cs) : std::string("?"));
+  f.name({}, cs ? f.hold(frame_text(*cs)) : "?", " from ", kInText);
+  if (cs) frame_fields(f, "call_site", *cs);
+  else f.null("call_site");
+  f.begin_array("stack");
+  for (const auto& fr : g.stack) frame_fields(f, {}, fr);
+  f.end_array();
+}
+
+std::string growth_text(const MallocGrowth& g) {
+  FieldList f;
+  growth_fields(g, f);
+  std::string s;
+  TextEncoder().encode(f, s);
   return s;
 }
 
@@ -75,21 +114,12 @@ std::string call_site_label(const MallocGrowth& g) {
 }
 
 std::string growth_json_fields(const MallocGrowth& g) {
-  std::string s = ",\"allocator\":" + (g.attribution.allocator ? json_str(*g.attribution.allocator) : "null");
-  s += ",\"via\":\"" + g.via + "\",\"bytes\":" + std::to_string(g.bytes) + ",\"addr\":\"" + hex(g.addr) + "\"";
-  if (g.vma_end > g.vma_start)
-    s += ",\"vma\":{\"start\":\"" + hex(g.vma_start) + "\",\"end\":\"" + hex(g.vma_end) + "\",\"perms\":\"" +
-         g.vma_perms + "\",\"name\":" + json_str(g.vma_name) + "}";
-  else
-    s += ",\"vma\":null";
-  s += ",\"size\":" + (g.size ? std::to_string(*g.size) : std::string("null"));
-  s += ",\"syscall_ts\":" + std::to_string(g.syscall_ts);
-  const StackFrame* cs = g.call_site();
-  s += ",\"call_site\":" + (cs ? frame_json(*cs) : std::string("null"));
-  s += ",\"stack\":[";
-  for (size_t i = 0; i < g.stack.size(); i++) s += (i ? "," : "") + frame_json(g.stack[i]);
-  s += "]";
-  return s;
+  FieldList f;
+  growth_fields(g, f);
+  std::string obj;
+  JsonEncoder().encode(f, obj);
+  // The members without the braces, each after a comma.
+  return "," + obj.substr(1, obj.size() - 2);
 }
 
 void MallocReport::add(const MallocGrowth& g) {
@@ -140,29 +170,34 @@ std::string MallocReport::text(size_t top) const {
 }
 
 std::string MallocReport::json(size_t top) const {
-  std::string s = "{\"growths\":" + std::to_string(growths_) + ",\"bytes\":" + std::to_string(bytes_) +
-                  ",\"unattributed_bytes\":" + std::to_string(unattributed_bytes_) + ",\"largest\":";
+  std::string s;
+  JsonWriter w(s);
+  w.begin_object().kv("growths", growths_).kv("bytes", bytes_).kv("unattributed_bytes", unattributed_bytes_);
+  w.key("largest");
   if (largest_) {
-    s += "{\"pid\":" + std::to_string(largest_->pid) + ",\"tid\":" + std::to_string(largest_->tid) +
-         growth_json_fields(*largest_) + "}";
+    w.begin_object().kv("pid", largest_->pid).kv("tid", largest_->tid);
+    FieldList f;
+    growth_fields(*largest_, f);
+    JsonEncoder::members(f, w);
+    w.end_object();
   } else {
-    s += "null";
+    w.null();
   }
-  s += ",\"sites\":[";
+  w.key("sites").begin_array();
   auto v = sites();
   for (size_t i = 0; i < v.size() && (top == 0 || i < top); i++) {
     const Site& x = v[i];
-    if (i) s += ",";
-    s += "{\"allocator\":" + (x.allocator.empty() ? std::string("null") : json_str(x.allocator)) +
-         ",\"function\":" + json_str(x.function) + ",\"location\":" + json_str(x.location) +
-         ",\"count\":" + std::to_string(x.count) + ",\"bytes\":" + std::to_string(x.bytes) +
-         ",\"brk\":{\"count\":" + std::to_string(x.brk_count) + ",\"bytes\":" + std::to_string(x.brk_bytes) +
-         "},\"mmap\":{\"count\":" + std::to_string(x.mmap_count) + ",\"bytes\":" + std::to_string(x.mmap_bytes) +
-         "},\"mprotect\":{\"count\":" + std::to_string(x.mprotect_count) +
-         ",\"bytes\":" + std::to_string(x.mprotect_bytes) + "},\"largest\":" + std::to_string(x.largest) +
-         ",\"largest_via\":\"" + x.largest_via + "\"}";
+    w.begin_object().key("allocator");
+    if (x.allocator.empty()) w.null();
+    else w.value(x.allocator);
+    w.kv("function", x.function).kv("location", x.location).kv("count", x.count).kv("bytes", x.bytes);
+    w.key("brk").begin_object().kv("count", x.brk_count).kv("bytes", x.brk_bytes).end_object();
+    w.key("mmap").begin_object().kv("count", x.mmap_count).kv("bytes", x.mmap_bytes).end_object();
+    w.key("mprotect").begin_object().kv("count", x.mprotect_count).kv("bytes", x.mprotect_bytes).end_object();
+    w.kv("largest", x.largest).kv("largest_via", x.largest_via);
+    w.end_object();
   }
-  s += "]}";
+  w.end_array().end_object();
   return s;
 }
 

@@ -12,17 +12,21 @@
 #include <vector>
 
 #include "core/malloc_attribution.h"
+#include "output/fields.h"
 
 namespace vmatrace {
 
 // "parse_blob+0x1c (blob.c:88)", "0x7f3c2a001234 (libfoo.so)", "?"
 std::string frame_text(const StackFrame& f);
+// The malloc_growth event's fields (after the header and the event name),
+// for Printer::derived(rec, "malloc_growth", fields). Views into g.
+void growth_fields(const MallocGrowth& g, FieldList& out);
 // The text after the event name: "malloc via brk +132.0 KiB => 0x..-0x.. rw-p [heap] from f+0x1c (a.c:9)".
 std::string growth_text(const MallocGrowth& g);
 // The call site as the ranking groups it: "grow_heap (mallocgrowth.c:42)",
 // "?" when unknown (no offset: every growth from one function is one site).
 std::string call_site_label(const MallocGrowth& g);
-// The JSON members (",\"allocator\":...") of a malloc_growth event.
+// The JSON members (",\"allocator\":...") of a malloc_growth event (growth_fields() encoded).
 std::string growth_json_fields(const MallocGrowth& g);
 
 class MallocReport {
