@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/kernel_view.h"
+#include "core/record_types.h"
 
 namespace vmatrace {
 namespace {
@@ -20,29 +21,10 @@ std::string info(const vmat_vma_info& v) {
              v.flags, v.pgoff, v.dev, v.ino);
 }
 
-const char* type_name(uint32_t t) {
-  switch (t) {
-    case VMAT_EV_SYSCALL: return "syscall";
-    case VMAT_EV_FAULT: return "fault";
-    case VMAT_EV_FORK: return "fork";
-    case VMAT_EV_EXEC: return "exec";
-    case VMAT_EV_EXIT: return "exit";
-    case VMAT_EV_VMA_SNAPSHOT: return "vma_snapshot";
-    case VMAT_EV_FS: return "fs";
-    case VMAT_EV_USER_STACK: return "user_stack";
-    case VMAT_EV_VMA_KERNEL: return "vma_store";
-    case VMAT_REC_LAYOUT: return "layout";
-    case VMAT_REC_LOSS: return "loss";
-    case VMAT_REC_NOTE: return "note";
-    case VMAT_REC_FILE_DELETED: return "file_deleted";
-    default: return "unknown";
-  }
-}
-
 }  // namespace
 
 std::string dump_record(const DecodedRecord& r) {
-  std::string s = fmt("%" PRIu64 " %u/%u %s", r.hdr.ts, r.hdr.pid, r.hdr.tid, type_name(r.type));
+  std::string s = fmt("%" PRIu64 " %u/%u %s", r.hdr.ts, r.hdr.pid, r.hdr.tid, record_type_name(r.type));
   switch (r.type) {
     case VMAT_EV_SYSCALL:
       s += fmt(" sys=%u ret=%" PRId64 " args=%#" PRIx64 ",%#" PRIx64 ",%#" PRIx64 ",%#" PRIx64 " enter_ts=%" PRIu64,
