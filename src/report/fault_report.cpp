@@ -5,7 +5,8 @@
 #include <cstdio>
 
 #include "core/proc_maps.h"
-#include "core/syscall_names.h"
+#include "util/json.h"
+#include "util/text.h"
 #include "vmatrace/abi/events.h"
 
 namespace vmatrace {
@@ -32,16 +33,11 @@ std::string pct(uint64_t n, uint64_t total) {
   return b;
 }
 
-std::string share_json(uint64_t n, uint64_t total) {
-  char b[32];
-  std::snprintf(b, sizeof(b), "%.6f", total ? static_cast<double>(n) / total : 0.0);
-  return b;
-}
+double share(uint64_t n, uint64_t total) { return total ? static_cast<double>(n) / total : 0.0; }
 
-void counts_json(std::string& o, const FaultCounts& c) {
-  o += "\"faults\":" + std::to_string(c.faults) + ",\"read\":" + std::to_string(c.read) +
-       ",\"write\":" + std::to_string(c.write) + ",\"exec\":" + std::to_string(c.exec) +
-       ",\"major\":" + std::to_string(c.major) + ",\"minor\":" + std::to_string(c.minor);
+void counts_json(JsonWriter& w, const FaultCounts& c) {
+  w.kv("faults", c.faults).kv("read", c.read).kv("write", c.write).kv("exec", c.exec);
+  w.kv("major", c.major).kv("minor", c.minor);
 }
 
 }  // namespace
@@ -342,64 +338,62 @@ std::string FaultReport::text() const {
 }
 
 std::string FaultReport::json() const {
-  std::string o = "{\"mode\":\"" + mode_ + "\",\"majmin_known\":" + (majmin_known_ ? "true" : "false") + ",";
-  counts_json(o, total_);
-  o += ",\"attributed\":" + std::to_string(attributed_) + ",\"dropped\":" + std::to_string(dropped_) +
-       ",\"interval_ns\":" + std::to_string(opts_.interval_ns) + ",\"by_vma\":[";
-  bool first = true;
+  std::string o;
+  JsonWriter w(o);
+  const char* kShare = "%.6f";  // rounded on purpose: tests and pages compare them
+  w.begin_object().kv("mode", mode_).kv("majmin_known", majmin_known_);
+  counts_json(w, total_);
+  w.kv("attributed", attributed_).kv("dropped", dropped_).kv("interval_ns", opts_.interval_ns);
+  w.key("by_vma").begin_array();
   for (const auto& r : by_vma()) {
-    o += first ? "{" : ",{";
-    first = false;
-    o += "\"pid\":" + std::to_string(r.pid) + ",\"start\":\"" + hex(r.start) + "\",\"end\":\"" + hex(r.end) +
-         "\",\"perms\":\"" + r.perms + "\",\"path\":\"" + escape_json(r.name) + "\",\"name\":\"" +
-         escape_json(vma_label(r.name, r.start, r.end)) + "\",";
-    counts_json(o, r.c);
-    o += ",\"share\":" + share_json(r.c.faults, total_.faults) + "}";
+    w.begin_object().kv("pid", r.pid);
+    w.key("start").hex(r.start);
+    w.key("end").hex(r.end);
+    w.kv("perms", r.perms).kv("path", r.name).kv("name", vma_label(r.name, r.start, r.end));
+    counts_json(w, r.c);
+    w.key("share").value(share(r.c.faults, total_.faults), kShare);
+    w.end_object();
   }
-  o += "],\"by_range\":[";
-  first = true;
+  w.end_array().key("by_range").begin_array();
   for (const auto& r : by_range()) {
-    o += first ? "{" : ",{";
-    first = false;
-    o += "\"pid\":" + std::to_string(r.pid) + ",\"start\":\"" + hex(r.start) + "\",\"end\":\"" + hex(r.end) +
-         "\",\"pages\":" + std::to_string((r.end - r.start) / kPage) + ",\"faults\":" + std::to_string(r.faults) +
-         ",\"vma\":\"" + escape_json(r.vma) + "\",\"share\":" + share_json(r.faults, total_.faults) + "}";
+    w.begin_object().kv("pid", r.pid);
+    w.key("start").hex(r.start);
+    w.key("end").hex(r.end);
+    w.kv("pages", (r.end - r.start) / kPage).kv("faults", r.faults).kv("vma", r.vma);
+    w.key("share").value(share(r.faults, total_.faults), kShare);
+    w.end_object();
   }
-  o += "],\"by_ip\":[";
-  first = true;
+  w.end_array().key("by_ip").begin_array();
   for (const auto& r : by_ip()) {
-    o += first ? "{" : ",{";
-    first = false;
-    o += "\"pid\":" + std::to_string(r.pid) + ",\"ip\":\"" + hex(r.ip) + "\",\"location\":\"" +
-         escape_json(r.location) + "\",";
-    counts_json(o, r.c);
-    o += ",\"share\":" + share_json(r.c.faults, total_.faults) + "}";
+    w.begin_object().kv("pid", r.pid);
+    w.key("ip").hex(r.ip);
+    w.kv("location", r.location);
+    counts_json(w, r.c);
+    w.key("share").value(share(r.c.faults, total_.faults), kShare);
+    w.end_object();
   }
-  o += "],\"timeline\":[";
-  first = true;
+  w.end_array().key("timeline").begin_array();
   for (const auto& x : timeline()) {
-    o += first ? "{" : ",{";
-    first = false;
-    o += "\"t_ns\":" + std::to_string(x.index * opts_.interval_ns) + ",";
-    counts_json(o, x.c);
-    o += "}";
+    w.begin_object().kv("t_ns", x.index * opts_.interval_ns);
+    counts_json(w, x.c);
+    w.end_object();
   }
-  auto rows = [&](const std::vector<ThreadRow>& v, bool tid) {
-    bool f = true;
+  w.end_array();
+  auto rows = [&](std::string_view key, const std::vector<ThreadRow>& v, bool tid) {
+    w.key(key).begin_array();
     for (const auto& r : v) {
-      o += f ? "{" : ",{";
-      f = false;
-      o += "\"pid\":" + std::to_string(r.pid) + (tid ? ",\"tid\":" + std::to_string(r.tid) : std::string()) +
-           ",\"comm\":\"" + escape_json(r.comm) + "\",";
-      counts_json(o, r.c);
-      o += ",\"share\":" + share_json(r.c.faults, total_.faults) + "}";
+      w.begin_object().kv("pid", r.pid);
+      if (tid) w.kv("tid", r.tid);
+      w.kv("comm", r.comm);
+      counts_json(w, r.c);
+      w.key("share").value(share(r.c.faults, total_.faults), kShare);
+      w.end_object();
     }
+    w.end_array();
   };
-  o += "],\"by_thread\":[";
-  rows(by_thread(), true);
-  o += "],\"by_process\":[";
-  rows(by_process(), false);
-  o += "]}";
+  rows("by_thread", by_thread(), true);
+  rows("by_process", by_process(), false);
+  w.end_object();
   return o;
 }
 
