@@ -125,17 +125,17 @@ void text_value(std::string& out, const Field& f, const Layout* l, uint64_t base
 
 void vma_json(JsonWriter& w, const Vma& v, const Layout* l, bool with_id) {
   w.begin_object();
-  if (with_id) w.kv("id", v.id);
-  w.key("start").hex(v.start);
-  w.key("end").hex(v.end);
-  w.kv("perms", v.perms());
-  w.kv("offset", v.is_file() ? v.pgoff * 4096 : 0);
+  if (with_id) w.plain_key("id").value(v.id);
+  w.plain_key("start").hex(v.start);
+  w.plain_key("end").hex(v.end);
+  w.plain_key("perms").plain_value(v.perms());
+  w.plain_key("offset").value(v.is_file() ? v.pgoff * 4096 : 0);
   std::string dev;
   Appender a(dev);
   dev_text(a, v.dev);
-  w.kv("dev", dev);
-  w.kv("inode", v.ino);
-  w.kv("path", vma_name(v, l));
+  w.plain_key("dev").plain_value(dev);
+  w.plain_key("inode").value(v.ino);
+  w.plain_key("path").value(vma_name(v, l));
   w.end_object();
 }
 
@@ -148,16 +148,16 @@ void vma_list_json(JsonWriter& w, const std::vector<Vma>& vs, const Layout* l, b
 void changes_json(JsonWriter& w, const std::vector<VmaChange>& changes, const Layout* l) {
   w.begin_array();
   for (const auto& c : changes) {
-    w.begin_object().kv("kind", vma_change_kind_name(c.kind));
-    w.key("from");
+    w.begin_object().plain_key("kind").plain_value(vma_change_kind_name(c.kind));
+    w.plain_key("from");
     vma_list_json(w, c.from, l, true);
-    w.key("to");
+    w.plain_key("to");
     vma_list_json(w, c.to, l, true);
     if (uint64_t set = 0, cleared = 0; flags_delta(c, set, cleared)) {
-      w.kv("flags_set", set ? decode_vm_flags(set) : "");
-      w.kv("flags_cleared", cleared ? decode_vm_flags(cleared) : "");
+      w.plain_key("flags_set").value(set ? decode_vm_flags(set) : "");
+      w.plain_key("flags_cleared").value(cleared ? decode_vm_flags(cleared) : "");
     }
-    w.kv("source", vma_change_source_name(c.source));
+    w.plain_key("source").plain_value(vma_change_source_name(c.source));
     w.end_object();
   }
   w.end_array();
@@ -176,7 +176,7 @@ void json_member(JsonWriter& w, const Field& f, const Layout* l) {
     w.out() += f.s;  // members with their leading commas, after at least one
     return;
   }
-  if (!f.key.empty()) w.key(f.key);
+  if (!f.key.empty()) w.plain_key(f.key);
   switch (f.type) {
     case FieldType::kLiteral:
     case FieldType::kEndObject:
@@ -190,7 +190,7 @@ void json_member(JsonWriter& w, const Field& f, const Layout* l) {
     case FieldType::kI64: w.value(static_cast<int64_t>(f.u)); break;
     case FieldType::kHex:
     case FieldType::kPtr: w.hex(f.u); break;
-    case FieldType::kName:
+    case FieldType::kName: w.plain_value(f.s); break;
     case FieldType::kText: w.value(f.s); break;
     case FieldType::kBool: w.value(f.u != 0); break;
     case FieldType::kNull: w.null(); break;
@@ -198,7 +198,7 @@ void json_member(JsonWriter& w, const Field& f, const Layout* l) {
       std::string dev;
       Appender a(dev);
       dev_text(a, f.u);
-      w.value(dev);
+      w.plain_value(dev);
       break;
     }
     case FieldType::kVma:

@@ -33,7 +33,7 @@ enum class FieldType : uint8_t {
   kOffset,       // text: hex / JSON: number
   kSize,         // text: "N [human]" / JSON: number
   kBytes,        // text: human ("4.0 KiB") / JSON: number
-  kName,         // a name made of safe characters (PROT_READ, "write"): text as is / JSON string
+  kName,         // a name spelled in the code (PROT_READ, "write", "rw-p"), nothing to escape: as is / JSON string
   kText,         // a string from the kernel or a recording: text escaped / JSON string
   kBool,         // text: the field's text when true / JSON: true, false
   kNull,         // JSON: null
@@ -54,7 +54,7 @@ inline constexpr uint8_t kInText = 1, kInJson = 2, kInBoth = kInText | kInJson;
 struct Field {
   FieldType type = FieldType::kLiteral;
   uint8_t in = kInBoth;     // which encoders show it
-  std::string_view key;     // JSON member name ("" for an array element)
+  std::string_view key;     // JSON member name, spelled in the code ("" for an array element)
   std::string_view text;    // text: written before the value
   uint64_t u = 0;           // kU64, kHex, kPtr, kOffset, kSize, kDev, kTime; kI64 as its bits; kBool: 0/1
   std::string_view s;       // kName, kText, kRawJson

@@ -8,46 +8,18 @@
 
 namespace vmatrace {
 
-void JsonWriter::separate() {
-  if (after_key_) {
-    after_key_ = false;
-    return;
+void JsonWriter::quoted(std::string_view s) {
+  // Keys and most values are plain ASCII: one append when nothing needs escaping.
+  size_t n = 0;
+  while (n < s.size()) {
+    auto c = static_cast<unsigned char>(s[n]);
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') break;
+    n++;
   }
-  if (depth_ == 0) return;
-  const uint64_t bit = uint64_t{1} << ((depth_ - 1) & 63);
-  if (nonempty_ & bit) out_ += ',';
-  nonempty_ |= bit;
-}
-
-JsonWriter& JsonWriter::open(char c) {
-  separate();
-  out_ += c;
-  depth_++;
-  nonempty_ &= ~(uint64_t{1} << ((depth_ - 1) & 63));
-  return *this;
-}
-
-JsonWriter& JsonWriter::close(char c) {
-  out_ += c;
-  if (depth_ > 0) depth_--;
-  return *this;
-}
-
-JsonWriter& JsonWriter::key(std::string_view k) {
-  separate();
   out_ += '"';
-  append_json_escaped(out_, k);
-  out_ += "\":";
-  after_key_ = true;
-  return *this;
-}
-
-JsonWriter& JsonWriter::value(std::string_view s) {
-  separate();
+  if (n == s.size()) out_.append(s);
+  else append_json_escaped(out_, s);
   out_ += '"';
-  append_json_escaped(out_, s);
-  out_ += '"';
-  return *this;
 }
 
 JsonWriter& JsonWriter::value(bool b) {
@@ -55,17 +27,6 @@ JsonWriter& JsonWriter::value(bool b) {
   out_ += b ? "true" : "false";
   return *this;
 }
-
-JsonWriter& JsonWriter::integer(auto v) {
-  separate();
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  out_.append(buf, r.ptr);
-  return *this;
-}
-
-JsonWriter& JsonWriter::int_value(int64_t v) { return integer(v); }
-JsonWriter& JsonWriter::uint_value(uint64_t v) { return integer(v); }
 
 JsonWriter& JsonWriter::value(double v, const char* fmt) {
   if (!std::isfinite(v)) return null();
@@ -83,12 +44,13 @@ JsonWriter& JsonWriter::null() {
 }
 
 JsonWriter& JsonWriter::hex(uint64_t v) {
-  separate();
-  char buf[24];
-  buf[0] = '"';
-  buf[1] = '0';
-  buf[2] = 'x';
-  auto r = std::to_chars(buf + 3, buf + sizeof(buf) - 1, v, 16);
+  char buf[28];
+  char* p = buf;
+  if (comma_due()) *p++ = ',';
+  *p++ = '"';
+  *p++ = '0';
+  *p++ = 'x';
+  auto r = std::to_chars(p, buf + sizeof(buf) - 1, v, 16);
   *r.ptr++ = '"';
   out_.append(buf, r.ptr);
   return *this;

@@ -12,6 +12,8 @@
 // Numbers: integers exactly; doubles through a printf format the caller
 // names (reports round shares and rates on purpose), or %.17g.
 
+#include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -23,15 +25,50 @@ class JsonWriter {
  public:
   explicit JsonWriter(std::string& out) : out_(out) {}
 
+  // The hot members are inline: the printer writes every event through them.
   JsonWriter& begin_object() { return open('{'); }
   JsonWriter& end_object() { return close('}'); }
   JsonWriter& begin_array() { return open('['); }
   JsonWriter& end_array() { return close(']'); }
 
   // An object member's key; the next value (or container) is its value.
-  JsonWriter& key(std::string_view k);
+  JsonWriter& key(std::string_view k) {
+    separate();
+    quoted(k);
+    out_ += ':';
+    after_key_ = true;
+    return *this;
+  }
 
-  JsonWriter& value(std::string_view s);
+  JsonWriter& value(std::string_view s) {
+    separate();
+    quoted(s);
+    return *this;
+  }
+  // key() and value() for strings known to need no escaping: keys and names
+  // spelled in the code (PROT_READ, "rw-p"). Not scanned: per-event output
+  // is mostly these.
+  JsonWriter& plain_key(std::string_view k) {
+    // One append of `,"k":` (the comma when due).
+    char buf[72];
+    if (k.size() > sizeof(buf) - 4) return key(k);
+    char* p = buf;
+    if (comma_due()) *p++ = ',';
+    *p++ = '"';
+    p = std::copy(k.begin(), k.end(), p);
+    *p++ = '"';
+    *p++ = ':';
+    out_.append(buf, static_cast<size_t>(p - buf));
+    after_key_ = true;
+    return *this;
+  }
+  JsonWriter& plain_value(std::string_view s) {
+    separate();
+    out_ += '"';
+    out_.append(s);
+    out_ += '"';
+    return *this;
+  }
   JsonWriter& value(const char* s) { return value(std::string_view(s)); }
   JsonWriter& value(const std::string& s) { return value(std::string_view(s)); }
   JsonWriter& value(bool b);
@@ -39,9 +76,9 @@ class JsonWriter {
     requires(std::is_integral_v<T> && !std::is_same_v<T, bool>)
   JsonWriter& value(T v) {
     if constexpr (std::is_signed_v<T>)
-      return int_value(static_cast<int64_t>(v));
+      return integer(static_cast<int64_t>(v));
     else
-      return uint_value(static_cast<uint64_t>(v));
+      return integer(static_cast<uint64_t>(v));
   }
   // A double with printf format `fmt` (e.g. "%.4f"); non-finite values
   // are written as null (JSON has no NaN).
@@ -62,12 +99,44 @@ class JsonWriter {
   std::string& out() { return out_; }
 
  private:
-  JsonWriter& open(char c);
-  JsonWriter& close(char c);
-  JsonWriter& int_value(int64_t v);
-  JsonWriter& uint_value(uint64_t v);
-  JsonWriter& integer(auto v);
-  void separate();  // the comma before a value or key, when one is due
+  JsonWriter& open(char c) {
+    separate();
+    out_ += c;
+    depth_++;
+    nonempty_ &= ~(uint64_t{1} << ((depth_ - 1) & 63));
+    return *this;
+  }
+  JsonWriter& close(char c) {
+    out_ += c;
+    if (depth_ > 0) depth_--;
+    return *this;
+  }
+  template <typename T>
+  JsonWriter& integer(T v) {
+    char buf[24];
+    char* p = buf;
+    if (comma_due()) *p++ = ',';
+    auto r = std::to_chars(p, buf + sizeof(buf), v);
+    out_.append(buf, r.ptr);
+    return *this;
+  }
+  // Whether a comma goes before the next value or key (and the container
+  // now holds an item).
+  bool comma_due() {
+    if (after_key_) {
+      after_key_ = false;
+      return false;
+    }
+    if (depth_ == 0) return false;
+    const uint64_t bit = uint64_t{1} << ((depth_ - 1) & 63);
+    const bool due = nonempty_ & bit;
+    nonempty_ |= bit;
+    return due;
+  }
+  void separate() {
+    if (comma_due()) out_ += ',';
+  }
+  void quoted(std::string_view s);  // "s", escaped
 
   std::string& out_;
   // One bit per open container (up to 64 deep): it already holds an item.
