@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/decode.h"
+#include "core/syscall_names.h"
 #include "core/records.h"
 #include "vmas.h"
 
