@@ -28,8 +28,10 @@ constexpr SyscallSpec spec_of(int ret, A... args) {
 
 constexpr std::array<SyscallSpec, VMAT_SYS_MAX> kSyscalls = [] {
   std::array<SyscallSpec, VMAT_SYS_MAX> t{};
-#define VMAT_ARG(json_name, kind) ArgSpec{#json_name, kind}
-#define VMAT_SPEC_ROW(name, NAME, id, nr, nargs, required, ret, range, ...) t[id] = spec_of(ret __VA_OPT__(, ) __VA_ARGS__);
+#define VMAT_ARG(json_name, kind) \
+  ArgSpec { #json_name, kind }
+#define VMAT_SPEC_ROW(name, NAME, id, nr, nargs, required, ret, range, ...) \
+  t[id] = spec_of(ret __VA_OPT__(, ) __VA_ARGS__);
   VMAT_SYSCALLS(VMAT_SPEC_ROW)
 #undef VMAT_SPEC_ROW
 #undef VMAT_ARG
@@ -47,13 +49,20 @@ bool failed(int64_t ret) { return ret < 0 && ret >= -4095; }
 
 std::string name_of(int kind, uint64_t v) {
   switch (kind) {
-    case VMAT_ARGK_PROT: return prot_names(v);
-    case VMAT_ARGK_MMAP_FLAGS: return mmap_flag_names(v);
-    case VMAT_ARGK_MREMAP_FLAGS: return mremap_flag_names(v);
-    case VMAT_ARGK_MADVICE: return madvise_name(v);
-    case VMAT_ARGK_MLOCK2_FLAGS: return mlock2_flag_names(v);
-    case VMAT_ARGK_MCL_FLAGS: return mlockall_flag_names(v);
-    case VMAT_ARGK_SHM_FLAGS: return shmat_flag_names(v);
+    case VMAT_ARGK_PROT:
+      return prot_names(v);
+    case VMAT_ARGK_MMAP_FLAGS:
+      return mmap_flag_names(v);
+    case VMAT_ARGK_MREMAP_FLAGS:
+      return mremap_flag_names(v);
+    case VMAT_ARGK_MADVICE:
+      return madvise_name(v);
+    case VMAT_ARGK_MLOCK2_FLAGS:
+      return mlock2_flag_names(v);
+    case VMAT_ARGK_MCL_FLAGS:
+      return mlockall_flag_names(v);
+    case VMAT_ARGK_SHM_FLAGS:
+      return shmat_flag_names(v);
   }
   return errno_name(static_cast<int>(v));
 }
@@ -86,11 +95,21 @@ void EventFields::syscall(const DecodedRecord& rec, FieldList& out) {
       const uint64_t v = e.args[i];
       const std::string_view text = i == 0 ? "(" : ", ";
       switch (arg.kind) {
-        case VMAT_ARGK_PTR: out.number(FieldType::kPtr, arg.name, v, text); break;
-        case VMAT_ARGK_ADDR: out.number(FieldType::kHex, arg.name, v, text); break;
-        case VMAT_ARGK_SIZE: out.number(FieldType::kSize, arg.name, v, text); break;
-        case VMAT_ARGK_INT: out.i64(arg.name, static_cast<int>(v), text); break;
-        case VMAT_ARGK_OFFSET: out.number(FieldType::kOffset, arg.name, v, text); break;
+        case VMAT_ARGK_PTR:
+          out.number(FieldType::kPtr, arg.name, v, text);
+          break;
+        case VMAT_ARGK_ADDR:
+          out.number(FieldType::kHex, arg.name, v, text);
+          break;
+        case VMAT_ARGK_SIZE:
+          out.number(FieldType::kSize, arg.name, v, text);
+          break;
+        case VMAT_ARGK_INT:
+          out.i64(arg.name, static_cast<int>(v), text);
+          break;
+        case VMAT_ARGK_OFFSET:
+          out.number(FieldType::kOffset, arg.name, v, text);
+          break;
         case VMAT_ARGK_MREMAP_NEW:
           if (mremap_flags & kMremapFixed) out.number(FieldType::kHex, arg.name, v, text);
           break;
@@ -104,19 +123,23 @@ void EventFields::syscall(const DecodedRecord& rec, FieldList& out) {
   } else {
     out.literal(" ");  // as the printer always showed an unknown syscall: no name, no arguments
   }
-  if (failed(e.ret)) out.name("error", value_name(kErrno, static_cast<uint64_t>(-e.ret)), " = -1 ");
-  else if (spec && spec->ret == VMAT_RET_ADDR) out.number(FieldType::kHex, "ret", static_cast<uint64_t>(e.ret), " = ");
-  else out.i64("ret", e.ret, " = ");
+  if (failed(e.ret))
+    out.name("error", value_name(kErrno, static_cast<uint64_t>(-e.ret)), " = -1 ");
+  else if (spec && spec->ret == VMAT_RET_ADDR)
+    out.number(FieldType::kHex, "ret", static_cast<uint64_t>(e.ret), " = ");
+  else
+    out.i64("ret", e.ret, " = ");
   out.u64("duration_ns", rec.hdr.ts >= e.enter_ts ? rec.hdr.ts - e.enter_ts : 0, {}, kInJson);
 }
 
 void EventFields::record(const DecodedRecord& rec, const Applied& applied, const Layout* layout, FieldList& out) {
   out.set_layout(layout);
   header(rec, out);
-  out.name("event", rec.type == VMAT_EV_SYSCALL ? syscall_name(rec.sys.sys) : record_type_name(rec.type), {},
-           kInJson);
+  out.name("event", rec.type == VMAT_EV_SYSCALL ? syscall_name(rec.sys.sys) : record_type_name(rec.type), {}, kInJson);
   switch (rec.type) {
-    case VMAT_EV_SYSCALL: syscall(rec, out); break;
+    case VMAT_EV_SYSCALL:
+      syscall(rec, out);
+      break;
     case VMAT_EV_FAULT: {
       const auto& f = rec.fault;
       const Vma* vma = applied.fault_vma ? &*applied.fault_vma : nullptr;
@@ -127,8 +150,10 @@ void EventFields::record(const DecodedRecord& rec, const Applied& applied, const
       out.boolean("kernel_mode", f.flags & VMAT_FAULT_KERNEL_MODE, " kernel");
       out.literal(")");
       out.pointer(FieldType::kVma, "vma", vma, {}, kInJson);
-      if (vma) out.pointer(FieldType::kVma, {}, vma, " in ", kInText);
-      else if (applied.applied) out.literal(" in no VMA");
+      if (vma)
+        out.pointer(FieldType::kVma, {}, vma, " in ", kInText);
+      else if (applied.applied)
+        out.literal(" in no VMA");
       if (applied.stack_grew) out.boolean("stack_grew", true, {}, kInJson);
       break;
     }

@@ -29,15 +29,19 @@ void vma_text(std::string& out, const Vma& v, const Layout* l) {
   a.xdigits(v.start) << '-';
   a.xdigits(v.end) << ' ' << v.perms() << ' ';
   std::string name = vma_name(v, l);
-  if (name.empty()) a << "anon";
-  else append_text_escaped(out, name);
+  if (name.empty())
+    a << "anon";
+  else
+    append_text_escaped(out, name);
 }
 
 void change_vma_text(std::string& out, const Vma& v, const Layout* l) {
   Appender a(out);
   // id 0: a split piece that never stood on its own
-  if (v.id) a << '#', a.dec(v.id) << ' ';
-  else a << "#- ";
+  if (v.id)
+    a << '#', a.dec(v.id) << ' ';
+  else
+    a << "#- ";
   vma_text(out, v, l);
 }
 
@@ -86,19 +90,37 @@ void text_value(std::string& out, const Field& f, const Layout* l, uint64_t base
     case FieldType::kRawJson:
     case FieldType::kBool:  // its text (written before) is all it shows
       break;
-    case FieldType::kU64: a.dec(f.u); break;
-    case FieldType::kI64: a.sdec(static_cast<int64_t>(f.u)); break;
-    case FieldType::kHex:
-    case FieldType::kOffset: a.hex(f.u); break;
-    case FieldType::kPtr:
-      if (f.u) a.hex(f.u);
-      else a << "NULL";
+    case FieldType::kU64:
+      a.dec(f.u);
       break;
-    case FieldType::kSize: a.dec(f.u) << " [" << human_size(f.u) << ']'; break;
-    case FieldType::kBytes: a << human_size(f.u); break;
-    case FieldType::kName: a << f.s; break;
-    case FieldType::kText: append_text_escaped(out, f.s); break;
-    case FieldType::kDev: dev_text(a, f.u); break;
+    case FieldType::kI64:
+      a.sdec(static_cast<int64_t>(f.u));
+      break;
+    case FieldType::kHex:
+    case FieldType::kOffset:
+      a.hex(f.u);
+      break;
+    case FieldType::kPtr:
+      if (f.u)
+        a.hex(f.u);
+      else
+        a << "NULL";
+      break;
+    case FieldType::kSize:
+      a.dec(f.u) << " [" << human_size(f.u) << ']';
+      break;
+    case FieldType::kBytes:
+      a << human_size(f.u);
+      break;
+    case FieldType::kName:
+      a << f.s;
+      break;
+    case FieldType::kText:
+      append_text_escaped(out, f.s);
+      break;
+    case FieldType::kDev:
+      dev_text(a, f.u);
+      break;
     case FieldType::kTime: {
       uint64_t rel = f.u >= base_ts ? f.u - base_ts : 0;
       a.decw(rel / 1000000000, 5) << '.';
@@ -117,7 +139,9 @@ void text_value(std::string& out, const Field& f, const Layout* l, uint64_t base
       }
       break;
     }
-    case FieldType::kChanges: changes_text(out, *static_cast<const std::vector<VmaChange>*>(f.p), l); break;
+    case FieldType::kChanges:
+      changes_text(out, *static_cast<const std::vector<VmaChange>*>(f.p), l);
+      break;
   }
 }
 
@@ -181,19 +205,34 @@ void json_member(JsonWriter& w, const Field& f, const Layout* l) {
     case FieldType::kLiteral:
     case FieldType::kEndObject:
     case FieldType::kEndArray:
-    case FieldType::kRawJson: break;
+    case FieldType::kRawJson:
+      break;
     case FieldType::kU64:
     case FieldType::kOffset:
     case FieldType::kSize:
     case FieldType::kBytes:
-    case FieldType::kTime: w.value(f.u); break;
-    case FieldType::kI64: w.value(static_cast<int64_t>(f.u)); break;
+    case FieldType::kTime:
+      w.value(f.u);
+      break;
+    case FieldType::kI64:
+      w.value(static_cast<int64_t>(f.u));
+      break;
     case FieldType::kHex:
-    case FieldType::kPtr: w.hex(f.u); break;
-    case FieldType::kName: w.plain_value(f.s); break;
-    case FieldType::kText: w.value(f.s); break;
-    case FieldType::kBool: w.value(f.u != 0); break;
-    case FieldType::kNull: w.null(); break;
+    case FieldType::kPtr:
+      w.hex(f.u);
+      break;
+    case FieldType::kName:
+      w.plain_value(f.s);
+      break;
+    case FieldType::kText:
+      w.value(f.s);
+      break;
+    case FieldType::kBool:
+      w.value(f.u != 0);
+      break;
+    case FieldType::kNull:
+      w.null();
+      break;
     case FieldType::kDev: {
       std::string dev;
       Appender a(dev);
@@ -202,13 +241,23 @@ void json_member(JsonWriter& w, const Field& f, const Layout* l) {
       break;
     }
     case FieldType::kVma:
-      if (f.p) vma_json(w, *static_cast<const Vma*>(f.p), l, false);
-      else w.null();
+      if (f.p)
+        vma_json(w, *static_cast<const Vma*>(f.p), l, false);
+      else
+        w.null();
       break;
-    case FieldType::kVmas: vma_list_json(w, *static_cast<const std::vector<Vma>*>(f.p), l, false); break;
-    case FieldType::kChanges: changes_json(w, *static_cast<const std::vector<VmaChange>*>(f.p), l); break;
-    case FieldType::kBeginObject: w.begin_object(); break;
-    case FieldType::kBeginArray: w.begin_array(); break;
+    case FieldType::kVmas:
+      vma_list_json(w, *static_cast<const std::vector<Vma>*>(f.p), l, false);
+      break;
+    case FieldType::kChanges:
+      changes_json(w, *static_cast<const std::vector<VmaChange>*>(f.p), l);
+      break;
+    case FieldType::kBeginObject:
+      w.begin_object();
+      break;
+    case FieldType::kBeginArray:
+      w.begin_array();
+      break;
   }
 }
 

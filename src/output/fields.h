@@ -46,7 +46,7 @@ enum class FieldType : uint8_t {
   kEndObject,
   kBeginArray,
   kEndArray,
-  kRawJson,      // JSON: `s`, already-encoded object members (",\"k\":v..."), as is
+  kRawJson,  // JSON: `s`, already-encoded object members (",\"k\":v..."), as is
 };
 
 inline constexpr uint8_t kInText = 1, kInJson = 2, kInBoth = kInText | kInJson;

@@ -42,7 +42,12 @@ void process_json(JsonWriter& w, const ProcessTimeline& p) {
   // Markers: [t, kind, start, end, cause].
   w.key("markers").begin_array();
   for (const auto& mk : p.markers)
-    w.begin_array().value(mk.t).value(vma_change_kind_name(mk.kind)).value(mk.start).value(mk.end).value(mk.cause)
+    w.begin_array()
+        .value(mk.t)
+        .value(vma_change_kind_name(mk.kind))
+        .value(mk.start)
+        .value(mk.end)
+        .value(mk.cause)
         .end_array();
   w.end_array();
   // Heat: [segment, bucket, faults].
