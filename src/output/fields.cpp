@@ -2,6 +2,7 @@
 
 #include "core/kernel_view.h"
 #include "core/layout.h"
+#include "core/proc_maps.h"
 #include "core/vm_flags.h"
 #include "core/vma_changes.h"
 #include "output/appender.h"
@@ -14,7 +15,7 @@ namespace {
 // The name column: the layout's view ([heap], [stack], " (deleted)") when
 // there is one.
 std::string vma_name(const Vma& v, const Layout* l) {
-  return l ? l->name_of(v) : (v.path.empty() ? v.special : v.path);
+  return l ? maps_name(*l, v) : (v.path.empty() ? v.special : v.path);
 }
 
 void dev_text(Appender& a, uint64_t dev) {

@@ -90,14 +90,14 @@ std::string Printer::maps_block(const ProcessState& p, OutputFormat format) {
   if (format == OutputFormat::kJson) {
     std::string s;
     JsonWriter w(s);
-    w.begin_object().kv("event", "maps").kv("pid", p.pid).kv("comm", p.comm).kv("maps", p.layout.proc_maps());
+    w.begin_object().kv("event", "maps").kv("pid", p.pid).kv("comm", p.comm).kv("maps", format_proc_maps(p.layout));
     w.end_object();
     s += '\n';
     return s;
   }
   std::string s = "# maps of " + std::to_string(p.pid) + " (" + escape_text(p.comm) + ")" +
                   (p.seeded ? "" : " [layout unknown]") + "\n";
-  s += p.layout.proc_maps();
+  s += format_proc_maps(p.layout);
   return s;
 }
 
