@@ -17,11 +17,15 @@
  *  - *_raw: raw_syscalls sys_enter/sys_exit raw tracepoints. No tracefs,
  *    but every syscall of every process runs the filter; x86-64 numbers.
  * All four emit the same vmat_syscall_event through emit_syscall().
+ * The programs of each flavour are stamped out per row of VMAT_SYSCALLS
+ * (include/vmatrace/abi/syscalls.h); the loader finds them by their names
+ * (<name>_fexit, <name>_kprobe, <name>_enter_tp).
  * The first six exist on every kernel; the others may not (no
  * CONFIG_SYSVIPC: no shmat/shmdt), so the loader leaves out the programs
  * and attachments of those the kernel lacks (features.cpp looks each up).
  */
 #include "common.bpf.h"
+#include "mman.bpf.h"
 
 struct vmat_inflight {
 	__u32 sys;
@@ -90,6 +94,19 @@ static __always_inline int sys_enter(__u32 sys, __u64 a0, __u64 a1, __u64 a2, __
 
 static __always_inline void emit_user_stack(__u32 sys, const __u64 *args, __u64 enter_ts, long ret);
 
+/* The table's range column: where the VMA(s) a call of `sys` results in are. */
+static __always_inline __u32 sys_range(__u32 sys)
+{
+	switch (sys) {
+#define VMAT_RANGE_CASE(name, NAME, id, x86_64_nr, nargs, required, ret, range, ...) \
+	case VMAT_SYS_##NAME:                                                         \
+		return range;
+		VMAT_SYSCALLS(VMAT_RANGE_CASE)
+#undef VMAT_RANGE_CASE
+	}
+	return VMAT_RANGE_NONE;
+}
+
 /*
  * The exit half every flavour shares: one record from the syscall id, its
  * arguments, the entry time and the result, joined with the mm's break and
@@ -103,7 +120,7 @@ static __always_inline void emit_syscall(__u32 sys, const __u64 *args, __u64 ent
 	struct task_struct *task;
 	struct find_ctx c = {};
 	__u64 lo = 0, hi = 0;
-	__u32 size;
+	__u32 size, range;
 
 	s = vmat_scratch();
 	if (!s)
@@ -120,32 +137,28 @@ static __always_inline void emit_syscall(__u32 sys, const __u64 *args, __u64 ent
 	e->start_brk = BPF_CORE_READ(task, mm, start_brk);
 	e->brk = BPF_CORE_READ(task, mm, brk);
 
-	switch (sys) {
-	case VMAT_SYS_MMAP:
-	case VMAT_SYS_MREMAP:
-		if (ret >= 0 || ret < -4095) {
+	range = sys_range(sys);
+	switch (range) {
+	case VMAT_RANGE_RET_LEN1:
+	case VMAT_RANGE_RET_LEN2:
+		if (!VMAT_IS_ERR(ret)) {
 			lo = (__u64)ret;
-			hi = lo + (sys == VMAT_SYS_MMAP ? args[1] : args[2]) - 1;
+			hi = lo + (range == VMAT_RANGE_RET_LEN1 ? args[1] : args[2]) - 1;
 		}
 		break;
-	case VMAT_SYS_SHMAT:
+	case VMAT_RANGE_RET:
 		/* The segment's size is not an argument: vma[0] tells it. */
-		if (ret >= 0 || ret < -4095)
+		if (!VMAT_IS_ERR(ret))
 			lo = hi = (__u64)ret;
 		break;
-	case VMAT_SYS_MPROTECT:
-	case VMAT_SYS_MADVISE:
-	case VMAT_SYS_PKEY_MPROTECT:
-	case VMAT_SYS_MLOCK:
-	case VMAT_SYS_MUNLOCK:
-	case VMAT_SYS_MLOCK2:
+	case VMAT_RANGE_ARG0_LEN1:
 		/* do_mlock() rounds start down to its page; the others require it aligned. */
 		if (ret == 0 && args[1]) {
-			lo = args[0] & ~4095ULL;
+			lo = args[0] & PAGE_MASK;
 			hi = args[0] + args[1] - 1;
 		}
 		break;
-	case VMAT_SYS_BRK:
+	case VMAT_RANGE_BRK:
 		if (e->brk > e->start_brk)
 			lo = hi = e->brk - 1;
 		break;
@@ -195,7 +208,7 @@ struct {
 /* Whether a successful call can have grown memory (the frontend decides by how much). */
 static __always_inline bool is_growth(__u32 sys, const __u64 *args, long ret)
 {
-	if (ret < 0 && ret >= -4095)
+	if (VMAT_IS_ERR(ret))
 		return false;
 	switch (sys) {
 	case VMAT_SYS_BRK:
@@ -203,11 +216,11 @@ static __always_inline bool is_growth(__u32 sys, const __u64 *args, long ret)
 	case VMAT_SYS_MMAP:
 		/* MAP_ANONYMOUS: allocators never map files; PROT_NONE is a
 		 * reservation (a glibc arena's heap), it grows by mprotect. */
-		return (args[3] & 0x20) && args[2] != 0 && args[1] >= vmat_ustack_min_mmap;
+		return (args[3] & MAP_ANONYMOUS) && args[2] != PROT_NONE && args[1] >= vmat_ustack_min_mmap;
 	case VMAT_SYS_MREMAP:
 		return args[2] > args[1];
 	case VMAT_SYS_MPROTECT:
-		return args[2] & 0x2; /* PROT_WRITE: a glibc arena heap growing into its reserve */
+		return args[2] & PROT_WRITE; /* a glibc arena heap growing into its reserve */
 	}
 	return false;
 }
@@ -344,20 +357,9 @@ static __always_inline void regs_args(const struct pt_regs *regs, int nargs, __u
 		return 0;                                                       \
 	}
 
-VMAT_SYSCALL_FEXIT(mmap, VMAT_SYS_MMAP, 6)
-VMAT_SYSCALL_FEXIT(munmap, VMAT_SYS_MUNMAP, 2)
-VMAT_SYSCALL_FEXIT(brk, VMAT_SYS_BRK, 1)
-VMAT_SYSCALL_FEXIT(mremap, VMAT_SYS_MREMAP, 5)
-VMAT_SYSCALL_FEXIT(mprotect, VMAT_SYS_MPROTECT, 3)
-VMAT_SYSCALL_FEXIT(madvise, VMAT_SYS_MADVISE, 3)
-VMAT_SYSCALL_FEXIT(mlock, VMAT_SYS_MLOCK, 2)
-VMAT_SYSCALL_FEXIT(munlock, VMAT_SYS_MUNLOCK, 2)
-VMAT_SYSCALL_FEXIT(mlock2, VMAT_SYS_MLOCK2, 3)
-VMAT_SYSCALL_FEXIT(mlockall, VMAT_SYS_MLOCKALL, 1)
-VMAT_SYSCALL_FEXIT(munlockall, VMAT_SYS_MUNLOCKALL, 0)
-VMAT_SYSCALL_FEXIT(pkey_mprotect, VMAT_SYS_PKEY_MPROTECT, 4)
-VMAT_SYSCALL_FEXIT(shmat, VMAT_SYS_SHMAT, 3)
-VMAT_SYSCALL_FEXIT(shmdt, VMAT_SYS_SHMDT, 1)
+#define VMAT_FEXIT_ROW(name, NAME, id, x86_64_nr, nargs, ...) VMAT_SYSCALL_FEXIT(name, VMAT_SYS_##NAME, nargs)
+VMAT_SYSCALLS(VMAT_FEXIT_ROW)
+#undef VMAT_FEXIT_ROW
 
 /* ---- flavour 2: kprobes on the same functions ------------------------- */
 
@@ -371,20 +373,9 @@ VMAT_SYSCALL_FEXIT(shmdt, VMAT_SYS_SHMDT, 1)
 		return sys_enter(sys, a[0], a[1], a[2], a[3], a[4], a[5]);      \
 	}
 
-VMAT_SYSCALL_KPROBE(mmap, VMAT_SYS_MMAP, 6)
-VMAT_SYSCALL_KPROBE(munmap, VMAT_SYS_MUNMAP, 2)
-VMAT_SYSCALL_KPROBE(brk, VMAT_SYS_BRK, 1)
-VMAT_SYSCALL_KPROBE(mremap, VMAT_SYS_MREMAP, 5)
-VMAT_SYSCALL_KPROBE(mprotect, VMAT_SYS_MPROTECT, 3)
-VMAT_SYSCALL_KPROBE(madvise, VMAT_SYS_MADVISE, 3)
-VMAT_SYSCALL_KPROBE(mlock, VMAT_SYS_MLOCK, 2)
-VMAT_SYSCALL_KPROBE(munlock, VMAT_SYS_MUNLOCK, 2)
-VMAT_SYSCALL_KPROBE(mlock2, VMAT_SYS_MLOCK2, 3)
-VMAT_SYSCALL_KPROBE(mlockall, VMAT_SYS_MLOCKALL, 1)
-VMAT_SYSCALL_KPROBE(munlockall, VMAT_SYS_MUNLOCKALL, 0)
-VMAT_SYSCALL_KPROBE(pkey_mprotect, VMAT_SYS_PKEY_MPROTECT, 4)
-VMAT_SYSCALL_KPROBE(shmat, VMAT_SYS_SHMAT, 3)
-VMAT_SYSCALL_KPROBE(shmdt, VMAT_SYS_SHMDT, 1)
+#define VMAT_KPROBE_ROW(name, NAME, id, x86_64_nr, nargs, ...) VMAT_SYSCALL_KPROBE(name, VMAT_SYS_##NAME, nargs)
+VMAT_SYSCALLS(VMAT_KPROBE_ROW)
+#undef VMAT_KPROBE_ROW
 
 /*
  * The return half needs only the result (the rest is in vmat_inflight), so
@@ -413,20 +404,10 @@ int BPF_KRETPROBE(syscalls_kretprobe, long ret)
 		return sys_enter(sys, ARG(0), ARG(1), ARG(2), ARG(3), ARG(4), ARG(5)); \
 	}
 
-VMAT_SYSCALL_ENTER_TP(mmap, VMAT_SYS_MMAP, 6)
-VMAT_SYSCALL_ENTER_TP(munmap, VMAT_SYS_MUNMAP, 2)
-VMAT_SYSCALL_ENTER_TP(brk, VMAT_SYS_BRK, 1)
-VMAT_SYSCALL_ENTER_TP(mremap, VMAT_SYS_MREMAP, 5)
-VMAT_SYSCALL_ENTER_TP(mprotect, VMAT_SYS_MPROTECT, 3)
-VMAT_SYSCALL_ENTER_TP(madvise, VMAT_SYS_MADVISE, 3)
-VMAT_SYSCALL_ENTER_TP(mlock, VMAT_SYS_MLOCK, 2)
-VMAT_SYSCALL_ENTER_TP(munlock, VMAT_SYS_MUNLOCK, 2)
-VMAT_SYSCALL_ENTER_TP(mlock2, VMAT_SYS_MLOCK2, 3)
-VMAT_SYSCALL_ENTER_TP(mlockall, VMAT_SYS_MLOCKALL, 1)
-VMAT_SYSCALL_ENTER_TP(munlockall, VMAT_SYS_MUNLOCKALL, 0)
-VMAT_SYSCALL_ENTER_TP(pkey_mprotect, VMAT_SYS_PKEY_MPROTECT, 4)
-VMAT_SYSCALL_ENTER_TP(shmat, VMAT_SYS_SHMAT, 3)
-VMAT_SYSCALL_ENTER_TP(shmdt, VMAT_SYS_SHMDT, 1)
+#define VMAT_ENTER_TP_ROW(name, NAME, id, x86_64_nr, nargs, ...) VMAT_SYSCALL_ENTER_TP(name, VMAT_SYS_##NAME, nargs)
+VMAT_SYSCALLS(VMAT_ENTER_TP_ROW)
+#undef VMAT_ENTER_TP_ROW
+#undef ARG
 
 /*
  * Every sys_exit_* record has the same layout (syscall nr, ret), so one
@@ -441,23 +422,15 @@ int syscalls_exit_tp(struct trace_event_raw_sys_exit *ctx)
 
 /* ---- flavour 4: raw_syscalls, no tracefs needed (x86-64 numbers) ------ */
 
+/* The table's x86_64_nr column: a raw_syscalls number to its vmat_sys id, 0 if untraced. */
 static __always_inline __u32 x86_64_sys(long nr)
 {
 	switch (nr) {
-	case 9: return VMAT_SYS_MMAP;
-	case 10: return VMAT_SYS_MPROTECT;
-	case 11: return VMAT_SYS_MUNMAP;
-	case 12: return VMAT_SYS_BRK;
-	case 25: return VMAT_SYS_MREMAP;
-	case 28: return VMAT_SYS_MADVISE;
-	case 30: return VMAT_SYS_SHMAT;
-	case 67: return VMAT_SYS_SHMDT;
-	case 149: return VMAT_SYS_MLOCK;
-	case 150: return VMAT_SYS_MUNLOCK;
-	case 151: return VMAT_SYS_MLOCKALL;
-	case 152: return VMAT_SYS_MUNLOCKALL;
-	case 325: return VMAT_SYS_MLOCK2;
-	case 329: return VMAT_SYS_PKEY_MPROTECT;
+#define VMAT_X86_64_CASE(name, NAME, id, x86_64_nr, ...) \
+	case x86_64_nr:                                   \
+		return VMAT_SYS_##NAME;
+		VMAT_SYSCALLS(VMAT_X86_64_CASE)
+#undef VMAT_X86_64_CASE
 	}
 	return 0;
 }

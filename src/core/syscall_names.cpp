@@ -32,20 +32,10 @@ std::string flag_names(uint64_t v, const std::array<std::pair<uint64_t, const ch
 
 const char* syscall_name(uint32_t sys) {
   switch (sys) {
-    case VMAT_SYS_MMAP: return "mmap";
-    case VMAT_SYS_MUNMAP: return "munmap";
-    case VMAT_SYS_BRK: return "brk";
-    case VMAT_SYS_MREMAP: return "mremap";
-    case VMAT_SYS_MPROTECT: return "mprotect";
-    case VMAT_SYS_MADVISE: return "madvise";
-    case VMAT_SYS_MLOCK: return "mlock";
-    case VMAT_SYS_MUNLOCK: return "munlock";
-    case VMAT_SYS_MLOCK2: return "mlock2";
-    case VMAT_SYS_MLOCKALL: return "mlockall";
-    case VMAT_SYS_MUNLOCKALL: return "munlockall";
-    case VMAT_SYS_PKEY_MPROTECT: return "pkey_mprotect";
-    case VMAT_SYS_SHMAT: return "shmat";
-    case VMAT_SYS_SHMDT: return "shmdt";
+#define VMAT_SYSCALL_NAME_CASE(name, NAME, ...) \
+  case VMAT_SYS_##NAME: return #name;
+    VMAT_SYSCALLS(VMAT_SYSCALL_NAME_CASE)
+#undef VMAT_SYSCALL_NAME_CASE
   }
   return "syscall";
 }

@@ -18,6 +18,7 @@
 #include "trace/fault_perf.h"
 #include "vmatrace_bpf.skel.h"
 #include "vmatrace/abi/events.h"
+#include "vmatrace/abi/syscalls.h"
 
 namespace vmatrace {
 namespace {
@@ -47,6 +48,26 @@ struct ProgramChoice {
   AttachMode mode;
   std::vector<bpf_program*> programs;
 };
+
+// Each syscall's program per flavour, one row per row of VMAT_SYSCALLS.
+// Each fexit program's target (__x64_sys_NAME) is in its SEC name, so
+// libbpf resolves its BTF id at load and bpf_program__attach works; that is
+// also why a syscall the kernel lacks must not be loaded at all (plan.absent).
+struct SyscallPrograms {
+  const char* name;
+  bpf_program *fexit, *kprobe, *tp;
+};
+
+std::vector<SyscallPrograms> syscall_programs(const struct ::vmatrace_bpf* s) {
+#define VMAT_SYSCALL_PROGRAMS_ROW(name, ...) \
+  SyscallPrograms{#name, s->progs.name##_fexit, s->progs.name##_kprobe, s->progs.name##_enter_tp},
+  return {VMAT_SYSCALLS(VMAT_SYSCALL_PROGRAMS_ROW)};
+#undef VMAT_SYSCALL_PROGRAMS_ROW
+}
+
+// Name removals: the files family's tracepoints (bpf/files.bpf.c).
+constexpr const char* kFilesTracepoints[] = {"sys_exit_unlink", "sys_exit_unlinkat", "sys_exit_rename",
+                                             "sys_exit_renameat", "sys_exit_renameat2"};
 
 // The capabilities loading needs that this process lacks, from CapEff in
 // /proc/self/status: a permission error then names what to grant instead of
@@ -89,45 +110,49 @@ void BpfTracer::SkelDeleter::operator()(struct ::vmatrace_bpf* s) const { vmatra
 void BpfTracer::RingDeleter::operator()(ring_buffer* r) const { ring_buffer__free(r); }
 void BpfTracer::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 
+// What select_programs() picked, for the attach steps.
+struct BpfTracer::Selection {
+  std::vector<bpf_program*> chosen;          // attached in this order
+  std::vector<const char*> traced_syscalls;  // the shared exit programs attach to each of these
+  bool files = false;                        // files_exit_tp rides along
+};
+
 BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler handler)
     : handler_(std::move(handler)) {
   g_verbose = opts.verbose;
   libbpf_set_print(libbpf_print);
+  open();
+  const Selection sel = select_programs(plan);
+  set_knobs(plan, opts);
+  FaultPerfEvents perf;
+  select_fault_perf(plan, opts, perf);
+  load();
+  attach_programs(sel);
+  attach_files(sel);
+  attach_fault_perf(perf);
+  open_ring();
+}
 
+void BpfTracer::open() {
   skel_.reset(vmatrace_bpf__open());
   if (!skel_) fail("opening the BPF object", errno);
-  auto* s = skel_.get();
+}
 
-  // Each syscall's program per flavour. Each fexit program's target
-  // (__x64_sys_NAME) is in its SEC name, so libbpf resolves its BTF id at
-  // load and bpf_program__attach works; that is also why a syscall the
-  // kernel lacks must not be loaded at all (plan.absent).
-  struct SyscallPrograms {
-    const char* name;
-    bpf_program *fexit, *kprobe, *tp;
-  };
-#define VMAT_SYSCALL_PROGRAMS(n) {#n, s->progs.n##_fexit, s->progs.n##_kprobe, s->progs.n##_enter_tp}
-  const SyscallPrograms syscalls[] = {
-      VMAT_SYSCALL_PROGRAMS(mmap),     VMAT_SYSCALL_PROGRAMS(munmap),        VMAT_SYSCALL_PROGRAMS(brk),
-      VMAT_SYSCALL_PROGRAMS(mremap),   VMAT_SYSCALL_PROGRAMS(mprotect),      VMAT_SYSCALL_PROGRAMS(madvise),
-      VMAT_SYSCALL_PROGRAMS(mlock),    VMAT_SYSCALL_PROGRAMS(munlock),       VMAT_SYSCALL_PROGRAMS(mlock2),
-      VMAT_SYSCALL_PROGRAMS(mlockall), VMAT_SYSCALL_PROGRAMS(munlockall),    VMAT_SYSCALL_PROGRAMS(pkey_mprotect),
-      VMAT_SYSCALL_PROGRAMS(shmat),    VMAT_SYSCALL_PROGRAMS(shmdt),
-  };
-#undef VMAT_SYSCALL_PROGRAMS
+BpfTracer::Selection BpfTracer::select_programs(const AttachPlan& plan) {
+  auto* s = skel_.get();
+  Selection sel;
   const auto& absent = plan.families.at(Family::kSyscalls).absent;
-  std::vector<std::string> traced_syscalls;  // the exit program attaches to each of these
   std::vector<bpf_program*> fexit, kprobe = {s->progs.syscalls_kretprobe}, tp = {s->progs.syscalls_exit_tp};
-  for (const auto& sc : syscalls) {
+  for (const auto& sc : syscall_programs(s)) {
     bool missing = std::find(absent.begin(), absent.end(), sc.name) != absent.end();
     for (auto* p : {sc.fexit, sc.kprobe, sc.tp}) bpf_program__set_autoload(p, false);
     if (missing) continue;
-    traced_syscalls.push_back(sc.name);
+    sel.traced_syscalls.push_back(sc.name);
     fexit.push_back(sc.fexit);
     kprobe.push_back(sc.kprobe);
     tp.push_back(sc.tp);
   }
-  std::vector<ProgramChoice> all = {
+  const ProgramChoice all[] = {
       {Family::kSyscalls, AttachMode::kFentry, fexit},
       {Family::kSyscalls, AttachMode::kKprobe, kprobe},
       {Family::kSyscalls, AttachMode::kTracepoint, tp},
@@ -141,20 +166,24 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
       {Family::kVma, AttachMode::kKprobe, {s->progs.vma_mas_store_kprobe, s->progs.vma_perf_mmap_kprobe}},
       {Family::kVma, AttachMode::kRawTracepoint, {s->progs.vma_store_raw}},
   };
-  std::vector<bpf_program*> chosen;
   for (const auto& c : all) {
     bool on = plan.mode(c.family) == c.mode;
     for (auto* p : c.programs) {
       bpf_program__set_autoload(p, on);
-      if (on) chosen.push_back(p);
+      if (on) sel.chosen.push_back(p);
     }
   }
   // Name removals ride along with the syscall family wherever classic
   // tracepoints work (the raw fallback means tracefs is unusable); without
   // them the Session still notices "(deleted)" files, later, by polling.
-  bool files = plan.mode(Family::kSyscalls) != AttachMode::kRawTracepoint &&
-               plan.mode(Family::kSyscalls) != AttachMode::kNone;
-  bpf_program__set_autoload(s->progs.files_exit_tp, files);
+  sel.files = plan.mode(Family::kSyscalls) != AttachMode::kRawTracepoint &&
+              plan.mode(Family::kSyscalls) != AttachMode::kNone;
+  bpf_program__set_autoload(s->progs.files_exit_tp, sel.files);
+  return sel;
+}
+
+void BpfTracer::set_knobs(const AttachPlan& plan, const LoaderOptions& opts) {
+  auto* s = skel_.get();
   bpf_map__set_max_entries(s->maps.vmat_events, static_cast<uint32_t>(opts.ringbuf_bytes));
   s->rodata->vmat_wakeup_bytes = opts.wakeup_bytes;
   s->rodata->vmat_stop_on_exec = plan.mode(Family::kExecLayout) == AttachMode::kProcfs;
@@ -165,9 +194,12 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
   uint64_t salt = 0;
   if (::getrandom(&salt, sizeof(salt), 0) != sizeof(salt)) salt = 0x9e3779b97f4a7c15ull ^ static_cast<uint64_t>(::getpid());
   s->rodata->vmat_vma_key_salt = salt;
-  // Major/minor from the perf software events, opened before the load
-  // because whether they exist decides how the fault programs behave.
-  FaultPerfEvents perf;
+}
+
+// Major/minor from the perf software events, opened before the load
+// because whether they exist decides how the fault programs behave.
+void BpfTracer::select_fault_perf(const AttachPlan& plan, const LoaderOptions& opts, FaultPerfEvents& perf) {
+  auto* s = skel_.get();
   if (plan.mode(Family::kFaults) != AttachMode::kNone) {
     perf = FaultPerfEvents::open();
     fault_perf_ = perf.ok();
@@ -179,58 +211,70 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
   bpf_program__set_autoload(s->progs.fault_minor_perf, fault_perf_);
   s->rodata->vmat_fault_perf = fault_perf_ ? 1 : 0;
   s->rodata->vmat_fault_summary = opts.fault_summary ? 1 : 0;
+}
 
+void BpfTracer::load() {
   g_libbpf_log.clear();
-  if (int err = vmatrace_bpf__load(s)) {
+  if (int err = vmatrace_bpf__load(skel_.get())) {
     std::string detail;
     if (auto pos = g_libbpf_log.find("failed to load"); pos != std::string::npos)
       detail = " [" + g_libbpf_log.substr(pos, g_libbpf_log.find('\n', pos) - pos) + "]";
     fail("loading the BPF programs" + detail, -err);
   }
-  for (auto* p : chosen) {
+}
+
+template <typename Attach>
+void BpfTracer::add_link(const std::string& what, Attach attach) {
+  bpf_link* link = attach();
+  if (!link) fail(what, errno);
+  links_.emplace_back(link);
+}
+
+void BpfTracer::attach_programs(const Selection& sel) {
+  auto* s = skel_.get();
+  for (auto* p : sel.chosen) {
+    // The exit halves serve every syscall: one link per traced syscall.
     if (p == s->progs.syscalls_exit_tp) {
-      for (const auto& name : traced_syscalls) {
-        const std::string tp = "sys_exit_" + name;
-        bpf_link* link = bpf_program__attach_tracepoint(p, "syscalls", tp.c_str());
-        if (!link) fail("attaching syscalls_exit_tp to " + tp, errno);
-        links_.emplace_back(link);
+      for (const char* name : sel.traced_syscalls) {
+        const std::string tp = std::string("sys_exit_") + name;
+        add_link("attaching syscalls_exit_tp to " + tp,
+                 [&] { return bpf_program__attach_tracepoint(p, "syscalls", tp.c_str()); });
       }
-      continue;
-    }
-    if (p == s->progs.syscalls_kretprobe) {
-      for (const auto& name : traced_syscalls) {
-        const std::string fn = "__x64_sys_" + name;
-        bpf_link* link = bpf_program__attach_kprobe(p, /*retprobe=*/true, fn.c_str());
-        if (!link) fail("attaching syscalls_kretprobe to " + fn, errno);
-        links_.emplace_back(link);
+    } else if (p == s->progs.syscalls_kretprobe) {
+      for (const char* name : sel.traced_syscalls) {
+        const std::string fn = std::string("__x64_sys_") + name;
+        add_link("attaching syscalls_kretprobe to " + fn,
+                 [&] { return bpf_program__attach_kprobe(p, /*retprobe=*/true, fn.c_str()); });
       }
-      continue;
-    }
-    bpf_link* link = bpf_program__attach(p);
-    if (!link) fail(std::string("attaching ") + bpf_program__name(p), errno);
-    links_.emplace_back(link);
-  }
-  if (files) {
-    for (const char* tp : {"sys_exit_unlink", "sys_exit_unlinkat", "sys_exit_rename", "sys_exit_renameat",
-                           "sys_exit_renameat2"}) {
-      bpf_link* link = bpf_program__attach_tracepoint(s->progs.files_exit_tp, "syscalls", tp);
-      if (!link) fail(std::string("attaching files_exit_tp to ") + tp, errno);
-      links_.emplace_back(link);
+    } else {
+      add_link(std::string("attaching ") + bpf_program__name(p), [&] { return bpf_program__attach(p); });
     }
   }
-  if (fault_perf_) {
-    // The link takes each fd over (libbpf closes it with the link).
-    for (auto [prog, fds] : {std::pair{s->progs.fault_major_perf, &perf.major},
-                             std::pair{s->progs.fault_minor_perf, &perf.minor}}) {
-      for (auto& fd : *fds) {
-        bpf_link* link = bpf_program__attach_perf_event(prog, fd.get());
-        if (!link) fail(std::string("attaching ") + bpf_program__name(prog) + " to its perf event", errno);
-        fd.release();
-        links_.emplace_back(link);
-      }
+}
+
+void BpfTracer::attach_files(const Selection& sel) {
+  if (!sel.files) return;
+  for (const char* tp : kFilesTracepoints)
+    add_link(std::string("attaching files_exit_tp to ") + tp,
+             [&] { return bpf_program__attach_tracepoint(skel_->progs.files_exit_tp, "syscalls", tp); });
+}
+
+void BpfTracer::attach_fault_perf(FaultPerfEvents& perf) {
+  if (!fault_perf_) return;
+  // The link takes each fd over (libbpf closes it with the link).
+  const std::pair<bpf_program*, std::vector<UniqueFd>*> events[] = {{skel_->progs.fault_major_perf, &perf.major},
+                                                                    {skel_->progs.fault_minor_perf, &perf.minor}};
+  for (const auto& ev : events) {
+    for (auto& fd : *ev.second) {
+      add_link(std::string("attaching ") + bpf_program__name(ev.first) + " to its perf event",
+               [&] { return bpf_program__attach_perf_event(ev.first, fd.get()); });
+      fd.release();
     }
   }
-  ring_.reset(ring_buffer__new(bpf_map__fd(s->maps.vmat_events), &BpfTracer::on_sample, this, nullptr));
+}
+
+void BpfTracer::open_ring() {
+  ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.vmat_events), &BpfTracer::on_sample, this, nullptr));
   if (!ring_) fail("creating the ring buffer reader", errno);
 }
 

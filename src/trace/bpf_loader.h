@@ -1,8 +1,10 @@
 #pragma once
 // Owns every kernel object of a trace: the skeleton (programs, maps, links)
-// and the ring buffer reader. Lifecycle as libbpf-tools does it: open, pick
-// programs per the AttachPlan (autoload off for the others), set rodata
-// knobs, load, attach. Destruction detaches everything.
+// and the ring buffer reader. Lifecycle as libbpf-tools does it (fsslower.c):
+// open; configure: pick programs per the AttachPlan (autoload off for the
+// others), set map sizes and rodata knobs; load; attach. Each step is a
+// small function walking a table (the syscalls' from VMAT_SYSCALLS).
+// Destruction detaches everything.
 
 #include <cstdint>
 #include <functional>
@@ -21,6 +23,8 @@ struct ring_buffer;  // libbpf
 struct bpf_link;
 
 namespace vmatrace {
+
+struct FaultPerfEvents;
 
 struct LoaderOptions {
   uint64_t ringbuf_bytes = 64ull << 20;  // power of two
@@ -87,6 +91,21 @@ class BpfTracer {
     void operator()(bpf_link* l) const;
   };
   static int on_sample(void* ctx, void* data, size_t size);
+
+  // The construction steps, in order; each throws UserError via fail().
+  struct Selection;  // the programs the plan picked (bpf_loader.cpp)
+  void open();
+  Selection select_programs(const AttachPlan& plan);  // autoload on for these, off for the rest
+  void set_knobs(const AttachPlan& plan, const LoaderOptions& opts);
+  void select_fault_perf(const AttachPlan& plan, const LoaderOptions& opts, FaultPerfEvents& perf);
+  void load();
+  void attach_programs(const Selection& sel);
+  void attach_files(const Selection& sel);
+  void attach_fault_perf(FaultPerfEvents& perf);
+  void open_ring();
+  // Keeps the link `attach()` returns; fails with `what` and errno without one.
+  template <typename Attach>
+  void add_link(const std::string& what, Attach attach);
 
   std::unique_ptr<struct ::vmatrace_bpf, SkelDeleter> skel_;
   // Declared after skel_: links are destroyed before the programs.

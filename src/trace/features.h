@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "vmatrace/abi/syscalls.h"
+
 namespace vmatrace {
 
 enum class AttachMode { kFentry, kKprobe, kTracepoint, kRawTracepoint, kKfuncIter, kProcfs, kNone };
@@ -35,19 +37,22 @@ inline constexpr const char* kVmaHookFunctions[] = {"vma_mas_store", "perf_event
 
 // The kernel functions the fentry and kprobe flavours of the syscalls
 // family hook: the x86-64 syscall entry points (arch/x86/entry/syscall_64.c
-// calls them with the user's pt_regs since 4.17).
-// These six exist on every kernel vmatrace supports: a flavour that cannot
-// hook one of them is unavailable.
-inline constexpr const char* kSyscallFunctions[] = {"__x64_sys_mmap",   "__x64_sys_munmap",
-                                                    "__x64_sys_brk",    "__x64_sys_mremap",
-                                                    "__x64_sys_mprotect", "__x64_sys_madvise"};
+// calls them with the user's pt_regs since 4.17), of the rows of
+// VMAT_SYSCALLS marked required: they exist on every kernel vmatrace
+// supports, so a flavour that cannot hook one of them is unavailable.
+#define VMAT_SYSCALL_FUNCTION_ROW(name, NAME, id, x86_64_nr, nargs, required, ...) \
+  VMAT_IF_REQUIRED(required, "__x64_sys_" #name, )
+inline constexpr const char* kSyscallFunctions[] = {VMAT_SYSCALLS(VMAT_SYSCALL_FUNCTION_ROW)};
+#undef VMAT_SYSCALL_FUNCTION_ROW
 
-// The other syscalls that change VMAs. A kernel may lack some (shmat/shmdt
+// The other syscalls of the table. A kernel may lack some (shmat/shmdt
 // need CONFIG_SYSVIPC): each is looked up per flavour (BTF for fentry,
 // kallsyms for kprobe, tracefs for tracepoint) and one that is missing is
 // left out (FamilyPlan::absent) without costing the others.
-inline constexpr const char* kOptionalSyscalls[] = {"mlock",      "munlock",       "mlock2", "mlockall",
-                                                    "munlockall", "pkey_mprotect", "shmat",  "shmdt"};
+#define VMAT_OPTIONAL_SYSCALL_ROW(name, NAME, id, x86_64_nr, nargs, required, ...) \
+  VMAT_IF_OPTIONAL(required, #name, )
+inline constexpr const char* kOptionalSyscalls[] = {VMAT_SYSCALLS(VMAT_OPTIONAL_SYSCALL_ROW)};
+#undef VMAT_OPTIONAL_SYSCALL_ROW
 
 // Attach modes a user asked for, per family ("syscalls=kprobe,faults=none").
 using ForcedModes = std::map<Family, AttachMode>;

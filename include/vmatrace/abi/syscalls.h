@@ -82,6 +82,19 @@
 	  VMAT_ARG(addr, VMAT_ARGK_PTR), VMAT_ARG(flags, VMAT_ARGK_SHM_FLAGS))                      \
 	X(shmdt, SHMDT, 14, 67, 1, 0, VMAT_RET_INT, VMAT_RANGE_NONE, VMAT_ARG(addr, VMAT_ARGK_ADDR))
 
+/*
+ * VMAT_IF_REQUIRED(required, ...) expands to the other arguments when a
+ * row's `required` is 1, VMAT_IF_OPTIONAL when it is 0 (both must stay the
+ * literals 0 or 1): how a consumer picks rows into a list while the
+ * preprocessor walks the table (the six every kernel has, the others).
+ */
+#define VMAT_IF_REQUIRED(required, ...) VMAT_IF_REQUIRED_##required(__VA_ARGS__)
+#define VMAT_IF_REQUIRED_1(...) __VA_ARGS__
+#define VMAT_IF_REQUIRED_0(...)
+#define VMAT_IF_OPTIONAL(required, ...) VMAT_IF_OPTIONAL_##required(__VA_ARGS__)
+#define VMAT_IF_OPTIONAL_1(...)
+#define VMAT_IF_OPTIONAL_0(...) __VA_ARGS__
+
 /* Syscalls that change or inspect the address space (vmat_syscall_event.sys). */
 #define VMAT_SYS_ENUM_ROW(name, NAME, id, ...) VMAT_SYS_##NAME = id,
 enum vmat_sys {
