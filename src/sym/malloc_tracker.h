@@ -2,8 +2,9 @@
 // Joins each VMAT_EV_USER_STACK record with the growth syscall it follows
 // (same tid and enter_ts), measures the growth against the layout model,
 // unwinds and symbolizes the stack and attributes it (core/
-// malloc_attribution.h). The same object runs live (Session) and over a
-// recording (replay, report --malloc), so both print the same events.
+// malloc_attribution.h). It is the Pipeline's malloc stage
+// (pipeline/pipeline.h), live and over a recording (replay, report
+// --malloc, --html), so all of them see the same growths.
 
 #include <cstdint>
 #include <map>

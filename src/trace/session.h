@@ -1,7 +1,10 @@
 #pragma once
-// One trace: attach to a pid or spawn a command, run the event loop, feed
-// every record through the same pipeline (recorder, processor, printer) and
-// end with a summary. Also usable in-process by tests (spawn/step/drain).
+// One trace: attach to a pid or spawn a command and run the event loop,
+// feeding every record through the Pipeline (recorder tee, stages,
+// processor, printer and reports) and ending with a summary. Also usable
+// in-process by tests (spawn/step/drain). Beside it in src/trace/: the
+// target (spawning, run-as), loss accounting, the watchers (deleted files,
+// build-id notes), the fault-summary stage and the banner.
 
 #include <sys/types.h>
 
@@ -11,21 +14,25 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "core/processor.h"
 #include "output/printer.h"
+#include "pipeline/pipeline.h"
 #include "report/fault_report.h"
 #include "report/malloc_report.h"
 #include "trace/bpf_loader.h"
 #include "trace/features.h"
+#include "trace/losses.h"
+#include "trace/target.h"
+#include "trace/watchers.h"
+#include "util/time.h"
 
 namespace vmatrace {
 
 class RecordingWriter;
-class MallocTracker;
+class FaultSummaryCollector;
 
 // --malloc: attribute heap/mmap growth to allocator calls. kStack copies the
 // registers and the top of the user stack at each growth syscall only (the
@@ -57,16 +64,6 @@ struct TraceOptions {
   uint64_t malloc_min_mmap = 128 * 1024;
 };
 
-// The credentials -- CMD runs with.
-struct RunAs {
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::vector<gid_t> groups;  // supplementary groups (initgroups semantics)
-};
-// Resolves TraceOptions::user (or the sudo environment); std::nullopt: keep
-// ours. Throws UserError for an unknown user or a malformed SUDO_UID.
-std::optional<RunAs> resolve_run_as(const std::string& user);
-
 class Session {
  public:
   explicit Session(TraceOptions opts);
@@ -84,7 +81,7 @@ class Session {
   void step(int timeout_ms);
   // Handles every record queued in the kernel now.
   void drain();
-  const Processor& processor() const { return processor_; }
+  const Processor& processor() const { return pipeline_.processor(); }
   const AttachPlan& plan() const { return plan_; }
   const Features& features() const { return features_; }
   // The exit status of the spawned command, once reaped.
@@ -97,7 +94,7 @@ class Session {
   // Every malloc_growth seen so far (--malloc=stack), else null.
   const MallocReport* malloc_report() const { return malloc_report_.get(); }
   // Called with each malloc_growth as it is printed (tests).
-  void on_malloc_growth(std::function<void(const MallocGrowth&)> f) { on_growth_ = std::move(f); }
+  void on_malloc_growth(std::function<void(const MallocGrowth&)> f);
   // --faults=summary: moves the kernel's aggregates of pid (all when
   // nullopt) into the report and deletes them from the maps.
   void collect_fault_summary(std::optional<uint32_t> pid = std::nullopt);
@@ -107,46 +104,33 @@ class Session {
   void inject_layout(pid_t pid, LayoutReason reason, uint64_t ts);
   void inject_note(const std::string& key, const std::string& value);
   void check_losses();
-  void forget_ended_losses(const DecodedRecord& d);
-  uint64_t lost_total() const;
   void seed_after_exec(pid_t pid);
-  static char proc_state(pid_t pid);
-  void note_objects(const DecodedRecord& d);
   void check_deleted(uint64_t ts);  // ts 0: now
   void reap();
-  void print_banner(const std::string& target);
-  void print_summary();
 
   TraceOptions opts_;
   Features features_;
   AttachPlan plan_;
-  Processor processor_;
+  Pipeline pipeline_;
   std::unique_ptr<Printer> printer_;
   std::unique_ptr<FaultReport> fault_report_;
-  std::unique_ptr<MallocTracker> malloc_tracker_;
+  std::unique_ptr<FaultSummaryCollector> fault_collector_;  // --faults=summary
   std::unique_ptr<MallocReport> malloc_report_;
   std::function<void(const MallocGrowth&)> on_growth_;
   std::unique_ptr<RecordingWriter> recorder_;
   std::unique_ptr<BpfTracer> tracer_;
-  std::map<uint32_t, uint64_t> lost_seen_;  // per live pid: losses already reported
-  uint64_t lost_ended_ = 0;                 // losses of processes that have ended
-  std::set<std::pair<uint32_t, uint64_t>> objects_seen_;  // (dev, ino) noted
+  LossLedger losses_;
+  ObjectNotes objects_;
   std::map<std::string, uint64_t> counts_;
   pid_t child_ = -1;
   std::optional<int> child_status_;
-  pid_t attached_ = -1;
   uint64_t last_periodic_ns_ = 0;
   uint64_t last_flush_ns_ = 0;
-  uint64_t malformed_ = 0;
-  uint64_t fault_dropped_seen_ = 0;  // --faults=summary keys dropped, already reported
   uint64_t attach_ns_ = 0;  // probing, loading and attaching the BPF programs
   bool stop_requested_ = false;
   bool periodic_due_ = true;
   bool child_exec_seen_ = false;  // the spawned command's first exec
   bool final_drain_ = false;      // run() is past its loop: drain to the end
 };
-
-// CLOCK_MONOTONIC in ns: the clock of the records' ts (bpf_ktime_get_ns).
-uint64_t monotonic_ns();
 
 }  // namespace vmatrace

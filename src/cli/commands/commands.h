@@ -1,16 +1,39 @@
 #pragma once
-// The subcommands. main() only parses the command line (cli.cpp) and maps
-// exceptions to one-line errors and exit codes.
+// The subcommands, one file each: trace.cpp (trace and record), replay.cpp,
+// lineage.cpp (replay --lineage), report.cpp (--faults, --malloc),
+// report_html.cpp (report --html), info.cpp, features.cpp. Each adds its
+// subcommand and options to the command line and returns how to run it;
+// cli.cpp only parses and maps exceptions to one-line errors and exit codes.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "output/printer.h"
-#include "trace/session.h"
+
+namespace CLI {
+class App;
+}
 
 namespace vmatrace {
+
+class RecordingReader;
+
+// A subcommand added to the command line: its CLI11 app (chosen when it
+// parsed) and what to run then, with its options bound to its own state.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+Command add_trace_command(CLI::App& app);   // trace.cpp
+Command add_record_command(CLI::App& app);  // trace.cpp
+Command add_replay_command(CLI::App& app);  // replay.cpp
+Command add_report_command(CLI::App& app);  // report.cpp
+Command add_info_command(CLI::App& app);    // info.cpp
+Command add_features_command(CLI::App& app);  // features.cpp
 
 struct ReplayOptions {
   std::string path;
@@ -26,8 +49,13 @@ struct ReplayOptions {
   bool records = false;  // --records: every record as stored, one line each
   bool infer_vma_changes = false;  // --infer-vma-changes: ignore the kernel's recorded VMA stores
 };
-
-int run_trace(TraceOptions opts);
+int run_replay(const ReplayOptions& opts);
+// `vmatrace replay FILE --lineage ADDR [--at T] [--pid PID]`: the history of
+// the VMA covering ADDR, from the VMA change events (lineage.cpp).
+int run_lineage(const ReplayOptions& opts);
+// The exit status of a replay that read `records` records: 0, or
+// kExitDamaged with "...; replayed N records up to there" on stderr.
+int replayed_status(const RecordingReader& reader, uint64_t records);
 
 // `vmatrace report FILE --faults [--json|--folded]`: page-fault hotspots.
 struct ReportOptions {
@@ -43,23 +71,6 @@ struct ReportOptions {
 int run_report(const ReportOptions& opts);
 // `vmatrace report FILE --html OUT.html` (report_html.cpp).
 int run_html_report(const ReportOptions& opts);
-// "100ms", "1s", "250us", "0.5s" -> ns; throws UserError.
-uint64_t parse_interval(const std::string& s);
-int run_replay(const ReplayOptions& opts);
-// `vmatrace replay FILE --lineage ADDR [--at T] [--pid PID]`: the history of
-// the VMA covering ADDR, from the VMA change events (lineage.cpp).
-int run_lineage(const ReplayOptions& opts);
-int run_info(const std::string& path, bool json);
-int run_features(bool json, const std::map<Family, AttachMode>& forced);
-
-// Parses a moment: "+2.5s", "+300ms", "+1.5" (seconds), "+20us", "+5ns"
-// relative to `start`, or an absolute CLOCK_MONOTONIC ns value. Throws
-// UserError naming the bad value.
-uint64_t parse_moment(const std::string& s, uint64_t start);
-
-// "--attach syscalls=raw_tracepoint,exec_layout=procfs" or a bare mode
-// applied to every family that offers it.
-std::map<Family, AttachMode> parse_attach(const std::string& s);
 
 int run_cli(int argc, char** argv);
 

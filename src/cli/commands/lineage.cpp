@@ -14,8 +14,11 @@
 #include "core/syscall_names.h"
 #include "core/processor.h"
 #include "core/records.h"
-#include "record/reader.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/recording.h"
 #include "util/errors.h"
+#include "util/text.h"
+#include "util/time.h"
 
 namespace vmatrace {
 namespace {
@@ -74,13 +77,7 @@ std::string describe(const Step& s, const Layout& l) {
 }  // namespace
 
 int run_lineage(const ReplayOptions& opts) {
-  RecordingReader reader = [&] {
-    try {
-      return RecordingReader::open(opts.path);
-    } catch (const std::exception& e) {
-      throw UserError(e.what());
-    }
-  }();
+  RecordingReader reader = open_recording(opts.path);
   const uint64_t base = reader.header().start_ts;
   uint64_t addr = 0;
   try {
@@ -92,20 +89,14 @@ int run_lineage(const ReplayOptions& opts) {
   }
   std::optional<uint64_t> at;
   if (opts.at) at = parse_moment(*opts.at, base);
-  Processor proc;
-  proc.set_infer_only(opts.infer_vma_changes);
+  Pipeline pipeline;
+  pipeline.processor().set_infer_only(opts.infer_vma_changes);
   LineageSink sink(at);
-  uint64_t records = 0;
-  while (auto rec = reader.next()) {
-    std::string err;
-    auto d = decode_record(*rec, &err);
-    if (!d) continue;
-    if (at && d->hdr.ts > *at && d->type != VMAT_REC_NOTE) break;
-    records++;
-    proc.apply(*d, &sink);
-  }
+  pipeline.add_sink(&sink);
+  const uint64_t records =
+      pipeline.run(reader, [&](const DecodedRecord& d) { return !(at && d.hdr.ts > *at && d.type != VMAT_REC_NOTE); });
   // Still alive at the end (or at --at): their layout now.
-  for (const auto* p : proc.processes())
+  for (const auto* p : pipeline.processor().processes())
     if (p->seeded) sink.final_[p->pid] = {p->layout, p->comm};
 
   int found = 0;
@@ -158,10 +149,7 @@ int run_lineage(const ReplayOptions& opts) {
     }
   }
   if (!found) throw UserError("no VMA covers " + *opts.lineage + (at ? " at " + *opts.at : " at the end"));
-  const auto& st = reader.status();
-  if (st.state == ReadStatus::State::Clean || st.state == ReadStatus::State::Reading) return 0;
-  std::fprintf(stderr, "vmatrace: %s; replayed %" PRIu64 " records up to there\n", st.message.c_str(), records);
-  return 3;
+  return replayed_status(reader, records);
 }
 
 }  // namespace vmatrace

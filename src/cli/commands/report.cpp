@@ -1,67 +1,54 @@
-// `vmatrace report FILE --faults`: the recording replayed through the same
-// Processor and FaultReport that `trace --summary` feeds live.
-#include <cmath>
+// `vmatrace report FILE --faults`: the recording through the same Pipeline
+// and FaultReport that `trace --summary` feeds live; `--malloc`: its growth
+// call sites; `--html` (report_html.cpp): the timeline page.
+#include <CLI/CLI.hpp>
+
 #include <cstdio>
+#include <memory>
 
 #include "cli/commands/commands.h"
-#include "core/syscall_names.h"
-#include "record/reader.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/recording.h"
 #include "report/fault_report.h"
 #include "report/malloc_report.h"
-#include "sym/malloc_tracker.h"
 #include "util/errors.h"
+#include "util/time.h"
 
 namespace vmatrace {
-
-uint64_t parse_interval(const std::string& s) {
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (...) {
-    used = 0;
-  }
-  std::string unit = s.substr(used);
-  double scale = unit == "s" || unit.empty() ? 1e9 : unit == "ms" ? 1e6 : unit == "us" ? 1e3 : unit == "ns" ? 1 : -1;
-  if (!used || scale < 0 || !(v > 0) || !std::isfinite(v) || v * scale < 1)
-    throw UserError("bad interval '" + s + "': use e.g. 100ms, 1s, 250us");
-  return static_cast<uint64_t>(std::llround(v * scale));
-}
-
 namespace {
+
+int reported_status(const RecordingReader& reader, uint64_t records) {
+  return damage_status(reader, "reported " + std::to_string(records) + " records up to there");
+}
 
 // `report FILE --malloc`: every malloc_growth of the recording, unwound and
 // attributed again from its raw stacks, ranked by call site.
 int run_malloc_report(const ReportOptions& opts, RecordingReader& reader) {
-  Processor proc;
-  proc.set_keep_ended(false);
-  MallocTracker tracker(/*live=*/false);
+  Pipeline pipeline;
+  pipeline.processor().set_keep_ended(false);
   MallocReport report;
-  uint64_t records = 0, stacks = 0;
-  while (auto rec = reader.next()) {
-    std::string err;
-    auto d = decode_record(*rec, &err);
-    if (!d) continue;
-    records++;
-    if (d->type == VMAT_EV_USER_STACK) stacks++;
-    tracker.before_apply(*d, proc);
-    proc.apply(*d, nullptr);
-    if (auto g = tracker.after_apply(*d, proc))
-      if (!opts.pid || g->pid == *opts.pid) report.add(*g);
-  }
+  pipeline.enable_malloc(/*live=*/false);
+  pipeline.on_malloc_growth([&](const DecodedRecord&, const MallocGrowth& g) {
+    if (!opts.pid || g.pid == *opts.pid) report.add(g);
+  });
+  uint64_t stacks = 0;
+  const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
+    if (d.type == VMAT_EV_USER_STACK) stacks++;
+    return true;
+  });
   if (stacks == 0)
     std::fprintf(stderr, "vmatrace: %s has no user stacks: record it with --malloc=stack (the default)\n",
                  opts.path.c_str());
   std::string out = opts.json ? report.json(opts.top) + "\n" : report.text(opts.top);
   std::fputs(out.c_str(), stdout);
-  const auto& st = reader.status();
-  if (st.state != ReadStatus::State::Clean && st.state != ReadStatus::State::Reading) {
-    std::fprintf(stderr, "vmatrace: %s; reported %llu records up to there\n", st.message.c_str(),
-                 static_cast<unsigned long long>(records));
-    return 3;
-  }
+  if (int status = reported_status(reader, records)) return status;
   return stacks == 0 ? 1 : 0;
 }
+
+struct ReportArgs {
+  ReportOptions rep;
+  int pid = 0;
+};
 
 }  // namespace
 
@@ -70,35 +57,44 @@ int run_report(const ReportOptions& opts) {
   fo.pid = opts.pid;
   fo.top = opts.top;
   fo.interval_ns = parse_interval(opts.interval);
-  RecordingReader reader = [&] {
-    try {
-      return RecordingReader::open(opts.path);
-    } catch (const std::exception& e) {
-      throw UserError(e.what());
-    }
-  }();
+  RecordingReader reader = open_recording(opts.path);
   if (opts.malloc) return run_malloc_report(opts, reader);
   FaultReport report(fo);
-  Processor proc;
-  proc.set_keep_ended(false);
-  uint64_t records = 0;
-  while (auto rec = reader.next()) {
-    std::string err;
-    auto d = decode_record(*rec, &err);
-    if (!d) continue;
-    records++;
-    proc.apply(*d, &report);
-  }
-  proc.finish(&report);
+  Pipeline pipeline;
+  pipeline.processor().set_keep_ended(false);
+  pipeline.add_sink(&report);
+  const uint64_t records = pipeline.run(reader);
+  pipeline.finish();
   std::string out = opts.json ? report.json() + "\n" : opts.folded ? report.folded() : report.text();
   std::fputs(out.c_str(), stdout);
-  const auto& st = reader.status();
-  if (st.state != ReadStatus::State::Clean && st.state != ReadStatus::State::Reading) {
-    std::fprintf(stderr, "vmatrace: %s; reported %llu records up to there\n", st.message.c_str(),
-                 static_cast<unsigned long long>(records));
-    return 3;
-  }
-  return 0;
+  return reported_status(reader, records);
+}
+
+Command add_report_command(CLI::App& app) {
+  auto a = std::make_shared<ReportArgs>();
+  ReportOptions& rep = a->rep;
+  auto* report = app.add_subcommand("report",
+                                    "analyses of a recording: --faults (page-fault hotspots), --malloc (growth call sites), --html OUT (timeline page)");
+  report->add_option("file", rep.path, "recording")->required();
+  report->add_flag("--faults", rep.faults, "page faults: top VMAs, address ranges, code locations, timeline");
+  report->add_flag("--malloc", rep.malloc, "malloc growth: call sites ranked by bytes grown (brk, mmap, mremap)");
+  report->add_flag("--json", rep.json, "as one JSON object");
+  report->add_flag("--folded", rep.folded, "folded stacks (flamegraph.pl, speedscope): comm;object;ip;VMA count");
+  report->add_option("--html", rep.html, "write the interactive address-space timeline to this HTML file");
+  report->add_option("--pid", a->pid, "only this process");
+  report->add_option("--top", rep.top, "rows per ranking (0: all)");
+  report->add_option("--interval", rep.interval, "timeline bucket (e.g. 100ms, 1s)");
+  return {report, [a] {
+            ReportOptions& rep = a->rep;
+            const int kinds = int(rep.faults) + int(rep.malloc) + int(rep.html.has_value());
+            if (kinds == 0) throw UserError("report: say what to report: --faults, --malloc, or --html OUT.html");
+            if (kinds > 1) throw UserError("report: --faults, --malloc and --html are separate reports: give one");
+            if (rep.malloc && rep.folded) throw UserError("report: --folded is for --faults");
+            if (rep.json && rep.folded) throw UserError("report: --json and --folded are exclusive");
+            if (a->pid) rep.pid = static_cast<uint32_t>(a->pid);
+            if (rep.html) return run_html_report(rep);
+            return run_report(rep);
+          }};
 }
 
 }  // namespace vmatrace

@@ -7,22 +7,14 @@
 #include <memory>
 
 #include "cli/commands/commands.h"
-#include "core/syscall_names.h"
-#include "record/reader.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/recording.h"
 #include "report/html_report.h"
-#include "sym/malloc_tracker.h"
 #include "util/errors.h"
+#include "util/text.h"
 
 namespace vmatrace {
 namespace {
-
-RecordingReader open_or_explain(const std::string& path) {
-  try {
-    return RecordingReader::open(path);
-  } catch (const std::exception& e) {
-    throw UserError(e.what());
-  }
-}
 
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
@@ -36,7 +28,7 @@ int run_html_report(const ReportOptions& opts) {
   // Pass 1: the time range (the buckets need it before the first record).
   uint64_t base = 0, first = 0, last = 0;
   {
-    RecordingReader reader = open_or_explain(opts.path);
+    RecordingReader reader = open_recording(opts.path);
     base = reader.header().start_ts;
     last = base;
     while (auto rec = reader.next()) {
@@ -48,33 +40,26 @@ int run_html_report(const ReportOptions& opts) {
     }
   }
   // Pass 2: the model.
-  RecordingReader reader = open_or_explain(opts.path);
+  RecordingReader reader = open_recording(opts.path);
   TimelineBuilder builder;
-  Processor proc;
-  proc.set_keep_ended(false);
+  Pipeline pipeline;
+  pipeline.processor().set_keep_ended(false);
+  pipeline.add_sink(&builder);
   // malloc growth from the recording's user stacks, exactly as `replay`.
-  MallocTracker malloc_tracker(/*live=*/false);
-  builder.begin(base, first ? first : base, last, &proc);
-  uint64_t records = 0;
-  while (auto rec = reader.next()) {
-    std::string err;
-    auto d = decode_record(*rec, &err);
-    if (!d) continue;
-    records++;
-    if (d->type != VMAT_REC_NOTE) builder.advance(d->hdr.ts);
-    malloc_tracker.before_apply(*d, proc);
-    proc.apply(*d, &builder);
-    if (auto g = malloc_tracker.after_apply(*d, proc)) builder.on_malloc_growth(*g);
-  }
+  pipeline.enable_malloc(/*live=*/false);
+  pipeline.on_malloc_growth([&](const DecodedRecord&, const MallocGrowth& g) { builder.on_malloc_growth(g); });
+  builder.begin(base, first ? first : base, last, &pipeline.processor());
+  const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
+    if (d.type != VMAT_REC_NOTE) builder.advance(d.hdr.ts);
+    return true;
+  });
   builder.set_finishing();
-  proc.finish(&builder);
+  pipeline.finish();
   TimelineModel model = builder.finish();
   model.file = opts.path;
   for (const auto& a : reader.header().command) model.command += (model.command.empty() ? "" : " ") + a;
-  const auto& st = reader.status();
-  bool damaged = st.state != ReadStatus::State::Clean && st.state != ReadStatus::State::Reading;
-  model.damaged = damaged;
-  if (damaged) model.damage = st.message;
+  model.damaged = recording_damaged(reader);
+  if (model.damaged) model.damage = reader.status().message;
   if (opts.pid) {
     std::erase_if(model.processes, [&](const ProcessTimeline& p) { return p.pid != *opts.pid; });
     std::erase_if(model.fault_hotspots, [&](const FaultReport::VmaRow& r) { return r.pid != *opts.pid; });
@@ -93,12 +78,7 @@ int run_html_report(const ReportOptions& opts) {
   std::fprintf(stderr, "vmatrace: wrote %s (%s): %zu processes, %zu VMA segments, %llu records\n",
                out_path.c_str(), human_size(page.size()).c_str(), model.processes.size(), segments,
                static_cast<unsigned long long>(records));
-  if (damaged) {
-    std::fprintf(stderr, "vmatrace: %s; the page shows the %llu records up to there\n", st.message.c_str(),
-                 static_cast<unsigned long long>(records));
-    return 3;
-  }
-  return 0;
+  return damage_status(reader, "the page shows the " + std::to_string(records) + " records up to there");
 }
 
 }  // namespace vmatrace

@@ -1,89 +1,97 @@
-#include <cstdio>
-#include <sstream>
+// `vmatrace trace` and `vmatrace record`: one live Session each; record
+// writes the recording and prints nothing but the banner and the summary.
+#include <CLI/CLI.hpp>
+
+#include <memory>
 
 #include "cli/commands/commands.h"
+#include "trace/session.h"
 #include "util/errors.h"
-#include "trace/fault_perf.h"
+#include "util/time.h"
 
 namespace vmatrace {
+namespace {
 
-std::map<Family, AttachMode> parse_attach(const std::string& s) { return parse_attach_spec(s); }
+struct TraceArgs {
+  TraceOptions opts;
+  std::string attach, faults = "stream", record_out, malloc = "stack";
+  bool json = false, maps = false, no_follow = false;
+  int pid = 0;
+  bool fault_summary_flag = false;  // trace --summary
+  std::string interval = "100ms";   // trace --interval
+};
 
-int run_trace(TraceOptions opts) {
-  Session session(std::move(opts));
+void add_trace_options(CLI::App* sub, TraceArgs& a) {
+  TraceOptions& o = a.opts;
+  sub->add_option("-p,--pid", a.pid, "trace this running process (all its threads)");
+  sub->add_flag("--json", a.json, "one JSON object per event");
+  sub->add_flag("--maps", a.maps, "print each process's rebuilt layout (as /proc/PID/maps) when it ends");
+  sub->add_flag("--pmap", o.print.pmap_at_end, "print each process's layout pmap-style (kinds, flags, totals) when it ends");
+  sub->add_flag("--no-follow", a.no_follow, "do not trace children");
+  sub->add_flag("--force", o.force, "overwrite an existing recording");
+  sub->add_option("--attach", a.attach,
+                  "force attach modes: MODE or FAMILY=MODE[,...] (see `vmatrace features`)");
+  sub->add_option("--faults", a.faults,
+                  "page faults: stream (default; one record each), summary (counted in the kernel, report at the "
+                  "end), or off")
+      ->check(CLI::IsMember({"stream", "summary", "off"}));
+  sub->add_option("--malloc", a.malloc,
+                  "attribute heap/mmap growth to the malloc call that caused it: stack (default; user stack "
+                  "copied at each growth syscall, unwound from the binaries' CFI) or off")
+      ->check(CLI::IsMember({"stack", "off"}));
+  sub->add_option("--malloc-stack", o.malloc_stack_bytes, "bytes of user stack copied per growth (at most 16384)")
+      ->check(CLI::Range(64, VMAT_USTACK_MAX));
+  sub->add_option("--malloc-min-mmap", o.malloc_min_mmap,
+                  "smallest anonymous mmap to attribute (default 131072: glibc's mmap threshold)");
+  sub->add_option("--ringbuf-size", o.loader.ringbuf_bytes, "ring buffer bytes (power of two)");
+  sub->add_flag("-v,--verbose", o.loader.verbose, "show libbpf's messages");
+  sub->add_option("-u,--user", o.user,
+                  "run -- CMD as this user (default under sudo: the invoking user, from SUDO_UID/SUDO_GID)");
+  sub->add_option("command", o.command, "command to run traced (after --)");
+}
+
+int run_trace(TraceArgs& a, bool record) {
+  TraceOptions& o = a.opts;
+  if (a.pid && !o.command.empty()) throw UserError("give either -p PID or -- CMD, not both");
+  if (!a.pid && o.command.empty()) throw UserError("nothing to trace: give -p PID or -- CMD ARGS");
+  if (a.pid) o.pid = a.pid;
+  o.follow = !a.no_follow;
+  o.print.format = a.json ? OutputFormat::kJson : OutputFormat::kText;
+  o.print.maps_at_end = a.maps;
+  o.record_path = a.record_out;
+  if (!a.attach.empty()) o.forced = parse_attach_spec(a.attach);
+  if (a.faults == "off") o.forced[Family::kFaults] = AttachMode::kNone;
+  o.loader.fault_summary = a.faults == "summary";
+  o.malloc = a.malloc == "off" ? MallocMode::kOff : MallocMode::kStack;
+  o.fault_report = a.fault_summary_flag || a.faults == "summary";
+  o.fault_report_opts.interval_ns = parse_interval(a.interval);
+  if (a.fault_summary_flag && a.faults == "off") throw UserError("--summary needs page faults: drop --faults=off");
+  // Recording prints nothing but the banner and summary.
+  if (record) o.print.events = false;
+  Session session(std::move(o));
   return session.run();
 }
 
-namespace {
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    out += c;
-  }
-  return out + '"';
-}
-
-const char* json_bool(bool b) { return b ? "true" : "false"; }
-
 }  // namespace
 
-int run_features(bool json, const std::map<Family, AttachMode>& forced) {
-  Features f = probe_features();
-  AttachPlan plan = plan_attach(f, forced);
-  // Major vs minor faults: the perf software events, or unknown.
-  std::string majmin_error = probe_fault_perf();
-  std::string kprobes = !f.kprobes ? "no" : f.kprobe_missing.empty() ? "yes" : "yes, but " + f.kprobe_missing.front() + " is not in /proc/kallsyms";
-  if (json) {
-    std::printf("{\"kernel\":%s,\"btf\":%s,\"tracefs\":%s,\"kprobes\":%s,\"fentry\":%s,\"fentry_error\":%s,"
-                "\"task_vma_iter\":%s,\"families\":{",
-                json_string(f.kernel_release).c_str(), json_bool(f.btf), json_bool(f.tracefs), json_bool(f.kprobes),
-                json_bool(f.fentry), json_string(f.fentry_error).c_str(), json_bool(f.task_vma_iter));
-    bool first = true;
-    for (Family fam : kAllFamilies) {
-      const auto& p = plan.families.at(fam);
-      std::printf("%s\"%s\":{\"mode\":\"%s\",\"rejected\":[", first ? "" : ",", family_name(fam).c_str(),
-                  attach_mode_name(p.mode).c_str());
-      for (size_t i = 0; i < p.rejected.size(); i++) std::printf("%s%s", i ? "," : "", json_string(p.rejected[i]).c_str());
-      std::printf("]");
-      if (fam == Family::kSyscalls) {
-        std::printf(",\"absent\":[");
-        for (size_t i = 0; i < p.absent.size(); i++) std::printf("%s%s", i ? "," : "", json_string(p.absent[i]).c_str());
-        std::printf("]");
-      }
-      std::printf("}");
-      first = false;
-    }
-    std::printf("},\"fault_majmin\":\"%s\",\"fault_majmin_error\":%s}\n",
-                majmin_error.empty() ? "perf_event" : "unknown", json_string(majmin_error).c_str());
-    return 0;
-  }
-  std::printf("kernel %s: BTF %s, tracefs %s, kprobes %s, fentry %s, task_vma iterator %s\n",
-              f.kernel_release.c_str(), f.btf ? "yes" : "no",
-              f.tracefs ? "yes" : ("no (" + f.tracefs_error + ")").c_str(), kprobes.c_str(),
-              f.fentry ? "yes" : ("no (" + f.fentry_error + ")").c_str(), f.task_vma_iter ? "yes" : "no");
-  std::printf("%-12s %-16s %s\n", "FAMILY", "MODE", "REJECTED");
-  for (Family fam : kAllFamilies) {
-    const auto& p = plan.families.at(fam);
-    std::string rej;
-    for (const auto& r : p.rejected) rej += (rej.empty() ? "" : "; ") + r;
-    std::printf("%-12s %-16s %s\n", family_name(fam).c_str(), attach_mode_name(p.mode).c_str(),
-                rej.empty() ? "-" : rej.c_str());
-  }
-  if (const auto& absent = plan.families.at(Family::kSyscalls).absent; !absent.empty()) {
-    std::string names;
-    for (const auto& n : absent) names += (names.empty() ? "" : ", ") + n;
-    std::printf("syscalls: not traced, this kernel has no %s for them: %s\n",
-                plan.mode(Family::kSyscalls) == AttachMode::kTracepoint ? "tracepoints" : "functions", names.c_str());
-  }
-  if (majmin_error.empty())
-    std::printf("faults: major/minor from perf software events (page-faults-maj/-min, one per CPU)\n");
-  else
-    std::printf("faults: major/minor unknown (%s): fault records carry the access type only\n",
-                majmin_error.c_str());
-  return 0;
+Command add_trace_command(CLI::App& app) {
+  auto a = std::make_shared<TraceArgs>();
+  auto* trace = app.add_subcommand("trace", "trace a process live: -p PID or -- CMD ARGS");
+  add_trace_options(trace, *a);
+  trace->add_option("-o,--output", a->record_out, "also record to this file");
+  trace->add_flag("--summary", a->fault_summary_flag,
+                  "print the page-fault report (as `report --faults`) on stdout after the events");
+  trace->add_option("--top", a->opts.fault_report_opts.top, "rows per ranking in the fault report (0: all)");
+  trace->add_option("--interval", a->interval, "fault report timeline bucket (e.g. 100ms, 1s)");
+  return {trace, [a] { return run_trace(*a, /*record=*/false); }};
+}
+
+Command add_record_command(CLI::App& app) {
+  auto a = std::make_shared<TraceArgs>();
+  auto* record = app.add_subcommand("record", "record to a file for offline replay: -o FILE (-p PID | -- CMD)");
+  add_trace_options(record, *a);
+  record->add_option("-o,--output", a->record_out, "recording file")->required();
+  return {record, [a] { return run_trace(*a, /*record=*/true); }};
 }
 
 }  // namespace vmatrace

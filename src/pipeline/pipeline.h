@@ -1,0 +1,119 @@
+#pragma once
+// The one path every record takes, live or from a recording:
+//
+//   bytes -> decode -> stages.before -> Processor::apply -> sinks -> stages.after
+//
+// Session (live), replay, report --faults/--malloc/--html and lineage all
+// build one Pipeline and feed it; what differs between them is only which
+// stages and sinks they add. That is what makes replay print what live
+// tracing printed.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "core/processor.h"
+#include "core/records.h"
+#include "report/malloc_report.h"
+
+namespace vmatrace {
+
+class MallocTracker;
+class Printer;
+class RecordingReader;
+
+// Work around the Processor: sees each record before it is applied (the
+// layout as it was) and after (the layout as it is now).
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual void before_apply(const DecodedRecord&, const Processor&) {}
+  virtual void after_apply(const DecodedRecord&, const Processor&) {}
+};
+
+// Feeds each applied record to every sink, in the order they were added.
+class SinkFanout : public RecordSink {
+ public:
+  void add(RecordSink* s) { sinks_.push_back(s); }
+  bool empty() const { return sinks_.empty(); }
+  // What to hand the Processor: null for none, the sink itself for one
+  // (no extra indirection per record), else this fan-out.
+  RecordSink* target() { return sinks_.empty() ? nullptr : sinks_.size() == 1 ? sinks_[0] : this; }
+
+  void on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState* proc) override {
+    for (auto* s : sinks_) s->on_record(rec, applied, proc);
+  }
+  void on_process_end(const ProcessState& p) override {
+    for (auto* s : sinks_) s->on_process_end(p);
+  }
+  bool wants_derived() const override {
+    for (auto* s : sinks_)
+      if (s->wants_derived()) return true;
+    return false;
+  }
+
+ private:
+  std::vector<RecordSink*> sinks_;
+};
+
+// A malloc growth found by the malloc stage, with the record that completed it.
+using GrowthListener = std::function<void(const DecodedRecord&, const MallocGrowth&)>;
+
+class Pipeline {
+ public:
+  Pipeline();
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  Processor& processor() { return processor_; }
+  const Processor& processor() const { return processor_; }
+
+  // Sinks see every applied record (and every process end), in this order.
+  void add_sink(RecordSink* sink) { sinks_.add(sink); }
+  // Stages run in this order, before and after the Processor.
+  void add_stage(Stage* stage) { stages_.push_back(stage); }
+  // The malloc stage (MallocTracker): attributes heap/mmap growth to the
+  // allocator call from the user stack records. live: the traced processes
+  // exist (their files are opened through /proc/PID/root). Runs first of
+  // the stages; listeners hear each growth in the order added.
+  void enable_malloc(bool live);
+  bool malloc_enabled() const { return malloc_ != nullptr; }
+  void on_malloc_growth(GrowthListener f) { growth_listeners_.push_back(std::move(f)); }
+
+  // Decodes one record; std::nullopt (counted in malformed()) when it does
+  // not decode. The result may point into `rec`: keep the bytes alive.
+  std::optional<DecodedRecord> decode(std::span<const std::byte> rec);
+  // Stages, Processor, sinks: one record through the whole pipeline.
+  void apply(const DecodedRecord& rec);
+  // decode() then apply(); false when the record was malformed.
+  bool feed(std::span<const std::byte> rec);
+  // End of the stream: processes still alive end at the sinks.
+  void finish() { processor_.finish(sinks_.target()); }
+
+  // Every record of `reader` through the pipeline. `before` (optional) sees
+  // each decoded record first and returns false to stop there (the record
+  // is then not applied). Returns how many records were applied.
+  uint64_t run(RecordingReader& reader, const std::function<bool(const DecodedRecord&)>& before = {});
+
+  uint64_t malformed() const { return malformed_; }
+
+ private:
+  class MallocStage;
+
+  Processor processor_;
+  SinkFanout sinks_;
+  std::vector<Stage*> stages_;
+  std::unique_ptr<MallocStage> malloc_;
+  std::vector<GrowthListener> growth_listeners_;
+  uint64_t malformed_ = 0;
+};
+
+// A listener that prints each growth under its record (the malloc_growth
+// event), as live tracing and replay both do.
+GrowthListener print_growth(Printer& printer);
+
+}  // namespace vmatrace

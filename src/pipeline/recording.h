@@ -1,0 +1,30 @@
+#pragma once
+// The offline commands' input: opening a recording, and what a damaged one
+// means for the exit status. Every command that reads a recording goes
+// through here, so the messages and the status are the same everywhere.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "record/reader.h"
+
+namespace vmatrace {
+
+// Exit status of a command over a damaged recording: what could be read was
+// used (printed, reported), but the file did not end cleanly.
+inline constexpr int kExitDamaged = 3;
+
+// Opens `path` or throws UserError with the reader's explanation.
+RecordingReader open_recording(const std::string& path);
+
+// The stream ended on damage (truncated, corrupt). A reader that stopped
+// early (Reading: --at, --lineage --at) read only intact data: not damaged.
+bool recording_damaged(const RecordingReader& reader);
+
+// 0 when the recording read cleanly; else prints "vmatrace: DAMAGE; WHAT"
+// on stderr (e.g. what = "replayed 12 records up to there") and returns
+// kExitDamaged.
+int damage_status(const RecordingReader& reader, std::string_view what);
+
+}  // namespace vmatrace

@@ -1,0 +1,35 @@
+#pragma once
+// Loss accounting: the kernel counts lost records per pid; this remembers
+// how much of each count was already reported (as a loss record) and what
+// the processes that have ended lost.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+
+#include "core/records.h"
+
+namespace vmatrace {
+
+class LossLedger {
+ public:
+  // Loss counts are per pid, and a pid is reused once its process is gone:
+  // what an ended process lost moves to the ended total, so that a later
+  // process with the same pid starts from zero (the kernel deleted its
+  // count at exit, and a new count below the old one would otherwise go
+  // unreported). Call with every record.
+  void forget_ended(const DecodedRecord& d);
+  // Whether any of the kernel's counts (pid -> lost) has grown.
+  bool any_new(const std::map<uint32_t, uint64_t>& kernel) const;
+  // pid's count is now n: the records lost since the last report, which
+  // are now reported, or std::nullopt when none.
+  std::optional<uint64_t> take_new(uint32_t pid, uint64_t n);
+  // Everything lost so far, live and ended processes.
+  uint64_t total() const;
+
+ private:
+  std::map<uint32_t, uint64_t> seen_;  // per live pid: losses already reported
+  uint64_t ended_ = 0;                 // losses of processes that have ended
+};
+
+}  // namespace vmatrace

@@ -1,0 +1,43 @@
+#pragma once
+// What the live trace looks for beside the records, written into the
+// stream as records of their own so that replay shows the same: mapped
+// files that were deleted, and the build-ids of mapped objects.
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/processor.h"
+#include "core/records.h"
+
+namespace vmatrace {
+
+struct DeletedFile {
+  uint32_t pid = 0, dev = 0;
+  uint64_t ino = 0;
+  std::string path;
+};
+
+// /proc prints " (deleted)" after the path of a mapped file that was
+// unlinked; nothing in the syscalls we trace says so (the unlink may come
+// from any process), so look: a path that no longer leads to the same
+// inode, seen from the process's own root, is deleted. Each file once, the
+// first process mapping it names it.
+std::vector<DeletedFile> find_deleted_files(const Processor& proc);
+
+// A recording carries what offline symbolization needs: each mapped file's
+// build-id, noted once per (dev, inode) when first seen.
+class ObjectNotes {
+ public:
+  // The value of the "object" note ("dev:ino build-id path") for the file
+  // `d` maps, the first time it is seen; else std::nullopt.
+  std::optional<std::string> note_for(const DecodedRecord& d);
+
+ private:
+  std::set<std::pair<uint32_t, uint64_t>> seen_;  // (dev, ino) noted
+};
+
+}  // namespace vmatrace
