@@ -111,8 +111,8 @@ HeldChild::HeldChild(const std::vector<std::string>& argv, const std::optional<R
     // Drop to the invoking user before exec: groups, then gid, then uid (once
     // the uid is gone we could no longer change the others). A failure is
     // reported like a failed exec rather than running the command as root.
-    if (run_as && (::setgroups(run_as->groups.size(), run_as->groups.data()) || ::setgid(run_as->gid) ||
-                   ::setuid(run_as->uid))) {
+    if (run_as &&
+        (::setgroups(run_as->groups.size(), run_as->groups.data()) || ::setgid(run_as->gid) || ::setuid(run_as->uid))) {
       int e = errno;
       [[maybe_unused]] auto n = ::write(st_w.get(), &e, sizeof(e));
       ::_exit(126);

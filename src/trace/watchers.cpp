@@ -42,8 +42,10 @@ std::vector<DeletedFile> find_deleted_files(const Processor& proc) {
 
 std::optional<std::string> ObjectNotes::note_for(const DecodedRecord& d) {
   const vmat_vma_info* info = nullptr;
-  if (d.type == VMAT_EV_SYSCALL) info = &d.sys.vma[0];
-  else if (d.type == VMAT_EV_VMA_SNAPSHOT) info = &d.snap.vma;
+  if (d.type == VMAT_EV_SYSCALL)
+    info = &d.sys.vma[0];
+  else if (d.type == VMAT_EV_VMA_SNAPSHOT)
+    info = &d.snap.vma;
   if (!info || !(info->state & VMAT_VMA_FILE) || d.path.empty()) return std::nullopt;
   if (!seen_.insert({info->dev, info->ino}).second) return std::nullopt;
   std::string path(d.path);

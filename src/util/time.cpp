@@ -39,11 +39,16 @@ uint64_t parse_moment(const std::string& s, uint64_t start) {
   }
   std::string unit = s.substr(1 + used);
   double scale = 1e9;
-  if (unit == "" || unit == "s") scale = 1e9;
-  else if (unit == "ms") scale = 1e6;
-  else if (unit == "us") scale = 1e3;
-  else if (unit == "ns") scale = 1;
-  else throw bad();
+  if (unit == "" || unit == "s")
+    scale = 1e9;
+  else if (unit == "ms")
+    scale = 1e6;
+  else if (unit == "us")
+    scale = 1e3;
+  else if (unit == "ns")
+    scale = 1;
+  else
+    throw bad();
   if (!(v >= 0) || !std::isfinite(v)) throw bad();
   return start + static_cast<uint64_t>(std::llround(v * scale));
 }

@@ -24,7 +24,10 @@ int run_features(bool json, const std::map<Family, AttachMode>& forced) {
   AttachPlan plan = plan_attach(f, forced);
   // Major vs minor faults: the perf software events, or unknown.
   std::string majmin_error = probe_fault_perf();
-  std::string kprobes = !f.kprobes ? "no" : f.kprobe_missing.empty() ? "yes" : "yes, but " + f.kprobe_missing.front() + " is not in /proc/kallsyms";
+  std::string kprobes = !f.kprobes ? "no"
+                        : f.kprobe_missing.empty()
+                            ? "yes"
+                            : "yes, but " + f.kprobe_missing.front() + " is not in /proc/kallsyms";
   if (json) {
     std::string out;
     JsonWriter w(out);
@@ -51,9 +54,8 @@ int run_features(bool json, const std::map<Family, AttachMode>& forced) {
     std::fputs(out.c_str(), stdout);
     return 0;
   }
-  std::printf("kernel %s: BTF %s, tracefs %s, kprobes %s, fentry %s, task_vma iterator %s\n",
-              f.kernel_release.c_str(), f.btf ? "yes" : "no",
-              f.tracefs ? "yes" : ("no (" + f.tracefs_error + ")").c_str(), kprobes.c_str(),
+  std::printf("kernel %s: BTF %s, tracefs %s, kprobes %s, fentry %s, task_vma iterator %s\n", f.kernel_release.c_str(),
+              f.btf ? "yes" : "no", f.tracefs ? "yes" : ("no (" + f.tracefs_error + ")").c_str(), kprobes.c_str(),
               f.fentry ? "yes" : ("no (" + f.fentry_error + ")").c_str(), f.task_vma_iter ? "yes" : "no");
   std::printf("%-12s %-16s %s\n", "FAMILY", "MODE", "REJECTED");
   for (Family fam : kAllFamilies) {
@@ -72,8 +74,7 @@ int run_features(bool json, const std::map<Family, AttachMode>& forced) {
   if (majmin_error.empty())
     std::printf("faults: major/minor from perf software events (page-faults-maj/-min, one per CPU)\n");
   else
-    std::printf("faults: major/minor unknown (%s): fault records carry the access type only\n",
-                majmin_error.c_str());
+    std::printf("faults: major/minor unknown (%s): fault records carry the access type only\n", majmin_error.c_str());
   return 0;
 }
 
@@ -90,8 +91,8 @@ Command add_features_command(CLI::App& app) {
   features->add_flag("--json", a->json, "as JSON");
   features->add_option("--attach", a->attach, "show the plan with these modes forced");
   return {features, [a] {
-            return run_features(a->json, a->attach.empty() ? std::map<Family, AttachMode>{}
-                                                           : parse_attach_spec(a->attach));
+            return run_features(a->json,
+                                a->attach.empty() ? std::map<Family, AttachMode>{} : parse_attach_spec(a->attach));
           }};
 }
 

@@ -40,19 +40,46 @@ int run_info(const std::string& path, bool json) {
     last = std::max<uint64_t>(last, d->hdr.ts);
     pids.insert(d->hdr.pid);
     switch (d->type) {
-      case VMAT_EV_SYSCALL: counts["syscall"]++; break;
-      case VMAT_EV_FAULT: counts["fault"]++; break;
-      case VMAT_EV_FORK: counts["fork"]++; break;
-      case VMAT_EV_EXEC: counts["exec"]++; break;
-      case VMAT_EV_EXIT: counts["exit"]++; break;
-      case VMAT_EV_VMA_SNAPSHOT: counts["exec_vma"]++; break;
-      case VMAT_EV_VMA_KERNEL: counts["vma_store"]++; break;
-      case VMAT_REC_LAYOUT: counts["layout"]++; break;
-      case VMAT_REC_LOSS: counts["loss"]++; lost += d->loss->lost; break;
-      case VMAT_EV_FS: counts["unlink_or_rename"]++; break;
-      case VMAT_EV_USER_STACK: counts["user_stack"]++; break;
-      case VMAT_REC_FILE_DELETED: counts["file_deleted"]++; break;
-      default: counts["unknown"]++; break;
+      case VMAT_EV_SYSCALL:
+        counts["syscall"]++;
+        break;
+      case VMAT_EV_FAULT:
+        counts["fault"]++;
+        break;
+      case VMAT_EV_FORK:
+        counts["fork"]++;
+        break;
+      case VMAT_EV_EXEC:
+        counts["exec"]++;
+        break;
+      case VMAT_EV_EXIT:
+        counts["exit"]++;
+        break;
+      case VMAT_EV_VMA_SNAPSHOT:
+        counts["exec_vma"]++;
+        break;
+      case VMAT_EV_VMA_KERNEL:
+        counts["vma_store"]++;
+        break;
+      case VMAT_REC_LAYOUT:
+        counts["layout"]++;
+        break;
+      case VMAT_REC_LOSS:
+        counts["loss"]++;
+        lost += d->loss->lost;
+        break;
+      case VMAT_EV_FS:
+        counts["unlink_or_rename"]++;
+        break;
+      case VMAT_EV_USER_STACK:
+        counts["user_stack"]++;
+        break;
+      case VMAT_REC_FILE_DELETED:
+        counts["file_deleted"]++;
+        break;
+      default:
+        counts["unknown"]++;
+        break;
     }
   }
   std::string cmd;
@@ -109,7 +136,6 @@ int run_info(const std::string& path, bool json) {
   }
   return replayed_status(reader, records);
 }
-
 
 struct InfoArgs {
   std::string path;
