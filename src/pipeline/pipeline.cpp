@@ -4,6 +4,7 @@
 
 #include "output/printer.h"
 #include "record/reader.h"
+#include "report/malloc_report.h"
 #include "sym/malloc_tracker.h"
 
 namespace vmatrace {

@@ -15,9 +15,9 @@
 #include <span>
 #include <vector>
 
+#include "core/malloc_attribution.h"
 #include "core/processor.h"
 #include "core/records.h"
-#include "report/malloc_report.h"
 
 namespace vmatrace {
 
