@@ -1,6 +1,5 @@
 #include "trace/fault_collector.h"
 
-
 #include <cstdio>
 #include <map>
 #include <string>
