@@ -59,19 +59,6 @@ void Printer::derived(const DecodedRecord& rec, std::string_view event, const Fi
   write();
 }
 
-void Printer::derived(const DecodedRecord& rec, std::string_view event, std::string_view text,
-                      std::string_view json_fields) {
-  if (!opts_.events || !wanted(rec)) return;
-  if (base_ts_ == 0) base_ts_ = rec.hdr.ts;
-  fields_.clear();
-  EventFields::header(rec, fields_);
-  fields_.name("event", event, " ");
-  fields_.literal(" ");
-  fields_.literal(text);
-  fields_.add(FieldType::kRawJson, {}, {}, kInJson).s = json_fields;
-  write();
-}
-
 void Printer::on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState* proc) {
   if (rec.type == VMAT_REC_NOTE) {
     if (rec.note->key == kNoteSessionStart) base_ts_ = rec.hdr.ts;

@@ -42,10 +42,6 @@ class Printer : public RecordSink {
   // under it with rec's time, pid, tid and comm, then `event` and `fields`
   // (e.g. report/malloc_report.h's growth_fields()).
   void derived(const DecodedRecord& rec, std::string_view event, const FieldList& fields);
-  // The same with the event's text and JSON already made: `text` after the
-  // event name in text mode, `json_fields` (",\"key\":..." pairs) in JSON mode.
-  void derived(const DecodedRecord& rec, std::string_view event, std::string_view text,
-               std::string_view json_fields);
   OutputFormat format() const { return opts_.format; }
   void flush();
   uint64_t printed() const { return printed_; }

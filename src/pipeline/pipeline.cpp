@@ -65,8 +65,11 @@ uint64_t Pipeline::run(RecordingReader& reader, const std::function<bool(const D
 }
 
 GrowthListener print_growth(Printer& printer) {
-  return [&printer](const DecodedRecord& rec, const MallocGrowth& g) {
-    printer.derived(rec, "malloc_growth", growth_text(g), growth_json_fields(g));
+  // One field list reused across growths (views into g, encoded at once).
+  return [&printer, fields = FieldList{}](const DecodedRecord& rec, const MallocGrowth& g) mutable {
+    fields.clear();
+    growth_fields(g, fields);
+    printer.derived(rec, "malloc_growth", fields);
   };
 }
 
