@@ -27,10 +27,10 @@
 #include <string>
 #include <vector>
 
-#include "core/syscall_names.h"
 #include "core/layout.h"
 #include "core/processor.h"
 #include "core/records.h"
+#include "core/syscall_names.h"
 #include "core/vm_flags.h"
 #include "output/printer.h"
 
@@ -171,8 +171,8 @@ class Workload {
     // would measure something else.
     const auto& l = scratch_.process(kPid)->layout;
     if (l.size() != static_cast<size_t>(n_))
-      throw std::logic_error("bench cycle changes the VMA count: " + std::to_string(l.size()) + " != " +
-                             std::to_string(n_));
+      throw std::logic_error("bench cycle changes the VMA count: " + std::to_string(l.size()) +
+                             " != " + std::to_string(n_));
     for (const auto& b : bytes_) cycle_.push_back(decode_or_throw(b));
   }
 
@@ -202,9 +202,8 @@ void run_cycles(benchmark::State& state, const Workload& w, Processor& p, Record
   // Stamps would run backwards on the next cycle; the Processor only compares
   // them with the seed's, so repeating them is fine.
   state.SetItemsProcessed(state.iterations());
-  state.counters["ns_per_event"] =
-      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate |
-                                                                      benchmark::Counter::kInvert);
+  state.counters["ns_per_event"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 // Live consumer: records applied with a sink, VMA changes derived.

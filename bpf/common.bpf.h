@@ -275,13 +275,16 @@ static __always_inline void vmat_read_vma(struct vm_area_struct *vma, struct vma
 	const __u32 o_flags = bpf_core_field_offset(struct vm_area_struct, vm_flags);
 	const __u32 o_pgoff = bpf_core_field_offset(struct vm_area_struct, vm_pgoff);
 	const __u32 o_file = bpf_core_field_offset(struct vm_area_struct, vm_file);
-	const __u32 len = vmat_max_u32(vmat_max_u32(vmat_max_u32(o_start, o_end), vmat_max_u32(o_flags, o_pgoff)),
-				       o_file) + sizeof(__u64);
+	const __u32 len = vmat_max_u32(vmat_max_u32(vmat_max_u32(o_start, o_end),
+						    vmat_max_u32(o_flags, o_pgoff)),
+				       o_file) +
+			  sizeof(__u64);
 	struct file *file;
 
 	out->ino = 0;
 	out->dev = 0;
-	if (len <= VMAT_VMA_PREFIX_MAX && bpf_core_field_size(struct vm_area_struct, vm_flags) == sizeof(__u64)) {
+	if (len <= VMAT_VMA_PREFIX_MAX &&
+	    bpf_core_field_size(struct vm_area_struct, vm_flags) == sizeof(__u64)) {
 		__u64 w[VMAT_VMA_PREFIX_MAX / sizeof(__u64)];
 		const char *b = (const char *)w;
 

@@ -144,11 +144,12 @@ static long fsum_vma_cb(struct task_struct *task, struct vm_area_struct *vma, vo
 	return 0;
 }
 
-static __always_inline void aggregate(__u32 tgid, __u32 tid, __u64 addr, __u64 ip, __u32 error_code, __u32 flags)
+static __always_inline void aggregate(__u32 tgid, __u32 tid, __u64 addr, __u64 ip, __u32 error_code,
+				      __u32 flags)
 {
 	struct fsum_find f = {};
-	struct vmat_fsum_addr_key ak = { .tgid = tgid };
-	struct vmat_fsum_thread_key tk = { .tgid = tgid, .tid = tid };
+	struct vmat_fsum_addr_key ak = {.tgid = tgid};
+	struct vmat_fsum_thread_key tk = {.tgid = tgid, .tid = tid};
 	struct vmat_fault_counts zero = {};
 	struct vmat_fsum_vma_val *vv;
 	struct vmat_fault_counts *c;
@@ -220,7 +221,10 @@ static __always_inline int on_fault(struct bpf_raw_tracepoint_args *ctx, __u32 f
 	ip = BPF_CORE_READ(regs, ip);
 	if (vmat_fault_perf) {
 		struct vmat_fault_pending p = {
-			.addr = addr, .ip = ip, .error_code = ctx->args[2], .flags = flags,
+			.addr = addr,
+			.ip = ip,
+			.error_code = ctx->args[2],
+			.flags = flags,
 		};
 
 		bpf_map_update_elem(&vmat_fault_pending, &tid, &p, BPF_ANY);

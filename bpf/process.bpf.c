@@ -24,7 +24,7 @@ int process_fork_raw(struct bpf_raw_tracepoint_args *ctx)
 		if (BPF_CORE_READ(child, mm) == BPF_CORE_READ(parent, mm))
 			e.flags |= VMAT_FORK_SHARED_VM;
 		if (t->follow) {
-			struct vmat_traced nt = { .follow = 1 };
+			struct vmat_traced nt = {.follow = 1};
 
 			if (!bpf_map_update_elem(&vmat_traced_pids, &ctgid, &nt, BPF_ANY))
 				e.flags |= VMAT_FORK_TRACED;

@@ -99,7 +99,7 @@ static __always_inline __u32 sys_range(__u32 sys)
 {
 	switch (sys) {
 #define VMAT_RANGE_CASE(name, NAME, id, x86_64_nr, nargs, required, ret, range, ...) \
-	case VMAT_SYS_##NAME:                                                         \
+	case VMAT_SYS_##NAME:                                                        \
 		return range;
 		VMAT_SYSCALLS(VMAT_RANGE_CASE)
 #undef VMAT_RANGE_CASE
@@ -216,7 +216,8 @@ static __always_inline bool is_growth(__u32 sys, const __u64 *args, long ret)
 	case VMAT_SYS_MMAP:
 		/* MAP_ANONYMOUS: allocators never map files; PROT_NONE is a
 		 * reservation (a glibc arena's heap), it grows by mprotect. */
-		return (args[3] & MAP_ANONYMOUS) && args[2] != PROT_NONE && args[1] >= vmat_ustack_min_mmap;
+		return (args[3] & MAP_ANONYMOUS) && args[2] != PROT_NONE &&
+		       args[1] >= vmat_ustack_min_mmap;
 	case VMAT_SYS_MREMAP:
 		return args[2] > args[1];
 	case VMAT_SYS_MPROTECT:
@@ -230,7 +231,8 @@ struct ustack_end_ctx {
 	__u64 end;
 };
 
-static long on_stack_vma(struct task_struct *task, struct vm_area_struct *vma, struct ustack_end_ctx *c)
+static long on_stack_vma(struct task_struct *task, struct vm_area_struct *vma,
+			 struct ustack_end_ctx *c)
 {
 	c->end = BPF_CORE_READ(vma, vm_end);
 	return 0;
@@ -344,36 +346,38 @@ static __always_inline void regs_args(const struct pt_regs *regs, int nargs, __u
  * No fentry half: the entry time would need the in-flight map again, so
  * enter_ts is the exit time and duration_ns shows only our own work.
  */
-#define VMAT_SYSCALL_FEXIT(name, sys, nargs)                                    \
-	SEC("fexit/__x64_sys_" #name)                                           \
-	int BPF_PROG(name##_fexit, const struct pt_regs *regs, long ret)        \
-	{                                                                       \
-		__u64 args[6] = {};                                             \
-                                                                                \
-		if (!vmat_lookup_traced(vmat_current_tgid()))                   \
-			return 0;                                               \
-		regs_args(regs, nargs, args);                                   \
-		emit_syscall(sys, args, bpf_ktime_get_ns(), ret);               \
-		return 0;                                                       \
+#define VMAT_SYSCALL_FEXIT(name, sys, nargs)                             \
+	SEC("fexit/__x64_sys_" #name)                                    \
+	int BPF_PROG(name##_fexit, const struct pt_regs *regs, long ret) \
+	{                                                                \
+		__u64 args[6] = {};                                      \
+                                                                         \
+		if (!vmat_lookup_traced(vmat_current_tgid()))            \
+			return 0;                                        \
+		regs_args(regs, nargs, args);                            \
+		emit_syscall(sys, args, bpf_ktime_get_ns(), ret);        \
+		return 0;                                                \
 	}
 
-#define VMAT_FEXIT_ROW(name, NAME, id, x86_64_nr, nargs, ...) VMAT_SYSCALL_FEXIT(name, VMAT_SYS_##NAME, nargs)
+#define VMAT_FEXIT_ROW(name, NAME, id, x86_64_nr, nargs, ...) \
+	VMAT_SYSCALL_FEXIT(name, VMAT_SYS_##NAME, nargs)
 VMAT_SYSCALLS(VMAT_FEXIT_ROW)
 #undef VMAT_FEXIT_ROW
 
 /* ---- flavour 2: kprobes on the same functions ------------------------- */
 
-#define VMAT_SYSCALL_KPROBE(name, sys, nargs)                                   \
-	SEC("kprobe/__x64_sys_" #name)                                          \
-	int BPF_KPROBE(name##_kprobe, const struct pt_regs *regs)               \
-	{                                                                       \
-		__u64 a[6] = {};                                                \
-                                                                                \
-		regs_args(regs, nargs, a);                                      \
-		return sys_enter(sys, a[0], a[1], a[2], a[3], a[4], a[5]);      \
+#define VMAT_SYSCALL_KPROBE(name, sys, nargs)                              \
+	SEC("kprobe/__x64_sys_" #name)                                     \
+	int BPF_KPROBE(name##_kprobe, const struct pt_regs *regs)          \
+	{                                                                  \
+		__u64 a[6] = {};                                           \
+                                                                           \
+		regs_args(regs, nargs, a);                                 \
+		return sys_enter(sys, a[0], a[1], a[2], a[3], a[4], a[5]); \
 	}
 
-#define VMAT_KPROBE_ROW(name, NAME, id, x86_64_nr, nargs, ...) VMAT_SYSCALL_KPROBE(name, VMAT_SYS_##NAME, nargs)
+#define VMAT_KPROBE_ROW(name, NAME, id, x86_64_nr, nargs, ...) \
+	VMAT_SYSCALL_KPROBE(name, VMAT_SYS_##NAME, nargs)
 VMAT_SYSCALLS(VMAT_KPROBE_ROW)
 #undef VMAT_KPROBE_ROW
 
@@ -404,7 +408,8 @@ int BPF_KRETPROBE(syscalls_kretprobe, long ret)
 		return sys_enter(sys, ARG(0), ARG(1), ARG(2), ARG(3), ARG(4), ARG(5)); \
 	}
 
-#define VMAT_ENTER_TP_ROW(name, NAME, id, x86_64_nr, nargs, ...) VMAT_SYSCALL_ENTER_TP(name, VMAT_SYS_##NAME, nargs)
+#define VMAT_ENTER_TP_ROW(name, NAME, id, x86_64_nr, nargs, ...) \
+	VMAT_SYSCALL_ENTER_TP(name, VMAT_SYS_##NAME, nargs)
 VMAT_SYSCALLS(VMAT_ENTER_TP_ROW)
 #undef VMAT_ENTER_TP_ROW
 #undef ARG
@@ -427,7 +432,7 @@ static __always_inline __u32 x86_64_sys(long nr)
 {
 	switch (nr) {
 #define VMAT_X86_64_CASE(name, NAME, id, x86_64_nr, ...) \
-	case x86_64_nr:                                   \
+	case x86_64_nr:                                  \
 		return VMAT_SYS_##NAME;
 		VMAT_SYSCALLS(VMAT_X86_64_CASE)
 #undef VMAT_X86_64_CASE
@@ -444,8 +449,8 @@ int syscalls_enter_raw(struct bpf_raw_tracepoint_args *ctx)
 	if (!sys)
 		return 0;
 	return sys_enter(sys, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si),
-			 BPF_CORE_READ(regs, dx), BPF_CORE_READ(regs, r10),
-			 BPF_CORE_READ(regs, r8), BPF_CORE_READ(regs, r9));
+			 BPF_CORE_READ(regs, dx), BPF_CORE_READ(regs, r10), BPF_CORE_READ(regs, r8),
+			 BPF_CORE_READ(regs, r9));
 }
 
 SEC("raw_tp/sys_exit")

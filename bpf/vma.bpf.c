@@ -90,8 +90,8 @@ static __always_inline int vmat_vma_emit(__u32 tgid, __u64 index, __u64 last, __
 
 	if (l) {
 		if (restatement) {
-			bool repeat = l->armed && l->id == id && l->index == index && l->last == last &&
-				      l->entry == addr;
+			bool repeat = l->armed && l->id == id && l->index == index &&
+				      l->last == last && l->entry == addr;
 
 			l->armed = 0;
 			if (repeat)
@@ -161,7 +161,8 @@ static __always_inline long vmat_read_mas_head(struct ma_state *mas, struct vmat
 }
 
 /* A store through a maple-tree state (ma_write): only into current's VMA tree. */
-static __always_inline int vmat_vma_store(struct ma_state *mas, void *entry, __u32 source, const void *fn)
+static __always_inline int vmat_vma_store(struct ma_state *mas, void *entry, __u32 source,
+					  const void *fn)
 {
 	char name[8] = {};
 	bool restatement;
@@ -180,8 +181,8 @@ static __always_inline int vmat_vma_store(struct ma_state *mas, void *entry, __u
 	bpf_probe_read_kernel(name, 6, fn);
 	restatement = name[0] == 'm' && name[1] == 'a' && name[2] == 's' && name[3] == '_' &&
 		      ((name[4] == 'w' && name[5] == 'r') || (name[4] == 'i' && name[5] == 's'));
-	return vmat_vma_emit(tgid, h.index, h.last, (__u64)entry, (struct vm_area_struct *)entry, source,
-			     restatement);
+	return vmat_vma_emit(tgid, h.index, h.last, (__u64)entry, (struct vm_area_struct *)entry,
+			     source, restatement);
 }
 
 /*
@@ -189,7 +190,8 @@ static __always_inline int vmat_vma_store(struct ma_state *mas, void *entry, __u
  * perf_event_mmap): only one of current's own VMAs (dup_mmap() at fork
  * writes the child's tree; exec builds the new mm before switching).
  */
-static __always_inline int vmat_vma_whole(struct vm_area_struct *vma, __u32 source, bool restatement)
+static __always_inline int vmat_vma_whole(struct vm_area_struct *vma, __u32 source,
+					  bool restatement)
 {
 	__u32 tgid = vmat_current_tgid();
 	struct mm_struct *mm = vmat_vma_traced_mm(tgid);
@@ -208,8 +210,8 @@ static __always_inline int vmat_vma_whole(struct vm_area_struct *vma, __u32 sour
 SEC("raw_tp/ma_write")
 int vma_store_raw(struct bpf_raw_tracepoint_args *ctx)
 {
-	return vmat_vma_store((struct ma_state *)ctx->args[1], (void *)ctx->args[3], VMAT_VMAK_MAPLE_TREE,
-			      (const void *)ctx->args[0]);
+	return vmat_vma_store((struct ma_state *)ctx->args[1], (void *)ctx->args[3],
+			      VMAT_VMAK_MAPLE_TREE, (const void *)ctx->args[0]);
 }
 
 SEC("fentry/vma_mas_store")

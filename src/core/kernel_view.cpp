@@ -8,20 +8,28 @@ namespace vmatrace {
 
 const char* vma_change_source_name(VmaChangeSource s) {
   switch (s) {
-    case VmaChangeSource::kInference: return "inference";
-    case VmaChangeSource::kMapleTree: return "maple_tree";
-    case VmaChangeSource::kFentry: return "fentry";
-    case VmaChangeSource::kKprobe: return "kprobe";
+    case VmaChangeSource::kInference:
+      return "inference";
+    case VmaChangeSource::kMapleTree:
+      return "maple_tree";
+    case VmaChangeSource::kFentry:
+      return "fentry";
+    case VmaChangeSource::kKprobe:
+      return "kprobe";
   }
   return "?";
 }
 
 VmaChangeSource vma_change_source_of(uint32_t s) {
   switch (s) {
-    case VMAT_VMAK_MAPLE_TREE: return VmaChangeSource::kMapleTree;
-    case VMAT_VMAK_FENTRY: return VmaChangeSource::kFentry;
-    case VMAT_VMAK_KPROBE: return VmaChangeSource::kKprobe;
-    default: return VmaChangeSource::kInference;
+    case VMAT_VMAK_MAPLE_TREE:
+      return VmaChangeSource::kMapleTree;
+    case VMAT_VMAK_FENTRY:
+      return VmaChangeSource::kFentry;
+    case VMAT_VMAK_KPROBE:
+      return VmaChangeSource::kKprobe;
+    default:
+      return VmaChangeSource::kInference;
   }
 }
 

@@ -27,8 +27,7 @@ bool page_align_up(uint64_t x, uint64_t& out) {
 
 void check_vma_shape(const Vma& v, const char* what) {
   if (v.start >= v.end || !page_aligned(v.start) || !page_aligned(v.end)) {
-    throw std::invalid_argument(std::string(what) + ": bad VMA range [" + hex(v.start) + ", " +
-                                hex(v.end) + ")");
+    throw std::invalid_argument(std::string(what) + ": bad VMA range [" + hex(v.start) + ", " + hex(v.end) + ")");
   }
 }
 
@@ -64,9 +63,8 @@ bool Vma::same_file(const Vma& o) const {
 }
 
 bool Vma::same_attributes(const Vma& o) const {
-  return start == o.start && end == o.end && flags == o.flags && pgoff == o.pgoff && dev == o.dev &&
-         ino == o.ino && path == o.path && deleted == o.deleted && special == o.special &&
-         anon_name == o.anon_name;
+  return start == o.start && end == o.end && flags == o.flags && pgoff == o.pgoff && dev == o.dev && ino == o.ino &&
+         path == o.path && deleted == o.deleted && special == o.special && anon_name == o.anon_name;
 }
 
 bool vmas_mergeable(const Vma& prev, const Vma& next) {
@@ -263,8 +261,8 @@ Layout::Map::iterator Layout::place_new(Vma v, LayoutChange& ch, MergeMode mode,
     throw std::logic_error("Layout::place_new: range ending " + hex(v.end) + " still occupied");
   }
   const bool mergeable = mode != MergeMode::kNone && !(v.flags & VM_SPECIAL) && v.special.empty();
-  const bool merge_left = mergeable && prev_it != vmas_.end() && prev_it->second.end == v.start &&
-                          vmas_mergeable(prev_it->second, v);
+  const bool merge_left =
+      mergeable && prev_it != vmas_.end() && prev_it->second.end == v.start && vmas_mergeable(prev_it->second, v);
   const bool merge_right = mergeable && mode == MergeMode::kBoth && next_it != vmas_.end() &&
                            next_it->second.start == v.end && vmas_mergeable(v, next_it->second);
   const uint64_t sd = soft_dirty_new ? (v.flags & VM_SOFTDIRTY) : 0;
@@ -470,9 +468,19 @@ LayoutChange Layout::madvise(uint64_t start, uint64_t len, int advice) {
   using namespace abi;
   LayoutChange ch;
   switch (advice) {
-    case kMadvNormal: case kMadvRandom: case kMadvSequential: case kMadvDontFork: case kMadvDoFork:
-    case kMadvMergeable: case kMadvUnmergeable: case kMadvHugePage: case kMadvNoHugePage:
-    case kMadvDontDump: case kMadvDoDump: case kMadvWipeOnFork: case kMadvKeepOnFork:
+    case kMadvNormal:
+    case kMadvRandom:
+    case kMadvSequential:
+    case kMadvDontFork:
+    case kMadvDoFork:
+    case kMadvMergeable:
+    case kMadvUnmergeable:
+    case kMadvHugePage:
+    case kMadvNoHugePage:
+    case kMadvDontDump:
+    case kMadvDoDump:
+    case kMadvWipeOnFork:
+    case kMadvKeepOnFork:
       break;
     default:
       return ch;  // no vm_flags change (DONTNEED, FREE, WILLNEED, COLD, ...)
@@ -498,10 +506,18 @@ LayoutChange Layout::madvise(uint64_t start, uint64_t len, int advice) {
     bool error = false;
     // madvise_vma_behavior()
     switch (advice) {
-      case kMadvNormal: nf &= ~(VM_RAND_READ | VM_SEQ_READ); break;
-      case kMadvSequential: nf = (nf & ~VM_RAND_READ) | VM_SEQ_READ; break;
-      case kMadvRandom: nf = (nf & ~VM_SEQ_READ) | VM_RAND_READ; break;
-      case kMadvDontFork: nf |= VM_DONTCOPY; break;
+      case kMadvNormal:
+        nf &= ~(VM_RAND_READ | VM_SEQ_READ);
+        break;
+      case kMadvSequential:
+        nf = (nf & ~VM_RAND_READ) | VM_SEQ_READ;
+        break;
+      case kMadvRandom:
+        nf = (nf & ~VM_SEQ_READ) | VM_RAND_READ;
+        break;
+      case kMadvDontFork:
+        nf |= VM_DONTCOPY;
+        break;
       case kMadvDoFork:
         if (v.flags & VM_IO) error = true;
         nf &= ~VM_DONTCOPY;
@@ -514,7 +530,9 @@ LayoutChange Layout::madvise(uint64_t start, uint64_t len, int advice) {
         if (v.flags & VM_DROPPABLE) error = true;
         nf &= ~VM_WIPEONFORK;
         break;
-      case kMadvDontDump: nf |= VM_DONTDUMP; break;
+      case kMadvDontDump:
+        nf |= VM_DONTDUMP;
+        break;
       case kMadvDoDump:
         if ((!(v.flags & VM_HUGETLB) && (v.flags & VM_SPECIAL)) || (v.flags & VM_DROPPABLE)) error = true;
         nf &= ~VM_DONTDUMP;
@@ -522,15 +540,22 @@ LayoutChange Layout::madvise(uint64_t start, uint64_t len, int advice) {
       case kMadvMergeable:
         // ksm_madvise(): silently ignored for VMAs KSM cannot handle
         // (vma_ksm_compatible()).
-        if (!(v.flags & (VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_HUGETLB |
-                         VM_MIXEDMAP | VM_DROPPABLE))) {
+        if (!(v.flags & (VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_HUGETLB | VM_MIXEDMAP |
+                         VM_DROPPABLE))) {
           nf |= VM_MERGEABLE;
         }
         break;
-      case kMadvUnmergeable: nf &= ~VM_MERGEABLE; break;
-      case kMadvHugePage: nf = (nf & ~VM_NOHUGEPAGE) | VM_HUGEPAGE; break;  // hugepage_madvise()
-      case kMadvNoHugePage: nf = (nf & ~VM_HUGEPAGE) | VM_NOHUGEPAGE; break;
-      default: break;
+      case kMadvUnmergeable:
+        nf &= ~VM_MERGEABLE;
+        break;
+      case kMadvHugePage:
+        nf = (nf & ~VM_NOHUGEPAGE) | VM_HUGEPAGE;
+        break;  // hugepage_madvise()
+      case kMadvNoHugePage:
+        nf = (nf & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;
+        break;
+      default:
+        break;
     }
     if (error) break;  // EINVAL: earlier VMAs stay changed
     // madvise_update_vma(): unchanged flags mean no split and no merge.
@@ -541,8 +566,7 @@ LayoutChange Layout::madvise(uint64_t start, uint64_t len, int advice) {
   return ch;
 }
 
-LayoutChange Layout::mremap(uint64_t old_addr, uint64_t old_len, uint64_t new_len, uint64_t flags,
-                            uint64_t new_addr) {
+LayoutChange Layout::mremap(uint64_t old_addr, uint64_t old_len, uint64_t new_len, uint64_t flags, uint64_t new_addr) {
   using namespace abi;
   LayoutChange ch;
   // check_mremap_params()
@@ -792,8 +816,10 @@ std::vector<std::pair<uint64_t, uint64_t>> Layout::shmdt_ranges(uint64_t addr) c
   const Vma* seg = nullptr;
   for (; it != vmas_.end(); ++it) {
     if (!attaches_here(it->second)) continue;
-    if (!seg) seg = &it->second;
-    else if (!it->second.same_file(*seg)) continue;
+    if (!seg)
+      seg = &it->second;
+    else if (!it->second.same_file(*seg))
+      continue;
     out.emplace_back(it->second.start, it->second.end);
   }
   return out;
@@ -844,7 +870,7 @@ LayoutChange Layout::fault(uint64_t addr) {
   Vma v = it->second;
   const uint64_t grow = (v.start - address) >> kPageShift;
   v.start = address;
-  v.pgoff -= grow;  // the stack keeps linear pgoff as it grows down
+  v.pgoff -= grow;    // the stack keeps linear pgoff as it grows down
   v.anon_vma = true;  // expand_downwards() runs anon_vma_prepare() first
   vmas_.erase(it);
   insert(v);

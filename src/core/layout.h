@@ -31,12 +31,12 @@ struct Vma {
   uint64_t pgoff = 0;           // in pages; anonymous: start>>12 at creation, kept across mremap moves
   uint32_t dev = 0;             // kernel dev_t encoding: major << 20 | minor
   uint64_t ino = 0;
-  std::string path;             // file path for file-backed VMAs ("" for anonymous)
-  bool deleted = false;         // print " (deleted)" after the path
-  std::string special;          // kernel-named special mapping: "[vdso]", "[vvar]", ...; never [heap]/[stack]
-  std::string anon_name;        // prctl(PR_SET_VMA_ANON_NAME) name, printed "[anon:NAME]"; must match to merge
-  uint64_t file_key = 0;        // opaque identity of the struct file if known (0 = unknown); see same_file()
-  uint64_t id = 0;              // stable identity assigned by the Layout
+  std::string path;       // file path for file-backed VMAs ("" for anonymous)
+  bool deleted = false;   // print " (deleted)" after the path
+  std::string special;    // kernel-named special mapping: "[vdso]", "[vvar]", ...; never [heap]/[stack]
+  std::string anon_name;  // prctl(PR_SET_VMA_ANON_NAME) name, printed "[anon:NAME]"; must match to merge
+  uint64_t file_key = 0;  // opaque identity of the struct file if known (0 = unknown); see same_file()
+  uint64_t id = 0;        // stable identity assigned by the Layout
   // The model's belief that the kernel attached an anon_vma (pages of this
   // private VMA were faulted in). Only two rules use it: mprotect_fixup()
   // (6.7+) drops VM_ACCOUNT of a never-faulted anonymous VMA turning
@@ -63,11 +63,11 @@ struct Vma {
   bool operator==(const Vma& o) const = default;
 };
 
-struct LayoutChange {          // what an operation did, for output
-  std::vector<Vma> result;     // VMAs now covering the touched range, after merges (extended to the merged extents)
-  std::vector<Vma> removed;    // VMAs (or pieces) that went away, including neighbours absorbed by a merge
-  int merges = 0;              // neighbours joined (a merge with both sides counts 2)
-  int splits = 0;              // __split_vma() calls
+struct LayoutChange {        // what an operation did, for output
+  std::vector<Vma> result;   // VMAs now covering the touched range, after merges (extended to the merged extents)
+  std::vector<Vma> removed;  // VMAs (or pieces) that went away, including neighbours absorbed by a merge
+  int merges = 0;            // neighbours joined (a merge with both sides counts 2)
+  int splits = 0;            // __split_vma() calls
   bool changed() const { return !result.empty() || !removed.empty() || merges || splits; }
 };
 
@@ -195,8 +195,7 @@ class Layout {
   Map::iterator place_new(Vma v, LayoutChange& ch, MergeMode mode, bool soft_dirty_new);
   // vma_modify(): give [start, end) inside `it` new flags, merging with
   // neighbours via vma_merge_existing_range() or splitting.
-  Map::iterator modify_flags(Map::iterator it, uint64_t start, uint64_t end, uint64_t new_flags,
-                             LayoutChange& ch);
+  Map::iterator modify_flags(Map::iterator it, uint64_t start, uint64_t end, uint64_t new_flags, LayoutChange& ch);
   void collect_result(uint64_t start, uint64_t end, LayoutChange& ch) const;
   // mlock_fixup(): the VMA takes new_flags (merging or splitting), unless
   // they are its flags already or it is one mlock never touches.

@@ -32,9 +32,9 @@ struct StackFrame {
 std::optional<std::string_view> allocator_name(std::string_view symbol);
 
 struct Attribution {
-  std::optional<std::string> allocator;  // nullopt: not from an allocator
-  std::optional<size_t> allocator_frame; // index of the allocator's frame
-  std::optional<size_t> call_site;       // the frame that called it (or the syscall's caller)
+  std::optional<std::string> allocator;   // nullopt: not from an allocator
+  std::optional<size_t> allocator_frame;  // index of the allocator's frame
+  std::optional<size_t> call_site;        // the frame that called it (or the syscall's caller)
 };
 
 // Walks from the syscall outwards: the outermost allocator frame names the
@@ -48,11 +48,11 @@ Attribution attribute(const std::vector<StackFrame>& frames);
 // printers and reports.
 struct MallocGrowth {
   uint32_t pid = 0, tid = 0;
-  uint64_t ts = 0;             // of the user stack record
-  uint64_t syscall_ts = 0;     // enter_ts of the syscall that grew memory
-  std::string via;             // "brk", "mmap", "mremap", "mprotect"
-  uint64_t bytes = 0;          // grown by
-  uint64_t addr = 0;           // start of the grown range
+  uint64_t ts = 0;                      // of the user stack record
+  uint64_t syscall_ts = 0;              // enter_ts of the syscall that grew memory
+  std::string via;                      // "brk", "mmap", "mremap", "mprotect"
+  uint64_t bytes = 0;                   // grown by
+  uint64_t addr = 0;                    // start of the grown range
   uint64_t vma_start = 0, vma_end = 0;  // the resulting VMA (0, 0: unknown)
   std::string vma_perms, vma_name;
   std::optional<uint64_t> size;  // requested size, when known (--malloc=exact)

@@ -10,17 +10,28 @@ namespace vmatrace {
 
 const char* vma_kind_name(VmaKind k) {
   switch (k) {
-    case VmaKind::kProgramText: return "program text";
-    case VmaKind::kProgramData: return "program data";
-    case VmaKind::kProgramBss: return "program bss";
-    case VmaKind::kHeap: return "heap";
-    case VmaKind::kStack: return "stack";
-    case VmaKind::kLibCode: return "shared-library code";
-    case VmaKind::kLibData: return "shared-library data";
-    case VmaKind::kAnon: return "anonymous mmap";
-    case VmaKind::kFile: return "file mmap";
-    case VmaKind::kShm: return "shared memory";
-    case VmaKind::kSpecial: return "vdso/vvar";
+    case VmaKind::kProgramText:
+      return "program text";
+    case VmaKind::kProgramData:
+      return "program data";
+    case VmaKind::kProgramBss:
+      return "program bss";
+    case VmaKind::kHeap:
+      return "heap";
+    case VmaKind::kStack:
+      return "stack";
+    case VmaKind::kLibCode:
+      return "shared-library code";
+    case VmaKind::kLibData:
+      return "shared-library data";
+    case VmaKind::kAnon:
+      return "anonymous mmap";
+    case VmaKind::kFile:
+      return "file mmap";
+    case VmaKind::kShm:
+      return "shared memory";
+    case VmaKind::kSpecial:
+      return "vdso/vvar";
   }
   return "?";
 }
@@ -50,7 +61,8 @@ VmaKind classify_vma(const Vma& v, const std::string& name, const std::string& p
   if (name == "[stack]") return VmaKind::kStack;
   if (v.is_file()) {
     if (is_shmem(v)) return VmaKind::kShm;
-    if (!program.empty() && v.path == program) return (v.flags & VM_EXEC) ? VmaKind::kProgramText : VmaKind::kProgramData;
+    if (!program.empty() && v.path == program)
+      return (v.flags & VM_EXEC) ? VmaKind::kProgramText : VmaKind::kProgramData;
     if (is_library(v.path) && !(v.flags & VM_MAYSHARE))
       return (v.flags & VM_EXEC) ? VmaKind::kLibCode : VmaKind::kLibData;
     return VmaKind::kFile;

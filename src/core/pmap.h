@@ -11,7 +11,17 @@
 namespace vmatrace {
 
 enum class VmaKind {
-  kProgramText, kProgramData, kProgramBss, kHeap, kStack, kLibCode, kLibData, kAnon, kFile, kShm, kSpecial
+  kProgramText,
+  kProgramData,
+  kProgramBss,
+  kHeap,
+  kStack,
+  kLibCode,
+  kLibData,
+  kAnon,
+  kFile,
+  kShm,
+  kSpecial
 };
 const char* vma_kind_name(VmaKind k);  // "program text", "heap", "shared-library code", ...
 

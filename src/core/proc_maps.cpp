@@ -56,7 +56,8 @@ uint64_t guess_flags(const Vma& v, std::string_view perms, std::string_view name
   if (perms[1] == 'w') f |= VM_WRITE;
   if (perms[2] == 'x') f |= VM_EXEC;
   const bool shared = perms[3] == 's';
-  if (name == "[vvar]" || name == "[vvar_vclock]") return f | VM_MAYREAD | VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP;
+  if (name == "[vvar]" || name == "[vvar_vclock]")
+    return f | VM_MAYREAD | VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP;
   if (name == "[vdso]" || name == "[uprobes]") return f | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_DONTEXPAND;
   if (name == "[vsyscall]") return f;
   f |= VM_MAYREAD | VM_MAYEXEC;

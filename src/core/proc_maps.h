@@ -4,11 +4,11 @@
 // print a Vma exactly as fs/proc/task_mmu.c show_map_vma() does, and read a
 // live process into a seeded Layout.
 
+#include <sys/types.h>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <sys/types.h>
 #include <vector>
 
 #include "core/layout.h"

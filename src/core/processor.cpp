@@ -4,8 +4,8 @@
 #include <charconv>
 #include <stdexcept>
 
-#include "core/syscall_names.h"
 #include "core/proc_maps.h"
+#include "core/syscall_names.h"
 #include "core/syscall_rules.h"
 #include "core/vm_flags.h"
 
@@ -29,7 +29,6 @@ std::optional<Vma> kernel_truth(const ProcessState& p, const vmat_vma_info& info
   }
   return v;
 }
-
 
 // Every VMA overlapping or touching one of the spans: a merge reaches the
 // VMA right before or after a range, so the spans are widened by a byte.
@@ -214,8 +213,10 @@ void Processor::take_stores(uint32_t tid, uint64_t enter_ts, uint64_t exit_ts, s
   auto& pending = it->second;
   size_t later = 0;
   for (const auto& st : pending) {
-    if (st.ts > exit_ts) pending[later++] = st;  // a later syscall's
-    else if (st.ts >= enter_ts) out.push_back(st);
+    if (st.ts > exit_ts)
+      pending[later++] = st;  // a later syscall's
+    else if (st.ts >= enter_ts)
+      out.push_back(st);
     // older: made outside any syscall we saw (a fault, exec): not this one's
   }
   pending.resize(later);
@@ -295,12 +296,16 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
   try {
     switch (rec.type) {
       case VMAT_EV_SYSCALL:
-        if (p.seeded && fresh && !p.awaiting_exec_walk) apply_syscall(p, rec, out);
-        else out.applied = false;
+        if (p.seeded && fresh && !p.awaiting_exec_walk)
+          apply_syscall(p, rec, out);
+        else
+          out.applied = false;
         break;
       case VMAT_EV_FAULT:
-        if (p.seeded && fresh && !p.awaiting_exec_walk) apply_fault(p, rec, out);
-        else out.applied = false;
+        if (p.seeded && fresh && !p.awaiting_exec_walk)
+          apply_fault(p, rec, out);
+        else
+          out.applied = false;
         break;
       case VMAT_EV_FORK:
         if (!(rec.fork.flags & VMAT_FORK_THREAD) && (rec.fork.flags & VMAT_FORK_TRACED)) {

@@ -20,12 +20,12 @@ struct ProcessState {
   uint32_t pid = 0;
   uint32_t parent = 0;
   std::string comm;
-  std::string exe;              // filename of the last exec, when seen
+  std::string exe;  // filename of the last exec, when seen
   Layout layout;
-  bool seeded = false;          // layout known (seed, exec walk or fork copy)
-  uint64_t seed_ts = 0;         // records older than this are already in the seed
+  bool seeded = false;   // layout known (seed, exec walk or fork copy)
+  uint64_t seed_ts = 0;  // records older than this are already in the seed
   bool awaiting_exec_walk = false;
-  std::vector<Vma> exec_walk;   // VMAs of a kernel exec walk being collected
+  std::vector<Vma> exec_walk;  // VMAs of a kernel exec walk being collected
   uint64_t lost_total = 0;
   uint64_t resyncs = 0;
   uint64_t events = 0;
@@ -39,12 +39,12 @@ struct Applied {
   LayoutChange change;
   std::optional<Vma> fault_vma;  // the VMA a fault landed in (after any stack growth)
   bool stack_grew = false;
-  bool applied = true;           // false: older than the seed, or process unknown
+  bool applied = true;  // false: older than the seed, or process unknown
   // The VMA changes this record caused, as the kernel's VMA code would have
   // made them (derived from the model's before/after; see vma_changes.h).
   // For a fork they are the child's (its pid: rec.fork.child_pid).
   std::vector<VmaChange> changes;
-  std::string cause;             // "mmap", "fault (stack)", "exec", "fork", ...: what made them
+  std::string cause;  // "mmap", "fault (stack)", "exec", "fork", ...: what made them
 };
 
 class RecordSink {
@@ -84,9 +84,9 @@ struct ProcessorStats {
   uint64_t unknown_records = 0;
   uint64_t lost = 0;
   uint64_t resyncs = 0;
-  uint64_t rejected = 0;  // impossible changes (damaged input): skipped, process unseeded
-  uint64_t kernel_stores = 0;          // VMAT_EV_VMA_KERNEL records seen
-  uint64_t kernel_disagreements = 0;   // VMAs the kernel's stores and the model bound differently
+  uint64_t rejected = 0;              // impossible changes (damaged input): skipped, process unseeded
+  uint64_t kernel_stores = 0;         // VMAT_EV_VMA_KERNEL records seen
+  uint64_t kernel_disagreements = 0;  // VMAs the kernel's stores and the model bound differently
 };
 
 class Processor {

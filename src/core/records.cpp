@@ -68,13 +68,10 @@ class Reader {
   bool ok_ = true;
 };
 
-std::string_view bounded_string(const char* p, size_t max) {
-  return std::string_view(p, strnlen(p, max));
-}
+std::string_view bounded_string(const char* p, size_t max) { return std::string_view(p, strnlen(p, max)); }
 
 // Trailing string of a kernel record: declared length must fit the record.
-bool trailing(std::span<const std::byte> rec, size_t fixed, uint32_t len, std::string_view* out,
-              std::string* error) {
+bool trailing(std::span<const std::byte> rec, size_t fixed, uint32_t len, std::string_view* out, std::string* error) {
   if (len > rec.size() - fixed) {
     *error = "trailing string runs past the record";
     return false;
@@ -96,10 +93,14 @@ bool fits(std::span<const std::byte> rec, std::string* error) {
 
 std::string_view layout_reason_name(LayoutReason r) {
   switch (r) {
-    case LayoutReason::kAttach: return "attach";
-    case LayoutReason::kExec: return "exec";
-    case LayoutReason::kResync: return "resync";
-    case LayoutReason::kSpawn: return "spawn";
+    case LayoutReason::kAttach:
+      return "attach";
+    case LayoutReason::kExec:
+      return "exec";
+    case LayoutReason::kResync:
+      return "resync";
+    case LayoutReason::kSpawn:
+      return "spawn";
   }
   return "unknown";
 }
@@ -190,8 +191,7 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
     return false;
   }
   d.type = d.hdr.type;
-  d.comm = bounded_string(reinterpret_cast<const char*>(rec.data()) + offsetof(vmat_hdr, comm),
-                          sizeof(d.hdr.comm));
+  d.comm = bounded_string(reinterpret_cast<const char*>(rec.data()) + offsetof(vmat_hdr, comm), sizeof(d.hdr.comm));
   switch (d.type) {
     case VMAT_EV_SYSCALL:
       if (!fits<vmat_syscall_event>(rec, error)) return false;
@@ -243,8 +243,7 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
     case VMAT_EV_VMA_SNAPSHOT:
       if (!fits<vmat_vma_snapshot_event>(rec, error)) return false;
       std::memcpy(&d.snap, rec.data(), sizeof(d.snap));
-      if (!trailing(rec, sizeof(vmat_vma_snapshot_event), d.snap.path_len, &d.path, error))
-        return false;
+      if (!trailing(rec, sizeof(vmat_vma_snapshot_event), d.snap.path_len, &d.path, error)) return false;
       break;
     case VMAT_REC_LAYOUT: {
       Reader r(rec);

@@ -68,7 +68,7 @@ struct DecodedRecord {
     vmat_user_stack_event ustack;
     vmat_vma_kernel_event vmak;
   };
-  std::string_view path;  // syscall vma[0] path, exec filename, snapshot path
+  std::string_view path;             // syscall vma[0] path, exec filename, snapshot path
   std::span<const std::byte> stack;  // VMAT_EV_USER_STACK: the copied user stack
   std::optional<LayoutRecord> layout;
   std::optional<LossRecord> loss;

@@ -32,7 +32,7 @@ inline constexpr uint64_t VM_MAYSHARE = 0x00000080;
 inline constexpr uint64_t VM_GROWSDOWN = 0x00000100;
 inline constexpr uint64_t VM_UFFD_MISSING = 0x00000200;  // CONFIG_MMU (nommu: VM_MAYOVERLAY)
 inline constexpr uint64_t VM_PFNMAP = 0x00000400;
-inline constexpr uint64_t VM_MAYBE_GUARD = 0x00000800;   // newer than 6.18 (guard regions); was VM_DENYWRITE before 5.15
+inline constexpr uint64_t VM_MAYBE_GUARD = 0x00000800;  // newer than 6.18 (guard regions); was VM_DENYWRITE before 5.15
 inline constexpr uint64_t VM_UFFD_WP = 0x00001000;
 inline constexpr uint64_t VM_LOCKED = 0x00002000;
 inline constexpr uint64_t VM_IO = 0x00004000;
@@ -45,10 +45,10 @@ inline constexpr uint64_t VM_ACCOUNT = 0x00100000;
 inline constexpr uint64_t VM_NORESERVE = 0x00200000;
 inline constexpr uint64_t VM_HUGETLB = 0x00400000;
 inline constexpr uint64_t VM_SYNC = 0x00800000;
-inline constexpr uint64_t VM_ARCH_1 = 0x01000000;        // x86: VM_PAT
+inline constexpr uint64_t VM_ARCH_1 = 0x01000000;  // x86: VM_PAT
 inline constexpr uint64_t VM_WIPEONFORK = 0x02000000;
 inline constexpr uint64_t VM_DONTDUMP = 0x04000000;
-inline constexpr uint64_t VM_SOFTDIRTY = 0x08000000;     // 0 in kernels without CONFIG_MEM_SOFT_DIRTY
+inline constexpr uint64_t VM_SOFTDIRTY = 0x08000000;  // 0 in kernels without CONFIG_MEM_SOFT_DIRTY
 inline constexpr uint64_t VM_MIXEDMAP = 0x10000000;
 inline constexpr uint64_t VM_HUGEPAGE = 0x20000000;
 inline constexpr uint64_t VM_NOHUGEPAGE = 0x40000000;
@@ -61,9 +61,9 @@ inline constexpr uint64_t VM_PKEY_BIT2 = 1ULL << 34;
 inline constexpr uint64_t VM_PKEY_BIT3 = 1ULL << 35;
 inline constexpr uint64_t VM_SHADOW_STACK = 1ULL << 37;
 inline constexpr uint64_t VM_ALLOW_ANY_UNCACHED = 1ULL << 39;
-inline constexpr uint64_t VM_DROPPABLE = 1ULL << 40;      // 6.11+
+inline constexpr uint64_t VM_DROPPABLE = 1ULL << 40;  // 6.11+
 inline constexpr uint64_t VM_UFFD_MINOR = 1ULL << 41;
-inline constexpr uint64_t VM_SEALED = 1ULL << 42;         // 6.10+ (bit 63 before 6.16)
+inline constexpr uint64_t VM_SEALED = 1ULL << 42;  // 6.10+ (bit 63 before 6.16)
 
 inline constexpr uint64_t VM_PAT = VM_ARCH_1;
 inline constexpr uint64_t VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
@@ -77,8 +77,7 @@ inline constexpr uint64_t VM_UFFD_FLAGS = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD
 // kernel/fork.c mm_init(): the only def_flags a new mm inherits (fork, exec).
 inline constexpr uint64_t VM_INIT_DEF_MASK = VM_NOHUGEPAGE;
 // x86 VM_DATA_DEFAULT_FLAGS without READ_IMPLIES_EXEC (brk heap, do_brk_flags()).
-inline constexpr uint64_t VM_DATA_DEFAULT_FLAGS =
-    VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+inline constexpr uint64_t VM_DATA_DEFAULT_FLAGS = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
 
 // ---- syscall ABI (uapi asm-generic/mman-common.h, linux/mman.h) ----------
 // In a nested namespace with kCamel names so that they never clash with the
@@ -175,10 +174,10 @@ uint64_t vm_flags_from_prot(uint64_t prot);
 struct MmapFlagsInput {
   uint64_t prot = 0;
   uint64_t map_flags = 0;
-  bool file = false;             // file-backed (not MAP_ANONYMOUS)
-  bool file_writable = true;     // fd opened with FMODE_WRITE
-  bool file_noexec = false;      // file on a noexec mount (VM_MAYEXEC dropped)
-  bool hugetlb = false;          // hugetlbfs file or MAP_HUGETLB
+  bool file = false;          // file-backed (not MAP_ANONYMOUS)
+  bool file_writable = true;  // fd opened with FMODE_WRITE
+  bool file_noexec = false;   // file on a noexec mount (VM_MAYEXEC dropped)
+  bool hugetlb = false;       // hugetlbfs file or MAP_HUGETLB
   uint64_t extra = 0;
 };
 uint64_t mmap_vm_flags(const MmapFlagsInput& in);

@@ -6,15 +6,24 @@ namespace vmatrace {
 
 const char* vma_change_kind_name(VmaChangeKind k) {
   switch (k) {
-    case VmaChangeKind::kNew: return "vma_new";
-    case VmaChangeKind::kRemove: return "vma_remove";
-    case VmaChangeKind::kMerge: return "vma_merge";
-    case VmaChangeKind::kSplit: return "vma_split";
-    case VmaChangeKind::kExpand: return "vma_expand";
-    case VmaChangeKind::kShrink: return "vma_shrink";
-    case VmaChangeKind::kFlags: return "vma_flags";
-    case VmaChangeKind::kMove: return "vma_move";
-    case VmaChangeKind::kUpdate: return "vma_update";
+    case VmaChangeKind::kNew:
+      return "vma_new";
+    case VmaChangeKind::kRemove:
+      return "vma_remove";
+    case VmaChangeKind::kMerge:
+      return "vma_merge";
+    case VmaChangeKind::kSplit:
+      return "vma_split";
+    case VmaChangeKind::kExpand:
+      return "vma_expand";
+    case VmaChangeKind::kShrink:
+      return "vma_shrink";
+    case VmaChangeKind::kFlags:
+      return "vma_flags";
+    case VmaChangeKind::kMove:
+      return "vma_move";
+    case VmaChangeKind::kUpdate:
+      return "vma_update";
   }
   return "vma_?";
 }

@@ -19,11 +19,11 @@ enum class OutputFormat { kText, kJson };
 
 struct PrinterOptions {
   OutputFormat format = OutputFormat::kText;
-  bool events = true;            // print the event stream
-  bool maps_at_end = false;      // --maps: layout when a process ends
-  bool pmap_at_end = false;      // --pmap: pmap-style view (core/pmap.h) when a process ends
-  std::optional<uint32_t> pid;   // only this process
-  std::optional<uint64_t> since; // absolute ts window
+  bool events = true;             // print the event stream
+  bool maps_at_end = false;       // --maps: layout when a process ends
+  bool pmap_at_end = false;       // --pmap: pmap-style view (core/pmap.h) when a process ends
+  std::optional<uint32_t> pid;    // only this process
+  std::optional<uint64_t> since;  // absolute ts window
   std::optional<uint64_t> until;
 };
 

@@ -13,4 +13,4 @@ namespace vmatrace {
 // Start with crc = 0.
 std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t crc = 0) noexcept;
 
-} // namespace vmatrace
+}  // namespace vmatrace

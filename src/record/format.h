@@ -25,39 +25,38 @@ namespace vmatrace {
 // *after* the header is not an exception: RecordingReader::status() reports
 // it so that everything intact before it can still be replayed.
 class RecordingError : public std::runtime_error {
-public:
-    explicit RecordingError(const std::string& what, int err = 0)
-        : std::runtime_error(what), errno_(err) {}
-    // errno of the failing system call, 0 when the error is about content.
-    int error_code() const noexcept { return errno_; }
+ public:
+  explicit RecordingError(const std::string& what, int err = 0) : std::runtime_error(what), errno_(err) {}
+  // errno of the failing system call, 0 when the error is about content.
+  int error_code() const noexcept { return errno_; }
 
-private:
-    int errno_;
+ private:
+  int errno_;
 };
 
 // What a recording says about where and how it was made. The reader fills
 // format_major/format_minor from the file; the writer ignores them.
 struct RecordingHeader {
-    std::uint16_t format_major = 0;
-    std::uint16_t format_minor = 0;
+  std::uint16_t format_major = 0;
+  std::uint16_t format_minor = 0;
 
-    std::string vmatrace_version;
-    std::uint32_t abi_version = 0;      // VMAT_ABI_VERSION of the records
-    std::string kernel_release;         // uname -r
-    std::string machine;                // uname -m: records carry arch bits (x86 PF error codes)
-    std::string hostname;
-    std::string boot_id;                // /proc/sys/kernel/random/boot_id
-    std::uint32_t page_size = 0;
-    // Taken back to back so that record ts (CLOCK_MONOTONIC) can be shown as
-    // wall-clock time: wall = ts - clock_monotonic_ns + clock_realtime_ns.
-    std::uint64_t clock_monotonic_ns = 0;
-    std::uint64_t clock_realtime_ns = 0;
-    std::uint64_t start_ts = 0;         // CLOCK_MONOTONIC ns when recording began
-    std::vector<std::string> command;   // traced command line (launch mode)
-    std::vector<std::uint32_t> pids;    // traced pids (attach mode)
-    std::map<std::string, std::string> attach_modes; // hook family -> mechanism
-    std::map<std::string, std::string> extra;        // anything else, free form
-    bool records_little_endian = true;  // byte order of the record payloads
+  std::string vmatrace_version;
+  std::uint32_t abi_version = 0;  // VMAT_ABI_VERSION of the records
+  std::string kernel_release;     // uname -r
+  std::string machine;            // uname -m: records carry arch bits (x86 PF error codes)
+  std::string hostname;
+  std::string boot_id;  // /proc/sys/kernel/random/boot_id
+  std::uint32_t page_size = 0;
+  // Taken back to back so that record ts (CLOCK_MONOTONIC) can be shown as
+  // wall-clock time: wall = ts - clock_monotonic_ns + clock_realtime_ns.
+  std::uint64_t clock_monotonic_ns = 0;
+  std::uint64_t clock_realtime_ns = 0;
+  std::uint64_t start_ts = 0;                       // CLOCK_MONOTONIC ns when recording began
+  std::vector<std::string> command;                 // traced command line (launch mode)
+  std::vector<std::uint32_t> pids;                  // traced pids (attach mode)
+  std::map<std::string, std::string> attach_modes;  // hook family -> mechanism
+  std::map<std::string, std::string> extra;         // anything else, free form
+  bool records_little_endian = true;                // byte order of the record payloads
 };
 
 namespace recfmt {
@@ -89,33 +88,33 @@ inline constexpr std::uint32_t kMaxHeaderLen = 16u << 20;
 // Unknown tags are skipped; a repeated tag replaces (lists: appends) the value.
 inline constexpr std::size_t kTlvHeadSize = 8;
 enum HeaderTag : std::uint16_t {
-    kTagVmatraceVersion = 1,  // string
-    kTagAbiVersion = 2,       // u32
-    kTagKernelRelease = 3,    // string
-    kTagHostname = 4,         // string
-    kTagBootId = 5,           // string
-    kTagClockMonotonic = 6,   // u64
-    kTagClockRealtime = 7,    // u64
-    kTagCommand = 8,          // string list
-    kTagPids = 9,             // u32 list (4 bytes each)
-    kTagAttachModes = 10,     // string map
-    kTagStartTs = 11,         // u64
-    kTagExtra = 12,           // string map
-    kTagMachine = 13,         // string
-    kTagPageSize = 14,        // u32
-    kTagRecordByteOrder = 15, // u8: 1 little-endian, 2 big-endian
+  kTagVmatraceVersion = 1,   // string
+  kTagAbiVersion = 2,        // u32
+  kTagKernelRelease = 3,     // string
+  kTagHostname = 4,          // string
+  kTagBootId = 5,            // string
+  kTagClockMonotonic = 6,    // u64
+  kTagClockRealtime = 7,     // u64
+  kTagCommand = 8,           // string list
+  kTagPids = 9,              // u32 list (4 bytes each)
+  kTagAttachModes = 10,      // string map
+  kTagStartTs = 11,          // u64
+  kTagExtra = 12,            // string map
+  kTagMachine = 13,          // string
+  kTagPageSize = 14,         // u32
+  kTagRecordByteOrder = 15,  // u8: 1 little-endian, 2 big-endian
 };
 // string      := raw bytes (no NUL)
 // string list := (u32 length, bytes)*
 // string map  := (u32 key length, key bytes, u32 value length, value bytes)*
 
 // --- chunks -----------------------------------------------------------------
-inline constexpr std::uint32_t kChunkMagic = 0x4b434d56; // "VMCK" on disk
+inline constexpr std::uint32_t kChunkMagic = 0x4b434d56;  // "VMCK" on disk
 
 enum ChunkType : std::uint16_t {
-    kChunkRecordsZstd = 1, // payload: one zstd frame of concatenated records
-    kChunkRecordsRaw = 2,  // payload: concatenated records, uncompressed
-    kChunkTrailer = 3,     // payload: string map of totals; last chunk of a clean file
+  kChunkRecordsZstd = 1,  // payload: one zstd frame of concatenated records
+  kChunkRecordsRaw = 2,   // payload: concatenated records, uncompressed
+  kChunkTrailer = 3,      // payload: string map of totals; last chunk of a clean file
 };
 
 inline constexpr std::size_t kChunkHeaderSize = 48;
@@ -154,24 +153,24 @@ inline constexpr const char* kTrailerBytes = "bytes";
 // of alignment and aliasing UB; compilers turn it into plain loads.
 template <typename T>
 inline T load_le(const std::byte* p) noexcept {
-    T v{};
-    for (std::size_t i = 0; i < sizeof(T); ++i)
-        v = static_cast<T>(v | (static_cast<T>(std::to_integer<unsigned>(p[i])) << (8 * i)));
-    return v;
+  T v{};
+  for (std::size_t i = 0; i < sizeof(T); ++i)
+    v = static_cast<T>(v | (static_cast<T>(std::to_integer<unsigned>(p[i])) << (8 * i)));
+  return v;
 }
 
 template <typename T>
 inline void store_le(std::byte* p, T v) noexcept {
-    for (std::size_t i = 0; i < sizeof(T); ++i)
-        p[i] = static_cast<std::byte>((static_cast<std::uint64_t>(v) >> (8 * i)) & 0xff);
+  for (std::size_t i = 0; i < sizeof(T); ++i)
+    p[i] = static_cast<std::byte>((static_cast<std::uint64_t>(v) >> (8 * i)) & 0xff);
 }
 
 template <typename T>
 inline void append_le(std::vector<std::byte>& out, T v) {
-    std::size_t at = out.size();
-    out.resize(at + sizeof(T));
-    store_le(out.data() + at, v);
+  std::size_t at = out.size();
+  out.resize(at + sizeof(T));
+  store_le(out.data() + at, v);
 }
 
-} // namespace recfmt
-} // namespace vmatrace
+}  // namespace recfmt
+}  // namespace vmatrace

@@ -55,9 +55,12 @@ FaultCounts FaultCounts::of(uint32_t error_code, uint32_t flags) {
   FaultCounts c;
   c.faults = 1;
   if (!(flags & VMAT_FAULT_NO_ERROR_CODE)) {
-    if (error_code & kPfInstr) c.exec = 1;
-    else if (error_code & kPfWrite) c.write = 1;
-    else c.read = 1;
+    if (error_code & kPfInstr)
+      c.exec = 1;
+    else if (error_code & kPfWrite)
+      c.write = 1;
+    else
+      c.read = 1;
   }
   if (flags & VMAT_FAULT_MAJOR) c.major = 1;
   if (flags & VMAT_FAULT_MINOR) c.minor = 1;
@@ -139,8 +142,8 @@ void FaultReport::on_record(const DecodedRecord& rec, const Applied& applied, co
   folded_[frame(pcomm) + ";" + frame(basename_of(obj)) + ";" + frame(loc) + ";" + frame(where)]++;
 }
 
-void FaultReport::add_vma(uint32_t pid, const std::string& comm, uint64_t start, uint64_t end,
-                          const std::string& name, const std::string& perms, const FaultCounts& c) {
+void FaultReport::add_vma(uint32_t pid, const std::string& comm, uint64_t start, uint64_t end, const std::string& name,
+                          const std::string& perms, const FaultCounts& c) {
   if (!wanted(pid)) return;
   if (c.major || c.minor) majmin_known_ = true;
   auto& row = vmas_[{pid, start}];
@@ -241,16 +244,14 @@ std::vector<FaultReport::IpRow> FaultReport::by_ip() const {
 std::vector<FaultReport::ThreadRow> FaultReport::by_thread() const {
   std::vector<ThreadRow> v;
   for (const auto& [k, r] : threads_) v.push_back(r);
-  std::stable_sort(v.begin(), v.end(),
-                   [](const ThreadRow& a, const ThreadRow& b) { return a.c.faults > b.c.faults; });
+  std::stable_sort(v.begin(), v.end(), [](const ThreadRow& a, const ThreadRow& b) { return a.c.faults > b.c.faults; });
   return v;
 }
 
 std::vector<FaultReport::ThreadRow> FaultReport::by_process() const {
   std::vector<ThreadRow> v;
   for (const auto& [k, r] : procs_) v.push_back(r);
-  std::stable_sort(v.begin(), v.end(),
-                   [](const ThreadRow& a, const ThreadRow& b) { return a.c.faults > b.c.faults; });
+  std::stable_sort(v.begin(), v.end(), [](const ThreadRow& a, const ThreadRow& b) { return a.c.faults > b.c.faults; });
   return v;
 }
 
@@ -268,9 +269,8 @@ std::vector<FaultReport::Bucket> FaultReport::timeline() const {
 std::string FaultReport::text() const {
   std::string o;
   char b[512];
-  std::snprintf(b, sizeof(b),
-                "Page faults: %" PRIu64 " (read %" PRIu64 ", write %" PRIu64 ", exec %" PRIu64 "; ", total_.faults,
-                total_.read, total_.write, total_.exec);
+  std::snprintf(b, sizeof(b), "Page faults: %" PRIu64 " (read %" PRIu64 ", write %" PRIu64 ", exec %" PRIu64 "; ",
+                total_.faults, total_.read, total_.write, total_.exec);
   o += b;
   if (majmin_known_)
     o += "major " + std::to_string(total_.major) + ", minor " + std::to_string(total_.minor) + ")";
@@ -283,11 +283,11 @@ std::string FaultReport::text() const {
                 "MAJOR", "MINOR", "PID", "VMA");
   o += b;
   for (const auto& r : by_vma()) {
-    std::snprintf(b, sizeof(b), "%10" PRIu64 " %8s %8" PRIu64 " %8" PRIu64 " %6" PRIu64 " %8" PRIu64 " %8" PRIu64
-                                " %7u  %s %s (%s)\n",
-                  r.c.faults, pct(r.c.faults, total_.faults).c_str(), r.c.read, r.c.write, r.c.exec, r.c.major,
-                  r.c.minor, r.pid, r.perms.c_str(), escape_text(vma_label(r.name, r.start, r.end)).c_str(),
-                  human_size(r.end - r.start).c_str());
+    std::snprintf(
+        b, sizeof(b),
+        "%10" PRIu64 " %8s %8" PRIu64 " %8" PRIu64 " %6" PRIu64 " %8" PRIu64 " %8" PRIu64 " %7u  %s %s (%s)\n",
+        r.c.faults, pct(r.c.faults, total_.faults).c_str(), r.c.read, r.c.write, r.c.exec, r.c.major, r.c.minor, r.pid,
+        r.perms.c_str(), escape_text(vma_label(r.name, r.start, r.end)).c_str(), human_size(r.end - r.start).c_str());
     o += b;
   }
   o += "\nTop address ranges (adjacent faulted pages coalesced)\n";
@@ -316,8 +316,8 @@ std::string FaultReport::text() const {
     for (const auto& x : tl) peak = std::max(peak, x.c.faults);
     for (const auto& x : tl) {
       int bar = peak ? static_cast<int>(40.0 * x.c.faults / peak + 0.5) : 0;
-      std::snprintf(b, sizeof(b), "  +%8.3fs %10" PRIu64 " (major %" PRIu64 ") %s\n",
-                    x.index * opts_.interval_ns / 1e9, x.c.faults, x.c.major, std::string(bar, '#').c_str());
+      std::snprintf(b, sizeof(b), "  +%8.3fs %10" PRIu64 " (major %" PRIu64 ") %s\n", x.index * opts_.interval_ns / 1e9,
+                    x.c.faults, x.c.major, std::string(bar, '#').c_str());
       o += b;
     }
   }

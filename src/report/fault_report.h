@@ -38,7 +38,7 @@ std::string code_location(uint64_t ip, const Vma* vma, const Layout* layout);
 std::string vma_label(const std::string& name, uint64_t start, uint64_t end);
 
 struct FaultReportOptions {
-  std::optional<uint32_t> pid;        // only this process
+  std::optional<uint32_t> pid;         // only this process
   uint64_t interval_ns = 100'000'000;  // timeline bucket
   size_t top = 20;                     // rows per ranking (0: all)
 };
@@ -70,7 +70,7 @@ class FaultReport : public RecordSink {
   struct VmaRow {
     uint32_t pid = 0;
     uint64_t start = 0, end = 0;
-    std::string name;   // path, [heap], [stack], [vdso], "" for anonymous
+    std::string name;  // path, [heap], [stack], [vdso], "" for anonymous
     std::string perms;
     FaultCounts c;
   };
@@ -134,6 +134,4 @@ class FaultReport : public RecordSink {
 
 }  // namespace vmatrace
 
-namespace vmatrace {
-
-}  // namespace vmatrace
+namespace vmatrace {}  // namespace vmatrace

@@ -27,15 +27,23 @@ std::string location_of(const StackFrame& f) {
 void frame_fields(FieldList& f, std::string_view key, const StackFrame& fr) {
   f.begin_object(key);
   f.number(FieldType::kHex, "pc", fr.pc, {}, kInJson);
-  if (fr.function.empty()) f.null("function");
-  else f.str("function", fr.function, {}, kInJson);
+  if (fr.function.empty())
+    f.null("function");
+  else
+    f.str("function", fr.function, {}, kInJson);
   f.u64("offset", fr.offset, {}, kInJson);
-  if (fr.file.empty()) f.null("file");
-  else f.str("file", fr.file, {}, kInJson);
-  if (fr.line) f.u64("line", fr.line, {}, kInJson);
-  else f.null("line");
-  if (fr.module.empty()) f.null("module");
-  else f.str("module", fr.module, {}, kInJson);
+  if (fr.file.empty())
+    f.null("file");
+  else
+    f.str("file", fr.file, {}, kInJson);
+  if (fr.line)
+    f.u64("line", fr.line, {}, kInJson);
+  else
+    f.null("line");
+  if (fr.module.empty())
+    f.null("module");
+  else
+    f.str("module", fr.module, {}, kInJson);
   f.end_object();
 }
 
@@ -80,13 +88,17 @@ void growth_fields(const MallocGrowth& g, FieldList& f) {
   } else {
     f.null("vma");
   }
-  if (g.size) f.u64("size", *g.size, {}, kInJson);
-  else f.null("size");
+  if (g.size)
+    f.u64("size", *g.size, {}, kInJson);
+  else
+    f.null("size");
   f.u64("syscall_ts", g.syscall_ts, {}, kInJson);
   const StackFrame* cs = g.call_site();
   f.name({}, cs ? f.hold(frame_text(*cs)) : "?", " from ", kInText);
-  if (cs) frame_fields(f, "call_site", *cs);
-  else f.null("call_site");
+  if (cs)
+    frame_fields(f, "call_site", *cs);
+  else
+    f.null("call_site");
   f.begin_array("stack");
   for (const auto& fr : g.stack) frame_fields(f, {}, fr);
   f.end_array();
@@ -129,9 +141,12 @@ void MallocReport::add(const MallocGrowth& g) {
   s.allocator = alloc, s.function = fn, s.location = loc;
   s.count++;
   s.bytes += g.bytes;
-  if (g.via == "brk") s.brk_count++, s.brk_bytes += g.bytes;
-  else if (g.via == "mprotect") s.mprotect_count++, s.mprotect_bytes += g.bytes;
-  else s.mmap_count++, s.mmap_bytes += g.bytes;
+  if (g.via == "brk")
+    s.brk_count++, s.brk_bytes += g.bytes;
+  else if (g.via == "mprotect")
+    s.mprotect_count++, s.mprotect_bytes += g.bytes;
+  else
+    s.mmap_count++, s.mmap_bytes += g.bytes;
   if (g.bytes > s.largest) s.largest = g.bytes, s.largest_via = g.via;
   growths_++;
   bytes_ += g.bytes;
@@ -188,8 +203,10 @@ std::string MallocReport::json(size_t top) const {
   for (size_t i = 0; i < v.size() && (top == 0 || i < top); i++) {
     const Site& x = v[i];
     w.begin_object().key("allocator");
-    if (x.allocator.empty()) w.null();
-    else w.value(x.allocator);
+    if (x.allocator.empty())
+      w.null();
+    else
+      w.value(x.allocator);
     w.kv("function", x.function).kv("location", x.location).kv("count", x.count).kv("bytes", x.bytes);
     w.key("brk").begin_object().kv("count", x.brk_count).kv("bytes", x.brk_bytes).end_object();
     w.key("mmap").begin_object().kv("count", x.mmap_count).kv("bytes", x.mmap_bytes).end_object();

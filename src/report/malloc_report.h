@@ -42,7 +42,7 @@ class MallocReport {
     std::string location;   // "file:line" or module
     uint64_t count = 0, bytes = 0;
     uint64_t brk_count = 0, brk_bytes = 0;
-    uint64_t mmap_count = 0, mmap_bytes = 0;      // mmap and mremap
+    uint64_t mmap_count = 0, mmap_bytes = 0;  // mmap and mremap
     uint64_t mprotect_count = 0, mprotect_bytes = 0;
     uint64_t largest = 0;
     std::string largest_via;

@@ -60,13 +60,20 @@ double axis_position(const std::vector<AddressCluster>& axis, uint64_t addr) {
 
 const char* band_kind_name(BandKind k) {
   switch (k) {
-    case BandKind::kHeap: return "heap";
-    case BandKind::kStack: return "stack";
-    case BandKind::kAnon: return "anon";
-    case BandKind::kFile: return "file";
-    case BandKind::kShared: return "shared";
-    case BandKind::kCode: return "code";
-    case BandKind::kSpecial: return "special";
+    case BandKind::kHeap:
+      return "heap";
+    case BandKind::kStack:
+      return "stack";
+    case BandKind::kAnon:
+      return "anon";
+    case BandKind::kFile:
+      return "file";
+    case BandKind::kShared:
+      return "shared";
+    case BandKind::kCode:
+      return "code";
+    case BandKind::kSpecial:
+      return "special";
   }
   return "?";
 }
@@ -74,16 +81,23 @@ const char* band_kind_name(BandKind k) {
 BandKind band_kind(VmaKind k) {
   switch (k) {
     case VmaKind::kProgramText:
-    case VmaKind::kLibCode: return BandKind::kCode;
+    case VmaKind::kLibCode:
+      return BandKind::kCode;
     case VmaKind::kProgramData:
     case VmaKind::kLibData:
-    case VmaKind::kFile: return BandKind::kFile;
+    case VmaKind::kFile:
+      return BandKind::kFile;
     case VmaKind::kProgramBss:
-    case VmaKind::kAnon: return BandKind::kAnon;
-    case VmaKind::kHeap: return BandKind::kHeap;
-    case VmaKind::kStack: return BandKind::kStack;
-    case VmaKind::kShm: return BandKind::kShared;
-    case VmaKind::kSpecial: return BandKind::kSpecial;
+    case VmaKind::kAnon:
+      return BandKind::kAnon;
+    case VmaKind::kHeap:
+      return BandKind::kHeap;
+    case VmaKind::kStack:
+      return BandKind::kStack;
+    case VmaKind::kShm:
+      return BandKind::kShared;
+    case VmaKind::kSpecial:
+      return BandKind::kSpecial;
   }
   return BandKind::kAnon;
 }
@@ -361,8 +375,10 @@ void TimelineBuilder::on_record(const DecodedRecord& rec, const Applied& applied
     case VMAT_REC_LOSS:
       break;
     default:  // exec, its VMA walk, a whole layout (seed, resync)
-      if (!proc->seeded) tracker_.close_all(proc->pid, now_);
-      else tracker_.observe(proc->pid, now_, proc->layout, 0, UINT64_MAX, proc->exe, cause, made);
+      if (!proc->seeded)
+        tracker_.close_all(proc->pid, now_);
+      else
+        tracker_.observe(proc->pid, now_, proc->layout, 0, UINT64_MAX, proc->exe, cause, made);
       break;
   }
 

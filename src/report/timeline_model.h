@@ -77,8 +77,8 @@ inline constexpr int64_t kOpenEnd = std::numeric_limits<int64_t>::max();
 // the recording's start.
 struct Segment {
   uint64_t start = 0, end = 0;
-  std::string line;   // the maps line, no newline
-  std::string name;   // the name column ("" for anonymous)
+  std::string line;  // the maps line, no newline
+  std::string name;  // the name column ("" for anonymous)
   std::string perms;
   BandKind kind = BandKind::kAnon;
   int64_t t_begin = 0, t_end = kOpenEnd;
@@ -98,10 +98,10 @@ struct Marker {
 // recording has none, and the page hides its panel).
 struct GrowthMarker {
   int64_t t = 0;
-  uint64_t addr = 0, size = 0;   // the grown range [addr, addr + size)
+  uint64_t addr = 0, size = 0;          // the grown range [addr, addr + size)
   uint64_t vma_start = 0, vma_end = 0;  // the VMA it grew (0, 0: unknown)
-  std::string allocator;         // "malloc", "calloc", ...; "" when not from an allocator
-  std::string via;               // "brk", "mmap", "mremap", "mprotect"
+  std::string allocator;                // "malloc", "calloc", ...; "" when not from an allocator
+  std::string via;                      // "brk", "mmap", "mremap", "mprotect"
   // "malloc via brk from grow_heap (mallocgrowth.c:42)"
   std::string site;
 };
@@ -134,9 +134,9 @@ struct ProcessTimeline {
 };
 
 struct TimelineOptions {
-  size_t buckets = 200;            // time buckets (heat, memory over time, snapshots)
-  size_t max_segments = 40000;     // per process; longer-lived ones win
-  size_t max_markers = 20000;      // per process, an even sample over time beyond that
+  size_t buckets = 200;         // time buckets (heat, memory over time, snapshots)
+  size_t max_segments = 40000;  // per process; longer-lived ones win
+  size_t max_markers = 20000;   // per process, an even sample over time beyond that
   AxisOptions axis;
 };
 
@@ -220,7 +220,7 @@ class TimelineBuilder : public RecordSink {
   struct ProcInfo {
     std::string comm, exe;
     std::vector<Marker> markers;
-    uint64_t marker_seen = 0;    // markers offered (the kept ones are a sample when over the cap)
+    uint64_t marker_seen = 0;  // markers offered (the kept ones are a sample when over the cap)
     uint64_t marker_stride = 1;
     std::map<std::pair<uint32_t, uint32_t>, uint64_t> heat;  // (segment, bucket) -> faults
     std::vector<std::array<uint64_t, kBandKinds>> mapped;
@@ -241,7 +241,7 @@ class TimelineBuilder : public RecordSink {
   const Processor* processor_ = nullptr;
   std::map<uint32_t, ProcInfo> info_;
   int64_t now_ = 0;
-  size_t sampled_ = 0;  // bucket boundaries sampled so far
+  size_t sampled_ = 0;        // bucket boundaries sampled so far
   uint64_t since_check_ = 0;  // records since the last full comparison
   bool finishing_ = false;
 };

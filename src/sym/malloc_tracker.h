@@ -11,9 +11,9 @@
 #include <memory>
 #include <optional>
 
+#include "core/malloc_attribution.h"
 #include "core/processor.h"
 #include "core/records.h"
-#include "core/malloc_attribution.h"
 #include "sym/unwinder.h"
 
 namespace vmatrace {
@@ -38,7 +38,7 @@ class MallocTracker {
   Unwinder& unwinder_for(const ProcessState& p);
 
   bool live_;
-  std::map<uint32_t, Pending> pending_;  // by tid
+  std::map<uint32_t, Pending> pending_;                      // by tid
   std::map<uint32_t, std::unique_ptr<Unwinder>> unwinders_;  // by pid
 };
 

@@ -178,8 +178,7 @@ Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string
     // not a module: its frames stay unsymbolized (and the unwind stops
     // there, without its CFI).
     Dwfl_Module* mod = nullptr;
-    if (!root.empty())
-      mod = dwfl_report_elf(state_->dwfl.get(), path.c_str(), (root + path).c_str(), -1, base, false);
+    if (!root.empty()) mod = dwfl_report_elf(state_->dwfl.get(), path.c_str(), (root + path).c_str(), -1, base, false);
     if (!mod) dwfl_report_elf(state_->dwfl.get(), path.c_str(), path.c_str(), -1, base, false);
   }
   dwfl_report_end(state_->dwfl.get(), nullptr, nullptr);

@@ -30,7 +30,7 @@ struct ModuleMapping {
 // A user stack at one moment, as a VMAT_EV_USER_STACK record carries it.
 struct StackSample {
   uint32_t pid = 0, tid = 0;
-  uint64_t regs[VMAT_UREGS] = {};  // DWARF order
+  uint64_t regs[VMAT_UREGS] = {};    // DWARF order
   std::span<const std::byte> stack;  // copied from regs[VMAT_UREG_SP]
 };
 

@@ -6,19 +6,19 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
-#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
 
-#include "util/errors.h"
 #include "trace/fault_perf.h"
-#include "vmatrace_bpf.skel.h"
+#include "util/errors.h"
 #include "vmatrace/abi/events.h"
 #include "vmatrace/abi/syscalls.h"
+#include "vmatrace_bpf.skel.h"
 
 namespace vmatrace {
 namespace {
@@ -157,9 +157,11 @@ BpfTracer::Selection BpfTracer::select_programs(const AttachPlan& plan) {
       {Family::kSyscalls, AttachMode::kKprobe, kprobe},
       {Family::kSyscalls, AttachMode::kTracepoint, tp},
       {Family::kSyscalls, AttachMode::kRawTracepoint, {s->progs.syscalls_enter_raw, s->progs.syscalls_exit_raw}},
-      {Family::kFaults, AttachMode::kRawTracepoint,
+      {Family::kFaults,
+       AttachMode::kRawTracepoint,
        {s->progs.fault_user_raw, s->progs.fault_kernel_raw, s->progs.fault_thread_exit_raw}},
-      {Family::kProcess, AttachMode::kRawTracepoint,
+      {Family::kProcess,
+       AttachMode::kRawTracepoint,
        {s->progs.process_fork_raw, s->progs.process_exec_raw, s->progs.process_exit_raw}},
       {Family::kExecLayout, AttachMode::kKfuncIter, {s->progs.exec_layout_iter}},
       {Family::kVma, AttachMode::kFentry, {s->progs.vma_mas_store_fentry, s->progs.vma_perf_mmap_fentry}},
@@ -176,8 +178,8 @@ BpfTracer::Selection BpfTracer::select_programs(const AttachPlan& plan) {
   // Name removals ride along with the syscall family wherever classic
   // tracepoints work (the raw fallback means tracefs is unusable); without
   // them the Session still notices "(deleted)" files, later, by polling.
-  sel.files = plan.mode(Family::kSyscalls) != AttachMode::kRawTracepoint &&
-              plan.mode(Family::kSyscalls) != AttachMode::kNone;
+  sel.files =
+      plan.mode(Family::kSyscalls) != AttachMode::kRawTracepoint && plan.mode(Family::kSyscalls) != AttachMode::kNone;
   bpf_program__set_autoload(s->progs.files_exit_tp, sel.files);
   return sel;
 }
@@ -192,7 +194,8 @@ void BpfTracer::set_knobs(const AttachPlan& plan, const LoaderOptions& opts) {
   // VMA identities in records are salted kernel addresses: a recording
   // must not hand out kernel pointers (KASLR).
   uint64_t salt = 0;
-  if (::getrandom(&salt, sizeof(salt), 0) != sizeof(salt)) salt = 0x9e3779b97f4a7c15ull ^ static_cast<uint64_t>(::getpid());
+  if (::getrandom(&salt, sizeof(salt), 0) != sizeof(salt))
+    salt = 0x9e3779b97f4a7c15ull ^ static_cast<uint64_t>(::getpid());
   s->rodata->vmat_vma_key_salt = salt;
 }
 

@@ -19,7 +19,7 @@
 #include "vmatrace/abi/fault_summary.h"
 
 struct vmatrace_bpf;  // the bpftool skeleton
-struct ring_buffer;  // libbpf
+struct ring_buffer;   // libbpf
 struct bpf_link;
 
 namespace vmatrace {

@@ -15,7 +15,7 @@ namespace vmatrace {
 struct FaultPerfEvents {
   std::vector<UniqueFd> major;  // one per online CPU, disabled until attached
   std::vector<UniqueFd> minor;
-  std::string error;            // why they could not be opened ("" when ok)
+  std::string error;  // why they could not be opened ("" when ok)
 
   bool ok() const { return error.empty() && !major.empty(); }
   // Opens one of each per online CPU (sample_period 1, system-wide, kernel

@@ -6,8 +6,8 @@
 #include <linux/perf_event.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -19,8 +19,8 @@
 #include <set>
 #include <sstream>
 
-#include "util/unique_fd.h"
 #include "util/errors.h"
+#include "util/unique_fd.h"
 
 namespace vmatrace {
 namespace {
@@ -96,7 +96,7 @@ std::string probe_kprobe_on(const char* fn) {
   attr.size = sizeof(attr);
   attr.type = static_cast<__u32>(pmu_type);
   attr.config1 = reinterpret_cast<uint64_t>(fn);  // kprobe_func
-  attr.config2 = 0;                                 // probe_offset
+  attr.config2 = 0;                               // probe_offset
   UniqueFd ev(static_cast<int>(::syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC)));
   if (!ev) return std::string("kprobe on ") + fn + " refused (" + errno_text(errno) + ")";
   if (::ioctl(ev.get(), PERF_EVENT_IOC_SET_BPF, prog.get()) != 0)
@@ -159,13 +159,20 @@ std::string tracepoint_unavailable(const Features& f) {
 
 std::string attach_mode_name(AttachMode m) {
   switch (m) {
-    case AttachMode::kFentry: return "fentry";
-    case AttachMode::kKprobe: return "kprobe";
-    case AttachMode::kTracepoint: return "tracepoint";
-    case AttachMode::kRawTracepoint: return "raw_tracepoint";
-    case AttachMode::kKfuncIter: return "kernel_iterator";
-    case AttachMode::kProcfs: return "procfs";
-    case AttachMode::kNone: return "none";
+    case AttachMode::kFentry:
+      return "fentry";
+    case AttachMode::kKprobe:
+      return "kprobe";
+    case AttachMode::kTracepoint:
+      return "tracepoint";
+    case AttachMode::kRawTracepoint:
+      return "raw_tracepoint";
+    case AttachMode::kKfuncIter:
+      return "kernel_iterator";
+    case AttachMode::kProcfs:
+      return "procfs";
+    case AttachMode::kNone:
+      return "none";
   }
   return "?";
 }
@@ -217,11 +224,16 @@ ForcedModes parse_attach_spec(const std::string& spec) {
 
 std::string family_name(Family f) {
   switch (f) {
-    case Family::kSyscalls: return "syscalls";
-    case Family::kFaults: return "faults";
-    case Family::kProcess: return "process";
-    case Family::kExecLayout: return "exec_layout";
-    case Family::kVma: return "vma";
+    case Family::kSyscalls:
+      return "syscalls";
+    case Family::kFaults:
+      return "faults";
+    case Family::kProcess:
+      return "process";
+    case Family::kExecLayout:
+      return "exec_layout";
+    case Family::kVma:
+      return "vma";
   }
   return "?";
 }
@@ -252,7 +264,8 @@ Features probe_features() {
     };
     f.kprobe_missing = of(std::begin(kSyscallFunctions), std::end(kSyscallFunctions));
     f.vma_kprobe_missing = of(std::begin(kVmaHookFunctions), std::end(kVmaHookFunctions));
-    f.syscalls_absent[AttachMode::kKprobe] = of(std::begin(kOptionalSyscalls), std::end(kOptionalSyscalls), "__x64_sys_");
+    f.syscalls_absent[AttachMode::kKprobe] =
+        of(std::begin(kOptionalSyscalls), std::end(kOptionalSyscalls), "__x64_sys_");
     for (const char* fn : kVmaHookFunctions)
       if (f.vma_kprobe_missing.empty() && f.vma_kprobe_error.empty()) f.vma_kprobe_error = probe_kprobe_on(fn);
   }
@@ -292,8 +305,9 @@ Features probe_features() {
 
 AttachPlan plan_attach(const Features& f, const ForcedModes& forced) {
   if (!f.btf)
-    throw UserError("this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): vmatrace needs a kernel built "
-                    "with CONFIG_DEBUG_INFO_BTF=y");
+    throw UserError(
+        "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): vmatrace needs a kernel built "
+        "with CONFIG_DEBUG_INFO_BTF=y");
   AttachPlan plan;
   // syscalls, best first: fexit gets arguments and result in one program
   // with no in-flight map and the lowest overhead; kprobes on the same
@@ -352,47 +366,54 @@ AttachPlan plan_attach(const Features& f, const ForcedModes& forced) {
     bool ok = mode == AttachMode::kNone;  // turning a family off always works
     std::string why;
     if (!ok) switch (fam) {
-      case Family::kSyscalls:
-        switch (mode) {
-          case AttachMode::kFentry:
-            ok = f.fentry;
-            why = "the fentry probe failed: " + f.fentry_error;
-            break;
-          case AttachMode::kKprobe:
-            why = kprobe_unavailable(f);
-            ok = why.empty();
-            break;
-          case AttachMode::kTracepoint:
-            why = tracepoint_unavailable(f);
-            ok = why.empty();
-            break;
-          case AttachMode::kRawTracepoint:
-            ok = true;
-            break;
-          default:
-            why = "syscalls can use fentry, kprobe, tracepoint or raw_tracepoint";
-        }
-        break;
-      case Family::kFaults:
-      case Family::kProcess:
-        ok = mode == AttachMode::kRawTracepoint;
-        why = family_name(fam) + " can only use raw_tracepoint";
-        break;
-      case Family::kVma:
-        switch (mode) {
-          case AttachMode::kFentry: why = vma_fentry_unavailable(f); break;
-          case AttachMode::kKprobe: why = vma_kprobe_unavailable(f); break;
-          case AttachMode::kRawTracepoint: why = maple_tree_unavailable(f); break;
-          default: why = "vma can use fentry, kprobe, maple_tree (raw_tracepoint) or none (inference)";
-        }
-        ok = why.empty();
-        break;
-      case Family::kExecLayout:
-        ok = mode == AttachMode::kProcfs || (mode == AttachMode::kKfuncIter && f.task_vma_iter);
-        why = mode == AttachMode::kKfuncIter ? "bpf_iter_task_vma kfuncs absent (Linux < 6.7)"
-                                             : "exec_layout can use kernel_iterator or procfs";
-        break;
-    }
+        case Family::kSyscalls:
+          switch (mode) {
+            case AttachMode::kFentry:
+              ok = f.fentry;
+              why = "the fentry probe failed: " + f.fentry_error;
+              break;
+            case AttachMode::kKprobe:
+              why = kprobe_unavailable(f);
+              ok = why.empty();
+              break;
+            case AttachMode::kTracepoint:
+              why = tracepoint_unavailable(f);
+              ok = why.empty();
+              break;
+            case AttachMode::kRawTracepoint:
+              ok = true;
+              break;
+            default:
+              why = "syscalls can use fentry, kprobe, tracepoint or raw_tracepoint";
+          }
+          break;
+        case Family::kFaults:
+        case Family::kProcess:
+          ok = mode == AttachMode::kRawTracepoint;
+          why = family_name(fam) + " can only use raw_tracepoint";
+          break;
+        case Family::kVma:
+          switch (mode) {
+            case AttachMode::kFentry:
+              why = vma_fentry_unavailable(f);
+              break;
+            case AttachMode::kKprobe:
+              why = vma_kprobe_unavailable(f);
+              break;
+            case AttachMode::kRawTracepoint:
+              why = maple_tree_unavailable(f);
+              break;
+            default:
+              why = "vma can use fentry, kprobe, maple_tree (raw_tracepoint) or none (inference)";
+          }
+          ok = why.empty();
+          break;
+        case Family::kExecLayout:
+          ok = mode == AttachMode::kProcfs || (mode == AttachMode::kKfuncIter && f.task_vma_iter);
+          why = mode == AttachMode::kKfuncIter ? "bpf_iter_task_vma kfuncs absent (Linux < 6.7)"
+                                               : "exec_layout can use kernel_iterator or procfs";
+          break;
+      }
     const char* source = forced.count(fam) ? "--attach" : "VMATRACE_ATTACH";
     if (!ok)
       throw UserError("cannot force " + attach_mode_name(mode) + " for " + family_name(fam) + ": " + why +

@@ -22,8 +22,8 @@ std::optional<AttachMode> parse_attach_mode(const std::string& s);
 // kNone there means the VMA changes are inferred from the syscalls.
 enum class Family { kSyscalls, kFaults, kProcess, kExecLayout, kVma };
 std::string family_name(Family f);
-inline constexpr Family kAllFamilies[] = {Family::kSyscalls, Family::kFaults, Family::kProcess,
-                                          Family::kExecLayout, Family::kVma};
+inline constexpr Family kAllFamilies[] = {Family::kSyscalls, Family::kFaults, Family::kProcess, Family::kExecLayout,
+                                          Family::kVma};
 
 // The kernel functions the fentry and kprobe flavours of the vma family
 // hook (bpf/vma.bpf.c): vma_mas_store(vma, mas), through which 6.1 stores a
@@ -49,8 +49,7 @@ inline constexpr const char* kSyscallFunctions[] = {VMAT_SYSCALLS(VMAT_SYSCALL_F
 // need CONFIG_SYSVIPC): each is looked up per flavour (BTF for fentry,
 // kallsyms for kprobe, tracefs for tracepoint) and one that is missing is
 // left out (FamilyPlan::absent) without costing the others.
-#define VMAT_OPTIONAL_SYSCALL_ROW(name, NAME, id, x86_64_nr, nargs, required, ...) \
-  VMAT_IF_OPTIONAL(required, #name, )
+#define VMAT_OPTIONAL_SYSCALL_ROW(name, NAME, id, x86_64_nr, nargs, required, ...) VMAT_IF_OPTIONAL(required, #name, )
 inline constexpr const char* kOptionalSyscalls[] = {VMAT_SYSCALLS(VMAT_OPTIONAL_SYSCALL_ROW)};
 #undef VMAT_OPTIONAL_SYSCALL_ROW
 
@@ -58,14 +57,14 @@ inline constexpr const char* kOptionalSyscalls[] = {VMAT_SYSCALLS(VMAT_OPTIONAL_
 using ForcedModes = std::map<Family, AttachMode>;
 
 struct Features {
-  bool btf = false;                 // /sys/kernel/btf/vmlinux
+  bool btf = false;  // /sys/kernel/btf/vmlinux
   std::string kernel_release;
-  bool tracefs = false;             // mounted (or mounted by us)
-  std::string tracefs_error;        // why not
-  bool syscall_tracepoints = false; // events/syscalls/sys_enter_mmap exists
-  bool raw_tracepoints = true;      // always in kernels with BPF; a load failure says otherwise
-  bool task_vma_iter = false;       // bpf_iter_task_vma_new kfunc in vmlinux BTF (6.7+)
-  bool kprobes = false;             // kprobe PMU present (/sys/bus/event_source/devices/kprobe)
+  bool tracefs = false;              // mounted (or mounted by us)
+  std::string tracefs_error;         // why not
+  bool syscall_tracepoints = false;  // events/syscalls/sys_enter_mmap exists
+  bool raw_tracepoints = true;       // always in kernels with BPF; a load failure says otherwise
+  bool task_vma_iter = false;        // bpf_iter_task_vma_new kfunc in vmlinux BTF (6.7+)
+  bool kprobes = false;              // kprobe PMU present (/sys/bus/event_source/devices/kprobe)
   // Of kSyscallFunctions, those not in /proc/kallsyms (only looked up when
   // kprobes is true): a kprobe on any of them would fail to attach.
   std::vector<std::string> kprobe_missing;
@@ -78,8 +77,8 @@ struct Features {
   std::string vma_fentry_error = "vmlinux BTF missing";
   // The maple_tree:ma_write tracepoint (Linux 6.1+): btf_trace_ma_write in BTF.
   bool maple_tree_tp = false;
-  bool fentry = false;              // a trivial fexit program on __x64_sys_brk loaded and attached
-  std::string fentry_error;         // why not, e.g. "load refused (EPERM)"
+  bool fentry = false;       // a trivial fexit program on __x64_sys_brk loaded and attached
+  std::string fentry_error;  // why not, e.g. "load refused (EPERM)"
   // Of kOptionalSyscalls, those each syscalls mode cannot hook on this
   // kernel: __x64_sys_NAME not in vmlinux BTF (kFentry), not in
   // /proc/kallsyms (kKprobe), no syscalls:sys_enter_NAME (kTracepoint).

@@ -106,18 +106,25 @@ void Session::handle(std::span<const std::byte> rec) {
   // belongs there, not at the next poll.
   if (d->type == VMAT_EV_FS) check_deleted(d->hdr.ts);
   losses_.forget_ended(*d);
-  if (d->type == VMAT_EV_SYSCALL) counts_[std::string("syscall")]++;
-  else if (d->type == VMAT_EV_FAULT) counts_["fault"]++;
-  else if (d->type == VMAT_EV_FORK) counts_["fork"]++;
-  else if (d->type == VMAT_EV_EXEC) counts_["exec"]++;
-  else if (d->type == VMAT_EV_EXIT) counts_["exit"]++;
+  if (d->type == VMAT_EV_SYSCALL)
+    counts_[std::string("syscall")]++;
+  else if (d->type == VMAT_EV_FAULT)
+    counts_["fault"]++;
+  else if (d->type == VMAT_EV_FORK)
+    counts_["fork"]++;
+  else if (d->type == VMAT_EV_EXEC)
+    counts_["exec"]++;
+  else if (d->type == VMAT_EV_EXIT)
+    counts_["exit"]++;
   // Without the kernel's exec walk, a followed child was stopped at its exec
   // by the BPF side (vmat_stop_on_exec): read /proc, then let it go.
   // (The spawned command's first exec is the one ptrace stopped: spawn()
   // seeds that one.)
   if (d->type == VMAT_EV_EXEC && plan_.mode(Family::kExecLayout) == AttachMode::kProcfs) {
-    if (static_cast<pid_t>(d->hdr.pid) == child_ && !child_exec_seen_) child_exec_seen_ = true;
-    else seed_after_exec(d->hdr.pid);
+    if (static_cast<pid_t>(d->hdr.pid) == child_ && !child_exec_seen_)
+      child_exec_seen_ = true;
+    else
+      seed_after_exec(d->hdr.pid);
   }
 }
 
@@ -200,9 +207,9 @@ void Session::attach(pid_t pid) {
 // Written into the stream as records, so replay shows the same.
 void Session::check_deleted(uint64_t ts) {
   for (const auto& f : find_deleted_files(pipeline_.processor())) {
-    auto bytes = encode_file_deleted(make_header(VMAT_REC_FILE_DELETED, ts ? ts : monotonic_ns(), f.pid, f.pid,
-                                                 "vmatrace"),
-                                     FileDeletedRecord{f.dev, f.ino, f.path});
+    auto bytes =
+        encode_file_deleted(make_header(VMAT_REC_FILE_DELETED, ts ? ts : monotonic_ns(), f.pid, f.pid, "vmatrace"),
+                            FileDeletedRecord{f.dev, f.ino, f.path});
     handle(bytes);
   }
 }
@@ -238,8 +245,10 @@ void Session::reap() {
   int st = 0;
   pid_t r = ::waitpid(child_, &st, WNOHANG);
   if (r == child_) {
-    if (WIFEXITED(st)) child_status_ = WEXITSTATUS(st);
-    else if (WIFSIGNALED(st)) child_status_ = 128 + WTERMSIG(st);
+    if (WIFEXITED(st))
+      child_status_ = WEXITSTATUS(st);
+    else if (WIFSIGNALED(st))
+      child_status_ = 128 + WTERMSIG(st);
   }
 }
 
@@ -276,11 +285,11 @@ bool Session::done() const {
 }
 
 int Session::run() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   ::sigemptyset(&sa.sa_mask);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
-  struct sigaction sc{};
+  struct sigaction sc {};
   sc.sa_handler = on_sigchld;
   sc.sa_flags = SA_RESTART | SA_NOCLDSTOP;
   ::sigemptyset(&sc.sa_mask);

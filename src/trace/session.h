@@ -40,24 +40,24 @@ class FaultSummaryCollector;
 enum class MallocMode { kOff, kStack };
 
 struct TraceOptions {
-  std::optional<pid_t> pid;               // -p PID
-  std::vector<std::string> command;       // -- CMD ARGS
-  bool follow = true;                     // follow children
-  PrinterOptions print;                   // output format and --maps
-  std::FILE* out = stdout;                // where events go
-  std::string record_path;                // -o FILE: record while tracing
-  bool force = false;                     // overwrite an existing recording
-  std::map<Family, AttachMode> forced;    // --attach
+  std::optional<pid_t> pid;             // -p PID
+  std::vector<std::string> command;     // -- CMD ARGS
+  bool follow = true;                   // follow children
+  PrinterOptions print;                 // output format and --maps
+  std::FILE* out = stdout;              // where events go
+  std::string record_path;              // -o FILE: record while tracing
+  bool force = false;                   // overwrite an existing recording
+  std::map<Family, AttachMode> forced;  // --attach
   LoaderOptions loader;
-  bool summary = true;                    // summary on stderr at the end
-  bool fault_report = false;              // --summary: page-fault hotspots on `out` at the end
+  bool summary = true;        // summary on stderr at the end
+  bool fault_report = false;  // --summary: page-fault hotspots on `out` at the end
   FaultReportOptions fault_report_opts;
-  bool quiet = false;                     // no stderr banner (tests)
+  bool quiet = false;  // no stderr banner (tests)
   // -u/--user NAME: run -- CMD as this user. Empty: as the user who ran
   // sudo (SUDO_UID/SUDO_GID) when we are root through sudo, else as us:
   // tracing needs root, the traced command should not get it.
   std::string user;
-  MallocMode malloc = MallocMode::kStack;  // default: attribution on (cost only at growth syscalls)
+  MallocMode malloc = MallocMode::kStack;         // default: attribution on (cost only at growth syscalls)
   uint32_t malloc_stack_bytes = VMAT_USTACK_MAX;  // user stack copied per growth
   // Anonymous mmaps smaller than this are not attributed (glibc's default
   // M_MMAP_THRESHOLD: it never maps a smaller chunk unless tuned with mallopt).

@@ -17,8 +17,10 @@ void JsonWriter::quoted(std::string_view s) {
     n++;
   }
   out_ += '"';
-  if (n == s.size()) out_.append(s);
-  else append_json_escaped(out_, s);
+  if (n == s.size())
+    out_.append(s);
+  else
+    append_json_escaped(out_, s);
   out_ += '"';
 }
 

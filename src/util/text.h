@@ -9,7 +9,7 @@
 
 namespace vmatrace {
 
-std::string hex(uint64_t v);           // "0x7f3c2a000000"
+std::string hex(uint64_t v);             // "0x7f3c2a000000"
 std::string human_size(uint64_t bytes);  // "4.0 KiB", "12 B", "1.5 MiB"
 
 // Control characters, backslash and invalid UTF-8 made visible (\n, \t,

@@ -97,10 +97,12 @@ class JsonChecker {
   bool number() {
     size_t start = i_;
     if (peek() == '-') i_++;
-    if (peek() == '0') i_++;
+    if (peek() == '0')
+      i_++;
     else if (peek() >= '1' && peek() <= '9')
       while (std::isdigit(static_cast<unsigned char>(peek()))) i_++;
-    else return false;
+    else
+      return false;
     if (peek() == '.') {
       i_++;
       if (!std::isdigit(static_cast<unsigned char>(peek()))) return false;
@@ -254,11 +256,13 @@ TEST(Cli, MapsAtEndLooksLikeProcMaps) {
   auto r = e2e::run_command(vm(concat({"trace", "--maps", "--"}, quiet("storm", {"10"}))));
   ASSERT_EQ(r.status, 0) << describe(r);
   auto lines = e2e::split_lines(r.out);
-  auto hdr = std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return l.rfind("# maps of ", 0) == 0; });
+  auto hdr =
+      std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return l.rfind("# maps of ", 0) == 0; });
   ASSERT_NE(hdr, lines.end()) << "no '# maps of' block\n" << describe(r);
   EXPECT_TRUE(std::regex_match(*hdr, std::regex(R"(# maps of \d+ \(storm\))"))) << *hdr;
   // /proc/PID/maps: start-end perms offset dev inode, then the name padded to column 74.
-  std::regex line(R"([0-9a-f]{8,16}-[0-9a-f]{8,16} [r-][w-][x-][ps] [0-9a-f]{8} [0-9a-f]{2,3}:[0-9a-f]{2,5} \d+ *( .*)?)");
+  std::regex line(
+      R"([0-9a-f]{8,16}-[0-9a-f]{8,16} [r-][w-][x-][ps] [0-9a-f]{8} [0-9a-f]{2,3}:[0-9a-f]{2,5} \d+ *( .*)?)");
   bool exe = false, stack = false, vdso = false, libc = false;
   int n = 0;
   for (auto it = hdr + 1; it != lines.end() && it->rfind("# ", 0) != 0; ++it, ++n) {

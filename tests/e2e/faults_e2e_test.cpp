@@ -9,8 +9,8 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/magic.h>
-#include <sys/vfs.h>
 #include <signal.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,9 +60,9 @@ void make_cold_file(const std::string& path, size_t pages) {
 }
 
 struct FaultRun {
-  vmatrace::FaultCounts at_stop;   // the report's totals while the workload was stopped
+  vmatrace::FaultCounts at_stop;  // the report's totals while the workload was stopped
   uint64_t attributed_at_stop = 0;
-  KernelFaults kernel;             // /proc/PID/stat at that moment
+  KernelFaults kernel;  // /proc/PID/stat at that moment
   std::vector<vmatrace::FaultReport::VmaRow> vmas;
   vmatrace::FaultCounts total;
   bool majmin_known = false;
@@ -143,7 +143,7 @@ void expect_matches_kernel(const FaultRun& r) {
               static_cast<unsigned long long>(r.kernel.minflt), static_cast<unsigned long long>(r.kernel.majflt));
   double diff = std::abs(static_cast<double>(r.at_stop.faults) - static_cast<double>(r.kernel.total()));
   EXPECT_LE(diff, 0.01 * r.kernel.total()) << "report " << r.at_stop.faults << " vs /proc/PID/stat minflt "
-                                            << r.kernel.minflt << " + majflt " << r.kernel.majflt;
+                                           << r.kernel.minflt << " + majflt " << r.kernel.majflt;
   EXPECT_GE(r.attributed_at_stop, r.at_stop.faults * 999 / 1000) << "faults not placed in a VMA";
   EXPECT_TRUE(r.majmin_known) << "major/minor must come from the perf events on this kernel";
 }
@@ -159,7 +159,8 @@ std::vector<JsonVma> json_by_vma(const std::string& json) {
   auto e = json.find("],\"by_range\"");
   if (b == std::string::npos || e == std::string::npos) return {};
   std::string s = json.substr(b, e - b);
-  std::regex row(R"re("start":"0x([0-9a-f]+)","end":"0x([0-9a-f]+)","perms":"[^"]*","path":"([^"]*)","name":"[^"]*","faults":(\d+),"read":\d+,"write":\d+,"exec":\d+,"major":(\d+))re");
+  std::regex row(
+      R"re("start":"0x([0-9a-f]+)","end":"0x([0-9a-f]+)","perms":"[^"]*","path":"([^"]*)","name":"[^"]*","faults":(\d+),"read":\d+,"write":\d+,"exec":\d+,"major":(\d+))re");
   std::vector<JsonVma> out;
   for (std::sregex_iterator it(s.begin(), s.end(), row), end; it != end; ++it)
     out.push_back({std::stoull((*it)[1], nullptr, 16), std::stoull((*it)[2], nullptr, 16), std::stoull((*it)[4]),
@@ -229,8 +230,8 @@ TEST(Faults, ColdFileReadShowsMajorFaults) {
 TEST(Faults, LiveSummaryEqualsReportOfTheRecording) {
   TempDir dir;
   std::string rec = dir.file("faults.vmat");
-  auto live = run_command({vmatrace_bin(), "trace", "--summary", "--json", "--top", "0", "-o", rec, "--",
-                           workload("faultpages")});
+  auto live = run_command(
+      {vmatrace_bin(), "trace", "--summary", "--json", "--top", "0", "-o", rec, "--", workload("faultpages")});
   ASSERT_EQ(live.status, 0) << live.err;
   auto lines = split_lines(live.out);
   ASSERT_FALSE(lines.empty());
@@ -258,8 +259,8 @@ TEST(Faults, LiveSummaryEqualsReportOfTheRecording) {
 }
 
 TEST(Faults, CliSummaryModeCountsInTheKernel) {
-  auto r = run_command({vmatrace_bin(), "trace", "--faults=summary", "--json", "--top", "0", "--",
-                        workload("faultpages")});
+  auto r =
+      run_command({vmatrace_bin(), "trace", "--faults=summary", "--json", "--top", "0", "--", workload("faultpages")});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out.find("\"event\":\"fault\""), std::string::npos) << "no per-fault records in summary mode";
   auto lines = split_lines(r.out);

@@ -87,7 +87,8 @@ std::string hexs(uint64_t v) {
 }
 std::string q(const std::string& s) { return "\"" + vmatrace::escape_json(s) + "\""; }
 
-std::string band(pid_t pid, uint64_t start, uint64_t end, const std::string& perms, uint64_t ts, const std::string& what) {
+std::string band(pid_t pid, uint64_t start, uint64_t end, const std::string& perms, uint64_t ts,
+                 const std::string& what) {
   return "{\"pid\":" + std::to_string(pid) + ",\"start\":" + q(hexs(start)) + ",\"end\":" + q(hexs(end)) +
          ",\"perms\":" + q(perms) + ",\"ts\":" + q(std::to_string(ts)) + ",\"what\":" + q(what) + "}";
 }
@@ -97,8 +98,8 @@ std::string marker(pid_t pid, const std::vector<std::string>& kinds, uint64_t lo
   std::string k;
   for (const auto& s : kinds) k += (k.empty() ? "" : ",") + q(s);
   return "{\"pid\":" + std::to_string(pid) + ",\"kinds\":[" + k + "],\"lo\":" + q(hexs(lo)) + ",\"hi\":" + q(hexs(hi)) +
-         ",\"after\":" + q(std::to_string(after)) + ",\"before\":" + q(std::to_string(before)) + ",\"what\":" + q(what) +
-         ",\"min\":" + std::to_string(min) + "}";
+         ",\"after\":" + q(std::to_string(after)) + ",\"before\":" + q(std::to_string(before)) +
+         ",\"what\":" + q(what) + ",\"min\":" + std::to_string(min) + "}";
 }
 
 // playwright-core, installed from the committed lock file into the build
@@ -109,11 +110,13 @@ std::string playwright_modules() {
   fs::create_directories(dst);
   auto lock = e2e::read_file(src / "package-lock.json");
   if (!lock) throw std::runtime_error("tests/html/package-lock.json missing");
-  bool fresh = e2e::read_file(dst / "package-lock.json") == lock && fs::exists(dst / "node_modules/playwright-core/package.json");
+  bool fresh = e2e::read_file(dst / "package-lock.json") == lock &&
+               fs::exists(dst / "node_modules/playwright-core/package.json");
   if (!fresh) {
     fs::copy_file(src / "package.json", dst / "package.json", fs::copy_options::overwrite_existing);
     fs::copy_file(src / "package-lock.json", dst / "package-lock.json", fs::copy_options::overwrite_existing);
-    auto r = e2e::run_command({"npm", "ci", "--no-audit", "--no-fund", "--prefix", dst.string()}, std::chrono::seconds(300));
+    auto r =
+        e2e::run_command({"npm", "ci", "--no-audit", "--no-fund", "--prefix", dst.string()}, std::chrono::seconds(300));
     if (r.status != 0)
       throw std::runtime_error("npm ci in " + dst.string() + " failed (status " + std::to_string(r.status) +
                                "; install nodejs npm, scripts/setup.sh): " + r.err);
@@ -167,7 +170,8 @@ TEST(HtmlTimelineE2e, PageShowsTheRecordedOperationsWhereAndWhenTheyHappened) {
   };
   auto stops_json = [](const std::vector<Stop>& v) {
     std::string s;
-    for (const auto& x : v) s += std::string(s.empty() ? "" : ",") + "{\"ts\":" + q(std::to_string(x.ts)) + ",\"maps\":" + q(x.maps) + "}";
+    for (const auto& x : v)
+      s += std::string(s.empty() ? "" : ",") + "{\"ts\":" + q(std::to_string(x.ts)) + ",\"maps\":" + q(x.maps) + "}";
     return s;
   };
   auto join = [](const std::vector<std::string>& v) {
@@ -176,20 +180,22 @@ TEST(HtmlTimelineE2e, PageShowsTheRecordedOperationsWhereAndWhenTheyHappened) {
     return s;
   };
   const std::string screenshot = std::string(VMATRACE_HTML_MODULES) + "/timeline-e2e.png";
-  std::string expect = "{\"html\":" + q(html) + ",\"recording\":" + q(t.rec) + ",\"vmatrace\":" + q(e2e::vmatrace_bin()) +
-                       ",\"screenshot\":" + q(screenshot) + ",\"processes\":[{\"pid\":" + std::to_string(t.root) +
-                       ",\"stops\":[" + stops_json(parent) + "]},{\"pid\":" + std::to_string(child[0].pid) +
-                       ",\"stops\":[" + stops_json(child) + "]}],\"bands\":[" + join(bands) + "],\"markers\":[" +
-                       join(markers) + "],\"hover\":" + band(t.root, region, end, "rw-p", parent[0].ts, "hover") + "}";
+  std::string expect = "{\"html\":" + q(html) + ",\"recording\":" + q(t.rec) +
+                       ",\"vmatrace\":" + q(e2e::vmatrace_bin()) + ",\"screenshot\":" + q(screenshot) +
+                       ",\"processes\":[{\"pid\":" + std::to_string(t.root) + ",\"stops\":[" + stops_json(parent) +
+                       "]},{\"pid\":" + std::to_string(child[0].pid) + ",\"stops\":[" + stops_json(child) +
+                       "]}],\"bands\":[" + join(bands) + "],\"markers\":[" + join(markers) +
+                       "],\"hover\":" + band(t.root, region, end, "rw-p", parent[0].ts, "hover") + "}";
   const std::string expect_path = dir.file("expect.json");
   e2e::write_file(expect_path, expect);
 
   std::string modules = playwright_modules();
-  auto checks = e2e::run_command({"node", std::string(VMATRACE_HTML_TESTS) + "/check_timeline.mjs", modules, expect_path},
-                               std::chrono::seconds(120));
+  auto checks =
+      e2e::run_command({"node", std::string(VMATRACE_HTML_TESTS) + "/check_timeline.mjs", modules, expect_path},
+                       std::chrono::seconds(120));
   EXPECT_EQ(checks.status, 0) << "page checks failed (status " << checks.status
-                            << "; 127: node missing, install nodejs npm chromium, scripts/setup.sh)\n"
-                            << checks.out << checks.err;
+                              << "; 127: node missing, install nodejs npm chromium, scripts/setup.sh)\n"
+                              << checks.out << checks.err;
   std::fputs(checks.out.c_str(), stdout);  // the checks, for the log
   EXPECT_NE(checks.out.find("all checks passed"), std::string::npos) << checks.out;
   // A run that checked nothing passes nothing.
@@ -206,7 +212,8 @@ TEST(HtmlTimelineE2e, PageShowsTheRecordedOperationsWhereAndWhenTheyHappened) {
 TEST(HtmlTimelineE2e, MallocPanelAndMarkersNameTheWorkloadsCallSites) {
   TempDir dir;
   const std::string rec = dir.file("rec.vmat"), steps_file = dir.file("steps"), html = dir.file("malloc.html");
-  auto rr = e2e::run_command({e2e::vmatrace_bin(), "record", "-o", rec, "--", e2e::workload("mallocgrowth"), steps_file});
+  auto rr =
+      e2e::run_command({e2e::vmatrace_bin(), "record", "-o", rec, "--", e2e::workload("mallocgrowth"), steps_file});
   ASSERT_EQ(rr.status, 0) << rr.err;
   std::string steps;
   size_t n = 0;

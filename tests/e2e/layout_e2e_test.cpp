@@ -52,9 +52,9 @@ struct StepCase {
 
 // Stops per step of tests/workloads/checkpoints.c.
 const StepCase kSteps[] = {
-    {"merge", 1},  {"mprotect", 3}, {"munmap", 3},   {"mremap", 3}, {"file", 1},     {"deleted", 1}, {"shanon", 1},
-    {"brk", 2},    {"stack", 1},    {"thread", 2},   {"dlopen", 2}, {"dontfork", 1}, {"mlock", 6},
-    {"pkey", 2},   {"shm", 5},      {"fork", 2},
+    {"merge", 1},  {"mprotect", 3}, {"munmap", 3}, {"mremap", 3}, {"file", 1},   {"deleted", 1},
+    {"shanon", 1}, {"brk", 2},      {"stack", 1},  {"thread", 2}, {"dlopen", 2}, {"dontfork", 1},
+    {"mlock", 6},  {"pkey", 2},     {"shm", 5},    {"fork", 2},
 };
 
 class CheckpointStep : public ::testing::TestWithParam<StepCase> {};
@@ -149,8 +149,8 @@ TEST(Layout, CCompilerRun) {
          "  return 0;\n}\n";
   }
   TraceHarness h;
-  h.spawn({"/usr/bin/env", "LD_PRELOAD=" + e2e::workload("stopatexit.so"), "/usr/bin/gcc", "-O2", "-g", "-c", src,
-           "-o", obj});
+  h.spawn({"/usr/bin/env", "LD_PRELOAD=" + e2e::workload("stopatexit.so"), "/usr/bin/gcc", "-O2", "-g", "-c", src, "-o",
+           obj});
   int stops = 0;
   std::set<std::string> programs;
   h.run([&](const Stop& s) {

@@ -73,7 +73,8 @@ std::vector<Growth> growths(const std::string& out) {
     if (std::regex_search(l, m, via_re)) g.via = m[1];
     if (std::regex_search(l, m, bytes_re)) g.bytes = std::stoull(m[1]);
     if (std::regex_search(l, m, addr_re)) g.addr = std::stoull(m[1], nullptr, 16);
-    if (std::regex_search(l, m, vma_re)) g.vma_start = std::stoull(m[1], nullptr, 16), g.vma_end = std::stoull(m[2], nullptr, 16);
+    if (std::regex_search(l, m, vma_re))
+      g.vma_start = std::stoull(m[1], nullptr, 16), g.vma_end = std::stoull(m[2], nullptr, 16);
     if (std::regex_search(l, m, site_re)) g.call_site = m[1];
     v.push_back(g);
   }
@@ -156,7 +157,8 @@ TEST(Malloc, TextOutputNamesCallSiteAndLine) {
   auto r = e2e::run_command(vm({"trace", "--faults=off", "--", e2e::workload("mallocgrowth"), steps_file}));
   ASSERT_EQ(r.status, 0) << describe(r);
   // "malloc_growth calloc via mmap +4.0 MiB => ... from large_calloc+0x.. (mallocgrowth.c:NN)"
-  std::regex calloc_line(R"(malloc_growth calloc via mmap \+4\.0 MiB => 0x[0-9a-f]+-0x[0-9a-f]+ rw-p from large_calloc\+0x[0-9a-f]+ \(mallocgrowth\.c:[0-9]+\))");
+  std::regex calloc_line(
+      R"(malloc_growth calloc via mmap \+4\.0 MiB => 0x[0-9a-f]+-0x[0-9a-f]+ rw-p from large_calloc\+0x[0-9a-f]+ \(mallocgrowth\.c:[0-9]+\))");
   EXPECT_TRUE(std::regex_search(r.out, calloc_line)) << r.out.substr(0, 20000);
   EXPECT_NE(r.err.find("malloc growth:"), std::string::npos) << "summary at the end\n" << r.err;
 }
@@ -164,8 +166,7 @@ TEST(Malloc, TextOutputNamesCallSiteAndLine) {
 TEST(Malloc, CxxOperatorNewNamesDemangledCaller) {
   TempDir dir;
   std::string steps_file = dir.file("steps");
-  auto live = e2e::run_command(
-      vm({"trace", "--json", "--faults=off", "--", e2e::workload("newgrowth"), steps_file}));
+  auto live = e2e::run_command(vm({"trace", "--json", "--faults=off", "--", e2e::workload("newgrowth"), steps_file}));
   ASSERT_EQ(live.status, 0) << describe(live);
   auto steps = read_steps(steps_file);
   ASSERT_EQ(steps.size(), 1u);
@@ -185,11 +186,15 @@ TEST(Malloc, ReportRanksCallSites) {
   // 8 MiB stack, made writable by mprotect in pthread_create, is larger and
   // not from an allocator).
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(rep.out, m, std::regex("\"largest\":\\{\"pid\":[0-9]+,\"tid\":[0-9]+,\"allocator\":[^,]*,\"via\":\"[a-z]+\",\"bytes\":([0-9]+)")))
+  ASSERT_TRUE(std::regex_search(
+      rep.out, m,
+      std::regex(
+          "\"largest\":\\{\"pid\":[0-9]+,\"tid\":[0-9]+,\"allocator\":[^,]*,\"via\":\"[a-z]+\",\"bytes\":([0-9]+)")))
       << rep.out;
   EXPECT_GE(std::stoull(m[1]), 6ull << 20) << rep.out;
   EXPECT_NE(rep.out.find("{\"allocator\":null,\"function\":\"pthread_create"), std::string::npos)
-      << "thread stacks are growth, not an allocator's\n" << rep.out;
+      << "thread stacks are growth, not an allocator's\n"
+      << rep.out;
   // Sites are ranked by bytes: the realloc site (6 MiB) before calloc (4 MiB)
   // before posix_memalign (3 MiB) before the heap's brk growth.
   auto pos = [&](const std::string& alloc, const std::string& fn) {
@@ -224,8 +229,7 @@ TEST(Malloc, ReportRanksCallSites) {
 TEST(Malloc, OffRecordsNoStacks) {
   TempDir dir;
   std::string steps_file = dir.file("steps"), rec = dir.file("rec.vmat");
-  auto r = e2e::run_command(
-      vm({"record", "--malloc=off", "-o", rec, "--", e2e::workload("mallocgrowth"), steps_file}));
+  auto r = e2e::run_command(vm({"record", "--malloc=off", "-o", rec, "--", e2e::workload("mallocgrowth"), steps_file}));
   ASSERT_EQ(r.status, 0) << describe(r);
   auto rep = e2e::run_command(vm({"report", rec, "--malloc"}));
   EXPECT_NE(rep.status, 0) << describe(rep);

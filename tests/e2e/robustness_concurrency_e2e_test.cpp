@@ -172,11 +172,11 @@ constexpr int kThreads = 64, kIterations = 200;
 // Through the vmatrace binary, live JSON stream.
 TEST(Robustness, SixtyFourThreadsLoseNothing) {
   TempDir dir;
-  auto r = e2e::run_command(
-      e2e::vmatrace_argv({"trace", "--json", "--faults=off", "--", "sh", "-c", "o=$1; shift; exec \"$0\" \"$@\" >\"$o\"",
-                          e2e::workload("threads"), dir.file("out"), std::to_string(kThreads),
-                          std::to_string(kIterations)}),
-      std::chrono::seconds(120));
+  auto r =
+      e2e::run_command(e2e::vmatrace_argv({"trace", "--json", "--faults=off", "--", "sh", "-c",
+                                           "o=$1; shift; exec \"$0\" \"$@\" >\"$o\"", e2e::workload("threads"),
+                                           dir.file("out"), std::to_string(kThreads), std::to_string(kIterations)}),
+                       std::chrono::seconds(120));
   ASSERT_EQ(r.status, 0) << describe(r);
   // The claim holds when no loss was reported; a default-sized ring buffer
   // must not lose on this load at all.
@@ -197,8 +197,8 @@ TEST(Robustness, SixtyFourThreadsFinalLayoutEqualsProcMaps) {
   {
     // Scoped: the event stream is complete once the harness (its Session) ends.
     TraceHarness h(o);
-    h.spawn({"sh", "-c", "o=$1; shift; exec \"$0\" \"$@\" >\"$o\"", e2e::workload("threads"),
-             dir.file("out"), std::to_string(kThreads), std::to_string(kIterations), "--stop"});
+    h.spawn({"sh", "-c", "o=$1; shift; exec \"$0\" \"$@\" >\"$o\"", e2e::workload("threads"), dir.file("out"),
+             std::to_string(kThreads), std::to_string(kIterations), "--stop"});
     int stops = 0;
     h.run([&](const Stop& s) {
       stops++;
@@ -215,8 +215,7 @@ TEST(Robustness, SixtyFourThreadsFinalLayoutEqualsProcMaps) {
     ASSERT_EQ(st.lost, 0u) << "loss reported: the no-loss claim does not apply";
     EXPECT_EQ(st.rejected, 0u);
   }
-  expect_threads_attributed(e2e::read_file(o.json_events_path).value_or(""), out, kThreads,
-                            "in-process JSON stream");
+  expect_threads_attributed(e2e::read_file(o.json_events_path).value_or(""), out, kThreads, "in-process JSON stream");
 }
 
 }  // namespace

@@ -13,12 +13,12 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <functional>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <regex>
@@ -52,7 +52,7 @@ bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds limit
 }
 
 uint64_t file_size(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
@@ -76,7 +76,8 @@ RunResult dump_own_map(pid_t pid, const std::string& name) {
     auto info = e2e::read_file(fd.path().string()).value_or("");
     if (!std::regex_search(info, m, id_re)) continue;
     auto show = e2e::run_command({"bpftool", "-j", "map", "show", "id", m[1]});
-    if (has(show.out, "\"name\":\"" + name + "\"")) return e2e::run_command({"bpftool", "-j", "map", "dump", "id", m[1]});
+    if (has(show.out, "\"name\":\"" + name + "\""))
+      return e2e::run_command({"bpftool", "-j", "map", "dump", "id", m[1]});
   }
   return {1, "", "no BPF map named " + name + " among the fds of pid " + std::to_string(pid)};
 }
@@ -159,15 +160,13 @@ TEST(Robustness, DiskFullIsOneClearErrorAndTracedProcessUnharmed) {
   std::string out = mnt + "/rec.vmat";
   // The workload's own output goes to a file outside the small tmpfs.
   std::string wl_out = dir.file("workload.out");
-  auto r = e2e::run_command(
-      vm({"record", "-o", out, "--", "sh", "-c", "\"$0\" 200000 >\"$1\"; echo status=$? >>\"$1\"",
-          e2e::workload("storm"), wl_out}),
-      120s);
+  auto r = e2e::run_command(vm({"record", "-o", out, "--", "sh", "-c", "\"$0\" 200000 >\"$1\"; echo status=$? >>\"$1\"",
+                                e2e::workload("storm"), wl_out}),
+                            120s);
   EXPECT_NE(r.status, 0) << describe(r);
   auto err_lines = e2e::split_lines(r.err);
-  size_t enospc = std::count_if(err_lines.begin(), err_lines.end(), [&](const std::string& l) {
-    return has(l, out) && has(l, "No space left on device");
-  });
+  size_t enospc = std::count_if(err_lines.begin(), err_lines.end(),
+                                [&](const std::string& l) { return has(l, out) && has(l, "No space left on device"); });
   EXPECT_EQ(enospc, 1u) << "one line naming the path and the errno\n" << describe(r);
   // The traced command ran to completion (vmatrace waited for it or let it go).
   ASSERT_TRUE(wait_for([&] { return has(e2e::read_file(wl_out).value_or(""), "status="); }, 60s));
@@ -199,8 +198,10 @@ class AsanQuarantineLimit {
     ::setenv("ASAN_OPTIONS", v.c_str(), 1);
   }
   ~AsanQuarantineLimit() {
-    if (saved_) ::setenv("ASAN_OPTIONS", saved_->c_str(), 1);
-    else ::unsetenv("ASAN_OPTIONS");
+    if (saved_)
+      ::setenv("ASAN_OPTIONS", saved_->c_str(), 1);
+    else
+      ::unsetenv("ASAN_OPTIONS");
   }
   AsanQuarantineLimit(const AsanQuarantineLimit&) = delete;
   AsanQuarantineLimit& operator=(const AsanQuarantineLimit&) = delete;
@@ -220,11 +221,13 @@ TEST(Robustness, ThousandsOfShortLivedChildrenStayBounded) {
                    "for i in $(seq 200); do /bin/true; done; kill -STOP $$; "
                    "for i in $(seq 1800); do /bin/true; done; kill -STOP $$"}));
   pid_t sh = 0;
-  ASSERT_TRUE(wait_for([&] {
-    auto k = e2e::children_of(p.pid());
-    if (!k.empty()) sh = k[0];
-    return sh && e2e::process_state(sh) == 'T';
-  }, 60s));
+  ASSERT_TRUE(wait_for(
+      [&] {
+        auto k = e2e::children_of(p.pid());
+        if (!k.empty()) sh = k[0];
+        return sh && e2e::process_state(sh) == 'T';
+      },
+      60s));
   std::this_thread::sleep_for(300ms);  // let the frontend drain
   uint64_t rss200 = rss_kib(p.pid());
   ::kill(sh, SIGCONT);

@@ -114,8 +114,8 @@ const std::vector<std::string> kSteps = {"merge", "mprotect", "munmap", "mremap"
 // Every step the checkpoints workload knows (file and shared mappings, an
 // unlinked file, stack growth, a thread stack and its guard, dlopen/dlclose,
 // MADV_DONTFORK, mlock/mlockall, pkey_mprotect, SysV shm, fork).
-const std::vector<std::string> kAllSteps = {"merge",  "mprotect", "munmap", "mremap",   "file",  "deleted",
-                                            "shanon", "brk",      "stack",  "thread",   "dlopen", "dontfork",
+const std::vector<std::string> kAllSteps = {"merge",  "mprotect", "munmap", "mremap", "file",   "deleted",
+                                            "shanon", "brk",      "stack",  "thread", "dlopen", "dontfork",
                                             "mlock",  "pkey",     "shm",    "fork"};
 
 std::string record(const TempDir& dir, const std::string& name, const std::vector<std::string>& extra,
@@ -182,7 +182,8 @@ TEST(VmaKernelView, MergesAndSplitsMatchInferenceAndTheKnownOperations) {
     bool page_mmap = e.line.find(" mmap(") != std::string::npos &&
                      e.line.find("4096 [4.0 KiB], PROT_READ|PROT_WRITE") != std::string::npos &&
                      e.line.find("MAP_FIXED_NOREPLACE") != std::string::npos;
-    bool mprotect3 = e.line.find(" mprotect(") != std::string::npos && e.line.find(", 12288 [12 KiB], ") != std::string::npos;
+    bool mprotect3 =
+        e.line.find(" mprotect(") != std::string::npos && e.line.find(", 12288 [12 KiB], ") != std::string::npos;
     for (const auto& c : e.changes) {
       if (!merge_or_split(c)) continue;
       if (page_mmap) {
@@ -206,8 +207,8 @@ TEST(VmaKernelView, MergesAndSplitsMatchInferenceAndTheKnownOperations) {
           EXPECT_EQ(c.to, std::vector<Range>{Range(r, r + 10 * 4096)}) << c.text;
           merges3++;
         }
-      } else if (e.line.find(" munmap(") != std::string::npos && e.line.find(", 4096 [4.0 KiB])") != std::string::npos &&
-                 c.kind == "vma_split") {
+      } else if (e.line.find(" munmap(") != std::string::npos &&
+                 e.line.find(", 4096 [4.0 KiB])") != std::string::npos && c.kind == "vma_split") {
         const uint64_t a = hex_after(e.line, "munmap(0x");
         bool piece = false;
         for (const auto& t : c.to) piece |= t == Range(a, a + 4096);

@@ -10,9 +10,9 @@
 #include <span>
 #include <string>
 
-#include "core/syscall_names.h"
 #include "core/processor.h"
 #include "core/records.h"
+#include "core/syscall_names.h"
 #include "output/printer.h"
 #include "record/reader.h"
 

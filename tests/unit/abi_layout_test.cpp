@@ -9,106 +9,99 @@
 
 namespace {
 
-TEST(AbiLayout, VersionIsPinned)
-{
-	// Bump both this expectation and the offsets below together with the
-	// header when the layout changes.
-	EXPECT_EQ(VMAT_ABI_VERSION, 1);
+TEST(AbiLayout, VersionIsPinned) {
+  // Bump both this expectation and the offsets below together with the
+  // header when the layout changes.
+  EXPECT_EQ(VMAT_ABI_VERSION, 1);
 }
 
-TEST(AbiLayout, HeaderLayout)
-{
-	EXPECT_EQ(sizeof(vmat_hdr), 40u);
-	EXPECT_EQ(offsetof(vmat_hdr, type), 0u);
-	EXPECT_EQ(offsetof(vmat_hdr, size), 4u);
-	EXPECT_EQ(offsetof(vmat_hdr, ts), 8u);
-	EXPECT_EQ(offsetof(vmat_hdr, pid), 16u);
-	EXPECT_EQ(offsetof(vmat_hdr, tid), 20u);
-	EXPECT_EQ(offsetof(vmat_hdr, comm), 24u);
+TEST(AbiLayout, HeaderLayout) {
+  EXPECT_EQ(sizeof(vmat_hdr), 40u);
+  EXPECT_EQ(offsetof(vmat_hdr, type), 0u);
+  EXPECT_EQ(offsetof(vmat_hdr, size), 4u);
+  EXPECT_EQ(offsetof(vmat_hdr, ts), 8u);
+  EXPECT_EQ(offsetof(vmat_hdr, pid), 16u);
+  EXPECT_EQ(offsetof(vmat_hdr, tid), 20u);
+  EXPECT_EQ(offsetof(vmat_hdr, comm), 24u);
 }
 
-TEST(AbiLayout, SyscallEventLayout)
-{
-	EXPECT_EQ(sizeof(vmat_syscall_event), 224u);
-	EXPECT_EQ(offsetof(vmat_syscall_event, sys), 40u);
-	EXPECT_EQ(offsetof(vmat_syscall_event, path_len), 44u);
-	EXPECT_EQ(offsetof(vmat_syscall_event, ret), 48u);
-	EXPECT_EQ(offsetof(vmat_syscall_event, args), 56u);
-	EXPECT_EQ(offsetof(vmat_syscall_event, enter_ts), 104u);
-	EXPECT_EQ(offsetof(vmat_syscall_event, start_brk), 112u);
-	EXPECT_EQ(offsetof(vmat_syscall_event, brk), 120u);
-	EXPECT_EQ(offsetof(vmat_syscall_event, vma), 128u);
-	EXPECT_EQ(sizeof(vmat_vma_info), 48u);
-	EXPECT_EQ(offsetof(vmat_vma_info, ino), 32u);
-	EXPECT_EQ(offsetof(vmat_vma_info, dev), 40u);
-	EXPECT_EQ(offsetof(vmat_vma_info, state), 44u);
+TEST(AbiLayout, SyscallEventLayout) {
+  EXPECT_EQ(sizeof(vmat_syscall_event), 224u);
+  EXPECT_EQ(offsetof(vmat_syscall_event, sys), 40u);
+  EXPECT_EQ(offsetof(vmat_syscall_event, path_len), 44u);
+  EXPECT_EQ(offsetof(vmat_syscall_event, ret), 48u);
+  EXPECT_EQ(offsetof(vmat_syscall_event, args), 56u);
+  EXPECT_EQ(offsetof(vmat_syscall_event, enter_ts), 104u);
+  EXPECT_EQ(offsetof(vmat_syscall_event, start_brk), 112u);
+  EXPECT_EQ(offsetof(vmat_syscall_event, brk), 120u);
+  EXPECT_EQ(offsetof(vmat_syscall_event, vma), 128u);
+  EXPECT_EQ(sizeof(vmat_vma_info), 48u);
+  EXPECT_EQ(offsetof(vmat_vma_info, ino), 32u);
+  EXPECT_EQ(offsetof(vmat_vma_info, dev), 40u);
+  EXPECT_EQ(offsetof(vmat_vma_info, state), 44u);
 }
 
-TEST(AbiLayout, OtherEvents)
-{
-	EXPECT_EQ(sizeof(vmat_fault_event), 64u);
-	EXPECT_EQ(offsetof(vmat_fault_event, addr), 40u);
-	EXPECT_EQ(offsetof(vmat_fault_event, ip), 48u);
-	EXPECT_EQ(offsetof(vmat_fault_event, error_code), 56u);
-	EXPECT_EQ(sizeof(vmat_fork_event), 56u);
-	EXPECT_EQ(offsetof(vmat_fork_event, child_pid), 40u);
-	EXPECT_EQ(sizeof(vmat_exec_event), 72u);
-	EXPECT_EQ(offsetof(vmat_exec_event, start_stack), 64u);
-	EXPECT_EQ(sizeof(vmat_exit_event), 56u);
-	EXPECT_EQ(offsetof(vmat_exit_event, lost), 48u);
-	EXPECT_EQ(sizeof(vmat_vma_snapshot_event), 104u);
-	EXPECT_EQ(offsetof(vmat_vma_snapshot_event, vma), 56u);
+TEST(AbiLayout, OtherEvents) {
+  EXPECT_EQ(sizeof(vmat_fault_event), 64u);
+  EXPECT_EQ(offsetof(vmat_fault_event, addr), 40u);
+  EXPECT_EQ(offsetof(vmat_fault_event, ip), 48u);
+  EXPECT_EQ(offsetof(vmat_fault_event, error_code), 56u);
+  EXPECT_EQ(sizeof(vmat_fork_event), 56u);
+  EXPECT_EQ(offsetof(vmat_fork_event, child_pid), 40u);
+  EXPECT_EQ(sizeof(vmat_exec_event), 72u);
+  EXPECT_EQ(offsetof(vmat_exec_event, start_stack), 64u);
+  EXPECT_EQ(sizeof(vmat_exit_event), 56u);
+  EXPECT_EQ(offsetof(vmat_exit_event, lost), 48u);
+  EXPECT_EQ(sizeof(vmat_vma_snapshot_event), 104u);
+  EXPECT_EQ(offsetof(vmat_vma_snapshot_event, vma), 56u);
 }
 
-TEST(AbiLayout, FaultFlagBitsNeverChange)
-{
-	// Recordings carry these bits; the report reads major/minor from them.
-	EXPECT_EQ(VMAT_FAULT_KERNEL_MODE, 1u << 0);
-	EXPECT_EQ(VMAT_FAULT_MAJOR, 1u << 1);
-	EXPECT_EQ(VMAT_FAULT_MINOR, 1u << 2);
-	EXPECT_EQ(VMAT_FAULT_NO_ERROR_CODE, 1u << 3);
-	EXPECT_EQ(offsetof(vmat_fault_event, flags), 60u);
+TEST(AbiLayout, FaultFlagBitsNeverChange) {
+  // Recordings carry these bits; the report reads major/minor from them.
+  EXPECT_EQ(VMAT_FAULT_KERNEL_MODE, 1u << 0);
+  EXPECT_EQ(VMAT_FAULT_MAJOR, 1u << 1);
+  EXPECT_EQ(VMAT_FAULT_MINOR, 1u << 2);
+  EXPECT_EQ(VMAT_FAULT_NO_ERROR_CODE, 1u << 3);
+  EXPECT_EQ(offsetof(vmat_fault_event, flags), 60u);
 }
 
-TEST(AbiLayout, RecordTypeIdsNeverChange)
-{
-	EXPECT_EQ(VMAT_EV_SYSCALL, 1);
-	EXPECT_EQ(VMAT_EV_FAULT, 2);
-	EXPECT_EQ(VMAT_EV_FORK, 3);
-	EXPECT_EQ(VMAT_EV_EXEC, 4);
-	EXPECT_EQ(VMAT_EV_EXIT, 5);
-	EXPECT_EQ(VMAT_EV_VMA_SNAPSHOT, 6);
-	EXPECT_EQ(VMAT_EV_FS, 7);
-	EXPECT_EQ(sizeof(vmat_fs_event), 48u);
-	EXPECT_EQ(VMAT_EV_VMA_KERNEL, 10);
-	EXPECT_EQ(sizeof(vmat_vma_kernel_event), 120u);
-	EXPECT_EQ(offsetof(vmat_vma_kernel_event, index), 48u);
-	EXPECT_EQ(offsetof(vmat_vma_kernel_event, vma_key), 64u);
-	EXPECT_EQ(offsetof(vmat_vma_kernel_event, vma), 72u);
-	EXPECT_EQ(VMAT_VMAK_MAPLE_TREE, 1);
-	EXPECT_EQ(VMAT_VMAK_FENTRY, 2);
-	EXPECT_EQ(VMAT_VMAK_KPROBE, 3);
-	EXPECT_EQ(VMAT_REC_LAYOUT, 0x8001);
-	EXPECT_EQ(VMAT_REC_LOSS, 0x8002);
-	EXPECT_EQ(VMAT_REC_NOTE, 0x8003);
-	EXPECT_EQ(VMAT_REC_FILE_DELETED, 0x8004);
+TEST(AbiLayout, RecordTypeIdsNeverChange) {
+  EXPECT_EQ(VMAT_EV_SYSCALL, 1);
+  EXPECT_EQ(VMAT_EV_FAULT, 2);
+  EXPECT_EQ(VMAT_EV_FORK, 3);
+  EXPECT_EQ(VMAT_EV_EXEC, 4);
+  EXPECT_EQ(VMAT_EV_EXIT, 5);
+  EXPECT_EQ(VMAT_EV_VMA_SNAPSHOT, 6);
+  EXPECT_EQ(VMAT_EV_FS, 7);
+  EXPECT_EQ(sizeof(vmat_fs_event), 48u);
+  EXPECT_EQ(VMAT_EV_VMA_KERNEL, 10);
+  EXPECT_EQ(sizeof(vmat_vma_kernel_event), 120u);
+  EXPECT_EQ(offsetof(vmat_vma_kernel_event, index), 48u);
+  EXPECT_EQ(offsetof(vmat_vma_kernel_event, vma_key), 64u);
+  EXPECT_EQ(offsetof(vmat_vma_kernel_event, vma), 72u);
+  EXPECT_EQ(VMAT_VMAK_MAPLE_TREE, 1);
+  EXPECT_EQ(VMAT_VMAK_FENTRY, 2);
+  EXPECT_EQ(VMAT_VMAK_KPROBE, 3);
+  EXPECT_EQ(VMAT_REC_LAYOUT, 0x8001);
+  EXPECT_EQ(VMAT_REC_LOSS, 0x8002);
+  EXPECT_EQ(VMAT_REC_NOTE, 0x8003);
+  EXPECT_EQ(VMAT_REC_FILE_DELETED, 0x8004);
 }
 
 }  // namespace
 
 namespace {
 
-TEST(AbiLayout, UserStackEvent)
-{
-	EXPECT_EQ(VMAT_EV_USER_STACK, 8);
-	EXPECT_EQ(sizeof(vmat_user_stack_event), 192u);
-	EXPECT_EQ(offsetof(vmat_user_stack_event, enter_ts), 40u);
-	EXPECT_EQ(offsetof(vmat_user_stack_event, sys), 48u);
-	EXPECT_EQ(offsetof(vmat_user_stack_event, stack_len), 52u);
-	EXPECT_EQ(offsetof(vmat_user_stack_event, regs), 56u);
-	EXPECT_EQ(VMAT_UREGS, 17);
-	EXPECT_EQ(VMAT_UREG_SP, 7);
-	EXPECT_EQ(VMAT_UREG_IP, 16);
+TEST(AbiLayout, UserStackEvent) {
+  EXPECT_EQ(VMAT_EV_USER_STACK, 8);
+  EXPECT_EQ(sizeof(vmat_user_stack_event), 192u);
+  EXPECT_EQ(offsetof(vmat_user_stack_event, enter_ts), 40u);
+  EXPECT_EQ(offsetof(vmat_user_stack_event, sys), 48u);
+  EXPECT_EQ(offsetof(vmat_user_stack_event, stack_len), 52u);
+  EXPECT_EQ(offsetof(vmat_user_stack_event, regs), 56u);
+  EXPECT_EQ(VMAT_UREGS, 17);
+  EXPECT_EQ(VMAT_UREG_SP, 7);
+  EXPECT_EQ(VMAT_UREG_IP, 16);
 }
 
 }  // namespace

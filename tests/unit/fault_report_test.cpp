@@ -66,8 +66,10 @@ TEST(FaultReport, RanksVmasWithSplitsAndShares) {
   Fixture f;
   f.start(1'000'000'000);
   // 8 write faults (minor) in the first anon, 2 read majors in the second, 1 exec in libc.
-  for (int i = 0; i < 8; i++) f.fault(1'000'000'000 + i, 100, 0x10000000 + i * 4096, 0x400123, kPfUser | kPfWrite, VMAT_FAULT_MINOR);
-  for (int i = 0; i < 2; i++) f.fault(1'150'000'000, 101, 0x20000000 + i * 4096, 0x7f0000000040, kPfUser, VMAT_FAULT_MAJOR);
+  for (int i = 0; i < 8; i++)
+    f.fault(1'000'000'000 + i, 100, 0x10000000 + i * 4096, 0x400123, kPfUser | kPfWrite, VMAT_FAULT_MINOR);
+  for (int i = 0; i < 2; i++)
+    f.fault(1'150'000'000, 101, 0x20000000 + i * 4096, 0x7f0000000040, kPfUser, VMAT_FAULT_MAJOR);
   f.fault(1'250'000'000, 100, 0x7f0000000040, 0x7f0000000040, kPfUser | kPfInstr, VMAT_FAULT_MINOR);
   auto v = f.report.by_vma();
   ASSERT_EQ(v.size(), 3u);
@@ -83,16 +85,20 @@ TEST(FaultReport, RanksVmasWithSplitsAndShares) {
   EXPECT_EQ(f.report.total().major, 2u);
   EXPECT_EQ(f.report.attributed(), 11u);
   std::string j = f.report.json();
-  EXPECT_NE(j.find("\"start\":\"0x10000000\",\"end\":\"0x10100000\",\"perms\":\"rw-p\",\"path\":\"\""), std::string::npos) << j;
+  EXPECT_NE(j.find("\"start\":\"0x10000000\",\"end\":\"0x10100000\",\"perms\":\"rw-p\",\"path\":\"\""),
+            std::string::npos)
+      << j;
   EXPECT_NE(j.find("\"faults\":8,\"read\":0,\"write\":8,\"exec\":0,\"major\":0,\"minor\":8,\"share\":0.727273"),
-            std::string::npos) << j;
+            std::string::npos)
+      << j;
   for (const char* k : {"\"by_vma\"", "\"by_ip\"", "\"by_range\"", "\"timeline\"", "\"by_thread\"", "\"by_process\""})
     EXPECT_NE(j.find(k), std::string::npos) << k;
 }
 
 TEST(FaultReport, CoalescesAdjacentPagesIntoRanges) {
   Fixture f;
-  for (uint64_t p : {0u, 1u, 2u, 3u, 7u, 8u}) f.fault(1, 100, 0x10000000 + p * 4096 + 5, 0x400010, kPfUser | kPfWrite, 0);
+  for (uint64_t p : {0u, 1u, 2u, 3u, 7u, 8u})
+    f.fault(1, 100, 0x10000000 + p * 4096 + 5, 0x400010, kPfUser | kPfWrite, 0);
   f.fault(1, 100, 0x10000000 + 3 * 4096, 0x400010, kPfUser | kPfWrite, 0);  // page 3 again
   auto r = f.report.by_range();
   ASSERT_EQ(r.size(), 2u);

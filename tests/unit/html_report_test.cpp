@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "core/proc_maps.h"
-#include "core/syscall_names.h"
 #include "core/records.h"
+#include "core/syscall_names.h"
 #include "core/vm_flags.h"
 #include "report/html_report.h"
 #include "support/records.h"
@@ -89,9 +89,9 @@ struct Feed {
 TEST(HtmlAxis, FarApartRangesBecomeClustersWithBreaks) {
   // program+heap low, libraries and stack high, 100 TiB of nothing between.
   auto axis = compress_address_axis({{0x555555554000, 0x555555560000},
-                                     {0x555555580000, 0x5555555a1000},   // heap, 128 KiB above: same cluster
-                                     {0x7ffff7d80000, 0x7ffff7fc0000},   // libraries
-                                     {0x7ffffffde000, 0x7ffffffff000}}); // stack, ~128 MiB above: its own
+                                     {0x555555580000, 0x5555555a1000},    // heap, 128 KiB above: same cluster
+                                     {0x7ffff7d80000, 0x7ffff7fc0000},    // libraries
+                                     {0x7ffffffde000, 0x7ffffffff000}});  // stack, ~128 MiB above: its own
   ASSERT_EQ(axis.size(), 3u);
   EXPECT_EQ(axis[0].lo, 0x555555554000u);
   EXPECT_EQ(axis[0].hi, 0x5555555a1000u);
@@ -147,10 +147,11 @@ TEST(HtmlSegments, LayoutRebuiltFromSegmentsEqualsTheModelAtEveryMoment) {
   TimelineOptions o;
   o.buckets = 10;
   Feed r(o, kBase + 100 * kMs);
-  r.apply(layout_rec(7, kBase, {file(0x400000, 0x401000, "/bin/app", VM_READ | VM_EXEC | VM_MAYREAD | VM_MAYEXEC),
-                                anon(0x10000000, 0x10004000), anon(0x7ffffffde000, 0x7ffffffff000)}));
+  r.apply(layout_rec(7, kBase,
+                     {file(0x400000, 0x401000, "/bin/app", VM_READ | VM_EXEC | VM_MAYREAD | VM_MAYEXEC),
+                      anon(0x10000000, 0x10004000), anon(0x7ffffffde000, 0x7ffffffff000)}));
   r.apply(mmap_rec(7, kBase + 10 * kMs, 0x20000000, 0x4000));
-  r.apply(mmap_rec(7, kBase + 20 * kMs, 0x20004000, 0x2000));  // merges with the one before
+  r.apply(mmap_rec(7, kBase + 20 * kMs, 0x20004000, 0x2000));    // merges with the one before
   r.apply(munmap_rec(7, kBase + 30 * kMs, 0x20001000, 0x1000));  // splits it
   r.apply(exit_rec(7, kBase + 100 * kMs));
   TimelineModel m = r.finish();
@@ -190,7 +191,8 @@ TEST(HtmlSegments, LayoutRebuiltFromSegmentsEqualsTheModelAtEveryMoment) {
   // Markers where the changes happened.
   bool merge = false, split = false;
   for (const auto& mk : p.markers) {
-    if (mk.kind == VmaChangeKind::kMerge && mk.t == static_cast<int64_t>(20 * kMs) && mk.start == 0x20000000) merge = true;
+    if (mk.kind == VmaChangeKind::kMerge && mk.t == static_cast<int64_t>(20 * kMs) && mk.start == 0x20000000)
+      merge = true;
     if (mk.kind == VmaChangeKind::kSplit && mk.t == static_cast<int64_t>(30 * kMs)) split = true;
   }
   EXPECT_TRUE(merge);
@@ -357,4 +359,3 @@ TEST(HtmlPage, MallocGrowthMarkersCarryTheirCallSiteAndSitesAreRanked) {
             std::string::npos)
       << json;
 }
-

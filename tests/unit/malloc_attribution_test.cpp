@@ -50,8 +50,13 @@ TEST(MallocAttribution, AllocatorNames) {
 
 TEST(MallocAttribution, OutermostAllocatorAndItsCaller) {
   // brk <- sbrk <- sysmalloc <- _int_malloc <- malloc <- parse_blob <- main
-  std::vector<StackFrame> st = {frame("brk"), frame("__sbrk"), frame("sysmalloc"), frame("_int_malloc"),
-                                frame("__libc_malloc"), frame("parse_blob", "/bin/app"), frame("main", "/bin/app")};
+  std::vector<StackFrame> st = {frame("brk"),
+                                frame("__sbrk"),
+                                frame("sysmalloc"),
+                                frame("_int_malloc"),
+                                frame("__libc_malloc"),
+                                frame("parse_blob", "/bin/app"),
+                                frame("main", "/bin/app")};
   Attribution a = attribute(st);
   ASSERT_TRUE(a.allocator);
   EXPECT_EQ(*a.allocator, "malloc");
@@ -60,8 +65,12 @@ TEST(MallocAttribution, OutermostAllocatorAndItsCaller) {
 }
 
 TEST(MallocAttribution, OperatorNewWinsOverTheMallocItCalls) {
-  std::vector<StackFrame> st = {frame("__mmap"), frame("sysmalloc"), frame("_int_malloc"), frame("malloc"),
-                                frame("_Znwm", "/lib/libstdc++.so.6"), frame("_ZN5store5Table5buildEv", "/bin/app"),
+  std::vector<StackFrame> st = {frame("__mmap"),
+                                frame("sysmalloc"),
+                                frame("_int_malloc"),
+                                frame("malloc"),
+                                frame("_Znwm", "/lib/libstdc++.so.6"),
+                                frame("_ZN5store5Table5buildEv", "/bin/app"),
                                 frame("main", "/bin/app")};
   Attribution a = attribute(st);
   EXPECT_EQ(a.allocator, "operator new");
@@ -153,7 +162,7 @@ TEST(MallocReport, GrowthWithoutAllocatorIsSaidSo) {
 // Reads raw stack memory, redzones included under ASan: not instrumented,
 // and copied with volatile loads (memcpy would be intercepted).
 __attribute__((noinline, no_sanitize("address"))) void capture_here(StackSample& s, std::vector<std::byte>& stack,
-                                                                      uint64_t stack_end) {
+                                                                    uint64_t stack_end) {
   uint64_t* r = s.regs;
   asm volatile(
       "movq %%rbx, 24(%0)\n\t"

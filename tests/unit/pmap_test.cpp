@@ -23,7 +23,8 @@ Vma vma(uint64_t s, uint64_t e, uint64_t flags, const std::string& path = "") {
   return v;
 }
 
-VmaKind kind(const Vma& v, const std::string& name = "", const Vma* prev = nullptr, const std::string& prog = "/bin/p") {
+VmaKind kind(const Vma& v, const std::string& name = "", const Vma* prev = nullptr,
+             const std::string& prog = "/bin/p") {
   return classify_vma(v, name.empty() ? v.path : name, prog, prev, prev ? prev->path : "");
 }
 

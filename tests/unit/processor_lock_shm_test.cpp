@@ -9,13 +9,13 @@
 #include <cstring>
 
 #include "core/proc_maps.h"
-#include "core/syscall_names.h"
 #include "core/processor.h"
 #include "core/records.h"
+#include "core/syscall_names.h"
 #include "core/vm_flags.h"
 #include "output/printer.h"
-#include "sym/malloc_tracker.h"
 #include "support/records.h"
+#include "sym/malloc_tracker.h"
 
 using namespace vmatrace;
 using namespace vmatrace::test;
@@ -27,8 +27,8 @@ constexpr uint32_t kPid = 10;
 constexpr uint64_t kA = 0x7f0000010000;  // a 10-page anonymous VMA
 constexpr uint64_t kShm = 0x7f0000100000;
 
-DecodedRecord sys(uint32_t which, uint64_t ts, int64_t ret, std::initializer_list<uint64_t> args,
-                  vmat_vma_info v0 = {}, vmat_vma_info v1 = {}, std::string_view path = {}) {
+DecodedRecord sys(uint32_t which, uint64_t ts, int64_t ret, std::initializer_list<uint64_t> args, vmat_vma_info v0 = {},
+                  vmat_vma_info v1 = {}, std::string_view path = {}) {
   vmat_syscall_event e{};
   e.hdr = make_header(VMAT_EV_SYSCALL, ts, kPid, kPid, "t");
   e.sys = which;
@@ -49,9 +49,7 @@ struct Collect : RecordSink {
   void on_record(const DecodedRecord&, const Applied& a, const ProcessState*) override { applied.push_back(a); }
 };
 
-void seed(Processor& p, Collect& c) {
-  p.apply(decode(layout_rec(kPid, 2, {anon(kA, kA + 10 * P)})), &c);
-}
+void seed(Processor& p, Collect& c) { p.apply(decode(layout_rec(kPid, 2, {anon(kA, kA + 10 * P)})), &c); }
 
 // A FILE* the Printer writes into, read back as a string.
 class MemStream {
@@ -120,8 +118,7 @@ TEST(ProcessorLock, MlockallReflagsEveryVmaAndLocksLaterMmaps) {
   EXPECT_EQ(count(c.applied.back().changes, VmaChangeKind::kFlags), 1u);
   EXPECT_TRUE(c.applied.back().change.result.empty());  // no "=> every VMA" on the line
   // An mmap whose kernel VMA vanished before exit: def_flags from the model.
-  p.apply(sys(VMAT_SYS_MMAP, 20, static_cast<int64_t>(kA + 20 * P), {0, P, 3, 0x22, static_cast<uint64_t>(-1), 0}),
-          &c);
+  p.apply(sys(VMAT_SYS_MMAP, 20, static_cast<int64_t>(kA + 20 * P), {0, P, 3, 0x22, static_cast<uint64_t>(-1), 0}), &c);
   EXPECT_TRUE(l.find(kA + 20 * P)->flags & VM_LOCKED);
   p.apply(sys(VMAT_SYS_MUNLOCKALL, 30, 0, {}), &c);
   EXPECT_EQ(l.find(kA)->flags, kRW);
@@ -179,8 +176,7 @@ TEST(ProcessorShm, DetachInTheKernelViewClearsTheRangeTheHookDoesNotReport) {
   // shmdt's ranges come from the model, as munmap's come from its arguments.
   Processor p;
   Collect c;
-  p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.vma", "raw_tracepoint"})),
-          &c);
+  p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.vma", "raw_tracepoint"})), &c);
   seed(p, c);
   auto k = kinfo(kShm, kShm + 2 * P, kShmRW, VMAT_VMA_VALID | VMAT_VMA_FILE | VMAT_VMA_DELETED);
   k.pgoff = 0;

@@ -6,9 +6,9 @@
 #include <random>
 
 #include "core/proc_maps.h"
-#include "core/syscall_names.h"
 #include "core/processor.h"
 #include "core/records.h"
+#include "core/syscall_names.h"
 #include "core/vm_flags.h"
 #include "support/records.h"
 

@@ -63,15 +63,15 @@ TEST(VmFlags, Decode) {
 
 TEST(VmFlags, SmapsMnemonicsFollowShowSmapVmaFlags) {
   const std::pair<const char*, uint64_t> table[] = {
-      {"rd", VM_READ},      {"wr", VM_WRITE},         {"ex", VM_EXEC},        {"sh", VM_SHARED},
-      {"mr", VM_MAYREAD},   {"mw", VM_MAYWRITE},      {"me", VM_MAYEXEC},     {"ms", VM_MAYSHARE},
-      {"gd", VM_GROWSDOWN}, {"pf", VM_PFNMAP},        {"lo", VM_LOCKED},      {"io", VM_IO},
-      {"sr", VM_SEQ_READ},  {"rr", VM_RAND_READ},     {"dc", VM_DONTCOPY},    {"de", VM_DONTEXPAND},
-      {"lf", VM_LOCKONFAULT}, {"ac", VM_ACCOUNT},     {"nr", VM_NORESERVE},   {"ht", VM_HUGETLB},
-      {"sf", VM_SYNC},      {"ar", VM_ARCH_1},        {"wf", VM_WIPEONFORK},  {"dd", VM_DONTDUMP},
-      {"sd", VM_SOFTDIRTY}, {"mm", VM_MIXEDMAP},      {"hg", VM_HUGEPAGE},    {"nh", VM_NOHUGEPAGE},
-      {"mg", VM_MERGEABLE}, {"um", VM_UFFD_MISSING},  {"uw", VM_UFFD_WP},     {"ui", VM_UFFD_MINOR},
-      {"ss", VM_SHADOW_STACK}, {"dp", VM_DROPPABLE},  {"sl", VM_SEALED},
+      {"rd", VM_READ},         {"wr", VM_WRITE},        {"ex", VM_EXEC},       {"sh", VM_SHARED},
+      {"mr", VM_MAYREAD},      {"mw", VM_MAYWRITE},     {"me", VM_MAYEXEC},    {"ms", VM_MAYSHARE},
+      {"gd", VM_GROWSDOWN},    {"pf", VM_PFNMAP},       {"lo", VM_LOCKED},     {"io", VM_IO},
+      {"sr", VM_SEQ_READ},     {"rr", VM_RAND_READ},    {"dc", VM_DONTCOPY},   {"de", VM_DONTEXPAND},
+      {"lf", VM_LOCKONFAULT},  {"ac", VM_ACCOUNT},      {"nr", VM_NORESERVE},  {"ht", VM_HUGETLB},
+      {"sf", VM_SYNC},         {"ar", VM_ARCH_1},       {"wf", VM_WIPEONFORK}, {"dd", VM_DONTDUMP},
+      {"sd", VM_SOFTDIRTY},    {"mm", VM_MIXEDMAP},     {"hg", VM_HUGEPAGE},   {"nh", VM_NOHUGEPAGE},
+      {"mg", VM_MERGEABLE},    {"um", VM_UFFD_MISSING}, {"uw", VM_UFFD_WP},    {"ui", VM_UFFD_MINOR},
+      {"ss", VM_SHADOW_STACK}, {"dp", VM_DROPPABLE},    {"sl", VM_SEALED},
   };
   for (const auto& [m, bit] : table) {
     EXPECT_EQ(vm_flag_from_mnemonic(m), bit) << m;
@@ -106,8 +106,7 @@ TEST(VmFlags, MmapFlagsAsDoMmapComputesThem) {
   EXPECT_EQ(mmap_vm_flags({.prot = kProtRead | kProtWrite, .map_flags = kMapPrivate | kMapAnonymous}),
             VM_READ | VM_WRITE | may | VM_ACCOUNT);
   // PROT_NONE reservation, NORESERVE: not accounted
-  EXPECT_EQ(mmap_vm_flags({.prot = 0, .map_flags = kMapPrivate | kMapAnonymous | kMapNoReserve}),
-            may | VM_NORESERVE);
+  EXPECT_EQ(mmap_vm_flags({.prot = 0, .map_flags = kMapPrivate | kMapAnonymous | kMapNoReserve}), may | VM_NORESERVE);
   EXPECT_EQ(mmap_vm_flags({.prot = kProtRead | kProtWrite, .map_flags = kMapPrivate | kMapNoReserve}),
             VM_READ | VM_WRITE | may | VM_NORESERVE);
   // shared anonymous
@@ -122,8 +121,8 @@ TEST(VmFlags, MmapFlagsAsDoMmapComputesThem) {
   // private file data: accounted
   EXPECT_EQ(mmap_vm_flags({.prot = kProtRead | kProtWrite, .map_flags = kMapPrivate, .file = true}),
             VM_READ | VM_WRITE | may | VM_ACCOUNT);
-  EXPECT_EQ(mmap_vm_flags({.prot = kProtRead | kProtWrite, .map_flags = kMapPrivate | kMapAnonymous | kMapStack |
-                                                                   kMapGrowsDown | kMapLocked}),
+  EXPECT_EQ(mmap_vm_flags({.prot = kProtRead | kProtWrite,
+                           .map_flags = kMapPrivate | kMapAnonymous | kMapStack | kMapGrowsDown | kMapLocked}),
             VM_READ | VM_WRITE | may | VM_ACCOUNT | VM_NOHUGEPAGE | VM_GROWSDOWN | VM_LOCKED);
   EXPECT_EQ(mmap_vm_flags({.prot = kProtRead | kProtWrite, .map_flags = kMapDroppable | kMapAnonymous}),
             VM_READ | VM_WRITE | may | VM_DROPPABLE | VM_WIPEONFORK | VM_DONTDUMP | VM_NORESERVE);

@@ -30,10 +30,10 @@ std::string kinds(const std::vector<VmaChange>& ch) {
   return s;
 }
 
-#define EXPECT_RANGE(v, s, e)      \
-  do {                             \
-    EXPECT_EQ((v).start, pg(s));   \
-    EXPECT_EQ((v).end, pg(e));     \
+#define EXPECT_RANGE(v, s, e)    \
+  do {                           \
+    EXPECT_EQ((v).start, pg(s)); \
+    EXPECT_EQ((v).end, pg(e));   \
   } while (0)
 
 VmaChangeHints mmap_hints(uint64_t s, uint64_t e) {
@@ -46,7 +46,8 @@ VmaChangeHints mmap_hints(uint64_t s, uint64_t e) {
 TEST(VmaChanges, MmapIntoNothingIsNew) {
   // ....  ->  AA..
   Layout l;
-  auto ch = run(l, [&] { l.mmap(anon(0, 2)); }, mmap_hints(0, 2));
+  auto ch = run(
+      l, [&] { l.mmap(anon(0, 2)); }, mmap_hints(0, 2));
   ASSERT_EQ(kinds(ch), "vma_new");
   ASSERT_EQ(ch[0].to.size(), 1u);
   EXPECT_RANGE(ch[0].to[0], 0, 2);
@@ -58,7 +59,8 @@ TEST(VmaChanges, MmapNextToPrevMergesTheNewRange) {
   Layout l;
   l.mmap(anon(0, 3));
   const uint64_t id = l.vmas()[0].id;
-  auto ch = run(l, [&] { l.mmap(anon(3, 4)); }, mmap_hints(3, 4));
+  auto ch = run(
+      l, [&] { l.mmap(anon(3, 4)); }, mmap_hints(3, 4));
   ASSERT_EQ(kinds(ch), "vma_merge");
   ASSERT_EQ(ch[0].from.size(), 2u);
   EXPECT_RANGE(ch[0].from[0], 0, 3);
@@ -77,7 +79,8 @@ TEST(VmaChanges, MmapBetweenTwoMergesAllThree) {
   l.mmap(anon(3, 5, kRO));
   l.mprotect(pg(3), 2 * P, 3);  // now rw but a separate VMA
   ASSERT_EQ(l.size(), 2u);
-  auto ch = run(l, [&] { l.mmap(anon(2, 3)); }, mmap_hints(2, 3));
+  auto ch = run(
+      l, [&] { l.mmap(anon(2, 3)); }, mmap_hints(2, 3));
   ASSERT_EQ(kinds(ch), "vma_merge");
   ASSERT_EQ(ch[0].from.size(), 3u);
   EXPECT_RANGE(ch[0].from[1], 2, 3);
@@ -125,7 +128,8 @@ TEST(VmaChanges, MunmapMiddleSplitsThenRemoves) {
   l.mmap(anon(0, 3));
   VmaChangeHints h;
   h.replaced_start = pg(1), h.replaced_end = pg(2);
-  auto ch = run(l, [&] { l.munmap(pg(1), P); }, h);
+  auto ch = run(
+      l, [&] { l.munmap(pg(1), P); }, h);
   ASSERT_EQ(kinds(ch), "vma_split vma_remove");
   ASSERT_EQ(ch[0].to.size(), 3u);
   ASSERT_EQ(ch[1].from.size(), 1u);
@@ -138,7 +142,8 @@ TEST(VmaChanges, MunmapWholeRemoves) {
   l.mmap(anon(5, 6));
   VmaChangeHints h;
   h.replaced_start = pg(0), h.replaced_end = pg(3);
-  auto ch = run(l, [&] { l.munmap(pg(0), 3 * P); }, h);
+  auto ch = run(
+      l, [&] { l.munmap(pg(0), 3 * P); }, h);
   ASSERT_EQ(kinds(ch), "vma_remove");
   EXPECT_RANGE(ch[0].from[0], 0, 3);
 }
@@ -148,7 +153,8 @@ TEST(VmaChanges, MmapFixedOverMiddleSplitsRemovesAndMapsNew) {
   Layout l;
   l.mmap(anon(0, 3));
   Vma b = anon(1, 2, kRO);
-  auto ch = run(l, [&] { l.mmap(b); }, mmap_hints(1, 2));
+  auto ch = run(
+      l, [&] { l.mmap(b); }, mmap_hints(1, 2));
   ASSERT_EQ(kinds(ch), "vma_split vma_remove vma_new");
   EXPECT_RANGE(ch[2].to[0], 1, 2);
   EXPECT_EQ(ch[2].to[0].perms(), "r--p");
@@ -160,14 +166,17 @@ TEST(VmaChanges, BrkExpandsAndShrinksTheHeap) {
   l.set_brk(pg(2), pg(2));
   VmaChangeHints h;
   h.in_place_resize = true;
-  auto ch = run(l, [&] { l.brk(pg(3)); }, h);
+  auto ch = run(
+      l, [&] { l.brk(pg(3)); }, h);
   ASSERT_EQ(kinds(ch), "vma_new");
-  ch = run(l, [&] { l.brk(pg(6)); }, h);
+  ch = run(
+      l, [&] { l.brk(pg(6)); }, h);
   ASSERT_EQ(kinds(ch), "vma_expand");
   EXPECT_RANGE(ch[0].from[0], 2, 3);
   EXPECT_RANGE(ch[0].to[0], 2, 6);
   EXPECT_EQ(ch[0].from[0].id, ch[0].to[0].id);
-  ch = run(l, [&] { l.brk(pg(4)); }, h);
+  ch = run(
+      l, [&] { l.brk(pg(4)); }, h);
   ASSERT_EQ(kinds(ch), "vma_shrink");
   EXPECT_RANGE(ch[0].to[0], 2, 4);
 }
@@ -177,7 +186,8 @@ TEST(VmaChanges, StackGrowthExpands) {
   l.seed({anon(1000, 1004, kStack)});
   VmaChangeHints h;
   h.in_place_resize = true;
-  auto ch = run(l, [&] { l.fault(pg(997) + 5); }, h);
+  auto ch = run(
+      l, [&] { l.fault(pg(997) + 5); }, h);
   ASSERT_EQ(kinds(ch), "vma_expand");
   EXPECT_RANGE(ch[0].from[0], 1000, 1004);
   EXPECT_RANGE(ch[0].to[0], 997, 1004);
@@ -190,7 +200,8 @@ TEST(VmaChanges, MremapMoveKeepsTheVma) {
   const uint64_t id = l.vmas()[0].id;
   VmaChangeHints h;
   h.new_range_merges = true;
-  auto ch = run(l, [&] { l.mremap(pg(0), 2 * P, 2 * P, 1 | 2, pg(6)); }, h);
+  auto ch = run(
+      l, [&] { l.mremap(pg(0), 2 * P, 2 * P, 1 | 2, pg(6)); }, h);
   ASSERT_EQ(kinds(ch), "vma_move");
   EXPECT_EQ(ch[0].from[0].id, id);
   EXPECT_RANGE(ch[0].to[0], 6, 8);

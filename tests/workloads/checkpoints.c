@@ -352,10 +352,10 @@ struct step {
 };
 
 static const struct step steps[] = {
-    {"merge", step_merge},   {"mprotect", step_mprotect}, {"munmap", step_munmap}, {"mremap", step_mremap},
-    {"file", step_file},     {"deleted", step_deleted},   {"shanon", step_shanon}, {"brk", step_brk},
-    {"stack", step_stack},   {"thread", step_thread},     {"dlopen", step_dlopen}, {"dontfork", step_dontfork},
-    {"mlock", step_mlock},   {"pkey", step_pkey},         {"shm", step_shm},       {"fork", step_fork},
+    {"merge", step_merge}, {"mprotect", step_mprotect}, {"munmap", step_munmap}, {"mremap", step_mremap},
+    {"file", step_file},   {"deleted", step_deleted},   {"shanon", step_shanon}, {"brk", step_brk},
+    {"stack", step_stack}, {"thread", step_thread},     {"dlopen", step_dlopen}, {"dontfork", step_dontfork},
+    {"mlock", step_mlock}, {"pkey", step_pkey},         {"shm", step_shm},       {"fork", step_fork},
 };
 #define NSTEPS (sizeof steps / sizeof steps[0])
 

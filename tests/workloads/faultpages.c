@@ -34,8 +34,10 @@ int main(int argc, char** argv) {
   int stop = 0;
   const char* file = NULL;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--stop")) stop = 1;
-    else if (!strcmp(argv[i], "--file") && i + 1 < argc) file = argv[++i];
+    if (!strcmp(argv[i], "--stop"))
+      stop = 1;
+    else if (!strcmp(argv[i], "--file") && i + 1 < argc)
+      file = argv[++i];
     else {
       fprintf(stderr, "usage: faultpages [--stop] [--file PATH]\n");
       return 2;
@@ -47,8 +49,7 @@ int main(int argc, char** argv) {
   for (int m = 0; m < 3; m++) maps[m] = guarded_map(counts[m], page);
   for (int m = 0; m < 3; m++)
     for (size_t i = 0; i < counts[m]; i++) ((volatile char*)maps[m])[i * page] = 1;
-  for (int m = 0; m < 3; m++)
-    printf("anon%d=%p-%p\n", m, (void*)maps[m], (void*)(maps[m] + counts[m] * page));
+  for (int m = 0; m < 3; m++) printf("anon%d=%p-%p\n", m, (void*)maps[m], (void*)(maps[m] + counts[m] * page));
   if (file) {
     int fd = open(file, O_RDONLY);
     struct stat st;

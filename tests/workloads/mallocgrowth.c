@@ -20,8 +20,8 @@ static void* volatile sink;
 
 static void step(const char* fn, const char* alloc, const char* via, void* p, size_t size, uintptr_t b0, uintptr_t b1) {
   char line[256];
-  int n = snprintf(line, sizeof(line), "step %s %s %s %p %zu %#lx %#lx\n", fn, alloc, via, p, size,
-                   (unsigned long)b0, (unsigned long)b1);
+  int n = snprintf(line, sizeof(line), "step %s %s %s %p %zu %#lx %#lx\n", fn, alloc, via, p, size, (unsigned long)b0,
+                   (unsigned long)b1);
   if (write(log_fd, line, (size_t)n) != n) _exit(2);
 }
 

@@ -80,8 +80,10 @@ static int wait_child(pid_t pid) {
 
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--stop") == 0) stop_mode = 1;
-    else dir = argv[i];
+    if (strcmp(argv[i], "--stop") == 0)
+      stop_mode = 1;
+    else
+      dir = argv[i];
   }
   setvbuf(stdout, NULL, _IONBF, 0);
   pid_t a = fork();

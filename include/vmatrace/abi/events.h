@@ -27,20 +27,20 @@
 #define VMAT_PATH_MAX 4096
 
 enum vmat_record_type {
-	VMAT_EV_SYSCALL = 1,      /* struct vmat_syscall_event (+ path) */
-	VMAT_EV_FAULT = 2,        /* struct vmat_fault_event */
-	VMAT_EV_FORK = 3,         /* struct vmat_fork_event */
-	VMAT_EV_EXEC = 4,         /* struct vmat_exec_event (+ filename) */
-	VMAT_EV_EXIT = 5,         /* struct vmat_exit_event */
+	VMAT_EV_SYSCALL = 1,	  /* struct vmat_syscall_event (+ path) */
+	VMAT_EV_FAULT = 2,	  /* struct vmat_fault_event */
+	VMAT_EV_FORK = 3,	  /* struct vmat_fork_event */
+	VMAT_EV_EXEC = 4,	  /* struct vmat_exec_event (+ filename) */
+	VMAT_EV_EXIT = 5,	  /* struct vmat_exit_event */
 	VMAT_EV_VMA_SNAPSHOT = 6, /* struct vmat_vma_snapshot_event (+ path) */
-	VMAT_EV_FS = 7,           /* struct vmat_fs_event */
-	VMAT_EV_USER_STACK = 8,   /* struct vmat_user_stack_event (+ stack bytes) */
+	VMAT_EV_FS = 7,		  /* struct vmat_fs_event */
+	VMAT_EV_USER_STACK = 8,	  /* struct vmat_user_stack_event (+ stack bytes) */
 	VMAT_EV_VMA_KERNEL = 10,  /* struct vmat_vma_kernel_event */
 
 	VMAT_REC_USER_BASE = 0x8000,
-	VMAT_REC_LAYOUT = 0x8001, /* frontend: a full layout of one process */
-	VMAT_REC_LOSS = 0x8002,   /* frontend: kernel reported lost events */
-	VMAT_REC_NOTE = 0x8003,   /* frontend: free text note (attach, detach) */
+	VMAT_REC_LAYOUT = 0x8001,	/* frontend: a full layout of one process */
+	VMAT_REC_LOSS = 0x8002,		/* frontend: kernel reported lost events */
+	VMAT_REC_NOTE = 0x8003,		/* frontend: free text note (attach, detach) */
 	VMAT_REC_FILE_DELETED = 0x8004, /* frontend: a mapped file was unlinked */
 };
 
@@ -48,17 +48,17 @@ enum vmat_record_type {
 #include "syscalls.h"
 
 struct vmat_hdr {
-	__u32 type;  /* enum vmat_record_type */
-	__u32 size;  /* whole record, header and trailing bytes included */
-	__u64 ts;    /* CLOCK_MONOTONIC ns (bpf_ktime_get_ns) */
-	__u32 pid;   /* thread group id */
+	__u32 type; /* enum vmat_record_type */
+	__u32 size; /* whole record, header and trailing bytes included */
+	__u64 ts;   /* CLOCK_MONOTONIC ns (bpf_ktime_get_ns) */
+	__u32 pid;  /* thread group id */
 	__u32 tid;
 	char comm[VMAT_COMM_LEN];
 };
 
 /* vmat_vma_info.state */
 #define VMAT_VMA_VALID (1u << 0)      /* the kernel had a VMA there */
-#define VMAT_VMA_FILE (1u << 1)       /* file-backed */
+#define VMAT_VMA_FILE (1u << 1)	      /* file-backed */
 #define VMAT_VMA_DELETED (1u << 2)    /* file is unlinked: " (deleted)" */
 #define VMAT_VMA_PATH_TRUNC (1u << 3) /* path walk gave up (too deep) */
 #define VMAT_VMA_SPECIAL (1u << 4)    /* kernel special mapping; the path is its name ("[vdso]") */
@@ -85,13 +85,13 @@ struct vmat_vma_info {
  */
 struct vmat_syscall_event {
 	struct vmat_hdr hdr;
-	__u32 sys;      /* enum vmat_sys */
+	__u32 sys; /* enum vmat_sys */
 	__u32 path_len;
-	__s64 ret;      /* raw return value: -errno on failure */
+	__s64 ret; /* raw return value: -errno on failure */
 	__u64 args[6];
 	__u64 enter_ts;
 	__u64 start_brk; /* mm->start_brk, for the heap's bounds */
-	__u64 brk;       /* mm->brk after the call */
+	__u64 brk;	 /* mm->brk after the call */
 	struct vmat_vma_info vma[2];
 };
 
@@ -115,15 +115,15 @@ struct vmat_fault_event {
 	__u32 flags;
 };
 
-#define VMAT_FORK_THREAD (1u << 0) /* CLONE_THREAD: same process */
+#define VMAT_FORK_THREAD (1u << 0)    /* CLONE_THREAD: same process */
 #define VMAT_FORK_SHARED_VM (1u << 1) /* CLONE_VM without CLONE_THREAD (vfork, posix_spawn) */
-#define VMAT_FORK_TRACED (1u << 2) /* the child is traced too */
+#define VMAT_FORK_TRACED (1u << 2)    /* the child is traced too */
 
 struct vmat_fork_event {
-	struct vmat_hdr hdr;    /* pid/tid: the parent */
+	struct vmat_hdr hdr; /* pid/tid: the parent */
 	__u32 child_pid;
 	__u32 child_tid;
-	__u32 flags;            /* VMAT_FORK_* */
+	__u32 flags; /* VMAT_FORK_* */
 	__u32 _pad;
 };
 
@@ -143,7 +143,7 @@ struct vmat_exit_event {
 	struct vmat_hdr hdr;
 	__s32 exit_code; /* task->exit_code: as in a wait status */
 	__u32 flags;
-	__u64 lost;      /* with VMAT_EXIT_GROUP: records this process lost */
+	__u64 lost; /* with VMAT_EXIT_GROUP: records this process lost */
 };
 
 /*
@@ -192,8 +192,8 @@ struct vmat_fs_event {
 
 struct vmat_user_stack_event {
 	struct vmat_hdr hdr;
-	__u64 enter_ts;  /* of the syscall record this belongs to */
-	__u32 sys;       /* enum vmat_sys */
+	__u64 enter_ts;	 /* of the syscall record this belongs to */
+	__u32 sys;	 /* enum vmat_sys */
 	__u32 stack_len; /* bytes of stack that follow */
 	__u64 regs[VMAT_UREGS];
 };
@@ -206,13 +206,13 @@ struct vmat_user_stack_event {
  */
 enum vmat_vma_kernel_source {
 	VMAT_VMAK_MAPLE_TREE = 1, /* raw tracepoint maple_tree:ma_write */
-	VMAT_VMAK_FENTRY = 2,     /* fentry on the VMA functions (vma_mas_store, perf_event_mmap) */
-	VMAT_VMAK_KPROBE = 3,     /* kprobe on the same */
+	VMAT_VMAK_FENTRY = 2,	  /* fentry on the VMA functions (vma_mas_store, perf_event_mmap) */
+	VMAT_VMAK_KPROBE = 3,	  /* kprobe on the same */
 };
 
 struct vmat_vma_kernel_event {
 	struct vmat_hdr hdr;
-	__u32 source;  /* enum vmat_vma_kernel_source */
+	__u32 source; /* enum vmat_vma_kernel_source */
 	__u32 _pad;
 	__u64 index;   /* first byte of the stored range */
 	__u64 last;    /* last byte of it (inclusive) */
@@ -222,7 +222,7 @@ struct vmat_vma_kernel_event {
 
 /* Per-pid state the BPF side keeps for each traced process. */
 struct vmat_traced {
-	__u32 follow;    /* children of this process are traced too */
+	__u32 follow;	 /* children of this process are traced too */
 	__u32 wait_exec; /* spawned by vmatrace: ignore it until its exec */
 };
 
@@ -255,8 +255,10 @@ VMAT_STATIC_ASSERT(sizeof(struct vmat_exit_event) == 56, "vmat_exit_event layout
 VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_snapshot_event) == 104, "vmat_vma_snapshot_event layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_fs_event) == 48, "vmat_fs_event layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_user_stack_event) == 192, "vmat_user_stack_event layout");
-VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_user_stack_event, regs) == 56, "vmat_user_stack_event.regs");
+VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_user_stack_event, regs) == 56,
+		   "vmat_user_stack_event.regs");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_kernel_event) == 120, "vmat_vma_kernel_event layout");
-VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_vma_kernel_event, vma) == 72, "vmat_vma_kernel_event.vma");
+VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_vma_kernel_event, vma) == 72,
+		   "vmat_vma_kernel_event.vma");
 
 #endif /* VMATRACE_ABI_EVENTS_H */

@@ -17,10 +17,10 @@
  * drop is counted in vmat_fault_dropped[VMAT_FSUM_*]; the counts in the
  * other maps stay exact.
  */
-#define VMAT_FSUM_VMA_MAX 16384     /* (tgid, VMA start) */
-#define VMAT_FSUM_PAGE_MAX 262144   /* (tgid, page): ~80 bytes each, allocated on use */
-#define VMAT_FSUM_IP_MAX 16384      /* (tgid, ip) */
-#define VMAT_FSUM_THREAD_MAX 16384  /* (tgid, tid) */
+#define VMAT_FSUM_VMA_MAX 16384	   /* (tgid, VMA start) */
+#define VMAT_FSUM_PAGE_MAX 262144  /* (tgid, page): ~80 bytes each, allocated on use */
+#define VMAT_FSUM_IP_MAX 16384	   /* (tgid, ip) */
+#define VMAT_FSUM_THREAD_MAX 16384 /* (tgid, tid) */
 
 enum vmat_fsum_map {
 	VMAT_FSUM_VMA = 0,
@@ -47,10 +47,10 @@ struct vmat_fsum_vma_key {
 };
 
 struct vmat_fsum_vma_val {
-	__u64 end;      /* the VMA's end when it was first faulted in */
+	__u64 end; /* the VMA's end when it was first faulted in */
 	__u64 vm_flags;
 	__u64 pgoff;
-	__u64 ino;      /* 0: anonymous */
+	__u64 ino; /* 0: anonymous */
 	__u32 dev;
 	__u32 _pad;
 	struct vmat_fault_counts c;

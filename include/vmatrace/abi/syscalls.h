@@ -22,19 +22,19 @@
 #define VMATRACE_ABI_SYSCALLS_H
 
 /* How an argument is shown (text / JSON). */
-#define VMAT_ARGK_PTR 1          /* hex, NULL when 0 in text / hex string */
-#define VMAT_ARGK_ADDR 2         /* hex / hex string */
-#define VMAT_ARGK_SIZE 3         /* "N [human]" / number */
-#define VMAT_ARGK_INT 4          /* signed 32-bit (fd, shmid, pkey) / number */
-#define VMAT_ARGK_OFFSET 5       /* hex / number */
-#define VMAT_ARGK_PROT 6         /* PROT_* names */
-#define VMAT_ARGK_MMAP_FLAGS 7   /* MAP_* names */
-#define VMAT_ARGK_MREMAP_FLAGS 8 /* MREMAP_* names */
-#define VMAT_ARGK_MREMAP_NEW 9   /* an address, shown only with MREMAP_FIXED */
-#define VMAT_ARGK_MADVICE 10     /* MADV_* name */
+#define VMAT_ARGK_PTR 1		  /* hex, NULL when 0 in text / hex string */
+#define VMAT_ARGK_ADDR 2	  /* hex / hex string */
+#define VMAT_ARGK_SIZE 3	  /* "N [human]" / number */
+#define VMAT_ARGK_INT 4		  /* signed 32-bit (fd, shmid, pkey) / number */
+#define VMAT_ARGK_OFFSET 5	  /* hex / number */
+#define VMAT_ARGK_PROT 6	  /* PROT_* names */
+#define VMAT_ARGK_MMAP_FLAGS 7	  /* MAP_* names */
+#define VMAT_ARGK_MREMAP_FLAGS 8  /* MREMAP_* names */
+#define VMAT_ARGK_MREMAP_NEW 9	  /* an address, shown only with MREMAP_FIXED */
+#define VMAT_ARGK_MADVICE 10	  /* MADV_* name */
 #define VMAT_ARGK_MLOCK2_FLAGS 11 /* MLOCK_* names */
-#define VMAT_ARGK_MCL_FLAGS 12   /* MCL_* names */
-#define VMAT_ARGK_SHM_FLAGS 13   /* SHM_* names */
+#define VMAT_ARGK_MCL_FLAGS 12	  /* MCL_* names */
+#define VMAT_ARGK_SHM_FLAGS 13	  /* SHM_* names */
 
 /* The result's kind. */
 #define VMAT_RET_INT 0
@@ -48,38 +48,40 @@
 #define VMAT_RANGE_ARG0_LEN1 4 /* [args[0] & PAGE_MASK, args[0] + args[1]) (mprotect, ...) */
 #define VMAT_RANGE_BRK 5       /* the VMA below the new break (brk) */
 
-#define VMAT_SYSCALLS(X)                                                                            \
-	X(mmap, MMAP, 1, 9, 6, 1, VMAT_RET_ADDR, VMAT_RANGE_RET_LEN1, VMAT_ARG(addr, VMAT_ARGK_PTR), \
-	  VMAT_ARG(len, VMAT_ARGK_SIZE), VMAT_ARG(prot, VMAT_ARGK_PROT),                            \
-	  VMAT_ARG(flags, VMAT_ARGK_MMAP_FLAGS), VMAT_ARG(fd, VMAT_ARGK_INT),                       \
-	  VMAT_ARG(offset, VMAT_ARGK_OFFSET))                                                       \
-	X(munmap, MUNMAP, 2, 11, 2, 1, VMAT_RET_INT, VMAT_RANGE_NONE, VMAT_ARG(addr, VMAT_ARGK_ADDR), \
-	  VMAT_ARG(len, VMAT_ARGK_SIZE))                                                            \
-	X(brk, BRK, 3, 12, 1, 1, VMAT_RET_ADDR, VMAT_RANGE_BRK, VMAT_ARG(addr, VMAT_ARGK_PTR))      \
-	X(mremap, MREMAP, 4, 25, 5, 1, VMAT_RET_ADDR, VMAT_RANGE_RET_LEN2,                          \
-	  VMAT_ARG(old_addr, VMAT_ARGK_ADDR), VMAT_ARG(old_len, VMAT_ARGK_SIZE),                    \
-	  VMAT_ARG(new_len, VMAT_ARGK_SIZE), VMAT_ARG(flags, VMAT_ARGK_MREMAP_FLAGS),              \
-	  VMAT_ARG(new_addr, VMAT_ARGK_MREMAP_NEW))                                                 \
-	X(mprotect, MPROTECT, 5, 10, 3, 1, VMAT_RET_INT, VMAT_RANGE_ARG0_LEN1,                      \
-	  VMAT_ARG(addr, VMAT_ARGK_ADDR), VMAT_ARG(len, VMAT_ARGK_SIZE), VMAT_ARG(prot, VMAT_ARGK_PROT)) \
-	X(madvise, MADVISE, 6, 28, 3, 1, VMAT_RET_INT, VMAT_RANGE_ARG0_LEN1,                        \
-	  VMAT_ARG(addr, VMAT_ARGK_ADDR), VMAT_ARG(len, VMAT_ARGK_SIZE),                            \
-	  VMAT_ARG(advice, VMAT_ARGK_MADVICE))                                                      \
-	X(mlock, MLOCK, 7, 149, 2, 0, VMAT_RET_INT, VMAT_RANGE_ARG0_LEN1,                           \
-	  VMAT_ARG(addr, VMAT_ARGK_ADDR), VMAT_ARG(len, VMAT_ARGK_SIZE))                            \
-	X(munlock, MUNLOCK, 8, 150, 2, 0, VMAT_RET_INT, VMAT_RANGE_ARG0_LEN1,                       \
-	  VMAT_ARG(addr, VMAT_ARGK_ADDR), VMAT_ARG(len, VMAT_ARGK_SIZE))                            \
-	X(mlock2, MLOCK2, 9, 325, 3, 0, VMAT_RET_INT, VMAT_RANGE_ARG0_LEN1,                         \
-	  VMAT_ARG(addr, VMAT_ARGK_ADDR), VMAT_ARG(len, VMAT_ARGK_SIZE),                            \
-	  VMAT_ARG(flags, VMAT_ARGK_MLOCK2_FLAGS))                                                  \
-	X(mlockall, MLOCKALL, 10, 151, 1, 0, VMAT_RET_INT, VMAT_RANGE_NONE,                         \
-	  VMAT_ARG(flags, VMAT_ARGK_MCL_FLAGS))                                                     \
-	X(munlockall, MUNLOCKALL, 11, 152, 0, 0, VMAT_RET_INT, VMAT_RANGE_NONE)                     \
-	X(pkey_mprotect, PKEY_MPROTECT, 12, 329, 4, 0, VMAT_RET_INT, VMAT_RANGE_ARG0_LEN1,          \
-	  VMAT_ARG(addr, VMAT_ARGK_ADDR), VMAT_ARG(len, VMAT_ARGK_SIZE), VMAT_ARG(prot, VMAT_ARGK_PROT), \
-	  VMAT_ARG(pkey, VMAT_ARGK_INT))                                                            \
-	X(shmat, SHMAT, 13, 30, 3, 0, VMAT_RET_ADDR, VMAT_RANGE_RET, VMAT_ARG(shmid, VMAT_ARGK_INT), \
-	  VMAT_ARG(addr, VMAT_ARGK_PTR), VMAT_ARG(flags, VMAT_ARGK_SHM_FLAGS))                      \
+#define VMAT_SYSCALLS(X)                                                                       \
+	X(mmap, MMAP, 1, 9, 6, 1, VMAT_RET_ADDR, VMAT_RANGE_RET_LEN1,                          \
+	  VMAT_ARG(addr, VMAT_ARGK_PTR), VMAT_ARG(len, VMAT_ARGK_SIZE),                        \
+	  VMAT_ARG(prot, VMAT_ARGK_PROT), VMAT_ARG(flags, VMAT_ARGK_MMAP_FLAGS),               \
+	  VMAT_ARG(fd, VMAT_ARGK_INT), VMAT_ARG(offset, VMAT_ARGK_OFFSET))                     \
+	X(munmap, MUNMAP, 2, 11, 2, 1, VMAT_RET_INT, VMAT_RANGE_NONE,                          \
+	  VMAT_ARG(addr, VMAT_ARGK_ADDR), VMAT_ARG(len, VMAT_ARGK_SIZE))                       \
+	X(brk, BRK, 3, 12, 1, 1, VMAT_RET_ADDR, VMAT_RANGE_BRK, VMAT_ARG(addr, VMAT_ARGK_PTR)) \
+	X(mremap, MREMAP, 4, 25, 5, 1, VMAT_RET_ADDR, VMAT_RANGE_RET_LEN2,                     \
+	  VMAT_ARG(old_addr, VMAT_ARGK_ADDR), VMAT_ARG(old_len, VMAT_ARGK_SIZE),               \
+	  VMAT_ARG(new_len, VMAT_ARGK_SIZE), VMAT_ARG(flags, VMAT_ARGK_MREMAP_FLAGS),          \
+	  VMAT_ARG(new_addr, VMAT_ARGK_MREMAP_NEW))                                            \
+	X(mprotect, MPROTECT, 5, 10, 3, 1, VMAT_RET_INT, VMAT_RANGE_ARG0_LEN1,                 \
+	  VMAT_ARG(addr, VMAT_ARGK_ADDR), VMAT_ARG(len, VMAT_ARGK_SIZE),                       \
+	  VMAT_ARG(prot, VMAT_ARGK_PROT))                                                      \
+	X(madvise, MADVISE, 6, 28, 3, 1, VMAT_RET_INT, VMAT_RANGE_ARG0_LEN1,                   \
+	  VMAT_ARG(addr, VMAT_ARGK_ADDR), VMAT_ARG(len, VMAT_ARGK_SIZE),                       \
+	  VMAT_ARG(advice, VMAT_ARGK_MADVICE))                                                 \
+	X(mlock, MLOCK, 7, 149, 2, 0, VMAT_RET_INT, VMAT_RANGE_ARG0_LEN1,                      \
+	  VMAT_ARG(addr, VMAT_ARGK_ADDR), VMAT_ARG(len, VMAT_ARGK_SIZE))                       \
+	X(munlock, MUNLOCK, 8, 150, 2, 0, VMAT_RET_INT, VMAT_RANGE_ARG0_LEN1,                  \
+	  VMAT_ARG(addr, VMAT_ARGK_ADDR), VMAT_ARG(len, VMAT_ARGK_SIZE))                       \
+	X(mlock2, MLOCK2, 9, 325, 3, 0, VMAT_RET_INT, VMAT_RANGE_ARG0_LEN1,                    \
+	  VMAT_ARG(addr, VMAT_ARGK_ADDR), VMAT_ARG(len, VMAT_ARGK_SIZE),                       \
+	  VMAT_ARG(flags, VMAT_ARGK_MLOCK2_FLAGS))                                             \
+	X(mlockall, MLOCKALL, 10, 151, 1, 0, VMAT_RET_INT, VMAT_RANGE_NONE,                    \
+	  VMAT_ARG(flags, VMAT_ARGK_MCL_FLAGS))                                                \
+	X(munlockall, MUNLOCKALL, 11, 152, 0, 0, VMAT_RET_INT, VMAT_RANGE_NONE)                \
+	X(pkey_mprotect, PKEY_MPROTECT, 12, 329, 4, 0, VMAT_RET_INT, VMAT_RANGE_ARG0_LEN1,     \
+	  VMAT_ARG(addr, VMAT_ARGK_ADDR), VMAT_ARG(len, VMAT_ARGK_SIZE),                       \
+	  VMAT_ARG(prot, VMAT_ARGK_PROT), VMAT_ARG(pkey, VMAT_ARGK_INT))                       \
+	X(shmat, SHMAT, 13, 30, 3, 0, VMAT_RET_ADDR, VMAT_RANGE_RET,                           \
+	  VMAT_ARG(shmid, VMAT_ARGK_INT), VMAT_ARG(addr, VMAT_ARGK_PTR),                       \
+	  VMAT_ARG(flags, VMAT_ARGK_SHM_FLAGS))                                                \
 	X(shmdt, SHMDT, 14, 67, 1, 0, VMAT_RET_INT, VMAT_RANGE_NONE, VMAT_ARG(addr, VMAT_ARGK_ADDR))
 
 /*
@@ -98,8 +100,7 @@
 /* Syscalls that change or inspect the address space (vmat_syscall_event.sys). */
 #define VMAT_SYS_ENUM_ROW(name, NAME, id, ...) VMAT_SYS_##NAME = id,
 enum vmat_sys {
-	VMAT_SYSCALLS(VMAT_SYS_ENUM_ROW)
-	VMAT_SYS_MAX, /* one past the largest id */
+	VMAT_SYSCALLS(VMAT_SYS_ENUM_ROW) VMAT_SYS_MAX, /* one past the largest id */
 };
 #undef VMAT_SYS_ENUM_ROW
 

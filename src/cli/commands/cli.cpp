@@ -15,9 +15,8 @@ int run_cli(int argc, char** argv) {
   app.set_version_flag("--version", VMATRACE_VERSION);
 
   // In the order `vmatrace --help` lists them.
-  const std::vector<Command> commands = {add_trace_command(app),  add_record_command(app),
-                                         add_replay_command(app), add_report_command(app),
-                                         add_info_command(app),   add_features_command(app)};
+  const std::vector<Command> commands = {add_trace_command(app),  add_record_command(app), add_replay_command(app),
+                                         add_report_command(app), add_info_command(app),   add_features_command(app)};
 
   try {
     app.parse(argc, argv);

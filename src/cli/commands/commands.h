@@ -28,11 +28,11 @@ struct Command {
   std::function<int()> run;
 };
 
-Command add_trace_command(CLI::App& app);   // trace.cpp
-Command add_record_command(CLI::App& app);  // trace.cpp
-Command add_replay_command(CLI::App& app);  // replay.cpp
-Command add_report_command(CLI::App& app);  // report.cpp
-Command add_info_command(CLI::App& app);    // info.cpp
+Command add_trace_command(CLI::App& app);     // trace.cpp
+Command add_record_command(CLI::App& app);    // trace.cpp
+Command add_replay_command(CLI::App& app);    // replay.cpp
+Command add_report_command(CLI::App& app);    // report.cpp
+Command add_info_command(CLI::App& app);      // info.cpp
 Command add_features_command(CLI::App& app);  // features.cpp
 
 struct ReplayOptions {
@@ -45,9 +45,9 @@ struct ReplayOptions {
   bool maps = false;
   bool pmap = false;                   // --pmap: pmap-style view instead of maps
   std::optional<std::string> lineage;  // --lineage ADDR
-  bool stats = false;  // apply every record, print only the replay rate
-  bool records = false;  // --records: every record as stored, one line each
-  bool infer_vma_changes = false;  // --infer-vma-changes: ignore the kernel's recorded VMA stores
+  bool stats = false;                  // apply every record, print only the replay rate
+  bool records = false;                // --records: every record as stored, one line each
+  bool infer_vma_changes = false;      // --infer-vma-changes: ignore the kernel's recorded VMA stores
 };
 int run_replay(const ReplayOptions& opts);
 // `vmatrace replay FILE --lineage ADDR [--at T] [--pid PID]`: the history of

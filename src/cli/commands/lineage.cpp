@@ -11,9 +11,9 @@
 
 #include "cli/commands/commands.h"
 #include "core/proc_maps.h"
-#include "core/syscall_names.h"
 #include "core/processor.h"
 #include "core/records.h"
+#include "core/syscall_names.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/recording.h"
 #include "util/errors.h"

@@ -11,10 +11,10 @@
 #include <set>
 
 #include "cli/commands/commands.h"
-#include "core/syscall_names.h"
 #include "core/pmap.h"
 #include "core/proc_maps.h"
 #include "core/records.h"
+#include "core/syscall_names.h"
 #include "output/record_dump.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/recording.h"
@@ -87,8 +87,10 @@ void print_diff(const Snapshot& a, const Snapshot& b, const std::string& ta, con
       const Vma& o = it->second;
       if (o.start != v.start || o.end != v.end || o.flags != v.flags || o.path != v.path) {
         std::printf("~ %s\n    -> %s\n", vma_line(o).c_str(), vma_line(v).c_str());
-        if (v.end - v.start > o.end - o.start) gained += (v.end - v.start) - (o.end - o.start);
-        else lost += (o.end - o.start) - (v.end - v.start);
+        if (v.end - v.start > o.end - o.start)
+          gained += (v.end - v.start) - (o.end - o.start);
+        else
+          lost += (o.end - o.start) - (v.end - v.start);
       }
     }
     std::printf("  gained %s, lost %s\n", human_size(gained).c_str(), human_size(lost).c_str());

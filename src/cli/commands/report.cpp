@@ -74,7 +74,8 @@ Command add_report_command(CLI::App& app) {
   auto a = std::make_shared<ReportArgs>();
   ReportOptions& rep = a->rep;
   auto* report = app.add_subcommand("report",
-                                    "analyses of a recording: --faults (page-fault hotspots), --malloc (growth call sites), --html OUT (timeline page)");
+                                    "analyses of a recording: --faults (page-fault hotspots), --malloc (growth call "
+                                    "sites), --html OUT (timeline page)");
   report->add_option("file", rep.path, "recording")->required();
   report->add_flag("--faults", rep.faults, "page faults: top VMAs, address ranges, code locations, timeline");
   report->add_flag("--malloc", rep.malloc, "malloc growth: call sites ranked by bytes grown (brk, mmap, mremap)");

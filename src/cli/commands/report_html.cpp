@@ -75,8 +75,8 @@ int run_html_report(const ReportOptions& opts) {
     throw UserError("writing " + out_path + " failed: " + std::strerror(errno));
   size_t segments = 0;
   for (const auto& p : model.processes) segments += p.segments.size();
-  std::fprintf(stderr, "vmatrace: wrote %s (%s): %zu processes, %zu VMA segments, %llu records\n",
-               out_path.c_str(), human_size(page.size()).c_str(), model.processes.size(), segments,
+  std::fprintf(stderr, "vmatrace: wrote %s (%s): %zu processes, %zu VMA segments, %llu records\n", out_path.c_str(),
+               human_size(page.size()).c_str(), model.processes.size(), segments,
                static_cast<unsigned long long>(records));
   return damage_status(reader, "the page shows the " + std::to_string(records) + " records up to there");
 }

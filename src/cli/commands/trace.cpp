@@ -26,11 +26,11 @@ void add_trace_options(CLI::App* sub, TraceArgs& a) {
   sub->add_option("-p,--pid", a.pid, "trace this running process (all its threads)");
   sub->add_flag("--json", a.json, "one JSON object per event");
   sub->add_flag("--maps", a.maps, "print each process's rebuilt layout (as /proc/PID/maps) when it ends");
-  sub->add_flag("--pmap", o.print.pmap_at_end, "print each process's layout pmap-style (kinds, flags, totals) when it ends");
+  sub->add_flag("--pmap", o.print.pmap_at_end,
+                "print each process's layout pmap-style (kinds, flags, totals) when it ends");
   sub->add_flag("--no-follow", a.no_follow, "do not trace children");
   sub->add_flag("--force", o.force, "overwrite an existing recording");
-  sub->add_option("--attach", a.attach,
-                  "force attach modes: MODE or FAMILY=MODE[,...] (see `vmatrace features`)");
+  sub->add_option("--attach", a.attach, "force attach modes: MODE or FAMILY=MODE[,...] (see `vmatrace features`)");
   sub->add_option("--faults", a.faults,
                   "page faults: stream (default; one record each), summary (counted in the kernel, report at the "
                   "end), or off")

@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/syscall_names.h"
 #include "core/records.h"
+#include "core/syscall_names.h"
 #include "vmas.h"
 
 namespace vmatrace::test::records {
