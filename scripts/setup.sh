@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  cmake g++ make pkg-config clang llvm
+  cmake g++ make pkg-config clang llvm clang-format
   libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev libdw-dev
   libcli11-dev libgtest-dev libbenchmark-dev
   python3 strace libcap2-bin
