@@ -189,9 +189,25 @@ static __always_inline void aggregate(__u32 tgid, __u32 tid, __u64 addr, __u64 i
 		fsum_drop(VMAT_FSUM_THREAD);
 }
 
+/*
+ * Inside execve: set by bprm_execve() around the whole exec, sched_process_exec
+ * included (fs/exec.c; the field exists on 6.1 and 6.18).
+ */
+static __always_inline bool current_in_execve(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	if (!bpf_core_field_exists(task->in_execve))
+		return false;
+	return BPF_CORE_READ_BITFIELD_PROBED(task, in_execve);
+}
+
 static __always_inline void emit(__u32 tgid, __u64 addr, __u64 ip, __u32 error_code, __u32 flags)
 {
 	struct vmat_fault_event *e;
+
+	if (current_in_execve())
+		flags |= VMAT_FAULT_IN_EXEC;
 
 	e = bpf_ringbuf_reserve(&vmat_events, sizeof(*e), 0);
 	if (!e) {

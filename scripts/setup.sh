@@ -9,6 +9,7 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev libdw-dev
   libcli11-dev libgtest-dev libbenchmark-dev
   python3 strace libcap2-bin
+  libjemalloc2                          # malloc attribution through jemalloc (tests/e2e/details_e2e_test.cpp)
   libjs-d3                              # the HTML report bundles d3 (report --html)
   chromium                              # its e2e test drives the page headless (tests/html)
   qemu-system-x86 busybox-static cpio   # the second kernel (tests/vm)

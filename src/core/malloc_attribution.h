@@ -26,10 +26,18 @@ struct StackFrame {
 // The allocator entry point a symbol is, by its public name ("malloc",
 // "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
 // "memalign", "valloc", "pvalloc", "operator new", "operator new[]"), or
-// nullopt. glibc's internal aliases (__libc_malloc, __posix_memalign, ...)
-// and every operator new overload (nothrow, align_val_t) map to their public
-// name. free is not one: it never grows memory.
+// nullopt. glibc's internal aliases (__libc_malloc, __posix_memalign, ...),
+// the prefixed names of jemalloc, tcmalloc and mimalloc (je_malloc,
+// tc_calloc, mi_realloc, tc_new, mi_new_aligned, mi_zalloc, ...) and every
+// operator new overload (nothrow, align_val_t) map to their public name.
+// free is not one: it never grows memory. Table-driven (the .cpp).
 std::optional<std::string_view> allocator_name(std::string_view symbol);
+
+// The replacement allocator ("jemalloc", "tcmalloc", "mimalloc") whose code
+// a frame is in, by its module (libjemalloc.so.2, ...) or, linked
+// statically, by its internal symbols (je_*, TCMalloc_*, _mi_*); nullopt
+// for any other code (glibc's malloc is named by its entry points alone).
+std::optional<std::string_view> allocator_library(const StackFrame& f);
 
 struct Attribution {
   std::optional<std::string> allocator;   // nullopt: not from an allocator
@@ -37,9 +45,11 @@ struct Attribution {
   std::optional<size_t> call_site;        // the frame that called it (or the syscall's caller)
 };
 
-// Walks from the syscall outwards: the outermost allocator frame names the
-// allocator (operator new calling malloc is "operator new"), the next frame
-// out is the call site. Without an allocator frame, the call site is the
+// Walks from the syscall outwards: the outermost allocator frame (an entry
+// point, or a replacement allocator's code) names the allocator (operator
+// new calling malloc is "operator new"; jemalloc's code reached by a tail
+// call from malloc, with no entry point on the stack, is "jemalloc"), the
+// next frame out is the call site. Without an allocator frame, the call site is the
 // caller of the syscall wrapper (frame 1), so a direct mmap names its caller.
 Attribution attribute(const std::vector<StackFrame>& frames);
 

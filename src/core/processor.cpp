@@ -222,9 +222,43 @@ void Processor::take_stores(uint32_t tid, uint64_t enter_ts, uint64_t exit_ts, s
   pending.resize(later);
 }
 
+bool Processor::hold_exec_fault(ProcessState& p, const DecodedRecord& rec) {
+  constexpr size_t kMaxHeld = 1 << 16;  // an exec writes a few pages; bound a runaway
+  auto it = exec_faults_.find(p.pid);
+  if (it == exec_faults_.end()) {
+    // Inside execve but still in the old mm (copy_strings() reading argv
+    // before exec_mmap()): reads of the old layout. The new image's faults
+    // are the kernel's writes (create_elf_tables(), padzero()) and land
+    // outside the old layout (a fresh, randomized stack and bss).
+    const bool write = !(rec.fault.flags & VMAT_FAULT_NO_ERROR_CODE) && (rec.fault.error_code & 2u);
+    if (!p.awaiting_exec_walk && !write && p.seeded && p.layout.find(rec.fault.addr)) return false;
+    it = exec_faults_.emplace(p.pid, ExecFaults{}).first;
+  }
+  if (it->second.faults.size() >= kMaxHeld) return false;
+  it->second.faults.push_back({rec, std::string(rec.comm)});
+  return true;
+}
+
+void Processor::release_exec_faults(ProcessState& p, bool attribute, RecordSink* sink) {
+  auto it = exec_faults_.find(p.pid);
+  if (it == exec_faults_.end()) return;
+  std::vector<HeldFault> held = std::move(it->second.faults);
+  exec_faults_.erase(it);
+  for (auto& h : held) {
+    h.rec.comm = h.comm;
+    Applied out;
+    // The layout read after the exec already holds what these faults did
+    // (the stack the kernel set up): they only find their VMA in it.
+    out.applied = attribute && p.seeded && p.layout.find(h.rec.fault.addr);
+    if (out.applied) apply_fault(p, h.rec, out);
+    if (sink) sink->on_record(h.rec, out, &p);
+  }
+}
+
 void Processor::end_process(uint32_t pid, RecordSink* sink) {
   auto it = procs_.find(pid);
   if (it == procs_.end()) return;
+  release_exec_faults(*it->second, /*attribute=*/false, sink);
   if (sink) sink->on_process_end(*it->second);
   if (keep_ended_) {
     ProcessState summary;
@@ -288,6 +322,7 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
   }
   ProcessState& p = state_for(rec);
   p.events++;
+  if (rec.type == VMAT_EV_FAULT && (rec.fault.flags & VMAT_FAULT_IN_EXEC) && hold_exec_fault(p, rec)) return;
   bool fresh = !p.seeded || rec.hdr.ts >= p.seed_ts;
   // The Layout refuses impossible changes (an unaligned or empty range, an
   // overlap) by throwing. They come from damaged or hostile recordings, never
@@ -359,6 +394,15 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
     p.seeded = false;
   }
   if (sink) sink->on_record(rec, out, &p);
+  if (auto held = exec_faults_.find(p.pid); held != exec_faults_.end()) {
+    if (rec.type == VMAT_EV_EXEC)
+      held->second.exec_seen = true;
+    else if (held->second.exec_seen ? p.seeded && !p.awaiting_exec_walk
+                                    : rec.type == VMAT_EV_SYSCALL || rec.type == VMAT_REC_LAYOUT)
+      // Seeded after the exec: in the new layout. A syscall (or a resync)
+      // before any exec: the exec failed early, they were the old one's.
+      release_exec_faults(p, /*attribute=*/true, sink);
+  }
   if (rec.type == VMAT_EV_EXIT) pending_stores_.erase(rec.hdr.tid);
   // The stores an exec made in the new mm (setup_arg_pages() moving and
   // growing the stack, after exec_mmap() made it current's) came before its

@@ -118,6 +118,11 @@ class Processor {
   void apply_snapshot(ProcessState& p, const DecodedRecord& rec, Applied& out);
   void seed(ProcessState& p, std::vector<Vma> vmas, uint64_t ts);
   void end_process(uint32_t pid, RecordSink* sink);
+  // Exec-time faults (VMAT_FAULT_IN_EXEC): whether `rec` is held for the
+  // new layout, and their release to the sink (applied to the layout when
+  // `attribute`, else as faults of no known VMA).
+  bool hold_exec_fault(ProcessState& p, const DecodedRecord& rec);
+  void release_exec_faults(ProcessState& p, bool attribute, RecordSink* sink);
   // The kernel's stores the thread made since its last syscall record, for
   // the syscall whose [enter_ts, exit] brackets them, into `out`.
   void take_stores(uint32_t tid, uint64_t enter_ts, uint64_t exit_ts, std::vector<KernelStore>& out);
@@ -141,6 +146,19 @@ class Processor {
   // store costs no allocation; it goes when the thread exits.
   std::map<uint32_t, std::vector<KernelStore>> pending_stores_;
   std::vector<KernelStore> taken_stores_;  // take_stores()'s output, reused
+  // Faults the kernel took while an exec built the new image (after
+  // exec_mmap(): writing the new stack, clearing bss), which come before the
+  // exec record and belong to the address space its walk (or /proc) brings:
+  // held by pid until the process is seeded again after the exec.
+  struct HeldFault {
+    DecodedRecord rec;
+    std::string comm;  // rec.comm points here when released
+  };
+  struct ExecFaults {
+    std::vector<HeldFault> faults;
+    bool exec_seen = false;
+  };
+  std::map<uint32_t, ExecFaults> exec_faults_;
 };
 
 // The note naming the vma family's attach mode (Session writes

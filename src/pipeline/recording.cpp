@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "core/processor.h"
+#include "core/records.h"
 #include "util/errors.h"
 
 namespace vmatrace {
@@ -12,6 +14,27 @@ RecordingReader open_recording(const std::string& path) {
   } catch (const std::exception& e) {
     throw UserError(e.what());
   }
+}
+
+uint64_t time_origin(const std::string& path) {
+  RecordingReader reader = open_recording(path);
+  // The note is the session's first record; a few records of slack cover a
+  // writer that put others before it.
+  constexpr int kLook = 64;
+  uint64_t first = 0;
+  std::string err;
+  for (int i = 0; i < kLook; i++) {
+    auto rec = reader.next();
+    if (!rec) break;
+    auto d = decode_record(*rec, &err);
+    if (!d) continue;
+    if (d->type == VMAT_REC_NOTE) {
+      if (d->note && d->note->key == kNoteSessionStart) return d->hdr.ts;
+      continue;
+    }
+    if (!first) first = d->hdr.ts;
+  }
+  return first ? first : reader.header().start_ts;
 }
 
 bool recording_damaged(const RecordingReader& reader) {

@@ -18,6 +18,14 @@ inline constexpr int kExitDamaged = 3;
 // Opens `path` or throws UserError with the reader's explanation.
 RecordingReader open_recording(const std::string& path);
 
+// The time origin of a recording: what "+T" in --at, --since, --until and
+// --diff counts from, and what the event listing's relative times (and the
+// HTML timeline's) are measured from. It is the session_start note, written
+// once the BPF programs are loaded and attached (the file header's start_ts
+// is taken before the load, up to a second earlier); a recording without it
+// counts from its first record, as the printer does.
+uint64_t time_origin(const std::string& path);
+
 // The stream ended on damage (truncated, corrupt). A reader that stopped
 // early (Reading: --at, --lineage --at) read only intact data: not damaged.
 bool recording_damaged(const RecordingReader& reader);

@@ -101,7 +101,7 @@ void Session::handle(std::span<const std::byte> rec) {
   if (!d) return;
   pipeline_.apply(*d);
   if (recorder_)
-    if (auto note = objects_.note_for(*d)) inject_note("object", *note);
+    for (const auto& note : objects_.notes_for(*d)) inject_note("object", note);
   // The unlink happened at this record's time: the "(deleted)" it causes
   // belongs there, not at the next poll.
   if (d->type == VMAT_EV_FS) check_deleted(d->hdr.ts);

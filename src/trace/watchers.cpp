@@ -40,20 +40,37 @@ std::vector<DeletedFile> find_deleted_files(const Processor& proc) {
   return gone;
 }
 
-std::optional<std::string> ObjectNotes::note_for(const DecodedRecord& d) {
+std::vector<std::string> ObjectNotes::notes_for(const DecodedRecord& d) {
+  std::vector<std::string> notes;
   const vmat_vma_info* info = nullptr;
   if (d.type == VMAT_EV_SYSCALL)
     info = &d.sys.vma[0];
   else if (d.type == VMAT_EV_VMA_SNAPSHOT)
     info = &d.snap.vma;
-  if (!info || !(info->state & VMAT_VMA_FILE) || d.path.empty()) return std::nullopt;
-  if (!seen_.insert({info->dev, info->ino}).second) return std::nullopt;
-  std::string path(d.path);
-  auto id = read_build_id("/proc/" + std::to_string(d.hdr.pid) + "/root" + path);
+  if (info && (info->state & VMAT_VMA_FILE) && !d.path.empty()) {
+    if (auto n = note(d.hdr.pid, info->dev, info->ino, std::string(d.path))) notes.push_back(std::move(*n));
+  } else if (d.type == VMAT_REC_LAYOUT && d.layout) {
+    const std::string root = "/proc/" + std::to_string(d.hdr.pid) + "/root";
+    for (const auto& v : d.layout->vmas) {
+      if (!v.is_file() || v.deleted || v.path.empty() || v.path[0] != '/' || seen_.count({v.dev, v.ino})) continue;
+      // Only regular files: opening a mapped device (/dev/zero, a GPU) to
+      // look for a build-id can block or have side effects.
+      struct stat st;
+      if (::stat((root + v.path).c_str(), &st) != 0 && ::stat(v.path.c_str(), &st) != 0) continue;
+      if (!S_ISREG(st.st_mode)) continue;
+      if (auto n = note(d.hdr.pid, v.dev, v.ino, v.path)) notes.push_back(std::move(*n));
+    }
+  }
+  return notes;
+}
+
+std::optional<std::string> ObjectNotes::note(uint32_t pid, uint32_t dev, uint64_t ino, const std::string& path) {
+  if (!seen_.insert({dev, ino}).second) return std::nullopt;
+  auto id = read_build_id("/proc/" + std::to_string(pid) + "/root" + path);
   if (!id) id = read_build_id(path);
   char devino[64];
-  std::snprintf(devino, sizeof(devino), "%02x:%02x %llu", info->dev >> 20, info->dev & 0xfffff,
-                static_cast<unsigned long long>(info->ino));
+  std::snprintf(devino, sizeof(devino), "%02x:%02x %llu", dev >> 20, dev & 0xfffff,
+                static_cast<unsigned long long>(ino));
   return std::string(devino) + " " + (id ? *id : "-") + " " + path;
 }
 

@@ -32,11 +32,14 @@ std::vector<DeletedFile> find_deleted_files(const Processor& proc);
 // build-id, noted once per (dev, inode) when first seen.
 class ObjectNotes {
  public:
-  // The value of the "object" note ("dev:ino build-id path") for the file
-  // `d` maps, the first time it is seen; else std::nullopt.
-  std::optional<std::string> note_for(const DecodedRecord& d);
+  // The values of the "object" notes ("dev:ino build-id path") for the
+  // files `d` maps that were not seen before: the file of a syscall's or an
+  // exec walk's VMA, or every regular file of a layout read from /proc (at
+  // attach, after a loss, at exec without the kernel's walk).
+  std::vector<std::string> notes_for(const DecodedRecord& d);
 
  private:
+  std::optional<std::string> note(uint32_t pid, uint32_t dev, uint64_t ino, const std::string& path);
   std::set<std::pair<uint32_t, uint64_t>> seen_;  // (dev, ino) noted
 };
 

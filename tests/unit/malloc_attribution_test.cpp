@@ -48,6 +48,92 @@ TEST(MallocAttribution, AllocatorNames) {
     EXPECT_FALSE(allocator_name(s)) << s;
 }
 
+// The replacement allocators' names, table by table: every prefixed form
+// of every C entry point, their C++ entry points, and what stays unnamed.
+TEST(MallocAttribution, ReplacementAllocatorEntryPoints) {
+  for (const char* entry : {"malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
+                            "memalign", "valloc", "pvalloc"})
+    for (const char* prefix : {"", "__libc_", "__", "je_", "tc_", "mi_"}) {
+      std::string sym = std::string(prefix) + entry;
+      EXPECT_EQ(allocator_name(sym), entry) << sym;
+      EXPECT_EQ(allocator_name(sym + "@@VERS_1.0"), entry) << sym;
+    }
+  const std::pair<const char*, const char*> cases[] = {
+      {"tc_new", "operator new"},
+      {"tc_new_nothrow", "operator new"},
+      {"tc_new_aligned_nothrow", "operator new"},
+      {"tc_newarray", "operator new[]"},
+      {"tc_newarray_aligned", "operator new[]"},
+      {"tc_malloc_skip_new_handler", "malloc"},
+      {"mi_new", "operator new"},
+      {"mi_new_aligned", "operator new"},
+      {"mi_new_n", "operator new[]"},
+      {"mi_zalloc", "calloc"},
+      {"mi_mallocn", "malloc"},
+      {"mi_reallocf", "realloc"},
+      {"mi_malloc_aligned", "aligned_alloc"},
+      // sized and aligned operator new/new[] of any library (jemalloc exports them)
+      {"_ZnwmSt11align_val_tRKSt9nothrow_t", "operator new"},
+      {"_ZnamSt11align_val_t", "operator new[]"},
+  };
+  for (const auto& [sym, name] : cases) EXPECT_EQ(allocator_name(sym), name) << sym;
+  for (const char* s : {"je_free", "tc_free", "mi_free", "tc_delete", "mi_heap_new", "je_malloc_usable_size",
+                        "je_mallocx2", "jemalloc", "tc_", "mi_", "_ZdaPvm"})
+    EXPECT_FALSE(allocator_name(s)) << s;
+}
+
+TEST(MallocAttribution, AllocatorLibraries) {
+  EXPECT_EQ(allocator_library(frame("", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")), "jemalloc");
+  EXPECT_EQ(allocator_library(frame("mallocx", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")), "jemalloc");
+  EXPECT_EQ(allocator_library(frame("", "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")), "tcmalloc");
+  EXPECT_EQ(allocator_library(frame("", "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4.5.9")), "tcmalloc");
+  EXPECT_EQ(allocator_library(frame("", "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2.0")), "mimalloc");
+  // Linked statically: by the internals' symbols.
+  EXPECT_EQ(allocator_library(frame("je_extent_alloc_mmap", "/usr/bin/app")), "jemalloc");
+  EXPECT_EQ(allocator_library(frame("TCMalloc_SystemAlloc", "/usr/bin/app")), "tcmalloc");
+  EXPECT_EQ(allocator_library(frame("_ZN8tcmalloc8PageHeap8GrowHeapEm", "/usr/bin/app")), "tcmalloc");
+  EXPECT_EQ(allocator_library(frame("_mi_os_alloc", "/usr/bin/app")), "mimalloc");
+  for (const char* s : {"_int_malloc", "sysmalloc", "malloc", "main", "jemalloc_init", ""})
+    EXPECT_FALSE(allocator_library(frame(s))) << s;
+  EXPECT_FALSE(allocator_library(frame("zmalloc", "/usr/bin/redis-server")));
+}
+
+TEST(MallocAttribution, JemallocReachedByATailCallIsJemalloc) {
+  // redis: zmalloc -> malloc, which jumps to its body: no entry point on the
+  // stack, only jemalloc's unnamed internals (Debian strips its symtab).
+  const std::string je = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+  std::vector<StackFrame> st = {frame("mmap64"),
+                                frame("", je),
+                                frame("", je),
+                                frame("sdallocx", je),  // the nearest exported symbol, wrongly
+                                frame("zmalloc", "/usr/bin/redis-server"),
+                                frame("main", "/usr/bin/redis-server")};
+  Attribution a = attribute(st);
+  EXPECT_EQ(a.allocator, "jemalloc");
+  EXPECT_EQ(a.allocator_frame, 3u);
+  EXPECT_EQ(a.call_site, 4u);
+}
+
+TEST(MallocAttribution, EntryPointInsideAnAllocatorLibraryNamesIt) {
+  const std::string je = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+  std::vector<StackFrame> st = {frame("mmap64"), frame("", je), frame("calloc", je), frame("", je),
+                                frame("load", "/bin/app")};
+  Attribution a = attribute(st);
+  EXPECT_EQ(a.allocator, "calloc");
+  EXPECT_EQ(a.allocator_frame, 3u);
+  EXPECT_EQ(a.call_site, 4u);
+  // operator new of libstdc++ over jemalloc's malloc: operator new.
+  std::vector<StackFrame> cxx = {frame("mmap64"), frame("", je), frame("malloc", je),
+                                 frame("_Znwm", "/lib/libstdc++.so.6"), frame("_ZN3App4loadEv", "/bin/app")};
+  EXPECT_EQ(attribute(cxx).allocator, "operator new");
+  EXPECT_EQ(attribute(cxx).call_site, 4u);
+  // mimalloc's tcmalloc-style static build, internal names only.
+  std::vector<StackFrame> mi = {frame("mmap"), frame("_mi_prim_alloc", "/bin/app"), frame("_mi_os_alloc", "/bin/app"),
+                                frame("mi_heap_malloc_small", "/bin/app"), frame("fill", "/bin/app")};
+  EXPECT_EQ(attribute(mi).allocator, "mimalloc");
+  EXPECT_EQ(attribute(mi).call_site, 4u);
+}
+
 TEST(MallocAttribution, OutermostAllocatorAndItsCaller) {
   // brk <- sbrk <- sysmalloc <- _int_malloc <- malloc <- parse_blob <- main
   std::vector<StackFrame> st = {frame("brk"),

@@ -106,6 +106,12 @@ struct vmat_syscall_event {
 #define VMAT_FAULT_MINOR (1u << 2)
 /* The entry tracepoint was not seen for this fault: error_code is unknown. */
 #define VMAT_FAULT_NO_ERROR_CODE (1u << 3)
+/*
+ * Taken while the thread was inside execve (task_struct.in_execve): after
+ * exec_mmap() these are the kernel building the new image (writing the new
+ * stack, clearing bss) in the new address space, before the exec record.
+ */
+#define VMAT_FAULT_IN_EXEC (1u << 4)
 
 struct vmat_fault_event {
 	struct vmat_hdr hdr;

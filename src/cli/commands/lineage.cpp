@@ -78,7 +78,7 @@ std::string describe(const Step& s, const Layout& l) {
 
 int run_lineage(const ReplayOptions& opts) {
   RecordingReader reader = open_recording(opts.path);
-  const uint64_t base = reader.header().start_ts;
+  const uint64_t base = time_origin(opts.path);
   uint64_t addr = 0;
   try {
     size_t used = 0;

@@ -24,9 +24,9 @@
 namespace vmatrace {
 namespace {
 
-std::string rel_seconds(uint64_t ts, uint64_t base) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "+%.3fs", ts >= base ? (ts - base) / 1e9 : -((base - ts) / 1e9));
+std::string rel_seconds(uint64_t ts, uint64_t base, int decimals = 3) {
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "+%.*fs", decimals, ts >= base ? (ts - base) / 1e9 : -((base - ts) / 1e9));
   return buf;
 }
 
@@ -105,7 +105,7 @@ int replayed_status(const RecordingReader& reader, uint64_t records) {
 
 int run_replay(const ReplayOptions& opts) {
   RecordingReader reader = open_recording(opts.path);
-  const uint64_t base = reader.header().start_ts;
+  const uint64_t base = time_origin(opts.path);
   PrinterOptions po = opts.print;
   if (opts.since) po.since = parse_moment(*opts.since, base);
   if (opts.until) po.until = parse_moment(*opts.until, base);
@@ -116,7 +116,7 @@ int run_replay(const ReplayOptions& opts) {
   if (opts.lineage) return run_lineage(opts);
   if (at && !opts.maps && !opts.pmap && diff.empty())
     throw UserError("--at needs --maps or --pmap (the layout at that moment)");
-  if (at && *at < base) throw UserError("--at " + *opts.at + " is before the recording started");
+  if (at && *at < reader.header().start_ts) throw UserError("--at " + *opts.at + " is before the recording started");
   if (diff.size() == 2 && diff[1] < diff[0]) std::swap(diff[0], diff[1]);
 
   if (opts.records) {
@@ -163,6 +163,15 @@ int run_replay(const ReplayOptions& opts) {
   std::vector<Snapshot> diff_snaps;
   bool at_done = false;
   Snapshot at_snap;
+  // --at with --pid: when the process lost its layout before T, or got its
+  // first one after T, to say why there is none at T.
+  std::optional<uint64_t> pid_layout_ended, pid_seeded_after;
+  bool pid_was_seeded = false;
+  uint64_t prev_ts = base;
+  auto pid_seeded = [&] {
+    const ProcessState* st = po.pid ? proc.process(*po.pid) : nullptr;
+    return st && st->seeded;
+  };
 
   const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
     uint64_t ts = d.hdr.ts;
@@ -171,7 +180,19 @@ int run_replay(const ReplayOptions& opts) {
     if (at && !at_done && ts > *at && d.type != VMAT_REC_NOTE) {
       at_snap = snapshot(proc, po.pid);
       at_done = true;
-      return false;
+      // A process with no layout at T: read on to where it gets one.
+      if (!po.pid || at_snap.layouts.count(*po.pid)) return false;
+    }
+    if (at && po.pid && d.type != VMAT_REC_NOTE) {
+      // The state the records up to the previous one (at prev_ts) made.
+      const bool seeded = pid_seeded();
+      if (at_done && seeded) {
+        pid_seeded_after = prev_ts;
+        return false;
+      }
+      if (!at_done && pid_was_seeded && !seeded) pid_layout_ended = prev_ts;
+      pid_was_seeded = seeded;
+      prev_ts = ts;
     }
     while (diff_snaps.size() < diff.size() && ts > diff[diff_snaps.size()] && d.type != VMAT_REC_NOTE)
       diff_snaps.push_back(snapshot(proc, po.pid));
@@ -186,6 +207,15 @@ int run_replay(const ReplayOptions& opts) {
       if (*at > last_ts && reader.status().state == ReadStatus::State::Clean)
         throw UserError("--at " + *opts.at + " is after the end of the recording (" + rel_seconds(last_ts, base) + ")");
       at_snap = snapshot(proc, po.pid);
+    }
+    if (po.pid && !at_snap.layouts.count(*po.pid)) {
+      if (at_done && !pid_seeded_after && pid_seeded()) pid_seeded_after = last_ts;
+      std::string why = pid_seeded_after   ? "its first layout is at " + rel_seconds(*pid_seeded_after, base, 6)
+                        : pid_layout_ended ? "its layout ended at " + rel_seconds(*pid_layout_ended, base, 6) +
+                                                 " (exit, or it became unknown)"
+                                           : "it has none in the recording";
+      throw UserError("pid " + std::to_string(*po.pid) + " has no layout " + (pid_layout_ended ? "" : "yet ") + "at " +
+                      rel_seconds(*at, base) + " in " + opts.path + ": " + why);
     }
     for (const auto& [pid, layout] : at_snap.layouts) {
       if (opts.maps || !opts.pmap) {

@@ -29,7 +29,7 @@ int run_html_report(const ReportOptions& opts) {
   uint64_t base = 0, first = 0, last = 0;
   {
     RecordingReader reader = open_recording(opts.path);
-    base = reader.header().start_ts;
+    base = time_origin(opts.path);
     last = base;
     while (auto rec = reader.next()) {
       std::string err;
