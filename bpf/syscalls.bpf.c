@@ -251,6 +251,7 @@ static __always_inline void emit_user_stack(__u32 sys, const __u64 *args, __u64 
 	struct task_struct *task;
 	struct pt_regs *regs;
 	__u32 zero = 0, len, size;
+	bool copied = false;
 	void *buf;
 
 	if (!vmat_ustack_bytes || !is_growth(sys, args, ret))
@@ -290,11 +291,15 @@ static __always_inline void emit_user_stack(__u32 sys, const __u64 *args, __u64 
 	len &= ~7u;
 	/* The VMA end bounds the copy; should the lookup fail, halve until it reads. */
 	for (int i = 0; i < 6; i++) {
-		if (!bpf_probe_read_user(buf + sizeof(*e), len, (void *)c.sp))
+		if (!bpf_probe_read_user(buf + sizeof(*e), len, (void *)c.sp)) {
+			copied = true;
 			break;
+		}
 		len = (len >> 1) & ~7u;
 	}
-	e->stack_len = len;
+	/* Nothing read: no bytes, rather than zeros the unwinder would take for a stack. */
+	e->stack_len = copied ? len : 0;
+	len = e->stack_len;
 	size = sizeof(*e) + len;
 	vmat_fill_hdr(&e->hdr, VMAT_EV_USER_STACK, size);
 	if (size > sizeof(struct vmat_ustack_scratch))
