@@ -235,7 +235,8 @@ TEST(ReplayAt, MomentBeforeTheProcessHasALayoutSaysSo) {
 TEST(InfoObjects, AttachRecordingListsTheObjectsMappedAtAttach) {
   TempDir dir;
   std::string rec = dir.file("rec.vmat"), err = dir.file("err");
-  e2e::Subprocess target({"sleep", "30"});
+  // timed (dynamically linked, also in the 6.1 guest) waits for its sleep.
+  e2e::Subprocess target({e2e::workload("timed"), "sleep", "15"});
   // Attach, wait for the banner, stop it.
   std::string script = "'" + e2e::vmatrace_bin() + "' record -o '" + rec + "' -p " + std::to_string(target.pid()) +
                        " 2>'" + err + "' & v=$!; for i in $(seq 600); do grep -q 'vmatrace: tracing' '" + err +
@@ -247,9 +248,9 @@ TEST(InfoObjects, AttachRecordingListsTheObjectsMappedAtAttach) {
   ASSERT_EQ(info.status, 0) << describe(info);
   std::smatch m;
   ASSERT_TRUE(std::regex_search(info.out, m, std::regex("objects: +([0-9]+) mapped files"))) << info.out;
-  EXPECT_GE(std::stoi(m[1]), 2) << "sleep and libc (and ld.so) are mapped at the attach\n" << info.out;
+  EXPECT_GE(std::stoi(m[1]), 2) << "timed and libc (and ld.so) are mapped at the attach\n" << info.out;
   EXPECT_TRUE(std::regex_search(info.out, std::regex("[0-9a-f]{40} [^\\n]*/libc\\.so\\.6"))) << info.out;
-  EXPECT_TRUE(std::regex_search(info.out, std::regex("[0-9a-f]{40} [^\\n]*/sleep\\n"))) << info.out;
+  EXPECT_TRUE(std::regex_search(info.out, std::regex("[0-9a-f]{40} [^\\n]*/timed\\n"))) << info.out;
 }
 
 // ---- 6. faults while exec builds the new image -----------------------------------------
@@ -269,7 +270,7 @@ TEST(ExecFaults, ChainOfExecsHasNoFaultOutsideAnyVma) {
   uint64_t faults = std::stoull(m[1]);
   ASSERT_TRUE(std::regex_search(rep.out, m, std::regex("\"attributed\":([0-9]+)"))) << rep.out.substr(0, 500);
   uint64_t attributed = std::stoull(m[1]);
-  EXPECT_GT(faults, 100u) << rep.out.substr(0, 500);
+  EXPECT_GT(faults, 20u) << rep.out.substr(0, 500);
   EXPECT_EQ(faults - attributed, 0u) << "faults outside any VMA (of " << faults << ")\n" << rep.out.substr(0, 500);
   auto execs = e2e::run_command(vm({"replay", rec}));
   size_t n = 0;
