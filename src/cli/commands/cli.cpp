@@ -12,7 +12,7 @@ namespace vmatrace {
 int run_cli(int argc, char** argv) {
   CLI::App app{"vmatrace: watch a process's address space change, live or from a recording"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", VMATRACE_VERSION);
+  app.set_version_flag("--version", version_text, "print the version, git commit, libbpf version and BPF object hash");
 
   // In the order `vmatrace --help` lists them.
   const std::vector<Command> commands = {add_trace_command(app),  add_record_command(app), add_replay_command(app),

@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "output/printer.h"
@@ -66,11 +67,21 @@ struct ReportOptions {
   std::optional<uint32_t> pid;
   size_t top = 20;
   std::string interval = "100ms";
-  std::optional<std::string> html;  // --html OUT: the interactive timeline page
+  std::optional<std::string> html;   // --html OUT: the interactive timeline page
+  std::optional<std::string> pprof;  // --pprof OUT: malloc growth (and --faults) as a pprof profile
+  bool force = false;                // overwrite an existing --pprof output
 };
 int run_report(const ReportOptions& opts);
+// `vmatrace report FILE --pprof OUT.pb.gz [--faults]` (report_export.cpp).
+int run_pprof_report(const ReportOptions& opts);
+// Writes data to path: O_EXCL unless force (then truncates), never through a
+// symlink; UserError naming --force when the file exists.
+void write_output_file(const std::string& path, std::string_view data, bool force);
 // `vmatrace report FILE --html OUT.html` (report_html.cpp).
 int run_html_report(const ReportOptions& opts);
+
+// `vmatrace --version`: version, git commit, libbpf, the BPF object's SHA-256 (version.cpp).
+std::string version_text();
 
 int run_cli(int argc, char** argv);
 

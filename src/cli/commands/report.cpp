@@ -82,17 +82,27 @@ Command add_report_command(CLI::App& app) {
   report->add_flag("--json", rep.json, "as one JSON object");
   report->add_flag("--folded", rep.folded, "folded stacks (flamegraph.pl, speedscope): comm;object;ip;VMA count");
   report->add_option("--html", rep.html, "write the interactive address-space timeline to this HTML file");
+  report->add_option("--pprof", rep.pprof,
+                     "write malloc growth (and with --faults page faults) as a gzipped pprof profile to this file");
+  report->add_flag("--force", rep.force, "overwrite an existing --pprof output file");
   report->add_option("--pid", a->pid, "only this process");
   report->add_option("--top", rep.top, "rows per ranking (0: all)");
   report->add_option("--interval", rep.interval, "timeline bucket (e.g. 100ms, 1s)");
   return {report, [a] {
             ReportOptions& rep = a->rep;
+            if (a->pid) rep.pid = static_cast<uint32_t>(a->pid);
+            // --pprof is malloc growth, and page faults too with --faults.
+            if (rep.pprof) {
+              if (rep.html || rep.json || rep.folded)
+                throw UserError("report: --pprof writes one profile: drop --html, --json and --folded");
+              return run_pprof_report(rep);
+            }
             const int kinds = int(rep.faults) + int(rep.malloc) + int(rep.html.has_value());
-            if (kinds == 0) throw UserError("report: say what to report: --faults, --malloc, or --html OUT.html");
+            if (kinds == 0)
+              throw UserError("report: say what to report: --faults, --malloc, --html OUT.html or --pprof OUT.pb.gz");
             if (kinds > 1) throw UserError("report: --faults, --malloc and --html are separate reports: give one");
             if (rep.malloc && rep.folded) throw UserError("report: --folded is for --faults");
             if (rep.json && rep.folded) throw UserError("report: --json and --folded are exclusive");
-            if (a->pid) rep.pid = static_cast<uint32_t>(a->pid);
             if (rep.html) return run_html_report(rep);
             return run_report(rep);
           }};

@@ -1,0 +1,102 @@
+// `vmatrace report FILE --pprof OUT.pb.gz [--faults]`: the recording's
+// malloc growth (and page faults) as a pprof profile (report/pprof_profile.h),
+// through the same Pipeline and malloc stage as `report --malloc`.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include "cli/commands/commands.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/recording.h"
+#include "report/pprof_profile.h"
+#include "util/errors.h"
+#include "util/text.h"
+#include "util/unique_fd.h"
+
+namespace vmatrace {
+
+void write_output_file(const std::string& path, std::string_view data, bool force) {
+  if (path.empty()) throw UserError("the output file name is empty");
+  // As `record` does: never overwrite without --force, never follow a symlink.
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (force ? O_TRUNC : O_EXCL);
+  UniqueFd fd(::open(path.c_str(), flags, 0644));
+  if (!fd) {
+    if (errno == EEXIST) throw UserError(path + " exists: pass --force to overwrite it");
+    throw UserError("cannot write " + path + ": " + std::strerror(errno) + " (choose a writable path)");
+  }
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw UserError("writing " + path + " failed: " + std::strerror(errno));
+    done += static_cast<size_t>(n);
+  }
+}
+
+namespace {
+
+// An "object" note: "MAJ:MIN INO BUILD-ID PATH" (BUILD-ID "-" when none).
+void take_build_id(const std::string& note, PprofBuilder& out) {
+  std::istringstream in(note);
+  std::string devino, ino, id;
+  in >> devino >> ino >> id;
+  std::string path;
+  std::getline(in >> std::ws, path);
+  if (!path.empty() && id != "-" && !id.empty()) out.set_build_id(path, id);
+}
+
+}  // namespace
+
+int run_pprof_report(const ReportOptions& opts) {
+  const std::string& out_path = *opts.pprof;
+  if (out_path.empty()) throw UserError("--pprof needs an output file name, e.g. --pprof app.pb.gz");
+  if (!opts.force && ::access(out_path.c_str(), F_OK) == 0)
+    throw UserError(out_path + " exists: pass --force to overwrite it");
+  RecordingReader reader = open_recording(opts.path);
+  PprofBuilder profile(opts.faults);
+  Pipeline pipeline;
+  pipeline.processor().set_keep_ended(false);
+  pipeline.enable_malloc(/*live=*/false);
+  pipeline.on_malloc_growth([&](const DecodedRecord&, const MallocGrowth& g) {
+    if (opts.pid && g.pid != *opts.pid) return;
+    const ProcessState* p = pipeline.processor().process(g.pid);
+    profile.add_growth(g, p ? &p->layout : nullptr);
+  });
+  uint64_t stacks = 0, first = 0, last = 0;
+  const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
+    if (d.type == VMAT_REC_NOTE) {
+      if (d.note->key == "object") take_build_id(d.note->value, profile);
+      return true;
+    }
+    if (!first) first = d.hdr.ts;
+    last = std::max<uint64_t>(last, d.hdr.ts);
+    if (d.type == VMAT_EV_USER_STACK) stacks++;
+    if (d.type == VMAT_EV_FAULT && opts.faults && (!opts.pid || d.hdr.pid == *opts.pid)) {
+      // The layout as the fault found it: the code VMA of its ip.
+      const ProcessState* p = pipeline.processor().process(d.hdr.pid);
+      profile.add_fault(d.fault.ip, d.fault.flags & VMAT_FAULT_MAJOR, d.fault.flags & VMAT_FAULT_MINOR,
+                        p ? &p->layout : nullptr);
+    }
+    return true;
+  });
+  pipeline.finish();
+  profile.set_time(first, last);
+  if (stacks == 0) {
+    std::fprintf(stderr, "vmatrace: %s has no malloc stacks: record it with --malloc=stack (the default)%s\n",
+                 opts.path.c_str(), opts.faults ? "; the profile has page faults only" : "");
+    if (!opts.faults) return 1;
+  }
+  const std::string data = profile.gzipped();
+  write_output_file(out_path, data, opts.force);
+  std::fprintf(stderr, "vmatrace: wrote %s (%s): %llu malloc growth stacks, %llu fault sites, %llu records\n",
+               out_path.c_str(), human_size(data.size()).c_str(),
+               static_cast<unsigned long long>(profile.growth_samples()),
+               static_cast<unsigned long long>(profile.fault_samples()), static_cast<unsigned long long>(records));
+  return damage_status(reader, "the profile holds the " + std::to_string(records) + " records up to there");
+}
+
+}  // namespace vmatrace
