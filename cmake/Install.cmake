@@ -92,5 +92,17 @@ endif()
 # Records the malloc workload, then reads `report --pprof` with pprof and
 # compares it with `report --malloc`, `replay --json` and `report --faults`.
 add_test(NAME export.Pprof COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tests/export/check_pprof.py
-  $<TARGET_FILE:vmatrace> ${CMAKE_BINARY_DIR}/workloads ${VMATRACE_PPROF} ${CMAKE_BINARY_DIR}/export-tests)
+  $<TARGET_FILE:vmatrace> ${CMAKE_BINARY_DIR}/workloads ${VMATRACE_PPROF} ${CMAKE_BINARY_DIR}/export-tests/pprof)
 set_tests_properties(export.Pprof PROPERTIES LABELS export RUN_SERIAL TRUE TIMEOUT 300)
+
+# The package as a user gets it: cpack -G DEB, apt-get install, features, man,
+# completion, a trace of ls against strace, apt-get remove (tests/package).
+add_test(NAME package.Deb COMMAND ${CMAKE_SOURCE_DIR}/tests/package/deb_test.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(package.Deb PROPERTIES LABELS package RUN_SERIAL TRUE TIMEOUT 180)
+
+# Records the checkpoints workload and the storm, then decodes `report
+# --perfetto` with protoc against our .proto and compares it with replay.
+add_test(NAME export.Perfetto COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tests/export/check_perfetto.py
+  $<TARGET_FILE:vmatrace> ${CMAKE_BINARY_DIR}/workloads ${CMAKE_SOURCE_DIR}/src/report/proto
+  ${CMAKE_BINARY_DIR}/export-tests/perfetto)
+set_tests_properties(export.Perfetto PROPERTIES LABELS export RUN_SERIAL TRUE TIMEOUT 600)

@@ -13,6 +13,9 @@ packages=(
   libjs-d3                              # the HTML report bundles d3 (report --html)
   chromium                              # its e2e test drives the page headless (tests/html)
   qemu-system-x86 busybox-static cpio   # the second kernel (tests/vm)
+  scdoc libprotobuf-dev protobuf-compiler   # the man page; the pprof/Perfetto encoders
+  golang-go golang-github-google-pprof-dev  # pprof built from source, for export.Pprof
+  dpkg-dev file man-db bash-completion      # cpack -G DEB (dpkg-shlibdeps) and its test
 )
 # Node.js and npm for that test: Debian's, unless the machine already has
 # them (a NodeSource nodejs bundles npm and conflicts with Debian's npm).

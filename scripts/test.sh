@@ -6,7 +6,8 @@
 #
 # Three stages:
 #  1. the host suite (everything but label vm) from ./build, alone, since
-#     several end-to-end tests measure the tracer under load;
+#     several end-to-end tests measure the tracer under load; it includes
+#     package.Deb (label package: the .deb installed, run and removed);
 #  2. the VM suite (label vm: Debian's 6.1 kernel under qemu TCG) from
 #     ./build, in the background: it is mostly one qemu thread;
 #  3. meanwhile, on the other core, the host suite again from a second build
@@ -57,7 +58,8 @@ if [[ ${VMATRACE_ASAN:-1} == 1 ]]; then
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
     # The junit file feeds the sanitizer row of docs/generated/reliability.md
     # (scripts/reliability-report.sh).
-    ctest --test-dir build-asan --output-on-failure -j1 -LE vm --output-junit "$PWD/build-asan/asan-suite.xml" "$@" ||
+    # package.Deb installs the package once, from ./build (stage 1).
+    ctest --test-dir build-asan --output-on-failure -j1 -LE 'vm|package' --output-junit "$PWD/build-asan/asan-suite.xml" "$@" ||
       asan=$?
   fi
 fi

@@ -68,12 +68,15 @@ struct ReportOptions {
   size_t top = 20;
   std::string interval = "100ms";
   std::optional<std::string> html;   // --html OUT: the interactive timeline page
-  std::optional<std::string> pprof;  // --pprof OUT: malloc growth (and --faults) as a pprof profile
-  bool force = false;                // overwrite an existing --pprof output
+  std::optional<std::string> pprof;     // --pprof OUT: malloc growth (and --faults) as a pprof profile
+  std::optional<std::string> perfetto;  // --perfetto OUT: the whole recording as a Perfetto trace
+  bool force = false;                   // overwrite an existing --pprof/--perfetto output
 };
 int run_report(const ReportOptions& opts);
 // `vmatrace report FILE --pprof OUT.pb.gz [--faults]` (report_export.cpp).
 int run_pprof_report(const ReportOptions& opts);
+// `vmatrace report FILE --perfetto OUT.pftrace` (report_export.cpp).
+int run_perfetto_report(const ReportOptions& opts);
 // Writes data to path: O_EXCL unless force (then truncates), never through a
 // symlink; UserError naming --force when the file exists.
 void write_output_file(const std::string& path, std::string_view data, bool force);

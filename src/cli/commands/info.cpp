@@ -101,6 +101,10 @@ int run_info(const std::string& path, bool json) {
         .kv("command", cmd);
     w.key("duration_s").value(duration, "%.6f");
     w.kv("records", records).kv("processes", pids.size()).kv("lost", lost).kv("state", state);
+    // The chunks' payload bytes before compression (what exports are sized against).
+    uint64_t raw_bytes = 0;
+    for (const auto& c : reader.chunks()) raw_bytes += c.raw_len;
+    w.kv("raw_bytes", raw_bytes);
     w.key("counts").begin_object();
     for (const auto& [k, v] : counts) w.kv(k, v);
     w.end_object();

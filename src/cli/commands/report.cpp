@@ -84,7 +84,10 @@ Command add_report_command(CLI::App& app) {
   report->add_option("--html", rep.html, "write the interactive address-space timeline to this HTML file");
   report->add_option("--pprof", rep.pprof,
                      "write malloc growth (and with --faults page faults) as a gzipped pprof profile to this file");
-  report->add_flag("--force", rep.force, "overwrite an existing --pprof output file");
+  report->add_option("--perfetto", rep.perfetto,
+                     "write the recording as a Perfetto trace (VMA slices, lineage flows, counters, syscalls) to "
+                     "this file");
+  report->add_flag("--force", rep.force, "overwrite an existing --pprof or --perfetto output file");
   report->add_option("--pid", a->pid, "only this process");
   report->add_option("--top", rep.top, "rows per ranking (0: all)");
   report->add_option("--interval", rep.interval, "timeline bucket (e.g. 100ms, 1s)");
@@ -97,9 +100,14 @@ Command add_report_command(CLI::App& app) {
                 throw UserError("report: --pprof writes one profile: drop --html, --json and --folded");
               return run_pprof_report(rep);
             }
+            if (rep.perfetto) {
+              if (rep.html || rep.json || rep.folded || rep.faults || rep.malloc)
+                throw UserError("report: --perfetto writes the whole recording: give it alone (with --pid, --interval)");
+              return run_perfetto_report(rep);
+            }
             const int kinds = int(rep.faults) + int(rep.malloc) + int(rep.html.has_value());
             if (kinds == 0)
-              throw UserError("report: say what to report: --faults, --malloc, --html OUT.html or --pprof OUT.pb.gz");
+              throw UserError("report: say what to report: --faults, --malloc, --html OUT.html, --pprof OUT.pb.gz or --perfetto OUT.pftrace");
             if (kinds > 1) throw UserError("report: --faults, --malloc and --html are separate reports: give one");
             if (rep.malloc && rep.folded) throw UserError("report: --folded is for --faults");
             if (rep.json && rep.folded) throw UserError("report: --json and --folded are exclusive");

@@ -12,9 +12,11 @@
 #include "cli/commands/commands.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/recording.h"
+#include "report/perfetto_trace.h"
 #include "report/pprof_profile.h"
 #include "util/errors.h"
 #include "util/text.h"
+#include "util/time.h"
 #include "util/unique_fd.h"
 
 namespace vmatrace {
@@ -97,6 +99,39 @@ int run_pprof_report(const ReportOptions& opts) {
                static_cast<unsigned long long>(profile.growth_samples()),
                static_cast<unsigned long long>(profile.fault_samples()), static_cast<unsigned long long>(records));
   return damage_status(reader, "the profile holds the " + std::to_string(records) + " records up to there");
+}
+
+int run_perfetto_report(const ReportOptions& opts) {
+  const std::string& out_path = *opts.perfetto;
+  if (out_path.empty()) throw UserError("--perfetto needs an output file name, e.g. --perfetto app.pftrace");
+  if (!opts.force && ::access(out_path.c_str(), F_OK) == 0)
+    throw UserError(out_path + " exists: pass --force to overwrite it");
+  RecordingReader reader = open_recording(opts.path);
+  PerfettoTrace trace(parse_interval(opts.interval), opts.pid);
+  Pipeline pipeline;
+  pipeline.processor().set_keep_ended(false);
+  pipeline.add_sink(&trace);
+  pipeline.enable_malloc(/*live=*/false);
+  pipeline.on_malloc_growth([&](const DecodedRecord&, const MallocGrowth& g) {
+    if (!opts.pid || g.pid == *opts.pid) trace.on_malloc_growth(g);
+  });
+  uint64_t last = reader.header().start_ts;
+  const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
+    if (d.type != VMAT_REC_NOTE) last = std::max<uint64_t>(last, d.hdr.ts);
+    return true;
+  });
+  pipeline.finish();
+  const std::string data = trace.finish(last);
+  write_output_file(out_path, data, opts.force);
+  const auto& st = trace.stats();
+  std::fprintf(stderr,
+               "vmatrace: wrote %s (%s): %llu VMA slices on %llu lanes, %llu flows, %llu tracks, %llu instant "
+               "events, %llu counter values, %llu records\n",
+               out_path.c_str(), human_size(data.size()).c_str(), static_cast<unsigned long long>(st.slices),
+               static_cast<unsigned long long>(st.lanes), static_cast<unsigned long long>(st.flows),
+               static_cast<unsigned long long>(st.tracks), static_cast<unsigned long long>(st.instants),
+               static_cast<unsigned long long>(st.counters), static_cast<unsigned long long>(records));
+  return damage_status(reader, "the trace holds the " + std::to_string(records) + " records up to there");
 }
 
 }  // namespace vmatrace
