@@ -245,7 +245,9 @@ void PerfettoTrace::on_record(const DecodedRecord& rec, const Applied& applied, 
     p.bucket_faults[k]++;
   }
   if (!proc->seeded) return;
-  if (!p.seeded || rec.type == VMAT_REC_LAYOUT) {
+  // A layout replaced wholesale (seed, resync, exec) or changed without
+  // derived changes: compare it with the open slices.
+  if (!p.seeded || rec.type == VMAT_REC_LAYOUT || (applied.layout_changed && applied.changes.empty())) {
     reconcile(pid, p, *proc, ts);
   } else {
     for (const VmaChange& c : applied.changes) {

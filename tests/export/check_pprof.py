@@ -40,8 +40,9 @@ def run(argv, ok=(0,)):
 
 
 def pprof(*args):
-    # -symbolize=none: every location is symbolized in the file already.
-    return run([PPROF, "-symbolize=none", *args]).stdout
+    # -symbolize=none: every location is symbolized in the file already;
+    # -nodefraction=0: no small node is dropped from the listing.
+    return run([PPROF, "-symbolize=none", "-nodefraction=0", *args]).stdout
 
 
 def top_rows(text):
@@ -58,15 +59,14 @@ def traces(text):
     """pprof -traces: {(frame, ...): value}, innermost first."""
     out = collections.Counter()
     for block in text.split("-----------+-------------------------------------------------------")[1:]:
-        lines = [l for l in block.splitlines() if l.strip()]
+        # Labels first (" allocator:  malloc"), then "VALUE  leaf", then callers.
+        lines = [l for l in block.splitlines() if l.strip() and not re.match(r"^\s*[A-Za-z_]+:\s", l)]
         if not lines:
             continue
         m = re.match(r"^\s*(\d+)\S*\s+(.*)$", lines[0])
         if not m:
             continue
-        frames = [m.group(2).strip()] + [l.strip() for l in lines[1:] if not l.strip().startswith("bytes:")]
-        # Labels ("allocator:[malloc]") are printed before the frames.
-        frames = [f for f in frames if not re.match(r"^\S+:\[.*\]$", f)]
+        frames = [m.group(2).strip()] + [l.strip() for l in lines[1:]]
         out[tuple(frames)] += int(m.group(1))
     return out
 

@@ -86,8 +86,12 @@ int run_pprof_report(const ReportOptions& opts) {
     return true;
   });
   pipeline.finish();
-  profile.set_time(first, last);
-  if (stacks == 0) {
+  // pprof's time is wall-clock: the header's clock pair converts.
+  const auto& h = reader.header();
+  const uint64_t to_wall = h.clock_realtime_ns - h.clock_monotonic_ns;
+  profile.set_time(first ? first + to_wall : 0, last ? last + to_wall : 0);
+  const bool damaged = recording_damaged(reader);
+  if (stacks == 0 && !damaged) {
     std::fprintf(stderr, "vmatrace: %s has no malloc stacks: record it with --malloc=stack (the default)%s\n",
                  opts.path.c_str(), opts.faults ? "; the profile has page faults only" : "");
     if (!opts.faults) return 1;
