@@ -135,8 +135,8 @@ PerfettoTrace::Process& PerfettoTrace::process(uint32_t pid, const std::string& 
       p.bytes_track[k] =
           new_track(std::string("mapped ") + kind_name(k), p.track, perfetto::CounterDescriptor::UNIT_SIZE_BYTES);
     for (int k = 0; k < 3; k++)
-      p.faults_track[k] = new_track(std::string("faults/s ") + kFaultKinds[k], p.track,
-                                    perfetto::CounterDescriptor::UNIT_COUNT);
+      p.faults_track[k] =
+          new_track(std::string("faults/s ") + kFaultKinds[k], p.track, perfetto::CounterDescriptor::UNIT_COUNT);
   }
   return p;
 }

@@ -103,8 +103,8 @@ uint64_t PprofBuilder::location_for(uint64_t pc, const Layout* layout, const std
 
 bool PprofBuilder::add_sample(std::vector<uint64_t> locations, const std::string& label_key,
                               const std::string& label_value, std::initializer_list<std::pair<int, int64_t>> values) {
-  auto [it, added] = samples_.try_emplace({std::move(locations), label_key + "=" + label_value},
-                                          profile_->sample_size());
+  auto [it, added] =
+      samples_.try_emplace({std::move(locations), label_key + "=" + label_value}, profile_->sample_size());
   pprof::Sample* s;
   if (added) {
     s = profile_->add_sample();

@@ -55,8 +55,8 @@ class PprofBuilder {
   int64_t str(const std::string& s);
   uint64_t mapping_for(uint64_t pc, const Layout* layout);
   uint64_t function_for(const std::string& name, const std::string& system_name, const std::string& file);
-  uint64_t location_for(uint64_t pc, const Layout* layout, const std::string& function,
-                        const std::string& system_name, const std::string& file, int line);
+  uint64_t location_for(uint64_t pc, const Layout* layout, const std::string& function, const std::string& system_name,
+                        const std::string& file, int line);
   // Adds the values to the sample of (locations, label); true when that
   // sample is new.
   bool add_sample(std::vector<uint64_t> locations, const std::string& label_key, const std::string& label_value,

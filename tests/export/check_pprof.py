@@ -130,6 +130,19 @@ for g in growths:
 got = traces(pprof("-traces", "-unit=byte", "-sample_index=growth/bytes", prof))
 check(got == want, "pprof -traces stacks\n  pprof:  %s\n  replay: %s" % (sorted(got.items()), sorted(want.items())))
 
+# --- folded stacks: the same stacks and bytes as pprof, the total of report --malloc ---
+folded = collections.Counter()
+total_folded = 0
+for line in run([VMATRACE, "report", rec, "--malloc", "--folded"]).stdout.splitlines():
+    stack, value = line.rsplit(" ", 1)
+    frames = stack.split(";")  # comm; outermost ... call site; [allocator]
+    check(frames[-1].startswith("[") and frames[-1].endswith("]"), f"folded leaf is the allocator: {line}")
+    folded[tuple(reversed(frames[1:-1]))] += int(value)
+    total_folded += int(value)
+check(total_folded == report["bytes"], f"folded total {total_folded}, report --malloc {report['bytes']}")
+check(folded == got, "folded stacks vs pprof -traces\n  folded: %s\n  pprof:  %s" % (sorted(folded.items()),
+                                                                                  sorted(got.items())))
+
 # --- mappings carry the recording's build ids -----------------------------------
 raw = pprof("-raw", prof)
 info = run([VMATRACE, "info", rec]).stdout

@@ -67,12 +67,17 @@ struct ReportOptions {
   std::optional<uint32_t> pid;
   size_t top = 20;
   std::string interval = "100ms";
-  std::optional<std::string> html;   // --html OUT: the interactive timeline page
+  std::optional<std::string> html;      // --html OUT: the interactive timeline page
   std::optional<std::string> pprof;     // --pprof OUT: malloc growth (and --faults) as a pprof profile
   std::optional<std::string> perfetto;  // --perfetto OUT: the whole recording as a Perfetto trace
   bool force = false;                   // overwrite an existing --pprof/--perfetto output
 };
 int run_report(const ReportOptions& opts);
+// `report FILE --pprof OUT` or `--perfetto OUT`: checks the options, then
+// runs one of the two below (report_export.cpp). pid: --pid (0: all).
+int run_export_report(ReportOptions& rep, int pid);
+// `report FILE --malloc --folded`: growth stacks, folded (report_export.cpp).
+int run_malloc_folded_report(ReportOptions& rep, int pid);
 // `vmatrace report FILE --pprof OUT.pb.gz [--faults]` (report_export.cpp).
 int run_pprof_report(const ReportOptions& opts);
 // `vmatrace report FILE --perfetto OUT.pftrace` (report_export.cpp).

@@ -75,12 +75,14 @@ Command add_report_command(CLI::App& app) {
   ReportOptions& rep = a->rep;
   auto* report = app.add_subcommand("report",
                                     "analyses of a recording: --faults (page-fault hotspots), --malloc (growth call "
-                                    "sites), --html OUT (timeline page)");
+                                    "sites), --html OUT (timeline page), --pprof OUT, --perfetto OUT");
   report->add_option("file", rep.path, "recording")->required();
   report->add_flag("--faults", rep.faults, "page faults: top VMAs, address ranges, code locations, timeline");
   report->add_flag("--malloc", rep.malloc, "malloc growth: call sites ranked by bytes grown (brk, mmap, mremap)");
   report->add_flag("--json", rep.json, "as one JSON object");
-  report->add_flag("--folded", rep.folded, "folded stacks (flamegraph.pl, speedscope): comm;object;ip;VMA count");
+  report->add_flag("--folded", rep.folded,
+                   "folded stacks (flamegraph.pl, speedscope): faults comm;object;ip;VMA count, malloc growth "
+                   "comm;stack;[allocator] bytes");
   report->add_option("--html", rep.html, "write the interactive address-space timeline to this HTML file");
   report->add_option("--pprof", rep.pprof,
                      "write malloc growth (and with --faults page faults) as a gzipped pprof profile to this file");
@@ -93,24 +95,14 @@ Command add_report_command(CLI::App& app) {
   report->add_option("--interval", rep.interval, "timeline bucket (e.g. 100ms, 1s)");
   return {report, [a] {
             ReportOptions& rep = a->rep;
-            if (a->pid) rep.pid = static_cast<uint32_t>(a->pid);
-            // --pprof is malloc growth, and page faults too with --faults.
-            if (rep.pprof) {
-              if (rep.html || rep.json || rep.folded)
-                throw UserError("report: --pprof writes one profile: drop --html, --json and --folded");
-              return run_pprof_report(rep);
-            }
-            if (rep.perfetto) {
-              if (rep.html || rep.json || rep.folded || rep.faults || rep.malloc)
-                throw UserError("report: --perfetto writes the whole recording: give it alone (with --pid, --interval)");
-              return run_perfetto_report(rep);
-            }
+            if (rep.pprof || rep.perfetto) return run_export_report(rep, a->pid);  // report_export.cpp
             const int kinds = int(rep.faults) + int(rep.malloc) + int(rep.html.has_value());
             if (kinds == 0)
-              throw UserError("report: say what to report: --faults, --malloc, --html OUT.html, --pprof OUT.pb.gz or --perfetto OUT.pftrace");
+              throw UserError("report: say what to report: --faults, --malloc, --html, --pprof or --perfetto");
             if (kinds > 1) throw UserError("report: --faults, --malloc and --html are separate reports: give one");
-            if (rep.malloc && rep.folded) throw UserError("report: --folded is for --faults");
             if (rep.json && rep.folded) throw UserError("report: --json and --folded are exclusive");
+            if (rep.malloc && rep.folded) return run_malloc_folded_report(rep, a->pid);  // report_export.cpp
+            if (a->pid) rep.pid = static_cast<uint32_t>(a->pid);
             if (rep.html) return run_html_report(rep);
             return run_report(rep);
           }};

@@ -12,6 +12,7 @@
 #include "cli/commands/commands.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/recording.h"
+#include "report/folded_growth.h"
 #include "report/perfetto_trace.h"
 #include "report/pprof_profile.h"
 #include "util/errors.h"
@@ -136,6 +137,45 @@ int run_perfetto_report(const ReportOptions& opts) {
                static_cast<unsigned long long>(st.tracks), static_cast<unsigned long long>(st.instants),
                static_cast<unsigned long long>(st.counters), static_cast<unsigned long long>(records));
   return damage_status(reader, "the trace holds the " + std::to_string(records) + " records up to there");
+}
+
+int run_malloc_folded_report(ReportOptions& rep, int pid) {
+  if (pid) rep.pid = static_cast<uint32_t>(pid);
+  RecordingReader reader = open_recording(rep.path);
+  FoldedGrowth folded;
+  Pipeline pipeline;
+  pipeline.processor().set_keep_ended(false);
+  pipeline.enable_malloc(/*live=*/false);
+  pipeline.on_malloc_growth([&](const DecodedRecord&, const MallocGrowth& g) {
+    if (rep.pid && g.pid != *rep.pid) return;
+    const ProcessState* p = pipeline.processor().process(g.pid);
+    folded.add(g, p ? std::string_view(p->comm) : std::string_view());
+  });
+  uint64_t stacks = 0;
+  const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
+    if (d.type == VMAT_EV_USER_STACK) stacks++;
+    return true;
+  });
+  if (stacks == 0 && !recording_damaged(reader)) {
+    std::fprintf(stderr, "vmatrace: %s has no user stacks: record it with --malloc=stack (the default)\n",
+                 rep.path.c_str());
+    return 1;
+  }
+  const std::string out = folded.text();
+  std::fputs(out.c_str(), stdout);
+  return damage_status(reader, "reported " + std::to_string(records) + " records up to there");
+}
+
+int run_export_report(ReportOptions& rep, int pid) {
+  if (pid) rep.pid = static_cast<uint32_t>(pid);
+  if (rep.pprof && rep.perfetto) throw UserError("report: --pprof and --perfetto are separate outputs: give one");
+  if (rep.html || rep.json || rep.folded)
+    throw UserError("report: --pprof and --perfetto write a file of their own: drop --html, --json and --folded");
+  // --pprof is malloc growth, and page faults too with --faults.
+  if (rep.pprof) return run_pprof_report(rep);
+  if (rep.faults || rep.malloc)
+    throw UserError("report: --perfetto writes the whole recording: drop --faults and --malloc");
+  return run_perfetto_report(rep);
 }
 
 }  // namespace vmatrace

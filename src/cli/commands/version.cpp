@@ -12,9 +12,9 @@ std::string version_text() {
   // The libbpf that is loaded (the shared library's own answer), which may
   // be newer than the headers vmatrace was built against.
   return std::string("vmatrace ") + VMATRACE_VERSION + "\ncommit " + VMATRACE_GIT_COMMIT + "\nlibbpf " +
-         std::to_string(libbpf_major_version()) + "." + std::to_string(libbpf_minor_version()) +
-         " (built against " + std::to_string(LIBBPF_MAJOR_VERSION) + "." +
-         std::to_string(LIBBPF_MINOR_VERSION) + ")\nbpf object sha256 " + VMATRACE_BPF_OBJECT_SHA256;
+         std::to_string(libbpf_major_version()) + "." + std::to_string(libbpf_minor_version()) + " (built against " +
+         std::to_string(LIBBPF_MAJOR_VERSION) + "." + std::to_string(LIBBPF_MINOR_VERSION) + ")\nbpf object sha256 " +
+         VMATRACE_BPF_OBJECT_SHA256;
 }
 
 }  // namespace vmatrace
