@@ -38,6 +38,9 @@ add_custom_command(OUTPUT ${VMATRACE_MAN} ${VMATRACE_MAN}.gz
 add_custom_target(vmatrace_man ALL DEPENDS ${VMATRACE_MAN} ${VMATRACE_MAN}.gz)
 
 # ---- install ----------------------------------------------------------------
+# `cmake --install` and cpack install what is built (scripts/setup.sh builds
+# everything first) instead of building every test target on the way.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 # sbin: every command but replay, report and info needs root (or CAP_BPF and
 # CAP_PERFMON) to load BPF, as for perf's and bpftrace's peers in section 8.
 install(TARGETS vmatrace RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})

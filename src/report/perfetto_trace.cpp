@@ -17,7 +17,7 @@ constexpr int kEventNames = 0, kAnnotationNames = 1;
 const char* const kFaultKinds[3] = {"minor", "major", "unknown"};
 
 int kind_of(const Vma& v, const ProcessState* proc) {
-  if (v.is_shared()) return PerfettoTrace::kShared;
+  // As `replay --pmap` classifies it (core/pmap.h), its kinds merged.
   if (!proc) return v.is_file() ? PerfettoTrace::kFile : PerfettoTrace::kAnon;
   const Layout& l = proc->layout;
   const Vma* prev = v.start ? l.find(v.start - 1) : nullptr;

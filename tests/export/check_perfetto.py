@@ -183,6 +183,10 @@ def bytes_at(track, t):
     i = bisect.bisect_right([ts for ts, _ in values], t)
     return values[i - 1][1] if i else 0
 
+# replay --pmap's kinds as the trace's counters group them.
+PMAP_GROUP = {"program text": "code", "shared-library code": "code", "program data": "file",
+              "shared-library data": "file", "file mmap": "file", "program bss": "anon", "anonymous mmap": "anon",
+              "heap": "heap", "stack": "stack", "shared memory": "shared", "vdso/vvar": "special"}
 compared = 0
 for t in moments:
     maps = run([VMATRACE, "replay", rec, "--maps", "--at", str(t), "--pid", str(main_pid)], ok=(0, 1)).stdout.decode()
@@ -201,6 +205,14 @@ for t in moments:
     check(got == want, f"at {t}: slices open {len(got)}, maps {len(want)}; only slices: "
           f"{sorted(got - want)[:5]}, only maps: {sorted(want - got)[:5]}")
     pmap = run([VMATRACE, "replay", rec, "--pmap", "--at", str(t), "--pid", str(main_pid)], ok=(0, 1)).stdout.decode()
+    by_kind = collections.Counter()
+    for name, kib in re.findall(r"^  (\S.*?)\s+(\d+) KiB in \d+ VMA", pmap, re.M):
+        if name != "total":
+            by_kind[PMAP_GROUP[name]] += int(kib)
+    counted = {k: sum(bytes_at(u, t) for u, tr in tracks.items() if tr["counter"] and tr["name"] == "mapped " + k
+                      and tr["owner"] == main_pid) // 1024 for k in set(PMAP_GROUP.values())}
+    check({k: v for k, v in counted.items() if v} == {k: v for k, v in by_kind.items() if v},
+          f"at {t}: mapped KiB by kind {counted}, pmap {dict(by_kind)}")
     m = re.search(r"^\s+total\s+(\d+) KiB", pmap, re.M)
     mapped = sum(bytes_at(u, t) for u, tr in tracks.items()
                  if tr["counter"] and tr["name"].startswith("mapped ") and tr["owner"] == main_pid)

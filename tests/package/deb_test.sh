@@ -48,10 +48,10 @@ bash -c 'source /usr/share/bash-completion/bash_completion; source /usr/share/ba
 # One real trace: every mmap ls makes, as strace sees it for the same run.
 "$bin" trace -- /bin/ls / >"$out/trace.txt" 2>"$out/trace.err" || fail "trace -- ls failed: $(cat "$out/trace.err")"
 strace -f -qq -e trace=mmap -o "$out/strace.txt" /bin/ls / >/dev/null
-want=$(grep -c 'mmap(' "$out/strace.txt")
+want=$(grep -c "mmap(" "$out/strace.txt" || true)
 got=$(grep -c ' ls mmap(.* => ' "$out/trace.txt" || true)
 ((want > 0 && got == want)) || fail "trace -- ls: $got mmap lines with their VMAs, strace saw $want"
-grep -q ' ls mmap(.*libc.so.6' "$out/trace.txt" || grep -q 'libc.so.6' "$out/trace.txt" || fail "no libc mapping in the trace"
+grep -q "libc.so.6" "$out/trace.txt" || fail "no libc mapping in the trace"
 
 apt-get remove -y -qq vmatrace >/dev/null || fail "apt-get remove failed"
 trap - EXIT
