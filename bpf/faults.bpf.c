@@ -37,13 +37,14 @@ struct vmat_fault_pending {
 
 /*
  * The fault a thread is handling, from its entry tracepoint. One slot per
- * thread suffices: a thread handles one fault at a time. Deleted at thread
- * exit (fault_thread_exit_raw).
+ * thread suffices: a thread handles one fault at a time. Task-local storage:
+ * found from the task without a hash lookup, allocated on a thread's first
+ * fault and freed with the thread (no program at thread exit).
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VMAT_MAX_TRACED);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct vmat_fault_pending);
 } vmat_fault_pending SEC(".maps");
 
@@ -236,14 +237,16 @@ static __always_inline int on_fault(struct bpf_raw_tracepoint_args *ctx, __u32 f
 	regs = (struct pt_regs *)ctx->args[1];
 	ip = BPF_CORE_READ(regs, ip);
 	if (vmat_fault_perf) {
-		struct vmat_fault_pending p = {
-			.addr = addr,
-			.ip = ip,
-			.error_code = ctx->args[2],
-			.flags = flags,
-		};
+		struct vmat_fault_pending *p;
 
-		bpf_map_update_elem(&vmat_fault_pending, &tid, &p, BPF_ANY);
+		p = bpf_task_storage_get(&vmat_fault_pending, bpf_get_current_task_btf(), 0,
+					 BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (p) {
+			p->addr = addr;
+			p->ip = ip;
+			p->error_code = ctx->args[2];
+			p->flags = flags;
+		}
 		return 0;
 	}
 	if (vmat_fault_summary)
@@ -277,7 +280,7 @@ static __always_inline int on_perf(struct bpf_perf_event_data *ctx, __u32 kind)
 		return 0;
 	if (addr >= VMAT_USER_ADDR_END)
 		return 0;
-	p = bpf_map_lookup_elem(&vmat_fault_pending, &tid);
+	p = bpf_task_storage_get(&vmat_fault_pending, bpf_get_current_task_btf(), 0, 0);
 	if (p && p->addr == addr) {
 		ip = p->ip;
 		error_code = p->error_code;
@@ -307,15 +310,4 @@ SEC("perf_event")
 int fault_minor_perf(struct bpf_perf_event_data *ctx)
 {
 	return on_perf(ctx, VMAT_FAULT_MINOR);
-}
-
-/* A thread's pending slot dies with it: no entries for dead threads. */
-SEC("raw_tp/sched_process_exit")
-int fault_thread_exit_raw(struct bpf_raw_tracepoint_args *ctx)
-{
-	struct task_struct *task = (struct task_struct *)ctx->args[0];
-	__u32 tid = BPF_CORE_READ(task, pid);
-
-	bpf_map_delete_elem(&vmat_fault_pending, &tid);
-	return 0;
 }
