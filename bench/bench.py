@@ -191,7 +191,7 @@ def vmatrace_tools(has_malloc):
         'rm -f "$1.fifo"; mkfifo "$1.fifo" || exit 1; : > "$1"; '
         '"$0" trace -- sh -c \'read x < "$0"\' "$1.fifo" >/dev/null 2>"$1" & t=$!; '
         'until grep -q "loaded in" "$1" 2>/dev/null; do sleep 0.02; kill -0 $t || exit 1; done; '
-        'f="$1.fifo"; shift 2; "$@"; rc=$?; echo > "$f"; wait $t; exit $rc',
+        'f="$1.fifo"; shift; "$@"; rc=$?; echo > "$f"; wait $t; exit $rc',
         VMATRACE, os.path.join(tmp, "neighbour.err"), *wl]
     tools["vmatrace_neighbour"] = Tool("vmatrace_neighbour", "untraced, while vmatrace traces another process",
                                        neighbour, "vmatrace", mode="neighbour")
