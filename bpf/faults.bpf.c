@@ -145,6 +145,68 @@ static long fsum_vma_cb(struct task_struct *task, struct vm_area_struct *vma, vo
 	return 0;
 }
 
+/*
+ * --faults=summary: the VMA each thread last faulted in, so the next fault
+ * there skips bpf_find_vma (the maple-tree walk and mmap_lock try-lock).
+ * Valid while the mm's mm_lock_seq (6.4+, CONFIG_PER_VMA_LOCK) is what it
+ * was before the walk: every change to the VMA tree or to a VMA's bounds or
+ * flags holds mmap_lock for writing, which bumps it (mmap_write_lock() and
+ * mmap_write_unlock(): odd while held). Without the field, no caching.
+ */
+struct vmat_fsum_vma_cache {
+	__u64 mm;
+	__u64 start;
+	struct vmat_fsum_vma_val val; /* counts unused (zero) */
+	__u32 seq;
+	__u32 valid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct vmat_fsum_vma_cache);
+} vmat_fsum_cache SEC(".maps");
+
+/* The mm's write-lock sequence; *stable false while write-locked or unknown. */
+static __always_inline __u32 fsum_mm_seq(struct mm_struct *mm, bool *stable)
+{
+	__u32 seq;
+
+	*stable = false;
+	if (!bpf_core_field_exists(mm->mm_lock_seq))
+		return 0;
+	seq = BPF_CORE_READ(mm, mm_lock_seq.sequence);
+	*stable = !(seq & 1);
+	return seq;
+}
+
+/* The VMA holding addr into f: from the thread's cache when still valid. */
+static __always_inline void fsum_find_vma(__u64 addr, struct fsum_find *f)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	struct vmat_fsum_vma_cache *vc;
+	bool stable;
+	__u32 seq = fsum_mm_seq(mm, &stable);
+
+	vc = bpf_task_storage_get(&vmat_fsum_cache, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (vc && stable && vc->valid && vc->mm == (__u64)mm && vc->seq == seq &&
+	    addr >= vc->start && addr < vc->val.end) {
+		f->key.start = vc->start;
+		f->val = vc->val;
+		return;
+	}
+	bpf_find_vma(task, addr, fsum_vma_cb, f, 0);
+	if (vc) {
+		vc->mm = (__u64)mm;
+		vc->seq = seq;
+		vc->start = f->key.start;
+		vc->val = f->val;
+		vc->valid = stable && f->key.start != 0;
+	}
+}
+
 static __always_inline void aggregate(__u32 tgid, __u32 tid, __u64 addr, __u64 ip, __u32 error_code,
 				      __u32 flags)
 {
@@ -162,7 +224,7 @@ static __always_inline void aggregate(__u32 tgid, __u32 tid, __u64 addr, __u64 i
 	 * contention the fault counts as not attributed (start 0).
 	 */
 	f.key.tgid = tgid;
-	bpf_find_vma(bpf_get_current_task_btf(), addr, fsum_vma_cb, &f, 0);
+	fsum_find_vma(addr, &f);
 	vv = lookup_or_init(&vmat_fsum_vma, &f.key, &f.val);
 	if (vv)
 		counts_add(&vv->c, error_code, flags);
