@@ -148,7 +148,7 @@ static long fsum_vma_cb(struct task_struct *task, struct vm_area_struct *vma, vo
 /*
  * --faults=summary: the VMA each thread last faulted in, so the next fault
  * there skips bpf_find_vma (the maple-tree walk and mmap_lock try-lock).
- * Valid while the mm's mm_lock_seq (6.4+, CONFIG_PER_VMA_LOCK) is what it
+ * Valid while the mm's mm_lock_seq (a seqcount_t, CONFIG_PER_VMA_LOCK) is what it
  * was before the walk: every change to the VMA tree or to a VMA's bounds or
  * flags holds mmap_lock for writing, which bumps it (mmap_write_lock() and
  * mmap_write_unlock(): odd while held). Without the field, no caching.
@@ -174,7 +174,8 @@ static __always_inline __u32 fsum_mm_seq(struct mm_struct *mm, bool *stable)
 	__u32 seq;
 
 	*stable = false;
-	if (!bpf_core_field_exists(mm->mm_lock_seq))
+	/* A seqcount_t on 6.18; an int bumped only at unlock before that: no caching. */
+	if (!bpf_core_field_exists(mm->mm_lock_seq.sequence))
 		return 0;
 	seq = BPF_CORE_READ(mm, mm_lock_seq.sequence);
 	*stable = !(seq & 1);
