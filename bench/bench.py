@@ -61,6 +61,10 @@ TARGET = {
     "replay_events_per_s": 20e6,
     "bytes_per_event": 5.0,
     "attach_ms": 100.0,
+    "neighbour": 1.02,      # an untraced process while another is traced
+    "threads": 1.3,         # 8-thread storm
+    "exit_ms": 100.0,       # traced command's exit -> vmatrace's exit
+    "true_s": 0.3,          # `trace -- /bin/true`, start to prompt
 }
 
 # ---------------------------------------------------------------- parsing
@@ -178,6 +182,19 @@ def vmatrace_tools(has_malloc):
         "vmatrace_fsummary": Tool("vmatrace_fsummary", "vmatrace trace --faults=summary", vt("--faults=summary"),
                                   "vmatrace", events=ev, mode="faults summary"),
     }
+    # The workload untraced while vmatrace traces another process (a long
+    # sleep): what every process on the machine pays for the programs'
+    # traced-set lookup. Started first; the workload runs once its banner
+    # says the programs are attached.
+    neighbour = lambda wl, tmp: [
+        "sh", "-c",
+        'rm -f "$1.fifo"; mkfifo "$1.fifo" || exit 1; : > "$1"; '
+        '"$0" trace -- sh -c \'read x < "$0"\' "$1.fifo" >/dev/null 2>"$1" & t=$!; '
+        'until grep -q "loaded in" "$1" 2>/dev/null; do sleep 0.02; kill -0 $t || exit 1; done; '
+        'f="$1.fifo"; shift; "$@"; rc=$?; echo > "$f"; wait $t; exit $rc',
+        VMATRACE, os.path.join(tmp, "neighbour.err"), *wl]
+    tools["vmatrace_neighbour"] = Tool("vmatrace_neighbour", "untraced, while vmatrace traces another process",
+                                       neighbour, "vmatrace", mode="neighbour")
     modes = vmatrace_malloc_modes() if has_malloc else set()
     for m in ("stack", "exact"):
         key = "vmatrace_malloc_" + m
@@ -240,7 +257,8 @@ def workloads(quick):
     return [
         {"name": "storm", "desc": f"storm ({q(200000, 50000)} x mmap+touch+munmap)",
          "argv": [os.path.join(WL, "storm"), q(200000, 50000)], "comm": "storm",
-         "tools": ["vmatrace", "vmatrace_record", "vmatrace_fsummary", "strace", "bpftrace", "perf_trace"]},
+         "tools": ["vmatrace", "vmatrace_record", "vmatrace_fsummary", "vmatrace_neighbour", "strace", "bpftrace",
+                   "perf_trace"]},
         {"name": "faultstorm", "desc": f"fault storm ({q(262144, 65536)} fresh pages)",
          "argv": [os.path.join(WL, "faultstorm"), q(262144, 65536)], "comm": "faultstorm",
          "tools": ["vmatrace", "vmatrace_record", "vmatrace_fsummary", "perf_trace_pf", "perf_record_pf"]},
@@ -454,6 +472,64 @@ def parse_layout_bench(doc):
 # ---------------------------------------------------------------- tables
 
 
+def start_exit(rounds, tmp):
+    """`trace -- /bin/true` wall time, and the time from the traced command's
+    exit (it writes CLOCK_REALTIME last thing) to vmatrace's."""
+    true_s, exit_ms, attach = [], [], []
+    end = os.path.join(tmp, "end.ns")
+    for _ in range(rounds):
+        t0 = time.monotonic()
+        r = subprocess.run([VMATRACE, "trace", "--", "/bin/true"], capture_output=True, text=True)
+        true_s.append(time.monotonic() - t0)
+        a = parse_vmatrace_stderr(r.stderr).get("attach_ms")
+        if a is not None:
+            attach.append(a)
+        subprocess.run([VMATRACE, "trace", "--", "sh", "-c", f"exec date +%s%N > {end}"], capture_output=True)
+        done = time.time_ns()
+        with open(end) as f:
+            exit_ms.append((done - int(f.read())) / 1e6)
+    return {"true_s": statistics.median(true_s), "exit_ms": statistics.median(exit_ms),
+            "attach_ms": statistics.median(attach) if attach else None, "true_runs_s": true_s, "exit_runs_ms": exit_ms}
+
+
+def bpf_stats(quick, tmp):
+    """`vmatrace trace --bpf-stats --json` on the storm and the fault storm:
+    each program's runs per workload iteration and ns per run. Programs run
+    for every process hitting their hook: runs above the workload's own are
+    the rest of the machine."""
+    n_storm, n_faults = (50000, 65536) if quick else (200000, 262144)
+    rows = []
+    for name, opts, argv, n in (("storm", [], [os.path.join(WL, "storm"), str(n_storm)], n_storm),
+                                ("faultstorm", [], [os.path.join(WL, "faultstorm"), str(n_faults)], n_faults),
+                                ("faultstorm --faults=summary", ["--faults=summary"],
+                                 [os.path.join(WL, "faultstorm"), str(n_faults)], n_faults)):
+        out = os.path.join(tmp, "bpfstats.json")
+        with open(out, "w") as f:
+            subprocess.run([VMATRACE, "trace", "--json", "--bpf-stats", *opts, "--", "sh", "-c",
+                            'exec "$@" >/dev/null', "sh", *argv], stdout=f, stderr=subprocess.DEVNULL, check=True)
+        with open(out) as f:
+            last = f.read().splitlines()[-1]
+        progs = json.loads(last)["programs"]
+        rows.append({"workload": name, "iterations": n,
+                     "programs": [p for p in progs if p["run_cnt"]],
+                     "bpf_ns_per_iteration": sum(p["run_time_ns"] for p in progs) / n})
+    return rows
+
+
+def bpf_stats_markdown(rows):
+    L = ["BPF programs (`vmatrace trace --bpf-stats`; runs include other processes hitting the hooks):", "",
+         "| workload | program | runs per iteration | ns per run | ns per iteration |", "|---|---|---|---|---|"]
+    for r in rows:
+        first = True
+        for p in r["programs"]:
+            L.append("| {} | {} | {:.2f} | {:.0f} | {:.0f} |".format(
+                r["workload"] if first else "", p["name"], p["run_cnt"] / r["iterations"], p["ns_per_run"],
+                p["run_time_ns"] / r["iterations"]))
+            first = False
+        L.append(f"| | **all** | | | {r['bpf_ns_per_iteration']:.0f} |")
+    return "\n".join(L)
+
+
 def fmt(v, spec="{:.2f}", empty=""):
     return empty if v is None else spec.format(v)
 
@@ -472,6 +548,12 @@ def ratio_target(wname, tool_key, has_malloc):
         return TARGET["faultstorm_stream"]
     if wname == "faultstorm" and tool_key == "vmatrace_fsummary":
         return TARGET["faultstorm_summary"]
+    if wname == "storm" and tool_key == "vmatrace_record":
+        return TARGET["storm"]
+    if wname == "storm" and tool_key == "vmatrace_neighbour":
+        return TARGET["neighbour"]
+    if wname == "threads" and tool_key == "vmatrace":
+        return TARGET["threads"]
     if wname == "mallocheavy" and tool_key == ("vmatrace_malloc_stack" if has_malloc else "vmatrace"):
         return TARGET["mallocheavy_default"]
     return None
@@ -525,6 +607,15 @@ def markdown(results):
                 f"{r['vmas']:,}", fmt(r.get("live_ns"), "{:.0f}"), fmt(r.get("print_ns"), "{:.0f}"),
                 fmt(r.get("replay_ns"), "{:.0f}"), fmt(r.get("layout_ns"), "{:.0f}"),
                 fmt(r.get("bytes_per_vma"), "{:.0f}")))
+    se = results.get("start_exit")
+    if se:
+        L.append("")
+        L.append("Start and exit: `vmatrace trace -- /bin/true` {:.2f} s start to prompt (programs loaded in {} ms); "
+                 "{:.0f} ms from the traced command's exit to vmatrace's (medians).".format(
+                     se["true_s"], fmt(se.get("attach_ms"), "{:.0f}"), se["exit_ms"]))
+    if results.get("bpf_stats"):
+        L.append("")
+        L.append(bpf_stats_markdown(results["bpf_stats"]))
     L.append("")
     L.append("Targets:")
     L.append("")
@@ -554,6 +645,17 @@ def summarize_targets(results):
                     TARGET["faultstorm_summary"], True))
         out.append((f"malloc-heavy ≤ 1.02x ({'--malloc=stack' if has_malloc else 'no --malloc in this build: stream'}"
                     f", {how})", ratio("mallocheavy", mk, key), TARGET["mallocheavy_default"], True))
+    for key, how in (("ratio", "wall"), ("cpu_ratio", "CPU")):
+        out.append((f"storm ≤ 1.2x (vmatrace record, {how})", ratio("storm", "vmatrace_record", key), TARGET["storm"],
+                    True))
+        out.append((f"8-thread storm ≤ 1.3x (stream, {how})", ratio("threads", "vmatrace", key), TARGET["threads"],
+                    True))
+        out.append((f"untraced storm while another process is traced ≤ 1.02x ({how})",
+                    ratio("storm", "vmatrace_neighbour", key), TARGET["neighbour"], True))
+    se = results.get("start_exit")
+    if se:
+        out.append(("`trace -- /bin/true` ≤ 0.3 s, start to prompt (median)", se["true_s"], TARGET["true_s"], True))
+        out.append(("exit ≤ 100 ms after the traced command's exit (median)", se["exit_ms"], TARGET["exit_ms"], True))
     lost = [e.get("lost") for w in results["workloads"] for k, e in w["tools"].items()
             if e.get("available", True) and e.get("kind") == "vmatrace" and e.get("lost") is not None]
     out.append(("zero losses, default ring buffer (max over all vmatrace rows)", max(lost) if lost else None, 0, True))
@@ -701,6 +803,10 @@ def main():
                 res = bench_workload(w, tools, rounds, tmp, cal, log)
                 res["calibration"] = cal
                 results["workloads"].append(res)
+            log("bench: start and exit (`trace -- /bin/true`)")
+            results["start_exit"] = start_exit(rounds, tmp)
+            log("bench: per-program BPF cost (--bpf-stats)")
+            results["bpf_stats"] = bpf_stats(a.quick, tmp)
         log("bench: layout scaling (Google Benchmark)")
         results["layout_scaling"] = layout_scaling(a.quick, log)
     finally:

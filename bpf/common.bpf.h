@@ -36,6 +36,7 @@ const volatile __u32 vmat_stop_on_exec __weak = 0;
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, VMAT_MAX_TRACED);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* filled at creation otherwise */
 	__type(key, __u32);
 	__type(value, struct vmat_traced);
 } vmat_traced_pids SEC(".maps") __weak;
@@ -49,6 +50,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, VMAT_MAX_TRACED);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* filled at creation otherwise */
 	__type(key, __u32);
 	__type(value, __u64);
 } vmat_lost SEC(".maps") __weak;

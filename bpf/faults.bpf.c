@@ -37,13 +37,14 @@ struct vmat_fault_pending {
 
 /*
  * The fault a thread is handling, from its entry tracepoint. One slot per
- * thread suffices: a thread handles one fault at a time. Deleted at thread
- * exit (fault_thread_exit_raw).
+ * thread suffices: a thread handles one fault at a time. Task-local storage:
+ * found from the task without a hash lookup, allocated on a thread's first
+ * fault and freed with the thread (no program at thread exit).
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VMAT_MAX_TRACED);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct vmat_fault_pending);
 } vmat_fault_pending SEC(".maps");
 
@@ -144,6 +145,69 @@ static long fsum_vma_cb(struct task_struct *task, struct vm_area_struct *vma, vo
 	return 0;
 }
 
+/*
+ * --faults=summary: the VMA each thread last faulted in, so the next fault
+ * there skips bpf_find_vma (the maple-tree walk and mmap_lock try-lock).
+ * Valid while the mm's mm_lock_seq (a seqcount_t, CONFIG_PER_VMA_LOCK) is what it
+ * was before the walk: every change to the VMA tree or to a VMA's bounds or
+ * flags holds mmap_lock for writing, which bumps it (mmap_write_lock() and
+ * mmap_write_unlock(): odd while held). Without the field, no caching.
+ */
+struct vmat_fsum_vma_cache {
+	__u64 mm;
+	__u64 start;
+	struct vmat_fsum_vma_val val; /* counts unused (zero) */
+	__u32 seq;
+	__u32 valid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct vmat_fsum_vma_cache);
+} vmat_fsum_cache SEC(".maps");
+
+/* The mm's write-lock sequence; *stable false while write-locked or unknown. */
+static __always_inline __u32 fsum_mm_seq(struct mm_struct *mm, bool *stable)
+{
+	__u32 seq;
+
+	*stable = false;
+	/* A seqcount_t on 6.18; an int bumped only at unlock before that: no caching. */
+	if (!bpf_core_field_exists(mm->mm_lock_seq.sequence))
+		return 0;
+	seq = BPF_CORE_READ(mm, mm_lock_seq.sequence);
+	*stable = !(seq & 1);
+	return seq;
+}
+
+/* The VMA holding addr into f: from the thread's cache when still valid. */
+static __always_inline void fsum_find_vma(__u64 addr, struct fsum_find *f)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	struct vmat_fsum_vma_cache *vc;
+	bool stable;
+	__u32 seq = fsum_mm_seq(mm, &stable);
+
+	vc = bpf_task_storage_get(&vmat_fsum_cache, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (vc && stable && vc->valid && vc->mm == (__u64)mm && vc->seq == seq &&
+	    addr >= vc->start && addr < vc->val.end) {
+		f->key.start = vc->start;
+		f->val = vc->val;
+		return;
+	}
+	bpf_find_vma(task, addr, fsum_vma_cb, f, 0);
+	if (vc) {
+		vc->mm = (__u64)mm;
+		vc->seq = seq;
+		vc->start = f->key.start;
+		vc->val = f->val;
+		vc->valid = stable && f->key.start != 0;
+	}
+}
+
 static __always_inline void aggregate(__u32 tgid, __u32 tid, __u64 addr, __u64 ip, __u32 error_code,
 				      __u32 flags)
 {
@@ -161,7 +225,7 @@ static __always_inline void aggregate(__u32 tgid, __u32 tid, __u64 addr, __u64 i
 	 * contention the fault counts as not attributed (start 0).
 	 */
 	f.key.tgid = tgid;
-	bpf_find_vma(bpf_get_current_task_btf(), addr, fsum_vma_cb, &f, 0);
+	fsum_find_vma(addr, &f);
 	vv = lookup_or_init(&vmat_fsum_vma, &f.key, &f.val);
 	if (vv)
 		counts_add(&vv->c, error_code, flags);
@@ -236,14 +300,16 @@ static __always_inline int on_fault(struct bpf_raw_tracepoint_args *ctx, __u32 f
 	regs = (struct pt_regs *)ctx->args[1];
 	ip = BPF_CORE_READ(regs, ip);
 	if (vmat_fault_perf) {
-		struct vmat_fault_pending p = {
-			.addr = addr,
-			.ip = ip,
-			.error_code = ctx->args[2],
-			.flags = flags,
-		};
+		struct vmat_fault_pending *p;
 
-		bpf_map_update_elem(&vmat_fault_pending, &tid, &p, BPF_ANY);
+		p = bpf_task_storage_get(&vmat_fault_pending, bpf_get_current_task_btf(), 0,
+					 BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (p) {
+			p->addr = addr;
+			p->ip = ip;
+			p->error_code = ctx->args[2];
+			p->flags = flags;
+		}
 		return 0;
 	}
 	if (vmat_fault_summary)
@@ -277,7 +343,7 @@ static __always_inline int on_perf(struct bpf_perf_event_data *ctx, __u32 kind)
 		return 0;
 	if (addr >= VMAT_USER_ADDR_END)
 		return 0;
-	p = bpf_map_lookup_elem(&vmat_fault_pending, &tid);
+	p = bpf_task_storage_get(&vmat_fault_pending, bpf_get_current_task_btf(), 0, 0);
 	if (p && p->addr == addr) {
 		ip = p->ip;
 		error_code = p->error_code;
@@ -307,15 +373,4 @@ SEC("perf_event")
 int fault_minor_perf(struct bpf_perf_event_data *ctx)
 {
 	return on_perf(ctx, VMAT_FAULT_MINOR);
-}
-
-/* A thread's pending slot dies with it: no entries for dead threads. */
-SEC("raw_tp/sched_process_exit")
-int fault_thread_exit_raw(struct bpf_raw_tracepoint_args *ctx)
-{
-	struct task_struct *task = (struct task_struct *)ctx->args[0];
-	__u32 tid = BPF_CORE_READ(task, pid);
-
-	bpf_map_delete_elem(&vmat_fault_pending, &tid);
-	return 0;
 }

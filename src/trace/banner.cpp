@@ -1,6 +1,9 @@
 #include "trace/banner.h"
 
+#include <algorithm>
 #include <cstdio>
+
+#include "util/json.h"
 
 namespace vmatrace {
 
@@ -20,6 +23,46 @@ std::string summary_text(const ProcessorStats& stats, const std::map<std::string
   s += "; lost " + std::to_string(lost);
   if (stats.resyncs) s += " (" + std::to_string(stats.resyncs) + " layout resyncs)";
   if (malformed) s += "; " + std::to_string(malformed) + " malformed records";
+  return s;
+}
+
+namespace {
+
+double ns_per_run(const ProgramStats& p) {
+  return p.run_cnt ? static_cast<double>(p.run_time_ns) / static_cast<double>(p.run_cnt) : 0.0;
+}
+
+std::vector<ProgramStats> by_cost(std::vector<ProgramStats> stats) {
+  std::stable_sort(stats.begin(), stats.end(),
+                   [](const ProgramStats& a, const ProgramStats& b) { return a.run_time_ns > b.run_time_ns; });
+  return stats;
+}
+
+}  // namespace
+
+std::string bpf_stats_text(const std::vector<ProgramStats>& stats) {
+  std::string s = "vmatrace: BPF programs (--bpf-stats; runs in every process that hits the hook):\n";
+  char line[160];
+  std::snprintf(line, sizeof(line), "  %-28s %12s %10s %12s\n", "program", "runs", "ns/run", "total ms");
+  s += line;
+  for (const auto& p : by_cost(stats)) {
+    std::snprintf(line, sizeof(line), "  %-28s %12llu %10.1f %12.3f\n", p.name.c_str(),
+                  static_cast<unsigned long long>(p.run_cnt), ns_per_run(p), static_cast<double>(p.run_time_ns) / 1e6);
+    s += line;
+  }
+  return s;
+}
+
+std::string bpf_stats_json(const std::vector<ProgramStats>& stats) {
+  std::string s;
+  JsonWriter w(s);
+  w.begin_object().plain_key("event").plain_value("bpf_stats").plain_key("programs").begin_array();
+  for (const auto& p : by_cost(stats)) {
+    w.begin_object().kv("name", p.name).kv("run_cnt", p.run_cnt).kv("run_time_ns", p.run_time_ns);
+    w.key("ns_per_run").value(ns_per_run(p), "%.1f");
+    w.end_object();
+  }
+  w.end_array().end_object();
   return s;
 }
 

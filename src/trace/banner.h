@@ -6,7 +6,10 @@
 #include <map>
 #include <string>
 
+#include <vector>
+
 #include "core/processor.h"
+#include "trace/bpf_loader.h"
 #include "trace/features.h"
 
 namespace vmatrace {
@@ -17,5 +20,12 @@ std::string banner_text(const std::string& target, bool follow, const AttachPlan
 // "vmatrace: N records, C kind, ...; lost L [(R layout resyncs)][; M malformed records]"
 std::string summary_text(const ProcessorStats& stats, const std::map<std::string, uint64_t>& counts, uint64_t lost,
                          uint64_t malformed);
+
+// --bpf-stats: one line per program that ran ("name runs ns/run total"),
+// most expensive first, under a heading line.
+std::string bpf_stats_text(const std::vector<ProgramStats>& stats);
+// The same as one JSON object: {"event":"bpf_stats","programs":[{"name",
+// "run_cnt","run_time_ns","ns_per_run"}...]}.
+std::string bpf_stats_json(const std::vector<ProgramStats>& stats);
 
 }  // namespace vmatrace

@@ -3,7 +3,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <fcntl.h>
 #include <sys/random.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -121,6 +123,10 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
     : handler_(std::move(handler)) {
   g_verbose = opts.verbose;
   libbpf_set_print(libbpf_print);
+  if (opts.bpf_stats) {
+    stats_fd_ = UniqueFd(bpf_enable_stats(BPF_STATS_RUN_TIME));
+    if (!stats_fd_) fail("enabling BPF run-time statistics (--bpf-stats)", errno);
+  }
   open();
   const Selection sel = select_programs(plan);
   set_knobs(plan, opts);
@@ -157,9 +163,7 @@ BpfTracer::Selection BpfTracer::select_programs(const AttachPlan& plan) {
       {Family::kSyscalls, AttachMode::kKprobe, kprobe},
       {Family::kSyscalls, AttachMode::kTracepoint, tp},
       {Family::kSyscalls, AttachMode::kRawTracepoint, {s->progs.syscalls_enter_raw, s->progs.syscalls_exit_raw}},
-      {Family::kFaults,
-       AttachMode::kRawTracepoint,
-       {s->progs.fault_user_raw, s->progs.fault_kernel_raw, s->progs.fault_thread_exit_raw}},
+      {Family::kFaults, AttachMode::kRawTracepoint, {s->progs.fault_user_raw, s->progs.fault_kernel_raw}},
       {Family::kProcess,
        AttachMode::kRawTracepoint,
        {s->progs.process_fork_raw, s->progs.process_exec_raw, s->progs.process_exit_raw}},
@@ -197,6 +201,12 @@ void BpfTracer::set_knobs(const AttachPlan& plan, const LoaderOptions& opts) {
   if (::getrandom(&salt, sizeof(salt), 0) != sizeof(salt))
     salt = 0x9e3779b97f4a7c15ull ^ static_cast<uint64_t>(::getpid());
   s->rodata->vmat_vma_key_salt = salt;
+  // The --faults=summary tables are preallocated hashes (filled at map
+  // creation: ~0.3 s for vmat_fsum_vma alone here): the smallest size when
+  // faults are streamed.
+  if (!opts.fault_summary)
+    for (bpf_map* m : {s->maps.vmat_fsum_vma, s->maps.vmat_fsum_page, s->maps.vmat_fsum_ip, s->maps.vmat_fsum_thread})
+      bpf_map__set_max_entries(m, 1);
 }
 
 // Major/minor from the perf software events, opened before the load
@@ -281,7 +291,75 @@ void BpfTracer::open_ring() {
   if (!ring_) fail("creating the ring buffer reader", errno);
 }
 
-BpfTracer::~BpfTracer() = default;
+namespace {
+
+// Closing a tracepoint or raw-tracepoint link waits for an RCU grace period
+// (30-95 ms each on 6.18, one after another: 1-3 s for the ~30 links of a
+// trace), paid by whoever drops the last reference. A helper process holds
+// copies of the link fds until we have closed ours (then only a reference
+// each is dropped, at once), and then pays. It keeps nothing else open (a
+// pipe's write end would hold back the reader's EOF) and never returns into
+// our code (stdio buffers, destructors): close_range(), read(), _exit().
+// The double fork leaves it to init, nobody's child to wait for. Its
+// programs find an empty traced set meanwhile (release_links() clears it).
+class BackgroundCloser {
+ public:
+  explicit BackgroundCloser(std::vector<int> keep) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC)) return;  // the closes then wait in the caller: slower, not wrong
+    UniqueFd rd(p[0]);
+    go_ = UniqueFd(p[1]);
+    keep.push_back(rd.get());
+    std::sort(keep.begin(), keep.end());
+    const pid_t mid = ::fork();
+    if (mid < 0) {
+      go_ = UniqueFd();
+      return;
+    }
+    if (mid == 0) {
+      if (::fork() == 0) hold_then_close(keep, rd.get());
+      ::_exit(0);
+    }
+    int st = 0;
+    while (::waitpid(mid, &st, 0) < 0 && errno == EINTR) {
+    }
+  }
+  // Call after our own copies are closed: the helper closes its copies now.
+  void go() { go_ = UniqueFd(); }
+
+ private:
+  [[noreturn]] static void hold_then_close(const std::vector<int>& keep, int rd) {
+    unsigned lo = 0;
+    for (int fd : keep) {
+      if (static_cast<unsigned>(fd) > lo) ::close_range(lo, static_cast<unsigned>(fd) - 1, 0);
+      lo = static_cast<unsigned>(fd) + 1;
+    }
+    ::close_range(lo, ~0u, 0);
+    char c;
+    while (::read(rd, &c, 1) < 0 && errno == EINTR) {
+    }
+    ::_exit(0);  // closes the links: the grace periods pass here
+  }
+
+  UniqueFd go_;  // the helper waits for EOF on its other end
+};
+
+}  // namespace
+
+void BpfTracer::release_links() {
+  if (links_.empty()) return;
+  uint32_t key = 0;
+  while (bpf_map__get_next_key(skel_->maps.vmat_traced_pids, nullptr, &key, sizeof(key)) == 0)
+    if (bpf_map__delete_elem(skel_->maps.vmat_traced_pids, &key, sizeof(key), 0)) break;
+  std::vector<int> fds;
+  fds.reserve(links_.size());
+  for (const auto& l : links_) fds.push_back(bpf_link__fd(l.get()));
+  BackgroundCloser closer(std::move(fds));
+  links_.clear();
+  closer.go();
+}
+
+BpfTracer::~BpfTracer() { release_links(); }
 
 // At most this many records per poll() or drain(): libbpf consumes until
 // the ring is empty, which never happens while producers outrun us (a
@@ -393,6 +471,21 @@ FaultSummaryData BpfTracer::take_fault_summary(std::optional<uint32_t> tgid) {
   for (uint32_t i = 0; i < VMAT_FSUM_NMAPS; i++)
     bpf_map__lookup_elem(s->maps.vmat_fsum_dropped, &i, sizeof(i), &d.dropped[i], sizeof(uint64_t), 0);
   return d;
+}
+
+std::vector<ProgramStats> BpfTracer::program_stats() const {
+  std::vector<ProgramStats> out;
+  bpf_program* p = nullptr;
+  bpf_object__for_each_program(p, skel_->obj) {
+    const int fd = bpf_program__fd(p);
+    if (fd < 0) continue;  // not loaded: the plan did not need it
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len))
+      fail(std::string("reading ") + bpf_program__name(p) + "'s stats", errno);
+    out.push_back({bpf_program__name(p), info.run_cnt, info.run_time_ns});
+  }
+  return out;
 }
 
 }  // namespace vmatrace

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "trace/features.h"
+#include "util/unique_fd.h"
 #include "vmatrace/abi/fault_summary.h"
 
 struct vmatrace_bpf;  // the bpftool skeleton
@@ -35,6 +36,18 @@ struct LoaderOptions {
   // at most VMAT_USTACK_MAX).
   uint32_t ustack_bytes = 0;
   uint64_t ustack_min_mmap = 128 * 1024;  // smaller anonymous mmaps get no stack
+  // --bpf-stats: the kernel counts each program's runs and run time
+  // (BPF_ENABLE_STATS) while this trace lasts.
+  bool bpf_stats = false;
+};
+
+// One loaded program's cost so far (bpf_prog_info's run_cnt and
+// run_time_ns; counted only while stats are enabled). A program runs for
+// every process that hits its hook: the traced-set lookup is part of it.
+struct ProgramStats {
+  std::string name;
+  uint64_t run_cnt = 0;
+  uint64_t run_time_ns = 0;
 };
 
 // The in-kernel fault aggregates of --faults=summary (fault_summary.h).
@@ -80,6 +93,10 @@ class BpfTracer {
   // nullopt), so no entries outlive the process they count.
   FaultSummaryData take_fault_summary(std::optional<uint32_t> tgid);
 
+  // Every loaded program's runs and run time, in the object's order
+  // (all zero unless LoaderOptions::bpf_stats).
+  std::vector<ProgramStats> program_stats() const;
+
  private:
   struct SkelDeleter {
     void operator()(struct ::vmatrace_bpf* s) const;
@@ -91,6 +108,9 @@ class BpfTracer {
     void operator()(bpf_link* l) const;
   };
   static int on_sample(void* ctx, void* data, size_t size);
+  // Detaches every program without waiting for the kernel's grace periods
+  // (bpf_loader.cpp: close_in_background).
+  void release_links();
 
   // The construction steps, in order; each throws UserError via fail().
   struct Selection;  // the programs the plan picked (bpf_loader.cpp)
@@ -107,6 +127,7 @@ class BpfTracer {
   template <typename Attach>
   void add_link(const std::string& what, Attach attach);
 
+  UniqueFd stats_fd_;  // BPF_ENABLE_STATS: counting while open
   std::unique_ptr<struct ::vmatrace_bpf, SkelDeleter> skel_;
   // Declared after skel_: links are destroyed before the programs.
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;

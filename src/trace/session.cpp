@@ -329,6 +329,9 @@ int Session::run() {
   check_losses();
   drain();
   collect_fault_summary();
+  // Read while the programs are still attached; printed after the events.
+  const std::vector<ProgramStats> bpf_stats =
+      opts_.loader.bpf_stats ? tracer_->program_stats() : std::vector<ProgramStats>{};
   pipeline_.finish();
   printer_->flush();
   if (fault_report_) {
@@ -340,6 +343,10 @@ int Session::run() {
     std::fputs(r.c_str(), opts_.out);
     std::fflush(opts_.out);
   }
+  if (opts_.loader.bpf_stats && opts_.print.format == OutputFormat::kJson && opts_.print.events) {
+    std::fputs((bpf_stats_json(bpf_stats) + "\n").c_str(), opts_.out);
+    std::fflush(opts_.out);
+  }
   if (recorder_) recorder_->close({{"lost", std::to_string(losses_.total())}});
   if (opts_.summary && !opts_.quiet) {
     std::fprintf(stderr, "%s\n",
@@ -347,6 +354,7 @@ int Session::run() {
     if (malloc_report_ && malloc_report_->growths())
       std::fprintf(stderr, "vmatrace: %s", malloc_report_->text(10).c_str());
   }
+  if (opts_.loader.bpf_stats && !opts_.quiet) std::fputs(bpf_stats_text(bpf_stats).c_str(), stderr);
   if (child_ > 0 && !child_status_) {
     // Interrupted: leave the command running, as strace does on detach.
     return 128 + (g_signal.load() ? g_signal.load() : SIGINT);

@@ -252,6 +252,46 @@ TEST(Cli, JsonLinesAreObjectsAndShowTheKnownMmap) {
   EXPECT_EQ(known, 1) << "the 7-page mmap of storm, once\n" << describe(r);
 }
 
+// --bpf-stats: the kernel's own count of each program's runs agrees with
+// what the workload did. storm N does N mmaps, N munmaps and N first-touch
+// faults; the programs also run for every other process on the machine, so
+// the counts are lower bounds.
+TEST(Cli, BpfStatsCountTheWorkloadsSyscallsAndFaults) {
+  constexpr uint64_t kIters = 2000;
+  auto r =
+      e2e::run_command(vm(concat({"trace", "--json", "--bpf-stats", "--"}, quiet("storm", {std::to_string(kIters)}))));
+  ASSERT_EQ(r.status, 0) << describe(r);
+  auto lines = e2e::split_lines(r.out);
+  ASSERT_FALSE(lines.empty()) << describe(r);
+  const std::string& last = lines.back();
+  ASSERT_EQ(last.rfind("{\"event\":\"bpf_stats\",\"programs\":[", 0), 0u) << "the last line is the stats\n"
+                                                                          << describe(r);
+  JsonChecker j(last);
+  EXPECT_TRUE(j.object_only()) << last;
+  std::regex prog_re(R"re(\{"name":"([a-z0-9_]+)","run_cnt":([0-9]+),"run_time_ns":([0-9]+),"ns_per_run":)re");
+  std::map<std::string, std::pair<uint64_t, uint64_t>> progs;
+  for (auto it = std::sregex_iterator(last.begin(), last.end(), prog_re); it != std::sregex_iterator(); ++it)
+    progs[(*it)[1]] = {std::stoull((*it)[2]), std::stoull((*it)[3])};
+  ASSERT_FALSE(progs.empty()) << last;
+  uint64_t exits = 0, faults = 0, mmap_entries = 0;
+  for (const auto& [name, st] : progs) {
+    const auto& [runs, ns] = st;
+    if (runs) {
+      EXPECT_GT(ns, 0u) << name << " ran " << runs << " times in no time";
+    }
+    const bool exit_prog = name == "syscalls_exit_tp" || name == "syscalls_exit_raw" || name == "syscalls_kretprobe" ||
+                           name.ends_with("_fexit");
+    if (exit_prog) exits += runs;
+    if (name.rfind("fault_", 0) == 0 && name != "fault_major_perf") faults = std::max(faults, runs);
+    if (name.rfind("mmap_", 0) == 0 || name == "syscalls_enter_raw") mmap_entries += runs;
+  }
+  EXPECT_GE(exits, 2 * kIters) << "every mmap and munmap of the storm ends in an exit program\n" << last;
+  EXPECT_GE(mmap_entries, kIters) << "every mmap of the storm enters\n" << last;
+  EXPECT_GE(faults, kIters) << "every iteration's first touch faults\n" << last;
+  EXPECT_NE(r.err.find("vmatrace: BPF programs (--bpf-stats"), std::string::npos) << "the table with the summary\n"
+                                                                                  << describe(r);
+}
+
 TEST(Cli, MapsAtEndLooksLikeProcMaps) {
   auto r = e2e::run_command(vm(concat({"trace", "--maps", "--"}, quiet("storm", {"10"}))));
   ASSERT_EQ(r.status, 0) << describe(r);

@@ -44,6 +44,9 @@ void add_trace_options(CLI::App* sub, TraceArgs& a) {
   sub->add_option("--malloc-min-mmap", o.malloc_min_mmap,
                   "smallest anonymous mmap to attribute (default 131072: glibc's mmap threshold)");
   sub->add_option("--ringbuf-size", o.loader.ringbuf_bytes, "ring buffer bytes (power of two)");
+  sub->add_flag("--bpf-stats", o.loader.bpf_stats,
+                "count each BPF program's runs and run time (BPF_ENABLE_STATS) and print them with the summary "
+                "(with --json also as a final bpf_stats object)");
   sub->add_flag("-v,--verbose", o.loader.verbose, "show libbpf's messages");
   sub->add_option("-u,--user", o.user,
                   "run -- CMD as this user (default under sudo: the invoking user, from SUDO_UID/SUDO_GID)");
