@@ -102,6 +102,8 @@ void Session::handle(std::span<const std::byte> rec) {
   const uint64_t rejected = pipeline_.processor().stats().rejected;
   pipeline_.apply(*d);
   if (pipeline_.processor().stats().rejected != rejected) check_unknown(d->hdr.pid);
+  if (d->type == VMAT_EV_FORK && (d->fork.flags & VMAT_FORK_TRACED) && !(d->fork.flags & VMAT_FORK_THREAD))
+    seed_unknown_child(d->fork.child_pid);
   if (recorder_)
     for (const auto& note : objects_.notes_for(*d)) inject_note("object", note);
   // The unlink happened at this record's time: the "(deleted)" it causes
@@ -223,6 +225,15 @@ void Session::attach_one(pid_t pid, bool required) {
   // find the layout there, or it is dropped.
   auto bytes = encode_layout(make_header(VMAT_REC_LAYOUT, ts, pid, pid, read_comm(pid)), l);
   handle(bytes);
+}
+
+// A followed child of a parent whose layout is not known (forked while
+// the parent was being attached to, or while its model was unknown) has
+// nothing to copy: its own layout is read.
+void Session::seed_unknown_child(uint32_t child) {
+  const ProcessState* c = pipeline_.processor().process(child);
+  if (c && !c->seeded && !c->awaiting_exec_walk)
+    inject_layout(static_cast<pid_t>(child), LayoutReason::kAttach, monotonic_ns());
 }
 
 // A process whose model stopped being known (a change that could not
