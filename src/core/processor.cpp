@@ -169,7 +169,8 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
         l.restore_id(b.start, b.end, b.id);
   }
   const auto [lo, hi] = syscall_result_range(rule->range, e);
-  if (!(e.vma[0].state & VMAT_VMA_VALID) && hi > lo) reconcile_from_stores(p, e, stores, lo, hi, ch);
+  if (!(e.vma[0].state & VMAT_VMA_VALID) && hi > lo && kernel_view)
+    reconcile_from_stores(p, e, stores, before, lo, hi, ch);
   // Report the VMAs now covering the affected range, as the model holds them.
   // Only a sink reads it (replay --stats, layout queries: none).
   if (derive_changes_) ch.result = hi > lo ? l.overlapping(lo, hi) : std::vector<Vma>{};
@@ -203,15 +204,33 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
 // anonymous mapping). vm_flags come from the model: mprotect_fixup() and
 // mlock set them after the store.
 void Processor::reconcile_from_stores(ProcessState& p, const vmat_syscall_event& e,
-                                      const std::vector<KernelStore>& stores, uint64_t lo, uint64_t hi,
-                                      LayoutChange& ch) {
+                                      const std::vector<KernelStore>& stores, const std::vector<Vma>& before,
+                                      uint64_t lo, uint64_t hi, LayoutChange& ch) {
   Layout& l = p.layout;
   uint64_t covered_end = lo;
   for (uint64_t addr : {lo, hi - 1}) {
     if (addr < covered_end) continue;
     const KernelStore* st = stored_at(stores, addr);
     const Vma* cur = l.find(addr);
-    if (!st || !cur || st->end <= st->start) continue;
+    if (!cur) continue;
+    if (!st) {
+      // No store over addr: the kernel changed that VMA in place (flags of
+      // a whole VMA) or not at all, and its bounds are those it had before.
+      // A merge the model made there, the kernel refused (anon_vma).
+      auto was =
+          std::find_if(before.begin(), before.end(), [&](const Vma& b) { return b.start <= addr && addr < b.end; });
+      if (was == before.end() || (was->start == cur->start && was->end == cur->end)) continue;
+      if (was->start < cur->start || was->end > cur->end) continue;  // the model split it: not this case
+      Vma t = *cur;
+      t.start = was->start;
+      t.end = was->end;
+      t.pgoff = was->pgoff;
+      covered_end = t.end;
+      l.reconcile(t);
+      stats_.store_reconciles++;
+      continue;
+    }
+    if (st->end <= st->start) continue;
     covered_end = st->end;
     Vma t = *cur;
     t.start = st->start;

@@ -123,7 +123,7 @@ class Processor {
   void apply_snapshot(ProcessState& p, const DecodedRecord& rec, Applied& out);
   void seed(ProcessState& p, std::vector<Vma> vmas, uint64_t ts);
   void reconcile_from_stores(ProcessState& p, const vmat_syscall_event& e, const std::vector<KernelStore>& stores,
-                             uint64_t lo, uint64_t hi, LayoutChange& ch);
+                             const std::vector<Vma>& before, uint64_t lo, uint64_t hi, LayoutChange& ch);
   void end_process(uint32_t pid, RecordSink* sink);
   // Exec-time faults (VMAT_FAULT_IN_EXEC): whether `rec` is held for the
   // new layout, and their release to the sink (applied to the layout when

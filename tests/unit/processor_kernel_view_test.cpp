@@ -289,3 +289,26 @@ TEST(ProcessorKernelView, ImpossibleChangeSaysWhyUnlessInFlightAtTheSeed) {
   EXPECT_TRUE(p.process(kPid)->seeded);
   EXPECT_TRUE(p.process(kPid)->unknown_reason.empty());
 }
+
+// mprotect of a whole VMA back to its neighbour's flags, with no VMA in the
+// record and no store: the kernel changed the flags in place and refused
+// the merge (the two anon_vmas differ); the model's merge is undone.
+TEST(ProcessorKernelView, SyscallWithoutVmaOrStoreKeepsTheVmaBounds) {
+  Processor p;
+  p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.vma", "raw_tracepoint"})),
+          nullptr);
+  p.apply(decode(layout_rec(kPid, 2, {anon(0x10000, 0x13000), anon(0x13000, 0x14000, kRW & ~VM_WRITE)})), nullptr);
+  vmat_syscall_event e{};
+  e.hdr = make_header(VMAT_EV_SYSCALL, 110, kPid, kPid, "t");
+  e.sys = VMAT_SYS_MPROTECT;
+  e.enter_ts = 100;
+  e.args[0] = 0x13000;
+  e.args[1] = 0x1000;
+  e.args[2] = 3;  // PROT_READ|PROT_WRITE
+  p.apply(decode(bytes_of(e)), nullptr);
+  const auto& l = p.process(kPid)->layout;
+  ASSERT_EQ(l.vmas().size(), 2u);
+  EXPECT_EQ(l.find(0x13000)->start, 0x13000u);
+  EXPECT_TRUE(l.find(0x13000)->flags & VM_WRITE);
+  EXPECT_EQ(l.find(0x10000)->end, 0x13000u);
+}
