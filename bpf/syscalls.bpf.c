@@ -94,6 +94,32 @@ static __always_inline int sys_enter(__u32 sys, __u64 a0, __u64 a1, __u64 a2, __
 
 static __always_inline void emit_user_stack(__u32 sys, const __u64 *args, __u64 enter_ts, long ret);
 
+/* The table's x86_64_nr column: a raw_syscalls number to its vmat_sys id, 0 if untraced. */
+static __always_inline __u32 x86_64_sys(long nr)
+{
+	switch (nr) {
+#define VMAT_X86_64_CASE(name, NAME, id, x86_64_nr, ...) \
+	case x86_64_nr:                                  \
+		return VMAT_SYS_##NAME;
+		VMAT_SYSCALLS(VMAT_X86_64_CASE)
+#undef VMAT_X86_64_CASE
+	}
+	return 0;
+}
+
+/* The table's nargs column. */
+static __always_inline int sys_nargs(__u32 sys)
+{
+	switch (sys) {
+#define VMAT_NARGS_CASE(name, NAME, id, x86_64_nr, nargs, ...) \
+	case VMAT_SYS_##NAME:                                  \
+		return nargs;
+		VMAT_SYSCALLS(VMAT_NARGS_CASE)
+#undef VMAT_NARGS_CASE
+	}
+	return 0;
+}
+
 /* The table's range column: where the VMA(s) a call of `sys` results in are. */
 static __always_inline __u32 sys_range(__u32 sys)
 {
@@ -307,20 +333,6 @@ static __always_inline void emit_user_stack(__u32 sys, const __u64 *args, __u64 
 	vmat_output(e, size, vmat_current_tgid());
 }
 
-/* Exit of the flavours that saved the entry in vmat_inflight (tp, raw, kprobe). */
-static __always_inline int sys_exit(long ret)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct vmat_inflight *in;
-
-	in = bpf_map_lookup_elem(&vmat_inflight, &tid);
-	if (!in)
-		return 0;
-	emit_syscall(in->sys, in->args, in->ts, ret);
-	bpf_map_delete_elem(&vmat_inflight, &tid);
-	return 0;
-}
-
 /*
  * The x86-64 syscall ABI's argument registers, in order (di, si, dx, r10,
  * r8, r9: arch/x86/entry/entry_64.S), as saved in the pt_regs that every
@@ -341,6 +353,46 @@ static __always_inline void regs_args(const struct pt_regs *regs, int nargs, __u
 		a[4] = BPF_CORE_READ(regs, r8);
 	if (nargs > 5)
 		a[5] = BPF_CORE_READ(regs, r9);
+}
+
+/*
+ * The exit of a syscall whose entry was not saved: it entered before its
+ * process was traced (in flight at an attach, -p), or the in-flight map was
+ * full. Its change may come after the layout vmatrace read at the attach,
+ * so it must not be lost. The arguments are still where the entry saved
+ * them: the syscall path does not write di, si, dx, r10, r8, r9 of the
+ * task's pt_regs, and orig_ax keeps the number (arch/x86/entry/common.c).
+ * enter_ts 0: the entry time is unknown.
+ */
+static __always_inline int sys_exit_unseen(long ret)
+{
+	struct pt_regs *regs;
+	__u64 a[6] = {};
+	__u32 sys;
+
+	if (!vmat_lookup_traced(vmat_current_tgid()))
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	sys = x86_64_sys(BPF_CORE_READ(regs, orig_ax));
+	if (!sys)
+		return 0;
+	regs_args(regs, sys_nargs(sys), a);
+	emit_syscall(sys, a, 0, ret);
+	return 0;
+}
+
+/* Exit of the flavours that saved the entry in vmat_inflight (tp, raw, kprobe). */
+static __always_inline int sys_exit(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct vmat_inflight *in;
+
+	in = bpf_map_lookup_elem(&vmat_inflight, &tid);
+	if (!in)
+		return sys_exit_unseen(ret);
+	emit_syscall(in->sys, in->args, in->ts, ret);
+	bpf_map_delete_elem(&vmat_inflight, &tid);
+	return 0;
 }
 
 /* ---- flavour 1: fexit on the syscall entry points --------------------- */
@@ -431,19 +483,6 @@ int syscalls_exit_tp(struct trace_event_raw_sys_exit *ctx)
 }
 
 /* ---- flavour 4: raw_syscalls, no tracefs needed (x86-64 numbers) ------ */
-
-/* The table's x86_64_nr column: a raw_syscalls number to its vmat_sys id, 0 if untraced. */
-static __always_inline __u32 x86_64_sys(long nr)
-{
-	switch (nr) {
-#define VMAT_X86_64_CASE(name, NAME, id, x86_64_nr, ...) \
-	case x86_64_nr:                                  \
-		return VMAT_SYS_##NAME;
-		VMAT_SYSCALLS(VMAT_X86_64_CASE)
-#undef VMAT_X86_64_CASE
-	}
-	return 0;
-}
 
 SEC("raw_tp/sys_enter")
 int syscalls_enter_raw(struct bpf_raw_tracepoint_args *ctx)

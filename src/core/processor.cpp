@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "core/proc_maps.h"
+#include "core/record_types.h"
 #include "core/syscall_names.h"
 #include "core/syscall_rules.h"
 #include "core/vm_flags.h"
@@ -28,6 +29,14 @@ std::optional<Vma> kernel_truth(const ProcessState& p, const vmat_vma_info& info
     if (v.dev != known->dev || v.ino != known->ino) v.path = known->path;
   }
   return v;
+}
+
+// The kernel's VMA at addr as this syscall's own stores into the VMA tree
+// left it (the last store over addr), or nullptr: none, or a clearing one.
+const KernelStore* stored_at(const std::vector<KernelStore>& stores, uint64_t addr) {
+  for (auto it = stores.rbegin(); it != stores.rend(); ++it)
+    if (it->start <= addr && addr < it->end) return it->key ? &*it : nullptr;
+  return nullptr;
 }
 
 // Every VMA overlapping or touching one of the spans: a merge reaches the
@@ -83,6 +92,7 @@ void Processor::seed(ProcessState& p, std::vector<Vma> vmas, uint64_t ts) {
   p.layout.seed(std::move(vmas));
   p.seeded = true;
   p.seed_ts = ts;
+  p.unknown_reason.clear();
 }
 
 void Processor::apply_layout(ProcessState& p, const DecodedRecord& rec, Applied& out) {
@@ -158,8 +168,10 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
       if (const Vma* now = l.find(b.start); now && now->end == b.end && now->same_attributes(b))
         l.restore_id(b.start, b.end, b.id);
   }
-  // Report the VMAs now covering the affected range, as the model holds them.
   const auto [lo, hi] = syscall_result_range(rule->range, e);
+  if (!(e.vma[0].state & VMAT_VMA_VALID) && hi > lo && kernel_view)
+    reconcile_from_stores(p, e, stores, before, lo, hi, ch);
+  // Report the VMAs now covering the affected range, as the model holds them.
   // Only a sink reads it (replay --stats, layout queries: none).
   if (derive_changes_) ch.result = hi > lo ? l.overlapping(lo, hi) : std::vector<Vma>{};
   // After: the same (widened) spans, plus exactly the old VMAs' ranges (a
@@ -181,6 +193,68 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
   out.cause = syscall_name(e.sys);
   out.layout_changed = true;
   out.change = std::move(ch);
+}
+
+// bpf_find_vma() takes mmap_lock with a trylock: at the exit of one
+// thread's syscall a sibling inside its own mm syscall often holds it, and
+// the record then carries no VMA (vma0=- vma1=-). The syscall's own stores
+// into the VMA tree, made under the lock moments before, say what the
+// kernel built: its bounds (merges the model cannot predict, anon_vma) and
+// the file's identity (dev, inode: "/dev/zero (deleted)" of a shared
+// anonymous mapping). vm_flags come from the model: mprotect_fixup() and
+// mlock set them after the store.
+void Processor::reconcile_from_stores(ProcessState& p, const vmat_syscall_event& e,
+                                      const std::vector<KernelStore>& stores, const std::vector<Vma>& before,
+                                      uint64_t lo, uint64_t hi, LayoutChange& ch) {
+  Layout& l = p.layout;
+  uint64_t covered_end = lo;
+  for (uint64_t addr : {lo, hi - 1}) {
+    if (addr < covered_end) continue;
+    const KernelStore* st = stored_at(stores, addr);
+    const Vma* cur = l.find(addr);
+    if (!cur) continue;
+    if (!st) {
+      // No store over addr: the kernel changed that VMA in place (flags of
+      // a whole VMA) or not at all, and its bounds are those it had before.
+      // A merge the model made there, the kernel refused (anon_vma).
+      auto was =
+          std::find_if(before.begin(), before.end(), [&](const Vma& b) { return b.start <= addr && addr < b.end; });
+      if (was == before.end() || (was->start == cur->start && was->end == cur->end)) continue;
+      if (was->start < cur->start || was->end > cur->end) continue;  // the model split it: not this case
+      Vma t = *cur;
+      t.start = was->start;
+      t.end = was->end;
+      t.pgoff = was->pgoff;
+      covered_end = t.end;
+      l.reconcile(t);
+      stats_.store_reconciles++;
+      continue;
+    }
+    if (st->end <= st->start) continue;
+    covered_end = st->end;
+    Vma t = *cur;
+    t.start = st->start;
+    t.end = st->end;
+    t.pgoff = st->info.pgoff;
+    if (st->info.state & VMAT_VMA_FILE) {
+      t.dev = st->info.dev;
+      t.ino = st->info.ino;
+      t.deleted = (st->info.state & VMAT_VMA_DELETED) != 0;
+      // shmem_zero_setup(): a MAP_SHARED|MAP_ANONYMOUS mapping is a file named "/dev/zero".
+      if (t.path.empty() && e.sys == VMAT_SYS_MMAP && (e.args[3] & abi::kMapAnonymous)) t.path = "/dev/zero";
+      if (t.path.empty()) continue;  // a file we cannot name: leave the model as it is
+    } else if (t.special.empty()) {
+      t.dev = 0;
+      t.ino = 0;
+      t.path.clear();
+      t.deleted = false;
+    }
+    if (t.start == cur->start && t.end == cur->end && cur->same_attributes(t)) continue;
+    auto r = l.reconcile(t);
+    ch.merges += r.merges;
+    ch.splits += r.splits;
+    stats_.store_reconciles++;
+  }
 }
 
 void Processor::apply_fault(ProcessState& p, const DecodedRecord& rec, Applied& out) {
@@ -301,7 +375,8 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
     // fold them for: nothing to hold.
     stats_.kernel_stores++;
     vma_source_ = vma_change_source_of(rec.vmak.source);
-    if (!derive_changes_) return;
+    // Kept even without a sink: a syscall whose record carries no VMA takes
+    // the kernel's result from them (reconcile_from_stores()).
     auto& v = pending_stores_[rec.hdr.tid];
     constexpr size_t kMaxPending = 1 << 16;  // stores outside syscalls (faults) pile up otherwise
     if (v.size() >= kMaxPending) v.erase(v.begin(), v.begin() + kMaxPending / 2);
@@ -387,11 +462,20 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
         }
         break;
     }
-  } catch (const std::exception&) {
+  } catch (const std::exception& ex) {
     stats_.rejected++;
     out = Applied{};
     out.applied = false;
-    p.seeded = false;
+    if (rec.type == VMAT_EV_SYSCALL && p.seed_ts && rec.sys.enter_ts < p.seed_ts && rec.hdr.ts >= p.seed_ts) {
+      // In flight while the layout was read: its change (a mremap that
+      // moved) is already in the seed, and cannot happen twice.
+      stats_.in_seed++;
+    } else {
+      p.seeded = false;
+      p.unknown_reason =
+          std::string(rec.type == VMAT_EV_SYSCALL ? syscall_name(rec.sys.sys) : record_type_name(rec.type)) + ": " +
+          ex.what();
+    }
   }
   if (sink) sink->on_record(rec, out, &p);
   if (auto held = exec_faults_.find(p.pid); held != exec_faults_.end()) {

@@ -22,7 +22,10 @@ struct ProcessState {
   std::string comm;
   std::string exe;  // filename of the last exec, when seen
   Layout layout;
-  bool seeded = false;   // layout known (seed, exec walk or fork copy)
+  bool seeded = false;  // layout known (seed, exec walk or fork copy)
+  // Why the model stopped being known (an impossible change: the record
+  // that could not apply, and why); empty while it is known or was never.
+  std::string unknown_reason;
   uint64_t seed_ts = 0;  // records older than this are already in the seed
   bool awaiting_exec_walk = false;
   std::vector<Vma> exec_walk;  // VMAs of a kernel exec walk being collected
@@ -85,6 +88,8 @@ struct ProcessorStats {
   uint64_t lost = 0;
   uint64_t resyncs = 0;
   uint64_t rejected = 0;              // impossible changes (damaged input): skipped, process unseeded
+  uint64_t in_seed = 0;               // of those, syscalls in flight at a seed whose change it already held
+  uint64_t store_reconciles = 0;      // VMAs taken from a syscall's own stores (its record had none)
   uint64_t kernel_stores = 0;         // VMAT_EV_VMA_KERNEL records seen
   uint64_t kernel_disagreements = 0;  // VMAs the kernel's stores and the model bound differently
 };
@@ -117,6 +122,8 @@ class Processor {
   void apply_layout(ProcessState& p, const DecodedRecord& rec, Applied& out);
   void apply_snapshot(ProcessState& p, const DecodedRecord& rec, Applied& out);
   void seed(ProcessState& p, std::vector<Vma> vmas, uint64_t ts);
+  void reconcile_from_stores(ProcessState& p, const vmat_syscall_event& e, const std::vector<KernelStore>& stores,
+                             const std::vector<Vma>& before, uint64_t lo, uint64_t hi, LayoutChange& ch);
   void end_process(uint32_t pid, RecordSink* sink);
   // Exec-time faults (VMAT_FAULT_IN_EXEC): whether `rec` is held for the
   // new layout, and their release to the sink (applied to the layout when
@@ -169,5 +176,8 @@ inline constexpr const char* kNoteAttachSyscalls = "attach.syscalls";
 // The note keys the frontend writes at the start of a stream.
 inline constexpr const char* kNoteSessionStart = "session_start";
 inline constexpr const char* kNoteGateVma = "gate_vma";
+// A process's model became unknown (value: the pid, the record and why);
+// a resync layout follows.
+inline constexpr const char* kNoteModelUnknown = "model_unknown";
 
 }  // namespace vmatrace

@@ -129,7 +129,8 @@ void EventFields::syscall(const DecodedRecord& rec, FieldList& out) {
     out.number(FieldType::kHex, "ret", static_cast<uint64_t>(e.ret), " = ");
   else
     out.i64("ret", e.ret, " = ");
-  out.u64("duration_ns", rec.hdr.ts >= e.enter_ts ? rec.hdr.ts - e.enter_ts : 0, {}, kInJson);
+  // enter_ts 0: in flight when its process began to be traced (entry unseen).
+  out.u64("duration_ns", e.enter_ts && rec.hdr.ts >= e.enter_ts ? rec.hdr.ts - e.enter_ts : 0, {}, kInJson);
 }
 
 void EventFields::record(const DecodedRecord& rec, const Applied& applied, const Layout* layout, FieldList& out) {

@@ -1,5 +1,9 @@
 #include "trace/procfs.h"
 
+#include <dirent.h>
+
+#include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "core/proc_maps.h"
@@ -14,6 +18,26 @@ LayoutRecord read_proc_layout_record(pid_t pid) {
   l.start_stack = snap.start_stack;
   l.vmas = std::move(snap.vmas);
   return l;
+}
+
+std::vector<pid_t> proc_descendants(pid_t pid) {
+  std::vector<pid_t> out;
+  std::vector<pid_t> todo{pid};
+  while (!todo.empty()) {
+    const std::string task_dir = "/proc/" + std::to_string(todo.back()) + "/task";
+    todo.pop_back();
+    std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(task_dir.c_str()), ::closedir);
+    if (!dir) continue;  // gone meanwhile
+    while (const dirent* e = ::readdir(dir.get())) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream children(task_dir + "/" + e->d_name + "/children");
+      for (pid_t c; children >> c;) {
+        out.push_back(c);
+        todo.push_back(c);
+      }
+    }
+  }
+  return out;
 }
 
 std::optional<std::string> read_gate_vma_line() {

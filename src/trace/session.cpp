@@ -99,7 +99,11 @@ void Session::handle(std::span<const std::byte> rec) {
   if (recorder_) recorder_->append(rec);
   auto d = pipeline_.decode(rec);
   if (!d) return;
+  const uint64_t rejected = pipeline_.processor().stats().rejected;
   pipeline_.apply(*d);
+  if (pipeline_.processor().stats().rejected != rejected) check_unknown(d->hdr.pid);
+  if (d->type == VMAT_EV_FORK && (d->fork.flags & VMAT_FORK_TRACED) && !(d->fork.flags & VMAT_FORK_THREAD))
+    seed_unknown_child(d->fork.child_pid);
   if (recorder_)
     for (const auto& note : objects_.notes_for(*d)) inject_note("object", note);
   // The unlink happened at this record's time: the "(deleted)" it causes
@@ -188,20 +192,60 @@ pid_t Session::spawn(const std::vector<std::string>& argv) {
 
 void Session::attach(pid_t pid) {
   check_attachable(pid);
-  tracer_->trace_pid(pid, opts_.follow);
-  // Records older than this ts are already in what /proc shows.
+  attach_one(pid, /*required=*/true);
+  // -p PARENT follows children: those that already exist too (their
+  // threads come with them: the BPF side filters by process). A child
+  // forked while we walk is followed by the kernel once its parent is.
+  if (opts_.follow)
+    for (pid_t d : proc_descendants(pid))
+      if (!tracer_->is_traced(static_cast<uint32_t>(d))) attach_one(d, /*required=*/false);
+}
+
+void Session::attach_one(pid_t pid, bool required) {
+  // Trace first, then read the layout: every change from here on is either
+  // in what /proc shows or in the stream after it. Records already queued
+  // come first in the stream (they hit a process with no layout yet).
+  tracer_->trace_pid(static_cast<uint32_t>(pid), opts_.follow);
+  drain();
+  // Records older than ts are already in what /proc shows; those that came
+  // while it was read are applied after it (the model's rules are
+  // idempotent, and a change that cannot happen twice is recognised as
+  // already in the seed: Processor, "in_seed").
   uint64_t ts = monotonic_ns();
   LayoutRecord l;
   try {
     l = read_proc_layout_record(pid);
   } catch (const std::exception& ex) {
-    tracer_->untrace_pid(pid);
-    throw UserError("process " + std::to_string(pid) + " exited during attach");
+    tracer_->untrace_pid(static_cast<uint32_t>(pid));
+    if (required) throw UserError("process " + std::to_string(pid) + " exited during attach");
+    return;
   }
   l.reason = LayoutReason::kAttach;
+  // Handled before anything else is drained: a record made after ts must
+  // find the layout there, or it is dropped.
   auto bytes = encode_layout(make_header(VMAT_REC_LAYOUT, ts, pid, pid, read_comm(pid)), l);
-  drain();  // what came before the seed goes first in the stream
   handle(bytes);
+}
+
+// A followed child of a parent whose layout is not known (forked while
+// the parent was being attached to, or while its model was unknown) has
+// nothing to copy: its own layout is read.
+void Session::seed_unknown_child(uint32_t child) {
+  const ProcessState* c = pipeline_.processor().process(child);
+  if (c && !c->seeded && !c->awaiting_exec_walk)
+    inject_layout(static_cast<pid_t>(child), LayoutReason::kAttach, monotonic_ns());
+}
+
+// A process whose model stopped being known (a change that could not
+// apply) says so, on stderr and in the stream, and is read again from
+// /proc: the model is never silently unknown.
+void Session::check_unknown(uint32_t pid) {
+  const ProcessState* p = pipeline_.processor().process(pid);
+  if (!p || p->seeded || p->awaiting_exec_walk || p->unknown_reason.empty() || p->exited) return;
+  std::string why = "pid " + std::to_string(pid) + ": layout unknown after " + p->unknown_reason;
+  if (!opts_.quiet) std::fprintf(stderr, "vmatrace: %s; reading it again from /proc\n", escape_text(why).c_str());
+  inject_note(kNoteModelUnknown, why);
+  inject_layout(static_cast<pid_t>(pid), LayoutReason::kResync, monotonic_ns());
 }
 
 // Written into the stream as records, so replay shows the same.

@@ -102,6 +102,9 @@ class Session {
  private:
   void handle(std::span<const std::byte> rec);
   void inject_layout(pid_t pid, LayoutReason reason, uint64_t ts);
+  void attach_one(pid_t pid, bool required);
+  void check_unknown(uint32_t pid);
+  void seed_unknown_child(uint32_t child);
   void inject_note(const std::string& key, const std::string& value);
   void check_losses();
   void seed_after_exec(pid_t pid);

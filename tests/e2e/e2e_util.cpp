@@ -318,6 +318,8 @@ std::optional<int> Subprocess::poll() {
   return status_;
 }
 
+std::string Subprocess::stderr_text() const { return read_file(dir_.file("stderr")).value_or(""); }
+
 RunResult Subprocess::wait(std::chrono::seconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!poll()) {

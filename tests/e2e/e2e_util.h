@@ -147,6 +147,8 @@ class Subprocess {
   pid_t pid() const { return pid_; }
   // Non-blocking: the status once it exited.
   std::optional<int> poll();
+  // What it wrote to stderr so far (a banner to wait for).
+  std::string stderr_text() const;
   // Blocks up to timeout; throws on timeout (after SIGKILL).
   RunResult wait(std::chrono::seconds timeout = std::chrono::seconds(60));
 

@@ -208,3 +208,107 @@ TEST(ProcessorKernelView, TheStoresOfAnExecAreNotTheNextSyscalls) {
   EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kMerge);
   EXPECT_EQ(p.stats().kernel_disagreements, 0u);
 }
+
+// bpf_find_vma() lost its trylock of mmap_lock to a sibling thread: the
+// mmap record has no VMA. Its own store into the VMA tree names the file
+// (a shared anonymous mapping is "/dev/zero (deleted)" on shmem), and the
+// model takes it even with no sink (`record`, which derives no changes).
+TEST(ProcessorKernelView, SyscallWithoutVmaTakesIdentityFromItsStore) {
+  Processor p;
+  p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.vma", "raw_tracepoint"})),
+          nullptr);
+  p.apply(decode(layout_rec(kPid, 2, {anon(0x10000, 0x13000)})), nullptr);
+  vmat_vma_kernel_event st{};
+  st.hdr = make_header(VMAT_EV_VMA_KERNEL, 105, kPid, kPid, "t");
+  st.hdr.size = sizeof(st);
+  st.source = VMAT_VMAK_MAPLE_TREE;
+  st.index = 0x20000;
+  st.last = 0x21fff;
+  st.vma_key = 0x77;
+  st.vma = kinfo(0x20000, 0x22000, kRW | VM_SHARED | VM_MAYSHARE, VMAT_VMA_VALID | VMAT_VMA_FILE | VMAT_VMA_DELETED);
+  st.vma.dev = 1;
+  st.vma.ino = 7850;
+  p.apply(decode(bytes_of(st)), nullptr);
+  vmat_syscall_event e = mmap_event(kPid, 110, 0x20000, 0x2000);  // vma0=- vma1=-
+  e.enter_ts = 100;
+  e.args[3] = 0x21;  // MAP_SHARED|MAP_ANONYMOUS
+  p.apply(decode(bytes_of(e)), nullptr);
+  const Vma* v = p.process(kPid)->layout.find(0x20000);
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(v->end, 0x22000u);
+  EXPECT_EQ(v->dev, 1u);
+  EXPECT_EQ(v->ino, 7850u);
+  EXPECT_EQ(v->path, "/dev/zero");
+  EXPECT_TRUE(v->deleted);
+  EXPECT_EQ(p.stats().store_reconciles, 1u);
+}
+
+// The same with private memory: the kernel kept apart (anon_vma) what the
+// model would merge; the store's bounds win.
+TEST(ProcessorKernelView, SyscallWithoutVmaTakesBoundsFromItsStore) {
+  Processor p;
+  p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.vma", "raw_tracepoint"})),
+          nullptr);
+  p.apply(decode(layout_rec(kPid, 2, {anon(0x10000, 0x13000)})), nullptr);
+  p.apply(decode(store(105, kPid, 0xabc, 0x13000, 0x14000)), nullptr);  // a VMA of its own
+  p.apply(decode(mmap_rec(100, 110, 0x13000, 0x1000, {})), nullptr);
+  const auto& l = p.process(kPid)->layout;
+  ASSERT_NE(l.find(0x13000), nullptr);
+  EXPECT_EQ(l.find(0x13000)->start, 0x13000u);
+  EXPECT_EQ(l.find(0x10000)->end, 0x13000u);
+  EXPECT_EQ(l.vmas().size(), 2u);
+}
+
+// An impossible change (here a kernel VMA that is not page-aligned: a
+// damaged record) leaves the model unknown and says why (Session prints it
+// and resyncs); a syscall in flight when the layout was read is already in
+// it, and leaves the model as it is.
+TEST(ProcessorKernelView, ImpossibleChangeSaysWhyUnlessInFlightAtTheSeed) {
+  auto mprotect_rec = [](uint64_t enter, uint64_t exit) {
+    vmat_syscall_event e{};
+    e.hdr = make_header(VMAT_EV_SYSCALL, exit, kPid, kPid, "t");
+    e.sys = VMAT_SYS_MPROTECT;
+    e.enter_ts = enter;
+    e.args[0] = 0x10000;
+    e.args[1] = 0x1000;
+    e.args[2] = 1;  // PROT_READ
+    e.vma[0] = kinfo(0x10001, 0x11000, VM_READ | kMay | VM_ACCOUNT);
+    return bytes_of(e);
+  };
+  Processor p;
+  p.apply(decode(layout_rec(kPid, 100, {anon(0x10000, 0x13000)})), nullptr);
+  p.apply(decode(mprotect_rec(90, 110)), nullptr);
+  EXPECT_EQ(p.stats().rejected, 1u);
+  EXPECT_TRUE(p.process(kPid)->seeded) << "in flight at the seed: already in it";
+  EXPECT_EQ(p.stats().in_seed, 1u);
+  p.apply(decode(mprotect_rec(120, 130)), nullptr);
+  EXPECT_EQ(p.stats().rejected, 2u);
+  EXPECT_FALSE(p.process(kPid)->seeded);
+  EXPECT_NE(p.process(kPid)->unknown_reason.find("mprotect"), std::string::npos) << p.process(kPid)->unknown_reason;
+  p.apply(decode(layout_rec(kPid, 200, {anon(0x10000, 0x13000)}, LayoutReason::kResync)), nullptr);
+  EXPECT_TRUE(p.process(kPid)->seeded);
+  EXPECT_TRUE(p.process(kPid)->unknown_reason.empty());
+}
+
+// mprotect of a whole VMA back to its neighbour's flags, with no VMA in the
+// record and no store: the kernel changed the flags in place and refused
+// the merge (the two anon_vmas differ); the model's merge is undone.
+TEST(ProcessorKernelView, SyscallWithoutVmaOrStoreKeepsTheVmaBounds) {
+  Processor p;
+  p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.vma", "raw_tracepoint"})),
+          nullptr);
+  p.apply(decode(layout_rec(kPid, 2, {anon(0x10000, 0x13000), anon(0x13000, 0x14000, kRW & ~VM_WRITE)})), nullptr);
+  vmat_syscall_event e{};
+  e.hdr = make_header(VMAT_EV_SYSCALL, 110, kPid, kPid, "t");
+  e.sys = VMAT_SYS_MPROTECT;
+  e.enter_ts = 100;
+  e.args[0] = 0x13000;
+  e.args[1] = 0x1000;
+  e.args[2] = 3;  // PROT_READ|PROT_WRITE
+  p.apply(decode(bytes_of(e)), nullptr);
+  const auto& l = p.process(kPid)->layout;
+  ASSERT_EQ(l.vmas().size(), 2u);
+  EXPECT_EQ(l.find(0x13000)->start, 0x13000u);
+  EXPECT_TRUE(l.find(0x13000)->flags & VM_WRITE);
+  EXPECT_EQ(l.find(0x10000)->end, 0x13000u);
+}
