@@ -102,6 +102,7 @@ void Layout::set_brk(uint64_t start_brk, uint64_t brk) {
 void Layout::set_start_stack(uint64_t start_stack) { start_stack_ = start_stack; }
 
 void Layout::clear() {
+  hint_.valid = false;
   vmas_.clear();
   bump_file_generation();
 }
@@ -121,6 +122,7 @@ void Layout::seed(std::vector<Vma> vmas) {
     auto key = v.start;
     fresh.emplace_hint(fresh.end(), key, std::move(v));
   }
+  hint_.valid = false;
   vmas_ = std::move(fresh);
   bump_file_generation();
 }
@@ -129,6 +131,7 @@ void Layout::fork_from(const Layout& parent) {
   // dup_mmap(): VM_DONTCOPY VMAs are skipped, mlock and (without
   // UFFD_FEATURE_EVENT_FORK) userfaultfd registration are not inherited.
   // VM_WIPEONFORK VMAs are copied with their flags (only the pages go).
+  hint_.valid = false;
   vmas_.clear();
   for (const auto& [start, v] : parent.vmas_) {
     if (v.flags & VM_DONTCOPY) continue;
@@ -149,23 +152,49 @@ void Layout::fork_from(const Layout& parent) {
 
 // ---- Layout: queries --------------------------------------------------------------
 
-Layout::Map::iterator Layout::containing(uint64_t addr) {
-  auto it = vmas_.upper_bound(addr);
-  if (it == vmas_.begin()) return vmas_.end();
+Layout::Map::iterator Layout::floor(uint64_t addr) const {
+  auto& m = const_cast<Map&>(vmas_);  // iterators for the non-const callers; nothing is changed here
+  auto below = [&](Map::iterator it) { return it != m.end() && it->first <= addr; };
+  if (hint_.valid && below(hint_.it)) {
+    // The hint or one of the next two (the piece a split just made).
+    auto it = hint_.it;
+    for (int i = 0; i < 3; i++) {
+      auto next = std::next(it);
+      if (!below(next)) {
+        hint_.it = it;
+        return it;
+      }
+      it = next;
+    }
+  }
+  auto it = m.upper_bound(addr);
+  if (it == m.begin()) return m.end();
   --it;
-  return it->second.end > addr ? it : vmas_.end();
+  hint_.it = it;
+  hint_.valid = true;
+  return it;
+}
+
+Layout::Map::iterator Layout::first_at_or_after(uint64_t addr) const {
+  auto f = floor(addr);
+  if (f == vmas_.end()) return const_cast<Map&>(vmas_).begin();
+  return f->first == addr ? f : std::next(f);
+}
+
+Layout::Map::iterator Layout::containing(uint64_t addr) {
+  auto it = floor(addr);
+  return it != vmas_.end() && it->second.end > addr ? it : vmas_.end();
 }
 
 const Vma* Layout::find(uint64_t addr) const {
-  auto it = vmas_.upper_bound(addr);
-  if (it == vmas_.begin()) return nullptr;
-  --it;
-  return it->second.end > addr ? &it->second : nullptr;
+  auto it = floor(addr);
+  return it != vmas_.end() && it->second.end > addr ? &it->second : nullptr;
 }
 
 const Vma* Layout::find_next(uint64_t addr) const {
-  auto it = vmas_.upper_bound(addr);
-  if (it != vmas_.begin() && std::prev(it)->second.end > addr) --it;
+  auto f = floor(addr);
+  if (f != vmas_.end() && f->second.end > addr) return &f->second;
+  auto it = f == vmas_.end() ? vmas_.begin() : std::next(f);
   return it == vmas_.end() ? nullptr : &it->second;
 }
 
@@ -194,8 +223,8 @@ std::vector<Vma> Layout::overlapping(uint64_t start, uint64_t end) const {
 
 void Layout::append_overlapping(uint64_t start, uint64_t end, std::vector<Vma>& out) const {
   if (start >= end) return;
-  auto it = vmas_.upper_bound(start);
-  if (it != vmas_.begin() && std::prev(it)->second.end > start) --it;
+  auto f = floor(start);
+  auto it = f != vmas_.end() && f->second.end > start ? f : f == vmas_.end() ? vmas_.begin() : std::next(f);
   for (; it != vmas_.end() && it->second.start < end; ++it) out.push_back(it->second);
 }
 
@@ -239,7 +268,7 @@ Layout::Map::iterator Layout::insert(Vma v) {
 
 Layout::Map::iterator Layout::split_at(uint64_t addr, LayoutChange& ch) {
   auto it = containing(addr);
-  if (it == vmas_.end()) return vmas_.lower_bound(addr);
+  if (it == vmas_.end()) return first_at_or_after(addr);
   if (it->second.start == addr) return it;
   touch(it->second);
   // __split_vma(): the new piece's pgoff advances by the pages below addr,
@@ -257,7 +286,7 @@ void Layout::remove_range(uint64_t start, uint64_t end, LayoutChange& ch) {
   if (start >= end) return;
   split_at(start, ch);
   split_at(end, ch);
-  auto it = vmas_.lower_bound(start);
+  auto it = first_at_or_after(start);
   while (it != vmas_.end() && it->second.start < end) {
     ch.removed.push_back(it->second);
     it = erase(it);
@@ -265,7 +294,7 @@ void Layout::remove_range(uint64_t start, uint64_t end, LayoutChange& ch) {
 }
 
 Layout::Map::iterator Layout::place_new(Vma v, LayoutChange& ch, MergeMode mode, bool soft_dirty_new) {
-  auto next_it = vmas_.lower_bound(v.start);
+  auto next_it = first_at_or_after(v.start);
   auto prev_it = next_it == vmas_.begin() ? vmas_.end() : std::prev(next_it);
   if (prev_it != vmas_.end() && prev_it->second.end > v.start) {
     throw std::logic_error("Layout::place_new: range at " + hex(v.start) + " still occupied");

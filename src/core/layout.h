@@ -217,8 +217,17 @@ class Layout {
   void bump_file_generation();
   Map::iterator erase(Map::iterator it) {
     touch(it->second);
+    if (hint_.valid && hint_.it == it) hint_.valid = false;
     return vmas_.erase(it);
   }
+  // The last VMA starting at or below addr (end() if none): the lookup
+  // every query starts from. One record asks about the same place many
+  // times (the rule, the kernel's VMA, the changes before and after), so the
+  // answer is kept and its neighbourhood tried first: O(1) instead of a
+  // descent of the tree, whose nodes miss the cache in a large layout.
+  Map::iterator floor(uint64_t addr) const;
+  // lower_bound() through floor().
+  Map::iterator first_at_or_after(uint64_t addr) const;
 
   Map vmas_;
   uint64_t start_brk_ = 0, brk_ = 0, start_stack_ = 0;
@@ -227,7 +236,20 @@ class Layout {
   uint64_t stack_rlimit_ = 0;
   uint64_t def_flags_ = 0;
   uint64_t shm_attaches_ = 0;
-  uint64_t file_gen_ = 0;  // makes each shmat()'s file identity unique
+  uint64_t file_gen_ = 0;
+  // floor()'s last answer; forgotten when its node goes and when the
+  // Layout is copied or moved (it would point into the other map).
+  struct Hint {
+    Map::iterator it;
+    bool valid = false;
+    Hint() = default;
+    Hint(const Hint&) {}
+    Hint& operator=(const Hint&) {
+      valid = false;
+      return *this;
+    }
+  };
+  mutable Hint hint_;  // makes each shmat()'s file identity unique
 };
 
 }  // namespace vmatrace
