@@ -65,6 +65,11 @@ TARGET = {
     "threads": 1.3,         # 8-thread storm
     "exit_ms": 100.0,       # traced command's exit -> vmatrace's exit
     "true_s": 0.3,          # `trace -- /bin/true`, start to prompt
+    # Issue #16: flat frontend cost at any layout size, fast replay.
+    "mapmany_ratio": 1.5,
+    "done_after_s": 1.0,
+    "replay_text_events_per_s": 5e6,
+    "replay_json_events_per_s": 3e6,
 }
 
 # ---------------------------------------------------------------- parsing
@@ -79,6 +84,12 @@ def parse_elapsed(text):
     if m:
         return int(m[-1])
     raise RuntimeError("the workload printed no elapsed_ns / cmd_wall_ns:\n" + text[-1500:])
+
+
+def parse_cmd_end(text):
+    """timed's cmd_end_ns= (CLOCK_MONOTONIC, as time.monotonic()), in seconds."""
+    m = re.findall(r"cmd_end_ns=(\d+)", text)
+    return int(m[-1]) / 1e9 if m else None
 
 
 def parse_cmd_cpu(text):
@@ -275,9 +286,12 @@ def workloads(quick):
         {"name": "threads", "desc": f"8 threads x {q(20000, 5000)} x mmap+touch+munmap",
          "argv": [os.path.join(WL, "threads"), "8", q(20000, 5000)], "comm": "threads",
          "tools": ["vmatrace", "vmatrace_record", "strace", "perf_trace"]},
-        {"name": "mapmany", "desc": f"{q(100000, 20000)} VMAs in one process + 10000 mprotect pairs",
-         "argv": [os.path.join(WL, "mapmany"), q(100000, 20000), "10000"], "comm": "mapmany",
-         "tools": ["vmatrace", "vmatrace_record", "strace"], "vmas": int(q(100000, 20000))},
+        {"name": "mapmany", "desc": "20000 VMAs in one process + 10000 mprotect pairs",
+         "argv": [os.path.join(WL, "mapmany"), "20000", "10000"], "comm": "mapmany",
+         "tools": ["vmatrace", "vmatrace_record", "strace"], "vmas": 20000},
+        {"name": "mapmany100k", "desc": "100000 VMAs in one process + 10000 mprotect pairs",
+         "argv": [os.path.join(WL, "mapmany"), "100000", "10000"], "comm": "mapmany",
+         "tools": ["vmatrace", "vmatrace_record", "strace"], "vmas": 100000},
     ]
 
 
@@ -302,10 +316,12 @@ def run_cmd(cmd, tmp, timeout=900):
     with open(stdout_path, "w") as out, open(stderr_path, "w") as err:
         t0 = time.monotonic()
         p = subprocess.Popen(cmd, stdout=out, stderr=err)
+        end = None
         hwm, status, ru = 0, 0, None
         while True:
             pid, status, ru = os.wait4(p.pid, os.WNOHANG)
             if pid:
+                end = time.monotonic()
                 break
             hwm = max(hwm, read_hwm_kb(p.pid))
             if time.monotonic() - t0 > timeout:
@@ -318,7 +334,7 @@ def run_cmd(cmd, tmp, timeout=900):
     with open(stderr_path, errors="replace") as f:
         stderr = f.read()
     return {"stdout": stdout, "stderr": stderr, "stdout_path": stdout_path, "tmp": tmp, "rc": p.returncode,
-            "tree_cpu_ns": int((ru.ru_utime + ru.ru_stime) * 1e9), "hwm_kb": hwm, "wall_s": wall,
+            "tree_cpu_ns": int((ru.ru_utime + ru.ru_stime) * 1e9), "hwm_kb": hwm, "wall_s": wall, "end_s": end,
             "cmd": cmd}
 
 
@@ -332,6 +348,10 @@ def run_tool(tool, wl, tmp, calibrating=False):
     cmd_cpu = parse_cmd_cpu(r["stdout"])
     if cmd_cpu is not None:
         res["cmd_cpu_ns"] = cmd_cpu
+    # How long the tool ran on after the command ended (20 ms polling).
+    cmd_end = parse_cmd_end(r["stdout"])
+    if cmd_end is not None and r.get("end_s") is not None and not calibrating:
+        res["done_after_s"] = max(0.0, r["end_s"] - cmd_end)
     if tool.events_fn:
         res.update({k: v for k, v in tool.events_fn(r).items() if v is not None})
     if tool.record:
@@ -401,6 +421,7 @@ def bench_workload(w, tools, rounds, tmp, cal, log):
         e["lost"] = median_of(rs, "lost", max)
         e["attach_ms"] = median_of(rs, "attach_ms")
         e["hwm_kb"] = median_of(rs, "hwm_kb")
+        e["done_after_s"] = median_of(rs, "done_after_s")
         # Consumer CPU: tree minus the command minus the fixed cost.
         if t.wrap and all(r.get("cmd_cpu_ns") is not None for r in rs):
             # A tracer that does not reap the command (perf trace) has only
@@ -427,7 +448,7 @@ def bench_workload(w, tools, rounds, tmp, cal, log):
 def replay_rate(rec, tmp, reps):
     info = subprocess.run([VMATRACE, "info", "--json", rec], capture_output=True, text=True)
     records = json.loads(info.stdout)["records"] if info.returncode == 0 else 0
-    stats_rates, text_rates = [], []
+    stats_rates, text_rates, json_rates = [], [], []
     for _ in range(reps):
         p = subprocess.run([VMATRACE, "replay", "--stats", rec], capture_output=True, text=True)
         m = re.search(r"([\d.]+) M records/s", p.stdout)
@@ -438,8 +459,14 @@ def replay_rate(rec, tmp, reps):
         dt = time.monotonic() - t0
         if dt > 0:
             text_rates.append(records / dt)
+        t0 = time.monotonic()
+        subprocess.run([VMATRACE, "replay", "--json", rec], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        dt = time.monotonic() - t0
+        if dt > 0:
+            json_rates.append(records / dt)
     return {"records": records, "stats_events_per_s": statistics.median(stats_rates) if stats_rates else None,
-            "text_events_per_s": statistics.median(text_rates) if text_rates else None}
+            "text_events_per_s": statistics.median(text_rates) if text_rates else None,
+            "json_events_per_s": statistics.median(json_rates) if json_rates else None}
 
 
 def layout_scaling(quick, log):
@@ -563,36 +590,38 @@ def markdown(results):
     has_malloc = results.get("has_malloc", False)
     L = []
     L.append("| workload | tool | slowdown: wall (x untraced) | slowdown: CPU (x untraced) | target | events | lost "
-             "| tracer CPU ns/event | tracer peak RSS MiB | bytes/recorded event | attach ms |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+             "| tracer CPU ns/event | tracer peak RSS MiB | bytes/recorded event | attach ms | done after command s |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for w in results["workloads"]:
         first = True
         for k, e in w["tools"].items():
             wl = w["desc"] if first else ""
             first = False
             if not e.get("available", True):
-                L.append(f"| {wl} | {e['label']} | not available in this build | | | | | | | | |")
+                L.append(f"| {wl} | {e['label']} | not available in this build | | | | | | | | | |")
                 continue
             tgt = ratio_target(w["workload"], k, has_malloc)
             tcell = (f"≤{tgt}x: wall {target_mark(e['ratio'], tgt)}, CPU {target_mark(e.get('cpu_ratio'), tgt)}"
                      if tgt else "")
-            L.append("| {} | {} | {:.2f}x | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            L.append("| {} | {} | {:.2f}x | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
                 wl, e["label"], e["ratio"], fmt(e.get("cpu_ratio"), "{:.2f}x"), tcell, fmt(e.get("events"), "{:.0f}"), fmt(e.get("lost"), "{:.0f}"),
                 fmt(e.get("cpu_ns_per_event"), "{:.0f}"), fmt(e["hwm_kb"] / 1024 if e.get("hwm_kb") else None,
                                                               "{:.1f}"),
-                fmt(e.get("bytes_per_event")), fmt(e.get("attach_ms"), "{:.0f}")))
+                fmt(e.get("bytes_per_event")), fmt(e.get("attach_ms"), "{:.0f}"), fmt(e.get("done_after_s"))))
     L.append("")
     L.append("Replay of each workload's `vmatrace record` file (records per second, in millions; "
              "small recordings are dominated by start-up):")
     L.append("")
-    L.append("| workload | records | `replay --stats` (decode + apply) | `replay > /dev/null` (text) |")
-    L.append("|---|---|---|---|")
+    L.append("| workload | records | `replay --stats` (decode + apply) | `replay > /dev/null` (text) "
+             "| `replay --json > /dev/null` |")
+    L.append("|---|---|---|---|---|")
     for w in results["workloads"]:
         r = w.get("replay")
         if r:
-            L.append("| {} | {} | {} M/s | {} M/s |".format(w["workload"], r["records"],
-                                                             fmt(r["stats_events_per_s"] and r["stats_events_per_s"] / 1e6),
-                                                             fmt(r["text_events_per_s"] and r["text_events_per_s"] / 1e6)))
+            mps = lambda k: fmt(r.get(k) and r[k] / 1e6)
+            L.append("| {} | {} | {} M/s | {} M/s | {} M/s |".format(
+                w["workload"], r["records"], mps("stats_events_per_s"), mps("text_events_per_s"),
+                mps("json_events_per_s")))
     sc = results.get("layout_scaling")
     if sc:
         L.append("")
@@ -668,6 +697,16 @@ def summarize_targets(results):
     r = ws.get("storm", {}).get("replay")
     out.append(("replay ≥ 20 M events/s (storm, --stats)", r["stats_events_per_s"] if r else None,
                 TARGET["replay_events_per_s"], False))
+    out.append(("replay ≥ 5 M events/s (storm, text)", r.get("text_events_per_s") if r else None,
+                TARGET["replay_text_events_per_s"], False))
+    out.append(("replay ≥ 3 M events/s (storm, --json)", r.get("json_events_per_s") if r else None,
+                TARGET["replay_json_events_per_s"], False))
+    for wname, n in (("mapmany", "20k"), ("mapmany100k", "100k")):
+        for key, how in (("ratio", "wall"), ("cpu_ratio", "CPU")):
+            out.append((f"{n} VMAs + 10k mprotect pairs ≤ 1.5x ({how})", ratio(wname, "vmatrace", key),
+                        TARGET["mapmany_ratio"], True))
+        out.append((f"{n} VMAs: vmatrace done ≤ 1 s after the workload (s)", ratio(wname, "vmatrace", "done_after_s"),
+                    TARGET["done_after_s"], True))
     st = ws.get("storm", {}).get("tools", {}).get("vmatrace_record")
     out.append(("≤ 5 bytes per recorded event (storm)", st.get("bytes_per_event") if st else None,
                 TARGET["bytes_per_event"], True))
@@ -707,6 +746,7 @@ def self_test():
     assert parse_elapsed("x\nelapsed_ns=12\ncmd_wall_ns=99 cmd_cpu_ns=5 cmd_maxrss_kb=1\n") == 12
     assert parse_elapsed("cmd_wall_ns=99 cmd_cpu_ns=5 cmd_maxrss_kb=1\n") == 99
     assert parse_cmd_cpu("cmd_wall_ns=99 cmd_cpu_ns=5 cmd_maxrss_kb=1\n") == 5
+    assert parse_cmd_end("cmd_wall_ns=99 cmd_cpu_ns=5 cmd_maxrss_kb=1 cmd_end_ns=2500000000\n") == 2.5
     s = parse_vmatrace_stderr("vmatrace: tracing 'x'; attach: syscalls=tracepoint (loaded in 151.2 ms)\n"
                               "vmatrace: 600092 records, 3 processes; lost 7 (2 layout resyncs)\n")
     assert s == {"attach_ms": 151.2, "events": 600092, "lost": 7}, s
@@ -751,7 +791,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller workloads, 3 rounds")
     ap.add_argument("--rounds", type=int, help="rounds per configuration (default 5, --quick 3)")
-    ap.add_argument("--only", help="comma-separated workloads (storm,faultstorm,mallocheavy,python,cc,threads,mapmany)")
+    ap.add_argument("--only", help="comma-separated workloads (storm,faultstorm,mallocheavy,python,cc,threads,mapmany,mapmany100k)")
     ap.add_argument("--json-out", default=os.path.join(ROOT, "bench", "results.json"))
     ap.add_argument("--md-out", default=os.path.join(ROOT, "bench", "results.md"))
     ap.add_argument("--update-docs", action="store_true",

@@ -1,6 +1,6 @@
 // Cost of the frontend as work grows: the layout model and the Processor
 // applying synthetic records to one process holding N VMAs (10, 1,000,
-// 100,000), and the memory the model spends per VMA.
+// 100,000, 1,000,000), and the memory the model spends per VMA.
 //
 // The process: N one-page anonymous VMAs side by side, alternating
 // read-only and read-write so that none merge (mapmany.c builds the same
@@ -283,7 +283,7 @@ void BM_LayoutMemory(benchmark::State& state) {
   state.counters["sizeof_vma"] = static_cast<double>(sizeof(Vma));
 }
 
-constexpr int64_t kSizes[] = {10, 1000, 100000};
+constexpr int64_t kSizes[] = {10, 1000, 100000, 1000000};
 
 void sizes(benchmark::internal::Benchmark* b) {
   for (int64_t n : kSizes) b->Arg(n);

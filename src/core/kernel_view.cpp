@@ -53,42 +53,60 @@ struct Seg {
   int store;   // >= 0: stores[store]
 };
 
-// Removes [s, e) from segs; `tmp` is scratch space, kept by the caller so
-// that a syscall's stores cost one allocation, not one each.
-void cut_out(std::vector<Seg>& segs, std::vector<Seg>& tmp, uint64_t s, uint64_t e) {
-  tmp.clear();
-  for (const auto& g : segs) {
-    if (g.e <= s || e <= g.s) {
-      tmp.push_back(g);
-      continue;
-    }
-    if (g.s < s) tmp.push_back({g.s, s, g.before, g.store});
-    if (e < g.e) tmp.push_back({e, g.e, g.before, g.store});
+// Removes [s, e) from segs, which stay sorted and non-overlapping; returns
+// where a segment starting at s goes. Only the segments [s, e) touches are
+// looked at: O(log n + k) plus one move of the tail (a munmap of thousands
+// of VMAs must not cost thousands of passes over all of them).
+size_t cut_out(std::vector<Seg>& segs, uint64_t s, uint64_t e) {
+  // Sorted by start and disjoint, so the ends are sorted too.
+  auto first = std::partition_point(segs.begin(), segs.end(), [s](const Seg& g) { return g.e <= s; });
+  auto last = first;
+  Seg pieces[2];
+  size_t n = 0;
+  for (; last != segs.end() && last->s < e; ++last) {
+    if (last->s < s) pieces[n++] = {last->s, s, last->before, last->store};
+    if (e < last->e) pieces[n++] = {e, last->e, last->before, last->store};
   }
-  segs.swap(tmp);
+  const size_t at = static_cast<size_t>(first - segs.begin());
+  const size_t removed = static_cast<size_t>(last - first);
+  // Replace [first, last) by the (at most two) pieces left standing.
+  if (n <= removed) {
+    std::copy(pieces, pieces + n, first);
+    segs.erase(first + static_cast<ptrdiff_t>(n), last);
+  } else {
+    std::copy(pieces, pieces + removed, first);
+    segs.insert(first + static_cast<ptrdiff_t>(removed), pieces + removed, pieces + n);
+  }
+  // A piece below s (only the first one can be) stays before the new segment.
+  return at + (n > 0 && segs[at].s < s ? 1 : 0);
 }
+
+void put(std::vector<Seg>& segs, size_t at, Seg g) { segs.insert(segs.begin() + static_cast<ptrdiff_t>(at), g); }
 
 }  // namespace
 
 KernelAfter kernel_after(const std::vector<Vma>& before, const std::vector<KernelStore>& stores,
                          const std::vector<std::pair<uint64_t, uint64_t>>& cleared, const Layout& model_after) {
-  std::vector<Seg> segs, tmp;
-  const size_t most = 2 * (before.size() + stores.size() + cleared.size()) + 2;  // each cut splits at most one
-  segs.reserve(most);
-  tmp.reserve(most);
+  std::vector<Seg> segs;
+  segs.reserve(before.size() + 2 * (stores.size() + cleared.size()) + 2);
+  // `before` holds the model's VMAs (disjoint; a duplicate is the same VMA
+  // twice, the later one kept), usually already in address order.
   for (size_t i = 0; i < before.size(); i++) {
-    cut_out(segs, tmp, before[i].start, before[i].end);  // tolerate duplicates in `before`
-    segs.push_back({before[i].start, before[i].end, static_cast<int>(i), -1});
+    if (before[i].end <= before[i].start) continue;
+    if (segs.empty() || segs.back().e <= before[i].start) {
+      segs.push_back({before[i].start, before[i].end, static_cast<int>(i), -1});
+      continue;
+    }
+    put(segs, cut_out(segs, before[i].start, before[i].end), {before[i].start, before[i].end, static_cast<int>(i), -1});
   }
   for (size_t i = 0; i < stores.size(); i++) {
     const auto& st = stores[i];
     if (st.end <= st.start) continue;
-    cut_out(segs, tmp, st.start, st.end);
-    if (st.key) segs.push_back({st.start, st.end, -1, static_cast<int>(i)});
+    size_t at = cut_out(segs, st.start, st.end);
+    if (st.key) put(segs, at, {st.start, st.end, -1, static_cast<int>(i)});
   }
   for (const auto& [s, e] : cleared)
-    if (e > s) cut_out(segs, tmp, s, e);
-  std::sort(segs.begin(), segs.end(), [](const Seg& a, const Seg& b) { return a.s < b.s; });
+    if (e > s) cut_out(segs, s, e);
   // One VMA per run of the same owner: pieces of one old VMA, or stores of
   // one vm_area_struct (a VMA stored piecewise is still one VMA).
   auto same_owner = [&](const Seg& a, const Seg& b) {

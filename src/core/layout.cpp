@@ -1,6 +1,7 @@
 #include "core/layout.h"
 
 #include <algorithm>
+#include <atomic>
 #include <iterator>
 #include <stdexcept>
 #include <string_view>
@@ -88,6 +89,11 @@ bool vmas_mergeable(const Vma& prev, const Vma& next) {
 
 // ---- Layout: state --------------------------------------------------------------
 
+void Layout::bump_file_generation() {
+  static std::atomic<uint64_t> last{0};
+  file_gen_ = last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 void Layout::set_brk(uint64_t start_brk, uint64_t brk) {
   start_brk_ = start_brk;
   brk_ = brk;
@@ -95,7 +101,11 @@ void Layout::set_brk(uint64_t start_brk, uint64_t brk) {
 
 void Layout::set_start_stack(uint64_t start_stack) { start_stack_ = start_stack; }
 
-void Layout::clear() { vmas_.clear(); }
+void Layout::clear() {
+  hint_.valid = false;
+  vmas_.clear();
+  bump_file_generation();
+}
 
 void Layout::seed(std::vector<Vma> vmas) {
   std::sort(vmas.begin(), vmas.end(), [](const Vma& a, const Vma& b) { return a.start < b.start; });
@@ -112,13 +122,16 @@ void Layout::seed(std::vector<Vma> vmas) {
     auto key = v.start;
     fresh.emplace_hint(fresh.end(), key, std::move(v));
   }
+  hint_.valid = false;
   vmas_ = std::move(fresh);
+  bump_file_generation();
 }
 
 void Layout::fork_from(const Layout& parent) {
   // dup_mmap(): VM_DONTCOPY VMAs are skipped, mlock and (without
   // UFFD_FEATURE_EVENT_FORK) userfaultfd registration are not inherited.
   // VM_WIPEONFORK VMAs are copied with their flags (only the pages go).
+  hint_.valid = false;
   vmas_.clear();
   for (const auto& [start, v] : parent.vmas_) {
     if (v.flags & VM_DONTCOPY) continue;
@@ -134,27 +147,54 @@ void Layout::fork_from(const Layout& parent) {
   stack_rlimit_ = parent.stack_rlimit_;
   def_flags_ = parent.def_flags_ & VM_INIT_DEF_MASK;  // mm_init(): MCL_FUTURE is not inherited
   shm_attaches_ = parent.shm_attaches_;
+  bump_file_generation();
 }
 
 // ---- Layout: queries --------------------------------------------------------------
 
-Layout::Map::iterator Layout::containing(uint64_t addr) {
-  auto it = vmas_.upper_bound(addr);
-  if (it == vmas_.begin()) return vmas_.end();
+Layout::Map::iterator Layout::floor(uint64_t addr) const {
+  auto& m = const_cast<Map&>(vmas_);  // iterators for the non-const callers; nothing is changed here
+  auto below = [&](Map::iterator it) { return it != m.end() && it->first <= addr; };
+  if (hint_.valid && below(hint_.it)) {
+    // The hint or one of the next two (the piece a split just made).
+    auto it = hint_.it;
+    for (int i = 0; i < 3; i++) {
+      auto next = std::next(it);
+      if (!below(next)) {
+        hint_.it = it;
+        return it;
+      }
+      it = next;
+    }
+  }
+  auto it = m.upper_bound(addr);
+  if (it == m.begin()) return m.end();
   --it;
-  return it->second.end > addr ? it : vmas_.end();
+  hint_.it = it;
+  hint_.valid = true;
+  return it;
+}
+
+Layout::Map::iterator Layout::first_at_or_after(uint64_t addr) const {
+  auto f = floor(addr);
+  if (f == vmas_.end()) return const_cast<Map&>(vmas_).begin();
+  return f->first == addr ? f : std::next(f);
+}
+
+Layout::Map::iterator Layout::containing(uint64_t addr) {
+  auto it = floor(addr);
+  return it != vmas_.end() && it->second.end > addr ? it : vmas_.end();
 }
 
 const Vma* Layout::find(uint64_t addr) const {
-  auto it = vmas_.upper_bound(addr);
-  if (it == vmas_.begin()) return nullptr;
-  --it;
-  return it->second.end > addr ? &it->second : nullptr;
+  auto it = floor(addr);
+  return it != vmas_.end() && it->second.end > addr ? &it->second : nullptr;
 }
 
 const Vma* Layout::find_next(uint64_t addr) const {
-  auto it = vmas_.upper_bound(addr);
-  if (it != vmas_.begin() && std::prev(it)->second.end > addr) --it;
+  auto f = floor(addr);
+  if (f != vmas_.end() && f->second.end > addr) return &f->second;
+  auto it = f == vmas_.end() ? vmas_.begin() : std::next(f);
   return it == vmas_.end() ? nullptr : &it->second;
 }
 
@@ -183,8 +223,8 @@ std::vector<Vma> Layout::overlapping(uint64_t start, uint64_t end) const {
 
 void Layout::append_overlapping(uint64_t start, uint64_t end, std::vector<Vma>& out) const {
   if (start >= end) return;
-  auto it = vmas_.upper_bound(start);
-  if (it != vmas_.begin() && std::prev(it)->second.end > start) --it;
+  auto f = floor(start);
+  auto it = f != vmas_.end() && f->second.end > start ? f : f == vmas_.end() ? vmas_.begin() : std::next(f);
   for (; it != vmas_.end() && it->second.start < end; ++it) out.push_back(it->second);
 }
 
@@ -220,6 +260,7 @@ void Layout::collect_result(uint64_t start, uint64_t end, LayoutChange& ch) cons
 
 Layout::Map::iterator Layout::insert(Vma v) {
   const uint64_t key = v.start;
+  touch(v);
   auto [it, ok] = vmas_.emplace(key, std::move(v));
   if (!ok) throw std::logic_error("Layout: two VMAs start at " + hex(key));
   return it;
@@ -227,8 +268,9 @@ Layout::Map::iterator Layout::insert(Vma v) {
 
 Layout::Map::iterator Layout::split_at(uint64_t addr, LayoutChange& ch) {
   auto it = containing(addr);
-  if (it == vmas_.end()) return vmas_.lower_bound(addr);
+  if (it == vmas_.end()) return first_at_or_after(addr);
   if (it->second.start == addr) return it;
+  touch(it->second);
   // __split_vma(): the new piece's pgoff advances by the pages below addr,
   // for anonymous VMAs too.
   Vma upper = it->second;
@@ -244,15 +286,15 @@ void Layout::remove_range(uint64_t start, uint64_t end, LayoutChange& ch) {
   if (start >= end) return;
   split_at(start, ch);
   split_at(end, ch);
-  auto it = vmas_.lower_bound(start);
+  auto it = first_at_or_after(start);
   while (it != vmas_.end() && it->second.start < end) {
     ch.removed.push_back(it->second);
-    it = vmas_.erase(it);
+    it = erase(it);
   }
 }
 
 Layout::Map::iterator Layout::place_new(Vma v, LayoutChange& ch, MergeMode mode, bool soft_dirty_new) {
-  auto next_it = vmas_.lower_bound(v.start);
+  auto next_it = first_at_or_after(v.start);
   auto prev_it = next_it == vmas_.begin() ? vmas_.end() : std::prev(next_it);
   if (prev_it != vmas_.end() && prev_it->second.end > v.start) {
     throw std::logic_error("Layout::place_new: range at " + hex(v.start) + " still occupied");
@@ -266,6 +308,7 @@ Layout::Map::iterator Layout::place_new(Vma v, LayoutChange& ch, MergeMode mode,
   const bool merge_right = mergeable && mode == MergeMode::kBoth && next_it != vmas_.end() &&
                            next_it->second.start == v.end && vmas_mergeable(v, next_it->second);
   const uint64_t sd = soft_dirty_new ? (v.flags & VM_SOFTDIRTY) : 0;
+  touch(v);  // a file's new range: new module mapping whether it merges or not
 
   if (merge_left && merge_right) {
     // vma_merge_new_range(): prev expands over the new range and next;
@@ -274,7 +317,7 @@ Layout::Map::iterator Layout::place_new(Vma v, LayoutChange& ch, MergeMode mode,
     prev_it->second.flags |= sd;
     prev_it->second.anon_vma |= v.anon_vma || next_it->second.anon_vma;
     ch.removed.push_back(next_it->second);
-    vmas_.erase(next_it);
+    erase(next_it);
     ch.merges += 2;
     return prev_it;
   }
@@ -292,7 +335,7 @@ Layout::Map::iterator Layout::place_new(Vma v, LayoutChange& ch, MergeMode mode,
     n.pgoff = v.pgoff;
     n.flags |= sd;
     n.anon_vma |= v.anon_vma;
-    vmas_.erase(next_it);
+    erase(next_it);
     ch.merges += 1;
     return insert(std::move(n));
   }
@@ -303,6 +346,7 @@ Layout::Map::iterator Layout::place_new(Vma v, LayoutChange& ch, MergeMode mode,
 Layout::Map::iterator Layout::modify_flags(Map::iterator it, uint64_t start, uint64_t end, uint64_t new_flags,
                                            LayoutChange& ch) {
   Vma& mid = it->second;
+  touch(mid);
   const bool left_side = start == mid.start;
   const bool right_side = end == mid.end;
   // vma_merge_existing_range(): no merge for VM_SPECIAL or when the range
@@ -331,8 +375,8 @@ Layout::Map::iterator Layout::modify_flags(Map::iterator it, uint64_t start, uin
     prev_it->second.anon_vma |= mid.anon_vma || next_it->second.anon_vma;
     ch.removed.push_back(mid);
     ch.removed.push_back(next_it->second);
-    vmas_.erase(next_it);
-    vmas_.erase(it);
+    erase(next_it);
+    erase(it);
     ch.merges += 2;
     return prev_it;
   }
@@ -344,12 +388,12 @@ Layout::Map::iterator Layout::modify_flags(Map::iterator it, uint64_t start, uin
     prev_it->second.anon_vma |= mid.anon_vma;
     if (right_side) {
       ch.removed.push_back(mid);
-      vmas_.erase(it);
+      erase(it);
     } else {
       Vma m = mid;
       m.start = end;
       m.pgoff += (end - start) >> kPageShift;
-      vmas_.erase(it);
+      erase(it);
       insert(std::move(m));
     }
     ch.merges += 1;
@@ -363,10 +407,10 @@ Layout::Map::iterator Layout::modify_flags(Map::iterator it, uint64_t start, uin
     n.pgoff = cand.pgoff;
     n.flags = new_flags;
     n.anon_vma |= mid.anon_vma;
-    vmas_.erase(next_it);
+    erase(next_it);
     if (left_side) {
       ch.removed.push_back(mid);
-      vmas_.erase(it);
+      erase(it);
     } else {
       mid.end = start;
     }
@@ -673,7 +717,10 @@ LayoutChange Layout::mremap(uint64_t old_addr, uint64_t old_len, uint64_t new_le
     // dontunmap_complete(): the old VMA stays (now empty) and loses
     // VM_LOCKED/VM_LOCKONFAULT and VM_ACCOUNT (6.1: only the mlock bits).
     auto it = containing(old_addr);
-    if (it != vmas_.end()) it->second.flags &= ~(VM_LOCKED_MASK | VM_ACCOUNT);
+    if (it != vmas_.end()) {
+      touch(it->second);
+      it->second.flags &= ~(VM_LOCKED_MASK | VM_ACCOUNT);
+    }
   } else {
     remove_range(old_addr, old_end, ch);
   }
@@ -796,7 +843,7 @@ LayoutChange Layout::shmat(const Vma& v) {
   n.pgoff = 0;  // do_shmat(): do_mmap(file, addr, size, prot, MAP_SHARED, 0 /* pgoff */, ...)
   // Each attach maps a new struct file (alloc_file_clone() of the segment's
   // shmem file): is_mergeable_vma() never joins two attaches.
-  n.file_key = (1ULL << 63) | ++shm_attaches_;
+  n.file_key = 1 + static_cast<uint32_t>(shm_attaches_++ % 0xffffffffu);  // never 0 (= unknown)
   return mmap(n);
 }
 
@@ -836,6 +883,7 @@ size_t Layout::mark_deleted(uint32_t dev, uint64_t ino) {
   for (auto& [start, v] : vmas_) {
     if (v.is_file() && !v.deleted && v.dev == dev && v.ino == ino) {
       v.deleted = true;
+      bump_file_generation();
       n++;
     }
   }
@@ -872,7 +920,7 @@ LayoutChange Layout::fault(uint64_t addr) {
   v.start = address;
   v.pgoff -= grow;    // the stack keeps linear pgoff as it grows down
   v.anon_vma = true;  // expand_downwards() runs anon_vma_prepare() first
-  vmas_.erase(it);
+  erase(it);
   insert(v);
   ch.result.push_back(std::move(v));
   return ch;

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/interned.h"
 #include "core/vm_flags.h"
 
 namespace vmatrace {
@@ -29,20 +30,22 @@ struct Vma {
   uint64_t start = 0, end = 0;  // [start, end), page aligned
   uint64_t flags = 0;           // kernel VM_* bits
   uint64_t pgoff = 0;           // in pages; anonymous: start>>12 at creation, kept across mremap moves
-  uint32_t dev = 0;             // kernel dev_t encoding: major << 20 | minor
   uint64_t ino = 0;
-  std::string path;       // file path for file-backed VMAs ("" for anonymous)
-  bool deleted = false;   // print " (deleted)" after the path
-  std::string special;    // kernel-named special mapping: "[vdso]", "[vvar]", ...; never [heap]/[stack]
-  std::string anon_name;  // prctl(PR_SET_VMA_ANON_NAME) name, printed "[anon:NAME]"; must match to merge
-  uint64_t file_key = 0;  // opaque identity of the struct file if known (0 = unknown); see same_file()
-  uint64_t id = 0;        // stable identity assigned by the Layout
+  uint64_t id : 62 = 0;      // stable identity assigned by the Layout (2^62 VMAs are never made)
+  bool deleted : 1 = false;  // print " (deleted)" after the path
   // The model's belief that the kernel attached an anon_vma (pages of this
   // private VMA were faulted in). Only two rules use it: mprotect_fixup()
   // (6.7+) drops VM_ACCOUNT of a never-faulted anonymous VMA turning
   // read-only, and copy_vma() rebases pgoff of a never-faulted anonymous VMA
   // to its new address. fault() and /proc seeding set it; merges OR it.
-  bool anon_vma = false;
+  bool anon_vma : 1 = false;
+  uint32_t dev = 0;       // kernel dev_t encoding: major << 20 | minor
+  uint32_t file_key = 0;  // opaque identity of the struct file if known (0 = unknown); see same_file()
+  // Interned (one copy per distinct string, see core/interned.h): copying
+  // a Vma copies no string.
+  InternedString path;       // file path for file-backed VMAs ("" for anonymous)
+  InternedString special;    // kernel-named special mapping: "[vdso]", "[vvar]", ...; never [heap]/[stack]
+  InternedString anon_name;  // prctl(PR_SET_VMA_ANON_NAME) name, printed "[anon:NAME]"; must match to merge
 
   bool is_file() const { return !path.empty() || ino != 0; }
   // A SysV shared memory attach (vm_ops == &shm_vm_ops in the kernel): the
@@ -174,6 +177,10 @@ class Layout {
   bool is_initial_heap(const Vma& v) const;
   bool is_initial_stack(const Vma& v) const;
   uint64_t next_id() const { return next_id_; }
+  // Changes whenever a file-backed VMA appears, goes or changes (range,
+  // flags, pgoff, deletion): whoever derives something from the file
+  // mappings alone (the unwinder's module list) rebuilds it only then.
+  uint64_t file_generation() const { return file_gen_; }
 
  private:
   using Map = std::map<uint64_t, Vma>;
@@ -201,6 +208,26 @@ class Layout {
   // they are its flags already or it is one mlock never touches.
   Map::iterator mlock_fixup(Map::iterator it, uint64_t start, uint64_t end, uint64_t new_flags, LayoutChange& ch);
   bool any_sealed(uint64_t start, uint64_t end) const;
+  // A VMA is about to change, appear or go: bumps file_gen_ if it is a file's.
+  void touch(const Vma& v) {
+    if (v.is_file()) bump_file_generation();
+  }
+  // Generations are unique over all Layouts, so a model that replaces
+  // another at the same address never repeats its generation.
+  void bump_file_generation();
+  Map::iterator erase(Map::iterator it) {
+    touch(it->second);
+    if (hint_.valid && hint_.it == it) hint_.valid = false;
+    return vmas_.erase(it);
+  }
+  // The last VMA starting at or below addr (end() if none): the lookup
+  // every query starts from. One record asks about the same place many
+  // times (the rule, the kernel's VMA, the changes before and after), so the
+  // answer is kept and its neighbourhood tried first: O(1) instead of a
+  // descent of the tree, whose nodes miss the cache in a large layout.
+  Map::iterator floor(uint64_t addr) const;
+  // lower_bound() through floor().
+  Map::iterator first_at_or_after(uint64_t addr) const;
 
   Map vmas_;
   uint64_t start_brk_ = 0, brk_ = 0, start_stack_ = 0;
@@ -208,7 +235,21 @@ class Layout {
   bool soft_dirty_ = false;
   uint64_t stack_rlimit_ = 0;
   uint64_t def_flags_ = 0;
-  uint64_t shm_attaches_ = 0;  // makes each shmat()'s file identity unique
+  uint64_t shm_attaches_ = 0;
+  uint64_t file_gen_ = 0;
+  // floor()'s last answer; forgotten when its node goes and when the
+  // Layout is copied or moved (it would point into the other map).
+  struct Hint {
+    Map::iterator it;
+    bool valid = false;
+    Hint() = default;
+    Hint(const Hint&) {}
+    Hint& operator=(const Hint&) {
+      valid = false;
+      return *this;
+    }
+  };
+  mutable Hint hint_;  // makes each shmat()'s file identity unique
 };
 
 }  // namespace vmatrace

@@ -1,6 +1,7 @@
 #include "core/vma_changes.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 namespace vmatrace {
 
@@ -63,11 +64,13 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
                                           const VmaChangeHints& hints) {
   sort_unique(before);
   sort_unique(after);
-  // A handful of VMAs on each side: linear scans beat building maps.
-  auto unchanged_in = [](const Vma& v, const std::vector<Vma>& other) {
-    for (const auto& o : other)
-      if (o.start == v.start && vma_visibly_equal(v, o)) return true;
-    return false;
+  // Both sides are sorted by start and disjoint: every lookup below is a
+  // binary search, so a call that touches thousands of VMAs (a munmap of a
+  // whole region) costs O(n log n), not O(n^2).
+  auto by_start = [](const Vma& a, uint64_t x) { return a.start < x; };
+  auto unchanged_in = [&](const Vma& v, const std::vector<Vma>& other) {
+    auto it = std::lower_bound(other.begin(), other.end(), v.start, by_start);
+    return it != other.end() && it->start == v.start && vma_visibly_equal(v, *it);
   };
   std::vector<Vma> B, A;  // what changed, on each side
   for (const auto& v : before)
@@ -80,13 +83,36 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
   std::vector<bool> a_done(A.size()), b_done(B.size()), a_in_split(A.size());
   std::vector<std::vector<Vma>> parts(A.size());  // surviving pieces of old VMAs inside each new one
 
-  // move_vma(): the vma (same id) now lives elsewhere.
-  for (size_t i = 0; i < B.size(); i++)
-    for (size_t j = 0; j < A.size(); j++)
-      if (!a_done[j] && !b_done[i] && A[j].id == B[i].id && !overlaps(A[j], B[i].start, B[i].end)) {
-        moves.push_back({VmaChangeKind::kMove, {B[i]}, {A[j]}});
-        b_done[i] = a_done[j] = true;
-      }
+  // The VMAs of A overlapping [s, e): a run of A (disjoint, sorted, so
+  // their ends are sorted too).
+  auto a_overlapping = [&A](uint64_t s, uint64_t e) {
+    size_t lo = static_cast<size_t>(std::partition_point(A.begin(), A.end(), [s](const Vma& a) { return a.end <= s; }) -
+                                    A.begin());
+    size_t hi = lo;
+    while (hi < A.size() && A[hi].start < e) hi++;
+    return std::pair{lo, hi};
+  };
+
+  // move_vma(): the vma (same id) now lives elsewhere. For each old VMA in
+  // order, the first new one (in order) with its id that is still free.
+  auto try_move = [&](size_t i, size_t j) {
+    if (a_done[j] || A[j].id != B[i].id || overlaps(A[j], B[i].start, B[i].end)) return false;
+    moves.push_back({VmaChangeKind::kMove, {B[i]}, {A[j]}});
+    b_done[i] = a_done[j] = true;
+    return true;
+  };
+  if (A.size() * B.size() <= 256) {  // the usual handful: no index to build
+    for (size_t i = 0; i < B.size(); i++)
+      for (size_t j = 0; j < A.size(); j++)
+        if (try_move(i, j)) break;
+  } else {
+    std::unordered_map<uint64_t, std::vector<size_t>> a_by_id;
+    for (size_t j = 0; j < A.size(); j++) a_by_id[A[j].id].push_back(j);
+    for (size_t i = 0; i < B.size(); i++)
+      if (auto it = a_by_id.find(B[i].id); it != a_by_id.end())
+        for (size_t j : it->second)
+          if (try_move(i, j)) break;
+  }
 
   const bool have_replaced = hints.replaced_end > hints.replaced_start;
   for (size_t i = 0; i < B.size(); i++) {
@@ -96,8 +122,9 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
     auto cut = [&](uint64_t x) {
       if (x > b.start && x < b.end) cuts.push_back(x);
     };
-    for (size_t j = 0; j < A.size(); j++)
-      if (!a_done[j] && overlaps(A[j], b.start, b.end)) cut(A[j].start), cut(A[j].end);
+    const auto [a_lo, a_hi] = a_overlapping(b.start, b.end);
+    for (size_t j = a_lo; j < a_hi; j++)
+      if (!a_done[j]) cut(A[j].start), cut(A[j].end);
     if (have_replaced) cut(hints.replaced_start), cut(hints.replaced_end);
     std::sort(cuts.begin(), cuts.end());
     cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
@@ -110,7 +137,7 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
     for (auto it = cuts.begin(); std::next(it) != cuts.end(); ++it) {
       Piece p{*it, *std::next(it), -1};
       bool replaced = have_replaced && p.s >= hints.replaced_start && p.e <= hints.replaced_end;
-      for (size_t j = 0; j < A.size() && !replaced; j++)
+      for (size_t j = a_lo; j < a_hi && !replaced; j++)
         if (!a_done[j] && A[j].start <= p.s && p.e <= A[j].end) p.into = static_cast<int>(j);
       survivors += p.into >= 0;
       pieces.push_back(p);

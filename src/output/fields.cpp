@@ -15,7 +15,7 @@ namespace {
 // The name column: the layout's view ([heap], [stack], " (deleted)") when
 // there is one.
 std::string vma_name(const Vma& v, const Layout* l) {
-  return l ? maps_name(*l, v) : (v.path.empty() ? v.special : v.path);
+  return l ? maps_name(*l, v) : (v.path.empty() ? v.special : v.path).str();
 }
 
 void dev_text(Appender& a, uint64_t dev) {

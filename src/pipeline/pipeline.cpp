@@ -1,5 +1,7 @@
 #include "pipeline/pipeline.h"
 
+#include <cstring>
+#include <map>
 #include <string>
 
 #include "output/printer.h"
@@ -54,14 +56,43 @@ bool Pipeline::feed(std::span<const std::byte> rec) {
 
 uint64_t Pipeline::run(RecordingReader& reader, const std::function<bool(const DecodedRecord&)>& before) {
   uint64_t records = 0;
+  bool first = true;  // the first record of a process is applied anyway: the printer's time base
   while (auto rec = reader.next()) {
     auto d = decode(*rec);
     if (!d) continue;  // malformed record inside an intact chunk: skip it
     if (before && !before(*d)) break;
     records++;
+    if (d->type == VMAT_REC_NOTE || d->type == VMAT_REC_FILE_DELETED) {
+      apply(*d);
+      continue;
+    }
+    if (only_pids_ && !first && !only_pids_->count(d->hdr.pid)) continue;
+    first = false;
     apply(*d);
   }
   return records;
+}
+
+std::set<uint32_t> pid_and_ancestors(RecordingReader& reader, uint32_t pid) {
+  std::multimap<uint32_t, uint32_t> parents;  // child pid -> forking pid
+  while (auto rec = reader.next()) {
+    if (rec->size() < sizeof(vmat_hdr)) continue;
+    vmat_hdr h;
+    std::memcpy(&h, rec->data(), sizeof(h));
+    if (h.type != VMAT_EV_FORK) continue;  // only forks: no decoding of the rest
+    auto d = decode_record(*rec, nullptr);
+    if (d && !(d->fork.flags & VMAT_FORK_THREAD)) parents.emplace(d->fork.child_pid, d->hdr.pid);
+  }
+  std::set<uint32_t> out{pid};
+  std::vector<uint32_t> todo{pid};
+  while (!todo.empty()) {
+    uint32_t c = todo.back();
+    todo.pop_back();
+    auto [lo, hi] = parents.equal_range(c);
+    for (auto it = lo; it != hi; ++it)
+      if (out.insert(it->second).second) todo.push_back(it->second);
+  }
+  return out;
 }
 
 GrowthListener print_growth(Printer& printer) {

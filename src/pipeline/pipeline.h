@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <vector>
 
@@ -98,6 +99,12 @@ class Pipeline {
   // each decoded record first and returns false to stop there (the record
   // is then not applied). Returns how many records were applied.
   uint64_t run(RecordingReader& reader, const std::function<bool(const DecodedRecord&)>& before = {});
+  // Only these processes' records are applied (and notes, file deletions:
+  // records of no process); the others are read, shown to run()'s `before`,
+  // and dropped. For a `--pid` replay: the pid and every process that may
+  // have forked it (a child's layout is its parent's at the fork), see
+  // pid_and_ancestors().
+  void only_pids(std::set<uint32_t> pids) { only_pids_ = std::move(pids); }
 
   uint64_t malformed() const { return malformed_; }
 
@@ -110,7 +117,13 @@ class Pipeline {
   std::unique_ptr<MallocStage> malloc_;
   std::vector<GrowthListener> growth_listeners_;
   uint64_t malformed_ = 0;
+  std::optional<std::set<uint32_t>> only_pids_;
 };
+
+// `pid` and the processes whose forks may have made it (and theirs), from a
+// pass over the fork records of `reader`: with pid reuse, every process
+// that ever forked a child of that pid.
+std::set<uint32_t> pid_and_ancestors(RecordingReader& reader, uint32_t pid);
 
 // A listener that prints each growth under its record (the malloc_growth
 // event), as live tracing and replay both do.

@@ -70,7 +70,7 @@ FaultCounts FaultCounts::of(uint32_t error_code, uint32_t flags) {
 std::string code_location(uint64_t ip, const Vma* vma, const Layout* layout) {
   if (ip >= kUserEnd) return "[kernel]";
   if (!vma || !vma->contains(ip)) return hex(ip);
-  std::string name = layout ? maps_name(*layout, *vma) : (vma->path.empty() ? vma->special : vma->path);
+  std::string name = layout ? maps_name(*layout, *vma) : (vma->path.empty() ? vma->special : vma->path).str();
   if (vma->is_file()) return basename_of(name) + "+" + hex(ip - vma->start + vma->pgoff * kPage);
   if (!name.empty()) return name + "+" + hex(ip - vma->start);
   char b[48];
@@ -132,7 +132,7 @@ void FaultReport::on_record(const DecodedRecord& rec, const Applied& applied, co
     // The latest extent (a stack or heap grows; merges widen): the VMA as
     // it was at its last fault.
     row.pid = pid, row.start = v.start, row.end = v.end, row.perms = v.perms();
-    row.name = layout ? maps_name(*layout, v) : v.path;
+    row.name = layout ? maps_name(*layout, v) : v.path.str();
     row.c.add(c);
     pages_[pid][f.addr & ~(kPage - 1)] = {pages_[pid][f.addr & ~(kPage - 1)].first + 1, v.id};
     where = vma_label(row.name, v.start, v.end);

@@ -168,7 +168,7 @@ size_t PerfettoTrace::open_slice(uint32_t pid, Process& p, const Vma& v, const P
   char range[64];
   std::snprintf(range, sizeof(range), "%llx-%llx ", static_cast<unsigned long long>(v.start),
                 static_cast<unsigned long long>(v.end));
-  const std::string name = proc ? maps_name(proc->layout, v) : (v.path.empty() ? v.special : v.path);
+  const std::string name = proc ? maps_name(proc->layout, v) : (v.path.empty() ? v.special : v.path).str();
   s.name = range + v.perms() + (name.empty() ? "" : " " + name);
   const int kind = kind_of(v, proc);
   slices_.push_back(std::move(s));

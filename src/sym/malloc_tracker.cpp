@@ -17,12 +17,14 @@ uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
 // The file mappings of every object that has code mapped: the modules an
 // unwind can pass through.
 std::vector<ModuleMapping> code_modules(const Layout& l) {
-  std::set<std::string> code;
-  for (const auto& v : l.vmas())
-    if (!v.path.empty() && v.path[0] == '/' && (v.flags & VM_EXEC)) code.insert(v.path);
+  std::set<std::string_view> code;
+  l.for_each_vma([&](const Vma& v) {
+    if (!v.path.empty() && v.path[0] == '/' && (v.flags & VM_EXEC)) code.insert(v.path.view());
+  });
   std::vector<ModuleMapping> out;
-  for (const auto& v : l.vmas())
-    if (code.count(v.path)) out.push_back({v.path, v.start, v.end, v.pgoff * kPage});
+  l.for_each_vma([&](const Vma& v) {
+    if (code.count(v.path.view())) out.push_back({v.path.str(), v.start, v.end, v.pgoff * kPage});
+  });
   return out;
 }
 
@@ -49,14 +51,21 @@ void MallocTracker::before_apply(const DecodedRecord& rec, const Processor& proc
 }
 
 Unwinder& MallocTracker::unwinder_for(const ProcessState& p) {
+  auto& c = unwinders_[p.pid];
+  // The module list is a function of the file mappings alone: rebuilt (an
+  // O(VMAs) walk) only when one of them changed, the Dwfl only when the
+  // list did.
+  const uint64_t gen = p.layout.file_generation();
+  if (c.unwinder && c.layout == &p.layout && c.file_generation == gen) return *c.unwinder;
   auto mods = code_modules(p.layout);
-  auto& u = unwinders_[p.pid];
-  if (!u || u->modules() != mods) {
+  if (!c.unwinder || c.unwinder->modules() != mods) {
     std::string root = "/proc/" + std::to_string(p.pid) + "/root";
     if (!live_ || ::access(root.c_str(), F_OK) != 0) root.clear();
-    u = std::make_unique<Unwinder>(p.pid, std::move(mods), root);
+    c.unwinder = std::make_unique<Unwinder>(p.pid, std::move(mods), root);
   }
-  return *u;
+  c.layout = &p.layout;
+  c.file_generation = gen;
+  return *c.unwinder;
 }
 
 std::optional<MallocGrowth> MallocTracker::after_apply(const DecodedRecord& rec, const Processor& proc) {

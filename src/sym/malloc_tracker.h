@@ -38,8 +38,13 @@ class MallocTracker {
   Unwinder& unwinder_for(const ProcessState& p);
 
   bool live_;
-  std::map<uint32_t, Pending> pending_;                      // by tid
-  std::map<uint32_t, std::unique_ptr<Unwinder>> unwinders_;  // by pid
+  std::map<uint32_t, Pending> pending_;  // by tid
+  struct CachedUnwinder {
+    std::unique_ptr<Unwinder> unwinder;
+    const Layout* layout = nullptr;  // the model it was built from
+    uint64_t file_generation = 0;    // and that model's Layout::file_generation() then
+  };
+  std::map<uint32_t, CachedUnwinder> unwinders_;  // by pid
 };
 
 }  // namespace vmatrace

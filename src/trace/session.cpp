@@ -95,6 +95,15 @@ void Session::on_malloc_growth(std::function<void(const MallocGrowth&)> f) {
   if (malloc_report_ && on_growth_) pipeline_.enable_malloc(/*live=*/true);
 }
 
+std::map<std::string, uint64_t> Session::event_counts() const {
+  std::map<std::string, uint64_t> out;
+  for (auto [type, name] :
+       {std::pair{VMAT_EV_SYSCALL, "syscall"}, std::pair{VMAT_EV_FAULT, "fault"}, std::pair{VMAT_EV_FORK, "fork"},
+        std::pair{VMAT_EV_EXEC, "exec"}, std::pair{VMAT_EV_EXIT, "exit"}})
+    if (type_counts_[type]) out[name] = type_counts_[type];
+  return out;
+}
+
 void Session::handle(std::span<const std::byte> rec) {
   if (recorder_) recorder_->append(rec);
   auto d = pipeline_.decode(rec);
@@ -110,16 +119,7 @@ void Session::handle(std::span<const std::byte> rec) {
   // belongs there, not at the next poll.
   if (d->type == VMAT_EV_FS) check_deleted(d->hdr.ts);
   losses_.forget_ended(*d);
-  if (d->type == VMAT_EV_SYSCALL)
-    counts_[std::string("syscall")]++;
-  else if (d->type == VMAT_EV_FAULT)
-    counts_["fault"]++;
-  else if (d->type == VMAT_EV_FORK)
-    counts_["fork"]++;
-  else if (d->type == VMAT_EV_EXEC)
-    counts_["exec"]++;
-  else if (d->type == VMAT_EV_EXIT)
-    counts_["exit"]++;
+  if (d->type < type_counts_.size()) type_counts_[d->type]++;  // no string, no map per event
   // Without the kernel's exec walk, a followed child was stopped at its exec
   // by the BPF side (vmat_stop_on_exec): read /proc, then let it go.
   // (The spawned command's first exec is the one ptrace stopped: spawn()
@@ -393,8 +393,9 @@ int Session::run() {
   }
   if (recorder_) recorder_->close({{"lost", std::to_string(losses_.total())}});
   if (opts_.summary && !opts_.quiet) {
-    std::fprintf(stderr, "%s\n",
-                 summary_text(pipeline_.processor().stats(), counts_, losses_.total(), pipeline_.malformed()).c_str());
+    std::fprintf(
+        stderr, "%s\n",
+        summary_text(pipeline_.processor().stats(), event_counts(), losses_.total(), pipeline_.malformed()).c_str());
     if (malloc_report_ && malloc_report_->growths())
       std::fprintf(stderr, "vmatrace: %s", malloc_report_->text(10).c_str());
   }

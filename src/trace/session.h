@@ -7,6 +7,7 @@
 // build-id notes), the fault-summary stage and the banner.
 
 #include <sys/types.h>
+#include <array>
 
 #include <cstdint>
 #include <cstdio>
@@ -124,7 +125,9 @@ class Session {
   std::unique_ptr<BpfTracer> tracer_;
   LossLedger losses_;
   ObjectNotes objects_;
-  std::map<std::string, uint64_t> counts_;
+  // Records seen by type (the ring buffer's event types are small numbers).
+  std::array<uint64_t, 16> type_counts_{};
+  std::map<std::string, uint64_t> event_counts() const;  // for the summary line
   pid_t child_ = -1;
   std::optional<int> child_status_;
   uint64_t last_periodic_ns_ = 0;

@@ -1,6 +1,6 @@
 // Benchmark helper: runs argv[1..] as a child, waits for it and prints, on
 // stdout, its wall time and the CPU time (user + system) it and its waited-for
-// descendants used: cmd_wall_ns=<n> cmd_cpu_ns=<n> cmd_maxrss_kb=<n>. A
+// descendants used: cmd_wall_ns=<n> cmd_cpu_ns=<n> cmd_maxrss_kb=<n> cmd_end_ns=<n>. A
 // tracer runs `timed CMD`, so the harness measures the command alone (not
 // the tracer's start-up) and can subtract the command's CPU from the
 // tracer's. Exits with the child's status.
@@ -40,9 +40,11 @@ int main(int argc, char** argv) {
     perror("wait4");
     return 1;
   }
-  unsigned long long wall = now_ns() - t0;
-  printf("cmd_wall_ns=%llu cmd_cpu_ns=%llu cmd_maxrss_kb=%ld\n", wall, tv_ns(ru.ru_utime) + tv_ns(ru.ru_stime),
-         ru.ru_maxrss);
+  unsigned long long end = now_ns();
+  // cmd_end_ns: CLOCK_MONOTONIC when the command ended, so the harness can
+  // tell how long a tracer took to finish after it.
+  printf("cmd_wall_ns=%llu cmd_cpu_ns=%llu cmd_maxrss_kb=%ld cmd_end_ns=%llu\n", end - t0,
+         tv_ns(ru.ru_utime) + tv_ns(ru.ru_stime), ru.ru_maxrss, end);
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }

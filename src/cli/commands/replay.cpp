@@ -53,7 +53,7 @@ std::string vma_line(const Vma& v) {
   std::snprintf(buf, sizeof(buf), "%016" PRIx64 "-%016" PRIx64 " %s %8s", v.start, v.end, v.perms().c_str(),
                 human_size(v.end - v.start).c_str());
   std::string s = buf;
-  std::string name = v.path.empty() ? v.special : v.path + (v.deleted ? " (deleted)" : "");
+  std::string name = v.path.empty() ? v.special.str() : v.path + (v.deleted ? " (deleted)" : "");
   if (!name.empty()) s += " " + escape_text(name);
   return s;
 }
@@ -152,6 +152,12 @@ int run_replay(const ReplayOptions& opts) {
   Pipeline pipeline;
   const Processor& proc = pipeline.processor();
   pipeline.processor().set_infer_only(opts.infer_vma_changes);
+  if (po.pid) {
+    // The other processes' models are not needed: only the pid's and its
+    // ancestors' (a fork copies the parent's layout).
+    RecordingReader forks = open_recording(opts.path);
+    pipeline.only_pids(pid_and_ancestors(forks, *po.pid));
+  }
   if (!layout_query) {
     pipeline.add_sink(&printer);
     // malloc_growth events: from the raw stacks the recording kept, as live.
