@@ -246,7 +246,7 @@ void Processor::reconcile_from_stores(ProcessState& p, const vmat_syscall_event&
     } else if (t.special.empty()) {
       t.dev = 0;
       t.ino = 0;
-      t.path.clear();
+      t.path = InternedString();
       t.deleted = false;
     }
     if (t.start == cur->start && t.end == cur->end && cur->same_attributes(t)) continue;
