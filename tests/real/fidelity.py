@@ -204,7 +204,8 @@ class PythonThreads(Program):
         super().__init__("python3-threads", strace=True)
 
     def argv(self, tmp):
-        return [sys.executable, os.path.join(HERE, "churn.py"), "4"]
+        # Debian's python3 (scripts/setup.sh), whatever runs this script.
+        return ["/usr/bin/python3", os.path.join(HERE, "churn.py"), "4"]
 
 
 def programs():
@@ -474,20 +475,25 @@ def strace_streams(path):
 
 
 def vmatrace_streams(vmatrace, rec):
-    streams = {}
+    """tid -> [(syscall, result)], and tid -> pid."""
+    streams, pid_of = {}, {}
     for e in json_events(vmatrace, rec):
         if e["event"] in MEMORY_SYSCALLS:
+            pid_of[e["tid"]] = e["pid"]
             if "error" in e:
                 result = e["error"]
             else:
                 ret = e.get("ret")
                 result = int(ret, 0) if isinstance(ret, str) else ret
             streams.setdefault(e["tid"], []).append((e["event"], result))
-    return streams
+    return streams, pid_of
 
 
-def compare_strace(ours, theirs, strace_pid):
-    ours = {t: s for t, s in ours.items() if t != strace_pid}
+def compare_strace(ours, pid_of, theirs):
+    """Every thread of the processes strace traced (vmatrace also follows
+    strace itself and the children it forks to probe ptrace)."""
+    traced = {pid_of[t] for t in theirs if t in pid_of}
+    ours = {t: s for t, s in ours.items() if pid_of[t] in traced}
     tids = sorted(set(ours) | set(theirs))
     equal, failures = 0, []
     for t in tids:
@@ -504,14 +510,17 @@ def compare_strace(ours, theirs, strace_pid):
 # ---- one run -----------------------------------------------------------------
 
 
-def wait_for_child(parent, timeout=20):
+def wait_for_program(parent, argv, timeout=20):
+    """The descendant of parent that runs argv (after its exec): strace and
+    vmatrace may fork helpers of their own first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        kids = descendants(parent)
-        if kids:
-            return kids[0]
+        for pid in descendants(parent):
+            cmd = (read(f"/proc/{pid}/cmdline") or "").split("\0")[:-1]
+            if cmd[1:] == argv[1:] and os.path.basename(cmd[0] if cmd else "") == os.path.basename(argv[0]):
+                return pid
         time.sleep(0.01)
-    raise Failure(f"pid {parent} started no child within {timeout} s")
+    raise Failure(f"pid {parent} started no {' '.join(argv)} within {timeout} s")
 
 
 def take_stops(rng, root, load_until_stops):
@@ -560,8 +569,7 @@ def run_case(p, mode, vmatrace, build_dir, rng, tmp):
             ]
             tracer = Tracer(vmatrace, ["-o", rec, "--", *cmd], tmp)
             tracer.wait_banner()
-            top = wait_for_child(tracer.proc.pid)
-            root = top if mode == "traced" else wait_for_child(top)
+            root = wait_for_program(tracer.proc.pid, argv)
             p.ready(root)
             load = p.start_load(tmp)
             time.sleep(p.warmup)
@@ -578,10 +586,13 @@ def run_case(p, mode, vmatrace, build_dir, rng, tmp):
             # Detach first, then end the program: the recording ends with it alive.
             tracer.proc.send_signal(signal.SIGINT)
             tracer.wait()
+        try:
             p.end(root)
+        except ProcessLookupError:
+            raise Failure(f"{argv[0]} (pid {root}) exited before the test ended it: {tracer.stderr().strip()}")
+        if mode == "attach":
             target.wait(30)
         else:
-            p.end(root)
             tracer.wait()
         if tracer.proc.returncode not in (0, 128 + signal.SIGTERM, 128 + signal.SIGINT):
             failures.append(f"vmatrace record exited {tracer.proc.returncode}: {tracer.stderr().strip()}")
@@ -603,7 +614,7 @@ def run_case(p, mode, vmatrace, build_dir, rng, tmp):
     if info.get("state") != "clean":
         failures.append(f"recording state {info.get('state')!r}, not clean")
     if mode == "strace":
-        equal, tids, calls, fails = compare_strace(vmatrace_streams(vmatrace, rec), strace_streams(strace_log), top)
+        equal, tids, calls, fails = compare_strace(*vmatrace_streams(vmatrace, rec), strace_streams(strace_log))
         result["strace"] = {"tids_equal": equal, "tids": tids, "syscalls": calls}
         failures += fails
         if calls == 0:
@@ -653,6 +664,10 @@ def main():
                                         tmp)
         except Failure as e:
             result, failures = {"program": name, "mode": mode, "binary": vmatrace, "error": str(e)}, [str(e)]
+        except Exception as e:  # a bug here, or a tool that misbehaved: still a failure with a result file
+            import traceback
+            traceback.print_exc()
+            result, failures = {"program": name, "mode": mode, "binary": vmatrace, "error": repr(e)}, [repr(e)]
         result["seed"], result["seconds"] = seed, round(time.monotonic() - started, 1)
         result["failures"] = len(failures)
         results = os.environ.get("VMATRACE_REAL_RESULTS") or a.results
