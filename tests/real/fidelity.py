@@ -356,18 +356,24 @@ def first_differences(expected, actual, n=16):
     return "\n".join(d[:n + 2]) + ("\n..." if len(d) > n + 2 else "")
 
 
+def maps_sections(text):
+    """pid -> layout, from `replay --maps` output ("# maps of PID (comm) at T"
+    headers, each followed by that process's maps lines)."""
+    layouts = {}
+    for section in re.split(r"^(?=# maps of \d+ )", text, flags=re.M):
+        m = re.match(r"# maps of (\d+) .*\n", section)
+        if m:
+            layouts[int(m[1])] = section[m.end():]
+    return layouts
+
+
 def replayed_maps(vmatrace, rec, ts, pids):
     """pid -> the layout `vmatrace replay --maps --at ts` prints for it, and
     the replay's error text. One replay for all pids of a stop (each replay
     reads the whole recording): `--pid P` when there is one."""
     r = run([vmatrace, "replay", rec, "--maps", "--at", str(ts)] + (["--pid", str(pids[0])] if len(pids) == 1 else []))
     err = f"exit {r.returncode}" + (f", {r.stderr.strip()}" if r.stderr.strip() else "")
-    layouts = {}
-    for section in re.split(r"^(?=# maps of \d+ )", r.stdout, flags=re.M):
-        m = re.match(r"# maps of (\d+) .*\n", section)
-        if m:
-            layouts[int(m[1])] = section[m.end():]
-    return (layouts if r.returncode == 0 else {}), err
+    return (maps_sections(r.stdout) if r.returncode == 0 else {}), err
 
 
 def compare_stops(vmatrace, rec, stops):
@@ -633,15 +639,48 @@ def run_case(p, mode, vmatrace, build_dir, rng, tmp):
     return result, failures
 
 
+def self_test():
+    """The parsers, on fixed text (no root, no BPF): unit.RealSuite.SelfTest."""
+    log = "\n".join([
+        "10 brk(NULL)                         = 0x55d000",
+        "10 mmap(NULL, 8192, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000",
+        "11 munmap(0x7f0000001000, 4096 <unfinished ...>",
+        "10 mprotect(0x7f0000000000, 4096, PROT_NONE) = -1 ENOMEM (Cannot allocate memory)",
+        "11 <... munmap resumed>)            = 0",
+        "12 madvise(0x7f0000000000, 4096, MADV_DONTNEED <unfinished ...>) = ?",
+        "11 +++ exited with 0 +++",
+        "10 openat(AT_FDCWD, \"x\", O_RDONLY) = 3",
+    ])
+    with tempfile.NamedTemporaryFile("w", suffix=".log") as f:
+        f.write(log + "\n")
+        f.flush()
+        got = strace_streams(f.name)
+    want = {10: [("brk", 0x55d000), ("mmap", 0x7f0000000000), ("mprotect", "ENOMEM")], 11: [("munmap", 0)]}
+    assert got == want, got
+    ours = {10: want[10], 11: want[11], 99: [("mmap", 1)]}
+    assert compare_strace(ours, {10: 10, 11: 10, 99: 99}, want)[:2] == (2, 2)
+    ours[11] = [("munmap", -1)]
+    equal, tids, _, fails = compare_strace(ours, {10: 10, 11: 10, 99: 99}, want)
+    assert (equal, tids) == (1, 2) and "tid 11" in fails[0], fails
+    text = "# maps of 5 (a b) at +1.000s\n1000-2000 r--p 00000000 00:00 0 \n# maps of 6 (c) at +1.000s\n"
+    assert maps_sections(text) == {5: "1000-2000 r--p 00000000 00:00 0 \n", 6: ""}
+    assert "-a\n+b" in first_differences("x\na\n", "x\nb\n")
+    print("self-test passed")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--list", action="store_true", help="print PROGRAM.MODE for every run and exit")
+    ap.add_argument("--self-test", action="store_true", help="test the parsers on fixed text and exit")
     ap.add_argument("--case", help="PROGRAM.MODE")
     ap.add_argument("--vmatrace", help="the vmatrace binary ($VMATRACE_BIN wins)")
     ap.add_argument("--build-dir", default=".", help="where caches (Go's) live")
     ap.add_argument("--results", help="write RESULTS/PROGRAM.MODE.json ($VMATRACE_REAL_RESULTS wins)")
     ap.add_argument("--seed", type=int, help="seed of the stop moments (default: random, printed)")
     a = ap.parse_args()
+    if a.self_test:
+        return self_test()
     ps = programs()
     if a.list:
         for p in ps.values():
