@@ -521,16 +521,20 @@ def compare_strace(ours, pid_of, theirs):
 
 
 def wait_for_program(parent, argv, timeout=20):
-    """The descendant of parent that runs argv (after its exec): strace and
-    vmatrace may fork helpers of their own first."""
+    """The first descendant of parent that runs argv's executable (after its
+    exec; redis rewrites its command line, so that is not compared): strace
+    and vmatrace may fork helpers of their own first."""
+    exe = os.path.realpath(shutil.which(argv[0]))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for pid in descendants(parent):
-            cmd = (read(f"/proc/{pid}/cmdline") or "").split("\0")[:-1]
-            if cmd[1:] == argv[1:] and os.path.basename(cmd[0] if cmd else "") == os.path.basename(argv[0]):
-                return pid
+            try:
+                if os.readlink(f"/proc/{pid}/exe") == exe:
+                    return pid
+            except OSError:
+                pass
         time.sleep(0.01)
-    raise Failure(f"pid {parent} started no {' '.join(argv)} within {timeout} s")
+    raise Failure(f"pid {parent} started no {exe} within {timeout} s")
 
 
 def take_stops(rng, root, load_until_stops):
