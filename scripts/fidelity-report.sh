@@ -51,7 +51,8 @@ for (program, mode), rs in sorted(cases.items()):
     matched = sum(r.get("maps_matched", 0) for r in rs)
     compared = sum(r.get("maps_compared", 0) for r in rs)
     stops = sum(r.get("stops", 0) for r in rs)
-    maps = f"{matched}/{compared} ({stops} stops)" if mode != "strace" else "—"
+    missing = sum(r.get("maps_missing", 0) for r in rs)
+    maps = f"{matched}/{compared} ({stops} stops{f'; {missing} with no layout' if missing else ''})" if mode != "strace" else "—"
     lost = ", ".join(str(r["lost"]) for r in rs if "lost" in r) or "—"
     if mode == "strace":
         st = [r["strace"] for r in rs if "strace" in r]

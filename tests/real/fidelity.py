@@ -385,7 +385,7 @@ def compare_stops(vmatrace, rec, stops):
     time); returns (matched, total, failure messages)."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         replies = list(pool.map(lambda st: replayed_maps(vmatrace, rec, st[0], sorted(st[1])), stops))
-    matched, total, failures = 0, 0, []
+    matched, total, missing, failures = 0, 0, 0, []
     for i, ((ts, seen), (layouts, err)) in enumerate(zip(stops, replies)):
         for pid, s in sorted(seen.items()):
             total += 1
@@ -395,9 +395,10 @@ def compare_stops(vmatrace, rec, stops):
                 continue
             cmd = f"vmatrace replay {rec} --maps --at {ts}" + (f" --pid {pid}" if len(seen) == 1 else "")
             what = "has no layout for it" if body is None else "differs from /proc"
+            missing += body is None
             failures.append(f"stop {i} (ts {ts}), pid {pid}: `{cmd}` ({err}) {what}:\n" +
                             first_differences(s["maps"], body or ""))
-    return matched, total, failures
+    return matched, total, missing, failures
 
 
 def recording_info(vmatrace, rec):
@@ -635,7 +636,8 @@ def run_case(p, mode, vmatrace, build_dir, rng, tmp):
             failures.append("strace logged no memory syscall: nothing was compared")
     else:
         t1 = time.monotonic()
-        matched, total, fails = compare_stops(vmatrace, rec, stops)
+        matched, total, missing, fails = compare_stops(vmatrace, rec, stops)
+        result["maps_missing"] = missing  # of the pairs that did not match: no layout printed at all
         result["replay_seconds"] = round(time.monotonic() - t1, 1)
         result["stops"] = len(stops)
         result["maps_matched"], result["maps_compared"] = matched, total
