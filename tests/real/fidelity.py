@@ -316,11 +316,11 @@ def stop_and_look(pids, deadline_s=10):
 class Tracer:
     """`vmatrace record` in the background; its stderr goes to a file."""
 
-    def __init__(self, vmatrace, argv, tmp):
+    def __init__(self, vmatrace, argv, tmp, out):
         self.err_path = os.path.join(tmp, "vmatrace.err")
         self.err = open(self.err_path, "w")
         self.proc = subprocess.Popen([vmatrace, "record", *argv],
-                                     stdout=subprocess.DEVNULL,
+                                     stdout=out,
                                      stderr=self.err,
                                      start_new_session=True)
 
@@ -550,6 +550,15 @@ def take_stops(rng, root, load_until_stops):
     return stops
 
 
+def why_gone(target, tmp):
+    """The exit status (attach mode) and the end of the program's output."""
+    status = f"exit status {target.poll()}; " if target else ""
+    out = []
+    for name in ("program.out", "vmatrace.err"):  # traced, its stderr is vmatrace's
+        out += [f"{name}: {line}" for line in (read(os.path.join(tmp, name)) or "").strip().splitlines()[-4:]]
+    return status + (" | ".join(out) if out else "no output")
+
+
 def run_case(p, mode, vmatrace, build_dir, rng, tmp):
     result = {"program": p.name, "mode": mode, "binary": vmatrace}
     failures = []
@@ -561,19 +570,23 @@ def run_case(p, mode, vmatrace, build_dir, rng, tmp):
         if not shutil.which(tool):
             raise Failure(f"{tool} is not installed (scripts/setup.sh installs it)")
     target = None  # the untraced program (attach mode)
+    program_out = open(os.path.join(tmp, "program.out"), "w")
     tracer = None
     load = None
     try:
         if mode == "attach":
-            target = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      start_new_session=True, cwd=tmp)
+            target = subprocess.Popen(argv,
+                                      stdout=program_out,
+                                      stderr=subprocess.STDOUT,
+                                      start_new_session=True,
+                                      cwd=tmp)
             root = target.pid
             p.ready(root)
             load = p.start_load(tmp)
             time.sleep(1.0)
             if target.poll() is not None:
                 raise Failure(f"{argv[0]} exited ({target.returncode}) before the attach")
-            tracer = Tracer(vmatrace, ["-o", rec, "-p", str(root)], tmp)
+            tracer = Tracer(vmatrace, ["-o", rec, "-p", str(root)], tmp, subprocess.DEVNULL)
             tracer.wait_banner()
             time.sleep(rng.uniform(0, 0.3))
         else:
@@ -582,7 +595,7 @@ def run_case(p, mode, vmatrace, build_dir, rng, tmp):
                 "strace", "-f", "-qq", "-e", "signal=none", "-e", "trace=" + ",".join(MEMORY_SYSCALLS), "-o",
                 strace_log, "--", *argv
             ]
-            tracer = Tracer(vmatrace, ["-o", rec, "--", *cmd], tmp)
+            tracer = Tracer(vmatrace, ["-o", rec, "--", *cmd], tmp, program_out)
             tracer.wait_banner()
             root = wait_for_program(tracer.proc.pid, argv)
             p.ready(root)
@@ -592,7 +605,10 @@ def run_case(p, mode, vmatrace, build_dir, rng, tmp):
             time.sleep(3.0)
             stops = []
         else:
-            stops = take_stops(rng, root, load)
+            try:
+                stops = take_stops(rng, root, load)
+            except Failure as e:
+                raise Failure(f"{e} ({why_gone(target, tmp)})")
         if load:
             os.killpg(load.pid, signal.SIGKILL)
             load.wait()
@@ -620,6 +636,7 @@ def run_case(p, mode, vmatrace, build_dir, rng, tmp):
         if target and target.poll() is None:
             os.killpg(target.pid, signal.SIGKILL)
             target.wait()
+        program_out.close()
 
     result["run_seconds"] = round(time.monotonic() - t0, 1)
     info = recording_info(vmatrace, rec)
