@@ -538,7 +538,7 @@ def wait_for_program(parent, argv, timeout=20):
     raise Failure(f"pid {parent} started no {exe} within {timeout} s")
 
 
-def take_stops(rng, root, load_until_stops):
+def take_stops(rng, root):
     stops = []
     for _ in range(STOPS):
         time.sleep(rng.uniform(0.15, 0.6))
@@ -606,7 +606,7 @@ def run_case(p, mode, vmatrace, build_dir, rng, tmp):
             stops = []
         else:
             try:
-                stops = take_stops(rng, root, load)
+                stops = take_stops(rng, root)
             except Failure as e:
                 raise Failure(f"{e} ({why_gone(target, tmp)})")
         if load:
