@@ -16,6 +16,8 @@ packages=(
   scdoc libprotobuf-dev protobuf-compiler   # the man page; the pprof/Perfetto encoders
   golang-go golang-github-google-pprof-dev  # pprof built from source, for export.Pprof
   dpkg-dev file man-db bash-completion      # cpack -G DEB (dpkg-shlibdeps) and its test
+  # The real programs of the fidelity suite (tests/real: docs/fidelity.md; golang-go above).
+  stress-ng redis-server redis-tools openjdk-17-jdk-headless
 )
 # Node.js and npm for that test: Debian's, unless the machine already has
 # them (a NodeSource nodejs bundles npm and conflicts with Debian's npm).

@@ -8,13 +8,14 @@
 #  1. the host suite (everything but label vm) from ./build, alone, since
 #     several end-to-end tests measure the tracer under load; it includes
 #     package.Deb (label package: the .deb installed, run and removed);
+#     the real-program suite (label real, tests/real: docs/fidelity.md);
 #  2. the VM suite (label vm: Debian's 6.1 kernel under qemu TCG) from
 #     ./build, in the background: it is mostly one qemu thread;
 #  3. meanwhile, on the other core, the host suite again from a second build
 #     under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan, clang,
 #     any finding fails the test that hit it), including the bounded fuzzer
-#     run (fuzz.recording). The VM tests are not repeated there: they test
-#     the kernel side, which the sanitizers do not see.
+#     run (fuzz.recording). The VM and real-program tests are not repeated
+#     there: they test the kernel side, which the sanitizers do not see.
 # VMATRACE_ASAN=0 skips stage 3; VMATRACE_VM=0 skips stage 2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,8 +59,10 @@ if [[ ${VMATRACE_ASAN:-1} == 1 ]]; then
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
     # The junit file feeds the sanitizer row of docs/generated/reliability.md
     # (scripts/reliability-report.sh).
-    # package.Deb installs the package once, from ./build (stage 1).
-    ctest --test-dir build-asan --output-on-failure -j1 -LE 'vm|package' --output-junit "$PWD/build-asan/asan-suite.xml" "$@" ||
+    # package.Deb installs the package once, from ./build (stage 1). Not
+    # the real-program suite (label real): it tests the binary against the
+    # kernel, which the sanitizers do not see, and takes minutes.
+    ctest --test-dir build-asan --output-on-failure -j1 -LE 'vm|package|real' --output-junit "$PWD/build-asan/asan-suite.xml" "$@" ||
       asan=$?
   fi
 fi

@@ -16,6 +16,7 @@
 #include "trace/procfs.h"
 #include "util/errors.h"
 #include "util/text.h"
+#include "util/time.h"
 
 namespace vmatrace {
 namespace {
@@ -360,6 +361,10 @@ int Session::run() {
     }
     step(1);
   }
+  // Where the recording's coverage ends (its trailer's end_ts): a quiet
+  // process has no record near the end, yet replay --at must know that a
+  // moment until here was traced.
+  const uint64_t traced_until = monotonic_ns();
   if (stop_requested_) {
     // Detaching: the traced processes keep running and producing. Stop their
     // events reaching the ring buffer first, or a producer faster than us (a
@@ -391,7 +396,8 @@ int Session::run() {
     std::fputs((bpf_stats_json(bpf_stats) + "\n").c_str(), opts_.out);
     std::fflush(opts_.out);
   }
-  if (recorder_) recorder_->close({{"lost", std::to_string(losses_.total())}});
+  if (recorder_)
+    recorder_->close({{"lost", std::to_string(losses_.total())}, {"end_ts", std::to_string(traced_until)}});
   if (opts_.summary && !opts_.quiet) {
     std::fprintf(
         stderr, "%s\n",

@@ -434,6 +434,31 @@ TEST(Cli, ReplayMapsAtCheckpointsEqualsProc) {
   EXPECT_EQ(mismatches, 0);
 }
 
+// A process that does nothing while attached to leaves no record after the
+// attach; replay --at of a moment it was traced must still give its layout
+// (the trailer's end_ts), not "after the end of the recording" (found by
+// real.redis.attach: redis under a read load makes no memory syscalls).
+TEST(Cli, ReplayMapsAtAQuietMomentBeforeTheRecordingEnds) {
+  TempDir dir;
+  std::string rec = dir.file("rec.vmat");
+  e2e::Subprocess quiet({"sleep", "60"});
+  e2e::Subprocess tracer(vm({"record", "-o", rec, "-p", std::to_string(quiet.pid())}));
+  // Loading takes about a second here: well attached after four.
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  auto maps = e2e::read_file("/proc/" + std::to_string(quiet.pid()) + "/maps");
+  std::string at = std::to_string(e2e::now_ns());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(::kill(tracer.pid(), SIGINT), 0);
+  auto t = tracer.wait();
+  ASSERT_EQ(t.status, 128 + SIGINT) << describe(t);  // detached on SIGINT
+  ASSERT_TRUE(maps);
+  auto r = e2e::run_command(vm({"replay", rec, "--maps", "--at", at, "--pid", std::to_string(quiet.pid())}));
+  ASSERT_EQ(r.status, 0) << describe(r);
+  auto nl = r.out.find('\n');
+  ASSERT_NE(nl, std::string::npos) << r.out;
+  EXPECT_EQ(r.out.substr(nl + 1), *maps) << e2e::diff_lines(*maps, r.out.substr(nl + 1), "/proc", "replay --maps --at");
+}
+
 TEST(Cli, ReplayJsonOfCheckpointsEqualsLive) {
   TempDir dir;
   std::string rec = dir.file("rec.vmat");

@@ -3,6 +3,8 @@
 // --diff), the records as stored (--records), the replay rate (--stats).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -101,6 +103,16 @@ void print_diff(const Snapshot& a, const Snapshot& b, const std::string& ta, con
 
 int replayed_status(const RecordingReader& reader, uint64_t records) {
   return damage_status(reader, "replayed " + std::to_string(records) + " records up to there");
+}
+
+// The trailer's end_ts (CLOCK_MONOTONIC ns when tracing stopped), or 0 for
+// a recording without one (older writers; a value that does not parse).
+uint64_t trailer_end_ts(const RecordingReader& reader) {
+  auto it = reader.trailer().find("end_ts");
+  if (it == reader.trailer().end()) return 0;
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+  return ec == std::errc() && end == it->second.data() + it->second.size() ? v : 0;
 }
 
 int run_replay(const ReplayOptions& opts) {
@@ -210,8 +222,11 @@ int run_replay(const ReplayOptions& opts) {
 
   if (at) {
     if (!at_done) {
-      if (*at > last_ts && reader.status().state == ReadStatus::State::Clean)
-        throw UserError("--at " + *opts.at + " is after the end of the recording (" + rel_seconds(last_ts, base) + ")");
+      // The recording covers up to its trailer's end_ts (when tracing
+      // stopped), which may be well after the last record of a quiet process.
+      const uint64_t end_ts = std::max(last_ts, trailer_end_ts(reader));
+      if (*at > end_ts && reader.status().state == ReadStatus::State::Clean)
+        throw UserError("--at " + *opts.at + " is after the end of the recording (" + rel_seconds(end_ts, base) + ")");
       at_snap = snapshot(proc, po.pid);
     }
     if (po.pid && !at_snap.layouts.count(*po.pid)) {
