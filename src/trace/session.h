@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -104,6 +105,9 @@ class Session {
   void inject_layout(pid_t pid, LayoutReason reason, uint64_t ts);
   void inject_note(const std::string& key, const std::string& value);
   void check_losses();
+  // An exit record whose count holds losses not yet reported (they happened
+  // after the last check): the loss record goes into the stream before it.
+  void report_exit_losses(const DecodedRecord& d);
   void seed_after_exec(pid_t pid);
   void check_deleted(uint64_t ts);  // ts 0: now
   void reap();
@@ -131,6 +135,12 @@ class Session {
   bool periodic_due_ = true;
   bool child_exec_seen_ = false;  // the spawned command's first exec
   bool final_drain_ = false;      // run() is past its loop: drain to the end
+  // Without CAP_SYS_PTRACE: followed processes the user may not ptrace (a
+  // child that changed uid, a setuid exec) are untraced at their fork or
+  // exec record, and nothing of theirs is recorded after it.
+  bool limit_to_ptraceable_ = false;
+  std::set<uint32_t> refused_;
+  bool refuse_if_not_ptraceable(const DecodedRecord& d);
 };
 
 }  // namespace vmatrace
