@@ -254,7 +254,11 @@ void Session::report_exit_losses(const DecodedRecord& d) {
 }
 
 void Session::check_losses() {
-  if (!losses_.any_new(tracer_->lost())) return;
+  if (losses_.any_new(tracer_->lost())) report_losses();
+  forget_orphan_losses();
+}
+
+void Session::report_losses() {
   uint64_t ts = monotonic_ns();
   drain();
   // Read again: a process whose exit was among the records just drained is
@@ -268,13 +272,26 @@ void Session::check_losses() {
     // A lost exec record leaves a process stopped at its exec (procfs exec
     // layout) with nobody to continue it: the resync above read its layout.
     if (plan_.mode(Family::kExecLayout) == AttachMode::kProcfs && proc_state(pid) == 'T') ::kill(pid, SIGCONT);
-    // Untraced by its exit, whose record was lost: the kernel kept the
-    // count for this report only.
-    if (!tracer_->is_traced(pid)) {
-      tracer_->forget_lost(pid);
-      losses_.forget(pid);
-    }
   }
+}
+
+// A count left in the kernel's map by a process that is no longer traced:
+// its exit record was lost (bpf/process.bpf.c keeps the count then). Seen
+// untraced at two checks with a drain between, so an exit record that was
+// merely still in the ring has been handled (and the count with it) first.
+void Session::forget_orphan_losses() {
+  std::set<uint32_t> still;
+  for (const auto& [pid, n] : tracer_->lost()) {
+    if (tracer_->is_traced(pid)) continue;
+    if (!orphans_.count(pid)) {
+      still.insert(pid);
+      continue;
+    }
+    if (losses_.any_new({{pid, n}})) continue;  // grew since: reported at the next check first
+    tracer_->forget_lost(pid);
+    losses_.forget(pid);
+  }
+  orphans_ = std::move(still);
 }
 
 void Session::reap() {

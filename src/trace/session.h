@@ -108,6 +108,9 @@ class Session {
   // An exit record whose count holds losses not yet reported (they happened
   // after the last check): the loss record goes into the stream before it.
   void report_exit_losses(const DecodedRecord& d);
+  void report_losses();
+  void forget_orphan_losses();
+  std::set<uint32_t> orphans_;  // untraced pids whose kernel loss count remains
   void seed_after_exec(pid_t pid);
   void check_deleted(uint64_t ts);  // ts 0: now
   void reap();

@@ -20,12 +20,10 @@ namespace fs = std::filesystem;
 using e2e::RunResult;
 using e2e::TempDir;
 
-std::string describe(const RunResult& r) { return e2e::describe(r); }
-
 void expect_one_line_refusal(const RunResult& r, const std::string& needle, const std::string& what) {
-  EXPECT_NE(r.status, 0) << what << "\n" << describe(r);
-  EXPECT_EQ(e2e::count_lines(r.err), 1u) << what << ": want one line on stderr\n" << describe(r);
-  EXPECT_NE(r.err.find(needle), std::string::npos) << what << "\n" << describe(r);
+  EXPECT_NE(r.status, 0) << what << "\n" << e2e::describe(r);
+  EXPECT_EQ(e2e::count_lines(r.err), 1u) << what << ": want one line on stderr\n" << e2e::describe(r);
+  EXPECT_NE(r.err.find(needle), std::string::npos) << what << "\n" << e2e::describe(r);
 }
 
 // A writer under test: the argv that writes OUT (with --force or not), and
@@ -69,7 +67,7 @@ void exercise(const Writer& w) {
 
   // 3. ... and replaced with --force, by a fresh 0600 file.
   auto forced = e2e::run_command(w.argv(out, true));
-  ASSERT_EQ(forced.status, 0) << describe(forced);
+  ASSERT_EQ(forced.status, 0) << e2e::describe(forced);
   EXPECT_NE(e2e::read_file(out).value_or(""), "precious");
   w.check_written(out);
   struct stat st {};
@@ -79,8 +77,8 @@ void exercise(const Writer& w) {
 
 void check_recording(const std::string& path) {
   auto info = e2e::run_command({e2e::vmatrace_bin(), "info", path});
-  EXPECT_EQ(info.status, 0) << describe(info);
-  EXPECT_TRUE(std::regex_search(info.out, std::regex("state: +clean"))) << describe(info);
+  EXPECT_EQ(info.status, 0) << e2e::describe(info);
+  EXPECT_TRUE(std::regex_search(info.out, std::regex("state: +clean"))) << e2e::describe(info);
 }
 
 TEST(OutputFilesE2e, RecordOutput) {
@@ -109,7 +107,7 @@ TEST(OutputFilesE2e, ReportHtml) {
   TempDir rec_dir;
   const std::string rec = rec_dir.file("rec.vmat");
   auto made = e2e::run_command({e2e::vmatrace_bin(), "record", "-o", rec, "--", "true"});
-  ASSERT_EQ(made.status, 0) << describe(made);
+  ASSERT_EQ(made.status, 0) << e2e::describe(made);
   exercise({"report --html",
             [rec](const std::string& out, bool force) {
               std::vector<std::string> a = {e2e::vmatrace_bin(), "report", rec, "--html", out};
