@@ -47,7 +47,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
     pids.insert(d->hdr.pid);
     if (privacy) {
       comms[d->hdr.pid] = std::string(d->comm);
-      if (!d->path.empty()) paths.emplace(d->path);
+      if (!d->path.empty() && d->path.front() != '[') paths.emplace(d->path);
       if (d->layout)
         for (const auto& v : d->layout->vmas)
           if (!v.path.empty()) paths.insert(v.path);
