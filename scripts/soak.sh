@@ -30,6 +30,7 @@ vt=$(cd "$build" && pwd)/vmatrace
 [[ -x $vt ]] || { echo "soak: $vt not built (cmake --build $build)" >&2; exit 1; }
 
 tmp=$(mktemp -d)
+echo "soak: work files in $tmp"
 pids_to_kill=()
 cleanup() {
   for p in "${pids_to_kill[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -96,8 +97,12 @@ all_stopped() {
   done
 }
 stop_and_read() {  # pid name index
+  [[ -d /proc/$1 ]] || { echo "soak: the $2 target (pid $1) is gone; see $tmp/$2.log" >&2; exit 1; }
   kill -STOP "$1"
-  until all_stopped "$1"; do sleep 0.01; done
+  until all_stopped "$1"; do
+    [[ -d /proc/$1 ]] || { echo "soak: the $2 target (pid $1) died while stopped" >&2; exit 1; }
+    sleep 0.01
+  done
   sleep 0.2  # vmatrace drains what came before the stop
   echo "$1 $(mono)" >"$tmp/stop.$3.$2.meta"
   cat "/proc/$1/maps" >"$tmp/stop.$3.$2.maps"
