@@ -55,6 +55,17 @@ struct {
 	__type(value, __u64);
 } vmat_lost SEC(".maps") __weak;
 
+/*
+ * Every reservation failure, whoever's: never deleted, so the frontend can
+ * prove that the losses it reported are all the kernel failed to deliver.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} vmat_lost_all SEC(".maps") __weak;
+
 struct vmat_scratch {
 	__u8 buf[VMAT_SCRATCH_SIZE];
 };
@@ -104,12 +115,22 @@ static __always_inline void vmat_fill_hdr(struct vmat_hdr *h, __u32 type, __u32 
 static __always_inline void vmat_count_loss(__u32 tgid)
 {
 	__u64 one = 1, *n;
+	__u32 zero = 0;
 
+	n = bpf_map_lookup_elem(&vmat_lost_all, &zero);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	n = bpf_map_lookup_elem(&vmat_lost, &tgid);
+	if (n) {
+		__sync_fetch_and_add(n, 1);
+		return;
+	}
+	/* Another CPU may insert the first loss at the same moment: add to it. */
+	if (bpf_map_update_elem(&vmat_lost, &tgid, &one, BPF_NOEXIST) == 0)
+		return;
 	n = bpf_map_lookup_elem(&vmat_lost, &tgid);
 	if (n)
 		__sync_fetch_and_add(n, 1);
-	else
-		bpf_map_update_elem(&vmat_lost, &tgid, &one, BPF_NOEXIST);
 }
 
 /*
@@ -124,10 +145,14 @@ static __always_inline __u64 vmat_wakeup_flags(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline void vmat_output(void *rec, __u32 size, __u32 tgid)
+/* Returns 0 when the record went into the ring buffer. */
+static __always_inline long vmat_output(void *rec, __u32 size, __u32 tgid)
 {
-	if (bpf_ringbuf_output(&vmat_events, rec, size, vmat_wakeup_flags()))
+	long err = bpf_ringbuf_output(&vmat_events, rec, size, vmat_wakeup_flags());
+
+	if (err)
 		vmat_count_loss(tgid);
+	return err;
 }
 
 static __always_inline void *vmat_scratch(void)

@@ -83,6 +83,7 @@ int process_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 	struct vmat_exit_event e = {};
 	__u64 *lost;
+	long err;
 
 	if (!vmat_lookup_traced_any(tgid))
 		return 0;
@@ -95,10 +96,16 @@ int process_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 			e.lost = *lost;
 	}
 	vmat_fill_hdr(&e.hdr, VMAT_EV_EXIT, sizeof(e));
-	vmat_output(&e, sizeof(e), tgid);
+	err = vmat_output(&e, sizeof(e), tgid);
 	if (e.flags & VMAT_EXIT_GROUP) {
 		bpf_map_delete_elem(&vmat_traced_pids, &tgid);
-		bpf_map_delete_elem(&vmat_lost, &tgid);
+		/*
+		 * When the exit record itself was lost, its count (that loss
+		 * included) stays for the frontend, which reports it and then
+		 * deletes the entry (BpfTracer::forget_lost).
+		 */
+		if (!err)
+			bpf_map_delete_elem(&vmat_lost, &tgid);
 	}
 	return 0;
 }

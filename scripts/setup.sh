@@ -10,6 +10,8 @@ packages=(
   libcli11-dev libgtest-dev libbenchmark-dev
   python3 strace libcap2-bin
   libjemalloc2                          # malloc attribution through jemalloc (tests/e2e/details_e2e_test.cpp)
+  stress-ng                             # overload e2e tests (tests/e2e/overload_e2e_test.cpp)
+  redis-server redis-tools openjdk-17-jdk-headless  # scripts/soak.sh
   libjs-d3                              # the HTML report bundles d3 (report --html)
   chromium                              # its e2e test drives the page headless (tests/html)
   qemu-system-x86 busybox-static cpio   # the second kernel (tests/vm)

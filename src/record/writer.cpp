@@ -1,6 +1,8 @@
 #include "record/writer.h"
 
 #include "record/checksum.h"
+#include "util/errors.h"
+#include "util/safe_file.h"
 #include "vmatrace/abi/events.h"
 
 #include <fcntl.h>
@@ -87,36 +89,16 @@ std::uint64_t clock_ns(clockid_t id) {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-// Creates the recording file. O_EXCL|O_NOFOLLOW makes creation atomic and
-// refuses a symlink planted at the path (tracers run as root, often in
-// shared directories); the lstat checks only choose the error message or
-// decide whether --force may unlink.
+// Creates the recording file through the one helper every output file uses
+// (util/safe_file.h), reporting its refusals as RecordingError.
 UniqueFd create_file(const std::string& path, bool force) {
-  constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-  if (force) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) == 0) {
-      if (S_ISLNK(st.st_mode)) throw RecordingError(path + " is a symbolic link; refusing to overwrite it");
-      if (!S_ISREG(st.st_mode))
-        throw RecordingError(path + " exists and is not a regular file; refusing to overwrite it");
-      if (st.st_uid != ::geteuid() && st.st_uid != 0)
-        throw RecordingError(path + " is owned by uid " + std::to_string(st.st_uid) + "; refusing to overwrite it");
-      if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove " + path, errno);
-    } else if (errno != ENOENT) {
-      throw_errno("cannot create " + path, errno);
-    }
+  try {
+    OutputFileOptions o;
+    o.force = force;
+    return create_output_file(path, o);
+  } catch (const UserError& e) {
+    throw RecordingError(e.what());
   }
-  int fd = ::open(path.c_str(), kFlags, 0600);
-  if (fd < 0) {
-    int err = errno;
-    struct stat st {};
-    if (err == EEXIST && ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
-      throw RecordingError(path + " is a symbolic link; refusing to write through it", err);
-    if (err == EEXIST) throw RecordingError(path + " exists; use --force to overwrite", err);
-    if (err == ELOOP) throw RecordingError(path + " is a symbolic link; refusing to write through it", err);
-    throw_errno("cannot create " + path, err);
-  }
-  return UniqueFd(fd);
 }
 
 }  // namespace

@@ -436,6 +436,19 @@ std::map<uint32_t, uint64_t> BpfTracer::lost() const {
   return out;
 }
 
+void BpfTracer::forget_lost(uint32_t tgid) {
+  // ENOENT: already gone; nothing else can fail on a hash map delete.
+  (void)bpf_map__delete_elem(skel_->maps.vmat_lost, &tgid, sizeof(tgid), 0);
+}
+
+uint64_t BpfTracer::lost_in_kernel() const {
+  uint32_t zero = 0;
+  uint64_t n = 0;
+  if (bpf_map__lookup_elem(skel_->maps.vmat_lost_all, &zero, sizeof(zero), &n, sizeof(n), 0) != 0)
+    throw std::runtime_error(std::string("reading the loss counter: ") + std::strerror(errno));
+  return n;
+}
+
 namespace {
 
 // Every (key, value) of a hash map whose key passes `want`, deleted as read.

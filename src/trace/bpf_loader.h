@@ -84,6 +84,10 @@ class BpfTracer {
 
   // Records dropped in the kernel, per traced process, since it was traced.
   std::map<uint32_t, uint64_t> lost() const;
+  // Removes tgid's count once reported (a process whose exit record was lost).
+  void forget_lost(uint32_t tgid);
+  // Every reservation failure since load, all processes together.
+  uint64_t lost_in_kernel() const;
 
   // Major/minor faults come from the perf software events (else unknown),
   // and why not.

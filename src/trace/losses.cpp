@@ -37,6 +37,13 @@ std::optional<uint64_t> LossLedger::take_new(uint32_t pid, uint64_t n) {
   return fresh;
 }
 
+void LossLedger::forget(uint32_t pid) {
+  auto it = seen_.find(pid);
+  if (it == seen_.end()) return;
+  ended_ += it->second;
+  seen_.erase(it);
+}
+
 uint64_t LossLedger::total() const {
   uint64_t lost = ended_;
   for (const auto& [pid, n] : seen_) lost += n;

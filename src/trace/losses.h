@@ -24,6 +24,9 @@ class LossLedger {
   // pid's count is now n: the records lost since the last report, which
   // are now reported, or std::nullopt when none.
   std::optional<uint64_t> take_new(uint32_t pid, uint64_t n);
+  // pid's process ended (its exit record was lost, so forget_ended never
+  // saw it): what it lost moves to the ended total.
+  void forget(uint32_t pid);
   // Everything lost so far, live and ended processes.
   uint64_t total() const;
 

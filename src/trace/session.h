@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,12 @@ class Session {
   void seed_unknown_child(uint32_t child);
   void inject_note(const std::string& key, const std::string& value);
   void check_losses();
+  // An exit record whose count holds losses not yet reported (they happened
+  // after the last check): the loss record goes into the stream before it.
+  void report_exit_losses(const DecodedRecord& d);
+  void report_losses();
+  void forget_orphan_losses();
+  std::set<uint32_t> orphans_;  // untraced pids whose kernel loss count remains
   void seed_after_exec(pid_t pid);
   void check_deleted(uint64_t ts);  // ts 0: now
   void reap();
@@ -137,6 +144,12 @@ class Session {
   bool periodic_due_ = true;
   bool child_exec_seen_ = false;  // the spawned command's first exec
   bool final_drain_ = false;      // run() is past its loop: drain to the end
+  // Without CAP_SYS_PTRACE: followed processes the user may not ptrace (a
+  // child that changed uid, a setuid exec) are untraced at their fork or
+  // exec record, and nothing of theirs is recorded after it.
+  bool limit_to_ptraceable_ = false;
+  std::set<uint32_t> refused_;
+  bool refuse_if_not_ptraceable(const DecodedRecord& d);
 };
 
 }  // namespace vmatrace

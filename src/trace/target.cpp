@@ -146,13 +146,44 @@ bool HeldChild::wait_exec_stop() {
 void HeldChild::detach() { ::ptrace(PTRACE_DETACH, pid_, nullptr, nullptr); }
 
 void check_attachable(pid_t pid) {
-  if (pid <= 0 || ::kill(pid, 0) != 0) {
-    if (errno == EPERM) throw UserError("not allowed to trace pid " + std::to_string(pid) + ": run as root");
+  // EPERM: it exists, and may not be signalled; whether it may be traced is
+  // the ptrace question below.
+  if (pid <= 0 || (::kill(pid, 0) != 0 && errno != EPERM))
     throw UserError("no process with pid " + std::to_string(pid));
-  }
   struct stat st;
   if (::stat(("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid)).c_str(), &st) != 0)
     throw UserError("no process with pid " + std::to_string(pid));
+  if (!have_cap_sys_ptrace())
+    if (std::string why = ptrace_refusal(pid); !why.empty())
+      throw UserError("not allowed to trace pid " + std::to_string(pid) + ": " + why);
+}
+
+bool have_cap_sys_ptrace() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("CapEff:", 0) != 0) continue;
+    constexpr unsigned kCapSysPtrace = 19;  // linux/capability.h
+    return (std::strtoull(line.c_str() + 7, nullptr, 16) >> kCapSysPtrace) & 1;
+  }
+  return false;
+}
+
+std::string ptrace_refusal(pid_t pid) {
+  const std::string mem = "/proc/" + std::to_string(pid) + "/mem";
+  int fd = ::open(mem.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::close(fd);
+    return "";
+  }
+  if (errno == ENOENT || errno == ESRCH) return "";  // gone: its exit record ends it
+  struct stat st {};
+  std::string owner = ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0
+                          ? "it belongs to uid " + std::to_string(st.st_uid) + ", "
+                          : "";
+  return owner + "you are uid " + std::to_string(::getuid()) +
+         ", and without CAP_SYS_PTRACE vmatrace traces only processes you may ptrace (same user, not setuid or "
+         "undumpable, as kernel.yama.ptrace_scope allows); run as root or grant CAP_SYS_PTRACE";
 }
 
 }  // namespace vmatrace

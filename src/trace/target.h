@@ -49,8 +49,19 @@ class HeldChild {
   pid_t pid_ = -1;
 };
 
-// Throws UserError unless pid is a process we may trace.
+// Throws UserError unless pid is a process we may trace: it exists and,
+// without CAP_SYS_PTRACE, the kernel would let us ptrace it.
 void check_attachable(pid_t pid);
+
+// Whether this process holds CAP_SYS_PTRACE (root normally does). Without
+// it, vmatrace traces only what the invoking user could ptrace: holding
+// CAP_BPF and CAP_PERFMON must not reveal other users' layouts and stacks.
+bool have_cap_sys_ptrace();
+// The kernel's own answer to "may I ptrace pid" (ptrace_may_access() with
+// PTRACE_MODE_ATTACH: same uid, dumpable, Yama's ptrace_scope, or
+// CAP_SYS_PTRACE), asked by opening /proc/PID/mem, which neither stops nor
+// changes the process. Empty when allowed, else why not.
+std::string ptrace_refusal(pid_t pid);
 
 // /proc/PID/comm, or empty.
 std::string read_comm(pid_t pid);

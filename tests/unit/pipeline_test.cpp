@@ -128,6 +128,27 @@ TEST(LossLedger, ReportsGrowthOnceAndKeepsWhatEndedProcessesLost) {
   EXPECT_EQ(l.total(), 12u);
 }
 
+TEST(LossLedger, LossesFoundAtExitOrOrphanedAreCountedOnce) {
+  LossLedger l;
+  EXPECT_EQ(l.take_new(7, 5), 5u);
+  // The session reports what the exit record's count adds, then the exit ends the pid.
+  EXPECT_EQ(l.take_new(7, 10), 5u);
+  DecodedRecord exit;
+  exit.type = VMAT_EV_EXIT;
+  exit.hdr.pid = 7;
+  exit.exit.flags = VMAT_EXIT_GROUP;
+  exit.exit.lost = 10;
+  l.forget_ended(exit);
+  EXPECT_EQ(l.total(), 10u);
+  // A process whose exit record was lost: its reported count moves to the ended total.
+  EXPECT_EQ(l.take_new(9, 4), 4u);
+  l.forget(9);
+  l.forget(9);
+  EXPECT_EQ(l.total(), 14u);
+  EXPECT_EQ(l.take_new(9, 1), 1u);  // a new process with that pid
+  EXPECT_EQ(l.total(), 15u);
+}
+
 TEST(Time, MomentsAndIntervals) {
   EXPECT_EQ(parse_moment("+2.5s", 1000), 1000u + 2'500'000'000u);
   EXPECT_EQ(parse_moment("+300ms", 0), 300'000'000u);

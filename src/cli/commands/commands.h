@@ -70,7 +70,7 @@ struct ReportOptions {
   std::optional<std::string> html;      // --html OUT: the interactive timeline page
   std::optional<std::string> pprof;     // --pprof OUT: malloc growth (and --faults) as a pprof profile
   std::optional<std::string> perfetto;  // --perfetto OUT: the whole recording as a Perfetto trace
-  bool force = false;                   // overwrite an existing --pprof/--perfetto output
+  bool force = false;                   // replace an existing --html/--pprof/--perfetto OUT (never through a link)
 };
 int run_report(const ReportOptions& opts);
 // `report FILE --pprof OUT` or `--perfetto OUT`: checks the options, then

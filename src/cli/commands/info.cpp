@@ -4,26 +4,32 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "cli/commands/commands.h"
 #include "core/records.h"
 #include "pipeline/recording.h"
+#include "util/errors.h"
 #include "util/json.h"
 #include "util/text.h"
 
 namespace vmatrace {
 namespace {
 
-int run_info(const std::string& path, bool json) {
+int run_info(const std::string& path, bool json, bool privacy) {
   RecordingReader reader = open_recording(path);
   const auto& h = reader.header();
   std::map<std::string, uint64_t> counts;
   std::set<uint32_t> pids;
   std::vector<std::string> objects;  // "dev:ino build-id path"
   uint64_t records = 0, lost = 0, first = 0, last = 0;
+  uint64_t stacks = 0, stack_bytes = 0;   // raw user stack memory (--malloc=stack)
+  std::set<std::string> paths;            // every file path the records name
+  std::map<uint32_t, std::string> comms;  // pid -> its (last) command name
   while (auto rec = reader.next()) {
     std::string err;
     auto d = decode_record(*rec, &err);
@@ -39,6 +45,14 @@ int run_info(const std::string& path, bool json) {
     if (!first) first = d->hdr.ts;
     last = std::max<uint64_t>(last, d->hdr.ts);
     pids.insert(d->hdr.pid);
+    if (privacy) {
+      comms[d->hdr.pid] = std::string(d->comm);
+      if (!d->path.empty() && d->path.front() != '[') paths.emplace(d->path);
+      if (d->layout)
+        for (const auto& v : d->layout->vmas)
+          if (!v.path.empty()) paths.insert(v.path);
+      if (d->file_deleted) paths.insert(d->file_deleted->path);
+    }
     switch (d->type) {
       case VMAT_EV_SYSCALL:
         counts["syscall"]++;
@@ -73,6 +87,8 @@ int run_info(const std::string& path, bool json) {
         break;
       case VMAT_EV_USER_STACK:
         counts["user_stack"]++;
+        stacks++;
+        stack_bytes += d->stack.size();
         break;
       case VMAT_REC_FILE_DELETED:
         counts["file_deleted"]++;
@@ -82,10 +98,33 @@ int run_info(const std::string& path, bool json) {
         break;
     }
   }
+  std::optional<uint64_t> lost_in_kernel;
+  if (auto it = reader.trailer().find("lost_in_kernel"); it != reader.trailer().end())
+    lost_in_kernel = std::strtoull(it->second.c_str(), nullptr, 10);
   std::string cmd;
   for (const auto& a : h.command) cmd += (cmd.empty() ? "" : " ") + a;
   double duration = last > h.start_ts ? (last - h.start_ts) / 1e9 : 0;
   const char* state = reader.status().state == ReadStatus::State::Clean ? "clean" : "damaged";
+  if (privacy) {
+    // What the file would tell whoever it is shared with, besides addresses,
+    // sizes, protections and timings (docs/recording-format.md).
+    std::printf("file:        %s\n", escape_text(path).c_str());
+    std::printf("host:        %s, boot id %s, kernel %s (%s)\n", escape_text(h.hostname).c_str(),
+                escape_text(h.boot_id).c_str(), escape_text(h.kernel_release).c_str(), escape_text(h.machine).c_str());
+    std::printf("command:     %s\n", cmd.empty() ? "none (attached with -p)" : escape_text(cmd).c_str());
+    std::printf("environment: not recorded\n");
+    std::printf("processes:   %zu (pid and command name):\n", comms.size());
+    for (const auto& [pid, comm] : comms) std::printf("             %u %s\n", pid, escape_text(comm).c_str());
+    std::printf("paths:       %zu file paths (mapped files, executables, unlinked files):\n", paths.size());
+    for (const auto& p : paths) std::printf("             %s\n", escape_text(p).c_str());
+    if (stacks)
+      std::printf("stack bytes: %" PRIu64
+                  " raw user stacks, %s of stack memory: it may hold secrets (keys, passwords)\n",
+                  stacks, human_size(stack_bytes).c_str());
+    else
+      std::printf("stack bytes: none\n");
+    return replayed_status(reader, records);
+  }
   if (json) {
     char format[24];
     std::snprintf(format, sizeof(format), "%u.%u", h.format_major, h.format_minor);
@@ -100,7 +139,10 @@ int run_info(const std::string& path, bool json) {
         .kv("boot_id", h.boot_id)
         .kv("command", cmd);
     w.key("duration_s").value(duration, "%.6f");
-    w.kv("records", records).kv("processes", pids.size()).kv("lost", lost).kv("state", state);
+    w.kv("records", records).kv("processes", pids.size()).kv("lost", lost);
+    if (lost_in_kernel) w.kv("lost_in_kernel", *lost_in_kernel);
+    w.kv("stack_bytes", stack_bytes);
+    w.kv("state", state);
     // The chunks' payload bytes before compression (what exports are sized against).
     uint64_t raw_bytes = 0;
     for (const auto& c : reader.chunks()) raw_bytes += c.raw_len;
@@ -133,7 +175,16 @@ int run_info(const std::string& path, bool json) {
     std::string c;
     for (const auto& [k, v] : counts) c += (c.empty() ? "" : ", ") + std::to_string(v) + " " + k;
     std::printf("events:    %s\n", c.c_str());
-    std::printf("lost:      %" PRIu64 "\n", lost);
+    std::printf("lost:      %" PRIu64, lost);
+    // The tracer's own count of the ring buffer's failures, from the trailer
+    // (recordings since it was added): shown only when the stream disagrees.
+    if (lost_in_kernel && *lost_in_kernel != lost)
+      std::printf(" (but the kernel failed to deliver %" PRIu64 " records)", *lost_in_kernel);
+    std::printf("\n");
+    if (stacks)
+      std::printf("stacks:    %" PRIu64
+                  " raw user stacks, %s of stack memory (may hold secrets; see `info --privacy`)\n",
+                  stacks, human_size(stack_bytes).c_str());
     std::printf("objects:   %zu mapped files (dev:ino build-id path)\n", objects.size());
     for (const auto& o : objects) std::printf("           %s\n", escape_text(o).c_str());
     std::printf("state:     %s\n", state);
@@ -144,6 +195,7 @@ int run_info(const std::string& path, bool json) {
 struct InfoArgs {
   std::string path;
   bool json = false;
+  bool privacy = false;
 };
 
 }  // namespace
@@ -153,7 +205,13 @@ Command add_info_command(CLI::App& app) {
   auto* info = app.add_subcommand("info", "describe a recording: kernel, host, command, duration, counts, losses");
   info->add_option("file", a->path, "recording")->required();
   info->add_flag("--json", a->json, "as JSON");
-  return {info, [a] { return run_info(a->path, a->json); }};
+  info->add_flag(
+      "--privacy", a->privacy,
+      "list what the file would reveal if shared: host, command line, process names, file paths, stack bytes");
+  return {info, [a] {
+            if (a->json && a->privacy) throw UserError("info: --privacy is a text listing; give --json or --privacy");
+            return run_info(a->path, a->json, a->privacy);
+          }};
 }
 
 }  // namespace vmatrace

@@ -89,7 +89,8 @@ Command add_report_command(CLI::App& app) {
   report->add_option("--perfetto", rep.perfetto,
                      "write the recording as a Perfetto trace (VMA slices, lineage flows, counters, syscalls) to "
                      "this file");
-  report->add_flag("--force", rep.force, "overwrite an existing --pprof or --perfetto output file");
+  report->add_flag("--force", rep.force,
+                   "replace an existing --html, --pprof or --perfetto file (never through a symbolic link)");
   report->add_option("--pid", a->pid, "only this process");
   report->add_option("--top", rep.top, "rows per ranking (0: all)");
   report->add_option("--interval", rep.interval, "timeline bucket (e.g. 100ms, 1s)");

@@ -16,6 +16,7 @@
 #include "report/perfetto_trace.h"
 #include "report/pprof_profile.h"
 #include "util/errors.h"
+#include "util/safe_file.h"
 #include "util/text.h"
 #include "util/time.h"
 #include "util/unique_fd.h"
@@ -24,20 +25,12 @@ namespace vmatrace {
 
 void write_output_file(const std::string& path, std::string_view data, bool force) {
   if (path.empty()) throw UserError("the output file name is empty");
-  // As `record` does: never overwrite without --force, never follow a symlink.
-  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (force ? O_TRUNC : O_EXCL);
-  UniqueFd fd(::open(path.c_str(), flags, 0644));
-  if (!fd) {
-    if (errno == EEXIST) throw UserError(path + " exists: pass --force to overwrite it");
-    throw UserError("cannot write " + path + ": " + std::strerror(errno) + " (choose a writable path)");
-  }
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw UserError("writing " + path + " failed: " + std::strerror(errno));
-    done += static_cast<size_t>(n);
-  }
+  // The one way vmatrace creates files (util/safe_file.h): O_EXCL, never
+  // through a symlink, --force replaces a regular file only.
+  OutputFileOptions o;
+  o.force = force;
+  UniqueFd fd = create_output_file(path, o);
+  write_all(fd.get(), data.data(), data.size(), path);
 }
 
 namespace {

@@ -1,23 +1,45 @@
 // `vmatrace report FILE --html OUT.html`: the recording replayed through the
 // Processor into the timeline model (report/html_report.h), written as one
 // self-contained page.
-#include <cerrno>
+#include <unistd.h>
+
 #include <cstdio>
-#include <cstring>
-#include <memory>
 
 #include "cli/commands/commands.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/recording.h"
 #include "report/html_report.h"
 #include "util/errors.h"
+#include "util/safe_file.h"
 #include "util/text.h"
 
 namespace vmatrace {
 namespace {
 
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
+// The page file, created before the replay so a refusal (exists, symbolic
+// link) costs nothing; removed again if the page is never written.
+class PageFile {
+ public:
+  PageFile(const std::string& path, bool force) : path_(path) {
+    OutputFileOptions o;
+    o.force = force;
+    fd_ = create_output_file(path, o);
+  }
+  PageFile(const PageFile&) = delete;
+  PageFile& operator=(const PageFile&) = delete;
+  ~PageFile() {
+    if (!done_) ::unlink(path_.c_str());
+  }
+  void write(const std::string& page) {
+    write_all(fd_.get(), page.data(), page.size(), path_);
+    if (::close(fd_.release()) != 0) throw UserError("writing " + path_ + " failed: close");
+    done_ = true;
+  }
+
+ private:
+  std::string path_;
+  UniqueFd fd_;
+  bool done_ = false;
 };
 
 }  // namespace
@@ -25,6 +47,9 @@ struct FileCloser {
 int run_html_report(const ReportOptions& opts) {
   const std::string& out_path = *opts.html;
   if (out_path.empty()) throw UserError("--html needs an output file name, e.g. --html app.html");
+  // Opened first: a recording that cannot be read must not leave an empty page behind.
+  (void)open_recording(opts.path);
+  PageFile out(out_path, opts.force);
   // Pass 1: the time range (the buckets need it before the first record).
   uint64_t base = 0, first = 0, last = 0;
   {
@@ -69,10 +94,7 @@ int run_html_report(const ReportOptions& opts) {
   }
 
   std::string page = timeline_html(model);
-  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(out_path.c_str(), "w"));
-  if (!f) throw UserError("cannot write " + out_path + ": " + std::strerror(errno) + " (choose a writable path)");
-  if (std::fwrite(page.data(), 1, page.size(), f.get()) != page.size() || std::fflush(f.get()) != 0)
-    throw UserError("writing " + out_path + " failed: " + std::strerror(errno));
+  out.write(page);
   size_t segments = 0;
   for (const auto& p : model.processes) segments += p.segments.size();
   std::fprintf(stderr, "vmatrace: wrote %s (%s): %zu processes, %zu VMA segments, %llu records\n", out_path.c_str(),

@@ -43,7 +43,8 @@ void add_trace_options(CLI::App* sub, TraceArgs& a) {
       ->check(CLI::Range(64, VMAT_USTACK_MAX));
   sub->add_option("--malloc-min-mmap", o.malloc_min_mmap,
                   "smallest anonymous mmap to attribute (default 131072: glibc's mmap threshold)");
-  sub->add_option("--ringbuf-size", o.loader.ringbuf_bytes, "ring buffer bytes (power of two)");
+  sub->add_option("--ringbuf-size", o.loader.ringbuf_bytes, "ring buffer bytes (power of two; 64K, 16M accepted)")
+      ->transform(CLI::AsSizeValue(false));
   sub->add_flag("--bpf-stats", o.loader.bpf_stats,
                 "count each BPF program's runs and run time (BPF_ENABLE_STATS) and print them with the summary "
                 "(with --json also as a final bpf_stats object)");
