@@ -458,8 +458,7 @@ int Session::run() {
   const uint64_t lost_in_kernel = tracer_->lost_in_kernel();
   if (lost_in_kernel != losses_.total())
     std::fprintf(stderr,
-                 "vmatrace: the kernel failed to deliver %" PRIu64 " records but %" PRIu64 " were reported lost
-",
+                 "vmatrace: the kernel failed to deliver %" PRIu64 " records but %" PRIu64 " were reported lost\n",
                  lost_in_kernel, losses_.total());
   if (recorder_)
     recorder_->close({{"lost", std::to_string(losses_.total())},
