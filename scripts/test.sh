@@ -27,7 +27,11 @@ stage() { echo "test.sh: $1 ($((SECONDS - start)) s)"; }
 
 stage "host suite"
 host=0
-ctest --test-dir build --output-on-failure -j1 -LE vm "$@" || host=$?
+# Tests labelled known-failing are real failures we have not fixed yet; they
+# are not run here (and so not counted as passed): name them.
+known=$(ctest --test-dir build -N -L known-failing | sed -n 's/^ *Test *#[0-9]*: //p' | tr '\n' ' ')
+[[ -n $known ]] && echo "test.sh: NOT RUN, known to fail (see docs/fidelity.md): $known"
+ctest --test-dir build --output-on-failure -j1 -LE 'vm|known-failing' "$@" || host=$?
 
 vm_pid=
 vm_log=build/vm-suite.log
