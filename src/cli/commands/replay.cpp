@@ -194,6 +194,9 @@ int run_replay(const ReplayOptions& opts) {
   const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
     uint64_t ts = d.hdr.ts;
     if (d.type != VMAT_REC_NOTE) pids_seen.insert(d.hdr.pid);
+    // A forked child is in the file from its fork on (its first layout is
+    // the parent's copy, before any record of its own).
+    if (d.type == VMAT_EV_FORK && !(d.fork.flags & VMAT_FORK_THREAD)) pids_seen.insert(d.fork.child_pid);
     // Layout queries: capture the state just before the first record past T.
     if (at && !at_done && ts > *at && d.type != VMAT_REC_NOTE) {
       at_snap = snapshot(proc, po.pid);
