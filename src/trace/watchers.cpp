@@ -48,7 +48,7 @@ std::vector<std::string> ObjectNotes::notes_for(const DecodedRecord& d) {
   else if (d.type == VMAT_EV_VMA_SNAPSHOT)
     info = &d.snap.vma;
   if (info && (info->state & VMAT_VMA_FILE) && !d.path.empty()) {
-    if (auto n = note(d.hdr.pid, info->dev, info->ino, std::string(d.path))) notes.push_back(std::move(*n));
+    if (auto n = note(d.hdr.pid, info->dev, info->ino, d.path)) notes.push_back(std::move(*n));
   } else if (d.type == VMAT_REC_LAYOUT && d.layout) {
     const std::string root = "/proc/" + std::to_string(d.hdr.pid) + "/root";
     for (const auto& v : d.layout->vmas) {
@@ -64,8 +64,10 @@ std::vector<std::string> ObjectNotes::notes_for(const DecodedRecord& d) {
   return notes;
 }
 
-std::optional<std::string> ObjectNotes::note(uint32_t pid, uint32_t dev, uint64_t ino, const std::string& path) {
+std::optional<std::string> ObjectNotes::note(uint32_t pid, uint32_t dev, uint64_t ino, std::string_view path_view) {
+  // Checked first: a file already noted costs no string (this runs per syscall).
   if (!seen_.insert({dev, ino}).second) return std::nullopt;
+  const std::string path(path_view);
   auto id = read_build_id("/proc/" + std::to_string(pid) + "/root" + path);
   if (!id) id = read_build_id(path);
   char devino[64];

@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -39,7 +40,7 @@ class ObjectNotes {
   std::vector<std::string> notes_for(const DecodedRecord& d);
 
  private:
-  std::optional<std::string> note(uint32_t pid, uint32_t dev, uint64_t ino, const std::string& path);
+  std::optional<std::string> note(uint32_t pid, uint32_t dev, uint64_t ino, std::string_view path);
   std::set<std::pair<uint32_t, uint64_t>> seen_;  // (dev, ino) noted
 };
 
