@@ -363,6 +363,12 @@ static __always_inline void regs_args(const struct pt_regs *regs, int nargs, __u
  * them: the syscall path does not write di, si, dx, r10, r8, r9 of the
  * task's pt_regs, and orig_ax keeps the number (arch/x86/entry/common.c).
  * enter_ts 0: the entry time is unknown.
+ *
+ * -ENOSYS is what the entry path put in ax before the syscall ran: every
+ * syscall in the table exists on x86_64, so it returns -ENOSYS only when the
+ * syscall never ran (a ptrace entry stop that ended in a fatal signal, e.g.
+ * a thread at strace's entry stop when a sibling called exit_group, or a
+ * seccomp skip). Those exits come without a sys_enter and changed nothing.
  */
 static __always_inline int sys_exit_unseen(long ret)
 {
@@ -370,6 +376,8 @@ static __always_inline int sys_exit_unseen(long ret)
 	__u64 a[6] = {};
 	__u32 sys;
 
+	if (ret == -38 /* -ENOSYS */)
+		return 0;
 	if (!vmat_lookup_traced(vmat_current_tgid()))
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
