@@ -31,6 +31,13 @@ const volatile __u64 vmat_wakeup_bytes __weak = 256 * 1024;
  * the frontend continues it.
  */
 const volatile __u32 vmat_stop_on_exec __weak = 0;
+/*
+ * --cgroup: the cgroup v2 id (the directory's inode) whose members are
+ * traced, those forked into it and those moved into it; 0: off.
+ */
+const volatile __u64 vmat_cgroup_id __weak = 0;
+/* --comm: a process whose exec gives it this name is traced from that exec; "": off. */
+const volatile char vmat_comm_filter[VMAT_COMM_LEN] __weak = {};
 
 /* Thread group ids being traced. The first thing every hook looks up. */
 struct {

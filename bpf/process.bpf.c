@@ -6,6 +6,41 @@
  */
 #include "common.bpf.h"
 
+/* Whether task is in the --cgroup cgroup (its cgroup v2 one: css_set.dfl_cgrp). */
+static __always_inline int vmat_in_traced_cgroup(struct task_struct *task)
+{
+	return vmat_cgroup_id && BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id) == vmat_cgroup_id;
+}
+
+/*
+ * A process that joined what is traced (--cgroup, --comm): followed from
+ * here, children included (the frontend reads its layout).
+ */
+static __always_inline void vmat_trace_joiner(__u32 tgid)
+{
+	struct vmat_traced nt = {.follow = 1};
+
+	bpf_map_update_elem(&vmat_traced_pids, &tgid, &nt, BPF_NOEXIST);
+}
+
+/* Whether task's name (set by the exec, before this tracepoint) is --comm's. */
+static __always_inline int vmat_comm_wanted(struct task_struct *task)
+{
+	char comm[VMAT_COMM_LEN];
+
+	if (!vmat_comm_filter[0])
+		return 0;
+	if (bpf_probe_read_kernel(comm, sizeof(comm), &task->comm))
+		return 0;
+	for (int i = 0; i < VMAT_COMM_LEN; i++) {
+		if (comm[i] != vmat_comm_filter[i])
+			return 0;
+		if (!comm[i])
+			return 1;
+	}
+	return 1;
+}
+
 SEC("raw_tp/sched_process_fork")
 int process_fork_raw(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -16,8 +51,12 @@ int process_fork_raw(struct bpf_raw_tracepoint_args *ctx)
 	struct vmat_traced *t = vmat_lookup_traced(ptgid);
 	struct vmat_fork_event e = {};
 
-	if (!t)
+	if (!t) {
+		/* The child's cgroup: with CLONE_INTO_CGROUP, not the parent's. */
+		if (ctgid != ptgid && vmat_in_traced_cgroup(child))
+			vmat_trace_joiner(ctgid);
 		return 0;
+	}
 	if (ctgid == ptgid) {
 		e.flags |= VMAT_FORK_THREAD;
 	} else {
@@ -50,6 +89,11 @@ int process_exec_raw(struct bpf_raw_tracepoint_args *ctx)
 	long n;
 
 	t = vmat_lookup_traced_any(tgid);
+	if (!t && vmat_comm_wanted(task)) {
+		/* --comm: traced from this exec (the exec walk, attached after us, sees it). */
+		vmat_trace_joiner(tgid);
+		t = vmat_lookup_traced_any(tgid);
+	}
 	if (!t)
 		return 0;
 	/* The command vmatrace spawned (wait_exec) is stopped by ptrace instead. */
@@ -107,5 +151,20 @@ int process_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 		if (!err)
 			bpf_map_delete_elem(&vmat_lost, &tgid);
 	}
+	return 0;
+}
+
+/*
+ * --cgroup: a process moved into the cgroup (cgroup.procs) is traced from
+ * its move. cgroup_attach_task() fires this after the migration, so the
+ * task's css_set already names the new cgroup. Loaded only with --cgroup.
+ */
+SEC("raw_tp/cgroup_attach_task")
+int process_cgroup_attach_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx->args[2];
+
+	if (vmat_in_traced_cgroup(task))
+		vmat_trace_joiner(BPF_CORE_READ(task, tgid));
 	return 0;
 }
