@@ -9,6 +9,7 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev libdw-dev
   libcli11-dev libgtest-dev libbenchmark-dev
   python3 strace libcap2-bin
+  libc6-dbg                             # separate debug info: libc frames with source lines (tests/e2e/containers_e2e_test.cpp)
   libjemalloc2                          # malloc attribution through jemalloc (tests/e2e/details_e2e_test.cpp)
   stress-ng                             # overload e2e tests (tests/e2e/overload_e2e_test.cpp)
   redis-server redis-tools openjdk-17-jdk-headless  # scripts/soak.sh

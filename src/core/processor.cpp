@@ -321,6 +321,7 @@ void Processor::release_exec_faults(ProcessState& p, bool attribute, RecordSink*
   for (auto& h : held) {
     h.rec.comm = h.comm;
     Applied out;
+    if (auto ns = ns_ids_.find(h.rec.hdr.tid); ns != ns_ids_.end()) out.ns = ns->second;
     // The layout read after the exec already holds what these faults did
     // (the stack the kernel set up): they only find their VMA in it.
     out.applied = attribute && p.seeded && p.layout.find(h.rec.fault.addr);
@@ -355,6 +356,12 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
   if (start_ts_ == 0) start_ts_ = rec.hdr.ts;
   derive_changes_ = sink != nullptr && sink->wants_derived();
   Applied out;
+  if (rec.type == VMAT_REC_NS_IDS) {
+    ns_ids_[rec.hdr.tid] = *rec.ns_ids;
+    return;  // shown on the thread's own records
+  }
+  if (!ns_ids_.empty())  // nothing to look up for a trace that has no container
+    if (auto it = ns_ids_.find(rec.hdr.tid); it != ns_ids_.end()) out.ns = it->second;
   if (rec.type == VMAT_REC_NOTE) {
     if (rec.note->key == kNoteSessionStart) start_ts_ = rec.hdr.ts;
     if (rec.note->key == kNoteGateVma) gate_vma_ = parse_maps_line(rec.note->value);
@@ -464,8 +471,10 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
     }
   } catch (const std::exception& ex) {
     stats_.rejected++;
+    const NsIdsRecord ns = out.ns;
     out = Applied{};
     out.applied = false;
+    out.ns = ns;
     if (rec.type == VMAT_EV_SYSCALL && p.seed_ts && rec.sys.enter_ts < p.seed_ts && rec.hdr.ts >= p.seed_ts) {
       // In flight while the layout was read: its change (a mremap that
       // moved) is already in the seed, and cannot happen twice.
@@ -487,7 +496,10 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
       // before any exec: the exec failed early, they were the old one's.
       release_exec_faults(p, /*attribute=*/true, sink);
   }
-  if (rec.type == VMAT_EV_EXIT) pending_stores_.erase(rec.hdr.tid);
+  if (rec.type == VMAT_EV_EXIT) {
+    pending_stores_.erase(rec.hdr.tid);
+    ns_ids_.erase(rec.hdr.tid);
+  }
   // The stores an exec made in the new mm (setup_arg_pages() moving and
   // growing the stack, after exec_mmap() made it current's) came before its
   // record: the exec walk or /proc stands for them. With fexit-only

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/layout.h"
@@ -48,6 +49,9 @@ struct Applied {
   // For a fork they are the child's (its pid: rec.fork.child_pid).
   std::vector<VmaChange> changes;
   std::string cause;  // "mmap", "fault (stack)", "exec", "fork", ...: what made them
+  // The thread's ids in its own PID namespace (VMAT_REC_NS_IDS); nspid 0:
+  // in the tracer's namespace, or not known.
+  NsIdsRecord ns;
 };
 
 class RecordSink {
@@ -166,6 +170,8 @@ class Processor {
     bool exec_seen = false;
   };
   std::map<uint32_t, ExecFaults> exec_faults_;
+  // By host tid: its ids in its own PID namespace (VMAT_REC_NS_IDS), until it exits.
+  std::unordered_map<uint32_t, NsIdsRecord> ns_ids_;
 };
 
 // The note naming the vma family's attach mode (Session writes

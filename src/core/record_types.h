@@ -29,6 +29,7 @@ inline constexpr RecordTypeName kRecordTypes[] = {
     {VMAT_REC_LOSS, "lost"},
     {VMAT_REC_NOTE, "note"},
     {VMAT_REC_FILE_DELETED, "file_deleted"},
+    {VMAT_REC_NS_IDS, "ns_ids"},
 };
 
 // "fault", "exec_vma", ...; "unknown" for a type not in the table.

@@ -159,6 +159,13 @@ std::vector<std::byte> encode_file_deleted(const vmat_hdr& hdr, const FileDelete
   return w.finish();
 }
 
+std::vector<std::byte> encode_ns_ids(const vmat_hdr& hdr, const NsIdsRecord& rec) {
+  Writer w(hdr);
+  w.u32(rec.nspid);
+  w.u32(rec.nstid);
+  return w.finish();
+}
+
 Vma vma_from_info(const vmat_vma_info& info, std::string_view path) {
   Vma v;
   v.start = info.start;
@@ -324,6 +331,18 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
         return false;
       }
       d.file_deleted = std::move(f);
+      break;
+    }
+    case VMAT_REC_NS_IDS: {
+      Reader r(rec);
+      NsIdsRecord n;
+      n.nspid = r.get<uint32_t>();
+      n.nstid = r.get<uint32_t>();
+      if (!r.ok()) {
+        *error = "namespace-ids record truncated";
+        return false;
+      }
+      d.ns_ids = n;
       break;
     }
     default:

@@ -52,6 +52,15 @@ struct FileDeletedRecord {
   std::string path;
 };
 
+// VMAT_REC_NS_IDS: the thread hdr.tid of process hdr.pid (host ids) is
+// nstid of process nspid in its own PID namespace (the last NSpid/NStgid
+// of /proc/PID/task/TID/status). Written once per thread, before its first
+// record, only for threads in another PID namespace than vmatrace's.
+struct NsIdsRecord {
+  uint32_t nspid = 0;
+  uint32_t nstid = 0;
+};
+
 struct DecodedRecord {
   uint32_t type = 0;
   vmat_hdr hdr{};
@@ -74,6 +83,7 @@ struct DecodedRecord {
   std::optional<LossRecord> loss;
   std::optional<NoteRecord> note;
   std::optional<FileDeletedRecord> file_deleted;
+  std::optional<NsIdsRecord> ns_ids;
 
   DecodedRecord() : sys{} {}
 };
@@ -88,6 +98,7 @@ std::vector<std::byte> encode_layout(const vmat_hdr& hdr, const LayoutRecord& la
 std::vector<std::byte> encode_loss(const vmat_hdr& hdr, const LossRecord& loss);
 std::vector<std::byte> encode_note(const vmat_hdr& hdr, const NoteRecord& note);
 std::vector<std::byte> encode_file_deleted(const vmat_hdr& hdr, const FileDeletedRecord& rec);
+std::vector<std::byte> encode_ns_ids(const vmat_hdr& hdr, const NsIdsRecord& rec);
 
 // The Vma described by a kernel vmat_vma_info (+ its path when known).
 Vma vma_from_info(const vmat_vma_info& info, std::string_view path);

@@ -76,10 +76,15 @@ std::string_view EventFields::value_name(int kind, uint64_t v) {
   return it->second;
 }
 
-void EventFields::header(const DecodedRecord& rec, FieldList& out) {
+void EventFields::header(const DecodedRecord& rec, FieldList& out, const NsIdsRecord& ns) {
   out.number(FieldType::kTime, "ts", rec.hdr.ts);
   out.u64("pid", rec.hdr.pid, " ");
   out.u64("tid", rec.hdr.tid, "/");
+  if (ns.nspid) {
+    out.u64("nspid", ns.nspid, " [ns ");
+    out.u64("nstid", ns.nstid, "/");
+    out.literal("]");
+  }
   out.str("comm", rec.comm, " ");
 }
 
@@ -135,7 +140,7 @@ void EventFields::syscall(const DecodedRecord& rec, FieldList& out) {
 
 void EventFields::record(const DecodedRecord& rec, const Applied& applied, const Layout* layout, FieldList& out) {
   out.set_layout(layout);
-  header(rec, out);
+  header(rec, out, applied.ns);
   out.name("event", rec.type == VMAT_EV_SYSCALL ? syscall_name(rec.sys.sys) : record_type_name(rec.type), {}, kInJson);
   switch (rec.type) {
     case VMAT_EV_SYSCALL:

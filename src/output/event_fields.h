@@ -17,8 +17,9 @@ namespace vmatrace {
 
 class EventFields {
  public:
-  // The fields every event starts with: ts, pid, tid, comm.
-  static void header(const DecodedRecord& rec, FieldList& out);
+  // The fields every event starts with: ts, pid, tid, (nspid, nstid when
+  // the thread is in another PID namespace), comm.
+  static void header(const DecodedRecord& rec, FieldList& out, const NsIdsRecord& ns = {});
   // rec's whole event: header, "event", its own fields, the VMAs it
   // resulted in and the VMA changes it made. `layout` names the VMAs.
   // Views in `out` point into rec, applied and this object's caches.

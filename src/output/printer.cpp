@@ -52,7 +52,8 @@ void Printer::derived(const DecodedRecord& rec, std::string_view event, const Fi
   if (!opts_.events || !wanted(rec)) return;
   if (base_ts_ == 0) base_ts_ = rec.hdr.ts;
   fields_.clear();
-  EventFields::header(rec, fields_);
+  // A derived event (a malloc growth) follows the record it came from.
+  EventFields::header(rec, fields_, rec.hdr.tid == last_ns_tid_ ? last_ns_ : NsIdsRecord{});
   fields_.name("event", event, " ");
   fields_.literal(" ");
   fields_.append(fields);
@@ -67,6 +68,8 @@ void Printer::on_record(const DecodedRecord& rec, const Applied& applied, const 
   if (base_ts_ == 0) base_ts_ = rec.hdr.ts;
   // Exec walks are folded into their exec line.
   if (rec.type == VMAT_EV_VMA_SNAPSHOT && !(rec.snap.flags & VMAT_SNAP_LAST)) return;
+  last_ns_tid_ = rec.hdr.tid;
+  last_ns_ = applied.ns;
   if (!opts_.events || !wanted(rec)) return;
   fields_.clear();
   events_.record(rec, applied, proc ? &proc->layout : nullptr, fields_);

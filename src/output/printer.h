@@ -58,6 +58,9 @@ class Printer : public RecordSink {
   std::FILE* out_;
   PrinterOptions opts_;
   uint64_t base_ts_ = 0;
+  // The namespace ids of the last record seen, for the events derived from it.
+  uint32_t last_ns_tid_ = 0;
+  NsIdsRecord last_ns_;
   uint64_t printed_ = 0;
   std::string buf_;
   std::string line_;    // reused for each line

@@ -128,7 +128,10 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
     if (!stats_fd_) fail("enabling BPF run-time statistics (--bpf-stats)", errno);
   }
   open();
-  const Selection sel = select_programs(plan);
+  Selection sel = select_programs(plan);
+  // --cgroup: processes moved into the cgroup are traced from their move.
+  bpf_program__set_autoload(skel_->progs.process_cgroup_attach_raw, opts.cgroup_id != 0);
+  if (opts.cgroup_id) sel.chosen.push_back(skel_->progs.process_cgroup_attach_raw);
   set_knobs(plan, opts);
   FaultPerfEvents perf;
   select_fault_perf(plan, opts, perf);
@@ -193,6 +196,10 @@ void BpfTracer::set_knobs(const AttachPlan& plan, const LoaderOptions& opts) {
   bpf_map__set_max_entries(s->maps.vmat_events, static_cast<uint32_t>(opts.ringbuf_bytes));
   s->rodata->vmat_wakeup_bytes = opts.wakeup_bytes;
   s->rodata->vmat_stop_on_exec = plan.mode(Family::kExecLayout) == AttachMode::kProcfs;
+  s->rodata->vmat_cgroup_id = opts.cgroup_id;
+  // --comm: at most VMAT_COMM_LEN - 1 bytes (the CLI refuses longer), NUL-padded.
+  for (size_t i = 0; i + 1 < sizeof(s->rodata->vmat_comm_filter); i++)
+    s->rodata->vmat_comm_filter[i] = i < opts.comm.size() ? opts.comm[i] : '\0';
   s->rodata->vmat_ustack_bytes = opts.ustack_bytes;
   s->rodata->vmat_ustack_min_mmap = opts.ustack_min_mmap;
   // VMA identities in records are salted kernel addresses: a recording

@@ -39,6 +39,10 @@ struct LoaderOptions {
   // --bpf-stats: the kernel counts each program's runs and run time
   // (BPF_ENABLE_STATS) while this trace lasts.
   bool bpf_stats = false;
+  // --cgroup: the cgroup v2 id whose members (forked or moved in) are traced; 0: off.
+  uint64_t cgroup_id = 0;
+  // --comm: processes whose exec gives them this name are traced from it; "": off.
+  std::string comm;
 };
 
 // One loaded program's cost so far (bpf_prog_info's run_cnt and

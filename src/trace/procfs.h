@@ -23,4 +23,21 @@ std::vector<pid_t> proc_descendants(pid_t pid);
 // /proc shows it for every process but no VMA walk does.
 std::optional<std::string> read_gate_vma_line();
 
+// A thread's ids in the PID namespace it lives in (the last NStgid and
+// NSpid of /proc/PID/task/TID/status), nspid 0 when that is the namespace
+// /proc belongs to (no other ids). nullopt: the thread is gone.
+std::optional<NsIdsRecord> read_ns_ids(pid_t pid, pid_t tid);
+
+// The host pid of the process whose pid is `nspid` in the PID namespace of
+// process `member` (`--pidns MEMBER -p NSPID`). Throws UserError naming
+// what was not found.
+pid_t resolve_ns_pid(pid_t member, pid_t nspid);
+
+// --cgroup PATH: the cgroup v2 id of that directory (its inode, which
+// bpf_get_current_cgroup_id() and css_set.dfl_cgrp->kn->id give). Throws
+// UserError when it does not exist or is not on a cgroup2 filesystem.
+uint64_t cgroup_v2_id(const std::string& path);
+// The processes in that cgroup now (its cgroup.procs).
+std::vector<pid_t> cgroup_members(const std::string& path);
+
 }  // namespace vmatrace

@@ -35,6 +35,7 @@ constexpr uint64_t kFlushNs = 1'000'000'000;   // recording chunks
 
 Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
   uint64_t t0 = monotonic_ns();
+  if (!opts_.cgroup.empty()) opts_.loader.cgroup_id = cgroup_v2_id(opts_.cgroup);
   features_ = probe_features();
   plan_ = plan_attach(features_, opts_.forced);
   limit_to_ptraceable_ = !have_cap_sys_ptrace();
@@ -111,6 +112,8 @@ void Session::handle(std::span<const std::byte> rec) {
   auto d = pipeline_.decode(rec);
   if (d && limit_to_ptraceable_ && refuse_if_not_ptraceable(*d)) return;
   if (d) report_exit_losses(*d);
+  if (d) note_ns_ids(*d);
+  if (d && opts_.loader.cgroup_id) adopt_cgroup_member(*d);
   if (recorder_) recorder_->append(rec);
   if (!d) return;
   const uint64_t rejected = pipeline_.processor().stats().rejected;
@@ -135,6 +138,49 @@ void Session::handle(std::span<const std::byte> rec) {
     else
       seed_after_exec(d->hdr.pid);
   }
+}
+
+void Session::note_ns_ids(const DecodedRecord& d) {
+  if (d.hdr.pid == 0 || d.type == VMAT_REC_NOTE || d.type == VMAT_REC_NS_IDS || d.type == VMAT_REC_FILE_DELETED ||
+      d.type == VMAT_REC_LOSS)
+    return;
+  if (d.type == VMAT_EV_FORK) note_ns_ids_of(d.fork.child_pid, d.fork.child_tid, d.hdr.ts);
+  note_ns_ids_of(d.hdr.pid, d.hdr.tid, d.hdr.ts);
+  if (d.type == VMAT_EV_EXIT) {
+    ns_seen_tids_.erase(d.hdr.tid);
+    if (d.exit.flags & VMAT_EXIT_GROUP) ns_other_pid_.erase(d.hdr.pid);
+  } else if (d.type == VMAT_EV_EXEC && d.exec.old_tid != d.hdr.tid) {
+    ns_seen_tids_.erase(d.exec.old_tid);  // de_thread(): that tid is gone
+  }
+}
+
+void Session::note_ns_ids_of(uint32_t pid, uint32_t tid, uint64_t ts) {
+  if (!ns_seen_tids_.insert(tid).second) return;
+  auto other = ns_other_pid_.find(pid);
+  if (other != ns_other_pid_.end() && !other->second) return;  // a process in our namespace
+  const auto ids = read_ns_ids(static_cast<pid_t>(pid), static_cast<pid_t>(tid));
+  if (!ids) return;  // gone already: its records show host ids only
+  ns_other_pid_[pid] = ids->nspid != 0;
+  if (!ids->nspid) return;
+  handle(encode_ns_ids(make_header(VMAT_REC_NS_IDS, ts, pid, tid, read_comm(static_cast<pid_t>(pid))), *ids));
+}
+
+void Session::adopt_cgroup_member(const DecodedRecord& d) {
+  if (d.type >= VMAT_REC_USER_BASE || d.type == VMAT_EV_EXIT || d.hdr.pid == 0) return;
+  if (pipeline_.processor().process(d.hdr.pid)) return;
+  // Read after the record was made: what it did is in the layout (its
+  // ts is older than the seed's), and it applies to nothing twice.
+  inject_layout(static_cast<pid_t>(d.hdr.pid), LayoutReason::kAttach, monotonic_ns());
+}
+
+size_t Session::attach_cgroup() {
+  size_t n = 0;
+  for (pid_t p : cgroup_members(opts_.cgroup)) {
+    if (tracer_->is_traced(static_cast<uint32_t>(p))) continue;
+    attach_one(p, /*required=*/false);
+    n++;
+  }
+  return n;
 }
 
 void Session::seed_after_exec(pid_t pid) {
@@ -383,6 +429,8 @@ void Session::drain() {
 
 bool Session::done() const {
   if (stop_requested_) return true;
+  // A service, or programs by name: traced until interrupted.
+  if (opts_.loader.cgroup_id || !opts_.loader.comm.empty()) return false;
   if (child_ > 0 && !child_status_) return false;
   return tracer_->traced_count() == 0;
 }
@@ -400,7 +448,13 @@ int Session::run() {
   auto banner = [&](const std::string& target) {
     if (!opts_.quiet) std::fprintf(stderr, "%s\n", banner_text(target, opts_.follow, plan_, attach_ns_).c_str());
   };
-  if (opts_.pid) {
+  if (!opts_.cgroup.empty()) {
+    const size_t members = attach_cgroup();
+    banner("cgroup " + escape_text(opts_.cgroup) + " (" + std::to_string(members) +
+           " processes now, and those that join it)");
+  } else if (!opts_.loader.comm.empty()) {
+    banner("every process named '" + escape_text(opts_.loader.comm) + "' from its exec");
+  } else if (opts_.pid) {
     attach(*opts_.pid);
     banner("pid " + std::to_string(*opts_.pid) + " (" + escape_text(read_comm(*opts_.pid)) + ")");
   } else {

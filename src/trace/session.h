@@ -17,6 +17,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/processor.h"
@@ -43,6 +45,7 @@ enum class MallocMode { kOff, kStack };
 
 struct TraceOptions {
   std::optional<pid_t> pid;             // -p PID
+  std::string cgroup;                   // --cgroup PATH: every member of this cgroup v2, present and future
   std::vector<std::string> command;     // -- CMD ARGS
   bool follow = true;                   // follow children
   PrinterOptions print;                 // output format and --maps
@@ -79,6 +82,9 @@ class Session {
   // Pieces of run(), for tests driving a trace in-process.
   pid_t spawn(const std::vector<std::string>& argv);
   void attach(pid_t pid);
+  // --cgroup: its members now, each attached as -p would (those that join
+  // later are traced by the kernel). Returns how many.
+  size_t attach_cgroup();
   // Polls the ring buffer once (up to timeout_ms) and does periodic work.
   void step(int timeout_ms);
   // Handles every record queued in the kernel now.
@@ -106,6 +112,14 @@ class Session {
   void inject_layout(pid_t pid, LayoutReason reason, uint64_t ts);
   void attach_one(pid_t pid, bool required);
   void check_unknown(uint32_t pid);
+  // Before a thread's first record: its ids in its own PID namespace, as a
+  // VMAT_REC_NS_IDS record, when that is not ours (read from /proc once
+  // per thread, not carried by every BPF record).
+  void note_ns_ids(const DecodedRecord& d);
+  void note_ns_ids_of(uint32_t pid, uint32_t tid, uint64_t ts);
+  // --cgroup: the kernel traces a process forked or moved into the cgroup
+  // by itself; its first record finds no layout: read it from /proc.
+  void adopt_cgroup_member(const DecodedRecord& d);
   void seed_unknown_child(uint32_t child);
   void inject_note(const std::string& key, const std::string& value);
   void check_losses();
@@ -149,6 +163,10 @@ class Session {
   // exec record, and nothing of theirs is recorded after it.
   bool limit_to_ptraceable_ = false;
   std::set<uint32_t> refused_;
+  // Threads whose namespace ids were looked up (until they exit), and
+  // processes found in our own PID namespace (their threads need no look-up).
+  std::unordered_set<uint32_t> ns_seen_tids_;
+  std::unordered_map<uint32_t, bool> ns_other_pid_;
   bool refuse_if_not_ptraceable(const DecodedRecord& d);
 };
 

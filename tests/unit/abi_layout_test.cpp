@@ -86,6 +86,7 @@ TEST(AbiLayout, RecordTypeIdsNeverChange) {
   EXPECT_EQ(VMAT_REC_LOSS, 0x8002);
   EXPECT_EQ(VMAT_REC_NOTE, 0x8003);
   EXPECT_EQ(VMAT_REC_FILE_DELETED, 0x8004);
+  EXPECT_EQ(VMAT_REC_NS_IDS, 0x8005);
 }
 
 }  // namespace

@@ -42,6 +42,7 @@ enum vmat_record_type {
 	VMAT_REC_LOSS = 0x8002,		/* frontend: kernel reported lost events */
 	VMAT_REC_NOTE = 0x8003,		/* frontend: free text note (attach, detach) */
 	VMAT_REC_FILE_DELETED = 0x8004, /* frontend: a mapped file was unlinked */
+	VMAT_REC_NS_IDS = 0x8005,	/* frontend: a thread's pid/tid in its own PID namespace */
 };
 
 /* enum vmat_sys: the table of traced syscalls. */

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/commands/commands.h"
+#include "trace/procfs.h"
 #include "trace/session.h"
 #include "util/errors.h"
 #include "util/time.h"
@@ -17,6 +18,7 @@ struct TraceArgs {
   std::string attach, faults = "stream", record_out, malloc = "stack";
   bool json = false, maps = false, no_follow = false;
   int pid = 0;
+  int pidns = 0;                    // --pidns: -p is a pid in this process's PID namespace
   bool fault_summary_flag = false;  // trace --summary
   std::string interval = "100ms";   // trace --interval
 };
@@ -24,6 +26,14 @@ struct TraceArgs {
 void add_trace_options(CLI::App* sub, TraceArgs& a) {
   TraceOptions& o = a.opts;
   sub->add_option("-p,--pid", a.pid, "trace this running process (all its threads)");
+  sub->add_option("--pidns", a.pidns,
+                  "-p PID is the pid inside the PID namespace of this host pid (any process of the container)");
+  sub->add_option("--cgroup", o.cgroup,
+                  "trace every process of this cgroup v2 directory: its members now and those forked or moved "
+                  "into it later (filtered in the kernel by cgroup id), until interrupted");
+  sub->add_option("--comm", o.loader.comm,
+                  "trace every process that execs a program of this name (as /proc/PID/comm shows it), from its "
+                  "exec, until interrupted");
   sub->add_flag("--json", a.json, "one JSON object per event");
   sub->add_flag("--maps", a.maps, "print each process's rebuilt layout (as /proc/PID/maps) when it ends");
   sub->add_flag("--pmap", o.print.pmap_at_end,
@@ -56,8 +66,16 @@ void add_trace_options(CLI::App* sub, TraceArgs& a) {
 
 int run_trace(TraceArgs& a, bool record) {
   TraceOptions& o = a.opts;
-  if (a.pid && !o.command.empty()) throw UserError("give either -p PID or -- CMD, not both");
-  if (!a.pid && o.command.empty()) throw UserError("nothing to trace: give -p PID or -- CMD ARGS");
+  if ((a.pid != 0) + !o.command.empty() + !o.cgroup.empty() + !o.loader.comm.empty() > 1)
+    throw UserError("give one of -p PID, --cgroup PATH, --comm NAME or -- CMD, not several");
+  if (!a.pid && o.command.empty() && o.cgroup.empty() && o.loader.comm.empty())
+    throw UserError("nothing to trace: give -p PID, --cgroup PATH, --comm NAME or -- CMD ARGS");
+  if (o.loader.comm.size() >= VMAT_COMM_LEN)
+    throw UserError("--comm " + o.loader.comm + ": longer than the " + std::to_string(VMAT_COMM_LEN - 1) +
+                    " characters the kernel keeps of a name (give its first " + std::to_string(VMAT_COMM_LEN - 1) +
+                    ")");
+  if (a.pidns && !a.pid) throw UserError("--pidns HOSTPID needs -p PID (the pid inside that namespace)");
+  if (a.pidns) a.pid = resolve_ns_pid(a.pidns, a.pid);
   if (a.pid) o.pid = a.pid;
   o.follow = !a.no_follow;
   o.print.format = a.json ? OutputFormat::kJson : OutputFormat::kText;

@@ -1,0 +1,354 @@
+// Processes in containers: a workload in its own PID and mount namespaces
+// (unshare), with a private /tmp bind-mounted over the host's, traced from
+// the host. The model must equal its /proc maps at every stop, every event
+// must carry its namespace pid/tid, and its file mapping must be named as
+// the process sees it (/tmp/...), not by the host directory behind it.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <functional>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/proc_maps.h"
+#include "e2e_util.h"
+#include "trace/procfs.h"
+#include "util/errors.h"
+
+using e2e::Stop;
+using e2e::TraceHarness;
+
+namespace {
+
+std::string comm_of(pid_t pid) {
+  auto c = e2e::read_file("/proc/" + std::to_string(pid) + "/comm").value_or("?\n");
+  if (!c.empty() && c.back() == '\n') c.pop_back();
+  return c;
+}
+
+// The last NStgid of a process (its pid in its own namespace), from /proc.
+uint32_t ns_pid_from_proc(pid_t pid) {
+  auto status = e2e::read_file("/proc/" + std::to_string(pid) + "/status").value_or("");
+  std::smatch m;
+  if (!std::regex_search(status, m, std::regex(R"(\nNStgid:([\t 0-9]+))"))) return 0;
+  std::string ids = m[1];
+  std::smatch last;
+  if (!std::regex_search(ids, last, std::regex(R"((\d+)\s*$)"))) return 0;
+  return static_cast<uint32_t>(std::stoul(last[1]));
+}
+
+// `sh` as pid 1 of a new PID namespace (init ignores the SIGSTOPs the
+// workload sends itself, so the workload is its child, pid 3 after mount's 2), with /tmp a
+// bind mount of `tmp` visible only in the new mount namespace.
+std::vector<std::string> in_container(const std::string& tmp, const std::string& workload_cmd) {
+  return {"/usr/bin/unshare",
+          "--pid",
+          "--mount",
+          "--fork",
+          "--mount-proc",
+          "--propagation",
+          "private",
+          "sh",
+          "-c",
+          "mount --bind " + tmp + " /tmp && " + workload_cmd + "; exit $?"};
+}
+
+// The host pid of the process called `comm` below `root`, once it exists and is fully stopped.
+pid_t wait_stopped_descendant(pid_t root, const std::string& comm) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (pid_t p : e2e::descendants_of(root))
+      if (comm_of(p) == comm && e2e::fully_stopped(p)) return p;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return 0;
+}
+
+TEST(Containers, PidAndMountNamespaceTracedFromTheHost) {
+  e2e::TempDir dir;
+  const std::string json = dir.file("events.json");
+  e2e::TempDir host_tmp;  // the container's /tmp
+  TraceHarness::Options o;
+  o.json_events_path = json;
+  auto harness = std::make_unique<TraceHarness>(o);
+  TraceHarness& h = *harness;
+  pid_t outer = h.start_untraced(
+      in_container(host_tmp.path(), e2e::workload("checkpoints") + " stopfirst file merge thread fork"));
+  const pid_t cp = wait_stopped_descendant(outer, "checkpoints");
+  ASSERT_GT(cp, 0) << "the workload never reached its first stop inside the namespaces";
+  const uint32_t cp_nspid = ns_pid_from_proc(cp);
+  ASSERT_EQ(cp_nspid, 3u) << "the workload is not pid 3 of a new PID namespace (after sh and mount)";
+  // --pidns MEMBER -p NSPID names it from the host (the member: the namespace's init).
+  ASSERT_EQ(vmatrace::resolve_ns_pid(cp, 3), cp);
+  const std::vector<pid_t> kids = e2e::children_of(outer);
+  ASSERT_EQ(kids.size(), 1u) << "unshare --fork has one child, the namespace's sh";
+  EXPECT_EQ(vmatrace::resolve_ns_pid(kids[0], 3), cp);
+  EXPECT_EQ(vmatrace::resolve_ns_pid(cp, 1), kids[0]);
+  EXPECT_THROW(vmatrace::resolve_ns_pid(cp, 4000000), vmatrace::UserError);
+
+  h.attach(cp);
+  int stops = 0;
+  std::map<pid_t, uint32_t> nspid_at_stop;  // host pid -> its namespace pid, read while stopped
+  h.run([&](const Stop& s) {
+    stops++;
+    nspid_at_stop[s.pid] = ns_pid_from_proc(s.pid);
+    auto kernel = e2e::read_file("/proc/" + std::to_string(s.pid) + "/maps");
+    ASSERT_TRUE(kernel.has_value());
+    const std::string model = h.model_maps(s.pid);
+    EXPECT_EQ(model, *kernel) << "stop #" << s.index << " of pid " << s.pid << ": model differs from /proc\n"
+                              << e2e::diff_lines(*kernel, model, "/proc maps", "vmatrace model");
+    // The file step's mapping, named as the process sees it.
+    if (model.find("vmatrace-checkpoints-") != std::string::npos) {
+      EXPECT_NE(model.find(" /tmp/vmatrace-checkpoints-"), std::string::npos) << model;
+      EXPECT_EQ(model.find(host_tmp.path()), std::string::npos) << "the host path leaked in:\n" << model;
+    }
+  });
+  EXPECT_EQ(h.exit_status(), 0) << "the workload failed inside the namespaces";
+  // stopfirst 1 + file 1 + merge 1 + thread 2 + fork 2 (one of them the child's)
+  EXPECT_EQ(stops, 7);
+  ASSERT_EQ(nspid_at_stop.size(), 2u) << "the forked child was not followed to its stop";
+
+  // Every event of the traced processes carries nspid/nstid, equal to what
+  // /proc said; the thread has a namespace tid of its own.
+  harness.reset();  // its printer flushes the event stream
+  const std::string events = e2e::read_file(json).value_or("");
+  const std::regex ids(R"re("pid":(\d+),"tid":(\d+)(,"nspid":(\d+),"nstid":(\d+))?)re");
+  size_t lines = 0, with_ns = 0;
+  std::set<uint32_t> thread_nstids;
+  bool tmp_mmap = false;
+  for (const auto& line : e2e::split_lines(events)) {
+    std::smatch m;
+    if (!std::regex_search(line, m, ids)) continue;
+    const pid_t pid = static_cast<pid_t>(std::stoul(m[1]));
+    const uint32_t tid = static_cast<uint32_t>(std::stoul(m[2]));
+    if (!nspid_at_stop.count(pid)) continue;
+    lines++;
+    if (!m[3].matched) {
+      ADD_FAILURE() << "event without nspid: " << line;
+      continue;
+    }
+    with_ns++;
+    EXPECT_EQ(std::stoul(m[4]), nspid_at_stop[pid]) << line;
+    if (tid == static_cast<uint32_t>(pid))
+      EXPECT_EQ(std::stoul(m[5]), nspid_at_stop[pid]) << line;
+    else
+      thread_nstids.insert(static_cast<uint32_t>(std::stoul(m[5])));
+    if (line.find("\"event\":\"mmap\"") != std::string::npos &&
+        line.find("\"path\":\"/tmp/vmatrace-checkpoints-") != std::string::npos)
+      tmp_mmap = true;
+  }
+  EXPECT_GT(lines, 20u) << events.substr(0, 2000);
+  EXPECT_EQ(with_ns, lines);
+  EXPECT_FALSE(thread_nstids.empty()) << "no event of the workload's thread";
+  for (uint32_t t : thread_nstids) EXPECT_LT(t, 100u) << "a namespace tid looks like a host tid";
+  EXPECT_TRUE(tmp_mmap) << "no mmap of the private /tmp file named as seen inside";
+}
+
+// A cgroup v2 hierarchy of our own (this machine mounts only v1), with
+// one fresh cgroup in it; removed (and unmounted) at the end.
+class Cgroup2 {
+ public:
+  Cgroup2() {
+    if (::mount("none", mnt_.path().c_str(), "cgroup2", 0, nullptr) != 0)
+      throw std::runtime_error(std::string("mount -t cgroup2: ") + std::strerror(errno));
+    path_ = mnt_.path() + "/vmatrace-e2e-" + std::to_string(::getpid());
+    if (::mkdir(path_.c_str(), 0755) != 0 && errno != EEXIST)
+      throw std::runtime_error("mkdir " + path_ + ": " + std::strerror(errno));
+  }
+  ~Cgroup2() {
+    ::rmdir(path_.c_str());
+    ::umount2(mnt_.path().c_str(), MNT_DETACH);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  e2e::TempDir mnt_;
+  std::string path_;
+};
+
+std::vector<pid_t> read_pids(const std::string& file) {
+  std::vector<pid_t> out;
+  std::ifstream in(file);
+  for (pid_t p; in >> p;) out.push_back(p);
+  return out;
+}
+
+// Runs the trace until `finished`: each traced process (and each of
+// `also()`, processes that may stop before their first record) seen fully
+// stopped has its model compared with /proc, and is continued.
+void drive(vmatrace::Session& session, const std::function<bool()>& finished,
+           const std::function<std::vector<pid_t>()>& also, std::map<pid_t, int>& stops) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!finished()) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the workloads did not finish";
+    session.step(1);
+    std::vector<pid_t> pids;
+    for (const auto* p : session.processor().processes())
+      if (!p->exited) pids.push_back(static_cast<pid_t>(p->pid));
+    for (pid_t p : also())
+      if (std::find(pids.begin(), pids.end(), p) == pids.end()) pids.push_back(p);
+    for (pid_t pid : pids) {
+      if (!e2e::fully_stopped(pid)) continue;
+      session.drain();
+      stops[pid]++;
+      auto kernel = e2e::read_file("/proc/" + std::to_string(pid) + "/maps");
+      const auto* p = session.processor().process(static_cast<uint32_t>(pid));
+      if (kernel && p && p->seeded)
+        EXPECT_EQ(vmatrace::format_proc_maps(p->layout), *kernel) << "pid " << pid << " at a stop";
+      else
+        ADD_FAILURE() << "pid " << pid << " stopped but its layout is not known to the model";
+      ::kill(pid, SIGCONT);
+    }
+  }
+  session.drain();
+}
+
+// All pids the session saw, running or ended.
+std::set<uint32_t> traced_pids(const vmatrace::Session& session) {
+  std::set<uint32_t> traced;
+  for (const auto* p : session.processor().processes()) traced.insert(p->pid);
+  for (const auto& p : session.processor().ended()) traced.insert(p.pid);
+  return traced;
+}
+
+// --cgroup: three processes that join the cgroup after the trace began are
+// all followed (their layouts equal /proc at every stop), and processes
+// started at the same time outside it are not traced at all.
+TEST(Containers, CgroupFollowsProcessesThatJoinAfterTheTraceBegan) {
+  Cgroup2 cg;
+  e2e::TempDir dir;
+  vmatrace::TraceOptions to;
+  to.quiet = true;
+  to.summary = false;
+  // Outlives the session (its printer flushes into it when destroyed).
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> devnull(std::fopen("/dev/null", "w"), std::fclose);
+  ASSERT_NE(devnull, nullptr);
+  to.out = devnull.get();
+  to.cgroup = cg.path();
+  vmatrace::Session session(std::move(to));
+  EXPECT_EQ(session.attach_cgroup(), 0u);
+
+  // Started after the trace began: a shell that moves itself into the
+  // cgroup and starts three workloads there, and the same outside it.
+  const std::string inside_pids = dir.file("inside"), outside_pids = dir.file("outside");
+  const std::string cp = e2e::workload("checkpoints") + " merge mprotect";
+  const std::string three = "for i in 1 2 3; do " + cp + " & echo $! >> ";
+  e2e::Subprocess inside(
+      {"sh", "-c", "echo $$ > " + cg.path() + "/cgroup.procs && " + three + inside_pids + "; done; wait"});
+  e2e::Subprocess outside(
+      {"sh", "-c",
+       "for i in 1 2 3; do " + e2e::workload("demo") + " > /dev/null & echo $! >> " + outside_pids + "; done; wait"});
+
+  std::map<pid_t, int> stops;  // by host pid
+  std::optional<int> inside_status, outside_status;
+  drive(
+      session,
+      [&] {
+        if (!inside_status) inside_status = inside.poll();
+        if (!outside_status) outside_status = outside.poll();
+        return inside_status && outside_status;
+      },
+      [&] { return read_pids(inside_pids); }, stops);
+  session.drain();
+  EXPECT_EQ(*inside_status, 0);
+  EXPECT_EQ(*outside_status, 0);
+
+  const auto in = read_pids(inside_pids), out = read_pids(outside_pids);
+  ASSERT_EQ(in.size(), 3u);
+  ASSERT_EQ(out.size(), 3u);
+  const std::set<uint32_t> traced = traced_pids(session);
+  for (pid_t p : in) {
+    EXPECT_TRUE(traced.count(static_cast<uint32_t>(p))) << "cgroup member " << p << " was not traced";
+    EXPECT_EQ(stops[p], 3) << "stops of cgroup member " << p
+                           << " (merge 1 + mprotect 2, as in Layout.AttachToRunningProcess)";
+  }
+  EXPECT_TRUE(traced.count(static_cast<uint32_t>(inside.pid()))) << "the shell that moved into the cgroup";
+  for (pid_t p : out)
+    EXPECT_FALSE(traced.count(static_cast<uint32_t>(p))) << "pid " << p << " outside the cgroup was traced";
+  EXPECT_FALSE(traced.count(static_cast<uint32_t>(outside.pid())));
+  for (uint32_t p : traced) {
+    const bool ours =
+        p == static_cast<uint32_t>(inside.pid()) || std::count(in.begin(), in.end(), static_cast<pid_t>(p));
+    EXPECT_TRUE(ours) << "pid " << p << " traced but not in the cgroup";
+  }
+}
+
+// Bad --cgroup paths: one clear line each, non-zero exit.
+TEST(Containers, CgroupThatIsNotThereOrNotV2SaysSo) {
+  auto r = e2e::run_command(e2e::vmatrace_argv({"trace", "--cgroup", "/sys/fs/cgroup/no-such-group-here"}));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("--cgroup /sys/fs/cgroup/no-such-group-here: No such file or directory"), std::string::npos)
+      << r.err;
+  auto v1 = e2e::run_command(e2e::vmatrace_argv({"trace", "--cgroup", "/proc"}));
+  EXPECT_NE(v1.status, 0);
+  EXPECT_NE(v1.err.find("--cgroup /proc: not a cgroup v2 directory"), std::string::npos) << v1.err;
+  auto both = e2e::run_command(e2e::vmatrace_argv({"trace", "--cgroup", "/proc", "-p", "1"}));
+  EXPECT_NE(both.status, 0);
+  EXPECT_NE(both.err.find("give one of -p PID, --cgroup PATH, --comm NAME or -- CMD"), std::string::npos) << both.err;
+}
+
+// --comm NAME: a program started under that name after the trace began is
+// traced from its exec (layout equal to /proc at each stop); one started at
+// the same time under another name is not.
+TEST(Containers, CommTracesProgramsOfThatNameAsTheyStart) {
+  e2e::TempDir dir;
+  const std::string name = "vtc" + std::to_string(::getpid() % 1000000);  // unique, under 16 bytes
+  const std::string named = dir.file(name);
+  ASSERT_EQ(::symlink(e2e::workload("checkpoints").c_str(), named.c_str()), 0);  // comm: the link's name
+  vmatrace::TraceOptions to;
+  to.quiet = true;
+  to.summary = false;
+  // Outlives the session (its printer flushes into it when destroyed).
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> devnull(std::fopen("/dev/null", "w"), std::fclose);
+  ASSERT_NE(devnull, nullptr);
+  to.out = devnull.get();
+  to.loader.comm = name;
+  vmatrace::Session session(std::move(to));
+
+  e2e::Subprocess wanted({named, "merge", "mprotect"});
+  e2e::Subprocess other({e2e::workload("demo")});
+  std::map<pid_t, int> stops;
+  std::optional<int> wanted_status, other_status;
+  drive(
+      session,
+      [&] {
+        if (!wanted_status) wanted_status = wanted.poll();
+        if (!other_status) other_status = other.poll();
+        return wanted_status && other_status;
+      },
+      [&] { return std::vector<pid_t>{wanted.pid()}; }, stops);
+  EXPECT_EQ(*wanted_status, 0);
+  EXPECT_EQ(*other_status, 0);
+  const std::set<uint32_t> traced = traced_pids(session);
+  EXPECT_EQ(traced, std::set<uint32_t>{static_cast<uint32_t>(wanted.pid())});
+  EXPECT_EQ(stops[wanted.pid()], 3) << "merge 1 + mprotect 2";
+}
+
+// A namespace pid that is not there: one clear line, non-zero exit.
+TEST(Containers, PidnsWithAnUnknownPidSaysSo) {
+  auto r = e2e::run_command(e2e::vmatrace_argv({"trace", "--pidns", std::to_string(getpid()), "-p", "3999999"}));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("no process with pid 3999999 in the PID namespace of pid"), std::string::npos) << r.err;
+  auto n = e2e::run_command(e2e::vmatrace_argv({"trace", "--pidns", "3999999", "-p", "1"}));
+  EXPECT_NE(n.status, 0);
+  EXPECT_NE(n.err.find("--pidns 3999999: no process with that pid"), std::string::npos) << n.err;
+}
+
+}  // namespace
