@@ -41,6 +41,34 @@ static __always_inline int vmat_comm_wanted(struct task_struct *task)
 	return 1;
 }
 
+/*
+ * A new traced task in a PID namespace below the initial one: its ids
+ * there (pid->numbers[pid->level], as task_pid_vnr() in its own namespace
+ * reads them), before its fork record, so the frontend need not find it
+ * in /proc (a short-lived child is gone by then).
+ */
+static __always_inline void vmat_emit_ns_ids(struct task_struct *child, __u32 ctgid, __u32 ctid)
+{
+	struct pid *tpid = BPF_CORE_READ(child, thread_pid);
+	struct pid *gpid = BPF_CORE_READ(child, group_leader, thread_pid);
+	unsigned int level = BPF_CORE_READ(tpid, level);
+	struct vmat_ns_ids_event e = {};
+	struct upid up;
+
+	if (level == 0 || level > 32)
+		return;
+	if (bpf_core_read(&up, sizeof(up), &tpid->numbers[level]))
+		return;
+	e.nstid = up.nr;
+	if (bpf_core_read(&up, sizeof(up), &gpid->numbers[level]))
+		return;
+	e.nspid = up.nr;
+	vmat_fill_hdr(&e.hdr, VMAT_EV_NS_IDS, sizeof(e));
+	e.hdr.pid = ctgid;
+	e.hdr.tid = ctid;
+	vmat_output(&e, sizeof(e), ctgid);
+}
+
 SEC("raw_tp/sched_process_fork")
 int process_fork_raw(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -71,6 +99,8 @@ int process_fork_raw(struct bpf_raw_tracepoint_args *ctx)
 	}
 	e.child_pid = ctgid;
 	e.child_tid = BPF_CORE_READ(child, pid);
+	if ((e.flags & (VMAT_FORK_THREAD | VMAT_FORK_TRACED)))
+		vmat_emit_ns_ids(child, ctgid, e.child_tid);
 	vmat_fill_hdr(&e.hdr, VMAT_EV_FORK, sizeof(e));
 	vmat_output(&e, sizeof(e), ptgid);
 	return 0;

@@ -78,6 +78,9 @@ TEST(AbiLayout, RecordTypeIdsNeverChange) {
   EXPECT_EQ(sizeof(vmat_vma_kernel_event), 120u);
   EXPECT_EQ(offsetof(vmat_vma_kernel_event, index), 48u);
   EXPECT_EQ(offsetof(vmat_vma_kernel_event, vma_key), 64u);
+  EXPECT_EQ(VMAT_EV_NS_IDS, 11);
+  EXPECT_EQ(sizeof(vmat_ns_ids_event), 48u);
+  EXPECT_EQ(offsetof(vmat_ns_ids_event, nstid), 44u);
   EXPECT_EQ(offsetof(vmat_vma_kernel_event, vma), 72u);
   EXPECT_EQ(VMAT_VMAK_MAPLE_TREE, 1);
   EXPECT_EQ(VMAT_VMAK_FENTRY, 2);

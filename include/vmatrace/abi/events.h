@@ -36,6 +36,7 @@ enum vmat_record_type {
 	VMAT_EV_FS = 7,		  /* struct vmat_fs_event */
 	VMAT_EV_USER_STACK = 8,	  /* struct vmat_user_stack_event (+ stack bytes) */
 	VMAT_EV_VMA_KERNEL = 10,  /* struct vmat_vma_kernel_event */
+	VMAT_EV_NS_IDS = 11,	  /* struct vmat_ns_ids_event */
 
 	VMAT_REC_USER_BASE = 0x8000,
 	VMAT_REC_LAYOUT = 0x8001,	/* frontend: a full layout of one process */
@@ -227,6 +228,19 @@ struct vmat_vma_kernel_event {
 	struct vmat_vma_info vma; /* the stored VMA at the store (vm_flags may be set after it) */
 };
 
+/*
+ * A traced thread or process at its creation (before its fork record), when
+ * it lives in a PID namespace below the initial one: its pid and tid in its
+ * own (innermost) namespace. hdr.pid/tid are the new task's host ids. The
+ * payload of the frontend's VMAT_REC_NS_IDS (read from /proc for threads
+ * that existed at attach) is the same.
+ */
+struct vmat_ns_ids_event {
+	struct vmat_hdr hdr;
+	__u32 nspid;
+	__u32 nstid;
+};
+
 /* Per-pid state the BPF side keeps for each traced process. */
 struct vmat_traced {
 	__u32 follow;	 /* children of this process are traced too */
@@ -265,6 +279,7 @@ VMAT_STATIC_ASSERT(sizeof(struct vmat_user_stack_event) == 192, "vmat_user_stack
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_user_stack_event, regs) == 56,
 		   "vmat_user_stack_event.regs");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_kernel_event) == 120, "vmat_vma_kernel_event layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_ns_ids_event) == 48, "vmat_ns_ids_event layout");
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_vma_kernel_event, vma) == 72,
 		   "vmat_vma_kernel_event.vma");
 
