@@ -356,7 +356,7 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
   if (start_ts_ == 0) start_ts_ = rec.hdr.ts;
   derive_changes_ = sink != nullptr && sink->wants_derived();
   Applied out;
-  if (rec.type == VMAT_REC_NS_IDS) {
+  if (rec.type == VMAT_REC_NS_IDS || rec.type == VMAT_EV_NS_IDS) {
     ns_ids_[rec.hdr.tid] = *rec.ns_ids;
     return;  // shown on the thread's own records
   }

@@ -226,6 +226,13 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
       if (!fits<vmat_exit_event>(rec, error)) return false;
       std::memcpy(&d.exit, rec.data(), sizeof(d.exit));
       break;
+    case VMAT_EV_NS_IDS: {
+      if (!fits<vmat_ns_ids_event>(rec, error)) return false;
+      vmat_ns_ids_event e;
+      std::memcpy(&e, rec.data(), sizeof(e));
+      d.ns_ids = NsIdsRecord{e.nspid, e.nstid};
+      break;
+    }
     case VMAT_EV_FS:
       if (!fits<vmat_fs_event>(rec, error)) return false;
       std::memcpy(&d.fs, rec.data(), sizeof(d.fs));

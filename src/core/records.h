@@ -52,10 +52,12 @@ struct FileDeletedRecord {
   std::string path;
 };
 
-// VMAT_REC_NS_IDS: the thread hdr.tid of process hdr.pid (host ids) is
-// nstid of process nspid in its own PID namespace (the last NSpid/NStgid
-// of /proc/PID/task/TID/status). Written once per thread, before its first
-// record, only for threads in another PID namespace than vmatrace's.
+// VMAT_REC_NS_IDS and VMAT_EV_NS_IDS: the thread hdr.tid of process
+// hdr.pid (host ids) is nstid of process nspid in its own PID namespace.
+// From BPF at its fork (VMAT_EV_NS_IDS), or from /proc for a thread that
+// existed before (the last NSpid/NStgid of /proc/PID/task/TID/status):
+// once per thread, before its first record, only for threads in another
+// PID namespace than vmatrace's.
 struct NsIdsRecord {
   uint32_t nspid = 0;
   uint32_t nstid = 0;

@@ -141,6 +141,11 @@ void Session::handle(std::span<const std::byte> rec) {
 }
 
 void Session::note_ns_ids(const DecodedRecord& d) {
+  if (d.type == VMAT_EV_NS_IDS) {  // the kernel's, at its fork: no /proc look-up for it
+    ns_seen_tids_.insert(d.hdr.tid);
+    ns_other_pid_[d.hdr.pid] = true;
+    return;
+  }
   if (d.hdr.pid == 0 || d.type == VMAT_REC_NOTE || d.type == VMAT_REC_NS_IDS || d.type == VMAT_REC_FILE_DELETED ||
       d.type == VMAT_REC_LOSS)
     return;

@@ -341,6 +341,44 @@ TEST(Containers, CommTracesProgramsOfThatNameAsTheyStart) {
   EXPECT_EQ(stops[wanted.pid()], 3) << "merge 1 + mprotect 2";
 }
 
+// A process that starts and ends in a new PID namespace faster than the
+// frontend reads /proc: its ids come from the kernel at its fork, so every
+// one of its events still carries them (it is pid 1 there), live and in
+// the replay of the recording made in the same run.
+TEST(Containers, ShortLivedProcessInANewPidNamespaceHasItsNamespacePid) {
+  e2e::TempDir dir;
+  const std::string rec = dir.file("ns.vmat");
+  auto r = e2e::run_command(e2e::vmatrace_argv({"trace", "--json", "-o", rec, "--", "/usr/bin/unshare", "--pid",
+                                                "--fork", "--mount-proc", e2e::workload("demo")}));
+  ASSERT_EQ(r.status, 0) << e2e::describe(r);
+  auto replay = e2e::run_command(e2e::vmatrace_argv({"replay", "--json", rec}));
+  ASSERT_EQ(replay.status, 0) << e2e::describe(replay);
+  for (const std::string* out : {&r.out, &replay.out}) {
+    size_t demo = 0, with_ns = 0, unshare_with_ns = 0;
+    for (const auto& line : e2e::split_lines(*out)) {
+      const bool ns = line.find("\"nspid\":1,\"nstid\":1,") != std::string::npos;
+      if (line.find("\"comm\":\"demo\"") != std::string::npos) {
+        demo++;
+        with_ns += ns;
+      } else if (line.find("\"comm\":\"unshare\"") != std::string::npos &&
+                 line.find("\"nspid\"") != std::string::npos) {
+        // unshare's child before its exec is in the namespace too; unshare itself is not.
+        unshare_with_ns += line.find("\"event\":\"fork\"") != std::string::npos;
+      }
+    }
+    EXPECT_GT(demo, 50u) << out->substr(0, 3000);
+    EXPECT_EQ(with_ns, demo) << "demo's events without nspid 1";
+    EXPECT_EQ(unshare_with_ns, 0u) << "the fork is unshare's own (host namespace) event";
+  }
+  auto json_lines = [](const std::string& out) {  // the workload prints to the same stdout live
+    std::vector<std::string> v;
+    for (const auto& l : e2e::split_lines(out))
+      if (!l.empty() && l[0] == '{') v.push_back(l);
+    return v;
+  };
+  EXPECT_EQ(json_lines(r.out), json_lines(replay.out)) << "live and replayed output differ";
+}
+
 // A namespace pid that is not there: one clear line, non-zero exit.
 TEST(Containers, PidnsWithAnUnknownPidSaysSo) {
   auto r = e2e::run_command(e2e::vmatrace_argv({"trace", "--pidns", std::to_string(getpid()), "-p", "3999999"}));

@@ -93,6 +93,10 @@ int run_info(const std::string& path, bool json, bool privacy) {
       case VMAT_REC_FILE_DELETED:
         counts["file_deleted"]++;
         break;
+      case VMAT_EV_NS_IDS:
+      case VMAT_REC_NS_IDS:
+        counts["ns_ids"]++;
+        break;
       default:
         counts["unknown"]++;
         break;
