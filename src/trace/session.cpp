@@ -149,7 +149,11 @@ void Session::note_ns_ids(const DecodedRecord& d) {
   if (d.hdr.pid == 0 || d.type == VMAT_REC_NOTE || d.type == VMAT_REC_NS_IDS || d.type == VMAT_REC_FILE_DELETED ||
       d.type == VMAT_REC_LOSS)
     return;
-  if (d.type == VMAT_EV_FORK) note_ns_ids_of(d.fork.child_pid, d.fork.child_tid, d.hdr.ts);
+  // A child the kernel did not name (VMAT_EV_NS_IDS comes before its fork
+  // record) is in the initial namespace: no /proc look-up for it.
+  if (d.type == VMAT_EV_FORK && (d.fork.flags & (VMAT_FORK_TRACED | VMAT_FORK_THREAD)) &&
+      ns_seen_tids_.insert(d.fork.child_tid).second)
+    ns_other_pid_.try_emplace(d.fork.child_pid, false);
   note_ns_ids_of(d.hdr.pid, d.hdr.tid, d.hdr.ts);
   if (d.type == VMAT_EV_EXIT) {
     ns_seen_tids_.erase(d.hdr.tid);
