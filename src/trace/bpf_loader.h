@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "trace/features.h"
+#include "trace/ring_reader.h"
 #include "util/unique_fd.h"
 #include "vmatrace/abi/fault_summary.h"
 
 struct vmatrace_bpf;  // the bpftool skeleton
-struct ring_buffer;   // libbpf
 struct bpf_link;
 
 namespace vmatrace {
@@ -105,13 +105,9 @@ class BpfTracer {
   struct SkelDeleter {
     void operator()(struct ::vmatrace_bpf* s) const;
   };
-  struct RingDeleter {
-    void operator()(ring_buffer* r) const;
-  };
   struct LinkDeleter {
     void operator()(bpf_link* l) const;
   };
-  static int on_sample(void* ctx, void* data, size_t size);
   // Detaches every program without waiting for the kernel's grace periods
   // (bpf_loader.cpp: close_in_background).
   void release_links();
@@ -135,9 +131,8 @@ class BpfTracer {
   std::unique_ptr<struct ::vmatrace_bpf, SkelDeleter> skel_;
   // Declared after skel_: links are destroyed before the programs.
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
-  std::unique_ptr<ring_buffer, RingDeleter> ring_;
+  std::unique_ptr<RingReader> ring_;
   Handler handler_;
-  int handled_ = 0;
   bool fault_perf_ = false;
   std::string fault_perf_error_;
 };
