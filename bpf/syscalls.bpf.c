@@ -185,9 +185,10 @@ __noinline int vmat_emit_syscall(__u32 sys, const struct vmat_sys_args *a, __u64
 	for (int i = 0; i < 6; i++)
 		e->args[i] = args[i];
 
+	/* Plain loads through the BTF task pointer: no probe-read calls. */
 	task = bpf_get_current_task_btf();
-	e->start_brk = BPF_CORE_READ(task, mm, start_brk);
-	e->brk = BPF_CORE_READ(task, mm, brk);
+	e->start_brk = task->mm->start_brk;
+	e->brk = task->mm->brk;
 
 	range = sys_range(sys);
 	switch (range) {
