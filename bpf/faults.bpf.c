@@ -259,11 +259,12 @@ static __always_inline void aggregate(__u32 tgid, __u32 tid, __u64 addr, __u64 i
  */
 static __always_inline bool current_in_execve(void)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	/* A plain load through the BTF task pointer, not a probe read. */
+	struct task_struct *task = bpf_get_current_task_btf();
 
 	if (!bpf_core_field_exists(task->in_execve))
 		return false;
-	return BPF_CORE_READ_BITFIELD_PROBED(task, in_execve);
+	return BPF_CORE_READ_BITFIELD(task, in_execve);
 }
 
 static __always_inline void emit(__u32 tgid, __u64 addr, __u64 ip, __u32 error_code, __u32 flags)

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "trace/fault_perf.h"
@@ -109,7 +110,6 @@ std::string missing_capabilities() {
 }  // namespace
 
 void BpfTracer::SkelDeleter::operator()(struct ::vmatrace_bpf* s) const { vmatrace_bpf__destroy(s); }
-void BpfTracer::RingDeleter::operator()(ring_buffer* r) const { ring_buffer__free(r); }
 void BpfTracer::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 
 // What select_programs() picked, for the attach steps.
@@ -294,8 +294,11 @@ void BpfTracer::attach_fault_perf(FaultPerfEvents& perf) {
 }
 
 void BpfTracer::open_ring() {
-  ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.vmat_events), &BpfTracer::on_sample, this, nullptr));
-  if (!ring_) fail("creating the ring buffer reader", errno);
+  try {
+    ring_ = std::make_unique<RingReader>(bpf_map__fd(skel_->maps.vmat_events));
+  } catch (const std::system_error& e) {
+    fail("creating the ring buffer reader", e.code().value());
+  }
 }
 
 namespace {
@@ -368,19 +371,10 @@ void BpfTracer::release_links() {
 
 BpfTracer::~BpfTracer() { release_links(); }
 
-// At most this many records per poll() or drain(): libbpf consumes until
-// the ring is empty, which never happens while producers outrun us (a
-// sanitizer build, a loaded machine), and then nothing else (signals, loss
-// checks) would ever run. A negative return stops libbpf after this record
-// (already consumed).
+// At most this many records per poll() or drain(): reading until the ring
+// is empty never ends while producers outrun us (a sanitizer build, a
+// loaded machine), and then nothing else (signals, loss checks) would run.
 constexpr int kBatch = 4096;
-constexpr int kBatchDone = -ECANCELED;
-
-int BpfTracer::on_sample(void* ctx, void* data, size_t size) {
-  auto* self = static_cast<BpfTracer*>(ctx);
-  self->handler_(std::span<const std::byte>(static_cast<const std::byte*>(data), size));
-  return ++self->handled_ >= kBatch ? kBatchDone : 0;
-}
 
 void BpfTracer::trace_pid(uint32_t tgid, bool follow, bool wait_exec) {
   vmat_traced t{};
@@ -413,21 +407,20 @@ size_t BpfTracer::traced_count() const {
 }
 
 int BpfTracer::poll(int timeout_ms) {
-  handled_ = 0;
-  int err = ring_buffer__poll(ring_.get(), timeout_ms);
-  if (err == kBatchDone) return handled_;
-  if (err < 0 && err != -EINTR) fail("reading the ring buffer", -err);
-  // The timeout path consumes nothing by itself: drain explicitly.
-  err = ring_buffer__consume(ring_.get());
-  if (err < 0 && err != -EINTR && err != kBatchDone) fail("reading the ring buffer", -err);
-  return handled_;
+  try {
+    ring_->wait(timeout_ms);  // woken or not, read what is there
+  } catch (const std::system_error& e) {
+    fail("reading the ring buffer", e.code().value());
+  }
+  return drain();
 }
 
 int BpfTracer::drain() {
-  handled_ = 0;
-  int err = ring_buffer__consume(ring_.get());
-  if (err < 0 && err != -EINTR && err != kBatchDone) fail("reading the ring buffer", -err);
-  return handled_;
+  int handled = 0;
+  return ring_->consume([&](std::span<const std::byte> rec) {
+    handler_(rec);
+    return ++handled < kBatch;
+  });
 }
 
 std::map<uint32_t, uint64_t> BpfTracer::lost() const {
