@@ -15,11 +15,13 @@ std::vector<DeletedFile> find_deleted_files(const Processor& proc) {
   std::vector<DeletedFile> files;
   std::set<std::pair<uint32_t, uint64_t>> seen;
   for (const auto* p : proc.processes()) {
-    for (const auto& v : p->layout.vmas()) {
-      if (!v.is_file() || v.deleted || v.path.empty() || v.path[0] != '/') continue;
-      if (!seen.insert({v.dev, v.ino}).second) continue;
+    // Walked in place: run at every poll, it must not copy a layout of
+    // tens of thousands of VMAs.
+    p->layout.for_each_vma([&](const Vma& v) {
+      if (!v.is_file() || v.deleted || v.path.empty() || v.path[0] != '/') return;
+      if (!seen.insert({v.dev, v.ino}).second) return;
       files.push_back({p->pid, v.dev, v.ino, v.path});
-    }
+    });
   }
   std::vector<DeletedFile> gone;
   for (auto& f : files) {
