@@ -255,7 +255,7 @@ void Session::check_unknown(uint32_t pid) {
 
 // Written into the stream as records, so replay shows the same.
 void Session::check_deleted(uint64_t ts) {
-  for (const auto& f : find_deleted_files(pipeline_.processor())) {
+  for (const auto& f : deleted_files_.find(pipeline_.processor())) {
     auto bytes =
         encode_file_deleted(make_header(VMAT_REC_FILE_DELETED, ts ? ts : monotonic_ns(), f.pid, f.pid, "vmatrace"),
                             FileDeletedRecord{f.dev, f.ino, f.path});

@@ -132,6 +132,7 @@ class Session {
   std::unique_ptr<BpfTracer> tracer_;
   LossLedger losses_;
   ObjectNotes objects_;
+  DeletedFileWatch deleted_files_;
   // Records seen by type (the ring buffer's event types are small numbers).
   std::array<uint64_t, 16> type_counts_{};
   std::map<std::string, uint64_t> event_counts() const;  // for the summary line
