@@ -113,6 +113,9 @@ void Session::handle(std::span<const std::byte> rec) {
   if (d) report_exit_losses(*d);
   if (recorder_) recorder_->append(rec);
   if (!d) return;
+  // The BPF side drops an exiting process from the traced set, and adds a
+  // followed child at its fork.
+  if (d->type == VMAT_EV_EXIT || d->type == VMAT_EV_FORK) recount_ = true;
   const uint64_t rejected = pipeline_.processor().stats().rejected;
   pipeline_.apply(*d);
   if (pipeline_.processor().stats().rejected != rejected) check_unknown(d->hdr.pid);
@@ -222,6 +225,7 @@ void Session::attach_one(pid_t pid, bool required) {
     l = read_proc_layout_record(pid);
   } catch (const std::exception& ex) {
     tracer_->untrace_pid(static_cast<uint32_t>(pid));
+    recount_ = true;
     if (required) throw UserError("process " + std::to_string(pid) + " exited during attach");
     return;
   }
@@ -281,6 +285,7 @@ bool Session::refuse_if_not_ptraceable(const DecodedRecord& d) {
   const std::string why = ptrace_refusal(static_cast<pid_t>(pid));
   if (why.empty()) return false;
   tracer_->untrace_pid(pid);
+  recount_ = true;
   refused_.insert(pid);
   std::fprintf(stderr, "vmatrace: stopped following pid %u (%s): %s\n", pid, escape_text(read_comm(pid)).c_str(),
                why.c_str());
@@ -384,7 +389,14 @@ void Session::drain() {
 bool Session::done() const {
   if (stop_requested_) return true;
   if (child_ > 0 && !child_status_) return false;
-  return tracer_->traced_count() == 0;
+  if (recount_ || periodic_due_) {
+    traced_ = tracer_->traced_count();
+    // Counted at every turn until the next tick: the BPF side drops an
+    // exiting process just after it submits the exit record, which may be
+    // handled first.
+    if (periodic_due_) recount_ = false;
+  }
+  return traced_ == 0;
 }
 
 int Session::run() {
