@@ -146,6 +146,8 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
   // Taken even without a sink: a reconcile below restores ids from it, and
   // ids must not depend on who watches.
   std::vector<Vma> before = vmas_near(l, spans);
+  // A brk's result is the heap VMA at the break, not the whole heap.
+  const uint64_t brk_from = rule->range == VMAT_RANGE_BRK ? brk_changes_from(e, l) : 0;
   LayoutChange ch;
   if (!rule->apply(e, rec.path, l, ch)) return;
   // Make the model agree with what the kernel reports it built: this
@@ -168,7 +170,8 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
       if (const Vma* now = l.find(b.start); now && now->end == b.end && now->same_attributes(b))
         l.restore_id(b.start, b.end, b.id);
   }
-  const auto [lo, hi] = syscall_result_range(rule->range, e);
+  auto [lo, hi] = syscall_result_range(rule->range, e);
+  lo = std::max(lo, brk_from);
   if (!(e.vma[0].state & VMAT_VMA_VALID) && hi > lo && kernel_view)
     reconcile_from_stores(p, e, stores, before, lo, hi, ch);
   // Report the VMAs now covering the affected range, as the model holds them.

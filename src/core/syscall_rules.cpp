@@ -85,8 +85,25 @@ bool munmap_apply(const vmat_syscall_event& e, std::string_view, Layout& l, Layo
 
 // ---- brk: SYSCALL_DEFINE1(brk) -> do_brk_flags() / do_vmi_align_munmap() (mm/mmap.c) ----
 
+}  // namespace
+
+uint64_t brk_changes_from(const vmat_syscall_event& e, const Layout& before) {
+  const uint64_t heap = page_down(e.start_brk);
+  // The model's break unknown: the whole heap.
+  const uint64_t low = page_down(before.brk() ? std::min<uint64_t>(before.brk(), e.brk) : e.start_brk);
+  if (low <= heap) return heap;
+  // The heap VMA the lower break ends in or at (do_brk_flags() expands it,
+  // do_vmi_align_munmap() cuts it): the heap below it is not touched. A heap
+  // with holes (munmap'd or mprotect'ed pages: stress-ng --brk keeps tens of
+  // thousands of pieces) must not be walked from start_brk on every call.
+  const Vma* v = before.find(low - 1);
+  return v ? std::max(heap, v->start) : low;
+}
+
+namespace {
+
 void brk_touches(const vmat_syscall_event& e, const Layout& l, AddrRanges& spans, VmaChangeHints& hints) {
-  const uint64_t lo = page_down(e.start_brk), hi = page_up(std::max<uint64_t>(l.brk(), e.brk));
+  const uint64_t lo = brk_changes_from(e, l), hi = page_up(std::max<uint64_t>(l.brk(), e.brk));
   if (hi > lo) spans.emplace_back(lo, hi);
   hints.in_place_resize = true;  // the heap's end moves
 }

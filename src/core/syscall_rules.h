@@ -45,6 +45,12 @@ const SyscallRule* syscall_rule(uint32_t sys);
 // column; lo == hi when it leaves none (VMAT_RANGE_NONE).
 std::pair<uint64_t, uint64_t> syscall_result_range(int range, const vmat_syscall_event& e);
 
+// The lowest address a brk() may change, with `before` the model before it:
+// the start of the heap VMA that holds (or ends at) the lower of the old
+// and new breaks; start_brk when the model's break is unknown. A brk's
+// result and its VMA changes are looked for from there, not from start_brk.
+uint64_t brk_changes_from(const vmat_syscall_event& e, const Layout& before);
+
 // A raw return value that is -errno (IS_ERR_VALUE(): -MAX_ERRNO..-1).
 inline constexpr int64_t kMaxErrno = 4095;
 inline bool syscall_failed(int64_t ret) { return ret < 0 && ret >= -kMaxErrno; }

@@ -116,6 +116,9 @@ void Session::handle(std::span<const std::byte> rec) {
   if (d && opts_.loader.cgroup_id) adopt_cgroup_member(*d);
   if (recorder_) recorder_->append(rec);
   if (!d) return;
+  // The BPF side drops an exiting process from the traced set, and adds a
+  // followed child at its fork.
+  if (d->type == VMAT_EV_EXIT || d->type == VMAT_EV_FORK) recount_ = true;
   const uint64_t rejected = pipeline_.processor().stats().rejected;
   pipeline_.apply(*d);
   if (pipeline_.processor().stats().rejected != rejected) check_unknown(d->hdr.pid);
@@ -277,6 +280,7 @@ void Session::attach_one(pid_t pid, bool required) {
     l = read_proc_layout_record(pid);
   } catch (const std::exception& ex) {
     tracer_->untrace_pid(static_cast<uint32_t>(pid));
+    recount_ = true;
     if (required) throw UserError("process " + std::to_string(pid) + " exited during attach");
     return;
   }
@@ -310,7 +314,7 @@ void Session::check_unknown(uint32_t pid) {
 
 // Written into the stream as records, so replay shows the same.
 void Session::check_deleted(uint64_t ts) {
-  for (const auto& f : find_deleted_files(pipeline_.processor())) {
+  for (const auto& f : deleted_files_.find(pipeline_.processor())) {
     auto bytes =
         encode_file_deleted(make_header(VMAT_REC_FILE_DELETED, ts ? ts : monotonic_ns(), f.pid, f.pid, "vmatrace"),
                             FileDeletedRecord{f.dev, f.ino, f.path});
@@ -336,6 +340,7 @@ bool Session::refuse_if_not_ptraceable(const DecodedRecord& d) {
   const std::string why = ptrace_refusal(static_cast<pid_t>(pid));
   if (why.empty()) return false;
   tracer_->untrace_pid(pid);
+  recount_ = true;
   refused_.insert(pid);
   std::fprintf(stderr, "vmatrace: stopped following pid %u (%s): %s\n", pid, escape_text(read_comm(pid)).c_str(),
                why.c_str());
@@ -441,7 +446,14 @@ bool Session::done() const {
   // A service, or programs by name: traced until interrupted.
   if (opts_.loader.cgroup_id || !opts_.loader.comm.empty()) return false;
   if (child_ > 0 && !child_status_) return false;
-  return tracer_->traced_count() == 0;
+  if (recount_ || periodic_due_) {
+    traced_ = tracer_->traced_count();
+    // Counted at every turn until the next tick: the BPF side drops an
+    // exiting process just after it submits the exit record, which may be
+    // handled first.
+    if (periodic_due_) recount_ = false;
+  }
+  return traced_ == 0;
 }
 
 int Session::run() {

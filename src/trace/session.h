@@ -146,6 +146,7 @@ class Session {
   std::unique_ptr<BpfTracer> tracer_;
   LossLedger losses_;
   ObjectNotes objects_;
+  DeletedFileWatch deleted_files_;
   // Records seen by type (the ring buffer's event types are small numbers).
   std::array<uint64_t, 16> type_counts_{};
   std::map<std::string, uint64_t> event_counts() const;  // for the summary line
@@ -156,6 +157,13 @@ class Session {
   uint64_t attach_ns_ = 0;  // probing, loading and attaching the BPF programs
   bool stop_requested_ = false;
   bool periodic_due_ = true;
+  // How many processes the kernel's traced set holds, as last counted:
+  // counting walks the whole BPF hash map (65536 buckets), which at every
+  // loop turn was two thirds of an idle attached session's CPU. Counted at
+  // each periodic tick (an exit whose record was lost), and at every turn
+  // from a record or an untrace that may have changed it until that tick.
+  mutable size_t traced_ = 0;
+  mutable bool recount_ = true;
   bool child_exec_seen_ = false;  // the spawned command's first exec
   bool final_drain_ = false;      // run() is past its loop: drain to the end
   // Without CAP_SYS_PTRACE: followed processes the user may not ptrace (a

@@ -11,16 +11,27 @@
 
 namespace vmatrace {
 
-std::vector<DeletedFile> find_deleted_files(const Processor& proc) {
+std::vector<DeletedFile> DeletedFileWatch::find(const Processor& proc) {
   std::vector<DeletedFile> files;
   std::set<std::pair<uint32_t, uint64_t>> seen;
+  std::map<uint32_t, Known> now;  // ended processes drop out
   for (const auto* p : proc.processes()) {
-    for (const auto& v : p->layout.vmas()) {
-      if (!v.is_file() || v.deleted || v.path.empty() || v.path[0] != '/') continue;
-      if (!seen.insert({v.dev, v.ino}).second) continue;
-      files.push_back({p->pid, v.dev, v.ino, v.path});
+    auto it = by_pid_.find(p->pid);
+    Known k = it != by_pid_.end() ? std::move(it->second) : Known{};
+    if (it == by_pid_.end() || k.generation != p->layout.file_generation()) {
+      k.generation = p->layout.file_generation();
+      k.files.clear();
+      std::set<std::pair<uint32_t, uint64_t>> mine;
+      p->layout.for_each_vma([&](const Vma& v) {
+        if (!v.is_file() || v.deleted || v.path.empty() || v.path[0] != '/') return;
+        if (mine.insert({v.dev, v.ino}).second) k.files.push_back({p->pid, v.dev, v.ino, v.path});
+      });
     }
+    for (const auto& f : k.files)
+      if (seen.insert({f.dev, f.ino}).second) files.push_back(f);
+    now[p->pid] = std::move(k);
   }
+  by_pid_ = std::move(now);
   std::vector<DeletedFile> gone;
   for (auto& f : files) {
     struct stat st;

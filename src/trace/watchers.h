@@ -4,6 +4,7 @@
 // files that were deleted, and the build-ids of mapped objects.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -27,7 +28,20 @@ struct DeletedFile {
 // from any process), so look: a path that no longer leads to the same
 // inode, seen from the process's own root, is deleted. Each file once, the
 // first process mapping it names it.
-std::vector<DeletedFile> find_deleted_files(const Processor& proc);
+class DeletedFileWatch {
+ public:
+  std::vector<DeletedFile> find(const Processor& proc);
+
+ private:
+  // One layout's distinct named files, as of its file_generation(): a
+  // layout whose file mappings did not change since the last poll is not
+  // walked again (tens of thousands of anonymous VMAs, ten polls a second).
+  struct Known {
+    uint64_t generation = 0;
+    std::vector<DeletedFile> files;
+  };
+  std::map<uint32_t, Known> by_pid_;
+};
 
 // A recording carries what offline symbolization needs: each mapped file's
 // build-id, noted once per (dev, inode) when first seen.

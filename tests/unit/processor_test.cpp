@@ -170,3 +170,32 @@ TEST(Decode, NamesAndEscaping) {
   EXPECT_EQ(escape_json(std::string("\xff", 1)), "\\ufffd");
   EXPECT_EQ(escape_json("caf\xc3\xa9"), "caf\xc3\xa9");
 }
+
+TEST(Processor, BrkOnAHeapWithHolesReportsThePieceAtTheBreak) {
+  // HH-HH-HH -> HH-HH-HHHH: the result and the VMA changes are the heap
+  // piece the break moved, not every piece from start_brk.
+  struct Last : RecordSink {
+    Applied applied;
+    void on_record(const DecodedRecord&, const Applied& a, const ProcessState*) override { applied = a; }
+  } sink;
+  Processor p;
+  LayoutRecord l;
+  l.reason = LayoutReason::kAttach;
+  l.start_brk = 0x100000, l.brk = 0x108000;
+  l.vmas = {anon(0x100000, 0x102000), anon(0x103000, 0x105000), anon(0x106000, 0x108000)};
+  p.apply(decode(encode_layout(make_header(VMAT_REC_LAYOUT, 100, 10, 10, "t"), l)), &sink);
+  vmat_syscall_event e{};
+  e.hdr = make_header(VMAT_EV_SYSCALL, 200, 10, 10, "t");
+  e.sys = VMAT_SYS_BRK;
+  e.args[0] = 0x10a000;
+  e.ret = 0x10a000;
+  e.start_brk = 0x100000, e.brk = 0x10a000;
+  e.vma[0] = kinfo(0x106000, 0x10a000);
+  p.apply(decode(bytes_of(e)), &sink);
+  ASSERT_EQ(p.process(10)->layout.size(), 3u);
+  ASSERT_EQ(sink.applied.change.result.size(), 1u);
+  EXPECT_EQ(sink.applied.change.result[0].start, 0x106000u);
+  EXPECT_EQ(sink.applied.change.result[0].end, 0x10a000u);
+  ASSERT_EQ(sink.applied.changes.size(), 1u);
+  EXPECT_EQ(sink.applied.changes[0].kind, VmaChangeKind::kExpand);
+}

@@ -177,6 +177,30 @@ TEST(SyscallRules, BrkShrinkClearsTheTailAndMovesTheBreak) {
   EXPECT_TRUE(touched(e, l).cleared.empty());
 }
 
+TEST(SyscallRules, BrkTouchesOnlyTheHeapPieceAtTheBreak) {
+  // HH-HH-HH -> HH-HH-HHHH: a heap with holes (stress-ng --brk keeps tens
+  // of thousands of pieces) is looked at from the piece the break is in,
+  // not walked from start_brk on every call.
+  Layout l;
+  l.set_brk(pg(0), pg(8));
+  for (uint64_t s : {0, 3, 6}) l.mmap(anon(s, s + 2));
+  ASSERT_EQ(l.size(), 3u);
+  auto e = call(VMAT_SYS_BRK, static_cast<int64_t>(pg(10)), {pg(10)});
+  e.start_brk = pg(0), e.brk = pg(10);
+  EXPECT_EQ(brk_changes_from(e, l), pg(6));
+  EXPECT_EQ(touched(e, l).spans, AddrRanges({{pg(6), pg(10)}}));
+  // Shrinking into a piece: from that piece on.
+  e.brk = pg(4);
+  EXPECT_EQ(brk_changes_from(e, l), pg(3));
+  // Down to start_brk, or with the model's break unknown: the whole heap.
+  e.brk = pg(0);
+  EXPECT_EQ(brk_changes_from(e, l), pg(0));
+  Layout unknown;
+  unknown.mmap(anon(0, 2));
+  e.brk = pg(4);
+  EXPECT_EQ(brk_changes_from(e, unknown), pg(0));
+}
+
 TEST(SyscallRules, MremapClearsTheOldRangeUnlessDontUnmap) {
   Layout l;
   l.mmap(anon(0, 2));
