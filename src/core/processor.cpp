@@ -124,9 +124,11 @@ void Processor::apply_snapshot(ProcessState& p, const DecodedRecord& rec, Applie
 
 void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied& out) {
   const auto& e = rec.sys;
-  if (syscall_failed(e.ret)) return;
-  Layout& l = p.layout;
   const SyscallRule* rule = syscall_rule(e.sys);
+  // A failed call changed nothing, unless its rule says the kernel changes
+  // VMAs before that error (madvise over a hole: -ENOMEM after every VMA).
+  if (syscall_failed(e.ret) && !(rule && syscall_changed_vmas(*rule, e.ret))) return;
+  Layout& l = p.layout;
   // The ranges this syscall may touch, and what kind of operation it is,
   // for deriving its VMA changes from the model's before and after.
   AddrRanges spans;
