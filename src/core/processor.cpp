@@ -216,17 +216,35 @@ void Processor::reconcile_from_stores(ProcessState& p, const vmat_syscall_event&
     const Vma* cur = l.find(addr);
     if (!cur) continue;
     if (!st) {
-      // No store over addr: the kernel changed that VMA in place (flags of
-      // a whole VMA) or not at all, and its bounds are those it had before.
-      // A merge the model made there, the kernel refused (anon_vma).
+      // No store over addr: the kernel changed that VMA in place (flags)
+      // or not at all. It still spans what none of this syscall's stores
+      // took of its old range: a split stores the new pieces only
+      // (__split_vma() -> vma_complete()), not the one whose flags change.
+      // A model VMA reaching beyond that merged what the kernel refused
+      // (anon_vma), possibly on one side of a piece split off on the other.
       auto was =
           std::find_if(before.begin(), before.end(), [&](const Vma& b) { return b.start <= addr && addr < b.end; });
-      if (was == before.end() || (was->start == cur->start && was->end == cur->end)) continue;
-      if (was->start < cur->start || was->end > cur->end) continue;  // the model split it: not this case
+      if (was == before.end()) continue;
+      uint64_t start = was->start, end = was->end;
+      bool gone = false;
+      for (const auto& k : stores) {
+        if (k.end <= start || k.start >= end) continue;
+        if (k.start <= addr && addr < k.end) {
+          gone = true;  // a clearing store over addr
+          break;
+        }
+        if (k.end <= addr) {
+          start = std::max(start, k.end);
+        } else {
+          end = std::min(end, k.start);
+        }
+      }
+      if (gone || (start == cur->start && end == cur->end)) continue;
+      if (start < cur->start || end > cur->end) continue;  // the model split it: not this case
       Vma t = *cur;
-      t.start = was->start;
-      t.end = was->end;
-      t.pgoff = was->pgoff;
+      t.start = start;
+      t.end = end;
+      t.pgoff = was->pgoff + ((start - was->start) >> kPageShift);
       covered_end = t.end;
       l.reconcile(t);
       stats_.store_reconciles++;
