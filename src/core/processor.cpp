@@ -256,6 +256,19 @@ void Processor::reconcile_from_stores(ProcessState& p, const vmat_syscall_event&
     t.start = st->start;
     t.end = st->end;
     t.pgoff = st->info.pgoff;
+    // A file's (or shared anonymous memory's) offset at an address of a VMA
+    // that already existed follows from the model's mapping of it: the
+    // store's may be stale. 6.1's __vma_adjust() stores a VMA whose start
+    // moved down (a piece merged back into it) before it sets vm_pgoff, so
+    // the store still has the old offset. A new mapping's offset is the
+    // store's (the record's arguments do not give it without the VMA).
+    const bool same_object = (st->info.state & VMAT_VMA_FILE)
+                                 ? cur->is_file() && st->info.dev == cur->dev && st->info.ino == cur->ino
+                                 : !cur->is_file();
+    if (e.sys != VMAT_SYS_MMAP && (cur->is_file() || cur->is_shared()) && same_object) {
+      const int64_t pages = (static_cast<int64_t>(t.start) - static_cast<int64_t>(cur->start)) >> kPageShift;
+      if (static_cast<int64_t>(cur->pgoff) + pages >= 0) t.pgoff = cur->pgoff + pages;
+    }
     if (st->info.state & VMAT_VMA_FILE) {
       t.dev = st->info.dev;
       t.ino = st->info.ino;
