@@ -124,9 +124,11 @@ void Processor::apply_snapshot(ProcessState& p, const DecodedRecord& rec, Applie
 
 void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied& out) {
   const auto& e = rec.sys;
-  if (syscall_failed(e.ret)) return;
-  Layout& l = p.layout;
   const SyscallRule* rule = syscall_rule(e.sys);
+  // A failed call changed nothing, unless its rule says the kernel changes
+  // VMAs before that error (madvise over a hole: -ENOMEM after every VMA).
+  if (syscall_failed(e.ret) && !(rule && syscall_changed_vmas(*rule, e.ret))) return;
+  Layout& l = p.layout;
   // The ranges this syscall may touch, and what kind of operation it is,
   // for deriving its VMA changes from the model's before and after.
   AddrRanges spans;
@@ -217,17 +219,35 @@ void Processor::reconcile_from_stores(ProcessState& p, const vmat_syscall_event&
     const Vma* cur = l.find(addr);
     if (!cur) continue;
     if (!st) {
-      // No store over addr: the kernel changed that VMA in place (flags of
-      // a whole VMA) or not at all, and its bounds are those it had before.
-      // A merge the model made there, the kernel refused (anon_vma).
+      // No store over addr: the kernel changed that VMA in place (flags)
+      // or not at all. It still spans what none of this syscall's stores
+      // took of its old range: a split stores the new pieces only
+      // (__split_vma() -> vma_complete()), not the one whose flags change.
+      // A model VMA reaching beyond that merged what the kernel refused
+      // (anon_vma), possibly on one side of a piece split off on the other.
       auto was =
           std::find_if(before.begin(), before.end(), [&](const Vma& b) { return b.start <= addr && addr < b.end; });
-      if (was == before.end() || (was->start == cur->start && was->end == cur->end)) continue;
-      if (was->start < cur->start || was->end > cur->end) continue;  // the model split it: not this case
+      if (was == before.end()) continue;
+      uint64_t start = was->start, end = was->end;
+      bool gone = false;
+      for (const auto& k : stores) {
+        if (k.end <= start || k.start >= end) continue;
+        if (k.start <= addr && addr < k.end) {
+          gone = true;  // a clearing store over addr
+          break;
+        }
+        if (k.end <= addr) {
+          start = std::max(start, k.end);
+        } else {
+          end = std::min(end, k.start);
+        }
+      }
+      if (gone || (start == cur->start && end == cur->end)) continue;
+      if (start < cur->start || end > cur->end) continue;  // the model split it: not this case
       Vma t = *cur;
-      t.start = was->start;
-      t.end = was->end;
-      t.pgoff = was->pgoff;
+      t.start = start;
+      t.end = end;
+      t.pgoff = was->pgoff + ((start - was->start) >> kPageShift);
       covered_end = t.end;
       l.reconcile(t);
       stats_.store_reconciles++;
@@ -239,6 +259,19 @@ void Processor::reconcile_from_stores(ProcessState& p, const vmat_syscall_event&
     t.start = st->start;
     t.end = st->end;
     t.pgoff = st->info.pgoff;
+    // A file's (or shared anonymous memory's) offset at an address of a VMA
+    // that already existed follows from the model's mapping of it: the
+    // store's may be stale. 6.1's __vma_adjust() stores a VMA whose start
+    // moved down (a piece merged back into it) before it sets vm_pgoff, so
+    // the store still has the old offset. A new mapping's offset is the
+    // store's (the record's arguments do not give it without the VMA).
+    const bool same_object = (st->info.state & VMAT_VMA_FILE)
+                                 ? cur->is_file() && st->info.dev == cur->dev && st->info.ino == cur->ino
+                                 : !cur->is_file();
+    if (e.sys != VMAT_SYS_MMAP && (cur->is_file() || cur->is_shared()) && same_object) {
+      const int64_t pages = (static_cast<int64_t>(t.start) - static_cast<int64_t>(cur->start)) >> kPageShift;
+      if (static_cast<int64_t>(cur->pgoff) + pages >= 0) t.pgoff = cur->pgoff + pages;
+    }
     if (st->info.state & VMAT_VMA_FILE) {
       t.dev = st->info.dev;
       t.ino = st->info.ino;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 
 #include "core/records.h"
 #include "core/vm_flags.h"
@@ -234,22 +235,24 @@ bool shmdt_apply(const vmat_syscall_event& e, std::string_view, Layout& l, Layou
 }
 
 // ---- the rules, by syscall ----
-// {touches, clears, apply}; the range comes from the table.
+// {touches, clears, apply, range, partial_error}; the range comes from the table.
 
-constexpr SyscallRule rule_mmap{mmap_touches, clears_nothing, mmap_apply, 0};
-constexpr SyscallRule rule_munmap{munmap_touches, munmap_clears, munmap_apply, 0};
-constexpr SyscallRule rule_brk{brk_touches, brk_clears, brk_apply, 0};
-constexpr SyscallRule rule_mremap{mremap_touches, mremap_clears, mremap_apply, 0};
-constexpr SyscallRule rule_mprotect{touches_addr_len, clears_nothing, mprotect_apply, 0};
-constexpr SyscallRule rule_madvise{touches_addr_len, clears_nothing, madvise_apply, 0};
-constexpr SyscallRule rule_mlock{touches_mlock_range, clears_nothing, mlock_apply, 0};
-constexpr SyscallRule rule_munlock{touches_mlock_range, clears_nothing, munlock_apply, 0};
-constexpr SyscallRule rule_mlock2{touches_mlock_range, clears_nothing, mlock2_apply, 0};
-constexpr SyscallRule rule_mlockall{touches_everything, clears_nothing, mlockall_apply, 0};
-constexpr SyscallRule rule_munlockall{touches_everything, clears_nothing, munlockall_apply, 0};
-constexpr SyscallRule rule_pkey_mprotect{touches_addr_len, clears_nothing, pkey_mprotect_apply, 0};
-constexpr SyscallRule rule_shmat{shmat_touches, clears_nothing, shmat_apply, 0};
-constexpr SyscallRule rule_shmdt{shmdt_touches, shmdt_clears, shmdt_apply, 0};
+constexpr int64_t kPartialEnomem = -ENOMEM;
+
+constexpr SyscallRule rule_mmap{mmap_touches, clears_nothing, mmap_apply, 0, 0};
+constexpr SyscallRule rule_munmap{munmap_touches, munmap_clears, munmap_apply, 0, 0};
+constexpr SyscallRule rule_brk{brk_touches, brk_clears, brk_apply, 0, 0};
+constexpr SyscallRule rule_mremap{mremap_touches, mremap_clears, mremap_apply, 0, 0};
+constexpr SyscallRule rule_mprotect{touches_addr_len, clears_nothing, mprotect_apply, 0, kPartialEnomem};
+constexpr SyscallRule rule_madvise{touches_addr_len, clears_nothing, madvise_apply, 0, kPartialEnomem};
+constexpr SyscallRule rule_mlock{touches_mlock_range, clears_nothing, mlock_apply, 0, 0};
+constexpr SyscallRule rule_munlock{touches_mlock_range, clears_nothing, munlock_apply, 0, 0};
+constexpr SyscallRule rule_mlock2{touches_mlock_range, clears_nothing, mlock2_apply, 0, 0};
+constexpr SyscallRule rule_mlockall{touches_everything, clears_nothing, mlockall_apply, 0, 0};
+constexpr SyscallRule rule_munlockall{touches_everything, clears_nothing, munlockall_apply, 0, 0};
+constexpr SyscallRule rule_pkey_mprotect{touches_addr_len, clears_nothing, pkey_mprotect_apply, 0, kPartialEnomem};
+constexpr SyscallRule rule_shmat{shmat_touches, clears_nothing, shmat_apply, 0, 0};
+constexpr SyscallRule rule_shmdt{shmdt_touches, shmdt_clears, shmdt_apply, 0, 0};
 
 // Indexed by enum vmat_sys; ids without a row stay empty (apply == nullptr).
 constexpr std::array<SyscallRule, VMAT_SYS_MAX> kRules = [] {
@@ -267,6 +270,10 @@ constexpr std::array<SyscallRule, VMAT_SYS_MAX> kRules = [] {
 const SyscallRule* syscall_rule(uint32_t sys) {
   if (sys >= kRules.size() || !kRules[sys].apply) return nullptr;
   return &kRules[sys];
+}
+
+bool syscall_changed_vmas(const SyscallRule& rule, int64_t ret) {
+  return !syscall_failed(ret) || (rule.partial_error != 0 && ret == rule.partial_error);
 }
 
 std::pair<uint64_t, uint64_t> syscall_result_range(int range, const vmat_syscall_event& e) {

@@ -36,7 +36,18 @@ struct SyscallRule {
   // not say enough to apply it (the layout is left as it was).
   bool (*apply)(const vmat_syscall_event& e, std::string_view path, Layout& l, LayoutChange& ch);
   int range;  // VMAT_RANGE_*: the table's column
+  // The error (-errno) a call may return after the kernel made changes
+  // anyway, which `apply` then mirrors; 0: a failed call changed nothing.
+  // madvise() and mprotect() walk the VMAs of their range: madvise_walk_vmas()
+  // skips holes and returns -ENOMEM after changing every VMA there,
+  // do_mprotect_pkey() stops at a hole with -ENOMEM after changing those
+  // before it. The Layout operations walk the same way.
+  int64_t partial_error;
 };
+
+// Whether the call changed VMAs: it succeeded, or it failed with its rule's
+// partial_error.
+bool syscall_changed_vmas(const SyscallRule& rule, int64_t ret);
 
 // The rule of syscall `sys`; nullptr for an id the table does not have.
 const SyscallRule* syscall_rule(uint32_t sys);

@@ -54,6 +54,74 @@ TEST(Processor, FailedSyscallsChangeNothing) {
   EXPECT_EQ(p.process(10)->layout.size(), 1u);
 }
 
+namespace {
+
+// addr, len, arg2 of a madvise/mprotect record returning ret (no kernel VMA:
+// a failed call's record carries none).
+vmat_syscall_event range_event(uint32_t sys, uint64_t ts, uint64_t addr, uint64_t len, uint64_t arg2, int64_t ret) {
+  vmat_syscall_event e{};
+  e.hdr = make_header(VMAT_EV_SYSCALL, ts, 10, 10, "t");
+  e.sys = sys;
+  e.enter_ts = ts - 1;
+  e.ret = ret;
+  e.args[0] = addr;
+  e.args[1] = len;
+  e.args[2] = arg2;
+  return e;
+}
+
+}  // namespace
+
+// stress-ng --madvise: per-page advice splits its buffer into VMAs that
+// differ only in VM_RAND_READ/VM_SEQ_READ, then madvise(buf, 4 GiB - 64 KiB,
+// MADV_NORMAL) fails with ENOMEM (the range runs past the last VMA).
+// madvise_walk_vmas() has cleared the flags of every VMA in the range by
+// then, and the pieces merged; a model that skipped the failed call kept
+// them apart until the buffer was unmapped (a stop in between differed).
+TEST(Processor, MadviseFailingWithEnomemStillChangedEveryVmaInItsRange) {
+  Processor p;
+  Vma rand = anon(0x10000, 0x11000, kRW | VM_RAND_READ);
+  Vma plain = anon(0x11000, 0x12000);
+  Vma seq = anon(0x12000, 0x13000, kRW | VM_SEQ_READ);
+  Vma far = anon(0x20000, 0x21000, kRW | VM_RAND_READ);  // past a hole
+  p.apply(decode(layout_rec(10, 100, {rand, plain, seq, far})), nullptr);
+  p.apply(decode(bytes_of(range_event(VMAT_SYS_MADVISE, 200, 0x10000, 0xffff0000, 0 /* MADV_NORMAL */, -12))), nullptr);
+  auto vmas = p.process(10)->layout.vmas();
+  ASSERT_EQ(vmas.size(), 2u) << "the three pieces merged; the VMA past the hole changed too";
+  EXPECT_EQ(vmas[0].start, 0x10000u);
+  EXPECT_EQ(vmas[0].end, 0x13000u);
+  EXPECT_EQ(vmas[0].flags, kRW);
+  EXPECT_EQ(vmas[1].start, 0x20000u);
+  EXPECT_EQ(vmas[1].flags, kRW);
+}
+
+// do_mprotect_pkey() stops at a hole with ENOMEM: the VMAs before it changed.
+TEST(Processor, MprotectFailingWithEnomemChangedTheVmasBeforeTheHole) {
+  Processor p;
+  p.apply(decode(layout_rec(10, 100, {anon(0x10000, 0x12000), anon(0x20000, 0x21000)})), nullptr);
+  p.apply(decode(bytes_of(range_event(VMAT_SYS_MPROTECT, 200, 0x11000, 0x20000, 1 /* PROT_READ */, -12))), nullptr);
+  auto vmas = p.process(10)->layout.vmas();
+  ASSERT_EQ(vmas.size(), 3u);
+  EXPECT_EQ(vmas[0].end, 0x11000u);
+  EXPECT_EQ(vmas[0].flags, kRW);
+  EXPECT_EQ(vmas[1].start, 0x11000u);
+  EXPECT_EQ(vmas[1].end, 0x12000u);
+  EXPECT_EQ(vmas[1].flags & (VM_READ | VM_WRITE), VM_READ);
+  EXPECT_EQ(vmas[2].flags, kRW) << "past the hole: untouched";
+}
+
+// Other errors still mean nothing was done (EINVAL: bad advice, checked
+// before any VMA; EACCES from mprotect's first VMA).
+TEST(Processor, MadviseAndMprotectFailingOtherwiseChangeNothing) {
+  Processor p;
+  p.apply(decode(layout_rec(10, 100, {anon(0x10000, 0x12000, kRW | VM_RAND_READ)})), nullptr);
+  p.apply(decode(bytes_of(range_event(VMAT_SYS_MADVISE, 200, 0x10000, 0x1000, 0, -22))), nullptr);
+  p.apply(decode(bytes_of(range_event(VMAT_SYS_MPROTECT, 300, 0x10000, 0x1000, 1, -13))), nullptr);
+  auto vmas = p.process(10)->layout.vmas();
+  ASSERT_EQ(vmas.size(), 1u);
+  EXPECT_EQ(vmas[0].flags, kRW | VM_RAND_READ);
+}
+
 TEST(Processor, ForkCopiesTheParentsLayout) {
   Processor p;
   p.apply(decode(layout_rec(10, 100, {anon(0x10000, 0x20000), anon(0x30000, 0x31000)})), nullptr);
