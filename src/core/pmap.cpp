@@ -5,6 +5,7 @@
 #include <map>
 
 #include "core/proc_maps.h"
+#include "util/json.h"
 
 namespace vmatrace {
 
@@ -78,34 +79,53 @@ VmaKind classify_vma(const Vma& v, const std::string& name, const std::string& p
   return VmaKind::kAnon;
 }
 
-std::string pmap_text(const Layout& l, const std::string& program_in) {
+std::string pmap_program(const Layout& l, const std::string& program) {
+  if (!program.empty()) return program;
+  std::string out;
+  l.for_each_vma([&](const Vma& v) {
+    if (out.empty() && v.is_file() && v.special.empty() && !is_shmem(v)) out = v.path;
+  });
+  return out;
+}
+
+std::string pmap_text(const Layout& l, const std::string& program_in, const RssMap* rss) {
   auto vmas = l.vmas();
-  std::string program = program_in;
-  if (program.empty()) {
-    for (const auto& v : vmas)
-      if (v.is_file() && v.special.empty() && !is_shmem(v)) {
-        program = v.path;
-        break;
-      }
-  }
+  const std::string program = pmap_program(l, program_in);
   std::string out;
   char buf[512];
-  std::snprintf(buf, sizeof(buf), "%-16s %10s %-4s %-19s %-3s %s\n", "Address", "Kbytes", "Perm", "Kind", "Id",
-                "Flags / Name");
+  if (rss)
+    std::snprintf(buf, sizeof(buf), "%-16s %10s %10s %10s %10s %-4s %-19s %-3s %s\n", "Address", "Kbytes", "Rss",
+                  "Anonymous", "Swap", "Perm", "Kind", "Id", "Flags / Name");
+  else
+    std::snprintf(buf, sizeof(buf), "%-16s %10s %-4s %-19s %-3s %s\n", "Address", "Kbytes", "Perm", "Kind", "Id",
+                  "Flags / Name");
   out += buf;
   struct Total {
     uint64_t bytes = 0, count = 0;
+    Residency res;
   };
   std::map<VmaKind, Total> totals;
   uint64_t all = 0;
+  Residency all_res;
   const Vma* prev = nullptr;
   std::string prev_name;
   for (const auto& v : vmas) {
     std::string name = maps_name(l, v);
     VmaKind k = classify_vma(v, name, program, prev, prev_name);
-    std::snprintf(buf, sizeof(buf), "%016" PRIx64 " %10" PRIu64 " %-4s %-19s #%-3" PRIu64 " %s", v.start,
-                  (v.end - v.start) / 1024, v.perms().c_str(), vma_kind_name(k), v.id,
-                  decode_vm_flags(v.flags).c_str());
+    if (rss) {
+      const Residency r = vma_residency(*rss, v);
+      std::snprintf(buf, sizeof(buf),
+                    "%016" PRIx64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %-4s %-19s #%-3" PRIu64
+                    " %s",
+                    v.start, (v.end - v.start) / 1024, r.rss / 1024, r.anon / 1024, r.swap / 1024, v.perms().c_str(),
+                    vma_kind_name(k), v.id, decode_vm_flags(v.flags).c_str());
+      totals[k].res += r;
+      all_res += r;
+    } else {
+      std::snprintf(buf, sizeof(buf), "%016" PRIx64 " %10" PRIu64 " %-4s %-19s #%-3" PRIu64 " %s", v.start,
+                    (v.end - v.start) / 1024, v.perms().c_str(), vma_kind_name(k), v.id,
+                    decode_vm_flags(v.flags).c_str());
+    }
     out += buf;
     if (!name.empty()) out += "  " + name;
     out += '\n';
@@ -115,15 +135,54 @@ std::string pmap_text(const Layout& l, const std::string& program_in) {
     prev = &v;
     prev_name = std::move(name);
   }
-  out += "totals by kind:\n";
-  for (const auto& [k, t] : totals) {
-    std::snprintf(buf, sizeof(buf), "  %-19s %10" PRIu64 " KiB in %" PRIu64 " VMA%s\n", vma_kind_name(k),
-                  t.bytes / 1024, t.count, t.count == 1 ? "" : "s");
+  auto total_line = [&](const char* what, uint64_t bytes, uint64_t count, const Residency& r) {
+    std::snprintf(buf, sizeof(buf), "  %-19s %10" PRIu64 " KiB in %" PRIu64 " VMA%s", what, bytes / 1024, count,
+                  count == 1 ? "" : "s");
     out += buf;
+    if (rss) {
+      std::snprintf(buf, sizeof(buf), "; Rss %" PRIu64 " KiB, Anonymous %" PRIu64 " KiB, Swap %" PRIu64 " KiB",
+                    r.rss / 1024, r.anon / 1024, r.swap / 1024);
+      out += buf;
+    }
+    out += '\n';
+  };
+  out += "totals by kind:\n";
+  for (const auto& [k, t] : totals) total_line(vma_kind_name(k), t.bytes, t.count, t.res);
+  total_line("total", all, vmas.size(), all_res);
+  return out;
+}
+
+std::string pmap_rss_json(uint32_t pid, const std::string& comm, uint64_t ts, const Layout& l,
+                          const std::string& program_in, const RssMap& rss, uint64_t kernel_rss) {
+  const std::string program = pmap_program(l, program_in);
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().kv("pid", pid).kv("comm", comm).kv("ts", ts);
+  Residency all;
+  uint64_t bytes = 0;
+  l.for_each_vma([&](const Vma& v) {
+    all += vma_residency(rss, v);
+    bytes += v.end - v.start;
+  });
+  w.kv("size", bytes).kv("rss", all.rss).kv("anon", all.anon).kv("swap", all.swap).kv("kernel_rss", kernel_rss);
+  w.key("vmas").begin_array();
+  const Vma* prev = nullptr;
+  std::string prev_name;
+  auto vmas = l.vmas();
+  for (const auto& v : vmas) {
+    std::string name = maps_name(l, v);
+    const VmaKind k = classify_vma(v, name, program, prev, prev_name);
+    const Residency r = vma_residency(rss, v);
+    char start[24], end[24];
+    std::snprintf(start, sizeof(start), "0x%" PRIx64, v.start);
+    std::snprintf(end, sizeof(end), "0x%" PRIx64, v.end);
+    w.begin_object().kv("start", start).kv("end", end).kv("size", v.end - v.start).kv("perms", v.perms());
+    w.kv("kind", vma_kind_name(k)).kv("name", name).kv("rss", r.rss).kv("anon", r.anon).kv("swap", r.swap);
+    w.end_object();
+    prev = &v;
+    prev_name = std::move(name);
   }
-  std::snprintf(buf, sizeof(buf), "  %-19s %10" PRIu64 " KiB in %zu VMA%s\n", "total", all / 1024, vmas.size(),
-                vmas.size() == 1 ? "" : "s");
-  out += buf;
+  w.end_array().end_object();
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/layout.h"
+#include "core/rss_model.h"
 
 namespace vmatrace {
 
@@ -33,7 +34,18 @@ const char* vma_kind_name(VmaKind k);  // "program text", "heap", "shared-librar
 VmaKind classify_vma(const Vma& v, const std::string& name, const std::string& program, const Vma* prev,
                      const std::string& prev_name);
 
-// The whole view, one line per VMA and a totals block; sizes in KiB.
-std::string pmap_text(const Layout& l, const std::string& program);
+// The whole view, one line per VMA and a totals block; sizes in KiB. With
+// `rss`, Rss, Anon and Swap columns as pmap -X shows them (and totals).
+std::string pmap_text(const Layout& l, const std::string& program, const RssMap* rss = nullptr);
+
+// The residency of one process as one JSON object: pid, comm, ts, totals
+// (rss, anon, swap, bytes) and a `vmas` array of {start, end (hex strings),
+// size, perms, kind, name, rss, anon, swap}; kernel_rss: the kernel's VmRSS
+// at the last scan (0: none).
+std::string pmap_rss_json(uint32_t pid, const std::string& comm, uint64_t ts, const Layout& l,
+                          const std::string& program, const RssMap& rss, uint64_t kernel_rss);
+
+// Program path as pmap_text() guesses it when none is known.
+std::string pmap_program(const Layout& l, const std::string& program);
 
 }  // namespace vmatrace

@@ -31,6 +31,7 @@ inline constexpr RecordTypeName kRecordTypes[] = {
     {VMAT_REC_NOTE, "note"},
     {VMAT_REC_FILE_DELETED, "file_deleted"},
     {VMAT_REC_NS_IDS, "ns_ids"},
+    {VMAT_REC_RSS, "rss_scan"},
 };
 
 // "fault", "exec_vma", ...; "unknown" for a type not in the table.

@@ -166,6 +166,26 @@ std::vector<std::byte> encode_ns_ids(const vmat_hdr& hdr, const NsIdsRecord& rec
   return w.finish();
 }
 
+std::vector<std::byte> encode_rss_scan(const vmat_hdr& hdr, const RssScanRecord& rec) {
+  Writer w(hdr);
+  w.u32(VMAT_RSS_SCAN_VERSION);
+  w.u32(rec.flags);
+  w.u32(static_cast<uint32_t>(rec.ranges.size()));
+  w.u32(static_cast<uint32_t>(rec.runs.size()));
+  w.u64(rec.scan_ns);
+  w.u64(rec.kernel_rss);
+  for (const auto& r : rec.ranges) {
+    w.u64(r.start);
+    w.u64(r.end);
+  }
+  for (const auto& r : rec.runs) {
+    w.u64(r.start);
+    w.u64(r.end);
+    w.u64(r.flags);
+  }
+  return w.finish();
+}
+
 Vma vma_from_info(const vmat_vma_info& info, std::string_view path) {
   Vma v;
   v.start = info.start;
@@ -350,6 +370,46 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
         return false;
       }
       d.ns_ids = n;
+      break;
+    }
+    case VMAT_REC_RSS: {
+      if (!fits<vmat_rss_scan>(rec, error)) return false;
+      vmat_rss_scan f;
+      std::memcpy(&f, rec.data(), sizeof(f));
+      if (f.version != VMAT_RSS_SCAN_VERSION) break;  // newer writer: skipped
+      const size_t tail = rec.size() - sizeof(f);
+      if (f.nranges > tail / sizeof(vmat_rss_range) ||
+          tail != f.nranges * sizeof(vmat_rss_range) + size_t{f.nruns} * sizeof(vmat_rss_run)) {
+        *error = "rss record size disagrees with its counts";
+        return false;
+      }
+      RssScanRecord r;
+      r.flags = f.flags;
+      r.scan_ns = f.scan_ns;
+      r.kernel_rss = f.kernel_rss;
+      r.ranges.resize(f.nranges);
+      r.runs.resize(f.nruns);
+      std::memcpy(r.ranges.data(), rec.data() + sizeof(f), f.nranges * sizeof(vmat_rss_range));
+      std::memcpy(r.runs.data(), rec.data() + sizeof(f) + f.nranges * sizeof(vmat_rss_range),
+                  f.nruns * sizeof(vmat_rss_run));
+      // Sorted and disjoint, or the model's interval map would be corrupted.
+      uint64_t prev = 0;
+      for (const auto& x : r.ranges) {
+        if (x.start >= x.end || x.start < prev) {
+          *error = "rss record ranges are not sorted and disjoint";
+          return false;
+        }
+        prev = x.end;
+      }
+      prev = 0;
+      for (const auto& x : r.runs) {
+        if (x.start >= x.end || x.start < prev) {
+          *error = "rss record runs are not sorted and disjoint";
+          return false;
+        }
+        prev = x.end;
+      }
+      d.rss = std::move(r);
       break;
     }
     default:

@@ -63,6 +63,14 @@ struct NsIdsRecord {
   uint32_t nstid = 0;
 };
 
+// VMAT_REC_RSS: a residency scan of some ranges of one process.
+struct RssScanRecord {
+  uint32_t flags = 0;  // VMAT_RSS_SCAN_*
+  uint64_t scan_ns = 0, kernel_rss = 0;
+  std::vector<vmat_rss_range> ranges;  // scanned; sorted, disjoint
+  std::vector<vmat_rss_run> runs;      // inside the ranges; sorted, disjoint
+};
+
 struct DecodedRecord {
   uint32_t type = 0;
   vmat_hdr hdr{};
@@ -86,6 +94,7 @@ struct DecodedRecord {
   std::optional<NoteRecord> note;
   std::optional<FileDeletedRecord> file_deleted;
   std::optional<NsIdsRecord> ns_ids;
+  std::optional<RssScanRecord> rss;  // VMAT_REC_RSS (unset for a version this reader does not know)
 
   DecodedRecord() : sys{} {}
 };
@@ -101,6 +110,7 @@ std::vector<std::byte> encode_loss(const vmat_hdr& hdr, const LossRecord& loss);
 std::vector<std::byte> encode_note(const vmat_hdr& hdr, const NoteRecord& note);
 std::vector<std::byte> encode_file_deleted(const vmat_hdr& hdr, const FileDeletedRecord& rec);
 std::vector<std::byte> encode_ns_ids(const vmat_hdr& hdr, const NsIdsRecord& rec);
+std::vector<std::byte> encode_rss_scan(const vmat_hdr& hdr, const RssScanRecord& rec);
 
 // The Vma described by a kernel vmat_vma_info (+ its path when known).
 Vma vma_from_info(const vmat_vma_info& info, std::string_view path);

@@ -25,6 +25,24 @@ class Pipeline::MallocStage : public Stage {
   const std::vector<GrowthListener>& listeners_;
 };
 
+class Pipeline::RssStage : public Stage {
+ public:
+  void before_apply(const DecodedRecord& rec, const Processor& proc) override {
+    model_.before_apply(rec, layout_of(proc, rec.hdr.pid));
+  }
+  void after_apply(const DecodedRecord& rec, const Processor& proc) override {
+    model_.after_apply(rec, layout_of(proc, rec.hdr.pid));
+  }
+  const RssModel& model() const { return model_; }
+
+ private:
+  static const Layout* layout_of(const Processor& proc, uint32_t pid) {
+    const ProcessState* p = proc.process(pid);
+    return p && p->seeded ? &p->layout : nullptr;
+  }
+  RssModel model_;
+};
+
 Pipeline::Pipeline() = default;
 Pipeline::~Pipeline() = default;
 
@@ -33,6 +51,14 @@ void Pipeline::enable_malloc(bool live) {
   malloc_ = std::make_unique<MallocStage>(live, growth_listeners_);
   stages_.insert(stages_.begin(), malloc_.get());
 }
+
+void Pipeline::enable_rss() {
+  if (rss_) return;
+  rss_ = std::make_unique<RssStage>();
+  stages_.push_back(rss_.get());
+}
+
+const RssModel* Pipeline::rss() const { return rss_ ? &rss_->model() : nullptr; }
 
 std::optional<DecodedRecord> Pipeline::decode(std::span<const std::byte> rec) {
   std::string err;
@@ -43,7 +69,8 @@ std::optional<DecodedRecord> Pipeline::decode(std::span<const std::byte> rec) {
 
 void Pipeline::apply(const DecodedRecord& rec) {
   for (auto* s : stages_) s->before_apply(rec, processor_);
-  processor_.apply(rec, sinks_.target());
+  // A residency scan changes no layout and prints nothing: only the stages see it.
+  if (rec.type != VMAT_REC_RSS) processor_.apply(rec, sinks_.target());
   for (auto* s : stages_) s->after_apply(rec, processor_);
 }
 

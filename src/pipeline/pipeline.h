@@ -19,6 +19,7 @@
 #include "core/malloc_attribution.h"
 #include "core/processor.h"
 #include "core/records.h"
+#include "core/rss_model.h"
 
 namespace vmatrace {
 
@@ -84,6 +85,10 @@ class Pipeline {
   void enable_malloc(bool live);
   bool malloc_enabled() const { return malloc_ != nullptr; }
   void on_malloc_growth(GrowthListener f) { growth_listeners_.push_back(std::move(f)); }
+  // The residency stage (RssModel): resident pages per process from the
+  // rss_scan records and the events between them. Runs after the others.
+  void enable_rss();
+  const RssModel* rss() const;
 
   // Decodes one record; std::nullopt (counted in malformed()) when it does
   // not decode. The result may point into `rec`: keep the bytes alive.
@@ -110,11 +115,13 @@ class Pipeline {
 
  private:
   class MallocStage;
+  class RssStage;
 
   Processor processor_;
   SinkFanout sinks_;
   std::vector<Stage*> stages_;
   std::unique_ptr<MallocStage> malloc_;
+  std::unique_ptr<RssStage> rss_;
   std::vector<GrowthListener> growth_listeners_;
   uint64_t malformed_ = 0;
   std::optional<std::set<uint32_t>> only_pids_;

@@ -15,6 +15,7 @@
 #include "trace/banner.h"
 #include "trace/fault_collector.h"
 #include "trace/procfs.h"
+#include "trace/rss_scanner.h"
 #include "util/errors.h"
 #include "util/text.h"
 #include "util/time.h"
@@ -87,7 +88,22 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
   }
   if (!tracer_->fault_perf() && plan_.mode(Family::kFaults) != AttachMode::kNone && !opts_.quiet)
     std::fprintf(stderr, "vmatrace: major/minor faults unknown (%s)\n", tracer_->fault_perf_error().c_str());
+  if (opts_.rss) {
+    pipeline_.enable_rss();
+    const std::string why = RssScanner::probe();
+    if (why.empty()) {
+      RssScanOptions so;
+      so.interval_ns = std::max<uint64_t>(opts_.rss_interval_ns, 1'000'000);
+      rss_scanner_ = std::make_unique<RssScanner>(so);
+    } else if (!opts_.quiet) {
+      std::fprintf(stderr,
+                   "vmatrace: --rss: %s: resident pages are estimated from faults and unmaps only (fault-around, "
+                   "huge pages, reclaim and swap are not seen)\n",
+                   why.c_str());
+    }
+  }
   inject_note(kNoteSessionStart, "");
+  if (opts_.rss) inject_note("rss.source", rss_scanner_ ? "events+pagemap_scan" : "events");
   if (auto gate = read_gate_vma_line()) inject_note(kNoteGateVma, *gate);
   for (Family f : kAllFamilies) inject_note("attach." + family_name(f), attach_mode_name(plan_.mode(f)));
 }
@@ -131,6 +147,7 @@ void Session::handle(std::span<const std::byte> rec) {
   if (d->type == VMAT_EV_FS) check_deleted(d->hdr.ts);
   losses_.forget_ended(*d);
   if (d->type < type_counts_.size()) type_counts_[d->type]++;  // no string, no map per event
+  if (rss_scanner_) rss_scanner_->note(*d);
   // Without the kernel's exec walk, a followed child was stopped at its exec
   // by the BPF side (vmat_stop_on_exec): read /proc, then let it go.
   // (The spawned command's first exec is the one ptrace stopped: spawn()
@@ -424,11 +441,23 @@ void Session::step(int timeout_ms) {
     check_losses();
     check_deleted(0);
   }
+  if (rss_scanner_ && rss_scanner_->due(now)) scan_rss(now);
   if (recorder_ && now - last_flush_ns_ >= kFlushNs) {
     last_flush_ns_ = now;
     recorder_->flush();
   }
   reap();
+}
+
+bool Session::rss_pending(uint32_t pid) const { return rss_scanner_ && rss_scanner_->pending(pid); }
+
+void Session::scan_rss(uint64_t now) {
+  // What happened before the scan goes into the stream before it.
+  drain();
+  std::vector<std::pair<uint32_t, std::string>> pids;
+  for (const auto* p : pipeline_.processor().processes())
+    if (!p->exited && p->seeded) pids.emplace_back(p->pid, p->comm);
+  for (const auto& rec : rss_scanner_->scan(now, pids)) handle(rec);
 }
 
 void Session::drain() {
@@ -543,6 +572,9 @@ int Session::run() {
     std::fprintf(
         stderr, "%s\n",
         summary_text(pipeline_.processor().stats(), event_counts(), losses_.total(), pipeline_.malformed()).c_str());
+    if (rss_scanner_)
+      std::fprintf(stderr, "vmatrace: rss: %" PRIu64 " residency scans took %.1f ms of CPU\n", rss_scanner_->scans(),
+                   static_cast<double>(rss_scanner_->cpu_ns()) / 1e6);
     if (malloc_report_ && malloc_report_->growths())
       std::fprintf(stderr, "vmatrace: %s", malloc_report_->text(10).c_str());
   }

@@ -37,6 +37,7 @@ namespace vmatrace {
 
 class RecordingWriter;
 class FaultSummaryCollector;
+class RssScanner;
 
 // --malloc: attribute heap/mmap growth to allocator calls. kStack copies the
 // registers and the top of the user stack at each growth syscall only (the
@@ -67,6 +68,10 @@ struct TraceOptions {
   // Anonymous mmaps smaller than this are not attributed (glibc's default
   // M_MMAP_THRESHOLD: it never maps a smaller chunk unless tuned with mallopt).
   uint64_t malloc_min_mmap = 128 * 1024;
+  // --rss: resident pages per VMA (docs/rss.md): the model from the events,
+  // corrected by PAGEMAP_SCAN of the changed ranges at most every interval.
+  bool rss = false;
+  uint64_t rss_interval_ns = 100'000'000;
 };
 
 class Session {
@@ -91,6 +96,10 @@ class Session {
   void drain();
   const Processor& processor() const { return pipeline_.processor(); }
   const AttachPlan& plan() const { return plan_; }
+  // --rss: the residency model (null without --rss), and whether pid has
+  // changed ranges not scanned yet (false without scans).
+  const RssModel* rss() const { return pipeline_.rss(); }
+  bool rss_pending(uint32_t pid) const;
   const Features& features() const { return features_; }
   // The exit status of the spawned command, once reaped.
   std::optional<int> child_status() const { return child_status_; }
@@ -132,6 +141,7 @@ class Session {
   void seed_after_exec(pid_t pid);
   void check_deleted(uint64_t ts);  // ts 0: now
   void reap();
+  void scan_rss(uint64_t now);
 
   TraceOptions opts_;
   Features features_;
@@ -143,6 +153,7 @@ class Session {
   std::unique_ptr<MallocReport> malloc_report_;
   std::function<void(const MallocGrowth&)> on_growth_;
   std::unique_ptr<RecordingWriter> recorder_;
+  std::unique_ptr<RssScanner> rss_scanner_;  // --rss on a kernel with PAGEMAP_SCAN
   std::unique_ptr<BpfTracer> tracer_;
   LossLedger losses_;
   ObjectNotes objects_;

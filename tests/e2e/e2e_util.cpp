@@ -189,6 +189,7 @@ TraceHarness::TraceHarness(Options opts) : opts_(std::move(opts)) {
   if (!opts_.json_events_path.empty()) to.print.format = vmatrace::OutputFormat::kJson;
   to.record_path = opts_.record_path;
   to.user = opts_.user;
+  to.rss = opts_.rss;
   to.force = true;
   // Loads the BPF programs: throws (and so fails the test) when it cannot.
   session_ = std::make_unique<vmatrace::Session>(std::move(to));

@@ -81,6 +81,7 @@ class TraceHarness {
     std::string record_path;       // record while tracing (forced overwrite)
     std::string json_events_path;  // the event stream as JSON, to this file (overrides `events`)
     std::string user;              // TraceOptions::user: run the command as this user
+    bool rss = false;              // TraceOptions::rss: resident memory per VMA
     std::chrono::seconds timeout{60};
   };
   TraceHarness();

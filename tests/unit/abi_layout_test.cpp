@@ -108,4 +108,20 @@ TEST(AbiLayout, UserStackEvent) {
   EXPECT_EQ(VMAT_UREG_IP, 16);
 }
 
+TEST(AbiLayout, RssScanLayout) {
+  // A frontend record (VMAT_REC_RSS), versioned by its own field.
+  EXPECT_EQ(VMAT_REC_RSS, 0x8006);
+  EXPECT_EQ(VMAT_RSS_SCAN_VERSION, 1);
+  EXPECT_EQ(sizeof(vmat_rss_scan), 72u);
+  EXPECT_EQ(offsetof(vmat_rss_scan, version), 40u);
+  EXPECT_EQ(offsetof(vmat_rss_scan, flags), 44u);
+  EXPECT_EQ(offsetof(vmat_rss_scan, nranges), 48u);
+  EXPECT_EQ(offsetof(vmat_rss_scan, nruns), 52u);
+  EXPECT_EQ(offsetof(vmat_rss_scan, scan_ns), 56u);
+  EXPECT_EQ(offsetof(vmat_rss_scan, kernel_rss), 64u);
+  EXPECT_EQ(sizeof(vmat_rss_range), 16u);
+  EXPECT_EQ(sizeof(vmat_rss_run), 24u);
+  EXPECT_EQ(offsetof(vmat_rss_run, flags), 16u);
+}
+
 }  // namespace

@@ -44,6 +44,7 @@ enum vmat_record_type {
 	VMAT_REC_NOTE = 0x8003,		/* frontend: free text note (attach, detach) */
 	VMAT_REC_FILE_DELETED = 0x8004, /* frontend: a mapped file was unlinked */
 	VMAT_REC_NS_IDS = 0x8005,	/* frontend: a thread's pid/tid in its own PID namespace */
+	VMAT_REC_RSS = 0x8006,		/* frontend: struct vmat_rss_scan (+ ranges, runs) */
 };
 
 /* enum vmat_sys: the table of traced syscalls. */
@@ -241,6 +242,45 @@ struct vmat_ns_ids_event {
 	__u32 nstid;
 };
 
+/*
+ * VMAT_REC_RSS (frontend only): a residency scan of part of one process's
+ * address space (the PAGEMAP_SCAN ioctl on /proc/PID/pagemap, 6.7+).
+ * Followed by nranges struct vmat_rss_range (the ranges scanned: anything in
+ * them not covered by a run is neither resident nor swapped), then nruns
+ * struct vmat_rss_run (maximal runs of pages with the same VMAT_RSS_* bits,
+ * inside the ranges, sorted). version: VMAT_RSS_SCAN_VERSION; a reader skips
+ * a record of a version it does not know.
+ */
+#define VMAT_RSS_SCAN_VERSION 1
+
+#define VMAT_RSS_PRESENT (1u << 0) /* mapped in a page table (not the zero page) */
+#define VMAT_RSS_SWAPPED (1u << 1) /* a swap entry */
+#define VMAT_RSS_FILE (1u << 2)	   /* page cache or shmem, not an anonymous page */
+#define VMAT_RSS_HUGE (1u << 3)	   /* mapped by a huge page table entry (THP, hugetlb) */
+
+struct vmat_rss_scan {
+	struct vmat_hdr hdr;
+	__u32 version;
+	__u32 flags; /* VMAT_RSS_SCAN_* */
+	__u32 nranges;
+	__u32 nruns;
+	__u64 scan_ns;	  /* CPU time the scan took (thread CPU clock) */
+	__u64 kernel_rss; /* /proc/PID/status VmRSS at the scan, bytes; 0: unknown */
+};
+
+#define VMAT_RSS_SCAN_FULL (1u << 0) /* the whole address space was scanned */
+
+struct vmat_rss_range {
+	__u64 start;
+	__u64 end;
+};
+
+struct vmat_rss_run {
+	__u64 start;
+	__u64 end;
+	__u64 flags; /* VMAT_RSS_* */
+};
+
 /* Per-pid state the BPF side keeps for each traced process. */
 struct vmat_traced {
 	__u32 follow;	 /* children of this process are traced too */
@@ -282,5 +322,9 @@ VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_kernel_event) == 120, "vmat_vma_kernel
 VMAT_STATIC_ASSERT(sizeof(struct vmat_ns_ids_event) == 48, "vmat_ns_ids_event layout");
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_vma_kernel_event, vma) == 72,
 		   "vmat_vma_kernel_event.vma");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_scan) == 72, "vmat_rss_scan layout");
+VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_rss_scan, scan_ns) == 56, "vmat_rss_scan.scan_ns");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_range) == 16, "vmat_rss_range layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_run) == 24, "vmat_rss_run layout");
 
 #endif /* VMATRACE_ABI_EVENTS_H */

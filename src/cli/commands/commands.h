@@ -45,6 +45,7 @@ struct ReplayOptions {
   std::vector<std::string> diff;     // --diff T1 T2
   bool maps = false;
   bool pmap = false;                   // --pmap: pmap-style view instead of maps
+  bool rss = false;                    // --rss (with --pmap --at): Rss, Anonymous, Swap per VMA
   std::optional<std::string> lineage;  // --lineage ADDR
   bool stats = false;                  // apply every record, print only the replay rate
   bool records = false;                // --records: every record as stored, one line each
@@ -62,7 +63,9 @@ int replayed_status(const RecordingReader& reader, uint64_t records);
 struct ReportOptions {
   std::string path;
   bool faults = false;
-  bool malloc = false;  // --malloc: call sites ranked by heap/mmap growth
+  bool malloc = false;                      // --malloc: call sites ranked by heap/mmap growth
+  bool rss = false;                         // --rss: resident growth by VMA, kind and creator
+  std::optional<std::string> since, until;  // --rss: the interval
   bool json = false, folded = false;
   std::optional<uint32_t> pid;
   size_t top = 20;

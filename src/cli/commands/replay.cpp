@@ -34,16 +34,22 @@ std::string rel_seconds(uint64_t ts, uint64_t base, int decimals = 3) {
 
 struct Snapshot {
   std::map<uint32_t, Layout> layouts;
+  std::map<uint32_t, RssMap> rss;           // --rss
+  std::map<uint32_t, uint64_t> kernel_rss;  // --rss: VmRSS at the last scan
   std::map<uint32_t, std::string> names;
   std::map<uint32_t, std::string> exes;  // for --pmap's program text/data
 };
 
-Snapshot snapshot(const Processor& p, std::optional<uint32_t> pid) {
+Snapshot snapshot(const Processor& p, std::optional<uint32_t> pid, const RssModel* rss = nullptr) {
   Snapshot s;
   for (const auto* st : p.processes()) {
     if (pid && st->pid != *pid) continue;
     if (!st->seeded) continue;
     s.layouts[st->pid] = st->layout;
+    if (rss) {
+      if (const RssMap* m = rss->map(st->pid)) s.rss[st->pid] = *m;
+      s.kernel_rss[st->pid] = rss->last_kernel_rss(st->pid);
+    }
     s.names[st->pid] = st->comm;
     s.exes[st->pid] = st->exe;
   }
@@ -128,6 +134,7 @@ int run_replay(const ReplayOptions& opts) {
   if (opts.lineage) return run_lineage(opts);
   if (at && !opts.maps && !opts.pmap && diff.empty())
     throw UserError("--at needs --maps or --pmap (the layout at that moment)");
+  if (opts.rss && (!opts.pmap || !at)) throw UserError("--rss needs --pmap --at T (the residency at that moment)");
   if (at && *at < reader.header().start_ts) throw UserError("--at " + *opts.at + " is before the recording started");
   if (diff.size() == 2 && diff[1] < diff[0]) std::swap(diff[0], diff[1]);
 
@@ -164,6 +171,8 @@ int run_replay(const ReplayOptions& opts) {
   Pipeline pipeline;
   const Processor& proc = pipeline.processor();
   pipeline.processor().set_infer_only(opts.infer_vma_changes);
+  if (opts.rss) pipeline.enable_rss();
+  bool rss_recorded = false;
   if (po.pid) {
     // The other processes' models are not needed: only the pid's and its
     // ancestors' (a fork copies the parent's layout).
@@ -193,13 +202,14 @@ int run_replay(const ReplayOptions& opts) {
 
   const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
     uint64_t ts = d.hdr.ts;
+    if (d.type == VMAT_REC_NOTE && d.note->key == "rss.source") rss_recorded = true;
     if (d.type != VMAT_REC_NOTE) pids_seen.insert(d.hdr.pid);
     // A forked child is in the file from its fork on (its first layout is
     // the parent's copy, before any record of its own).
     if (d.type == VMAT_EV_FORK && !(d.fork.flags & VMAT_FORK_THREAD)) pids_seen.insert(d.fork.child_pid);
     // Layout queries: capture the state just before the first record past T.
     if (at && !at_done && ts > *at && d.type != VMAT_REC_NOTE) {
-      at_snap = snapshot(proc, po.pid);
+      at_snap = snapshot(proc, po.pid, pipeline.rss());
       at_done = true;
       // A process with no layout at T: read on to where it gets one.
       if (!po.pid || at_snap.layouts.count(*po.pid)) return false;
@@ -230,8 +240,10 @@ int run_replay(const ReplayOptions& opts) {
       const uint64_t end_ts = std::max(last_ts, trailer_end_ts(reader));
       if (*at > end_ts && reader.status().state == ReadStatus::State::Clean)
         throw UserError("--at " + *opts.at + " is after the end of the recording (" + rel_seconds(end_ts, base) + ")");
-      at_snap = snapshot(proc, po.pid);
+      at_snap = snapshot(proc, po.pid, pipeline.rss());
     }
+    if (opts.rss && !rss_recorded)
+      throw UserError(opts.path + " was recorded without --rss: record with `vmatrace record --rss` to see residency");
     if (po.pid && !at_snap.layouts.count(*po.pid)) {
       if (at_done && !pid_seeded_after && pid_seeded()) pid_seeded_after = last_ts;
       std::string why = pid_seeded_after   ? "its first layout is at " + rel_seconds(*pid_seeded_after, base, 6)
@@ -247,10 +259,14 @@ int run_replay(const ReplayOptions& opts) {
                     rel_seconds(*at, base).c_str());
         std::fputs(format_proc_maps(layout).c_str(), stdout);
       }
-      if (opts.pmap) {
+      if (opts.rss && po.format == OutputFormat::kJson) {
+        std::printf("%s\n", pmap_rss_json(pid, at_snap.names[pid], *at, layout, at_snap.exes[pid], at_snap.rss[pid],
+                                          at_snap.kernel_rss[pid])
+                                .c_str());
+      } else if (opts.pmap) {
         std::printf("# pmap of %u (%s) at %s\n", pid, escape_text(at_snap.names[pid]).c_str(),
                     rel_seconds(*at, base).c_str());
-        std::fputs(pmap_text(layout, at_snap.exes[pid]).c_str(), stdout);
+        std::fputs(pmap_text(layout, at_snap.exes[pid], opts.rss ? &at_snap.rss[pid] : nullptr).c_str(), stdout);
       }
     }
     return replayed_status(reader, records);
@@ -297,6 +313,9 @@ Command add_replay_command(CLI::App& app) {
   replay->add_option("--pid", a->pid, "only this process");
   replay->add_flag("--maps", ro.maps, "print layouts (at the end, or --at T)");
   replay->add_flag("--pmap", ro.pmap, "pmap-style layouts with kinds, kernel flags and totals (at the end, or --at T)");
+  replay->add_flag("--rss", ro.rss,
+                   "with --pmap --at T: Rss, Anonymous and Swap per VMA and totals, as pmap -X (a recording made "
+                   "with --rss; --json: one object per process with a vmas array)");
   replay->add_option("--lineage", ro.lineage, "history of the VMA covering ADDR (at the end, or --at T)");
   replay->add_flag("--stats", ro.stats, "apply every record to the layouts, print only counts and the rate");
   replay->add_flag("--records", ro.records,

@@ -11,6 +11,7 @@
 #include "pipeline/recording.h"
 #include "report/fault_report.h"
 #include "report/malloc_report.h"
+#include "report/rss_report.h"
 #include "util/errors.h"
 #include "util/time.h"
 
@@ -45,6 +46,51 @@ int run_malloc_report(const ReportOptions& opts, RecordingReader& reader) {
   return stacks == 0 ? 1 : 0;
 }
 
+// `report FILE --rss [--since T] [--until T]`: resident growth between two
+// moments (default: each process's start and end).
+int run_rss_report(const ReportOptions& opts, RecordingReader& reader) {
+  const uint64_t base = time_origin(opts.path);
+  std::optional<uint64_t> since, until;
+  if (opts.since) since = parse_moment(*opts.since, base);
+  if (opts.until) until = parse_moment(*opts.until, base);
+  if (since && until && *until < *since) throw UserError("report --rss: --until is before --since");
+  Pipeline pipeline;
+  pipeline.processor().set_keep_ended(false);
+  pipeline.enable_rss();
+  RssReportOptions ro;
+  ro.pid = opts.pid;
+  ro.top = opts.top;
+  ro.since = since.has_value();
+  RssReport report(ro, *pipeline.rss());
+  pipeline.add_sink(&report);
+  pipeline.enable_malloc(/*live=*/false);
+  pipeline.on_malloc_growth([&](const DecodedRecord&, const MallocGrowth& g) { report.on_growth(g); });
+  bool rss_recorded = false, before_done = !since, after_done = false;
+  const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
+    if (d.type == VMAT_REC_NOTE) {
+      if (d.note->key == "rss.source") rss_recorded = true;
+      return true;
+    }
+    if (!before_done && d.hdr.ts > *since) {
+      report.snapshot_before(pipeline.processor(), *since);
+      before_done = true;
+    }
+    if (until && d.hdr.ts > *until) {
+      report.snapshot_after(pipeline.processor(), *until);
+      after_done = true;
+      return false;
+    }
+    return true;
+  });
+  if (!rss_recorded)
+    throw UserError(opts.path + " was recorded without --rss: record with `vmatrace record --rss` to see residency");
+  if (!before_done) throw UserError("--since " + *opts.since + " is after the end of the recording");
+  if (!after_done) pipeline.finish();
+  std::string out = opts.json ? report.json() + "\n" : report.text(base);
+  std::fputs(out.c_str(), stdout);
+  return reported_status(reader, records);
+}
+
 struct ReportArgs {
   ReportOptions rep;
   int pid = 0;
@@ -59,6 +105,7 @@ int run_report(const ReportOptions& opts) {
   fo.interval_ns = parse_interval(opts.interval);
   RecordingReader reader = open_recording(opts.path);
   if (opts.malloc) return run_malloc_report(opts, reader);
+  if (opts.rss) return run_rss_report(opts, reader);
   FaultReport report(fo);
   Pipeline pipeline;
   pipeline.processor().set_keep_ended(false);
@@ -75,10 +122,16 @@ Command add_report_command(CLI::App& app) {
   ReportOptions& rep = a->rep;
   auto* report = app.add_subcommand("report",
                                     "analyses of a recording: --faults (page-fault hotspots), --malloc (growth call "
-                                    "sites), --html OUT (timeline page), --pprof OUT, --perfetto OUT");
+                                    "sites), --rss (resident growth), --html OUT (timeline page), --pprof OUT, "
+                                    "--perfetto OUT");
   report->add_option("file", rep.path, "recording")->required();
   report->add_flag("--faults", rep.faults, "page faults: top VMAs, address ranges, code locations, timeline");
   report->add_flag("--malloc", rep.malloc, "malloc growth: call sites ranked by bytes grown (brk, mmap, mremap)");
+  report->add_flag("--rss", rep.rss,
+                   "resident memory growth: total by kind, VMAs and the malloc call site or syscall that created "
+                   "the memory (a recording made with --rss)");
+  report->add_option("--since", rep.since, "with --rss: from this moment (default: each process's start)");
+  report->add_option("--until", rep.until, "with --rss: to this moment (default: each process's end)");
   report->add_flag("--json", rep.json, "as one JSON object");
   report->add_flag("--folded", rep.folded,
                    "folded stacks (flamegraph.pl, speedscope): faults comm;object;ip;VMA count, malloc growth "
@@ -97,10 +150,13 @@ Command add_report_command(CLI::App& app) {
   return {report, [a] {
             ReportOptions& rep = a->rep;
             if (rep.pprof || rep.perfetto) return run_export_report(rep, a->pid);  // report_export.cpp
-            const int kinds = int(rep.faults) + int(rep.malloc) + int(rep.html.has_value());
+            const int kinds = int(rep.faults) + int(rep.malloc) + int(rep.rss) + int(rep.html.has_value());
             if (kinds == 0)
-              throw UserError("report: say what to report: --faults, --malloc, --html, --pprof or --perfetto");
-            if (kinds > 1) throw UserError("report: --faults, --malloc and --html are separate reports: give one");
+              throw UserError("report: say what to report: --faults, --malloc, --rss, --html, --pprof or --perfetto");
+            if (kinds > 1)
+              throw UserError("report: --faults, --malloc, --rss and --html are separate reports: give one");
+            if ((rep.since || rep.until) && !rep.rss) throw UserError("report: --since and --until go with --rss");
+            if (rep.rss && rep.folded) throw UserError("report: --rss has no --folded form");
             if (rep.json && rep.folded) throw UserError("report: --json and --folded are exclusive");
             if (rep.malloc && rep.folded) return run_malloc_folded_report(rep, a->pid);  // report_export.cpp
             if (a->pid) rep.pid = static_cast<uint32_t>(a->pid);

@@ -21,6 +21,7 @@ struct TraceArgs {
   int pidns = 0;                    // --pidns: -p is a pid in this process's PID namespace
   bool fault_summary_flag = false;  // trace --summary
   std::string interval = "100ms";   // trace --interval
+  std::string rss_interval = "100ms";
 };
 
 void add_trace_options(CLI::App* sub, TraceArgs& a) {
@@ -53,6 +54,12 @@ void add_trace_options(CLI::App* sub, TraceArgs& a) {
       ->check(CLI::Range(64, VMAT_USTACK_MAX));
   sub->add_option("--malloc-min-mmap", o.malloc_min_mmap,
                   "smallest anonymous mmap to attribute (default 131072: glibc's mmap threshold)");
+  sub->add_flag("--rss", o.rss,
+                "resident memory per VMA: kept from the events and corrected by PAGEMAP_SCAN of the changed "
+                "ranges, recorded for replay --pmap --rss and report --rss (docs/rss.md)");
+  sub->add_option("--rss-interval", a.rss_interval,
+                  "with --rss: scan each process's changed ranges at most this often (default 100ms; the whole "
+                  "address space every 20 intervals)");
   sub->add_option("--ringbuf-size", o.loader.ringbuf_bytes, "ring buffer bytes (power of two; 64K, 16M accepted)")
       ->transform(CLI::AsSizeValue(false));
   sub->add_flag("--bpf-stats", o.loader.bpf_stats,
@@ -87,6 +94,7 @@ int run_trace(TraceArgs& a, bool record) {
   o.malloc = a.malloc == "off" ? MallocMode::kOff : MallocMode::kStack;
   o.fault_report = a.fault_summary_flag || a.faults == "summary";
   o.fault_report_opts.interval_ns = parse_interval(a.interval);
+  o.rss_interval_ns = parse_interval(a.rss_interval);
   if (a.fault_summary_flag && a.faults == "off") throw UserError("--summary needs page faults: drop --faults=off");
   // Recording prints nothing but the banner and summary.
   if (record) o.print.events = false;

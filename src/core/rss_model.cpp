@@ -1,0 +1,268 @@
+#include "core/rss_model.h"
+
+#include <algorithm>
+
+namespace vmatrace {
+namespace {
+
+constexpr uint64_t kPageMask = ~(kPageSize - 1);
+constexpr uint64_t kPfWrite = 2;  // X86_PF_WRITE (arch/x86/include/asm/trap_pf.h)
+// madvise advices that zap the range's page table entries (mm/madvise.c
+// madvise_dontneed_free(), madvise_remove(), madvise_guard_install()).
+constexpr uint64_t kMadvDontneed = 4, kMadvRemove = 9, kMadvDontneedLocked = 24, kMadvGuardInstall = 102;
+
+uint64_t page_up(uint64_t a) { return (a + kPageSize - 1) & kPageMask; }
+bool failed(int64_t ret) { return ret < 0 && ret > -4096; }
+
+Residency residency_of(uint64_t bytes, uint64_t flags) {
+  Residency r;
+  if (flags & VMAT_RSS_PRESENT) {
+    r.rss = bytes;
+    if (!(flags & VMAT_RSS_FILE)) r.anon = bytes;
+  } else if (flags & VMAT_RSS_SWAPPED) {
+    r.swap = bytes;
+  }
+  return r;
+}
+
+}  // namespace
+
+void RssMap::clear(uint64_t start, uint64_t end) {
+  if (start >= end) return;
+  auto it = runs_.lower_bound(start);
+  if (it != runs_.begin()) {
+    auto prev = std::prev(it);
+    if (prev->second.end > start) {
+      Run tail = prev->second;
+      prev->second.end = start;
+      if (tail.end > end) {
+        runs_.emplace(end, tail);
+        return;
+      }
+    }
+  }
+  while (it != runs_.end() && it->first < end) {
+    if (it->second.end > end) {
+      Run tail = it->second;
+      runs_.erase(it);
+      runs_.emplace(end, tail);
+      return;
+    }
+    it = runs_.erase(it);
+  }
+}
+
+void RssMap::insert_merged(uint64_t start, uint64_t end, uint64_t flags) {
+  // [start, end) is empty here; join equal neighbours so a sequential touch
+  // stays one run.
+  auto next = runs_.lower_bound(start);
+  if (next != runs_.end() && next->first == end && next->second.flags == flags) {
+    end = next->second.end;
+    next = runs_.erase(next);
+  }
+  if (next != runs_.begin()) {
+    auto prev = std::prev(next);
+    if (prev->second.end == start && prev->second.flags == flags) {
+      prev->second.end = end;
+      return;
+    }
+  }
+  runs_.emplace_hint(next, start, Run{end, flags});
+}
+
+void RssMap::assign(uint64_t start, uint64_t end, std::span<const vmat_rss_run> runs) {
+  clear(start, end);
+  for (const auto& r : runs) {
+    uint64_t s = std::max<uint64_t>(r.start, start), e = std::min<uint64_t>(r.end, end);
+    if (s < e && r.flags) insert_merged(s, e, r.flags);
+  }
+}
+
+void RssMap::set_page(uint64_t page, uint64_t flags) {
+  clear(page, page + kPageSize);
+  insert_merged(page, page + kPageSize, flags);
+}
+
+uint64_t RssMap::flags_at(uint64_t addr) const {
+  auto it = runs_.upper_bound(addr);
+  if (it == runs_.begin()) return 0;
+  --it;
+  return it->second.end > addr ? it->second.flags : 0;
+}
+
+void RssMap::move(uint64_t from, uint64_t len, uint64_t to) {
+  std::vector<vmat_rss_run> moved;
+  auto it = runs_.upper_bound(from);
+  if (it != runs_.begin() && std::prev(it)->second.end > from) --it;
+  for (; it != runs_.end() && it->first < from + len; ++it) {
+    uint64_t s = std::max(it->first, from), e = std::min(it->second.end, from + len);
+    moved.push_back({s - from + to, e - from + to, it->second.flags});
+  }
+  clear(from, from + len);
+  clear(to, to + len);
+  for (const auto& r : moved) insert_merged(r.start, r.end, r.flags);
+}
+
+void RssMap::clip_to(const Layout& l) {
+  uint64_t covered_to = 0;  // runs below this lie in VMAs already visited
+  l.for_each_vma([&](const Vma& v) {
+    clear(covered_to, v.start);
+    covered_to = v.end;
+  });
+  clear(covered_to, ~uint64_t{0});
+}
+
+Residency RssMap::sum(uint64_t start, uint64_t end) const {
+  Residency r;
+  auto it = runs_.upper_bound(start);
+  if (it != runs_.begin() && std::prev(it)->second.end > start) --it;
+  for (; it != runs_.end() && it->first < end; ++it) {
+    uint64_t s = std::max(it->first, start), e = std::min(it->second.end, end);
+    r += residency_of(e - s, it->second.flags);
+  }
+  return r;
+}
+
+RssMap RssMap::anon_copy() const {
+  RssMap m;
+  for (const auto& [s, r] : runs_)
+    if ((r.flags & VMAT_RSS_PRESENT) && !(r.flags & VMAT_RSS_FILE)) m.runs_.emplace_hint(m.runs_.end(), s, r);
+  return m;
+}
+
+Residency vma_residency(const RssMap& m, const Vma& v) {
+  // smaps_pte_entry() counts only pages vm_normal_page() returns, and
+  // hugetlb under its own fields.
+  if (v.flags & (VM_PFNMAP | VM_IO | VM_HUGETLB)) return {};
+  return m.sum(v.start, v.end);
+}
+
+const RssMap* RssModel::map(uint32_t pid) const {
+  auto it = procs_.find(pid);
+  return it == procs_.end() ? nullptr : &it->second.map;
+}
+
+uint64_t RssModel::last_scan_ts(uint32_t pid) const {
+  auto it = procs_.find(pid);
+  return it == procs_.end() ? 0 : it->second.last_scan_ts;
+}
+
+uint64_t RssModel::last_kernel_rss(uint32_t pid) const {
+  auto it = procs_.find(pid);
+  return it == procs_.end() ? 0 : it->second.kernel_rss;
+}
+
+void RssModel::before_apply(const DecodedRecord& rec, const Layout* before) {
+  if (rec.type != VMAT_EV_SYSCALL || !before) return;
+  const auto& s = rec.sys;
+  if (failed(s.ret)) return;
+  if (s.sys == VMAT_SYS_SHMDT) {
+    auto it = procs_.find(rec.hdr.pid);
+    if (it == procs_.end()) return;
+    for (auto [a, b] : before->shmdt_ranges(s.args[0])) it->second.map.clear(a, b);
+  } else if (s.sys == VMAT_SYS_BRK) {
+    auto it = procs_.find(rec.hdr.pid);
+    // The break went down: brk_munmap() unmapped the pages above it.
+    if (it != procs_.end() && s.brk < before->brk()) it->second.map.clear(page_up(s.brk), page_up(before->brk()));
+  }
+}
+
+void RssModel::syscall(Proc& p, const vmat_syscall_event& s, const Layout*) {
+  if (failed(s.ret)) return;
+  const auto ret = static_cast<uint64_t>(s.ret);
+  switch (s.sys) {
+    case VMAT_SYS_MMAP:  // a new mapping (MAP_FIXED may replace pages): empty until faulted or scanned
+      p.map.clear(ret, ret + page_up(s.args[1]));
+      break;
+    case VMAT_SYS_MUNMAP:
+      p.map.clear(s.args[0] & kPageMask, page_up(s.args[0] + s.args[1]));
+      break;
+    case VMAT_SYS_MADVISE: {
+      const uint64_t adv = s.args[2];
+      if (adv == kMadvDontneed || adv == kMadvRemove || adv == kMadvDontneedLocked || adv == kMadvGuardInstall)
+        p.map.clear(s.args[0] & kPageMask, page_up(s.args[0] + s.args[1]));
+      break;
+    }
+    case VMAT_SYS_MREMAP: {
+      const uint64_t old = s.args[0], old_len = page_up(s.args[1]), new_len = page_up(s.args[2]);
+      if (old_len == 0) break;  // a second mapping of shared pages: nothing moved
+      if (ret != old) {
+        p.map.move(old, std::min(old_len, new_len), ret);
+        p.map.clear(old, old + old_len);
+      } else if (new_len < old_len) {
+        p.map.clear(old + new_len, old + old_len);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void RssModel::after_apply(const DecodedRecord& rec, const Layout* after) {
+  switch (rec.type) {
+    case VMAT_REC_RSS: {
+      if (!rec.rss) return;
+      Proc& p = procs_[rec.hdr.pid];
+      const auto& r = *rec.rss;
+      size_t i = 0;
+      for (const auto& range : r.ranges) {
+        size_t j = i;
+        while (j < r.runs.size() && r.runs[j].start < range.end) j++;
+        p.map.assign(range.start, range.end, std::span(r.runs).subspan(i, j - i));
+        i = j;
+      }
+      p.last_scan_ts = rec.hdr.ts;
+      p.kernel_rss = r.kernel_rss;
+      scans_++;
+      scan_cpu_ns_ += r.scan_ns;
+      return;
+    }
+    case VMAT_EV_FAULT: {
+      auto it = procs_.find(rec.hdr.pid);
+      if (it == procs_.end() || !after) return;
+      const Vma* v = after->find(rec.fault.addr);
+      if (!v || !v->special.empty() || (v->flags & (VM_PFNMAP | VM_IO | VM_HUGETLB))) return;
+      const bool write = (rec.fault.flags & VMAT_FAULT_NO_ERROR_CODE) || (rec.fault.error_code & kPfWrite);
+      const uint64_t page = rec.fault.addr & kPageMask;
+      uint64_t flags = VMAT_RSS_PRESENT;
+      if (v->is_shared() || (v->is_file() && !write)) {
+        flags |= VMAT_RSS_FILE;  // page cache or shmem, mapped as it is
+      } else if (!write && v->is_anonymous()) {
+        // do_anonymous_page() maps the shared zero page on a read: counted nowhere.
+        if (!(it->second.map.flags_at(page) & VMAT_RSS_PRESENT)) return;
+        flags = it->second.map.flags_at(page);
+      }
+      it->second.map.set_page(page, flags);
+      return;
+    }
+    case VMAT_EV_SYSCALL: {
+      auto it = procs_.find(rec.hdr.pid);
+      if (it != procs_.end()) syscall(it->second, rec.sys, after);
+      return;
+    }
+    case VMAT_EV_FORK: {
+      if (rec.fork.flags & (VMAT_FORK_THREAD | VMAT_FORK_SHARED_VM)) return;
+      auto it = procs_.find(rec.hdr.pid);
+      RssMap copy = it == procs_.end() ? RssMap{} : it->second.map.anon_copy();
+      procs_[rec.fork.child_pid] = Proc{std::move(copy), 0, 0};
+      return;
+    }
+    case VMAT_EV_EXEC:
+      procs_[rec.hdr.pid] = Proc{};  // a new mm
+      return;
+    case VMAT_EV_EXIT:
+      if (rec.exit.flags & VMAT_EXIT_GROUP) procs_.erase(rec.hdr.pid);
+      return;
+    case VMAT_REC_LAYOUT: {
+      // A seed or a resync: what lies outside the layout is gone.
+      auto& p = procs_[rec.hdr.pid];
+      if (after) p.map.clip_to(*after);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+}  // namespace vmatrace

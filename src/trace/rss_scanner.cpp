@@ -1,0 +1,261 @@
+#include "trace/rss_scanner.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <system_error>
+
+#include "core/vm_flags.h"
+#include "util/unique_fd.h"
+
+namespace vmatrace {
+namespace {
+
+// The PAGEMAP_SCAN ioctl (include/uapi/linux/fs.h, Linux 6.7): Debian 12's
+// headers predate it.
+constexpr uint64_t kPageIsFile = 1u << 2, kPageIsPresent = 1u << 3, kPageIsSwapped = 1u << 4, kPageIsPfnZero = 1u << 5,
+                   kPageIsHuge = 1u << 6;
+struct PageRegion {
+  uint64_t start, end, categories;
+};
+struct PmScanArg {
+  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages, category_inverted, category_mask,
+      category_anyof_mask, return_mask;
+};
+constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);
+// The top of the user address space: access_ok() refuses a range past it.
+constexpr uint64_t kTaskSize = (uint64_t{1} << 47) - kPageSize;
+// A fault maps up to fault_around_bytes (64 KiB) of a file, or a 2 MiB THP:
+// the 2 MiB-aligned window around it is what may have changed.
+constexpr uint64_t kFaultWindow = 2u << 20;
+constexpr uint64_t kMadvCold = 20, kMadvPageout = 21, kMadvPopulateRead = 22, kMadvPopulateWrite = 23,
+                   kMadvHugepage = 14, kMadvCollapse = 25, kMadvWillneed = 3, kMadvFree = 8;
+constexpr uint64_t kMapPopulate = 0x8000, kMapLocked = 0x2000;
+
+uint64_t thread_cpu_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t read_vm_rss(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/status", pid);
+  std::FILE* f = std::fopen(path, "re");
+  if (!f) return 0;
+  char line[256];
+  uint64_t kib = 0;
+  while (std::fgets(line, sizeof(line), f))
+    if (std::sscanf(line, "VmRSS: %lu kB", &kib) == 1) break;
+  std::fclose(f);
+  return kib * 1024;
+}
+
+uint64_t rss_flags(uint64_t categories) {
+  uint64_t f = 0;
+  if ((categories & kPageIsPresent) && !(categories & kPageIsPfnZero)) f |= VMAT_RSS_PRESENT;
+  if (categories & kPageIsSwapped) f |= VMAT_RSS_SWAPPED;
+  if (!f) return 0;
+  if (categories & kPageIsFile) f |= VMAT_RSS_FILE;
+  if (categories & kPageIsHuge) f |= VMAT_RSS_HUGE;
+  return f;
+}
+
+}  // namespace
+
+RssScanRecord pagemap_scan(pid_t pid, const std::vector<vmat_rss_range>& ranges) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) throw std::system_error(errno, std::generic_category(), path);
+  RssScanRecord out;
+  out.ranges = ranges;
+  std::vector<PageRegion> vec(1024);
+  for (const auto& r : ranges) {
+    uint64_t start = r.start;
+    while (start < r.end) {
+      PmScanArg a{};
+      a.size = sizeof(a);
+      a.start = start;
+      a.end = r.end;
+      a.vec = reinterpret_cast<uint64_t>(vec.data());
+      a.vec_len = vec.size();
+      a.category_anyof_mask = kPageIsPresent | kPageIsSwapped;
+      a.return_mask = kPageIsPresent | kPageIsSwapped | kPageIsFile | kPageIsPfnZero | kPageIsHuge;
+      int n = ::ioctl(fd.get(), kPagemapScan, &a);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw std::system_error(errno, std::generic_category(), std::string("PAGEMAP_SCAN ") + path);
+      }
+      for (int i = 0; i < n; i++) {
+        uint64_t f = rss_flags(vec[i].categories);
+        if (!f) continue;
+        auto& runs = out.runs;
+        if (!runs.empty() && runs.back().end == vec[i].start && runs.back().flags == f)
+          runs.back().end = vec[i].end;
+        else
+          runs.push_back({vec[i].start, vec[i].end, f});
+      }
+      if (a.walk_end <= start) break;  // no progress: never loop
+      start = a.walk_end;
+    }
+  }
+  return out;
+}
+
+std::string RssScanner::probe() {
+  UniqueFd fd(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::string("cannot open /proc/self/pagemap: ") + std::strerror(errno);
+  static char probe_page[kPageSize * 2];
+  PageRegion r{};
+  PmScanArg a{};
+  a.size = sizeof(a);
+  a.start = reinterpret_cast<uint64_t>(probe_page) & ~(kPageSize - 1);
+  a.end = a.start + kPageSize;
+  a.vec = reinterpret_cast<uint64_t>(&r);
+  a.vec_len = 1;
+  a.category_anyof_mask = kPageIsPresent | kPageIsSwapped;
+  a.return_mask = kPageIsPresent;
+  if (::ioctl(fd.get(), kPagemapScan, &a) < 0)
+    return std::string("the PAGEMAP_SCAN ioctl failed (") + std::strerror(errno) + "; it needs Linux 6.7)";
+  return "";
+}
+
+void RssScanner::mark(Proc& p, uint64_t start, uint64_t end) {
+  start &= ~(kPageSize - 1);
+  end = std::min(kTaskSize, (end + kPageSize - 1) & ~(kPageSize - 1));
+  if (start >= end || p.full) return;
+  // Join every range that touches [start, end).
+  auto it = p.dirty.upper_bound(start);
+  if (it != p.dirty.begin() && std::prev(it)->second >= start) --it;
+  while (it != p.dirty.end() && it->first <= end) {
+    start = std::min(start, it->first);
+    end = std::max(end, it->second);
+    it = p.dirty.erase(it);
+  }
+  p.dirty.emplace(start, end);
+}
+
+void RssScanner::note(const DecodedRecord& d) {
+  switch (d.type) {
+    case VMAT_EV_FAULT: {
+      auto it = procs_.find(d.hdr.pid);
+      if (it == procs_.end()) return;
+      Proc& p = it->second;
+      const uint64_t w = d.fault.addr & ~(kFaultWindow - 1);
+      if (w == p.last_window) return;  // most faults land next to the previous one
+      p.last_window = w;
+      mark(p, w, w + kFaultWindow);
+      return;
+    }
+    case VMAT_EV_SYSCALL: {
+      auto it = procs_.find(d.hdr.pid);
+      if (it == procs_.end() || (d.sys.ret < 0 && d.sys.ret > -4096)) return;
+      Proc& p = it->second;
+      const auto& s = d.sys;
+      switch (s.sys) {
+        case VMAT_SYS_MMAP:
+          if (s.args[3] & (kMapPopulate | kMapLocked))
+            mark(p, static_cast<uint64_t>(s.ret), static_cast<uint64_t>(s.ret) + s.args[1]);
+          break;
+        case VMAT_SYS_MADVISE: {
+          const uint64_t a = s.args[2];
+          if (a == kMadvCold || a == kMadvPageout || a == kMadvPopulateRead || a == kMadvPopulateWrite ||
+              a == kMadvHugepage || a == kMadvCollapse || a == kMadvWillneed || a == kMadvFree)
+            mark(p, s.args[0], s.args[0] + s.args[1]);
+          break;
+        }
+        case VMAT_SYS_MLOCK:
+        case VMAT_SYS_MLOCK2:
+          mark(p, s.args[0], s.args[0] + s.args[1]);
+          break;
+        case VMAT_SYS_MREMAP:
+          mark(p, static_cast<uint64_t>(s.ret), static_cast<uint64_t>(s.ret) + s.args[2]);
+          break;
+        case VMAT_SYS_MLOCKALL:
+        case VMAT_SYS_SHMAT:
+          p.full = true;
+          p.dirty.clear();
+          break;
+        default:
+          break;
+      }
+      p.last_window = ~uint64_t{0};
+      return;
+    }
+    case VMAT_EV_FORK:
+      if (d.fork.flags & (VMAT_FORK_THREAD | VMAT_FORK_SHARED_VM)) return;
+      procs_[d.fork.child_pid] = Proc{};
+      return;
+    case VMAT_EV_EXEC:
+    case VMAT_REC_LAYOUT:
+    case VMAT_REC_LOSS:
+      procs_[d.hdr.pid] = Proc{};  // a new mm, a seed, or lost events: scan it all
+      return;
+    case VMAT_EV_EXIT:
+      if (d.exit.flags & VMAT_EXIT_GROUP) procs_.erase(d.hdr.pid);
+      return;
+    default:
+      return;
+  }
+}
+
+bool RssScanner::pending(uint32_t pid) const {
+  auto it = procs_.find(pid);
+  return it != procs_.end() && (it->second.full || !it->second.dirty.empty());
+}
+
+bool RssScanner::due(const Proc& p, uint64_t now) const {
+  if (now - p.last_scan < opts_.interval_ns) return false;
+  return p.full || !p.dirty.empty() || now - p.last_full >= opts_.interval_ns * opts_.full_every;
+}
+
+bool RssScanner::due(uint64_t now) const {
+  for (const auto& [pid, p] : procs_)
+    if (due(p, now)) return true;
+  return false;
+}
+
+std::vector<std::vector<std::byte>> RssScanner::scan(uint64_t now,
+                                                     const std::vector<std::pair<uint32_t, std::string>>& pids) {
+  std::vector<std::vector<std::byte>> out;
+  for (const auto& [pid, comm] : pids) {
+    auto it = procs_.find(pid);
+    if (it == procs_.end() || !due(it->second, now)) continue;
+    Proc& p = it->second;
+    const bool full = p.full || now - p.last_full >= opts_.interval_ns * opts_.full_every;
+    std::vector<vmat_rss_range> ranges;
+    if (full)
+      ranges.push_back({kPageSize, kTaskSize});
+    else
+      for (auto [s, e] : p.dirty) ranges.push_back({s, e});
+    const uint64_t cpu0 = thread_cpu_ns();
+    RssScanRecord rec;
+    try {
+      rec = pagemap_scan(static_cast<pid_t>(pid), ranges);
+    } catch (const std::system_error&) {
+      procs_.erase(it);  // gone (its exit record follows), or the kernel refuses: no more scans of it
+      continue;
+    }
+    rec.kernel_rss = read_vm_rss(static_cast<pid_t>(pid));
+    rec.flags = full ? VMAT_RSS_SCAN_FULL : 0;
+    rec.scan_ns = thread_cpu_ns() - cpu0;
+    cpu_ns_ += rec.scan_ns;
+    scans_++;
+    p.dirty.clear();
+    p.full = false;
+    p.last_scan = now;
+    if (full) p.last_full = now;
+    p.last_window = ~uint64_t{0};
+    out.push_back(encode_rss_scan(make_header(VMAT_REC_RSS, now, pid, pid, comm), rec));
+  }
+  return out;
+}
+
+}  // namespace vmatrace

@@ -1,0 +1,63 @@
+#pragma once
+// The residency scans behind --rss: which ranges of each traced process
+// changed (from the records), and, at a bounded rate, a PAGEMAP_SCAN of
+// those ranges (and of the whole address space now and then, for what no
+// event shows: reclaim, swap, khugepaged, KSM), turned into VMAT_REC_RSS
+// records for the stream. docs/rss.md has the design.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/records.h"
+
+namespace vmatrace {
+
+struct RssScanOptions {
+  uint64_t interval_ns = 100'000'000;  // changed ranges: at most this often per process
+  uint64_t full_every = 20;            // a whole-address-space scan every this many intervals
+};
+
+class RssScanner {
+ public:
+  explicit RssScanner(RssScanOptions o) : opts_(o) {}
+
+  // "" when the PAGEMAP_SCAN ioctl works here (6.7+), else why not.
+  static std::string probe();
+
+  // What this record may have changed that the events do not tell exactly.
+  void note(const DecodedRecord& d);
+  // Whether pid has ranges waiting for a scan.
+  bool pending(uint32_t pid) const;
+  // Whether a scan of some process is due at `now`.
+  bool due(uint64_t now) const;
+  // Scans what is due for the live processes `pids`; one record per process
+  // scanned. `now` is the records' timestamp.
+  std::vector<std::vector<std::byte>> scan(uint64_t now, const std::vector<std::pair<uint32_t, std::string>>& pids);
+
+  uint64_t scans() const { return scans_; }
+  uint64_t cpu_ns() const { return cpu_ns_; }
+
+ private:
+  struct Proc {
+    std::map<uint64_t, uint64_t> dirty;  // start -> end, disjoint
+    bool full = true;                    // the whole address space needs a scan
+    uint64_t last_scan = 0, last_full = 0;
+    uint64_t last_window = ~uint64_t{0};  // the fault window marked last (cheap repeat check)
+  };
+  void mark(Proc& p, uint64_t start, uint64_t end);
+  bool due(const Proc& p, uint64_t now) const;
+
+  RssScanOptions opts_;
+  std::map<uint32_t, Proc> procs_;
+  uint64_t scans_ = 0, cpu_ns_ = 0;
+};
+
+// One process's ranges through PAGEMAP_SCAN into a record payload. Throws
+// std::system_error (ESRCH when the process is gone).
+RssScanRecord pagemap_scan(pid_t pid, const std::vector<vmat_rss_range>& ranges);
+
+}  // namespace vmatrace
