@@ -192,6 +192,10 @@ def vmatrace_tools(has_malloc):
                                 mode="record"),
         "vmatrace_fsummary": Tool("vmatrace_fsummary", "vmatrace trace --faults=summary", vt("--faults=summary"),
                                   "vmatrace", events=ev, mode="faults summary"),
+        # Resident memory per VMA (issue #21): the same stream plus the
+        # residency model and its PAGEMAP_SCAN of changed ranges.
+        "vmatrace_rss": Tool("vmatrace_rss", "vmatrace trace --rss", vt("--rss"), "vmatrace", events=ev,
+                             mode="stream + rss"),
     }
     # The workload untraced while vmatrace traces another process (a long
     # sleep): what every process on the machine pays for the programs'
@@ -268,11 +272,12 @@ def workloads(quick):
     return [
         {"name": "storm", "desc": f"storm ({q(200000, 50000)} x mmap+touch+munmap)",
          "argv": [os.path.join(WL, "storm"), q(200000, 50000)], "comm": "storm",
-         "tools": ["vmatrace", "vmatrace_record", "vmatrace_fsummary", "vmatrace_neighbour", "strace", "bpftrace",
-                   "perf_trace"]},
+         "tools": ["vmatrace", "vmatrace_record", "vmatrace_fsummary", "vmatrace_rss", "vmatrace_neighbour", "strace",
+                   "bpftrace", "perf_trace"]},
         {"name": "faultstorm", "desc": f"fault storm ({q(262144, 65536)} fresh pages)",
          "argv": [os.path.join(WL, "faultstorm"), q(262144, 65536)], "comm": "faultstorm",
-         "tools": ["vmatrace", "vmatrace_record", "vmatrace_fsummary", "perf_trace_pf", "perf_record_pf"]},
+         "tools": ["vmatrace", "vmatrace_record", "vmatrace_fsummary", "vmatrace_rss", "perf_trace_pf",
+                   "perf_record_pf"]},
         {"name": "mallocheavy", "desc": f"malloc-heavy ({q(5000000, 1000000)} malloc/free pairs)",
          "argv": [os.path.join(WL, "mallocheavy"), q(5000000, 1000000)], "comm": "mallocheavy",
          "tools": ["vmatrace", "vmatrace_record", "vmatrace_malloc_stack", "vmatrace_malloc_exact", "heaptrack",
@@ -805,6 +810,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smaller workloads, 3 rounds")
     ap.add_argument("--rounds", type=int, help="rounds per configuration (default 5, --quick 3)")
     ap.add_argument("--only", help="comma-separated workloads (storm,faultstorm,mallocheavy,python,cc,threads,mapmany,mapmany100k)")
+    ap.add_argument("--tools", help="comma-separated configurations to run beside untraced (e.g. vmatrace,vmatrace_rss); "
+                    "skips the start/exit, BPF-cost and layout-scaling sections")
     ap.add_argument("--json-out", default=os.path.join(ROOT, "bench", "results.json"))
     ap.add_argument("--md-out", default=os.path.join(ROOT, "bench", "results.md"))
     ap.add_argument("--update-docs", action="store_true",
@@ -832,6 +839,10 @@ def main():
             sys.exit(f"bench: unknown workload(s) {','.join(sorted(unknown))}: choose from "
                      + ",".join(w["name"] for w in wls))
         wls = [w for w in wls if w["name"] in want]
+    if a.tools:
+        want_tools = a.tools.split(",")
+        for w in wls:
+            w["tools"] = [t for t in w["tools"] if t in want_tools]
     results = {"machine": machine(), "loadavg_start": loadavg(), "rounds": rounds, "quick": a.quick,
                "has_malloc": has_malloc, "workloads": []}
     log(f"bench: {rounds} rounds{' (quick)' if a.quick else ''}; load average at start {results['loadavg_start']}; "
@@ -856,12 +867,14 @@ def main():
                 res = bench_workload(w, tools, rounds, tmp, cal, log)
                 res["calibration"] = cal
                 results["workloads"].append(res)
-            log("bench: start and exit (`trace -- /bin/true`)")
-            results["start_exit"] = start_exit(rounds, tmp)
-            log("bench: per-program BPF cost (--bpf-stats)")
-            results["bpf_stats"] = bpf_stats(a.quick, tmp)
-        log("bench: layout scaling (Google Benchmark)")
-        results["layout_scaling"] = layout_scaling(a.quick, log)
+            if not a.tools:
+                log("bench: start and exit (`trace -- /bin/true`)")
+                results["start_exit"] = start_exit(rounds, tmp)
+                log("bench: per-program BPF cost (--bpf-stats)")
+                results["bpf_stats"] = bpf_stats(a.quick, tmp)
+        if not a.tools:
+            log("bench: layout scaling (Google Benchmark)")
+            results["layout_scaling"] = layout_scaling(a.quick, log)
     finally:
         if saved_max_map is not None:
             with open("/proc/sys/vm/max_map_count", "w") as f:

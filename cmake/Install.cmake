@@ -64,7 +64,7 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION utils)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Depends from the binary's own NEEDED libraries (dpkg-shlibdeps, from
-# dpkg-dev): libbpf1, libelf1, libdw1, libzstd1, libstdc++6, libc6, ...
+# dpkg-dev): libbpf1, libelf1, libdw1, libzstd1, libncursesw6, libtinfo6, libstdc++6, libc6, ...
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_STRIP_FILES ON)
 include(CPack)

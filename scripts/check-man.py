@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 
-SUBCOMMANDS = ["trace", "record", "replay", "report", "info", "features"]
+SUBCOMMANDS = ["trace", "record", "replay", "report", "info", "features", "top"]
 OPTION = re.compile(r"--?[A-Za-z][-A-Za-z0-9]*")
 IGNORED = {"-h", "--help"}
 

@@ -8,6 +8,7 @@ packages=(
   cmake g++ make pkg-config clang llvm clang-format
   libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev libdw-dev
   libcli11-dev libgtest-dev libbenchmark-dev
+  libncurses-dev                        # vmatrace top's full-screen view
   python3 strace libcap2-bin
   libc6-dbg                             # separate debug info: libc frames with source lines (tests/e2e/containers_e2e_test.cpp)
   libjemalloc2                          # malloc attribution through jemalloc (tests/e2e/details_e2e_test.cpp)

@@ -100,6 +100,8 @@ class Session {
   // changed ranges not scanned yet (false without scans).
   const RssModel* rss() const { return pipeline_.rss(); }
   bool rss_pending(uint32_t pid) const;
+  // Another sink of every applied record (a live view); before spawn/attach.
+  void add_sink(RecordSink* sink) { pipeline_.add_sink(sink); }
   const Features& features() const { return features_; }
   // The exit status of the spawned command, once reaped.
   std::optional<int> child_status() const { return child_status_; }

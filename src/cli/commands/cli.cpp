@@ -16,7 +16,8 @@ int run_cli(int argc, char** argv) {
 
   // In the order `vmatrace --help` lists them.
   const std::vector<Command> commands = {add_trace_command(app),  add_record_command(app), add_replay_command(app),
-                                         add_report_command(app), add_info_command(app),   add_features_command(app)};
+                                         add_report_command(app), add_info_command(app),   add_features_command(app),
+                                         add_top_command(app)};
 
   try {
     app.parse(argc, argv);

@@ -35,6 +35,7 @@ Command add_replay_command(CLI::App& app);    // replay.cpp
 Command add_report_command(CLI::App& app);    // report.cpp
 Command add_info_command(CLI::App& app);      // info.cpp
 Command add_features_command(CLI::App& app);  // features.cpp
+Command add_top_command(CLI::App& app);       // top.cpp
 
 struct ReplayOptions {
   std::string path;

@@ -1,0 +1,59 @@
+#pragma once
+// The frames of `vmatrace top`: for one traced process, VSZ and RSS by kind
+// as bars, the VMAs that grew most since the previous frame (resident and
+// virtual size, faults per second), the malloc call sites that grew memory,
+// and the last events. Pure text (width x height); the command draws it
+// with ncurses or prints it (--batch). Fed as a sink of the live pipeline.
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/processor.h"
+#include "core/rss_model.h"
+
+namespace vmatrace {
+
+class MallocReport;
+
+enum class TopSort { kGrowth, kRss, kSize };
+const char* top_sort_name(TopSort s);
+
+class TopView : public RecordSink {
+ public:
+  TopView(const Processor& proc, const RssModel* rss) : proc_(proc), rss_(rss) {}
+
+  void on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState* proc) override;
+  bool wants_derived() const override { return false; }
+
+  // The live processes with a known layout, by pid.
+  std::vector<uint32_t> pids() const;
+  // One frame of pid at `now` (CLOCK_MONOTONIC ns), at most width columns
+  // and height lines. Starts the next interval: growth and fault rates are
+  // since the previous frame. `status` goes on the first line (keys, pause).
+  std::string frame(uint32_t pid, uint64_t now, size_t width, size_t height, TopSort sort, const MallocReport* malloc,
+                    const std::string& status);
+
+ private:
+  struct Event {  // the last events, formatted only when shown
+    uint64_t ts = 0;
+    uint32_t pid = 0, type = 0, sys = 0;
+    int64_t ret = 0;
+    uint64_t a0 = 0, a1 = 0;
+  };
+  struct Seen {                               // per process, since the previous frame
+    std::map<uint64_t, uint64_t> rss_by_vma;  // VMA id -> RSS at the previous frame
+    std::map<uint64_t, uint64_t> faults;      // VMA id -> faults since
+    uint64_t last_frame = 0;
+  };
+  const Processor& proc_;
+  const RssModel* rss_;
+  std::map<uint32_t, Seen> seen_;
+  std::array<Event, 64> events_{};
+  size_t next_event_ = 0, event_count_ = 0;
+  uint64_t start_ts_ = 0;
+};
+
+}  // namespace vmatrace
