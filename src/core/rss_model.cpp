@@ -79,6 +79,17 @@ void RssMap::assign(uint64_t start, uint64_t end, std::span<const vmat_rss_run> 
 }
 
 void RssMap::set_page(uint64_t page, uint64_t flags) {
+  // Fast path, one lookup: the page is already so, or extends the run below it.
+  auto it = runs_.upper_bound(page);
+  if (it != runs_.begin()) {
+    auto prev = std::prev(it);
+    if (prev->second.end > page && prev->second.flags == flags) return;
+    if (prev->second.end == page && prev->second.flags == flags &&
+        (it == runs_.end() || it->first > page + kPageSize)) {
+      prev->second.end += kPageSize;
+      return;
+    }
+  }
   clear(page, page + kPageSize);
   insert_merged(page, page + kPageSize, flags);
 }
@@ -152,18 +163,32 @@ uint64_t RssModel::last_kernel_rss(uint32_t pid) const {
   return it == procs_.end() ? 0 : it->second.kernel_rss;
 }
 
+RssModel::Proc* RssModel::find(uint32_t pid) {
+  if (cached_ && cached_pid_ == pid) return cached_;
+  auto it = procs_.find(pid);
+  if (it == procs_.end()) return nullptr;
+  cached_pid_ = pid;
+  cached_ = &it->second;  // map nodes stay put until erased (forget())
+  return cached_;
+}
+
+void RssModel::forget(uint32_t pid) {
+  if (cached_pid_ == pid) cached_ = nullptr;
+  procs_.erase(pid);
+}
+
 void RssModel::before_apply(const DecodedRecord& rec, const Layout* before) {
   if (rec.type != VMAT_EV_SYSCALL || !before) return;
   const auto& s = rec.sys;
   if (failed(s.ret)) return;
   if (s.sys == VMAT_SYS_SHMDT) {
-    auto it = procs_.find(rec.hdr.pid);
-    if (it == procs_.end()) return;
-    for (auto [a, b] : before->shmdt_ranges(s.args[0])) it->second.map.clear(a, b);
+    Proc* p = find(rec.hdr.pid);
+    if (!p) return;
+    for (auto [a, b] : before->shmdt_ranges(s.args[0])) p->map.clear(a, b);
   } else if (s.sys == VMAT_SYS_BRK) {
-    auto it = procs_.find(rec.hdr.pid);
+    Proc* p = find(rec.hdr.pid);
     // The break went down: brk_munmap() unmapped the pages above it.
-    if (it != procs_.end() && s.brk < before->brk()) it->second.map.clear(page_up(s.brk), page_up(before->brk()));
+    if (p && s.brk < before->brk()) p->map.clear(page_up(s.brk), page_up(before->brk()));
   }
 }
 
@@ -219,8 +244,8 @@ void RssModel::after_apply(const DecodedRecord& rec, const Layout* after) {
       return;
     }
     case VMAT_EV_FAULT: {
-      auto it = procs_.find(rec.hdr.pid);
-      if (it == procs_.end() || !after) return;
+      Proc* p = find(rec.hdr.pid);
+      if (!p || !after) return;
       const Vma* v = after->find(rec.fault.addr);
       if (!v || !v->special.empty() || (v->flags & (VM_PFNMAP | VM_IO | VM_HUGETLB))) return;
       const bool write = (rec.fault.flags & VMAT_FAULT_NO_ERROR_CODE) || (rec.fault.error_code & kPfWrite);
@@ -230,15 +255,14 @@ void RssModel::after_apply(const DecodedRecord& rec, const Layout* after) {
         flags |= VMAT_RSS_FILE;  // page cache or shmem, mapped as it is
       } else if (!write && v->is_anonymous()) {
         // do_anonymous_page() maps the shared zero page on a read: counted nowhere.
-        if (!(it->second.map.flags_at(page) & VMAT_RSS_PRESENT)) return;
-        flags = it->second.map.flags_at(page);
+        flags = p->map.flags_at(page);
+        if (!(flags & VMAT_RSS_PRESENT)) return;
       }
-      it->second.map.set_page(page, flags);
+      p->map.set_page(page, flags);
       return;
     }
     case VMAT_EV_SYSCALL: {
-      auto it = procs_.find(rec.hdr.pid);
-      if (it != procs_.end()) syscall(it->second, rec.sys, after);
+      if (Proc* p = find(rec.hdr.pid)) syscall(*p, rec.sys, after);
       return;
     }
     case VMAT_EV_FORK: {
@@ -252,7 +276,7 @@ void RssModel::after_apply(const DecodedRecord& rec, const Layout* after) {
       procs_[rec.hdr.pid] = Proc{};  // a new mm
       return;
     case VMAT_EV_EXIT:
-      if (rec.exit.flags & VMAT_EXIT_GROUP) procs_.erase(rec.hdr.pid);
+      if (rec.exit.flags & VMAT_EXIT_GROUP) forget(rec.hdr.pid);
       return;
     case VMAT_REC_LAYOUT: {
       // A seed or a resync: what lies outside the layout is gone.

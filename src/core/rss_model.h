@@ -84,7 +84,11 @@ class RssModel {
     uint64_t last_scan_ts = 0, kernel_rss = 0;
   };
   void syscall(Proc& p, const vmat_syscall_event& s, const Layout* after);
+  Proc* find(uint32_t pid);  // the last one found is cached: records come in runs of one process
+  void forget(uint32_t pid);
   std::map<uint32_t, Proc> procs_;
+  uint32_t cached_pid_ = 0;
+  Proc* cached_ = nullptr;
   uint64_t scans_ = 0, scan_cpu_ns_ = 0;
 };
 

@@ -27,11 +27,14 @@ class Pipeline::MallocStage : public Stage {
 
 class Pipeline::RssStage : public Stage {
  public:
+  // Only syscalls need the layout before, and only faults, syscalls and
+  // layouts the one after: no process lookup for the other records.
   void before_apply(const DecodedRecord& rec, const Processor& proc) override {
-    model_.before_apply(rec, layout_of(proc, rec.hdr.pid));
+    if (rec.type == VMAT_EV_SYSCALL) model_.before_apply(rec, layout_of(proc, rec.hdr.pid));
   }
   void after_apply(const DecodedRecord& rec, const Processor& proc) override {
-    model_.after_apply(rec, layout_of(proc, rec.hdr.pid));
+    const bool needs_layout = rec.type == VMAT_EV_FAULT || rec.type == VMAT_EV_SYSCALL || rec.type == VMAT_REC_LAYOUT;
+    model_.after_apply(rec, needs_layout ? layout_of(proc, rec.hdr.pid) : nullptr);
   }
   const RssModel& model() const { return model_; }
 

@@ -25,7 +25,6 @@ const char* top_sort_name(TopSort s) {
 }
 
 void TopView::on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState* proc) {
-  if (!start_ts_ && rec.hdr.ts) start_ts_ = rec.hdr.ts;
   if (!proc || !applied.applied) return;
   if (rec.type == VMAT_EV_FAULT) {
     if (const Vma* v = proc->layout.find(rec.fault.addr)) seen_[rec.hdr.pid].faults[v->id]++;

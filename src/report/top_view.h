@@ -23,7 +23,9 @@ const char* top_sort_name(TopSort s);
 
 class TopView : public RecordSink {
  public:
-  TopView(const Processor& proc, const RssModel* rss) : proc_(proc), rss_(rss) {}
+  // start_ts: the time frames count from (CLOCK_MONOTONIC ns).
+  TopView(const Processor& proc, const RssModel* rss, uint64_t start_ts)
+      : proc_(proc), rss_(rss), start_ts_(start_ts) {}
 
   void on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState* proc) override;
   bool wants_derived() const override { return false; }

@@ -142,12 +142,26 @@ void RssScanner::mark(Proc& p, uint64_t start, uint64_t end) {
   p.dirty.emplace(start, end);
 }
 
+RssScanner::Proc* RssScanner::find(uint32_t pid) {
+  if (cached_ && cached_pid_ == pid) return cached_;
+  auto it = procs_.find(pid);
+  if (it == procs_.end()) return nullptr;
+  cached_pid_ = pid;
+  cached_ = &it->second;  // map nodes stay put until erased (forget())
+  return cached_;
+}
+
+void RssScanner::forget(uint32_t pid) {
+  if (cached_pid_ == pid) cached_ = nullptr;
+  procs_.erase(pid);
+}
+
 void RssScanner::note(const DecodedRecord& d) {
   switch (d.type) {
     case VMAT_EV_FAULT: {
-      auto it = procs_.find(d.hdr.pid);
-      if (it == procs_.end()) return;
-      Proc& p = it->second;
+      Proc* pp = find(d.hdr.pid);
+      if (!pp) return;
+      Proc& p = *pp;
       const uint64_t w = d.fault.addr & ~(kFaultWindow - 1);
       if (w == p.last_window) return;  // most faults land next to the previous one
       p.last_window = w;
@@ -155,14 +169,19 @@ void RssScanner::note(const DecodedRecord& d) {
       return;
     }
     case VMAT_EV_SYSCALL: {
-      auto it = procs_.find(d.hdr.pid);
-      if (it == procs_.end() || (d.sys.ret < 0 && d.sys.ret > -4096)) return;
-      Proc& p = it->second;
+      Proc* pp = find(d.hdr.pid);
+      if (!pp || (d.sys.ret < 0 && d.sys.ret > -4096)) return;
+      Proc& p = *pp;
       const auto& s = d.sys;
       switch (s.sys) {
         case VMAT_SYS_MMAP:
-          if (s.args[3] & (kMapPopulate | kMapLocked))
+          // Populated without faults: MAP_POPULATE, MAP_LOCKED, or VM_LOCKED
+          // from mlockall(MCL_FUTURE) (the kernel's VMA in the record).
+          if ((s.args[3] & (kMapPopulate | kMapLocked)) || (s.vma[0].flags & VM_LOCKED))
             mark(p, static_cast<uint64_t>(s.ret), static_cast<uint64_t>(s.ret) + s.args[1]);
+          break;
+        case VMAT_SYS_BRK:
+          if (s.vma[0].flags & VM_LOCKED) mark(p, s.vma[0].start, s.vma[0].end);  // a locked heap grows populated
           break;
         case VMAT_SYS_MADVISE: {
           const uint64_t a = s.args[2];
@@ -199,7 +218,7 @@ void RssScanner::note(const DecodedRecord& d) {
       procs_[d.hdr.pid] = Proc{};  // a new mm, a seed, or lost events: scan it all
       return;
     case VMAT_EV_EXIT:
-      if (d.exit.flags & VMAT_EXIT_GROUP) procs_.erase(d.hdr.pid);
+      if (d.exit.flags & VMAT_EXIT_GROUP) forget(d.hdr.pid);
       return;
     default:
       return;
@@ -240,7 +259,7 @@ std::vector<std::vector<std::byte>> RssScanner::scan(uint64_t now,
     try {
       rec = pagemap_scan(static_cast<pid_t>(pid), ranges);
     } catch (const std::system_error&) {
-      procs_.erase(it);  // gone (its exit record follows), or the kernel refuses: no more scans of it
+      forget(pid);  // gone (its exit record follows), or the kernel refuses: no more scans of it
       continue;
     }
     rec.kernel_rss = read_vm_rss(static_cast<pid_t>(pid));

@@ -49,10 +49,14 @@ class RssScanner {
     uint64_t last_window = ~uint64_t{0};  // the fault window marked last (cheap repeat check)
   };
   void mark(Proc& p, uint64_t start, uint64_t end);
+  Proc* find(uint32_t pid);  // cached: records come in runs of one process
+  void forget(uint32_t pid);
   bool due(const Proc& p, uint64_t now) const;
 
   RssScanOptions opts_;
   std::map<uint32_t, Proc> procs_;
+  uint32_t cached_pid_ = 0;
+  Proc* cached_ = nullptr;
   uint64_t scans_ = 0, cpu_ns_ = 0;
 };
 

@@ -75,13 +75,14 @@ int run_top(TopArgs& a) {
   std::unique_ptr<FILE, int (*)(FILE*)> devnull_closer(devnull, &std::fclose);
   o.out = devnull;
   Session session(std::move(o));
-  TopView view(session.processor(), session.rss());
+  TopView view(session.processor(), session.rss(), monotonic_ns());
   session.add_sink(&view);
   session.on_malloc_growth([](const MallocGrowth&) {});  // unwinds growths live: the call sites panel
+  uint32_t main_pid = static_cast<uint32_t>(a.pid);
   if (a.pid)
     session.attach(a.pid);
   else
-    session.spawn(a.command);
+    main_pid = static_cast<uint32_t>(session.spawn(a.command));
   struct sigaction sa {};
   sa.sa_handler = on_quit_signal;
   ::sigemptyset(&sa.sa_mask);
@@ -91,7 +92,10 @@ int run_top(TopArgs& a) {
   size_t pick = 0;  // which followed process is shown
   auto shown_pid = [&]() -> uint32_t {
     auto pids = view.pids();
-    if (pids.empty()) return a.pid ? static_cast<uint32_t>(a.pid) : 0;
+    if (pids.empty()) return main_pid;
+    // The process asked for first, then the others by pid.
+    auto it = std::find(pids.begin(), pids.end(), main_pid);
+    if (it != pids.end()) std::rotate(pids.begin(), it, it + 1);
     return pids[pick % pids.size()];
   };
   auto wait_refresh = [&](uint64_t until) {
