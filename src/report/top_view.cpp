@@ -77,8 +77,8 @@ std::string TopView::frame(uint32_t pid, uint64_t now, size_t width, size_t heig
                 start_ts_ && now > start_ts_ ? (now - start_ts_) / 1e9 : 0.0, status.c_str());
   add(buf);
   const ProcessState* p = proc_.process(pid);
-  if (!p || !p->seeded) {
-    add("pid " + std::to_string(pid) + ": no layout yet");
+  if (!p || !p->seeded || p->exited) {
+    add("pid " + std::to_string(pid) + (p && p->exited ? ": exited" : ": no layout yet"));
     std::string out;
     for (auto& l : lines) out += l + "\n";
     return out;
