@@ -16,7 +16,10 @@
 #     any finding fails the test that hit it), including the bounded fuzzer
 #     run (fuzz.recording). The VM and real-program tests are not repeated
 #     there: they test the kernel side, which the sanitizers do not see.
-# VMATRACE_ASAN=0 skips stage 3; VMATRACE_VM=0 skips stage 2.
+#  4. the 3-minute soak (scripts/soak.sh) in the background during the
+#     ASan build.
+# VMATRACE_ASAN=0 skips stage 3; VMATRACE_VM=0 skips stage 2;
+# VMATRACE_SOAK=0 skips the soak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The test builds treat every compiler warning as an error.
@@ -49,6 +52,26 @@ if [[ ${VMATRACE_VM:-1} == 1 ]] && grep -q '^VMATRACE_VM_TESTS:BOOL=ON' build/CM
   vm_pid=$!
 fi
 
+# The soak (scripts/soak.sh, 3 minutes: redis under redis-benchmark and a
+# JVM under one record, a long attach, stops every 20 s) runs in the
+# background while the ASan build compiles (nothing there is timed), and is
+# waited for before the ASan suite, whose e2e tests measure the tracer.
+soak_pid=
+soak_log=build/soak.log
+if [[ ${VMATRACE_SOAK:-1} == 1 ]]; then
+  stage "soak, 3 minutes, in the background (log: $soak_log)"
+  ./scripts/soak.sh --minutes 3 >"$soak_log" 2>&1 &
+  soak_pid=$!
+fi
+soak=0
+wait_soak() {
+  [[ -n $soak_pid ]] || return 0
+  stage "waiting for the soak"
+  wait "$soak_pid" || soak=$?
+  soak_pid=
+  cat "$soak_log"
+}
+
 asan=0
 if [[ ${VMATRACE_ASAN:-1} == 1 ]]; then
   stage "ASan+UBSan build"
@@ -64,6 +87,7 @@ if [[ ${VMATRACE_ASAN:-1} == 1 ]]; then
     -DVMATRACE_SANITIZE=ON -DVMATRACE_FUZZ=ON -DVMATRACE_VM_TESTS=OFF "${launcher[@]}" \
     ${VMATRACE_CMAKE_ARGS:-} >/dev/null
   cmake --build build-asan -j"$jobs" || asan=$?
+  wait_soak
   if ((asan == 0)); then
     stage "ASan+UBSan host suite"
     # detect_leaks stays on; halt_on_error makes any finding fail the test.
@@ -79,11 +103,13 @@ if [[ ${VMATRACE_ASAN:-1} == 1 ]]; then
   fi
 fi
 
+wait_soak
+
 vm=0
 if [[ -n $vm_pid ]]; then
   stage "waiting for the VM suite"
   wait "$vm_pid" || vm=$?
   cat "$vm_log"
 fi
-stage "done: host $host, VM $vm, ASan $asan (0: passed)"
-((host == 0 && vm == 0 && asan == 0))
+stage "done: host $host, VM $vm, ASan $asan, soak $soak (0: passed)"
+((host == 0 && vm == 0 && asan == 0 && soak == 0))

@@ -6,7 +6,9 @@
 // threads run concurrently on one mm, so their syscalls contend for
 // mmap_lock: what a tracer sees under threads, and what an attach catches
 // in flight. Tests stop it from outside and compare /proc/PID/maps with the
-// tracer's layout. Prints "ready" once every thread runs.
+// tracer's layout. Prints "ready" once every thread runs. argv[3]: the pause
+// between rounds of 64 steps, in microseconds (default 200; the soak's
+// long-running attach target uses a gentler pace).
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -21,6 +23,7 @@ enum { kSlots = 8 };
 
 static size_t page;
 static long run_ms;
+static long pause_us = 200;
 static pthread_barrier_t start_line;
 
 struct slot {
@@ -110,7 +113,7 @@ static void* worker(void* arg) {
   uint64_t end = now_ms() + (uint64_t)run_ms;
   while (now_ms() < end) {
     for (int i = 0; i < 64; i++) step(&slots[next_rand(&rnd) % kSlots], &rnd);
-    usleep(200);  // room for the stops from outside
+    usleep((useconds_t)pause_us);  // room for the stops from outside
   }
   for (int i = 0; i < kSlots; i++)
     if (slots[i].addr) munmap(slots[i].addr, slots[i].len);
@@ -120,8 +123,9 @@ static void* worker(void* arg) {
 int main(int argc, char** argv) {
   long threads = argc > 1 ? atol(argv[1]) : 4;
   run_ms = argc > 2 ? atol(argv[2]) : 3000;
-  if (threads < 1 || threads > 64 || run_ms < 1) {
-    fprintf(stderr, "usage: churnthreads [THREADS (1-64)] [MILLISECONDS]\n");
+  if (argc > 3) pause_us = atol(argv[3]);
+  if (threads < 1 || threads > 64 || run_ms < 1 || pause_us < 0 || pause_us > 1000000) {
+    fprintf(stderr, "usage: churnthreads [THREADS (1-64)] [MILLISECONDS] [PAUSE_US (0-1000000)]\n");
     return 2;
   }
   page = (size_t)sysconf(_SC_PAGESIZE);
