@@ -6,6 +6,8 @@
 namespace vmatrace {
 namespace {
 
+constexpr uint32_t kLossNoResync = 1;  // LossRecord flags: found at exit, no resync
+
 // Serialisation helpers for the frontend records: little-endian host layout,
 // every length checked on read.
 class Writer {
@@ -140,6 +142,7 @@ std::vector<std::byte> encode_loss(const vmat_hdr& hdr, const LossRecord& loss) 
   Writer w(hdr);
   w.u64(loss.lost);
   w.u64(loss.lost_total);
+  w.u32(loss.resync ? 0 : kLossNoResync);
   return w.finish();
 }
 
@@ -331,6 +334,7 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
         *error = "loss record truncated";
         return false;
       }
+      if (r.remaining() >= sizeof(uint32_t)) l.resync = !(r.get<uint32_t>() & kLossNoResync);
       d.loss = l;
       break;
     }

@@ -35,6 +35,11 @@ struct LayoutRecord {
 struct LossRecord {
   uint64_t lost = 0;        // newly lost since the previous loss record
   uint64_t lost_total = 0;  // for this process so far
+  // A resync of the layout from /proc follows; false when the loss was found
+  // in the process's exit record (nothing left to read). Stored as a
+  // trailing u32 flags word (bit 0: ended, no resync); a record without it
+  // (files before it) was always followed by a resync.
+  bool resync = true;
 };
 
 // VMAT_REC_NOTE: key/value annotations (attach modes, gate VMA, detach).

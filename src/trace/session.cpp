@@ -231,16 +231,19 @@ void Session::inject_note(const std::string& key, const std::string& value) {
   handle(bytes);
 }
 
-void Session::inject_layout(pid_t pid, LayoutReason reason, uint64_t ts) {
+std::optional<std::vector<std::byte>> Session::layout_record(pid_t pid, LayoutReason reason, uint64_t ts) {
   LayoutRecord l;
   try {
     l = read_proc_layout_record(pid);
   } catch (const std::exception&) {
-    return;  // gone: its exit record ends it
+    return std::nullopt;  // gone: its exit record ends it
   }
   l.reason = reason;
-  auto bytes = encode_layout(make_header(VMAT_REC_LAYOUT, ts, pid, pid, read_comm(pid)), l);
-  handle(bytes);
+  return encode_layout(make_header(VMAT_REC_LAYOUT, ts, pid, pid, read_comm(pid)), l);
+}
+
+void Session::inject_layout(pid_t pid, LayoutReason reason, uint64_t ts) {
+  if (auto bytes = layout_record(pid, reason, ts)) handle(*bytes);
 }
 
 pid_t Session::spawn(const std::vector<std::string>& argv) {
@@ -371,8 +374,9 @@ void Session::report_exit_losses(const DecodedRecord& d) {
   auto fresh = losses_.take_new(d.hdr.pid, d.exit.lost);
   if (!fresh) return;
   // No resync follows: the process is gone, its layout ends with this exit.
-  handle(
-      encode_loss(make_header(VMAT_REC_LOSS, d.hdr.ts, d.hdr.pid, d.hdr.pid, d.comm), LossRecord{*fresh, d.exit.lost}));
+  LossRecord loss{*fresh, d.exit.lost};
+  loss.resync = false;
+  handle(encode_loss(make_header(VMAT_REC_LOSS, d.hdr.ts, d.hdr.pid, d.hdr.pid, d.comm), loss));
 }
 
 void Session::check_losses() {
@@ -388,9 +392,13 @@ void Session::report_losses() {
   for (const auto& [pid, n] : tracer_->lost()) {
     auto fresh = losses_.take_new(pid, n);
     if (!fresh) continue;
-    auto bytes = encode_loss(make_header(VMAT_REC_LOSS, ts, pid, pid, read_comm(pid)), LossRecord{*fresh, n});
-    handle(bytes);
-    inject_layout(pid, LayoutReason::kResync, monotonic_ns());
+    // Read before the loss record is written, which says whether a resync
+    // follows (a process that is gone has none: its exit record ends it).
+    auto layout = layout_record(pid, LayoutReason::kResync, monotonic_ns());
+    LossRecord loss{*fresh, n};
+    loss.resync = layout.has_value();
+    handle(encode_loss(make_header(VMAT_REC_LOSS, ts, pid, pid, read_comm(pid)), loss));
+    if (layout) handle(*layout);
     // A lost exec record leaves a process stopped at its exec (procfs exec
     // layout) with nobody to continue it: the resync above read its layout.
     if (plan_.mode(Family::kExecLayout) == AttachMode::kProcfs && proc_state(pid) == 'T') ::kill(pid, SIGCONT);
@@ -436,9 +444,17 @@ void Session::step(int timeout_ms) {
   tracer_->poll(timeout_ms);
   uint64_t now = monotonic_ns();
   periodic_due_ = now - last_periodic_ns_ >= kPeriodicNs;
+  // A loss is reported (and the layout resynchronised) at the first step
+  // after the kernel counted it: the one counter is a single lookup, the
+  // per-pid map is walked only when it moved. A short burst that ends
+  // before the periodic check (a storm under ASan) still gets its resync
+  // while the process lives.
+  const uint64_t lost_now = tracer_->lost_in_kernel();
+  const bool lost_moved = lost_now != last_lost_in_kernel_;
+  last_lost_in_kernel_ = lost_now;
+  if (periodic_due_ || lost_moved) check_losses();
   if (periodic_due_) {
     last_periodic_ns_ = now;
-    check_losses();
     check_deleted(0);
   }
   if (rss_scanner_ && rss_scanner_->due(now)) scan_rss(now);

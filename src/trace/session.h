@@ -121,6 +121,8 @@ class Session {
  private:
   void handle(std::span<const std::byte> rec);
   void inject_layout(pid_t pid, LayoutReason reason, uint64_t ts);
+  // pid's layout from /proc as a record, or nullopt when it is gone.
+  std::optional<std::vector<std::byte>> layout_record(pid_t pid, LayoutReason reason, uint64_t ts);
   void attach_one(pid_t pid, bool required);
   void check_unknown(uint32_t pid);
   // Before a thread's first record: its ids in its own PID namespace, as a
@@ -166,6 +168,7 @@ class Session {
   pid_t child_ = -1;
   std::optional<int> child_status_;
   uint64_t last_periodic_ns_ = 0;
+  uint64_t last_lost_in_kernel_ = 0;  // the kernel's total at the last step
   uint64_t last_flush_ns_ = 0;
   uint64_t attach_ns_ = 0;  // probing, loading and attaching the BPF programs
   bool stop_requested_ = false;
