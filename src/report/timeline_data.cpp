@@ -88,9 +88,19 @@ std::string timeline_json(const TimelineModel& m) {
   o.reserve(1 << 16);
   JsonWriter w(o);
   w.begin_object().kv("version", 1).kv("file", m.file).kv("command", m.command);
+  w.kv("perfetto", m.perfetto);
   w.kv("base_ts", std::to_string(m.base_ts));  // beyond 2^53: as a string
   w.kv("t_first", m.t_first).kv("t_end", m.t_end).kv("bucket_ns", m.bucket_ns).kv("records", m.records);
   w.kv("damaged", m.damaged).kv("damage", m.damage);
+  // Where records were lost: [pid, comm, lost, times, first, last] (relative ns).
+  w.kv("lost", m.lost);
+  w.key("losses").begin_array();
+  auto rel = [&](uint64_t ts) { return ts > m.base_ts ? ts - m.base_ts : 0; };
+  for (const auto& l : m.losses) {
+    w.begin_array().value(l.pid).value(l.comm).value(l.lost).value(l.times);
+    w.value(rel(l.first_ts)).value(rel(l.last_ts)).end_array();
+  }
+  w.end_array();
   w.key("kinds").begin_array();
   for (int k = 0; k < kBandKinds; k++) w.value(band_kind_name(static_cast<BandKind>(k)));
   w.end_array();

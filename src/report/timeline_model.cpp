@@ -290,6 +290,7 @@ void TimelineBuilder::observe_full(const ProcessState& p) {
 void TimelineBuilder::on_record(const DecodedRecord& rec, const Applied& applied, const ProcessState* proc) {
   model_.records++;
   faults_.on_record(rec, applied, proc);
+  losses_.add(rec);
 
   if (rec.type == VMAT_REC_FILE_DELETED) {
     // Every process's mappings of that file print " (deleted)" now.
@@ -487,6 +488,8 @@ TimelineModel TimelineBuilder::finish() {
     model_.processes.push_back(std::move(pt));
   }
   model_.fault_hotspots = faults_.by_vma();
+  model_.losses = losses_.sites();
+  model_.lost = losses_.total();
   return std::move(model_);
 }
 

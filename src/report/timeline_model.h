@@ -31,6 +31,7 @@
 #include "core/processor.h"
 #include "core/vma_changes.h"
 #include "report/fault_report.h"
+#include "report/loss_log.h"
 #include "report/malloc_report.h"
 
 namespace vmatrace {
@@ -143,6 +144,7 @@ struct TimelineOptions {
 struct TimelineModel {
   std::string file;
   std::string command;
+  std::string perfetto;  // the Perfetto trace written with the page (--perfetto), relative to it; "" when none
   uint64_t base_ts = 0;  // the recording's start (CLOCK_MONOTONIC ns)
   int64_t t_first = 0;   // first record, relative: bucket 0 starts here
   int64_t t_end = 0;     // last record, relative
@@ -152,6 +154,8 @@ struct TimelineModel {
   uint64_t records = 0;
   bool damaged = false;
   std::string damage;
+  std::vector<LossSite> losses;  // where records were lost (by pid, most first)
+  uint64_t lost = 0;
 };
 
 // Follows the layouts of the processes over time and turns them into
@@ -238,6 +242,7 @@ class TimelineBuilder : public RecordSink {
   TimelineModel model_;
   SegmentTracker tracker_;
   FaultReport faults_;
+  LossLog losses_;
   const Processor* processor_ = nullptr;
   std::map<uint32_t, ProcInfo> info_;
   int64_t now_ = 0;

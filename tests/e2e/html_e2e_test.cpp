@@ -258,3 +258,27 @@ TEST(HtmlTimelineE2e, BadOutputPathIsOneClearLine) {
 }
 
 }  // namespace
+
+TEST(HtmlTimelineE2e, PageLinksToThePerfettoTraceWrittenWithIt) {
+  TempDir dir;
+  const std::string rec = dir.file("storm.vmat");
+  auto r = e2e::run_command({e2e::vmatrace_bin(), "record", "-o", rec, "--", e2e::workload("storm"), "200"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::filesystem::create_directory(dir.file("traces"));
+  const std::string page = dir.file("page.html");
+  auto both = e2e::run_command(
+      {e2e::vmatrace_bin(), "report", rec, "--html", page, "--perfetto", dir.file("traces/storm.pftrace")});
+  ASSERT_EQ(both.status, 0) << both.err;
+  EXPECT_GT(std::filesystem::file_size(dir.file("traces/storm.pftrace")), 0u);
+  auto body = e2e::read_file(page);
+  ASSERT_TRUE(body);
+  // Relative to the page: the two files travel together.
+  EXPECT_NE(body->find("\"perfetto\":\"traces/storm.pftrace\""), std::string::npos);
+  EXPECT_NE(body->find("id=\"perfetto\""), std::string::npos);
+  // Without --perfetto, no link.
+  const std::string alone = dir.file("alone.html");
+  ASSERT_EQ(e2e::run_command({e2e::vmatrace_bin(), "report", rec, "--html", alone}).status, 0);
+  auto body2 = e2e::read_file(alone);
+  ASSERT_TRUE(body2);
+  EXPECT_NE(body2->find("\"perfetto\":\"\""), std::string::npos);
+}

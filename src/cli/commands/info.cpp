@@ -13,6 +13,7 @@
 #include "cli/commands/commands.h"
 #include "core/records.h"
 #include "pipeline/recording.h"
+#include "report/loss_log.h"
 #include "util/errors.h"
 #include "util/json.h"
 #include "util/text.h"
@@ -30,6 +31,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
   uint64_t stacks = 0, stack_bytes = 0;   // raw user stack memory (--malloc=stack)
   std::set<std::string> paths;            // every file path the records name
   std::map<uint32_t, std::string> comms;  // pid -> its (last) command name
+  LossLog losses;                         // where records were lost
   while (auto rec = reader.next()) {
     std::string err;
     auto d = decode_record(*rec, &err);
@@ -81,6 +83,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
       case VMAT_REC_LOSS:
         counts["loss"]++;
         lost += d->loss->lost;
+        losses.add(*d);
         break;
       case VMAT_EV_FS:
         counts["unlink_or_rename"]++;
@@ -145,6 +148,14 @@ int run_info(const std::string& path, bool json, bool privacy) {
     w.key("duration_s").value(duration, "%.6f");
     w.kv("records", records).kv("processes", pids.size()).kv("lost", lost);
     if (lost_in_kernel) w.kv("lost_in_kernel", *lost_in_kernel);
+    w.key("losses").begin_array();
+    for (const auto& l : losses.sites()) {
+      w.begin_object().kv("pid", l.pid).kv("comm", l.comm).kv("lost", l.lost).kv("times", l.times);
+      w.key("first_s").value(l.first_ts > h.start_ts ? (l.first_ts - h.start_ts) / 1e9 : 0.0, "%.6f");
+      w.key("last_s").value(l.last_ts > h.start_ts ? (l.last_ts - h.start_ts) / 1e9 : 0.0, "%.6f");
+      w.end_object();
+    }
+    w.end_array();
     w.kv("stack_bytes", stack_bytes);
     w.kv("state", state);
     // The chunks' payload bytes before compression (what exports are sized against).
@@ -185,6 +196,8 @@ int run_info(const std::string& path, bool json, bool privacy) {
     if (lost_in_kernel && *lost_in_kernel != lost)
       std::printf(" (but the kernel failed to deliver %" PRIu64 " records)", *lost_in_kernel);
     std::printf("\n");
+    // Where: each process's losses and when (from the start of the recording).
+    std::fputs(losses.text(h.start_ts, 20, "           ").c_str(), stdout);
     if (stacks)
       std::printf("stacks:    %" PRIu64
                   " raw user stacks, %s of stack memory (may hold secrets; see `info --privacy`)\n",

@@ -10,6 +10,7 @@
 #include "pipeline/pipeline.h"
 #include "pipeline/recording.h"
 #include "report/fault_report.h"
+#include "report/loss_log.h"
 #include "report/malloc_report.h"
 #include "report/rss_report.h"
 #include "util/errors.h"
@@ -20,6 +21,17 @@ namespace {
 
 int reported_status(const RecordingReader& reader, uint64_t records) {
   return damage_status(reader, "reported " + std::to_string(records) + " records up to there");
+}
+
+// What the recording lost and where, after the report: on stdout under a
+// text report, on stderr under JSON or folded output (whose consumers
+// expect their format alone). Nothing when nothing was lost.
+void print_losses(const LossLog& losses, const RecordingReader& reader, bool machine_output) {
+  if (!losses.total()) return;
+  std::string s = "vmatrace: lost " + std::to_string(losses.total()) +
+                  " records (each followed by a resync of the layout from /proc); the report misses what they held:\n" +
+                  losses.text(reader.header().start_ts, 20, "  ");
+  std::fputs(s.c_str(), machine_output ? stderr : stdout);
 }
 
 // `report FILE --malloc`: every malloc_growth of the recording, unwound and
@@ -33,8 +45,10 @@ int run_malloc_report(const ReportOptions& opts, RecordingReader& reader) {
     if (!opts.pid || g.pid == *opts.pid) report.add(g);
   });
   uint64_t stacks = 0;
+  LossLog losses;
   const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
     if (d.type == VMAT_EV_USER_STACK) stacks++;
+    if (!opts.pid || d.hdr.pid == *opts.pid) losses.add(d);
     return true;
   });
   if (stacks == 0)
@@ -42,6 +56,7 @@ int run_malloc_report(const ReportOptions& opts, RecordingReader& reader) {
                  opts.path.c_str());
   std::string out = opts.json ? report.json(opts.top) + "\n" : report.text(opts.top);
   std::fputs(out.c_str(), stdout);
+  print_losses(losses, reader, opts.json);
   if (int status = reported_status(reader, records)) return status;
   return stacks == 0 ? 1 : 0;
 }
@@ -110,10 +125,15 @@ int run_report(const ReportOptions& opts) {
   Pipeline pipeline;
   pipeline.processor().set_keep_ended(false);
   pipeline.add_sink(&report);
-  const uint64_t records = pipeline.run(reader);
+  LossLog losses;
+  const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
+    if (!opts.pid || d.hdr.pid == *opts.pid) losses.add(d);
+    return true;
+  });
   pipeline.finish();
   std::string out = opts.json ? report.json() + "\n" : opts.folded ? report.folded() : report.text();
   std::fputs(out.c_str(), stdout);
+  print_losses(losses, reader, opts.json || opts.folded);
   return reported_status(reader, records);
 }
 

@@ -162,6 +162,11 @@ int run_malloc_folded_report(ReportOptions& rep, int pid) {
 int run_export_report(ReportOptions& rep, int pid) {
   if (pid) rep.pid = static_cast<uint32_t>(pid);
   if (rep.pprof && rep.perfetto) throw UserError("report: --pprof and --perfetto are separate outputs: give one");
+  // --perfetto with --html: both files, the page linking to the trace.
+  if (rep.perfetto && rep.html && !rep.json && !rep.folded && !rep.faults && !rep.malloc) {
+    if (int status = run_perfetto_report(rep)) return status;
+    return run_html_report(rep);
+  }
   if (rep.html || rep.json || rep.folded)
     throw UserError("report: --pprof and --perfetto write a file of their own: drop --html, --json and --folded");
   // --pprof is malloc growth, and page faults too with --faults.

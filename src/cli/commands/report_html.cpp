@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/commands/commands.h"
 #include "pipeline/pipeline.h"
@@ -83,6 +84,14 @@ int run_html_report(const ReportOptions& opts) {
   TimelineModel model = builder.finish();
   model.file = opts.path;
   for (const auto& a : reader.header().command) model.command += (model.command.empty() ? "" : " ") + a;
+  if (opts.perfetto) {
+    // Linked from the page by a path relative to it (the two files travel together).
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path dir = fs::absolute(out_path, ec).parent_path();
+    fs::path rel = fs::absolute(*opts.perfetto, ec).lexically_relative(dir);
+    model.perfetto = ec || rel.empty() ? *opts.perfetto : rel.string();
+  }
   model.damaged = recording_damaged(reader);
   if (model.damaged) model.damage = reader.status().message;
   if (opts.pid) {

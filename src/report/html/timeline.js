@@ -387,6 +387,12 @@
     }
     var notes = [];
     if (data.damaged) notes.push('The recording is damaged: ' + data.damage + ' (shown up to there).');
+    if (data.lost)
+      notes.push(data.lost + ' records were lost, each loss followed by a resync of the layout from /proc: ' +
+        (data.losses || []).map(function (l) {
+          return 'pid ' + l[0] + ' (' + l[1] + ') ' + l[2] +
+            (l[3] > 1 ? ' in ' + l[3] + ' losses, ' + seconds(l[4]) + ' to ' + seconds(l[5]) : ' at ' + seconds(l[4]));
+        }).join('; ') + '.');
     if (proc.segments_dropped)
       notes.push(proc.segments_dropped + ' VMAs that lived under ' + seconds(proc.dropped_below_ns) +
         ' are not drawn (too many to draw); layouts may miss them.');
@@ -420,6 +426,12 @@
   // ---- start ----
   document.getElementById('source').textContent = data.file + (data.command ? ' — ' + data.command : '') +
     ' — ' + data.records + ' records, ' + seconds(data.t_end);
+  if (data.perfetto) {
+    var link = document.getElementById('perfetto');
+    link.href = data.perfetto;
+    link.textContent = 'Perfetto trace: ' + data.perfetto;
+    link.hidden = false;
+  }
   var legend = d3.select('#legend');
   data.kinds.forEach(function (k) {
     var s = legend.append('span');
