@@ -20,27 +20,16 @@ import collections
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
+from export_check import Checks
+
 VMATRACE, WORKLOADS, PROTO_DIR, WORK = sys.argv[1:5]
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-def run(argv, ok=(0,), **kw):
-    r = subprocess.run(argv, capture_output=True, timeout=300, **kw)
-    if r.returncode not in ok:
-        sys.exit(f"{' '.join(argv)}: status {r.returncode}\n{r.stdout[-3000:]!r}\n{r.stderr[-3000:]!r}")
-    return r
+checks = Checks(WORK)
+check, run = checks.check, checks.run
 
 
 def record_checkpoints(path):
@@ -146,8 +135,6 @@ def model(packets):
     return tracks, slices, counters, flows_out, flows_in, sum(len(v) for v in open_.values()), interned_names
 
 
-shutil.rmtree(WORK, ignore_errors=True)
-os.makedirs(WORK)
 rec = os.path.join(WORK, "checkpoints.vmat")
 record_checkpoints(rec)
 out = os.path.join(WORK, "checkpoints.pftrace")
@@ -232,7 +219,5 @@ check(size <= 2 * raw, f"storm: perfetto {size} bytes > 2x the recording's {raw}
 stracks = sum(1 for _ in model(decode(sout))[0])
 check(stracks < 2000, f"storm: {stracks} tracks")
 
-if failures:
-    sys.exit(f"{len(failures)} check(s) failed")
-print(f"perfetto: {len(slices)} slices, {len(flows_out)} flows, {compared} moments match maps and pmap; "
+checks.finish(f"perfetto: {len(slices)} slices, {len(flows_out)} flows, {compared} moments match maps and pmap; "
       f"storm {size} bytes for {raw} raw ({size / raw:.2f}x), {stracks} tracks")

@@ -18,25 +18,17 @@ import collections
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 
+from export_check import Checks
+
 VMATRACE, WORKLOADS, PPROF, WORK = sys.argv[1:5]
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
+checks = Checks(WORK)
+check = checks.check
 
 
 def run(argv, ok=(0,)):
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    if r.returncode not in ok:
-        sys.exit(f"{' '.join(argv)}: status {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-    return r
+    return checks.run(argv, ok, timeout=120, text=True)
 
 
 def pprof(*args):
@@ -71,8 +63,6 @@ def traces(text):
     return out
 
 
-shutil.rmtree(WORK, ignore_errors=True)
-os.makedirs(WORK)
 rec = os.path.join(WORK, "mallocgrowth.vmat")
 run([VMATRACE, "record", "-o", rec, "--", os.path.join(WORKLOADS, "mallocgrowth"), os.path.join(WORK, "steps")])
 
@@ -174,7 +164,5 @@ r = run([VMATRACE, "report", damaged, "--pprof", dprof], ok=(3,))
 check(os.path.exists(dprof), "a damaged recording still writes its profile")
 pprof("-top", dprof)  # and pprof reads it
 
-if failures:
-    sys.exit(f"{len(failures)} check(s) failed")
-print(f"pprof: {len(report['sites'])} call sites, {len(growths)} growths, "
-      f"{report['bytes']} bytes, {total} faults: all match")
+checks.finish(f"pprof: {len(report['sites'])} call sites, {len(growths)} growths, "
+              f"{report['bytes']} bytes, {total} faults: all match")
