@@ -15,7 +15,8 @@ void LossLog::add(const DecodedRecord& d) {
     s.pid = d.hdr.pid;
     s.first_ts = d.hdr.ts;
   }
-  s.comm = d.comm;
+  // A loss found after the process was gone may carry no name: keep the one known.
+  if (!d.comm.empty()) s.comm = d.comm;
   s.lost += d.loss->lost;
   s.times++;
   s.first_ts = std::min<uint64_t>(s.first_ts, d.hdr.ts);
