@@ -397,7 +397,9 @@ void Session::report_losses() {
     auto layout = layout_record(pid, LayoutReason::kResync, monotonic_ns());
     LossRecord loss{*fresh, n};
     loss.resync = layout.has_value();
-    handle(encode_loss(make_header(VMAT_REC_LOSS, ts, pid, pid, read_comm(pid)), loss));
+    std::string comm = read_comm(pid);
+    if (const ProcessState* p = pipeline_.processor().process(pid); comm.empty() && p) comm = p->comm;  // gone
+    handle(encode_loss(make_header(VMAT_REC_LOSS, ts, pid, pid, comm), loss));
     if (layout) handle(*layout);
     // A lost exec record leaves a process stopped at its exec (procfs exec
     // layout) with nobody to continue it: the resync above read its layout.
