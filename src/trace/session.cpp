@@ -390,11 +390,17 @@ void Session::report_losses() {
   // Read again: a process whose exit was among the records just drained is
   // gone from the kernel's map, and its losses were counted at its exit.
   for (const auto& [pid, n] : tracer_->lost()) {
-    auto fresh = losses_.take_new(pid, n);
-    if (!fresh) continue;
+    if (!losses_.any_new({{pid, n}})) continue;
     // Read before the loss record is written, which says whether a resync
     // follows (a process that is gone has none: its exit record ends it).
     auto layout = layout_record(pid, LayoutReason::kResync, monotonic_ns());
+    // Unreadable: exiting or gone, with its last records (and its exit
+    // record, which carries the count: the loss is then reported just
+    // before it) maybe still in the ring. Wait one check (a drain) for them.
+    if (!layout && !final_drain_ && deferred_losses_.insert(pid).second) continue;
+    deferred_losses_.erase(pid);
+    auto fresh = losses_.take_new(pid, n);
+    if (!fresh) continue;
     LossRecord loss{*fresh, n};
     loss.resync = layout.has_value();
     std::string comm = read_comm(pid);

@@ -141,7 +141,8 @@ class Session {
   void report_exit_losses(const DecodedRecord& d);
   void report_losses();
   void forget_orphan_losses();
-  std::set<uint32_t> orphans_;  // untraced pids whose kernel loss count remains
+  std::set<uint32_t> orphans_;          // untraced pids whose kernel loss count remains
+  std::set<uint32_t> deferred_losses_;  // pids whose loss waits one check for their exit record
   void seed_after_exec(pid_t pid);
   void check_deleted(uint64_t ts);  // ts 0: now
   void reap();
