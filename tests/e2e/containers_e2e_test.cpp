@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -89,8 +90,10 @@ TEST(Containers, PidAndMountNamespaceTracedFromTheHost) {
   o.json_events_path = json;
   auto harness = std::make_unique<TraceHarness>(o);
   TraceHarness& h = *harness;
-  pid_t outer = h.start_untraced(
-      in_container(host_tmp.path(), e2e::workload("checkpoints") + " stopfirst file merge thread fork"));
+  // The workload runs from the container's /tmp: the bind mount hides the
+  // host's /tmp, where the build may live (a CI clone does).
+  std::filesystem::copy_file(e2e::workload("checkpoints"), host_tmp.file("checkpoints"));
+  pid_t outer = h.start_untraced(in_container(host_tmp.path(), "/tmp/checkpoints stopfirst file merge thread fork"));
   const pid_t cp = wait_stopped_descendant(outer, "checkpoints");
   ASSERT_GT(cp, 0) << "the workload never reached its first stop inside the namespaces";
   const uint32_t cp_nspid = ns_pid_from_proc(cp);
