@@ -125,7 +125,9 @@ void RssReport::snapshot_after(const Processor& proc, uint64_t ts) {
 std::vector<RssReport::ProcResult> RssReport::results() const {
   std::vector<ProcResult> out;
   static const RssMap kNothing;
-  for (const auto& [pid, a] : after_) {
+  for (const auto& entry : after_) {
+    const auto pid = entry.first;
+    const auto& a = entry.second;  // not a structured binding: lambdas below capture it (clang 14)
     auto bi = before_.find(pid);
     const RssMap& before = bi == before_.end() ? kNothing : bi->second.rss;
     ProcResult r;
