@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <vector>
+
 #include <cstring>
 
 #include "core/records.h"
@@ -16,7 +19,9 @@ namespace {
 DecodedRecord loss(uint32_t pid, uint64_t ts, uint64_t lost, uint64_t total, bool resync = true) {
   LossRecord l{lost, total};
   l.resync = resync;
-  auto bytes = encode_loss(make_header(VMAT_REC_LOSS, ts, pid, pid, "storm"), l);
+  // A decoded record points into its bytes (its comm): they live as long as the test binary.
+  static std::deque<std::vector<std::byte>> kept;
+  const auto& bytes = kept.emplace_back(encode_loss(make_header(VMAT_REC_LOSS, ts, pid, pid, "storm"), l));
   std::string err;
   auto d = decode_record(bytes, &err);
   EXPECT_TRUE(d) << err;
