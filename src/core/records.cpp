@@ -393,9 +393,11 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
       r.kernel_rss = f.kernel_rss;
       r.ranges.resize(f.nranges);
       r.runs.resize(f.nruns);
-      std::memcpy(r.ranges.data(), rec.data() + sizeof(f), f.nranges * sizeof(vmat_rss_range));
-      std::memcpy(r.runs.data(), rec.data() + sizeof(f) + f.nranges * sizeof(vmat_rss_range),
-                  f.nruns * sizeof(vmat_rss_run));
+      // memcpy may not be given an empty vector's null data(), even for 0 bytes.
+      if (f.nranges) std::memcpy(r.ranges.data(), rec.data() + sizeof(f), f.nranges * sizeof(vmat_rss_range));
+      if (f.nruns)
+        std::memcpy(r.runs.data(), rec.data() + sizeof(f) + f.nranges * sizeof(vmat_rss_range),
+                    f.nruns * sizeof(vmat_rss_run));
       // Sorted and disjoint, or the model's interval map would be corrupted.
       uint64_t prev = 0;
       for (const auto& x : r.ranges) {
