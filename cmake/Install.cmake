@@ -109,3 +109,10 @@ add_test(NAME export.Perfetto COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/
   $<TARGET_FILE:vmatrace> ${CMAKE_BINARY_DIR}/workloads ${CMAKE_SOURCE_DIR}/src/report/proto
   ${CMAKE_BINARY_DIR}/export-tests/perfetto)
 set_tests_properties(export.Perfetto PROPERTIES LABELS export RUN_SERIAL TRUE TIMEOUT 600)
+
+# Records the malloc workload and has speedscope's own importer (npm, headless
+# Chromium) read `report --malloc --folded` and `report --faults --folded`.
+add_test(NAME export.Speedscope COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tests/export/check_speedscope.py
+  $<TARGET_FILE:vmatrace> ${CMAKE_BINARY_DIR}/workloads ${CMAKE_SOURCE_DIR}/tests/export/speedscope
+  ${CMAKE_BINARY_DIR}/export-tests/speedscope ${CMAKE_BINARY_DIR}/speedscope-modules)
+set_tests_properties(export.Speedscope PROPERTIES LABELS export RUN_SERIAL TRUE TIMEOUT 600)
