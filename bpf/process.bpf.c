@@ -6,10 +6,28 @@
  */
 #include "common.bpf.h"
 
-/* Whether task is in the --cgroup cgroup (its cgroup v2 one: css_set.dfl_cgrp). */
+/* Deeper cgroup v2 trees than this are not searched for --cgroup. */
+#define VMAT_CGROUP_MAX_DEPTH 32
+
+/*
+ * Whether task is in the --cgroup cgroup or one of its descendants (its
+ * cgroup v2 one: css_set.dfl_cgrp, then up through the parents; a cgroup's
+ * css `self` is its first member, so a parent css is its cgroup). Runs only
+ * at fork, exec and cgroup moves, never per memory event.
+ */
 static __always_inline int vmat_in_traced_cgroup(struct task_struct *task)
 {
-	return vmat_cgroup_id && BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id) == vmat_cgroup_id;
+	struct cgroup *cg;
+
+	if (!vmat_cgroup_id)
+		return 0;
+	cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	for (int i = 0; i < VMAT_CGROUP_MAX_DEPTH && cg; i++) {
+		if (BPF_CORE_READ(cg, kn, id) == vmat_cgroup_id)
+			return 1;
+		cg = (struct cgroup *)BPF_CORE_READ(cg, self.parent);
+	}
+	return 0;
 }
 
 /*
@@ -185,8 +203,8 @@ int process_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 }
 
 /*
- * --cgroup: a process moved into the cgroup (cgroup.procs) is traced from
- * its move. cgroup_attach_task() fires this after the migration, so the
+ * --cgroup: a process moved into the cgroup or one of its descendants
+ * (cgroup.procs) is traced from its move. cgroup_attach_task() fires this after the migration, so the
  * task's css_set already names the new cgroup. Loaded only with --cgroup.
  */
 SEC("raw_tp/cgroup_attach_task")

@@ -10,6 +10,7 @@
 
 #include <cctype>
 
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -134,10 +135,21 @@ uint64_t cgroup_v2_id(const std::string& path) {
 }
 
 std::vector<pid_t> cgroup_members(const std::string& path) {
-  std::ifstream in(path + "/cgroup.procs");
-  if (!in) throw UserError("--cgroup " + path + ": cannot read its cgroup.procs: " + std::strerror(errno));
   std::vector<pid_t> out;
-  for (pid_t p; in >> p;) out.push_back(p);
+  // The cgroup first, then its descendants (each a directory with its own
+  // cgroup.procs); one that goes away while we read is skipped.
+  auto read_procs = [&](const std::filesystem::path& dir, bool required) {
+    std::ifstream in(dir / "cgroup.procs");
+    if (!in) {
+      if (required) throw UserError("--cgroup " + path + ": cannot read its cgroup.procs: " + std::strerror(errno));
+      return;
+    }
+    for (pid_t p; in >> p;) out.push_back(p);
+  };
+  read_procs(path, true);
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_directory(ec)) read_procs(it->path(), false);
   return out;
 }
 

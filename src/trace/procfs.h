@@ -37,7 +37,7 @@ pid_t resolve_ns_pid(pid_t member, pid_t nspid);
 // bpf_get_current_cgroup_id() and css_set.dfl_cgrp->kn->id give). Throws
 // UserError when it does not exist or is not on a cgroup2 filesystem.
 uint64_t cgroup_v2_id(const std::string& path);
-// The processes in that cgroup now (its cgroup.procs).
+// The processes in that cgroup and its descendants now (their cgroup.procs).
 std::vector<pid_t> cgroup_members(const std::string& path);
 
 }  // namespace vmatrace

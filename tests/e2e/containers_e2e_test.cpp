@@ -293,6 +293,90 @@ TEST(Containers, CgroupFollowsProcessesThatJoinAfterTheTraceBegan) {
   }
 }
 
+// --cgroup includes the cgroups below it: a process already in a child
+// cgroup when the trace starts is attached, and one that moves itself into
+// a grandchild created after the trace began is followed; a process in a
+// sibling cgroup outside the traced one is not traced.
+TEST(Containers, CgroupIncludesItsDescendants) {
+  Cgroup2 cg;
+  e2e::TempDir dir;
+  const std::string child = cg.path() + "/child", grandchild = child + "/grandchild", sibling = cg.path() + "-sibling";
+  ASSERT_EQ(::mkdir(child.c_str(), 0755), 0) << std::strerror(errno);
+  ASSERT_EQ(::mkdir(sibling.c_str(), 0755), 0) << std::strerror(errno);
+  struct Rmdirs {
+    std::vector<std::string> dirs;
+    ~Rmdirs() {
+      for (const auto& d : dirs) ::rmdir(d.c_str());
+    }
+  } rmdirs{{grandchild, child, sibling}};
+
+  // Before the trace: a member of the child cgroup, and one of the sibling;
+  // each waits (in the shell, forking nothing) for a line on its own FIFO,
+  // then runs its workload.
+  const std::string go_early = dir.file("go-early"), go_sib = dir.file("go-sib");
+  const std::string early_pid = dir.file("early"), sib_pid = dir.file("sib");
+  ASSERT_EQ(::mkfifo(go_early.c_str(), 0600), 0) << std::strerror(errno);
+  ASSERT_EQ(::mkfifo(go_sib.c_str(), 0600), 0) << std::strerror(errno);
+  const std::string cp = e2e::workload("checkpoints") + " merge mprotect";
+  e2e::Subprocess early({"sh", "-c",
+                         "echo $$ > " + child + "/cgroup.procs && echo $$ > " + early_pid + " && read go < " +
+                             go_early + " && exec " + cp});
+  e2e::Subprocess sib({"sh", "-c",
+                       "echo $$ > " + sibling + "/cgroup.procs && echo $$ > " + sib_pid + " && read go < " + go_sib +
+                           " && exec " + e2e::workload("demo") + " > /dev/null"});
+  for (int i = 0; i < 500 && (read_pids(early_pid).empty() || read_pids(sib_pid).empty()); i++) ::usleep(10000);
+  ASSERT_EQ(read_pids(early_pid).size(), 1u) << "the child cgroup's member did not start";
+  ASSERT_EQ(read_pids(sib_pid).size(), 1u) << "the sibling cgroup's member did not start";
+
+  vmatrace::TraceOptions to;
+  to.quiet = true;
+  to.summary = false;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> devnull(std::fopen("/dev/null", "w"), std::fclose);
+  ASSERT_NE(devnull, nullptr);
+  to.out = devnull.get();
+  to.cgroup = cg.path();
+  vmatrace::Session session(std::move(to));
+  EXPECT_EQ(session.attach_cgroup(), 1u) << "the child cgroup's member, attached at start";
+
+  // After the trace began: a grandchild cgroup, and a shell that moves
+  // itself there and starts the workload.
+  ASSERT_EQ(::mkdir(grandchild.c_str(), 0755), 0) << std::strerror(errno);
+  const std::string late_pid = dir.file("late");
+  e2e::Subprocess late(
+      {"sh", "-c",
+       "echo $$ > " + grandchild + "/cgroup.procs || exit 1; " + cp + " & echo $! > " + late_pid + "; wait"});
+  for (const auto& fifo : {go_early, go_sib}) std::ofstream(fifo) << "go\n";
+  std::map<pid_t, int> stops;
+  std::optional<int> early_status, sib_status, late_status;
+  drive(
+      session,
+      [&] {
+        if (!early_status) early_status = early.poll();
+        if (!sib_status) sib_status = sib.poll();
+        if (!late_status) late_status = late.poll();
+        return early_status && sib_status && late_status;
+      },
+      [&] {
+        auto v = read_pids(late_pid);
+        v.push_back(early.pid());
+        return v;
+      },
+      stops);
+  EXPECT_EQ(*early_status, 0);
+  EXPECT_EQ(*sib_status, 0);
+  EXPECT_EQ(*late_status, 0);
+
+  const std::set<uint32_t> traced = traced_pids(session);
+  const auto late_pids = read_pids(late_pid);
+  ASSERT_EQ(late_pids.size(), 1u);
+  for (pid_t p : {early.pid(), late_pids[0]}) {
+    EXPECT_TRUE(traced.count(static_cast<uint32_t>(p)))
+        << "pid " << p << " below the cgroup was not traced (early " << early.pid() << ", late " << late_pids[0] << ")";
+    EXPECT_EQ(stops[p], 3) << "stops of pid " << p << " (merge 1 + mprotect 2)";
+  }
+  EXPECT_FALSE(traced.count(static_cast<uint32_t>(sib.pid()))) << "the sibling cgroup's member was traced";
+}
+
 // Bad --cgroup paths: one clear line each, non-zero exit.
 TEST(Containers, CgroupThatIsNotThereOrNotV2SaysSo) {
   auto r = e2e::run_command(e2e::vmatrace_argv({"trace", "--cgroup", "/sys/fs/cgroup/no-such-group-here"}));

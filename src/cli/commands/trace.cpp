@@ -30,8 +30,8 @@ void add_trace_options(CLI::App* sub, TraceArgs& a) {
   sub->add_option("--pidns", a.pidns,
                   "-p PID is the pid inside the PID namespace of this host pid (any process of the container)");
   sub->add_option("--cgroup", o.cgroup,
-                  "trace every process of this cgroup v2 directory: its members now and those forked or moved "
-                  "into it later (filtered in the kernel by cgroup id), until interrupted");
+                  "trace every process of this cgroup v2 directory and the cgroups below it: its members now "
+                  "and those forked or moved into it later (filtered in the kernel by cgroup id), until interrupted");
   sub->add_option("--comm", o.loader.comm,
                   "trace every process that execs a program of this name (as /proc/PID/comm shows it), from its "
                   "exec, until interrupted");
