@@ -204,8 +204,9 @@ int process_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 
 /*
  * --cgroup: a process moved into the cgroup or one of its descendants
- * (cgroup.procs) is traced from its move. cgroup_attach_task() fires this after the migration, so the
- * task's css_set already names the new cgroup. Loaded only with --cgroup.
+ * (cgroup.procs) is traced from its move. cgroup_attach_task() fires this
+ * after the migration, so the task's css_set already names the new cgroup.
+ * Loaded only with --cgroup.
  */
 SEC("raw_tp/cgroup_attach_task")
 int process_cgroup_attach_raw(struct bpf_raw_tracepoint_args *ctx)
