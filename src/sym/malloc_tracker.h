@@ -39,6 +39,7 @@ class MallocTracker {
 
   bool live_;
   std::map<uint32_t, Pending> pending_;  // by tid
+  FrameCache frames_;                    // shared by the unwinders below (declared first: outlives them)
   struct CachedUnwinder {
     std::unique_ptr<Unwinder> unwinder;
     const Layout* layout = nullptr;  // the model it was built from

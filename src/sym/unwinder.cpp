@@ -45,6 +45,7 @@ struct Unwinder::State {
   // linear scan of the symbol table (~1 ms in libc), and growth stacks
   // repeat the same few return addresses.
   std::unordered_map<uint64_t, StackFrame> symbols;
+  FrameCache* shared = nullptr;  // other processes' frames, by build id
 
   static pid_t next_thread(Dwfl*, void* arg, void** thread_arg) {
     auto* st = static_cast<State*>(arg);
@@ -93,7 +94,33 @@ struct Unwinder::State {
     auto it = symbols.find(key);
     if (it != symbols.end()) return it->second;
     if (symbols.size() > 65536) symbols.clear();
-    return symbols.emplace(key, symbolize(pc, activation)).first->second;
+    return symbols.emplace(key, symbolize_shared(pc, activation)).first->second;
+  }
+
+  // Through the cache shared by all processes when the module has a build
+  // id: the same object's frame at the same offset is the same frame.
+  StackFrame symbolize_shared(uint64_t pc, bool activation) {
+    const uint64_t lookup = activation ? pc : pc - 1;
+    Dwfl_Module* mod = shared ? dwfl_addrmodule(dwfl.get(), lookup) : nullptr;
+    const unsigned char* bits = nullptr;
+    GElf_Addr vaddr = 0, start = 0;
+    const char* name = nullptr;
+    if (!mod || dwfl_module_build_id(mod, &bits, &vaddr) < 16 ||
+        !(name = dwfl_module_info(mod, nullptr, &start, nullptr, nullptr, nullptr, nullptr, nullptr)))
+      return symbolize(pc, activation);
+    FrameCache::Key k;
+    std::memcpy(&k.id0, bits, 8);
+    std::memcpy(&k.id1, bits + 8, 8);
+    k.offset = (lookup - start) | (activation ? 1ull << 63 : 0);
+    if (const StackFrame* f = shared->find(k)) {
+      StackFrame out = *f;
+      out.pc = pc;
+      out.module = name;  // as this process sees the object
+      return out;
+    }
+    StackFrame f = symbolize(pc, activation);
+    shared->insert(k, f);
+    return f;
   }
 
   StackFrame symbolize(uint64_t pc, bool activation) {
@@ -145,7 +172,22 @@ struct Unwinder::State {
   }
 };
 
-Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root)
+const StackFrame* FrameCache::find(const Key& k) const {
+  auto it = frames_.find(k);
+  return it == frames_.end() ? nullptr : &it->second;
+}
+
+void FrameCache::insert(const Key& k, const StackFrame& f) {
+  if (frames_.size() >= (1u << 18)) frames_.clear();  // bounded: ~256k call sites
+  frames_.insert_or_assign(k, f);
+}
+
+size_t FrameCache::Hash::operator()(const Key& k) const {
+  uint64_t h = k.id0 ^ (k.id1 * 0x9e3779b97f4a7c15ull) ^ (k.offset * 0xc2b2ae3d27d4eb4full);
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
+Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root, FrameCache* shared)
     : modules_(std::move(modules)), state_(std::make_unique<State>()) {
   static const Dwfl_Thread_Callbacks callbacks = {
       .next_thread = &State::next_thread,
@@ -156,6 +198,7 @@ Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string
       .thread_detach = nullptr,
   };
   state_->pid = pid;
+  state_->shared = shared;
   state_->dwfl.reset(dwfl_begin(&kCallbacks));
   if (!state_->dwfl) {
     error_ = std::string("dwfl_begin: ") + dwfl_errmsg(-1);

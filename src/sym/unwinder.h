@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/malloc_attribution.h"
@@ -34,11 +35,36 @@ struct StackSample {
   std::span<const std::byte> stack;  // copied from regs[VMAT_UREG_SP]
 };
 
+// Symbolized frames shared by the Unwinders of every process, keyed by the
+// object's build id and the address's offset in it: elfutils reads a
+// module's DWARF once per Dwfl (and inflates it when its sections are
+// compressed, as libc6-dbg's are: ~0.5 s for libc), so without this every
+// new process (a shell's children, a forking server's workers) paid that
+// again for the same few call sites.
+class FrameCache {
+ public:
+  struct Key {
+    uint64_t id0 = 0, id1 = 0;  // the build id's first 16 bytes
+    uint64_t offset = 0;        // from the module's start; bit 63: activation
+    bool operator==(const Key&) const = default;
+  };
+  const StackFrame* find(const Key& k) const;
+  void insert(const Key& k, const StackFrame& f);
+  size_t size() const { return frames_.size(); }
+
+ private:
+  struct Hash {
+    size_t operator()(const Key& k) const;
+  };
+  std::unordered_map<Key, StackFrame, Hash> frames_;
+};
+
 class Unwinder {
  public:
   // root: prefix for opening the mappings' paths ("/proc/PID/root" while
-  // the process lives, "" for the host's view).
-  Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root);
+  // the process lives, "" for the host's view). shared: frames symbolized
+  // by other processes' Unwinders (it must outlive this one), or none.
+  Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root, FrameCache* shared = nullptr);
   ~Unwinder();
   Unwinder(const Unwinder&) = delete;
   Unwinder& operator=(const Unwinder&) = delete;

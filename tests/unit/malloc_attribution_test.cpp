@@ -304,6 +304,46 @@ TEST(Unwinder, UnwindsOwnStackThroughCfi) {
   EXPECT_NE(frames[2].function.find("UnwindsOwnStackThroughCfi"), std::string::npos) << names;
 }
 
+// Two Unwinders sharing a FrameCache (two processes running the same
+// code): the second finds every frame the first symbolized (the cache does
+// not grow) and gives the same functions and lines.
+TEST(Unwinder, SharedFrameCacheServesASecondProcess) {
+  LayoutRecord l = read_proc_layout_record(::getpid());
+  std::set<std::string> code;
+  for (const auto& v : l.vmas)
+    if (!v.path.empty() && (v.flags & VM_EXEC)) code.insert(v.path);
+  std::vector<ModuleMapping> mods;
+  uint64_t stack_end = 0, here = reinterpret_cast<uint64_t>(&l);
+  for (const auto& v : l.vmas) {
+    if (code.count(v.path)) mods.push_back({v.path, v.start, v.end, v.pgoff * 4096});
+    if (v.start <= here && here < v.end) stack_end = v.end;
+  }
+  ASSERT_NE(stack_end, 0u);
+  FrameCache shared;
+  Unwinder first(static_cast<uint32_t>(::getpid()), mods, "", &shared);
+  Unwinder second(static_cast<uint32_t>(::getpid()), mods, "", &shared);
+  std::vector<StackFrame> got[2];
+  size_t cached = 0;
+  for (int i = 0; i < 2; i++) {  // one call site for both: the same stack
+    got[i] = unwind_from_named_caller(i == 0 ? first : second, stack_end);
+    if (i == 0) cached = shared.size();
+  }
+  const auto& a = got[0];
+  const auto& b = got[1];
+  ASSERT_GE(a.size(), 3u);
+  EXPECT_GE(cached, 3u) << "frames of objects with a build id are shared";
+  EXPECT_EQ(shared.size(), cached) << "the second unwinder looked frames up again";
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); i++) {
+    EXPECT_EQ(a[i].pc, b[i].pc);
+    EXPECT_EQ(a[i].function, b[i].function);
+    EXPECT_EQ(a[i].file, b[i].file);
+    EXPECT_EQ(a[i].line, b[i].line);
+    EXPECT_EQ(a[i].module, b[i].module);
+  }
+  EXPECT_NE(b[1].function.find("unwind_from_named_caller"), std::string::npos);
+}
+
 TEST(Unwinder, GarbageStackStopsWithoutCrashing) {
   Unwinder u(1, {}, "");
   StackSample s;
