@@ -57,9 +57,10 @@ std::string dump_record(const DecodedRecord& r) {
         uint64_t present = 0;
         for (const auto& run : r.rss->runs)
           if (run.flags & VMAT_RSS_PRESENT) present += run.end - run.start;
-        s += fmt(" %zu ranges%s, %zu runs, %" PRIu64 " KiB resident, VmRSS %" PRIu64 " KiB, scan %" PRIu64 " us",
-                 r.rss->ranges.size(), (r.rss->flags & VMAT_RSS_SCAN_FULL) ? " (full)" : "", r.rss->runs.size(),
-                 present / 1024, r.rss->kernel_rss / 1024, r.rss->scan_ns / 1000);
+        s += fmt(" %zu ranges%s%s, %zu runs, %" PRIu64 " KiB resident, VmRSS %" PRIu64 " KiB, scan %" PRIu64 " us",
+                 r.rss->ranges.size(), (r.rss->flags & VMAT_RSS_SCAN_FULL) ? " (full)" : "",
+                 (r.rss->flags & VMAT_RSS_SCAN_PAGEMAP) ? " (pagemap)" : "", r.rss->runs.size(), present / 1024,
+                 r.rss->kernel_rss / 1024, r.rss->scan_ns / 1000);
       }
       break;
     default:

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <system_error>
 
 #include "core/vm_flags.h"
@@ -67,7 +69,175 @@ uint64_t rss_flags(uint64_t categories) {
   return f;
 }
 
+// /proc/PID/pagemap's word (Documentation/admin-guide/mm/pagemap.rst).
+constexpr uint64_t kPmPresent = uint64_t{1} << 63, kPmSwapped = uint64_t{1} << 62, kPmFile = uint64_t{1} << 61,
+                   kPmPfnMask = (uint64_t{1} << 55) - 1;
+constexpr uint64_t kHugeZeroPages = (2u << 20) / kPageSize;
+
+uint64_t pagemap_word(int fd, uint64_t addr) {
+  uint64_t w = 0;
+  if (::pread(fd, &w, sizeof(w), static_cast<off_t>(addr / kPageSize * sizeof(w))) != sizeof(w)) return 0;
+  return w;
+}
+
+// The frames of the zero page and of the huge zero page, which a read
+// fault on anonymous memory maps and smaps does not count as resident
+// (vm_normal_page() is null for them). Found once, by reading fresh
+// anonymous memory here and looking at our own pagemap. 0: not found.
+struct ZeroPfns {
+  uint64_t small = 0, huge = 0;
+};
+const ZeroPfns& zero_pfns() {
+  static const ZeroPfns z = [] {
+    ZeroPfns out;
+    UniqueFd fd(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+    if (!fd) return out;
+    void* p = ::mmap(nullptr, kPageSize, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {
+      (void)*static_cast<volatile const char*>(p);
+      const uint64_t w = pagemap_word(fd.get(), reinterpret_cast<uint64_t>(p));
+      if (w & kPmPresent) out.small = w & kPmPfnMask;
+      ::munmap(p, kPageSize);
+    }
+    // THP's read fault on a 2 MiB-aligned range maps the huge zero page
+    // (transparent_hugepage/use_zero_page); with THP off it is the small one.
+    constexpr size_t kHuge = 2u << 20;
+    void* q = ::mmap(nullptr, 2 * kHuge, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (q != MAP_FAILED) {
+      auto* a = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(q) + kHuge - 1) & ~(kHuge - 1));
+      ::madvise(a, kHuge, MADV_HUGEPAGE);  // may fail (THP off): then it is the small zero page
+      (void)*static_cast<volatile const char*>(a);
+      const uint64_t w = pagemap_word(fd.get(), reinterpret_cast<uint64_t>(a));
+      const uint64_t pfn = w & kPmPfnMask;
+      if ((w & kPmPresent) && pfn && pfn != out.small) out.huge = pfn & ~(kHugeZeroPages - 1);
+      ::munmap(q, 2 * kHuge);
+    }
+    return out;
+  }();
+  return z;
+}
+
+// The VMAs of /proc/PID/maps below the top of user space (not [vsyscall]).
+std::vector<vmat_rss_range> maps_ranges(uint32_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/maps");
+  if (!f) throw std::system_error(ESRCH, std::generic_category(), "/proc/" + std::to_string(pid) + "/maps");
+  std::vector<vmat_rss_range> out;
+  std::string line;
+  while (std::getline(f, line)) {
+    unsigned long long s = 0, e = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx", &s, &e) != 2 || s >= e || e > kTaskSize) continue;
+    out.push_back({s, e});
+  }
+  return out;
+}
+
+// Sorted and disjoint, as the record requires.
+std::vector<vmat_rss_range> normalise(std::vector<vmat_rss_range> v) {
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.start < b.start; });
+  std::vector<vmat_rss_range> out;
+  for (const auto& r : v) {
+    if (r.start >= r.end) continue;
+    if (!out.empty() && r.start <= out.back().end)
+      out.back().end = std::max<uint64_t>(out.back().end, r.end);
+    else
+      out.push_back(r);
+  }
+  return out;
+}
+
 }  // namespace
+
+const char* rss_scan_method_name(RssScanMethod m) {
+  return m == RssScanMethod::kPagemapScan ? "pagemap_scan" : "pagemap";
+}
+
+void pagemap_words_to_runs(uint64_t start, std::span<const uint64_t> words, uint64_t zero_pfn, uint64_t huge_zero_pfn,
+                           std::vector<vmat_rss_run>& runs) {
+  for (size_t i = 0; i < words.size(); i++) {
+    const uint64_t w = words[i];
+    uint64_t f = 0;
+    if (w & kPmPresent) {
+      const uint64_t pfn = w & kPmPfnMask;
+      const bool zero = (zero_pfn && pfn == zero_pfn) ||
+                        (huge_zero_pfn && pfn >= huge_zero_pfn && pfn < huge_zero_pfn + kHugeZeroPages);
+      if (!zero) f = VMAT_RSS_PRESENT;
+    } else if (w & kPmSwapped) {
+      f = VMAT_RSS_SWAPPED;
+    }
+    if (!f) continue;
+    if (w & kPmFile) f |= VMAT_RSS_FILE;
+    const uint64_t page = start + i * kPageSize;
+    if (!runs.empty() && runs.back().end == page && runs.back().flags == f)
+      runs.back().end = page + kPageSize;
+    else
+      runs.push_back({page, page + kPageSize, f});
+  }
+}
+
+RssScanRecord pagemap_read(pid_t pid, const std::vector<vmat_rss_range>& ranges) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) throw std::system_error(errno, std::generic_category(), path);
+  const ZeroPfns& z = zero_pfns();
+  RssScanRecord out;
+  out.ranges = ranges;
+  std::vector<uint64_t> words(4096);  // 16 MiB of address space per read
+  for (const auto& r : ranges) {
+    for (uint64_t at = r.start; at < r.end;) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(words.size(), (r.end - at) / kPageSize));
+      const ssize_t got =
+          ::pread(fd.get(), words.data(), n * sizeof(uint64_t), static_cast<off_t>(at / kPageSize * sizeof(uint64_t)));
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        throw std::system_error(errno, std::generic_category(), path);
+      }
+      const size_t read = static_cast<size_t>(got) / sizeof(uint64_t);
+      if (!read) break;  // past the end: never loop
+      pagemap_words_to_runs(at, std::span<const uint64_t>(words.data(), read), z.small, z.huge, out.runs);
+      at += read * kPageSize;
+    }
+  }
+  return out;
+}
+
+std::string RssScanner::probe_pagemap_read() {
+  UniqueFd fd(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::string("cannot open /proc/self/pagemap: ") + std::strerror(errno);
+  if (!zero_pfns().small)
+    return "/proc/self/pagemap shows no page frame numbers (they need CAP_SYS_ADMIN): the zero page cannot be told "
+           "from resident memory";
+  return "";
+}
+
+std::vector<vmat_rss_range> RssScanner::pagemap_ranges(uint32_t pid, Proc& p, bool want_full, bool& full) {
+  const std::vector<vmat_rss_range> vmas = maps_ranges(pid);
+  std::vector<vmat_rss_range> out;
+  // The changed ranges, inside the VMAs (the words of a hole are zeros: no need to read them).
+  for (auto [s, e] : p.dirty)
+    for (const auto& v : vmas)
+      if (v.start < e && s < v.end) out.push_back({std::max<uint64_t>(s, v.start), std::min<uint64_t>(e, v.end)});
+  full = false;
+  if (want_full) {
+    uint64_t budget = opts_.full_page_budget, cursor = p.full_cursor;
+    full = true;
+    for (const auto& v : vmas) {
+      if (v.end <= cursor) continue;
+      const uint64_t s = std::max<uint64_t>(v.start, cursor);
+      const uint64_t pages = (v.end - s) / kPageSize;
+      if (pages > budget) {
+        if (budget) out.push_back({s, s + budget * kPageSize});
+        p.full_cursor = s + budget * kPageSize;
+        full = false;
+        break;
+      }
+      out.push_back({s, v.end});
+      budget -= pages;
+    }
+    if (full) p.full_cursor = 0;
+  }
+  return normalise(std::move(out));
+}
 
 RssScanRecord pagemap_scan(pid_t pid, const std::vector<vmat_rss_range>& ranges) {
   char path[64];
@@ -130,7 +300,8 @@ std::string RssScanner::probe() {
 void RssScanner::mark(Proc& p, uint64_t start, uint64_t end) {
   start &= ~(kPageSize - 1);
   end = std::min(kTaskSize, (end + kPageSize - 1) & ~(kPageSize - 1));
-  if (start >= end || p.full) return;
+  // A pending whole scan covers it, unless it is read in parts (it may be past this range already).
+  if (start >= end || (p.full && opts_.method == RssScanMethod::kPagemapScan)) return;
   // Join every range that touches [start, end).
   auto it = p.dirty.upper_bound(start);
   if (it != p.dirty.begin() && std::prev(it)->second >= start) --it;
@@ -200,6 +371,7 @@ void RssScanner::note(const DecodedRecord& d) {
         case VMAT_SYS_MLOCKALL:
         case VMAT_SYS_SHMAT:
           p.full = true;
+          p.full_cursor = 0;
           p.dirty.clear();
           break;
         default:
@@ -248,27 +420,33 @@ std::vector<std::vector<std::byte>> RssScanner::scan(uint64_t now,
     auto it = procs_.find(pid);
     if (it == procs_.end() || !due(it->second, now)) continue;
     Proc& p = it->second;
-    const bool full = p.full || now - p.last_full >= opts_.interval_ns * opts_.full_every;
-    std::vector<vmat_rss_range> ranges;
-    if (full)
-      ranges.push_back({kPageSize, kTaskSize});
-    else
-      for (auto [s, e] : p.dirty) ranges.push_back({s, e});
+    const bool want_full = p.full || now - p.last_full >= opts_.interval_ns * opts_.full_every;
+    bool full = want_full;
     const uint64_t cpu0 = thread_cpu_ns();
     RssScanRecord rec;
     try {
-      rec = pagemap_scan(static_cast<pid_t>(pid), ranges);
+      std::vector<vmat_rss_range> ranges;
+      if (opts_.method == RssScanMethod::kPagemapRead) {
+        ranges = pagemap_ranges(pid, p, want_full, full);
+      } else if (full) {
+        ranges.push_back({kPageSize, kTaskSize});
+      } else {
+        for (auto [s, e] : p.dirty) ranges.push_back({s, e});
+      }
+      rec = opts_.method == RssScanMethod::kPagemapRead ? pagemap_read(static_cast<pid_t>(pid), ranges)
+                                                        : pagemap_scan(static_cast<pid_t>(pid), ranges);
     } catch (const std::system_error&) {
       forget(pid);  // gone (its exit record follows), or the kernel refuses: no more scans of it
       continue;
     }
     rec.kernel_rss = read_vm_rss(static_cast<pid_t>(pid));
-    rec.flags = full ? VMAT_RSS_SCAN_FULL : 0;
+    rec.flags =
+        (full ? VMAT_RSS_SCAN_FULL : 0) | (opts_.method == RssScanMethod::kPagemapRead ? VMAT_RSS_SCAN_PAGEMAP : 0);
     rec.scan_ns = thread_cpu_ns() - cpu0;
     cpu_ns_ += rec.scan_ns;
     scans_++;
     p.dirty.clear();
-    p.full = false;
+    p.full = want_full && !full;  // a whole scan read in parts goes on at the next interval
     p.last_scan = now;
     if (full) p.last_full = now;
     p.last_window = ~uint64_t{0};

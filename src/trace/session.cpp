@@ -88,22 +88,40 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
   }
   if (!tracer_->fault_perf() && plan_.mode(Family::kFaults) != AttachMode::kNone && !opts_.quiet)
     std::fprintf(stderr, "vmatrace: major/minor faults unknown (%s)\n", tracer_->fault_perf_error().c_str());
+  std::string rss_source = "events";
   if (opts_.rss) {
     pipeline_.enable_rss();
-    const std::string why = RssScanner::probe();
-    if (why.empty()) {
-      RssScanOptions so;
-      so.interval_ns = std::max<uint64_t>(opts_.rss_interval_ns, 1'000'000);
+    RssScanOptions so;
+    so.interval_ns = std::max<uint64_t>(opts_.rss_interval_ns, 1'000'000);
+    const std::string& want = opts_.rss_scan;
+    std::string why;  // why PAGEMAP_SCAN is not used
+    if (want == "auto" || want == "pagemap_scan") why = RssScanner::probe();
+    if (want == "pagemap_scan" && !why.empty()) throw UserError("--rss-scan pagemap_scan: " + why);
+    if ((want == "auto" || want == "pagemap_scan") && why.empty()) {
+      so.method = RssScanMethod::kPagemapScan;
       rss_scanner_ = std::make_unique<RssScanner>(so);
-    } else if (!opts_.quiet) {
-      std::fprintf(stderr,
-                   "vmatrace: --rss: %s: resident pages are estimated from faults and unmaps only (fault-around, "
-                   "huge pages, reclaim and swap are not seen)\n",
-                   why.c_str());
+    } else if (want == "auto" || want == "pagemap") {
+      const std::string why_read = RssScanner::probe_pagemap_read();
+      if (want == "pagemap" && !why_read.empty()) throw UserError("--rss-scan pagemap: " + why_read);
+      if (why_read.empty()) {
+        so.method = RssScanMethod::kPagemapRead;
+        rss_scanner_ = std::make_unique<RssScanner>(so);
+        if (!opts_.quiet && want == "auto")
+          std::fprintf(stderr,
+                       "vmatrace: --rss: %s: reading /proc/PID/pagemap instead (one word per page of the changed "
+                       "ranges, a whole address space over several scans; huge pages are not told apart)\n",
+                       why.c_str());
+      } else if (!opts_.quiet) {
+        std::fprintf(stderr,
+                     "vmatrace: --rss: %s, and %s: resident pages are estimated from faults and unmaps only "
+                     "(fault-around, huge pages, reclaim and swap are not seen)\n",
+                     why.c_str(), why_read.c_str());
+      }
     }
+    if (rss_scanner_) rss_source = std::string("events+") + rss_scan_method_name(so.method);
   }
   inject_note(kNoteSessionStart, "");
-  if (opts_.rss) inject_note("rss.source", rss_scanner_ ? "events+pagemap_scan" : "events");
+  if (opts_.rss) inject_note("rss.source", rss_source);
   if (auto gate = read_gate_vma_line()) inject_note(kNoteGateVma, *gate);
   for (Family f : kAllFamilies) inject_note("attach." + family_name(f), attach_mode_name(plan_.mode(f)));
 }
@@ -547,6 +565,10 @@ int Session::run() {
     }
     step(1);
   }
+  return finish();
+}
+
+int Session::finish() {
   // Where the recording's coverage ends (its trailer's end_ts): a quiet
   // process has no record near the end, yet replay --at must know that a
   // moment until here was traced.

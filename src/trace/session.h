@@ -72,6 +72,9 @@ struct TraceOptions {
   // corrected by PAGEMAP_SCAN of the changed ranges at most every interval.
   bool rss = false;
   uint64_t rss_interval_ns = 100'000'000;
+  // --rss-scan: "auto" (PAGEMAP_SCAN where the kernel has it, else reading
+  // /proc/PID/pagemap), "pagemap_scan", "pagemap", or "events" (no scans).
+  std::string rss_scan = "auto";
 };
 
 class Session {
@@ -94,6 +97,10 @@ class Session {
   void step(int timeout_ms);
   // Handles every record queued in the kernel now.
   void drain();
+  // The end of run(): after stop() detaches (the processes run on), drains
+  // what is left, closes the recording with its trailer, prints the summary.
+  // Returns the exit status run() would.
+  int finish();
   const Processor& processor() const { return pipeline_.processor(); }
   const AttachPlan& plan() const { return plan_; }
   // --rss: the residency model (null without --rss), and whether pid has

@@ -190,6 +190,7 @@ TraceHarness::TraceHarness(Options opts) : opts_(std::move(opts)) {
   to.record_path = opts_.record_path;
   to.user = opts_.user;
   to.rss = opts_.rss;
+  to.rss_scan = opts_.rss_scan;
   to.force = true;
   // Loads the BPF programs: throws (and so fails the test) when it cannot.
   session_ = std::make_unique<vmatrace::Session>(std::move(to));

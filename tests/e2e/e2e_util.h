@@ -83,6 +83,8 @@ class TraceHarness {
     std::string user;              // TraceOptions::user: run the command as this user
     bool rss = false;              // TraceOptions::rss: resident memory per VMA
     std::chrono::seconds timeout{60};
+    // TraceOptions::rss_scan: how residency is scanned (with rss).
+    std::string rss_scan = "auto";
   };
   TraceHarness();
   explicit TraceHarness(Options opts);

@@ -104,10 +104,12 @@ int compare(const Smaps& k, const std::map<uint64_t, ModelVma>& model, uint64_t 
   return bad;
 }
 
-// Live: the Session's model, once the ranges the stop's events changed are scanned.
-TEST(Rss, CheckpointsMatchSmapsLive) {
+// Live: the Session's model, once the ranges the stop's events changed are
+// scanned (by `scan`: --rss-scan's value).
+void checkpoints_match_smaps_live(const std::string& scan) {
   TraceHarness::Options o;
   o.rss = true;
+  o.rss_scan = scan;
   TraceHarness h(o);
   h.spawn({e2e::workload("checkpoints")});
   int stops = 0, mismatches = 0;
@@ -137,6 +139,12 @@ TEST(Rss, CheckpointsMatchSmapsLive) {
   EXPECT_GT(stops, 20);
   EXPECT_EQ(mismatches, 0);
 }
+
+TEST(Rss, CheckpointsMatchSmapsLive) { checkpoints_match_smaps_live("auto"); }
+
+// Before Linux 6.7 (no PAGEMAP_SCAN) the scans read /proc/PID/pagemap: the
+// same ground truth, forced here on a kernel that has both.
+TEST(Rss, CheckpointsMatchSmapsLiveReadingPagemap) { checkpoints_match_smaps_live("pagemap"); }
 
 // Recorded with `vmatrace record --rss`, replayed at moments while each stop
 // lasted: the recording carries what the live model had.

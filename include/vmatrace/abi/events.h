@@ -268,7 +268,8 @@ struct vmat_rss_scan {
 	__u64 kernel_rss; /* /proc/PID/status VmRSS at the scan, bytes; 0: unknown */
 };
 
-#define VMAT_RSS_SCAN_FULL (1u << 0) /* the whole address space was scanned */
+#define VMAT_RSS_SCAN_FULL (1u << 0)	/* the whole address space was scanned */
+#define VMAT_RSS_SCAN_PAGEMAP (1u << 1) /* read from /proc/PID/pagemap: no HUGE */
 
 struct vmat_rss_range {
 	__u64 start;

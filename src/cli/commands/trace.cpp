@@ -57,6 +57,10 @@ void add_trace_options(CLI::App* sub, TraceArgs& a) {
   sub->add_flag("--rss", o.rss,
                 "resident memory per VMA: kept from the events and corrected by PAGEMAP_SCAN of the changed "
                 "ranges, recorded for replay --pmap --rss and report --rss (docs/rss.md)");
+  sub->add_option("--rss-scan", o.rss_scan,
+                  "with --rss: how residency is scanned: auto (default: PAGEMAP_SCAN on 6.7+, else reading "
+                  "/proc/PID/pagemap), pagemap_scan, pagemap, or events (no scans)")
+      ->check(CLI::IsMember({"auto", "pagemap_scan", "pagemap", "events"}));
   sub->add_option("--rss-interval", a.rss_interval,
                   "with --rss: scan each process's changed ranges at most this often (default 100ms; the whole "
                   "address space every 20 intervals)");
@@ -95,6 +99,7 @@ int run_trace(TraceArgs& a, bool record) {
   o.fault_report = a.fault_summary_flag || a.faults == "summary";
   o.fault_report_opts.interval_ns = parse_interval(a.interval);
   o.rss_interval_ns = parse_interval(a.rss_interval);
+  if (o.rss_scan != "auto" && !o.rss) throw UserError("--rss-scan goes with --rss");
   if (a.fault_summary_flag && a.faults == "off") throw UserError("--summary needs page faults: drop --faults=off");
   // Recording prints nothing but the banner and summary.
   if (record) o.print.events = false;
