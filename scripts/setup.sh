@@ -9,6 +9,7 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev libdw-dev
   libcli11-dev libgtest-dev libbenchmark-dev
   libncurses-dev                        # vmatrace top's full-screen view
+  tmux                                  # drives top in its e2e test (tests/e2e/top_e2e_test.cpp)
   python3 strace libcap2-bin
   libc6-dbg                             # separate debug info: libc frames with source lines (tests/e2e/containers_e2e_test.cpp)
   libjemalloc2                          # malloc attribution through jemalloc (tests/e2e/details_e2e_test.cpp)

@@ -78,6 +78,7 @@ std::string TopView::frame(uint32_t pid, uint64_t now, size_t width, size_t heig
   add(buf);
   const ProcessState* p = proc_.process(pid);
   if (!p || !p->seeded || p->exited) {
+    shown_.clear();
     add("pid " + std::to_string(pid) + (p && p->exited ? ": exited" : ": no layout yet"));
     std::string out;
     for (auto& l : lines) out += l + "\n";
@@ -164,8 +165,11 @@ std::string TopView::frame(uint32_t pid, uint64_t now, size_t width, size_t heig
   const size_t used = lines.size();
   const size_t tail = 12;
   const size_t room = height > used + tail ? height - used - tail : std::min<size_t>(5, rows.size());
+  shown_.clear();
+  first_vma_line_ = used;
   for (size_t i = 0; i < rows.size() && i < room; i++) {
     const Row& r = rows[i];
+    shown_.push_back(r.v->start);
     std::string g = (r.growth < 0 ? "-" : "+") + human_size(static_cast<uint64_t>(r.growth < 0 ? -r.growth : r.growth));
     std::snprintf(buf, sizeof(buf), "  %10s  %10s  %10s  %8.0f  %016" PRIx64 " %s %s %s", g.c_str(),
                   human_size(r.res.rss).c_str(), human_size(r.v->end - r.v->start).c_str(),
@@ -199,6 +203,8 @@ std::string TopView::frame(uint32_t pid, uint64_t now, size_t width, size_t heig
     add(buf);
   }
   if (lines.size() > height) lines.resize(height);
+  if (first_vma_line_ + shown_.size() > lines.size())
+    shown_.resize(lines.size() > first_vma_line_ ? lines.size() - first_vma_line_ : 0);
   seen.rss_by_vma = std::move(rss_now);
   seen.faults.clear();
   seen.last_frame = now;

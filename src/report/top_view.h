@@ -3,7 +3,8 @@
 // as bars, the VMAs that grew most since the previous frame (resident and
 // virtual size, faults per second), the malloc call sites that grew memory,
 // and the last events. Pure text (width x height); the command draws it
-// with ncurses or prints it (--batch). Fed as a sink of the live pipeline.
+// with ncurses or prints it (--batch). Fed as a sink of the pipeline: live
+// (top) or from a recording (replay --top).
 
 #include <array>
 #include <cstdint>
@@ -37,6 +38,12 @@ class TopView : public RecordSink {
   // since the previous frame. `status` goes on the first line (keys, pause).
   std::string frame(uint32_t pid, uint64_t now, size_t width, size_t height, TopSort sort, const MallocReport* malloc,
                     const std::string& status);
+  // The VMA rows of the last frame: their start addresses, top to bottom,
+  // and the line (from 0) the first one is on. A row picked by the user
+  // (the lineage key) is looked up here.
+  const std::vector<uint64_t>& shown_vmas() const { return shown_; }
+  size_t first_vma_line() const { return first_vma_line_; }
+  uint64_t start_ts() const { return start_ts_; }
 
  private:
   struct Event {  // the last events, formatted only when shown
@@ -56,6 +63,8 @@ class TopView : public RecordSink {
   std::array<Event, 64> events_{};
   size_t next_event_ = 0, event_count_ = 0;
   uint64_t start_ts_ = 0;
+  std::vector<uint64_t> shown_;
+  size_t first_vma_line_ = 0;
 };
 
 }  // namespace vmatrace

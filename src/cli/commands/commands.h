@@ -1,6 +1,7 @@
 #pragma once
 // The subcommands, one file each: trace.cpp (trace and record), replay.cpp,
-// lineage.cpp (replay --lineage), report.cpp (--faults, --malloc),
+// lineage.cpp (replay --lineage), replay_top.cpp (replay --top), top.cpp and
+// top_screen.cpp (the live view), report.cpp (--faults, --malloc),
 // report_html.cpp (report --html), info.cpp, features.cpp. Each adds its
 // subcommand and options to the command line and returns how to run it;
 // cli.cpp only parses and maps exceptions to one-line errors and exit codes.
@@ -51,11 +52,19 @@ struct ReplayOptions {
   bool stats = false;                  // apply every record, print only the replay rate
   bool records = false;                // --records: every record as stored, one line each
   bool infer_vma_changes = false;      // --infer-vma-changes: ignore the kernel's recorded VMA stores
+  bool top = false;                    // --top: play it back in top's live view
+  double speed = 1.0;                  // --speed X (with --top)
+  std::string top_refresh = "500ms";   // --refresh (with --top): time between frames, in the recording's time
+  bool top_batch = false;              // --batch (with --top): plain-text frames
+  int top_frames = 1;
+  size_t top_width = 160, top_height = 50;
 };
 int run_replay(const ReplayOptions& opts);
 // `vmatrace replay FILE --lineage ADDR [--at T] [--pid PID]`: the history of
 // the VMA covering ADDR, from the VMA change events (lineage.cpp).
 int run_lineage(const ReplayOptions& opts);
+// `vmatrace replay FILE --top [--speed X]`: the recording in the live view (replay_top.cpp).
+int run_replay_top(const ReplayOptions& opts);
 // The exit status of a replay that read `records` records: 0, or
 // kExitDamaged with "...; replayed N records up to there" on stderr.
 int replayed_status(const RecordingReader& reader, uint64_t records);

@@ -132,6 +132,15 @@ int run_replay(const ReplayOptions& opts) {
   std::vector<uint64_t> diff;
   for (const auto& d : opts.diff) diff.push_back(parse_moment(d, base));
   if (opts.lineage) return run_lineage(opts);
+  if (opts.top) {
+    if (opts.maps || opts.pmap || at || !diff.empty() || opts.records || opts.stats || opts.since || opts.until)
+      throw UserError(
+          "--top plays the whole recording in the live view: leave out --maps, --pmap, --at, --diff, "
+          "--since, --until, --records and --stats");
+    return run_replay_top(opts);
+  }
+  if (opts.speed != 1.0 || opts.top_batch)
+    throw UserError("--speed and --batch go with --top (replay FILE --top --speed 4)");
   if (at && !opts.maps && !opts.pmap && diff.empty())
     throw UserError("--at needs --maps or --pmap (the layout at that moment)");
   if (opts.rss && (!opts.pmap || !at)) throw UserError("--rss needs --pmap --at T (the residency at that moment)");
@@ -324,6 +333,15 @@ Command add_replay_command(CLI::App& app) {
   replay->add_option("--since", ro.since, "print events from this moment");
   replay->add_option("--until", ro.until, "print events up to this moment");
   replay->add_option("--diff", ro.diff, "compare layouts at two moments")->expected(2);
+  replay->add_flag("--top", ro.top,
+                   "play the recording back in top's full-screen view (keys as in top; p pauses the playback)");
+  replay->add_option("--speed", ro.speed, "with --top: play at X times the recorded speed (default 1)");
+  replay->add_option("--refresh", ro.top_refresh, "with --top: time between frames (default 500ms)");
+  replay->add_flag("--batch", ro.top_batch, "with --top: print plain-text frames to stdout instead");
+  replay->add_option("--frames", ro.top_frames, "with --top --batch: how many frames (default 1)")
+      ->check(CLI::PositiveNumber);
+  replay->add_option("--width", ro.top_width, "with --top --batch: columns per frame (default 160)");
+  replay->add_option("--height", ro.top_height, "with --top --batch: lines per frame (default 50)");
   replay->add_flag("--infer-vma-changes", ro.infer_vma_changes,
                    "derive VMA changes from the syscalls alone, ignoring the kernel's recorded VMA stores");
   return {replay, [a] {

@@ -1,18 +1,16 @@
 // `vmatrace top`: a live full-screen view (ncurses) of the traced processes:
 // VSZ and RSS by kind, the VMAs that grew most, malloc growth call sites,
 // the last events. --batch prints plain frames instead (scripts, tests).
-// The frames themselves are report/top_view.*; this file is the terminal.
-#include <curses.h>
-#include <signal.h>
-#include <unistd.h>
-
+// The frames themselves are report/top_view.*, the screen and its keys
+// top_screen.*; this file starts the session that feeds them.
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <memory>
 
 #include "cli/commands/commands.h"
+#include "cli/commands/top_screen.h"
+#include "report/lineage.h"
 #include "report/top_view.h"
 #include "trace/session.h"
 #include "util/errors.h"
@@ -20,9 +18,6 @@
 
 namespace vmatrace {
 namespace {
-
-std::atomic<int> g_quit{0};
-void on_quit_signal(int sig) { g_quit.store(sig); }
 
 struct TopArgs {
   int pid = 0;
@@ -33,40 +28,43 @@ struct TopArgs {
   size_t width = 160, height = 50;
 };
 
-// Restores the terminal however the view ends (q, Ctrl-C, an exception).
-class Screen {
+// The view fed by a live session: its pipeline applies every record.
+class LiveFeed : public TopFeed {
  public:
-  Screen() {
-    if (!initscr()) throw UserError("top: cannot initialise the terminal (TERM=" + term() + ")");
-    cbreak();
-    noecho();
-    keypad(stdscr, TRUE);
-    curs_set(0);
-    timeout(0);
+  explicit LiveFeed(Session& s) : s_(s) {}
+  void step() override {
+    if (!s_.done()) s_.step(10);
   }
-  ~Screen() { endwin(); }
-  Screen(const Screen&) = delete;
-  Screen& operator=(const Screen&) = delete;
+  void drain() override { s_.drain(); }
+  bool done() const override { return s_.done(); }
+  uint64_t now() const override { return monotonic_ns(); }
+  const MallocReport* malloc() const override { return s_.malloc_report(); }
+  std::string describe() const override { return record_; }
+  std::string record_;  // "recording to FILE" with -o
 
  private:
-  static std::string term() {
-    const char* t = std::getenv("TERM");
-    return t ? t : "";
-  }
+  Session& s_;
 };
+
+// Changes kept per process for the lineage panel (the most recent).
+constexpr size_t kLiveLineageSteps = 20000;
 
 int run_top(TopArgs& a) {
   if (a.pid && !a.command.empty()) throw UserError("give either -p PID or -- CMD, not both");
   if (!a.pid && a.command.empty()) throw UserError("nothing to watch: give -p PID or -- CMD ARGS");
-  if (!a.batch && !::isatty(STDOUT_FILENO))
-    throw UserError("top: stdout is not a terminal: use --batch for plain-text frames");
-  const uint64_t refresh_ns = std::max<uint64_t>(parse_interval(a.refresh), 50'000'000);
+  if (!a.batch) require_terminal("top");
+  TopScreenOptions so;
+  so.refresh_ns = std::max<uint64_t>(parse_interval(a.refresh), 50'000'000);
+  so.batch = a.batch;
+  so.frames = a.frames;
+  so.width = a.width;
+  so.height = a.height;
   TraceOptions o;
   o.quiet = true;
   o.summary = false;
   o.print.events = false;
   o.rss = true;
-  o.record_path = a.record_out;
+  o.record_path = a.record_out;  // the same recorder as `record -o` (O_EXCL unless --force)
   o.force = a.force;
   if (a.pid) o.pid = a.pid;
   o.command = a.command;
@@ -76,97 +74,23 @@ int run_top(TopArgs& a) {
   o.out = devnull;
   Session session(std::move(o));
   TopView view(session.processor(), session.rss(), monotonic_ns());
+  LineageLog lineage(kLiveLineageSteps);
   session.add_sink(&view);
+  session.add_sink(&lineage);
   session.on_malloc_growth([](const MallocGrowth&) {});  // unwinds growths live: the call sites panel
-  uint32_t main_pid = static_cast<uint32_t>(a.pid);
+  so.main_pid = static_cast<uint32_t>(a.pid);
   if (a.pid)
     session.attach(a.pid);
   else
-    main_pid = static_cast<uint32_t>(session.spawn(a.command));
-  struct sigaction sa {};
-  sa.sa_handler = on_quit_signal;
-  ::sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
-
-  TopSort sort = TopSort::kGrowth;
-  size_t pick = 0;  // which followed process is shown
-  auto shown_pid = [&]() -> uint32_t {
-    auto pids = view.pids();
-    if (pids.empty()) return main_pid;
-    // The process asked for first, then the others by pid.
-    auto it = std::find(pids.begin(), pids.end(), main_pid);
-    if (it != pids.end()) std::rotate(pids.begin(), it, it + 1);
-    return pids[pick % pids.size()];
-  };
-  auto wait_refresh = [&](uint64_t until) {
-    while (!g_quit.load() && !session.done() && monotonic_ns() < until) session.step(10);
-  };
-
-  if (a.batch) {
-    for (int i = 0; i < a.frames && !g_quit.load(); i++) {
-      wait_refresh(monotonic_ns() + refresh_ns);
-      session.drain();
-      const uint32_t pid = shown_pid();
-      std::string f = view.frame(pid, monotonic_ns(), a.width, a.height, sort, session.malloc_report(),
-                                 "frame " + std::to_string(i + 1) + "/" + std::to_string(a.frames));
-      std::fputs(f.c_str(), stdout);
-      if (i + 1 < a.frames) std::fputs("\n", stdout);
-      std::fflush(stdout);
-      if (session.done()) break;
-    }
-    return 0;
-  }
-
-  Screen screen;
-  bool paused = false;
-  std::string frame;
-  uint64_t next = 0;
-  constexpr int kMinCols = 60, kMinLines = 12;
-  while (!g_quit.load()) {
-    const uint64_t now = monotonic_ns();
-    if (!session.done()) session.step(10);
-    int key = getch();
-    bool redraw = false;
-    if (key == 'q' || key == 'Q') break;
-    if (key == 'p' || key == ' ') paused = !paused, redraw = true;
-    if (key == 's')
-      sort = sort == TopSort::kGrowth ? TopSort::kRss
-             : sort == TopSort::kRss  ? TopSort::kSize
-                                      : TopSort::kGrowth,
-      redraw = true;
-    if (key == '\t' || key == 'n') pick++, redraw = true;
-    if (key == KEY_RESIZE) redraw = true;
-    if (now < next && !redraw) continue;
-    next = now + refresh_ns;
-    if (LINES < kMinLines || COLS < kMinCols) {
-      erase();
-      mvaddnstr(0, 0,
-                ("terminal too small: top needs " + std::to_string(kMinCols) + "x" + std::to_string(kMinLines)).c_str(),
-                COLS);
-      refresh();
-      continue;
-    }
-    if (!paused || frame.empty()) {
-      const auto pids = view.pids();
-      std::string status = "[" + std::to_string(pids.empty() ? 0 : pick % pids.size() + 1) + "/" +
-                           std::to_string(pids.size()) + " processes]  sort " + top_sort_name(sort) +
-                           (session.done() ? "  (ended)" : "") + "   q quit  p pause  s sort  tab next process";
-      frame = view.frame(shown_pid(), now, static_cast<size_t>(COLS), static_cast<size_t>(LINES), sort,
-                         session.malloc_report(), status);
-    }
-    erase();
-    int y = 0;
-    size_t at = 0;
-    while (y < LINES && at < frame.size()) {
-      size_t nl = frame.find('\n', at);
-      if (nl == std::string::npos) nl = frame.size();
-      mvaddnstr(y++, 0, frame.c_str() + at, static_cast<int>(std::min<size_t>(nl - at, static_cast<size_t>(COLS))));
-      at = nl + 1;
-    }
-    if (paused) mvaddnstr(0, std::max(0, COLS - 8), "[PAUSED]", 8);
-    refresh();
-  }
-  return 0;
+    so.main_pid = static_cast<uint32_t>(session.spawn(a.command));
+  LiveFeed feed(session);
+  if (!a.record_out.empty()) feed.record_ = "recording to " + a.record_out;
+  const int status = run_top_screen(view, lineage, session.processor(), feed, so);
+  // Detach (a command started with -- runs on, as after trace's Ctrl-C) and
+  // close the recording with its trailer.
+  if (!session.done()) session.stop();
+  session.finish();
+  return status;
 }
 
 }  // namespace
@@ -180,8 +104,9 @@ Command add_top_command(CLI::App& app) {
   top->add_option("--frames", a->frames, "with --batch: how many frames (default 1)")->check(CLI::PositiveNumber);
   top->add_option("--width", a->width, "with --batch: columns per frame (default 160)");
   top->add_option("--height", a->height, "with --batch: lines per frame (default 50)");
-  top->add_option("-o,--output", a->record_out, "also record to this file (with --rss)");
-  top->add_flag("--force", a->force, "overwrite an existing recording");
+  top->add_option("-o,--output", a->record_out,
+                  "record to this file while showing the view (as record --rss -o; replay FILE --top plays it)");
+  top->add_flag("--force", a->force, "with -o: overwrite an existing recording");
   top->add_option("command", a->command, "command to run and watch (after --)");
   return {top, [a] { return run_top(*a); }};
 }
