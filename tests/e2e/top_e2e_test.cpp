@@ -78,11 +78,14 @@ TEST(Top, RecordsWhileShowingAndReplaysInTheSameView) {
       << replayed.out;
   EXPECT_EQ(rss, frame_kib(live.out, "RSS")) << "live:\n" << live.out << "\nreplayed:\n" << replayed.out;
 
-  // Several frames at 20 times the speed: the same layout in each.
+  // Several frames at 4 times the speed (50 ms of the recording's time
+  // apart; it is over 300 ms long): the same layout in each.
   auto fast = e2e::run_command(e2e::vmatrace_argv(
-      {"replay", rec, "--top", "--batch", "--speed", "20", "--refresh", "100ms", "--frames", "3", "--width", "100"}));
+      {"replay", rec, "--top", "--batch", "--speed", "4", "--refresh", "50ms", "--frames", "3", "--width", "100"}));
   ASSERT_EQ(fast.status, 0) << e2e::describe(fast);
-  EXPECT_NE(fast.out.find("frame 3/3"), std::string::npos) << fast.out;
+  EXPECT_NE(fast.out.find("frame 3/3  replay x4"), std::string::npos) << fast.out;
+  for (size_t at = fast.out.find(" VSZ "); at != std::string::npos; at = fast.out.find(" VSZ ", at + 1))
+    EXPECT_EQ(std::strtoull(fast.out.c_str() + at + 5, nullptr, 10), vm_size) << fast.out;
 
   // An existing FILE is kept unless --force.
   auto again = e2e::run_command(
@@ -214,7 +217,8 @@ TEST(Top, InteractiveViewInTmux) {
     EXPECT_TRUE(contains(row, " " + vmatrace::human_size(v.end - v.start) + " ")) << row;
     EXPECT_TRUE(contains(row, " " + vmatrace::human_size(v.rss) + " ")) << "smaps Rss " << v.rss << "\n" << row;
   }
-  EXPECT_EQ(table_size, 2 * ((8u << 20) + 4096)) << "rssgrowth's two tables are not in smaps";
+  // (a neighbouring anonymous page may have merged into them too)
+  EXPECT_GE(table_size, 2 * ((8u << 20) + 4096)) << "rssgrowth's two tables are not in smaps";
   EXPECT_GE(table_rss, 12u << 20) << "8 MiB of one table and 4 MiB of the other are written";
   t.keys("s");  // rss -> size
   EXPECT_TRUE(contains(t.wait_for([](const std::string& s) { return contains(s, "VMAs by size"); }), "VMAs by size"));

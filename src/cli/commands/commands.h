@@ -63,6 +63,8 @@ int run_replay(const ReplayOptions& opts);
 // `vmatrace replay FILE --lineage ADDR [--at T] [--pid PID]`: the history of
 // the VMA covering ADDR, from the VMA change events (lineage.cpp).
 int run_lineage(const ReplayOptions& opts);
+// The trailer's end_ts (when tracing stopped), or 0 without one (replay.cpp).
+uint64_t trailer_end_ts(const RecordingReader& reader);
 // `vmatrace replay FILE --top [--speed X]`: the recording in the live view (replay_top.cpp).
 int run_replay_top(const ReplayOptions& opts);
 // The exit status of a replay that read `records` records: 0, or

@@ -33,7 +33,7 @@ class ReplayFeed : public TopFeed {
 
   void step() override {
     // At most this many records per step: keys stay responsive at any speed.
-    if (apply_until(now(), 20000) && !done_) {  // all that is due applied: wait for the clock
+    if (apply_until(now(), 20000) && !done()) {  // all that is due applied: wait for the clock
       struct timespec ts {
         0, 5'000'000
       };
@@ -42,7 +42,7 @@ class ReplayFeed : public TopFeed {
   }
   // Everything up to the played clock (a step may have stopped short).
   void drain() override { apply_until(now(), SIZE_MAX); }
-  bool done() const override { return done_; }
+  bool done() const override { return ended_ && now() >= end_ts_; }
   // The played clock: the recording's start plus the wall time played
   // (pauses left out) times the speed.
   uint64_t now() const override {
@@ -72,9 +72,11 @@ class ReplayFeed : public TopFeed {
   // false when it stopped for the limit (more are due now).
   bool apply_until(uint64_t until, size_t max) {
     for (size_t n = 0; n < max; n++) {
-      if (!pending_) pending_ = reader_.next();
+      if (!pending_ && !ended_) pending_ = reader_.next();
       if (!pending_) {
-        done_ = true;
+        // The recording covers up to when tracing stopped (its trailer's
+        // end_ts), which may be well after the last record of a quiet process.
+        if (!ended_) ended_ = true, end_ts_ = trailer_end_ts(reader_);
         return true;
       }
       auto d = pipeline_.decode(*pending_);
@@ -91,7 +93,8 @@ class ReplayFeed : public TopFeed {
     return false;
   }
   std::optional<std::span<const std::byte>> pending_;
-  bool done_ = false;
+  bool ended_ = false;  // the reader has no more records
+  uint64_t end_ts_ = 0;
   uint32_t first_pid_ = 0;
 };
 
