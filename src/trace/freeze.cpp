@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include "util/time.h"
 
@@ -28,7 +29,7 @@ std::vector<pid_t> threads_of(pid_t pid) {
 
 }  // namespace
 
-ProcessFreeze::ProcessFreeze(pid_t pid, int timeout_ms) {
+ProcessFreeze::ProcessFreeze(pid_t pid, OnReaped on_reaped, int timeout_ms) : on_reaped_(std::move(on_reaped)) {
   // Threads started by a thread not yet stopped appear in a later listing;
   // once every listed thread is stopped, nobody is left to start one.
   for (int round = 0; round < 64; round++) {
@@ -73,7 +74,7 @@ bool ProcessFreeze::wait_stopped(Held& h, int timeout_ms) {
     const pid_t r = ::waitpid(h.tid, &st, __WALL | WNOHANG);
     if (r == h.tid) {
       if (WIFEXITED(st) || WIFSIGNALED(st)) {
-        h.tid = -1;  // gone: nothing to let go
+        reaped(h, st);
         return true;
       }
       // The interrupt's own stop (PTRACE_EVENT_STOP, also a group stop
@@ -98,6 +99,11 @@ bool ProcessFreeze::wait_stopped(Held& h, int timeout_ms) {
   }
 }
 
+void ProcessFreeze::reaped(Held& h, int status) {
+  if (on_reaped_) on_reaped_(h.tid, status);
+  h.tid = -1;  // gone: nothing to let go
+}
+
 void ProcessFreeze::release() {
   for (Held& h : held_) {
     // Only a stopped tracee can be detached: one that did not stop in time
@@ -106,7 +112,7 @@ void ProcessFreeze::release() {
     while (!h.stopped && h.tid > 0) {
       int st = 0;
       const pid_t r = ::waitpid(h.tid, &st, __WALL);
-      if (r == h.tid && (WIFEXITED(st) || WIFSIGNALED(st))) h.tid = -1;
+      if (r == h.tid && (WIFEXITED(st) || WIFSIGNALED(st))) reaped(h, st);
       if (r == h.tid && WIFSTOPPED(st)) {
         h.stopped = true;
         if ((st >> 16) != PTRACE_EVENT_STOP) h.signal = WSTOPSIG(st);

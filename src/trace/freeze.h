@@ -18,6 +18,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,7 +30,11 @@ class ProcessFreeze {
   // most timeout_ms for each. Not frozen (nothing held, why_not() says
   // why) when ptrace is refused (another tracer, no permission) or a
   // thread does not stop in time (blocked in the kernel).
-  explicit ProcessFreeze(pid_t pid, int timeout_ms = 1000);
+  // on_reaped: a thread that ended while held, with its wait status (the
+  // tracer's wait consumed it: for the process's own parent, if that is
+  // us, this is the only report of the leader's exit).
+  using OnReaped = std::function<void(pid_t tid, int status)>;
+  explicit ProcessFreeze(pid_t pid, OnReaped on_reaped = {}, int timeout_ms = 1000);
   ~ProcessFreeze();
   ProcessFreeze(const ProcessFreeze&) = delete;
   ProcessFreeze& operator=(const ProcessFreeze&) = delete;
@@ -49,7 +54,10 @@ class ProcessFreeze {
   bool seize_new(pid_t pid, int timeout_ms);
   bool wait_stopped(Held& h, int timeout_ms);
 
+  void reaped(Held& h, int status);
+
   std::vector<Held> held_;
+  OnReaped on_reaped_;
   bool frozen_ = false;
   std::string why_not_;
 };

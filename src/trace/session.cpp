@@ -295,7 +295,7 @@ void Session::attach_one(pid_t pid, bool required) {
   // handled before it runs again: what it did before is in the layout, what
   // it does after is in the stream after it, and nothing it does while we
   // read can overflow the ring buffer or land in neither.
-  ProcessFreeze freeze(pid);
+  ProcessFreeze freeze(pid, reaped_by_freeze());
   note_unfrozen(pid, freeze);
   tracer_->trace_pid(static_cast<uint32_t>(pid), opts_.follow);
   // Records already queued (other processes') come first in the stream.
@@ -322,10 +322,22 @@ Session::LayoutSnapshot Session::snapshot_layout(pid_t pid, LayoutReason reason)
   // is in the layout (the Processor skips it), a newer one is not. The
   // caller handles it before the freeze ends (LayoutSnapshot holds it).
   LayoutSnapshot snap;
-  snap.freeze = std::make_unique<ProcessFreeze>(pid);
+  snap.freeze = std::make_unique<ProcessFreeze>(pid, reaped_by_freeze());
   note_unfrozen(pid, *snap.freeze);
   snap.bytes = layout_record(pid, reason, monotonic_ns());
   return snap;
+}
+
+// The spawned command's leader, ending while held: the freeze's wait took
+// its exit status, which reap() would otherwise wait for forever.
+ProcessFreeze::OnReaped Session::reaped_by_freeze() {
+  return [this](pid_t tid, int st) {
+    if (tid != child_ || child_status_) return;
+    if (WIFEXITED(st))
+      child_status_ = WEXITSTATUS(st);
+    else if (WIFSIGNALED(st))
+      child_status_ = 128 + WTERMSIG(st);
+  };
 }
 
 void Session::note_unfrozen(pid_t pid, const ProcessFreeze& freeze) {

@@ -28,6 +28,7 @@
 #include "report/malloc_report.h"
 #include "trace/bpf_loader.h"
 #include "trace/features.h"
+#include "trace/freeze.h"
 #include "trace/losses.h"
 #include "trace/target.h"
 #include "trace/watchers.h"
@@ -38,7 +39,6 @@ namespace vmatrace {
 class RecordingWriter;
 class FaultSummaryCollector;
 class RssScanner;
-class ProcessFreeze;
 
 // --malloc: attribute heap/mmap growth to allocator calls. kStack copies the
 // registers and the top of the user stack at each growth syscall only (the
@@ -134,6 +134,7 @@ class Session {
   };
   LayoutSnapshot snapshot_layout(pid_t pid, LayoutReason reason);
   void note_unfrozen(pid_t pid, const ProcessFreeze& freeze);
+  ProcessFreeze::OnReaped reaped_by_freeze();
   uint64_t unfrozen_seeds_ = 0;    // read while the process ran (the freeze was refused)
   std::string last_unfrozen_why_;  // noted once per distinct reason
   void check_unknown(uint32_t pid);
