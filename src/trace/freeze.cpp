@@ -29,7 +29,8 @@ std::vector<pid_t> threads_of(pid_t pid) {
 
 }  // namespace
 
-ProcessFreeze::ProcessFreeze(pid_t pid, OnReaped on_reaped, int timeout_ms) : on_reaped_(std::move(on_reaped)) {
+ProcessFreeze::ProcessFreeze(pid_t pid, OnReaped on_reaped, int timeout_ms)
+    : pid_(pid), on_reaped_(std::move(on_reaped)) {
   // Threads started by a thread not yet stopped appear in a later listing;
   // once every listed thread is stopped, nobody is left to start one.
   for (int round = 0; round < 64; round++) {
@@ -105,24 +106,37 @@ void ProcessFreeze::reaped(Held& h, int status) {
 }
 
 void ProcessFreeze::release() {
-  for (Held& h : held_) {
-    // Only a stopped tracee can be detached: one that did not stop in time
-    // (blocked in the kernel) is waited for, or it would stop later with
-    // nobody to let it go.
-    while (!h.stopped && h.tid > 0) {
-      int st = 0;
-      const pid_t r = ::waitpid(h.tid, &st, __WALL);
-      if (r == h.tid && (WIFEXITED(st) || WIFSIGNALED(st))) reaped(h, st);
-      if (r == h.tid && WIFSTOPPED(st)) {
-        h.stopped = true;
-        if ((st >> 16) != PTRACE_EVENT_STOP) h.signal = WSTOPSIG(st);
-      }
-      if (r < 0 && errno != EINTR) h.tid = -1;  // gone
-    }
-    if (h.tid > 0) ::ptrace(PTRACE_DETACH, h.tid, nullptr, reinterpret_cast<void*>(static_cast<intptr_t>(h.signal)));
-  }
+  // The leader last: a killed process's leader reports its end only once
+  // every other thread is reaped, and those we hold are reaped here.
+  std::stable_partition(held_.begin(), held_.end(), [&](const Held& h) { return h.tid != pid_; });
+  for (Held& h : held_) let_go(h);
   held_.clear();
   frozen_ = false;
+}
+
+void ProcessFreeze::let_go(Held& h) {
+  while (h.tid > 0) {
+    if (h.stopped) {
+      if (::ptrace(PTRACE_DETACH, h.tid, nullptr, reinterpret_cast<void*>(static_cast<intptr_t>(h.signal))) == 0 ||
+          errno != ESRCH)
+        return;
+      h.stopped = false;  // SIGKILLed meanwhile (that ends a ptrace stop): reaped below
+    }
+    // Not in a stop: one that did not stop in time (blocked in the kernel)
+    // is waited for, or it would stop later with nobody to let it go; a
+    // killed one stays a zombie until its tracer reaps it, and keeps its
+    // process's leader from being reaped by its parent.
+    int st = 0;
+    const pid_t r = ::waitpid(h.tid, &st, __WALL);
+    if (r == h.tid && (WIFEXITED(st) || WIFSIGNALED(st))) {
+      reaped(h, st);
+    } else if (r == h.tid && WIFSTOPPED(st)) {
+      h.stopped = true;
+      if ((st >> 16) != PTRACE_EVENT_STOP) h.signal = WSTOPSIG(st);
+    } else if (r < 0 && errno != EINTR) {
+      h.tid = -1;  // gone
+    }
+  }
 }
 
 }  // namespace vmatrace

@@ -55,7 +55,9 @@ class ProcessFreeze {
   bool wait_stopped(Held& h, int timeout_ms);
 
   void reaped(Held& h, int status);
+  void let_go(Held& h);
 
+  pid_t pid_;
   std::vector<Held> held_;
   OnReaped on_reaped_;
   bool frozen_ = false;
