@@ -14,6 +14,7 @@
 #include "record/writer.h"
 #include "trace/banner.h"
 #include "trace/fault_collector.h"
+#include "trace/freeze.h"
 #include "trace/procfs.h"
 #include "trace/rss_scanner.h"
 #include "util/errors.h"
@@ -31,6 +32,9 @@ void on_sigchld(int) { g_child_event.store(true); }
 
 constexpr uint64_t kPeriodicNs = 100'000'000;  // loss checks
 constexpr uint64_t kFlushNs = 1'000'000'000;   // recording chunks
+// A layout was read while its process ran (it could not be held still):
+// value "pid P: why".
+constexpr const char* kNoteSeedUnfrozen = "seed_unfrozen";
 
 }  // namespace
 
@@ -217,7 +221,8 @@ void Session::adopt_cgroup_member(const DecodedRecord& d) {
   if (pipeline_.processor().process(d.hdr.pid)) return;
   // Read after the record was made: what it did is in the layout (its
   // ts is older than the seed's), and it applies to nothing twice.
-  inject_layout(static_cast<pid_t>(d.hdr.pid), LayoutReason::kAttach, monotonic_ns());
+  if (auto snap = snapshot_layout(static_cast<pid_t>(d.hdr.pid), LayoutReason::kAttach); snap.bytes)
+    handle(*snap.bytes);
 }
 
 size_t Session::attach_cgroup() {
@@ -303,30 +308,62 @@ void Session::attach(pid_t pid) {
 }
 
 void Session::attach_one(pid_t pid, bool required) {
-  // Trace first, then read the layout: every change from here on is either
-  // in what /proc shows or in the stream after it. Records already queued
-  // come first in the stream (they hit a process with no layout yet).
+  // Held still first (ProcessFreeze: every thread in a ptrace stop, no
+  // memory syscall of it in flight), then traced, then read, and the layout
+  // handled before it runs again: what it did before is in the layout, what
+  // it does after is in the stream after it, and nothing it does while we
+  // read can overflow the ring buffer or land in neither.
+  ProcessFreeze freeze(pid, reaped_by_freeze());
+  note_unfrozen(pid, freeze);
   tracer_->trace_pid(static_cast<uint32_t>(pid), opts_.follow);
+  // Records already queued (other processes') come first in the stream.
   drain();
-  // Records older than ts are already in what /proc shows; those that came
-  // while it was read are applied after it (the model's rules are
-  // idempotent, and a change that cannot happen twice is recognised as
-  // already in the seed: Processor, "in_seed").
-  uint64_t ts = monotonic_ns();
-  LayoutRecord l;
-  try {
-    l = read_proc_layout_record(pid);
-  } catch (const std::exception& ex) {
+  // Not held (ptrace refused): records older than ts are already in what
+  // /proc shows; those that came while it was read are applied after it
+  // (the model's rules are idempotent, and a change that cannot happen
+  // twice is recognised as already in the seed: Processor, "in_seed").
+  auto bytes = layout_record(pid, LayoutReason::kAttach, monotonic_ns());
+  if (!bytes) {
     tracer_->untrace_pid(static_cast<uint32_t>(pid));
     recount_ = true;
     if (required) throw UserError("process " + std::to_string(pid) + " exited during attach");
     return;
   }
-  l.reason = LayoutReason::kAttach;
-  // Handled before anything else is drained: a record made after ts must
-  // find the layout there, or it is dropped.
-  auto bytes = encode_layout(make_header(VMAT_REC_LAYOUT, ts, pid, pid, read_comm(pid)), l);
-  handle(bytes);
+  // Handled before anything else is drained: a record made after its time
+  // must find the layout there, or it is dropped.
+  handle(*bytes);
+}
+
+Session::LayoutSnapshot Session::snapshot_layout(pid_t pid, LayoutReason reason) {
+  // The layout of one moment, taken while every thread is held still, when
+  // no memory syscall of the process is in flight: a record older than it
+  // is in the layout (the Processor skips it), a newer one is not. The
+  // caller handles it before the freeze ends (LayoutSnapshot holds it).
+  LayoutSnapshot snap;
+  snap.freeze = std::make_unique<ProcessFreeze>(pid, reaped_by_freeze());
+  note_unfrozen(pid, *snap.freeze);
+  snap.bytes = layout_record(pid, reason, monotonic_ns());
+  return snap;
+}
+
+// The spawned command's leader, ending while held: the freeze's wait took
+// its exit status, which reap() would otherwise wait for forever.
+ProcessFreeze::OnReaped Session::reaped_by_freeze() {
+  return [this](pid_t tid, int st) {
+    if (tid != child_ || child_status_) return;
+    if (WIFEXITED(st))
+      child_status_ = WEXITSTATUS(st);
+    else if (WIFSIGNALED(st))
+      child_status_ = 128 + WTERMSIG(st);
+  };
+}
+
+void Session::note_unfrozen(pid_t pid, const ProcessFreeze& freeze) {
+  if (freeze.frozen()) return;
+  unfrozen_seeds_++;
+  if (freeze.why_not().empty() || last_unfrozen_why_ == freeze.why_not()) return;
+  last_unfrozen_why_ = freeze.why_not();
+  inject_note(kNoteSeedUnfrozen, "pid " + std::to_string(pid) + ": " + freeze.why_not());
 }
 
 // A followed child of a parent whose layout is not known (forked while
@@ -335,7 +372,7 @@ void Session::attach_one(pid_t pid, bool required) {
 void Session::seed_unknown_child(uint32_t child) {
   const ProcessState* c = pipeline_.processor().process(child);
   if (c && !c->seeded && !c->awaiting_exec_walk)
-    inject_layout(static_cast<pid_t>(child), LayoutReason::kAttach, monotonic_ns());
+    if (auto snap = snapshot_layout(static_cast<pid_t>(child), LayoutReason::kAttach); snap.bytes) handle(*snap.bytes);
 }
 
 // A process whose model stopped being known (a change that could not
@@ -347,7 +384,7 @@ void Session::check_unknown(uint32_t pid) {
   std::string why = "pid " + std::to_string(pid) + ": layout unknown after " + p->unknown_reason;
   if (!opts_.quiet) std::fprintf(stderr, "vmatrace: %s; reading it again from /proc\n", escape_text(why).c_str());
   inject_note(kNoteModelUnknown, why);
-  inject_layout(static_cast<pid_t>(pid), LayoutReason::kResync, monotonic_ns());
+  if (auto snap = snapshot_layout(static_cast<pid_t>(pid), LayoutReason::kResync); snap.bytes) handle(*snap.bytes);
 }
 
 // Written into the stream as records, so replay shows the same.
@@ -411,7 +448,8 @@ void Session::report_losses() {
     if (!losses_.any_new({{pid, n}})) continue;
     // Read before the loss record is written, which says whether a resync
     // follows (a process that is gone has none: its exit record ends it).
-    auto layout = layout_record(pid, LayoutReason::kResync, monotonic_ns());
+    auto snap = snapshot_layout(static_cast<pid_t>(pid), LayoutReason::kResync);
+    auto& layout = snap.bytes;
     // Unreadable: exiting or gone, with its last records (and its exit
     // record, which carries the count: the loss is then reported just
     // before it) maybe still in the ring. Wait one check (a drain) for them.

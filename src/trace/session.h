@@ -28,6 +28,7 @@
 #include "report/malloc_report.h"
 #include "trace/bpf_loader.h"
 #include "trace/features.h"
+#include "trace/freeze.h"
 #include "trace/losses.h"
 #include "trace/target.h"
 #include "trace/watchers.h"
@@ -131,6 +132,18 @@ class Session {
   // pid's layout from /proc as a record, or nullopt when it is gone.
   std::optional<std::vector<std::byte>> layout_record(pid_t pid, LayoutReason reason, uint64_t ts);
   void attach_one(pid_t pid, bool required);
+  // pid's layout as one consistent snapshot: the process held still while
+  // it is read, and until this is dropped (handle the layout first). bytes:
+  // nullopt when it is gone.
+  struct LayoutSnapshot {
+    std::unique_ptr<ProcessFreeze> freeze;
+    std::optional<std::vector<std::byte>> bytes;
+  };
+  LayoutSnapshot snapshot_layout(pid_t pid, LayoutReason reason);
+  void note_unfrozen(pid_t pid, const ProcessFreeze& freeze);
+  ProcessFreeze::OnReaped reaped_by_freeze();
+  uint64_t unfrozen_seeds_ = 0;    // read while the process ran (the freeze was refused)
+  std::string last_unfrozen_why_;  // noted once per distinct reason
   void check_unknown(uint32_t pid);
   // Before a thread's first record: its ids in its own PID namespace, as a
   // VMAT_REC_NS_IDS record, when that is not ours (read from /proc once

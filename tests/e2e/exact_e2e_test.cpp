@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -208,6 +209,81 @@ TEST(Exact, AttachAdoptsExistingChildren) {
   ASSERT_EQ(r.status, 0) << e2e::describe(r);
   ASSERT_EQ(stops.size(), static_cast<size_t>(kStops)) << "the child ended before its stops";
   expect_replay_equals(rec, child, stops, "record -p sh (existing child churnthreads 4)");
+}
+
+// The layout read at an attach is one moment of the process (issue 15,
+// "attach with no gap"): pingpong's thread moves a region between two
+// places 3000 VMAs apart as fast as it can, so a walk of the address space
+// made while it runs can find the region at both places (a layout the
+// process never had, one VMA too many) or at neither (the next move cannot
+// apply: "layout unknown", a resync). The workload's own knowledge is the
+// oracle: its VMA count never changes once it runs, so the attach layout
+// (replayed at its own time) has as many lines as /proc at any stop.
+// vmatrace holds the process still while it reads the layout. Attached
+// five times.
+TEST(Exact, AttachReadsOneMoment) {
+  TempDir dir;
+  e2e::Subprocess work({e2e::workload("pingpong"), "600000", "3000"});
+  std::this_thread::sleep_for(500ms);
+  const std::string p = std::to_string(work.pid());
+  auto lines = [](const std::string& text) { return std::count(text.begin(), text.end(), '\n'); };
+  for (int round = 0; round < 5; round++) {
+    std::string rec = dir.file("rec" + std::to_string(round) + ".vmat");
+    e2e::Subprocess tracer(vm({"record", "-o", rec, "-p", p}));
+    wait_for_banner(tracer);
+    auto stops = stops_of(work.pid(), 2, 150ms);
+    ::kill(tracer.pid(), SIGINT);
+    auto r = tracer.wait(120s);
+    ASSERT_EQ(r.status, 128 + SIGINT) << e2e::describe(r);
+    EXPECT_EQ(r.err.find("layout unknown"), std::string::npos) << "round " << round << ": " << r.err;
+    ASSERT_EQ(stops.size(), 2u) << "the workload ended before its stops";
+    expect_replay_equals(rec, work.pid(), stops, "record -p pingpong, round " + std::to_string(round));
+    // The attach layout at its own time: "TS PID/TID layout N VMAs".
+    auto records = e2e::run_command(vm({"replay", rec, "--records"}));
+    ASSERT_EQ(records.status, 0) << e2e::describe(records);
+    const size_t at = records.out.find(" layout ");
+    ASSERT_NE(at, std::string::npos) << "no layout record in round " << round;
+    const size_t bol = records.out.rfind('\n', at) == std::string::npos ? 0 : records.out.rfind('\n', at) + 1;
+    const std::string ts = records.out.substr(bol, records.out.find(' ', bol) - bol);
+    auto seed = e2e::run_command(vm({"replay", rec, "--maps", "--at", ts, "--pid", p}));
+    ASSERT_EQ(seed.status, 0) << e2e::describe(seed);
+    const std::string body = seed.out.substr(seed.out.find('\n') + 1);
+    EXPECT_EQ(lines(body), lines(stops[0].maps))
+        << "round " << round << ": the layout read at the attach (" << ts << ") is not one the process had\n"
+        << e2e::diff_lines(stops[0].maps, body, "/proc/" + p + "/maps at the first stop", "replay --maps --at " + ts);
+  }
+  end_workload(work);
+}
+
+// An attach to a process with a huge layout loses nothing (issue 15: the
+// stress-ng --brk worker attached at ~100k heap pieces lost ~1M events with
+// the 16 MiB ring while vmatrace read and handled its layout). brkpieces
+// builds a heap of 100k pieces and then calls brk() without pause; the
+// process is held still while its layout is read and handled, so the ring
+// buffer does not overflow meanwhile.
+TEST(Exact, AttachToHugeHeapLosesNothing) {
+  TempDir dir;
+  std::string rec = dir.file("rec.vmat");
+  e2e::Subprocess work({e2e::workload("brkpieces"), "100000", "600000"});
+  const std::string p = std::to_string(work.pid());
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  for (;;) {
+    auto maps = e2e::read_file("/proc/" + p + "/maps").value_or("");
+    if (std::count(maps.begin(), maps.end(), '\n') > 100000) break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "brkpieces did not build its heap";
+    std::this_thread::sleep_for(200ms);
+  }
+  e2e::Subprocess tracer(vm({"record", "-o", rec, "-p", p}));
+  wait_for_banner(tracer);
+  auto stops = stops_of(work.pid(), 2, 500ms);
+  ::kill(tracer.pid(), SIGINT);
+  auto r = tracer.wait(300s);
+  ASSERT_EQ(r.status, 128 + SIGINT) << e2e::describe(r);
+  EXPECT_NE(r.err.find("; lost 0"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("failed to deliver"), std::string::npos) << r.err;
+  ASSERT_EQ(stops.size(), 2u) << "the workload ended before its stops";
+  expect_replay_equals(rec, work.pid(), stops, "record -p brkpieces 100000");
+  end_workload(work);
 }
 
 }  // namespace
