@@ -181,7 +181,8 @@ def libc_path():
     return "libc"
 
 
-def vmatrace_tools(has_malloc):
+def vmatrace_tools(has_malloc, exe=None):
+    VMATRACE = exe or globals()["VMATRACE"]
     vt = lambda *opts: (lambda wl, tmp: [VMATRACE, "trace", *opts, "--", *wl])
     rec = lambda wl, tmp: [VMATRACE, "record", "--force", "-o", os.path.join(tmp, "rec.vmat"), "--", *wl]
     ev = lambda r: parse_vmatrace_stderr(r["stderr"])
@@ -812,6 +813,9 @@ def main():
     ap.add_argument("--only", help="comma-separated workloads (storm,faultstorm,mallocheavy,python,cc,threads,mapmany,mapmany100k)")
     ap.add_argument("--tools", help="comma-separated configurations to run beside untraced (e.g. vmatrace,vmatrace_rss); "
                     "skips the start/exit, BPF-cost and layout-scaling sections")
+    ap.add_argument("--baseline", metavar="VMATRACE",
+                    help="another vmatrace binary (say, main's) run beside this one in the same rounds: "
+                         "its configurations get the prefix base_ (before/after in one run)")
     ap.add_argument("--json-out", default=os.path.join(ROOT, "bench", "results.json"))
     ap.add_argument("--md-out", default=os.path.join(ROOT, "bench", "results.md"))
     ap.add_argument("--update-docs", action="store_true",
@@ -861,6 +865,12 @@ def main():
             for w in wls:
                 tools = dict(vmatrace_tools(has_malloc))
                 tools.update(peer_tools(w["comm"]))
+                if a.baseline:
+                    for k, t in vmatrace_tools(has_malloc, a.baseline).items():
+                        t.key, t.label = "base_" + k, "baseline: " + t.label
+                        tools["base_" + k] = t
+                    w["tools"] = w["tools"] + ["base_" + k for k in w["tools"]
+                                               if "base_" + k in tools and "base_" + k not in w["tools"]]
                 used = {k: tools[k] for k in w["tools"] if tools[k].kind != "unavailable"}
                 log(f"bench: {w['desc']}")
                 cal = calibrate(used, rounds, tmp, log)

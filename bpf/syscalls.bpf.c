@@ -26,42 +26,28 @@
  */
 #include "common.bpf.h"
 #include "mman.bpf.h"
-
-/* A syscall's six argument registers (those it lacks are 0). */
-struct vmat_sys_args {
-	__u64 v[6];
-};
-
-struct vmat_inflight {
-	__u32 sys;
-	__u32 _pad;
-	__u64 ts;
-	struct vmat_sys_args args;
-};
+#include "inflight.bpf.h"
 
 /*
- * The syscall each thread is in, from its entry (sys 0: none). Task-local
- * storage: found from the task without hashing, allocated at a thread's
- * first traced syscall and freed with the thread; a hash map's update and
- * delete cost about twice as much per call (bucket lock, free list). Where
- * the storage is busy (a program interrupted another on this CPU) the get
- * returns NULL and the exit takes the unseen path, which reads the same
- * arguments from the task's registers.
+ * One record in the per-CPU scratch buffer: the event at 0 (a
+ * vmat_syscall_stores_event, whose first part is the vmat_syscall_event),
+ * the stores it carries after it, then the path. A syscall without stores
+ * is written as the plain vmat_syscall_event with the path right after it.
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct vmat_inflight);
-} vmat_inflight SEC(".maps");
-
-/* Offsets of the pieces of one record in the per-CPU scratch buffer. */
 #define SCRATCH_EVENT 0
-#define SCRATCH_PATH sizeof(struct vmat_syscall_event)
+#define SCRATCH_STORES sizeof(struct vmat_syscall_stores_event)
+
+static __always_inline __u32 scratch_path_off(__u32 nstores)
+{
+	return nstores ? sizeof(struct vmat_syscall_stores_event) +
+				 nstores * sizeof(struct vmat_vma_store)
+		       : sizeof(struct vmat_syscall_event);
+}
 
 struct find_ctx {
 	__u32 slot;
 	__u32 path_len;
+	__u32 path_off; /* where in the scratch buffer the path goes */
 };
 
 static long on_vma(struct task_struct *task, struct vm_area_struct *vma, struct find_ctx *c)
@@ -75,8 +61,9 @@ static long on_vma(struct task_struct *task, struct vm_area_struct *vma, struct 
 	e = (void *)s->buf + SCRATCH_EVENT;
 	vmat_read_vma(vma, &e->vma[slot]);
 	if (slot == 0)
-		c->path_len = vmat_read_vma_path(vma, VMAT_SCRATCH_WALK,
-						 (char *)s->buf + SCRATCH_PATH, &e->vma[0].state);
+		c->path_len =
+			vmat_read_vma_path(vma, VMAT_SCRATCH_WALK,
+					   (char *)s->buf + (c->path_off & 1023), &e->vma[0].state);
 	return 0;
 }
 
@@ -97,6 +84,7 @@ static __always_inline int sys_enter(__u32 sys, __u64 a0, __u64 a1, __u64 a2, __
 	if (!in)
 		return 0;
 	in->sys = sys;
+	in->nstores = 0;
 	in->ts = bpf_ktime_get_ns();
 	in->args.v[0] = a0;
 	in->args.v[1] = a1;
@@ -160,7 +148,8 @@ static __always_inline __u32 sys_range(__u32 sys)
  * entries) together with the user stack copy, it made that one program
  * about 393,000 verified instructions and ~0.6 s of CPU at every start.
  */
-__noinline int vmat_emit_syscall(__u32 sys, const struct vmat_sys_args *a, __u64 enter_ts, long ret)
+__noinline int vmat_emit_syscall(__u32 sys, const struct vmat_sys_args *a, __u64 enter_ts, long ret,
+				 __u32 nstores)
 {
 	__u32 tgid = vmat_current_tgid();
 	const __u64 *args;
@@ -169,10 +158,14 @@ __noinline int vmat_emit_syscall(__u32 sys, const struct vmat_sys_args *a, __u64
 	struct task_struct *task;
 	struct find_ctx c = {};
 	__u64 lo = 0, hi = 0;
-	__u32 size, range;
+	__u32 size, range, path_off;
 
 	if (!a)
 		return 0;
+	if (nstores > VMAT_SYSCALL_STORES_MAX)
+		nstores = 0;
+	path_off = scratch_path_off(nstores);
+	c.path_off = path_off;
 	args = a->v;
 	s = vmat_scratch();
 	if (!s)
@@ -227,8 +220,14 @@ __noinline int vmat_emit_syscall(__u32 sys, const struct vmat_sys_args *a, __u64
 	if (c.path_len > VMAT_PATH_MAX)
 		c.path_len = 0;
 	e->path_len = c.path_len;
-	size = sizeof(*e) + c.path_len;
-	vmat_fill_hdr(&e->hdr, VMAT_EV_SYSCALL, size);
+	size = path_off + c.path_len;
+	/*
+	 * A bound the verifier can follow: clang proves the clamps above and
+	 * drops a mask it knows to be a no-op, and the verifier loses them.
+	 */
+	barrier_var(size);
+	size &= VMAT_SCRATCH_WALK - 1;
+	vmat_fill_hdr(&e->hdr, nstores ? VMAT_EV_SYSCALL_STORES : VMAT_EV_SYSCALL, size);
 	vmat_output(e, size, tgid);
 	vmat_emit_user_stack(sys, a, enter_ts, ret);
 	return 0;
@@ -416,7 +415,39 @@ static __always_inline int sys_exit_unseen(long ret)
 	if (!sys)
 		return 0;
 	regs_args(regs, sys_nargs(sys), a.v);
-	return vmat_emit_syscall(sys, &a, 0, ret);
+	return vmat_emit_syscall(sys, &a, 0, ret, 0);
+}
+
+/*
+ * The VMA-tree stores the vma family kept with the in-flight syscall
+ * (bpf/vma.bpf.c), copied into the scratch buffer behind the event they
+ * ride with; their count (0: a plain syscall record).
+ */
+static __always_inline __u32 carry_stores(struct vmat_inflight *in)
+{
+	struct vmat_syscall_stores_event *x;
+	struct vmat_scratch *s;
+	__u32 n = in->nstores;
+
+	in->nstores = 0;
+	if (!n)
+		return 0;
+	s = vmat_scratch();
+	if (!s)
+		return 0;
+	if (n > VMAT_SYSCALL_STORES_MAX)
+		n = VMAT_SYSCALL_STORES_MAX;
+	for (__u32 i = 0; i < VMAT_SYSCALL_STORES_MAX; i++) {
+		if (i >= n)
+			break;
+		__builtin_memcpy((void *)s->buf + SCRATCH_STORES +
+					 i * sizeof(struct vmat_vma_store),
+				 &in->stores[i], sizeof(struct vmat_vma_store));
+	}
+	x = (void *)s->buf + SCRATCH_EVENT;
+	x->nstores = n;
+	x->source = in->store_source;
+	return n;
 }
 
 /* Exit of the flavours that saved the entry in vmat_inflight (tp, raw, kprobe). */
@@ -434,8 +465,8 @@ static __always_inline int sys_exit(long ret)
 	a = in->args;
 	ts = in->ts;
 	sys = in->sys;
-	in->sys = 0; /* consumed */
-	return vmat_emit_syscall(sys, &a, ts, ret);
+	in->sys = 0; /* consumed: later stores are not this syscall's */
+	return vmat_emit_syscall(sys, &a, ts, ret, carry_stores(in));
 }
 
 /* ---- flavour 1: fexit on the syscall entry points --------------------- */
@@ -446,16 +477,16 @@ static __always_inline int sys_exit(long ret)
  * No fentry half: the entry time would need the in-flight map again, so
  * enter_ts is the exit time and duration_ns shows only our own work.
  */
-#define VMAT_SYSCALL_FEXIT(name, sys, nargs)                                \
-	SEC("fexit/__x64_sys_" #name)                                       \
-	int BPF_PROG(name##_fexit, const struct pt_regs *regs, long ret)    \
-	{                                                                   \
-		struct vmat_sys_args a = {};                                \
-                                                                            \
-		if (!vmat_lookup_traced(vmat_current_tgid()))               \
-			return 0;                                           \
-		regs_args(regs, nargs, a.v);                                \
-		return vmat_emit_syscall(sys, &a, bpf_ktime_get_ns(), ret); \
+#define VMAT_SYSCALL_FEXIT(name, sys, nargs)                                   \
+	SEC("fexit/__x64_sys_" #name)                                          \
+	int BPF_PROG(name##_fexit, const struct pt_regs *regs, long ret)       \
+	{                                                                      \
+		struct vmat_sys_args a = {};                                   \
+                                                                               \
+		if (!vmat_lookup_traced(vmat_current_tgid()))                  \
+			return 0;                                              \
+		regs_args(regs, nargs, a.v);                                   \
+		return vmat_emit_syscall(sys, &a, bpf_ktime_get_ns(), ret, 0); \
 	}
 
 #define VMAT_FEXIT_ROW(name, NAME, id, x86_64_nr, nargs, ...) \

@@ -29,6 +29,7 @@
  * current->mm switches; both have their own sources (fork copy, exec walk).
  */
 #include "common.bpf.h"
+#include "inflight.bpf.h"
 
 /*
  * The last first-hand store this CPU reported, to drop its restatement.
@@ -76,9 +77,46 @@ static __always_inline __u64 vmat_ptr_value(const void *p)
 }
 
 /*
+ * Keeps the store with the traced syscall the current thread is in, to go
+ * out with its exit record (VMAT_EV_SYSCALL_STORES): one ring reservation
+ * and one header per syscall rather than per store. False when no traced
+ * syscall is in flight (a fault growing the stack, a flavour without an
+ * entry half: fexit), its storage is busy, or it holds
+ * VMAT_SYSCALL_STORES_MAX already: the store is then a record of its own.
+ */
+static __always_inline bool vmat_vma_carry(__u64 index, __u64 last, __u64 addr,
+					   struct vm_area_struct *vma, __u32 source)
+{
+	struct vmat_inflight *in;
+	struct vmat_vma_store *st;
+	__u32 i;
+
+	in = bpf_task_storage_get(&vmat_inflight, bpf_get_current_task_btf(), 0, 0);
+	if (!in || !in->sys)
+		return false;
+	i = in->nstores;
+	if (i >= VMAT_SYSCALL_STORES_MAX)
+		return false;
+	st = &in->stores[i];
+	st->index = index;
+	st->last = last;
+	if (addr) {
+		st->vma_key = addr ^ vmat_vma_key_salt;
+		vmat_read_vma(vma, &st->vma);
+	} else {
+		st->vma_key = 0;
+		__builtin_memset(&st->vma, 0, sizeof(st->vma));
+	}
+	in->store_source = source;
+	in->nstores = i + 1;
+	return true;
+}
+
+/*
  * Reports that [index, last] now holds the VMA `vma` (at address `addr`),
  * or nothing when addr is 0, for the current task, whose mm the caller
- * checked. The record is built in place in the ring buffer.
+ * checked: with the syscall in flight, or as a record built in place in
+ * the ring buffer.
  */
 static __always_inline int vmat_vma_emit(__u32 tgid, __u64 index, __u64 last, __u64 addr,
 					 struct vm_area_struct *vma, __u32 source, bool restatement)
@@ -104,6 +142,8 @@ static __always_inline int vmat_vma_emit(__u32 tgid, __u64 index, __u64 last, __
 			l->armed = 1;
 		}
 	}
+	if (vmat_vma_carry(index, last, addr, vma, source))
+		return 0;
 	e = bpf_ringbuf_reserve(&vmat_events, sizeof(*e), 0);
 	if (!e) {
 		vmat_count_loss(tgid);

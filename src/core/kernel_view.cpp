@@ -33,14 +33,18 @@ VmaChangeSource vma_change_source_of(uint32_t s) {
   }
 }
 
-KernelStore kernel_store_from(const vmat_vma_kernel_event& e) {
+KernelStore kernel_store_from(const vmat_vma_store& s, uint64_t ts) {
   KernelStore k;
-  k.ts = e.hdr.ts;
-  k.start = e.index;
-  k.end = e.last + 1 > e.last ? e.last + 1 : e.last;  // the maple tree's last is inclusive
-  k.key = e.vma_key;
-  k.info = e.vma;
+  k.ts = ts;
+  k.start = s.index;
+  k.end = s.last + 1 > s.last ? s.last + 1 : s.last;  // the maple tree's last is inclusive
+  k.key = s.vma_key;
+  k.info = s.vma;
   return k;
+}
+
+KernelStore kernel_store_from(const vmat_vma_kernel_event& e) {
+  return kernel_store_from(vmat_vma_store{e.index, e.last, e.vma_key, e.vma}, e.hdr.ts);
 }
 
 namespace {

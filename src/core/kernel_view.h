@@ -31,6 +31,8 @@ struct KernelStore {
   vmat_vma_info info{};
 };
 KernelStore kernel_store_from(const vmat_vma_kernel_event& e);
+// A store a syscall record carried (VMAT_EV_SYSCALL_STORES), made before `ts`.
+KernelStore kernel_store_from(const vmat_vma_store& s, uint64_t ts);
 
 struct KernelAfter {
   std::vector<Vma> vmas;  // in address order

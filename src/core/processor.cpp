@@ -138,7 +138,7 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
     if ((k.state & VMAT_VMA_VALID) && k.end > k.start) spans.emplace_back(k.start, k.end);
   const bool kernel_view = vma_source_ != VmaChangeSource::kInference;
   std::vector<KernelStore>& stores = taken_stores_;
-  take_stores(rec.hdr.tid, syscall_entry_unknown_ ? 0 : e.enter_ts, rec.hdr.ts, stores);
+  take_stores(rec, syscall_entry_unknown_ ? 0 : e.enter_ts, stores);
   if (!rule) return;
   for (const auto& st : stores) spans.emplace_back(st.start, st.end);
   // What the operation unmapped without the hook reporting it: applied
@@ -316,9 +316,12 @@ void Processor::apply_fault(ProcessState& p, const DecodedRecord& rec, Applied& 
   if (const Vma* v = p.layout.find(addr)) out.fault_vma = *v;
 }
 
-void Processor::take_stores(uint32_t tid, uint64_t enter_ts, uint64_t exit_ts, std::vector<KernelStore>& out) {
+void Processor::take_stores(const DecodedRecord& rec, uint64_t enter_ts, std::vector<KernelStore>& out) {
   out.clear();
-  auto it = pending_stores_.find(tid);
+  const uint64_t exit_ts = rec.hdr.ts;
+  if (!infer_only_)
+    for (size_t i = 0; i < rec.stores.size(); i++) out.push_back(kernel_store_from(rec.stores[i], exit_ts));
+  auto it = pending_stores_.find(rec.hdr.tid);
   if (it == pending_stores_.end()) return;
   auto& pending = it->second;
   size_t later = 0;
@@ -437,6 +440,10 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
   if (!known_type) {
     stats_.unknown_records++;
     return;
+  }
+  if (!rec.stores.empty() && !infer_only_) {
+    stats_.kernel_stores += rec.stores.size();
+    vma_source_ = vma_change_source_of(rec.stores.source());
   }
   ProcessState& p = state_for(rec);
   p.events++;

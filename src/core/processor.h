@@ -94,7 +94,7 @@ struct ProcessorStats {
   uint64_t rejected = 0;              // impossible changes (damaged input): skipped, process unseeded
   uint64_t in_seed = 0;               // of those, syscalls in flight at a seed whose change it already held
   uint64_t store_reconciles = 0;      // VMAs taken from a syscall's own stores (its record had none)
-  uint64_t kernel_stores = 0;         // VMAT_EV_VMA_KERNEL records seen
+  uint64_t kernel_stores = 0;         // VMA-tree stores seen (VMAT_EV_VMA_KERNEL records and carried ones)
   uint64_t kernel_disagreements = 0;  // VMAs the kernel's stores and the model bound differently
 };
 
@@ -134,9 +134,11 @@ class Processor {
   // `attribute`, else as faults of no known VMA).
   bool hold_exec_fault(ProcessState& p, const DecodedRecord& rec);
   void release_exec_faults(ProcessState& p, bool attribute, RecordSink* sink);
-  // The kernel's stores the thread made since its last syscall record, for
-  // the syscall whose [enter_ts, exit] brackets them, into `out`.
-  void take_stores(uint32_t tid, uint64_t enter_ts, uint64_t exit_ts, std::vector<KernelStore>& out);
+  // The kernel's stores for the syscall record `rec`, in the order made,
+  // into `out`: those it carries (VMAT_EV_SYSCALL_STORES), then those its
+  // thread sent as records of their own since its last syscall record that
+  // [enter_ts, exit] brackets (the ones past the carried bound are later).
+  void take_stores(const DecodedRecord& rec, uint64_t enter_ts, std::vector<KernelStore>& out);
 
   std::map<uint32_t, std::unique_ptr<ProcessState>> procs_;
   std::vector<ProcessState> ended_;

@@ -189,6 +189,12 @@ std::vector<std::byte> encode_rss_scan(const vmat_hdr& hdr, const RssScanRecord&
   return w.finish();
 }
 
+vmat_vma_store CarriedStores::operator[](size_t i) const {
+  vmat_vma_store st;
+  std::memcpy(&st, bytes_.data() + i * sizeof(st), sizeof(st));
+  return st;
+}
+
 Vma vma_from_info(const vmat_vma_info& info, std::string_view path) {
   Vma v;
   v.start = info.start;
@@ -207,6 +213,35 @@ Vma vma_from_info(const vmat_vma_info& info, std::string_view path) {
 }
 
 namespace {
+
+// VMAT_EV_SYSCALL_STORES: the syscall record (decoded as VMAT_EV_SYSCALL),
+// its stores, then its path.
+bool decode_syscall_stores(std::span<const std::byte> rec, DecodedRecord& d, std::string* error) {
+  if (!fits<vmat_syscall_stores_event>(rec, error)) return false;
+  vmat_syscall_stores_event x;
+  std::memcpy(&x, rec.data(), sizeof(x));
+  d.type = VMAT_EV_SYSCALL;
+  d.sys = x.sys;
+  if (d.sys.sys == 0 || d.sys.sys >= VMAT_SYS_MAX) {
+    *error = "unknown syscall id";
+    return false;
+  }
+  constexpr size_t kStore = sizeof(vmat_vma_store);
+  if (x.nstores > (rec.size() - sizeof(x)) / kStore) {
+    *error = "syscall record shorter than its store count";
+    return false;
+  }
+  const size_t fixed = sizeof(x) + x.nstores * kStore;
+  d.stores = CarriedStores(x.source, rec.subspan(sizeof(x), x.nstores * kStore));
+  for (size_t i = 0; i < d.stores.size(); i++) {
+    const vmat_vma_store st = d.stores[i];
+    if (st.last < st.index) {
+      *error = "VMA store with its last byte before its first";
+      return false;
+    }
+  }
+  return trailing(rec, fixed, d.sys.path_len, &d.path, error);
+}
 
 // decode_record() into a record the caller owns: the record is built in
 // place rather than copied out (it is large, and this runs for every record).
@@ -231,6 +266,9 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
         return false;
       }
       if (!trailing(rec, sizeof(vmat_syscall_event), d.sys.path_len, &d.path, error)) return false;
+      break;
+    case VMAT_EV_SYSCALL_STORES:
+      if (!decode_syscall_stores(rec, d, error)) return false;
       break;
     case VMAT_EV_FAULT:
       if (!fits<vmat_fault_event>(rec, error)) return false;

@@ -76,7 +76,26 @@ struct RssScanRecord {
   std::vector<vmat_rss_run> runs;      // inside the ranges; sorted, disjoint
 };
 
+// The VMA-tree stores a syscall record carries (VMAT_EV_SYSCALL_STORES), in
+// the order the kernel made them; views into the record's bytes (which are
+// not aligned in a recording: each store is copied out on access).
+class CarriedStores {
+ public:
+  CarriedStores() = default;
+  CarriedStores(uint32_t source, std::span<const std::byte> bytes) : source_(source), bytes_(bytes) {}
+  uint32_t source() const { return source_; }  // enum vmat_vma_kernel_source
+  size_t size() const { return bytes_.size() / sizeof(vmat_vma_store); }
+  bool empty() const { return bytes_.empty(); }
+  vmat_vma_store operator[](size_t i) const;
+
+ private:
+  uint32_t source_ = 0;
+  std::span<const std::byte> bytes_;
+};
+
 struct DecodedRecord {
+  // What the record is. A VMAT_EV_SYSCALL_STORES decodes as a VMAT_EV_SYSCALL
+  // (`sys`, `path`) with its `stores`; hdr.type keeps the type on the wire.
   uint32_t type = 0;
   vmat_hdr hdr{};
   std::string_view comm;
@@ -94,6 +113,7 @@ struct DecodedRecord {
   };
   std::string_view path;             // syscall vma[0] path, exec filename, snapshot path
   std::span<const std::byte> stack;  // VMAT_EV_USER_STACK: the copied user stack
+  CarriedStores stores;              // VMAT_EV_SYSCALL_STORES: the syscall's VMA-tree stores
   std::optional<LayoutRecord> layout;
   std::optional<LossRecord> loss;
   std::optional<NoteRecord> note;

@@ -21,6 +21,13 @@ std::string info(const vmat_vma_info& v) {
              v.flags, v.pgoff, v.dev, v.ino);
 }
 
+// " maple_tree [index, last] <- key=K VMA" or "... cleared": one store.
+std::string store(uint32_t source, uint64_t index, uint64_t last, uint64_t key, const vmat_vma_info& vma) {
+  const auto src = vma_change_source_name(vma_change_source_of(source));
+  if (key) return fmt(" %s [%#" PRIx64 ", %#" PRIx64 "] <- key=%016" PRIx64 " ", src, index, last, key) + info(vma);
+  return fmt(" %s [%#" PRIx64 ", %#" PRIx64 "] cleared", src, index, last);
+}
+
 }  // namespace
 
 std::string dump_record(const DecodedRecord& r) {
@@ -31,21 +38,19 @@ std::string dump_record(const DecodedRecord& r) {
                r.sys.sys, static_cast<int64_t>(r.sys.ret), r.sys.args[0], r.sys.args[1], r.sys.args[2], r.sys.args[3],
                r.sys.enter_ts);
       s += " vma0=" + info(r.sys.vma[0]) + " vma1=" + info(r.sys.vma[1]);
+      // Stores the record carries (VMAT_EV_SYSCALL_STORES), made before it.
+      for (size_t i = 0; i < r.stores.size(); i++) {
+        const vmat_vma_store st = r.stores[i];
+        s += " store" + store(r.stores.source(), st.index, st.last, st.vma_key, st.vma) + ";";
+      }
       break;
     case VMAT_EV_FAULT:
       s += fmt(" addr=%#" PRIx64 " ip=%#" PRIx64 " error_code=%#x flags=%#x", r.fault.addr, r.fault.ip,
                r.fault.error_code, r.fault.flags);
       break;
-    case VMAT_EV_VMA_KERNEL: {
-      const auto src = vma_change_source_name(vma_change_source_of(r.vmak.source));
-      if (r.vmak.vma_key)
-        s += fmt(" %s [%#" PRIx64 ", %#" PRIx64 "] <- key=%016" PRIx64 " ", src, r.vmak.index, r.vmak.last,
-                 r.vmak.vma_key) +
-             info(r.vmak.vma);
-      else
-        s += fmt(" %s [%#" PRIx64 ", %#" PRIx64 "] cleared", src, r.vmak.index, r.vmak.last);
+    case VMAT_EV_VMA_KERNEL:
+      s += store(r.vmak.source, r.vmak.index, r.vmak.last, r.vmak.vma_key, r.vmak.vma);
       break;
-    }
     case VMAT_REC_NOTE:
       if (r.note) s += " " + r.note->key + "=" + r.note->value;
       break;

@@ -85,6 +85,13 @@ TEST(AbiLayout, RecordTypeIdsNeverChange) {
   EXPECT_EQ(VMAT_VMAK_MAPLE_TREE, 1);
   EXPECT_EQ(VMAT_VMAK_FENTRY, 2);
   EXPECT_EQ(VMAT_VMAK_KPROBE, 3);
+  EXPECT_EQ(VMAT_EV_SYSCALL_STORES, 12);
+  EXPECT_EQ(sizeof(vmat_vma_store), 72u);
+  EXPECT_EQ(offsetof(vmat_vma_store, vma), 24u);
+  EXPECT_EQ(sizeof(vmat_syscall_stores_event), 232u);
+  EXPECT_EQ(offsetof(vmat_syscall_stores_event, nstores), 224u);
+  EXPECT_EQ(offsetof(vmat_syscall_stores_event, source), 228u);
+  EXPECT_EQ(VMAT_SYSCALL_STORES_MAX, 8);
   EXPECT_EQ(VMAT_REC_LAYOUT, 0x8001);
   EXPECT_EQ(VMAT_REC_LOSS, 0x8002);
   EXPECT_EQ(VMAT_REC_NOTE, 0x8003);

@@ -37,6 +37,8 @@ enum vmat_record_type {
 	VMAT_EV_USER_STACK = 8,	  /* struct vmat_user_stack_event (+ stack bytes) */
 	VMAT_EV_VMA_KERNEL = 10,  /* struct vmat_vma_kernel_event */
 	VMAT_EV_NS_IDS = 11,	  /* struct vmat_ns_ids_event */
+	/* struct vmat_syscall_stores_event (+ its stores, + path) */
+	VMAT_EV_SYSCALL_STORES = 12,
 
 	VMAT_REC_USER_BASE = 0x8000,
 	VMAT_REC_LAYOUT = 0x8001,	/* frontend: a full layout of one process */
@@ -230,6 +232,35 @@ struct vmat_vma_kernel_event {
 };
 
 /*
+ * An mm syscall with the VMA-tree stores it made, in one record: the stores
+ * a traced thread makes while one of its traced syscalls is in flight are
+ * kept with the thread (task storage) and written with the syscall's exit
+ * instead of one VMAT_EV_VMA_KERNEL record each (one ring reservation, one
+ * header, not one per store). `sys` is a whole vmat_syscall_event whose
+ * hdr.type is VMAT_EV_SYSCALL_STORES and whose hdr.size covers everything;
+ * nstores struct vmat_vma_store follow the struct, then the path
+ * (sys.path_len bytes). At most VMAT_SYSCALL_STORES_MAX stores ride along:
+ * the ones after them come as VMAT_EV_VMA_KERNEL records before this one
+ * (they are later than those carried). A syscall without stores is a plain
+ * VMAT_EV_SYSCALL.
+ */
+#define VMAT_SYSCALL_STORES_MAX 8
+
+/* One store of a VMAT_EV_SYSCALL_STORES: as in vmat_vma_kernel_event. */
+struct vmat_vma_store {
+	__u64 index;   /* first byte of the stored range */
+	__u64 last;    /* last byte of it (inclusive) */
+	__u64 vma_key; /* identity of the stored vm_area_struct (salted address); 0: cleared */
+	struct vmat_vma_info vma;
+};
+
+struct vmat_syscall_stores_event {
+	struct vmat_syscall_event sys;
+	__u32 nstores; /* struct vmat_vma_store that follow, at most VMAT_SYSCALL_STORES_MAX */
+	__u32 source;  /* enum vmat_vma_kernel_source of every store carried */
+};
+
+/*
  * A traced thread or process at its creation (before its fork record), when
  * it lives in a PID namespace below the initial one: its pid and tid in its
  * own (innermost) namespace. hdr.pid/tid are the new task's host ids. The
@@ -323,6 +354,11 @@ VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_kernel_event) == 120, "vmat_vma_kernel
 VMAT_STATIC_ASSERT(sizeof(struct vmat_ns_ids_event) == 48, "vmat_ns_ids_event layout");
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_vma_kernel_event, vma) == 72,
 		   "vmat_vma_kernel_event.vma");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_store) == 72, "vmat_vma_store layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_syscall_stores_event) == 232,
+		   "vmat_syscall_stores_event layout");
+VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_syscall_stores_event, nstores) == 224,
+		   "vmat_syscall_stores_event.nstores");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_scan) == 72, "vmat_rss_scan layout");
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_rss_scan, scan_ns) == 56, "vmat_rss_scan.scan_ns");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_range) == 16, "vmat_rss_range layout");

@@ -58,6 +58,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
     switch (d->type) {
       case VMAT_EV_SYSCALL:
         counts["syscall"]++;
+        if (!d->stores.empty()) counts["vma_store"] += d->stores.size();  // carried by the syscall's record
         break;
       case VMAT_EV_FAULT:
         counts["fault"]++;
