@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The vma family: every store into a traced process's VMA tree
- * (mm->mm_mt), as the kernel made it, one VMAT_EV_VMA_KERNEL record each.
+ * (mm->mm_mt), as the kernel made it: carried by the record of the traced
+ * syscall in flight on the thread (VMAT_EV_SYSCALL_STORES), else one
+ * VMAT_EV_VMA_KERNEL record each.
  * Merges, splits, expansions and new VMAs are all stores of a
  * vm_area_struct over a range; the frontend (core/kernel_view.h) folds the
  * stores of one syscall into VMA changes.
