@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli/commands/commands.h"
+#include "core/ustack_frames.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/recording.h"
 #include "report/folded_growth.h"
@@ -70,7 +71,7 @@ int run_pprof_report(const ReportOptions& opts) {
     }
     if (!first) first = d.hdr.ts;
     last = std::max<uint64_t>(last, d.hdr.ts);
-    if (d.type == VMAT_EV_USER_STACK) stacks++;
+    if (is_user_stack_record(d.type)) stacks++;
     if (d.type == VMAT_EV_FAULT && opts.faults && (!opts.pid || d.hdr.pid == *opts.pid)) {
       // The layout as the fault found it: the code VMA of its ip.
       const ProcessState* p = pipeline.processor().process(d.hdr.pid);
@@ -146,7 +147,7 @@ int run_malloc_folded_report(ReportOptions& rep, int pid) {
   });
   uint64_t stacks = 0;
   const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
-    if (d.type == VMAT_EV_USER_STACK) stacks++;
+    if (is_user_stack_record(d.type)) stacks++;
     return true;
   });
   if (stacks == 0 && !recording_damaged(reader)) {
