@@ -1,5 +1,5 @@
-// Every file vmatrace writes (record -o, trace -o, report --html, --pprof,
-// --perfetto) is created
+// Every file vmatrace writes (record -o, trace -o, top -o, report --html,
+// --pprof, --perfetto) is created
 // through util/safe_file.h: never through a planted symbolic link (with or
 // without --force), an existing file only replaced with --force. Each writer
 // is run for real (record/trace load BPF and trace a command).
@@ -97,6 +97,17 @@ TEST(OutputFilesE2e, TraceOutput) {
   exercise({"trace -o",
             [](const std::string& out, bool force) {
               std::vector<std::string> a = {e2e::vmatrace_bin(), "trace", "-o", out};
+              if (force) a.push_back("--force");
+              a.insert(a.end(), {"--", "true"});
+              return a;
+            },
+            check_recording});
+}
+
+TEST(OutputFilesE2e, TopOutput) {
+  exercise({"top -o",
+            [](const std::string& out, bool force) {
+              std::vector<std::string> a = {e2e::vmatrace_bin(), "top", "--batch", "-o", out};
               if (force) a.push_back("--force");
               a.insert(a.end(), {"--", "true"});
               return a;
