@@ -46,13 +46,18 @@ void take_build_id(const std::string& note, PprofBuilder& out) {
   if (!path.empty() && id != "-" && !id.empty()) out.set_build_id(path, id);
 }
 
+OutputFileOptions output_options(bool force) {
+  OutputFileOptions o;
+  o.force = force;
+  return o;
+}
+
 }  // namespace
 
 int run_pprof_report(const ReportOptions& opts) {
   const std::string& out_path = *opts.pprof;
   if (out_path.empty()) throw UserError("--pprof needs an output file name, e.g. --pprof app.pb.gz");
-  if (!opts.force && ::access(out_path.c_str(), F_OK) == 0)
-    throw UserError(out_path + " exists: pass --force to overwrite it");
+  check_output_path(out_path, output_options(opts.force));  // refused before the replay, as the write would
   RecordingReader reader = open_recording(opts.path);
   PprofBuilder profile(opts.faults);
   Pipeline pipeline;
@@ -103,8 +108,7 @@ int run_pprof_report(const ReportOptions& opts) {
 int run_perfetto_report(const ReportOptions& opts) {
   const std::string& out_path = *opts.perfetto;
   if (out_path.empty()) throw UserError("--perfetto needs an output file name, e.g. --perfetto app.pftrace");
-  if (!opts.force && ::access(out_path.c_str(), F_OK) == 0)
-    throw UserError(out_path + " exists: pass --force to overwrite it");
+  check_output_path(out_path, output_options(opts.force));  // refused before the replay, as the write would
   RecordingReader reader = open_recording(opts.path);
   PerfettoTrace trace(parse_interval(opts.interval), opts.pid);
   Pipeline pipeline;
