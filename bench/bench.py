@@ -185,12 +185,18 @@ def vmatrace_tools(has_malloc, exe=None):
     VMATRACE = exe or globals()["VMATRACE"]
     vt = lambda *opts: (lambda wl, tmp: [VMATRACE, "trace", *opts, "--", *wl])
     rec = lambda wl, tmp: [VMATRACE, "record", "--force", "-o", os.path.join(tmp, "rec.vmat"), "--", *wl]
+    # Raw user stack memory kept (issue 22): what the default (frames unwound
+    # while recording) saves in file size, and what it costs in tracer CPU.
+    rec_keep = lambda wl, tmp: [VMATRACE, "record", "--keep-stack-bytes", "--force", "-o",
+                                os.path.join(tmp, "rec.vmat"), "--", *wl]
     ev = lambda r: parse_vmatrace_stderr(r["stderr"])
     tools = {
         "vmatrace": Tool("vmatrace", "vmatrace trace (stream, text to a file)", vt(), "vmatrace", events=ev,
                          mode="stream"),
         "vmatrace_record": Tool("vmatrace_record", "vmatrace record", rec, "vmatrace", events=ev, record=True,
                                 mode="record"),
+        "vmatrace_record_keep": Tool("vmatrace_record_keep", "vmatrace record --keep-stack-bytes", rec_keep,
+                                     "vmatrace", events=ev, record=True, mode="record, stack bytes"),
         "vmatrace_fsummary": Tool("vmatrace_fsummary", "vmatrace trace --faults=summary", vt("--faults=summary"),
                                   "vmatrace", events=ev, mode="faults summary"),
         # Resident memory per VMA (issue #21): the same stream plus the
@@ -281,11 +287,11 @@ def workloads(quick):
                    "perf_record_pf"]},
         {"name": "mallocheavy", "desc": f"malloc-heavy ({q(5000000, 1000000)} malloc/free pairs)",
          "argv": [os.path.join(WL, "mallocheavy"), q(5000000, 1000000)], "comm": "mallocheavy",
-         "tools": ["vmatrace", "vmatrace_record", "vmatrace_malloc_stack", "vmatrace_malloc_exact", "heaptrack",
-                   "bpftrace_malloc"]},
+         "tools": ["vmatrace", "vmatrace_record", "vmatrace_record_keep", "vmatrace_malloc_stack",
+                   "vmatrace_malloc_exact", "heaptrack", "bpftrace_malloc"]},
         {"name": "python", "desc": "python3 running a script",
          "argv": [PYTHON, os.path.join(ROOT, "bench", "pywork.py"), q(200000, 50000)], "comm": "python3",
-         "tools": ["vmatrace", "vmatrace_record", "strace", "perf_trace"]},
+         "tools": ["vmatrace", "vmatrace_record", "vmatrace_record_keep", "strace", "perf_trace"]},
         {"name": "cc", "desc": "cc -O2 -c (a C file)",
          "argv": ["cc", "-O2", "-g", "-c", checkpoints_c, "-o", "/dev/null"], "comm": "cc1",
          "tools": ["vmatrace", "vmatrace_record", "strace", "perf_trace"]},

@@ -2,8 +2,9 @@
 # malloc attribution cost (issue #6): tests/workloads/mallocbench (small
 # malloc/free pairs, occasional heap growth) untraced, under vmatrace with
 # --malloc=stack (the mode trace/record use when asked for --malloc) and
-# --malloc=off, recorded with --malloc=stack (capture only: record leaves the
-# unwinding to replay), and under heaptrack when installed. Rounds alternate the
+# --malloc=off, recorded with --malloc=stack (unwound while recording, frames
+# kept, symbolized at replay) and with --keep-stack-bytes (raw stacks kept,
+# nothing unwound), and under heaptrack when installed. Rounds alternate the
 # tools; prints the median of the workload's own loop time and the ratio
 # to untraced. Run as root from the repository: sudo bench/malloc_bench.sh
 # [BUILD_DIR] [PAIRS] [ROUNDS]
@@ -22,9 +23,12 @@ for r in $(seq "$rounds"); do
   "$wl" "$pairs" 2>&1 | loop_ns >>"$tmp/untraced"
   "$vt" trace --faults=off --malloc=stack -- "$wl" "$pairs" 2>&1 >/dev/null | loop_ns >>"$tmp/stack"
   "$vt" trace --faults=off --malloc=off -- "$wl" "$pairs" 2>&1 >/dev/null | loop_ns >>"$tmp/off"
-  # The capture alone: record keeps the raw stacks and unwinds nothing.
+  # record unwinds each stack and keeps its frames; --keep-stack-bytes
+  # keeps the raw stacks and unwinds nothing.
   "$vt" record --force -o "$tmp/rec" --faults=off --malloc=stack -- "$wl" "$pairs" 2>&1 >/dev/null |
     loop_ns >>"$tmp/record_stack"
+  "$vt" record --force -o "$tmp/rec" --faults=off --keep-stack-bytes -- "$wl" "$pairs" 2>&1 >/dev/null |
+    loop_ns >>"$tmp/record_keep"
   if command -v heaptrack >/dev/null; then
     heaptrack -o "$tmp/ht.$r" "$wl" "$pairs" 2>&1 | loop_ns >>"$tmp/heaptrack"
   fi
@@ -33,7 +37,7 @@ done
 median() { sort -g "$1" | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 base=$(median "$tmp/untraced")
 printf '%-28s %10s %8s\n' "mallocbench $pairs pairs" "median s" "ratio"
-for t in untraced stack off record_stack heaptrack; do
+for t in untraced stack off record_stack record_keep heaptrack; do
   [ -s "$tmp/$t" ] || continue
   m=$(median "$tmp/$t")
   printf '%-28s %10s %7.2fx\n' "$t" "$m" "$(echo "$m $base" | awk '{print $1/$2}')"

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/ustack_frames.h"
+
 namespace vmatrace {
 namespace {
 
@@ -456,6 +458,9 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
       d.rss = std::move(r);
       break;
     }
+    case VMAT_REC_STACK_FRAMES:
+      if (!decode_ustack_frames(rec, d, error)) return false;
+      break;
     default:
       break;  // newer writer: the caller skips it
   }

@@ -110,9 +110,10 @@ struct DecodedRecord {
     vmat_fs_event fs;
     vmat_user_stack_event ustack;
     vmat_vma_kernel_event vmak;
+    vmat_ustack_frames frames;  // VMAT_REC_STACK_FRAMES (core/ustack_frames.h)
   };
   std::string_view path;             // syscall vma[0] path, exec filename, snapshot path
-  std::span<const std::byte> stack;  // VMAT_EV_USER_STACK: the copied user stack
+  std::span<const std::byte> stack;  // VMAT_EV_USER_STACK: the copied user stack; VMAT_REC_STACK_FRAMES: the pcs
   CarriedStores stores;              // VMAT_EV_SYSCALL_STORES: the syscall's VMA-tree stores
   std::optional<LayoutRecord> layout;
   std::optional<LossRecord> loss;

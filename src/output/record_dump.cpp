@@ -68,6 +68,9 @@ std::string dump_record(const DecodedRecord& r) {
                  r.rss->kernel_rss / 1024, r.rss->scan_ns / 1000);
       }
       break;
+    case VMAT_REC_STACK_FRAMES:
+      s += fmt(" enter_ts=%" PRIu64 " frames=%u", r.frames.enter_ts, r.frames.nframes);
+      break;
     default:
       break;
   }

@@ -13,7 +13,8 @@ namespace vmatrace {
 
 class Pipeline::MallocStage : public Stage {
  public:
-  MallocStage(bool live, const std::vector<GrowthListener>& listeners) : tracker_(live), listeners_(listeners) {}
+  MallocStage(bool live, std::shared_ptr<UnwinderCache> unwinders, const std::vector<GrowthListener>& listeners)
+      : tracker_(unwinders ? std::move(unwinders) : std::make_shared<UnwinderCache>(live)), listeners_(listeners) {}
   void before_apply(const DecodedRecord& rec, const Processor& proc) override { tracker_.before_apply(rec, proc); }
   void after_apply(const DecodedRecord& rec, const Processor& proc) override {
     if (auto g = tracker_.after_apply(rec, proc))
@@ -49,9 +50,9 @@ class Pipeline::RssStage : public Stage {
 Pipeline::Pipeline() = default;
 Pipeline::~Pipeline() = default;
 
-void Pipeline::enable_malloc(bool live) {
+void Pipeline::enable_malloc(bool live, std::shared_ptr<UnwinderCache> unwinders) {
   if (malloc_) return;
-  malloc_ = std::make_unique<MallocStage>(live, growth_listeners_);
+  malloc_ = std::make_unique<MallocStage>(live, std::move(unwinders), growth_listeners_);
   stages_.insert(stages_.begin(), malloc_.get());
 }
 

@@ -24,6 +24,7 @@
 namespace vmatrace {
 
 class MallocTracker;
+class UnwinderCache;
 class Printer;
 class RecordingReader;
 
@@ -81,8 +82,9 @@ class Pipeline {
   // The malloc stage (MallocTracker): attributes heap/mmap growth to the
   // allocator call from the user stack records. live: the traced processes
   // exist (their files are opened through /proc/PID/root). Runs first of
-  // the stages; listeners hear each growth in the order added.
-  void enable_malloc(bool live);
+  // the stages; listeners hear each growth in the order added. unwinders:
+  // shared with the recorder's StackFreezer (null: its own).
+  void enable_malloc(bool live, std::shared_ptr<UnwinderCache> unwinders = nullptr);
   bool malloc_enabled() const { return malloc_ != nullptr; }
   void on_malloc_growth(GrowthListener f) { growth_listeners_.push_back(std::move(f)); }
   // The residency stage (RssModel): resident pages per process from the

@@ -6,6 +6,7 @@
 
 #include "core/proc_maps.h"
 #include "core/syscall_names.h"
+#include "core/ustack_frames.h"
 #include "core/vm_flags.h"
 
 namespace vmatrace {
@@ -14,26 +15,12 @@ namespace {
 constexpr uint64_t kPage = 4096;
 uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
 
-// The file mappings of every object that has code mapped: the modules an
-// unwind can pass through.
-std::vector<ModuleMapping> code_modules(const Layout& l) {
-  std::set<std::string_view> code;
-  l.for_each_vma([&](const Vma& v) {
-    if (!v.path.empty() && v.path[0] == '/' && (v.flags & VM_EXEC)) code.insert(v.path.view());
-  });
-  std::vector<ModuleMapping> out;
-  l.for_each_vma([&](const Vma& v) {
-    if (code.count(v.path.view())) out.push_back({v.path.str(), v.start, v.end, v.pgoff * kPage});
-  });
-  return out;
-}
-
 }  // namespace
 
 void MallocTracker::before_apply(const DecodedRecord& rec, const Processor& proc) {
   if (rec.type == VMAT_EV_EXIT) pending_.erase(rec.hdr.tid);
   if (rec.type == VMAT_EV_EXEC || (rec.type == VMAT_EV_EXIT && (rec.exit.flags & VMAT_EXIT_GROUP))) {
-    unwinders_.erase(rec.hdr.pid);
+    unwinders_->forget(rec.hdr.pid);
     return;
   }
   if (rec.type != VMAT_EV_SYSCALL) return;
@@ -50,28 +37,28 @@ void MallocTracker::before_apply(const DecodedRecord& rec, const Processor& proc
   pending_[rec.hdr.tid] = p;
 }
 
-Unwinder& MallocTracker::unwinder_for(const ProcessState& p) {
-  auto& c = unwinders_[p.pid];
-  // The module list is a function of the file mappings alone: rebuilt (an
-  // O(VMAs) walk) only when one of them changed, the Dwfl only when the
-  // list did.
-  const uint64_t gen = p.layout.file_generation();
-  if (c.unwinder && c.layout == &p.layout && c.file_generation == gen) return *c.unwinder;
-  auto mods = code_modules(p.layout);
-  if (!c.unwinder || c.unwinder->modules() != mods) {
-    std::string root = "/proc/" + std::to_string(p.pid) + "/root";
-    if (!live_ || ::access(root.c_str(), F_OK) != 0) root.clear();
-    c.unwinder = std::make_unique<Unwinder>(p.pid, std::move(mods), root, &frames_);
+std::vector<StackFrame> MallocTracker::frames_of(const DecodedRecord& rec, const ProcessState& p) {
+  Unwinder& u = unwinders_->for_process(p);
+  if (rec.type == VMAT_REC_STACK_FRAMES) {
+    std::vector<uint64_t> pcs(rec.frames.nframes);
+    for (size_t i = 0; i < pcs.size(); i++) pcs[i] = ustack_frame_pc(rec, i);
+    return u.symbolize(pcs);
   }
-  c.layout = &p.layout;
-  c.file_generation = gen;
-  return *c.unwinder;
+  StackSample s;
+  s.pid = rec.hdr.pid;
+  s.tid = rec.hdr.tid;
+  for (int i = 0; i < VMAT_UREGS; i++) s.regs[i] = rec.ustack.regs[i];
+  s.stack = rec.stack;
+  return u.unwind(s);
 }
 
 std::optional<MallocGrowth> MallocTracker::after_apply(const DecodedRecord& rec, const Processor& proc) {
-  if (rec.type != VMAT_EV_USER_STACK) return std::nullopt;
+  if (!is_user_stack_record(rec.type)) return std::nullopt;
+  // A frames record of a version this reader does not know has none.
+  if (rec.type == VMAT_REC_STACK_FRAMES && rec.frames.nframes == 0) return std::nullopt;
+  const uint64_t enter_ts = rec.type == VMAT_REC_STACK_FRAMES ? rec.frames.enter_ts : rec.ustack.enter_ts;
   auto it = pending_.find(rec.hdr.tid);
-  if (it == pending_.end() || it->second.sys.enter_ts != rec.ustack.enter_ts) return std::nullopt;
+  if (it == pending_.end() || it->second.sys.enter_ts != enter_ts) return std::nullopt;
   Pending pend = it->second;
   pending_.erase(it);
   const ProcessState* st = proc.process(rec.hdr.pid);
@@ -120,12 +107,7 @@ std::optional<MallocGrowth> MallocTracker::after_apply(const DecodedRecord& rec,
     g.vma_perms = v->perms();
     g.vma_name = maps_name(st->layout, *v);
   }
-  StackSample s;
-  s.pid = rec.hdr.pid;
-  s.tid = rec.hdr.tid;
-  for (int i = 0; i < VMAT_UREGS; i++) s.regs[i] = rec.ustack.regs[i];
-  s.stack = rec.stack;
-  g.stack = unwinder_for(*st).unwind(s);
+  g.stack = frames_of(rec, *st);
   g.attribution = attribute(g.stack);
   return g;
 }

@@ -1,7 +1,8 @@
 #pragma once
-// Joins each VMAT_EV_USER_STACK record with the growth syscall it follows
-// (same tid and enter_ts), measures the growth against the layout model,
-// unwinds and symbolizes the stack and attributes it (core/
+// Joins each user stack record with the growth syscall it follows (same tid
+// and enter_ts), measures the growth against the layout model, unwinds
+// (VMAT_EV_USER_STACK: raw stack bytes) or takes the frames unwound at
+// record time (VMAT_REC_STACK_FRAMES), symbolizes them and attributes it (core/
 // malloc_attribution.h). It is the Pipeline's malloc stage
 // (pipeline/pipeline.h), live and over a recording (replay, report
 // --malloc, --html), so all of them see the same growths.
@@ -14,7 +15,7 @@
 #include "core/malloc_attribution.h"
 #include "core/processor.h"
 #include "core/records.h"
-#include "sym/unwinder.h"
+#include "sym/unwinder_cache.h"
 
 namespace vmatrace {
 
@@ -22,7 +23,9 @@ class MallocTracker {
  public:
   // live: the traced processes exist, so open their files through
   // /proc/PID/root (containers); a recording opens the paths as they are.
-  explicit MallocTracker(bool live) : live_(live) {}
+  explicit MallocTracker(bool live) : unwinders_(std::make_shared<UnwinderCache>(live)) {}
+  // Sharing the unwinders with the recorder's StackFreezer (live).
+  explicit MallocTracker(std::shared_ptr<UnwinderCache> unwinders) : unwinders_(std::move(unwinders)) {}
 
   // Call with every record, before and after the Processor applies it.
   void before_apply(const DecodedRecord& rec, const Processor& proc);
@@ -35,17 +38,10 @@ class MallocTracker {
     uint64_t brk_before = 0;
     bool was_writable = false;  // mprotect: the range allowed writes before
   };
-  Unwinder& unwinder_for(const ProcessState& p);
+  std::vector<StackFrame> frames_of(const DecodedRecord& rec, const ProcessState& p);
 
-  bool live_;
   std::map<uint32_t, Pending> pending_;  // by tid
-  FrameCache frames_;                    // shared by the unwinders below (declared first: outlives them)
-  struct CachedUnwinder {
-    std::unique_ptr<Unwinder> unwinder;
-    const Layout* layout = nullptr;  // the model it was built from
-    uint64_t file_generation = 0;    // and that model's Layout::file_generation() then
-  };
-  std::map<uint32_t, CachedUnwinder> unwinders_;  // by pid
+  std::shared_ptr<UnwinderCache> unwinders_;
 };
 
 }  // namespace vmatrace

@@ -39,7 +39,7 @@ struct Unwinder::State {
   uint32_t pid = 0;
   const StackSample* sample = nullptr;  // the one being unwound
   bool thread_given = false;
-  std::vector<StackFrame>* frames = nullptr;
+  std::vector<uint64_t>* pcs = nullptr;
   size_t max_frames = 0;
   // Symbolized frames by (pc, activation): elfutils looks symbols up by a
   // linear scan of the symbol table (~1 ms in libc), and growth stacks
@@ -84,17 +84,18 @@ struct Unwinder::State {
     Dwarf_Addr pc = 0;
     bool activation = false;
     if (!dwfl_frame_pc(frame, &pc, &activation) || pc == 0) return DWARF_CB_ABORT;
-    st->frames->push_back(st->symbolize_cached(pc, activation));
-    return st->frames->size() >= st->max_frames ? DWARF_CB_ABORT : DWARF_CB_OK;
+    // pc is at least 1 byte into user space, so bit 63 is free for the flag.
+    st->pcs->push_back(pc | (activation ? VMAT_USTACK_PC_EXACT : 0));
+    return st->pcs->size() >= st->max_frames ? DWARF_CB_ABORT : DWARF_CB_OK;
   }
 
-  const StackFrame& symbolize_cached(uint64_t pc, bool activation) {
-    // pc is at least 1 byte into user space, so bit 63 is free for the flag.
-    uint64_t key = pc | (activation ? 1ull << 63 : 0);
+  // key: a pc as unwind_pcs() gives it (VMAT_USTACK_PC_EXACT included).
+  const StackFrame& symbolize_cached(uint64_t key) {
     auto it = symbols.find(key);
     if (it != symbols.end()) return it->second;
     if (symbols.size() > 65536) symbols.clear();
-    return symbols.emplace(key, symbolize_shared(pc, activation)).first->second;
+    return symbols.emplace(key, symbolize_shared(key & ~VMAT_USTACK_PC_EXACT, key & VMAT_USTACK_PC_EXACT))
+        .first->second;
   }
 
   // Through the cache shared by all processes when the module has a build
@@ -232,18 +233,40 @@ Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string
 Unwinder::~Unwinder() = default;
 
 std::vector<StackFrame> Unwinder::unwind(const StackSample& s, size_t max_frames) {
-  std::vector<StackFrame> frames;
-  if (!error_.empty() || max_frames == 0) return frames;
+  if (!error_.empty() || max_frames == 0) return {};
+  return symbolize(unwind_pcs(s, max_frames));
+}
+
+std::vector<uint64_t> Unwinder::unwind_pcs(const StackSample& s, size_t max_frames) {
+  std::vector<uint64_t> pcs;
+  if (!error_.empty() || max_frames == 0) return pcs;
   state_->sample = &s;
   state_->thread_given = false;
-  state_->frames = &frames;
+  state_->pcs = &pcs;
   state_->max_frames = max_frames;
   // Returns -1 when the unwind stops early (end of the copied stack, no
   // CFI): the frames found so far are the answer.
   dwfl_getthread_frames(state_->dwfl.get(), static_cast<pid_t>(s.tid), &State::on_frame, state_.get());
-  if (frames.empty()) frames.push_back(state_->symbolize_cached(s.regs[VMAT_UREG_IP], true));
+  if (pcs.empty()) pcs.push_back(s.regs[VMAT_UREG_IP] | VMAT_USTACK_PC_EXACT);
   state_->sample = nullptr;
-  state_->frames = nullptr;
+  state_->pcs = nullptr;
+  return pcs;
+}
+
+std::vector<StackFrame> Unwinder::symbolize(std::span<const uint64_t> pcs) {
+  std::vector<StackFrame> frames;
+  frames.reserve(pcs.size());
+  for (uint64_t pc : pcs) {
+    if (!(pc & ~VMAT_USTACK_PC_EXACT)) continue;
+    // Symbols need only the modules (no thread state): without a Dwfl the
+    // pc is still the frame.
+    if (state_->dwfl) {
+      frames.push_back(state_->symbolize_cached(pc));
+    } else {
+      frames.emplace_back();
+      frames.back().pc = pc & ~VMAT_USTACK_PC_EXACT;
+    }
+  }
   return frames;
 }
 

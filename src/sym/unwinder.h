@@ -74,6 +74,14 @@ class Unwinder {
   // cannot be symbolized keep their pc and module; the unwind stops where
   // the CFI or the copied stack ends. Never throws for bad input.
   std::vector<StackFrame> unwind(const StackSample& s, size_t max_frames = 64);
+  // The same unwind, unsymbolized: each frame's pc, with
+  // VMAT_USTACK_PC_EXACT set when it is the exact instruction (the innermost
+  // frame, a signal frame) rather than a return address. What a recording
+  // keeps of a user stack by default (core/ustack_frames.h).
+  std::vector<uint64_t> unwind_pcs(const StackSample& s, size_t max_frames = 64);
+  // Symbolizes pcs as unwind_pcs() gives them (unwind() is
+  // symbolize(unwind_pcs())).
+  std::vector<StackFrame> symbolize(std::span<const uint64_t> pcs);
   // Why the Dwfl could not be set up, empty when it could.
   const std::string& error() const { return error_; }
 

@@ -12,6 +12,7 @@
 
 #include "core/records.h"
 #include "record/writer.h"
+#include "sym/stack_freezer.h"
 #include "trace/banner.h"
 #include "trace/fault_collector.h"
 #include "trace/freeze.h"
@@ -55,6 +56,8 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
     h.command = opts_.command;
     if (opts_.pid) h.pids.push_back(static_cast<uint32_t>(*opts_.pid));
     for (Family f : kAllFamilies) h.attach_modes[family_name(f)] = attach_mode_name(plan_.mode(f));
+    // What the file holds of user stacks (info --privacy says so even when none came).
+    h.extra["malloc_stacks"] = opts_.malloc == MallocMode::kOff ? "off" : opts_.keep_stack_bytes ? "bytes" : "frames";
     WriterOptions wo;
     wo.force = opts_.force;
     try {
@@ -72,9 +75,13 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
       malloc_report_->add(g);
       if (on_growth_) on_growth_(g);
     });
-    // Unwinding is for what is shown: `record` keeps the raw stacks and
-    // leaves the unwinding to replay and report.
-    if (opts_.print.events) pipeline_.enable_malloc(/*live=*/true);
+    // A recording keeps each stack's frames, unwound here while the
+    // binaries are the ones mapped, not the stack memory (unless
+    // --keep-stack-bytes). Symbolizing is for what is shown: `record`
+    // leaves it to replay and report.
+    unwinders_ = std::make_shared<UnwinderCache>(/*live=*/true);
+    if (recorder_ && !opts_.keep_stack_bytes) stack_freezer_ = std::make_unique<StackFreezer>(unwinders_);
+    if (opts_.print.events) pipeline_.enable_malloc(/*live=*/true, unwinders_);
   }
   tracer_ = std::make_unique<BpfTracer>(plan_, opts_.loader, [this](std::span<const std::byte> r) { handle(r); });
   attach_ns_ = monotonic_ns() - t0;
@@ -134,7 +141,7 @@ Session::~Session() = default;
 
 void Session::on_malloc_growth(std::function<void(const MallocGrowth&)> f) {
   on_growth_ = std::move(f);
-  if (malloc_report_ && on_growth_) pipeline_.enable_malloc(/*live=*/true);
+  if (malloc_report_ && on_growth_) pipeline_.enable_malloc(/*live=*/true, unwinders_);
 }
 
 std::map<std::string, uint64_t> Session::event_counts() const {
@@ -149,6 +156,11 @@ std::map<std::string, uint64_t> Session::event_counts() const {
 void Session::handle(std::span<const std::byte> rec) {
   auto d = pipeline_.decode(rec);
   if (d && limit_to_ptraceable_ && refuse_if_not_ptraceable(*d)) return;
+  if (d && stack_freezer_ && d->type == VMAT_EV_USER_STACK) {
+    // Recorded (and applied) as its frames: the raw stack goes no further.
+    handle(stack_freezer_->freeze(*d, pipeline_.processor()));
+    return;
+  }
   if (d) report_exit_losses(*d);
   if (d) note_ns_ids(*d);
   if (d && opts_.loader.cgroup_id) adopt_cgroup_member(*d);
@@ -158,6 +170,7 @@ void Session::handle(std::span<const std::byte> rec) {
   // followed child at its fork.
   if (d->type == VMAT_EV_EXIT || d->type == VMAT_EV_FORK) recount_ = true;
   const uint64_t rejected = pipeline_.processor().stats().rejected;
+  if (stack_freezer_) stack_freezer_->observe(*d);
   pipeline_.apply(*d);
   if (pipeline_.processor().stats().rejected != rejected) check_unknown(d->hdr.pid);
   if (d->type == VMAT_EV_FORK && (d->fork.flags & VMAT_FORK_TRACED) && !(d->fork.flags & VMAT_FORK_THREAD))
@@ -228,7 +241,7 @@ void Session::adopt_cgroup_member(const DecodedRecord& d) {
 size_t Session::attach_cgroup() {
   size_t n = 0;
   for (pid_t p : cgroup_members(opts_.cgroup)) {
-    if (tracer_->is_traced(static_cast<uint32_t>(p))) continue;
+    if (tracer_->is_traced(static_cast<uint32_t>(p)) || !may_trace(p)) continue;
     attach_one(p, /*required=*/false);
     n++;
   }
@@ -304,7 +317,7 @@ void Session::attach(pid_t pid) {
   // forked while we walk is followed by the kernel once its parent is.
   if (opts_.follow)
     for (pid_t d : proc_descendants(pid))
-      if (!tracer_->is_traced(static_cast<uint32_t>(d))) attach_one(d, /*required=*/false);
+      if (!tracer_->is_traced(static_cast<uint32_t>(d)) && may_trace(d)) attach_one(d, /*required=*/false);
 }
 
 void Session::attach_one(pid_t pid, bool required) {
@@ -409,6 +422,13 @@ bool Session::refuse_if_not_ptraceable(const DecodedRecord& d) {
     refused_.erase(pid);  // a reused pid: the new process is judged afresh
   } else if (d.type == VMAT_EV_EXEC) {
     pid = d.hdr.pid;
+  } else if (opts_.loader.cgroup_id && d.type < VMAT_REC_USER_BASE && d.type != VMAT_EV_EXIT && d.hdr.pid &&
+             !pipeline_.processor().process(d.hdr.pid)) {
+    // A process that joined the traced cgroup, seen for the first time
+    // (adopt_cgroup_member() reads its layout next).
+    if (may_trace(static_cast<pid_t>(d.hdr.pid))) return false;
+    tracer_->untrace_pid(d.hdr.pid);
+    return true;
   } else {
     return false;
   }
@@ -422,6 +442,19 @@ bool Session::refuse_if_not_ptraceable(const DecodedRecord& d) {
   // The fork itself is the parent's and stays; an exec is already the
   // refused process's own.
   return d.type == VMAT_EV_EXEC;
+}
+
+// Without CAP_SYS_PTRACE, a process found at attach is traced only if the
+// user may ptrace it; a refusal is said once per process.
+bool Session::may_trace(pid_t pid) {
+  if (!limit_to_ptraceable_) return true;
+  if (refused_.count(static_cast<uint32_t>(pid))) return false;
+  const std::string why = ptrace_refusal(pid);
+  if (why.empty()) return true;
+  refused_.insert(static_cast<uint32_t>(pid));
+  std::fprintf(stderr, "vmatrace: not tracing pid %d (%s): %s\n", pid, escape_text(read_comm(pid)).c_str(),
+               why.c_str());
+  return false;
 }
 
 void Session::report_exit_losses(const DecodedRecord& d) {

@@ -39,6 +39,8 @@ namespace vmatrace {
 class RecordingWriter;
 class FaultSummaryCollector;
 class RssScanner;
+class StackFreezer;
+class UnwinderCache;
 
 // --malloc: attribute heap/mmap growth to allocator calls. kStack copies the
 // registers and the top of the user stack at each growth syscall only (the
@@ -66,6 +68,10 @@ struct TraceOptions {
   std::string user;
   MallocMode malloc = MallocMode::kStack;         // default: attribution on (cost only at growth syscalls)
   uint32_t malloc_stack_bytes = VMAT_USTACK_MAX;  // user stack copied per growth
+  // --keep-stack-bytes: a recording keeps the raw user stack memory BPF
+  // copied. Default: each stack is unwound as it arrives and only its
+  // frames are recorded (stack memory can hold secrets).
+  bool keep_stack_bytes = false;
   // Anonymous mmaps smaller than this are not attributed (glibc's default
   // M_MMAP_THRESHOLD: it never maps a smaller chunk unless tuned with mallopt).
   uint64_t malloc_min_mmap = 128 * 1024;
@@ -178,7 +184,9 @@ class Session {
   std::unique_ptr<MallocReport> malloc_report_;
   std::function<void(const MallocGrowth&)> on_growth_;
   std::unique_ptr<RecordingWriter> recorder_;
-  std::unique_ptr<RssScanner> rss_scanner_;  // --rss on a kernel with PAGEMAP_SCAN
+  std::shared_ptr<UnwinderCache> unwinders_;     // shared by the freezer and the malloc stage
+  std::unique_ptr<StackFreezer> stack_freezer_;  // recording without --keep-stack-bytes
+  std::unique_ptr<RssScanner> rss_scanner_;      // --rss on a kernel with PAGEMAP_SCAN
   std::unique_ptr<BpfTracer> tracer_;
   LossLedger losses_;
   ObjectNotes objects_;
@@ -205,9 +213,12 @@ class Session {
   bool final_drain_ = false;      // run() is past its loop: drain to the end
   // Without CAP_SYS_PTRACE: followed processes the user may not ptrace (a
   // child that changed uid, a setuid exec) are untraced at their fork or
-  // exec record, and nothing of theirs is recorded after it.
+  // exec record, and nothing of theirs is recorded after it; processes
+  // found at attach (-p's descendants, a cgroup's members, one that joins
+  // the cgroup later) are checked before anything of theirs is read.
   bool limit_to_ptraceable_ = false;
   std::set<uint32_t> refused_;
+  bool may_trace(pid_t pid);
   // Threads whose namespace ids were looked up (until they exit), and
   // processes found in our own PID namespace (their threads need no look-up).
   std::unordered_set<uint32_t> ns_seen_tids_;

@@ -55,6 +55,19 @@ UniqueFd create_output_file(const std::string& path, const OutputFileOptions& op
   fail("cannot write " + path, err);
 }
 
+void check_output_path(const std::string& path, const OutputFileOptions& opts) {
+  if (path.empty()) throw UserError("empty output file name");
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return;  // absent (or unreadable: the create says why)
+  if (S_ISLNK(st.st_mode)) throw UserError(link_refusal(path));
+  if (!opts.force) throw UserError(path + " exists; use " + opts.force_flag + " to overwrite");
+  if (!S_ISREG(st.st_mode))
+    throw UserError(path + " exists and is not a regular file; refusing to overwrite it (choose another path)");
+  if (st.st_uid != ::geteuid() && st.st_uid != 0)
+    throw UserError(path + " is owned by uid " + std::to_string(st.st_uid) +
+                    "; refusing to overwrite it (choose another path)");
+}
+
 void write_all(int fd, const void* data, size_t size, const std::string& path) {
   const char* p = static_cast<const char*>(data);
   while (size > 0) {

@@ -26,6 +26,12 @@ struct OutputFileOptions {
 // "<path> is a symbolic link; refusing to write through it", ...
 UniqueFd create_output_file(const std::string& path, const OutputFileOptions& opts = {});
 
+// What create_output_file() would refuse, said now without creating
+// anything (a command that works a while before it writes): a symbolic
+// link (with or without force), an existing path without force, and with
+// force what it would not replace.
+void check_output_path(const std::string& path, const OutputFileOptions& opts = {});
+
 // Writes all of `data` to `fd` (retrying short writes and EINTR); throws
 // UserError naming `path` on failure.
 void write_all(int fd, const void* data, size_t size, const std::string& path);

@@ -1,4 +1,5 @@
-// Every file vmatrace writes (record -o, trace -o, report --html) is created
+// Every file vmatrace writes (record -o, trace -o, top -o, report --html,
+// --pprof, --perfetto) is created
 // through util/safe_file.h: never through a planted symbolic link (with or
 // without --force), an existing file only replaced with --force. Each writer
 // is run for real (record/trace load BPF and trace a command).
@@ -103,6 +104,18 @@ TEST(OutputFilesE2e, TraceOutput) {
             check_recording});
 }
 
+TEST(OutputFilesE2e, TopOutput) {
+  exercise({"top -o",
+            [](const std::string& out, bool force) {
+              std::vector<std::string> a = {e2e::vmatrace_bin(), "top", "--batch", "-o", out};
+              if (force) a.push_back("--force");
+              a.insert(a.end(), {"--", "true"});
+              return a;
+            },
+            // A recording (top ends it without a trailer: `info` calls it cut short).
+            [](const std::string& out) { EXPECT_EQ(e2e::read_file(out).value_or("").substr(0, 5), "\x89VMAT"); }});
+}
+
 TEST(OutputFilesE2e, ReportHtml) {
   TempDir rec_dir;
   const std::string rec = rec_dir.file("rec.vmat");
@@ -118,6 +131,40 @@ TEST(OutputFilesE2e, ReportHtml) {
               auto page = e2e::read_file(out).value_or("");
               EXPECT_NE(page.find("<html"), std::string::npos) << page.substr(0, 200);
             }});
+}
+
+// The exports: gzipped pprof (magic 1f 8b) and a Perfetto trace (a
+// protobuf TracePacket stream: field 1, length-delimited, tag byte 0x0a).
+void exercise_export(const std::string& flag, const std::function<void(const std::string&)>& check) {
+  TempDir rec_dir;
+  const std::string rec = rec_dir.file("rec.vmat");
+  auto made = e2e::run_command(
+      {e2e::vmatrace_bin(), "record", "-o", rec, "--", e2e::workload("mallocgrowth"), rec_dir.file("steps")});
+  ASSERT_EQ(made.status, 0) << e2e::describe(made);
+  exercise({"report " + flag,
+            [rec, flag](const std::string& out, bool force) {
+              std::vector<std::string> a = {e2e::vmatrace_bin(), "report", rec, flag, out};
+              if (force) a.push_back("--force");
+              return a;
+            },
+            check});
+}
+
+TEST(OutputFilesE2e, ReportPprof) {
+  exercise_export("--pprof", [](const std::string& out) {
+    auto data = e2e::read_file(out).value_or("");
+    ASSERT_GE(data.size(), 2u);
+    EXPECT_EQ(static_cast<unsigned char>(data[0]), 0x1f);
+    EXPECT_EQ(static_cast<unsigned char>(data[1]), 0x8b);
+  });
+}
+
+TEST(OutputFilesE2e, ReportPerfetto) {
+  exercise_export("--perfetto", [](const std::string& out) {
+    auto data = e2e::read_file(out).value_or("");
+    ASSERT_GE(data.size(), 2u);
+    EXPECT_EQ(static_cast<unsigned char>(data[0]), 0x0a) << "a TracePacket (Trace.packet, field 1)";
+  });
 }
 
 }  // namespace

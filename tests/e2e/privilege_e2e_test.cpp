@@ -4,10 +4,17 @@
 // kernel's ptrace_may_access() allows. Run as root with capabilities dropped
 // from the bounding set by capsh (as Robustness.LeastPrivilegeCapabilities).
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <regex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -17,11 +24,12 @@ namespace {
 
 using e2e::RunResult;
 
-// `sh -c cmd` under capsh with every capability but `keep` dropped.
-RunResult with_caps(const std::vector<std::string>& keep, const std::string& cmd) {
+// The argv of `sh -c cmd` under capsh with every capability but `keep`
+// dropped (empty when capsh cannot say what the bounding set is).
+std::vector<std::string> caps_argv(const std::vector<std::string>& keep, const std::string& cmd) {
   auto print = e2e::run_command({"capsh", "--print"});
   std::smatch m;
-  if (!std::regex_search(print.out, m, std::regex(R"(Bounding set =(\S+))"))) return {1, "", "capsh: no bounding set"};
+  if (!std::regex_search(print.out, m, std::regex(R"(Bounding set =(\S+))"))) return {};
   std::string drop, all = m[1];
   for (size_t i = 0; i <= all.size();) {
     size_t j = all.find(',', i);
@@ -30,7 +38,13 @@ RunResult with_caps(const std::vector<std::string>& keep, const std::string& cmd
     if (!cap.empty() && std::find(keep.begin(), keep.end(), cap) == keep.end()) drop += (drop.empty() ? "" : ",") + cap;
     i = j + 1;
   }
-  return e2e::run_command({"capsh", "--drop=" + drop, "--", "-c", cmd});
+  return {"capsh", "--drop=" + drop, "--", "-c", cmd};
+}
+
+RunResult with_caps(const std::vector<std::string>& keep, const std::string& cmd) {
+  auto argv = caps_argv(keep, cmd);
+  if (argv.empty()) return {1, "", "capsh: no bounding set"};
+  return e2e::run_command(argv);
 }
 
 const std::vector<std::string> kTracing = {"cap_bpf", "cap_perfmon", "cap_dac_read_search"};
@@ -74,6 +88,118 @@ TEST(Privilege, FollowedChildThatChangesUserIsNoLongerTraced) {
   EXPECT_EQ(full.status, 0) << e2e::describe(full);
   EXPECT_EQ(full.err.find("stopped following"), std::string::npos) << e2e::describe(full);
   EXPECT_NE(full.out.find("sleep"), std::string::npos) << e2e::describe(full);
+}
+
+// Same user, but undumpable (prctl(PR_SET_DUMPABLE, 0)): ptrace_may_access()
+// refuses it without CAP_SYS_PTRACE, and so does vmatrace.
+TEST(Privilege, UndumpableProcessOfTheSameUserNeedsCapSysPtrace) {
+  e2e::Subprocess target({e2e::workload("undumpable")});
+  for (int i = 0; i < 500 && target.stderr_text().find("ready") == std::string::npos; i++) ::usleep(10'000);
+  ASSERT_NE(target.stderr_text().find("ready"), std::string::npos) << "the workload did not start";
+  const std::string pid = std::to_string(target.pid());
+  const std::string trace_p = e2e::vmatrace_bin() + " trace --faults=off -p " + pid;
+  auto refused = with_caps(kTracing, trace_p);
+  EXPECT_NE(refused.status, 0) << e2e::describe(refused);
+  EXPECT_EQ(e2e::count_lines(refused.err), 1u) << e2e::describe(refused);
+  EXPECT_NE(refused.err.find("not allowed to trace pid " + pid), std::string::npos) << e2e::describe(refused);
+  auto allowed = with_caps(plus(kTracing, {"cap_sys_ptrace"}), "timeout -s INT 3 " + trace_p);
+  EXPECT_EQ(allowed.err.find("not allowed"), std::string::npos) << e2e::describe(allowed);
+  EXPECT_NE(allowed.err.find("pid " + pid), std::string::npos) << "no banner\n" << e2e::describe(allowed);
+}
+
+// -p follows the children that already exist too: one of another user is
+// neither read nor recorded without CAP_SYS_PTRACE (and is with it).
+TEST(Privilege, AttachSkipsExistingChildrenTheUserMayNotPtrace) {
+  // The parent holds no capability the tracer lacks (else the kernel
+  // refuses it too: cap_ptrace_access_check()); its child drops to uid 65534.
+  const auto caps = plus(kTracing, {"cap_setuid", "cap_setgid"});
+  e2e::Subprocess parent(
+      caps_argv(caps, "setpriv --reuid=65534 --regid=65534 --clear-groups sleep 60 & exec sleep 60"));
+  const std::string ppid = std::to_string(parent.pid());
+  std::string child;
+  for (int i = 0; i < 500 && child.empty(); i++) {
+    auto kids = e2e::read_file("/proc/" + ppid + "/task/" + ppid + "/children").value_or("");
+    struct stat st {};
+    std::string k = kids.substr(0, kids.find(' '));
+    // Once setpriv has dropped to uid 65534.
+    if (!k.empty() && ::stat(("/proc/" + k).c_str(), &st) == 0 && st.st_uid == 65534) child = k;
+    if (child.empty()) ::usleep(10'000);
+  }
+  ASSERT_FALSE(child.empty()) << "no child of uid 65534";
+  e2e::TempDir dir;
+  auto record = [&](const std::vector<std::string>& caps, const std::string& rec) {
+    auto r =
+        with_caps(caps, "timeout -s INT 3 " + e2e::vmatrace_bin() + " record --faults=off -o " + rec + " -p " + ppid);
+    auto info = e2e::run_command({e2e::vmatrace_bin(), "info", "--privacy", rec});
+    EXPECT_EQ(info.status, 0) << e2e::describe(info);
+    return std::pair{r, info.out};
+  };
+  const std::regex child_line("\n +" + child + " "), parent_line("\n +" + ppid + " ");
+  auto [limited, limited_info] = record(caps, dir.file("limited.vmat"));
+  EXPECT_NE(limited.err.find("not tracing pid " + child), std::string::npos) << e2e::describe(limited);
+  EXPECT_TRUE(std::regex_search(limited_info, parent_line)) << limited_info;
+  EXPECT_FALSE(std::regex_search(limited_info, child_line)) << "the refused child is in the recording\n"
+                                                            << limited_info;
+  auto [full, full_info] = record(plus(caps, {"cap_sys_ptrace"}), dir.file("full.vmat"));
+  EXPECT_EQ(full.err.find("not tracing"), std::string::npos) << e2e::describe(full);
+  EXPECT_TRUE(std::regex_search(full_info, child_line)) << full_info;
+}
+
+// A cgroup v2 hierarchy of our own with one fresh cgroup (as in
+// containers_e2e_test.cpp); removed and unmounted at the end.
+class Cgroup2 {
+ public:
+  Cgroup2() {
+    if (::mount("none", mnt_.path().c_str(), "cgroup2", 0, nullptr) != 0)
+      throw std::runtime_error(std::string("mount -t cgroup2: ") + std::strerror(errno));
+    path_ = mnt_.path() + "/vmatrace-priv-" + std::to_string(::getpid());
+    if (::mkdir(path_.c_str(), 0755) != 0 && errno != EEXIST)
+      throw std::runtime_error("mkdir " + path_ + ": " + std::strerror(errno));
+  }
+  ~Cgroup2() {
+    ::rmdir(path_.c_str());
+    ::umount2(mnt_.path().c_str(), MNT_DETACH);
+  }
+  const std::string& path() const { return path_; }
+  void add(pid_t pid) const { e2e::write_file(path_ + "/cgroup.procs", std::to_string(pid) + "\n"); }
+
+ private:
+  e2e::TempDir mnt_;
+  std::string path_;
+};
+
+// --cgroup: a member of another user is neither read nor recorded without
+// CAP_SYS_PTRACE; the invoking user's own member is. With CAP_SYS_PTRACE
+// both are.
+TEST(Privilege, CgroupMembersTheUserMayNotPtraceAreNotTraced) {
+  for (bool ptrace : {false, true}) {
+    SCOPED_TRACE(ptrace ? "with CAP_SYS_PTRACE" : "without CAP_SYS_PTRACE");
+    Cgroup2 cg;
+    // Ours holds no capability the tracer lacks (cap_ptrace_access_check()).
+    e2e::Subprocess mine(caps_argv(kTracing, "exec sleep 60"));
+    e2e::Subprocess theirs({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "60"});
+    ::usleep(300'000);  // both exec'd sleep
+    cg.add(mine.pid());
+    cg.add(theirs.pid());
+    e2e::TempDir dir;
+    const std::string rec = dir.file("rec.vmat");
+    auto caps = ptrace ? plus(kTracing, {"cap_sys_ptrace"}) : kTracing;
+    auto t = with_caps(
+        caps, "timeout -s INT 3 " + e2e::vmatrace_bin() + " record --faults=off -o " + rec + " --cgroup " + cg.path());
+    auto info = e2e::run_command({e2e::vmatrace_bin(), "info", "--privacy", rec});
+    ASSERT_EQ(info.status, 0) << e2e::describe(info) << e2e::describe(t);
+    const std::regex mine_line("\n +" + std::to_string(mine.pid()) + " "),
+        theirs_line("\n +" + std::to_string(theirs.pid()) + " ");
+    EXPECT_TRUE(std::regex_search(info.out, mine_line)) << "the user's own member is traced\n" << info.out;
+    if (ptrace) {
+      EXPECT_TRUE(std::regex_search(info.out, theirs_line)) << info.out;
+      EXPECT_EQ(t.err.find("not tracing"), std::string::npos) << e2e::describe(t);
+    } else {
+      EXPECT_FALSE(std::regex_search(info.out, theirs_line)) << "another user's member is in the recording\n"
+                                                             << info.out;
+      EXPECT_NE(t.err.find("not tracing pid " + std::to_string(theirs.pid())), std::string::npos) << e2e::describe(t);
+    }
+  }
 }
 
 }  // namespace

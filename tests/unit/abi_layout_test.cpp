@@ -131,4 +131,18 @@ TEST(AbiLayout, RssScanLayout) {
   EXPECT_EQ(offsetof(vmat_rss_run, flags), 16u);
 }
 
+TEST(AbiLayout, UstackFramesLayout) {
+  // A frontend record (VMAT_REC_STACK_FRAMES): a user stack unwound at
+  // record time, versioned by its own field, pcs after it.
+  EXPECT_EQ(VMAT_REC_STACK_FRAMES, 0x8007);
+  EXPECT_EQ(VMAT_USTACK_FRAMES_VERSION, 1);
+  EXPECT_EQ(VMAT_USTACK_FRAMES_MAX, 64);
+  EXPECT_EQ(VMAT_USTACK_PC_EXACT, 1ull << 63);
+  EXPECT_EQ(sizeof(vmat_ustack_frames), 56u);
+  EXPECT_EQ(offsetof(vmat_ustack_frames, enter_ts), 40u);
+  EXPECT_EQ(offsetof(vmat_ustack_frames, sys), 48u);
+  EXPECT_EQ(offsetof(vmat_ustack_frames, version), 52u);
+  EXPECT_EQ(offsetof(vmat_ustack_frames, nframes), 54u);
+}
+
 }  // namespace

@@ -47,6 +47,7 @@ enum vmat_record_type {
 	VMAT_REC_FILE_DELETED = 0x8004, /* frontend: a mapped file was unlinked */
 	VMAT_REC_NS_IDS = 0x8005,	/* frontend: a thread's pid/tid in its own PID namespace */
 	VMAT_REC_RSS = 0x8006,		/* frontend: struct vmat_rss_scan (+ ranges, runs) */
+	VMAT_REC_STACK_FRAMES = 0x8007, /* frontend: struct vmat_ustack_frames (+ pcs) */
 };
 
 /* enum vmat_sys: the table of traced syscalls. */
@@ -313,6 +314,30 @@ struct vmat_rss_run {
 	__u64 flags; /* VMAT_RSS_* */
 };
 
+/*
+ * VMAT_REC_STACK_FRAMES (frontend only): a VMAT_EV_USER_STACK record
+ * unwound when it was recorded, in its place (same hdr, enter_ts and sys):
+ * the return addresses, not the stack memory they were found in. Followed
+ * by nframes __u64 pcs, innermost first (pcs[0] is the instruction pointer
+ * at the syscall). Bit 63 of a pc (VMAT_USTACK_PC_EXACT) says it is the
+ * exact instruction rather than a return address (the innermost frame, and
+ * frames interrupted by a signal). Each pc's module, file offset and build
+ * id follow from the process's layout at that moment (and the `object`
+ * notes). version: VMAT_USTACK_FRAMES_VERSION; a reader skips a version it
+ * does not know.
+ */
+#define VMAT_USTACK_FRAMES_VERSION 1
+#define VMAT_USTACK_FRAMES_MAX 64
+#define VMAT_USTACK_PC_EXACT (1ull << 63)
+
+struct vmat_ustack_frames {
+	struct vmat_hdr hdr;
+	__u64 enter_ts; /* of the syscall record this belongs to */
+	__u32 sys;	/* enum vmat_sys */
+	__u16 version;
+	__u16 nframes; /* pcs that follow */
+};
+
 /* Per-pid state the BPF side keeps for each traced process. */
 struct vmat_traced {
 	__u32 follow;	 /* children of this process are traced too */
@@ -361,6 +386,7 @@ VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_syscall_stores_event, nstores) == 2
 		   "vmat_syscall_stores_event.nstores");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_scan) == 72, "vmat_rss_scan layout");
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_rss_scan, scan_ns) == 56, "vmat_rss_scan.scan_ns");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_ustack_frames) == 56, "vmat_ustack_frames layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_range) == 16, "vmat_rss_range layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_run) == 24, "vmat_rss_run layout");
 

@@ -28,7 +28,8 @@ int run_info(const std::string& path, bool json, bool privacy) {
   std::set<uint32_t> pids;
   std::vector<std::string> objects;  // "dev:ino build-id path"
   uint64_t records = 0, lost = 0, first = 0, last = 0;
-  uint64_t stacks = 0, stack_bytes = 0;   // raw user stack memory (--malloc=stack)
+  uint64_t stacks = 0, stack_bytes = 0;   // raw user stack memory (--keep-stack-bytes, older recordings)
+  uint64_t frame_stacks = 0, frames = 0;  // user stacks kept as unwound frames (the default)
   std::set<std::string> paths;            // every file path the records name
   std::map<uint32_t, std::string> comms;  // pid -> its (last) command name
   LossLog losses;                         // where records were lost
@@ -94,6 +95,11 @@ int run_info(const std::string& path, bool json, bool privacy) {
         stacks++;
         stack_bytes += d->stack.size();
         break;
+      case VMAT_REC_STACK_FRAMES:
+        counts["user_stack"]++;  // a user stack, kept as its frames
+        frame_stacks++;
+        frames += d->frames.nframes;
+        break;
       case VMAT_REC_FILE_DELETED:
         counts["file_deleted"]++;
         break;
@@ -131,6 +137,10 @@ int run_info(const std::string& path, bool json, bool privacy) {
                   stacks, human_size(stack_bytes).c_str());
     else
       std::printf("stack bytes: none\n");
+    if (frame_stacks)
+      std::printf("stack frames: %" PRIu64 " user stacks as %" PRIu64
+                  " return addresses (code locations only, no stack memory)\n",
+                  frame_stacks, frames);
     return replayed_status(reader, records);
   }
   if (json) {
@@ -158,6 +168,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
     }
     w.end_array();
     w.kv("stack_bytes", stack_bytes);
+    w.kv("stack_frames", frames);
     w.kv("state", state);
     // The chunks' payload bytes before compression (what exports are sized against).
     uint64_t raw_bytes = 0;
@@ -203,6 +214,8 @@ int run_info(const std::string& path, bool json, bool privacy) {
       std::printf("stacks:    %" PRIu64
                   " raw user stacks, %s of stack memory (may hold secrets; see `info --privacy`)\n",
                   stacks, human_size(stack_bytes).c_str());
+    if (frame_stacks)
+      std::printf("stacks:    %" PRIu64 " user stacks as unwound frames only (no stack memory)\n", frame_stacks);
     std::printf("objects:   %zu mapped files (dev:ino build-id path)\n", objects.size());
     for (const auto& o : objects) std::printf("           %s\n", escape_text(o).c_str());
     std::printf("state:     %s\n", state);

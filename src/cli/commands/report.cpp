@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cli/commands/commands.h"
+#include "core/ustack_frames.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/recording.h"
 #include "report/fault_report.h"
@@ -47,7 +48,7 @@ int run_malloc_report(const ReportOptions& opts, RecordingReader& reader) {
   uint64_t stacks = 0;
   LossLog losses;
   const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
-    if (d.type == VMAT_EV_USER_STACK) stacks++;
+    if (is_user_stack_record(d.type)) stacks++;
     if (!opts.pid || d.hdr.pid == *opts.pid) losses.add(d);
     return true;
   });

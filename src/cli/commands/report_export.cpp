@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli/commands/commands.h"
+#include "core/ustack_frames.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/recording.h"
 #include "report/folded_growth.h"
@@ -45,13 +46,18 @@ void take_build_id(const std::string& note, PprofBuilder& out) {
   if (!path.empty() && id != "-" && !id.empty()) out.set_build_id(path, id);
 }
 
+OutputFileOptions output_options(bool force) {
+  OutputFileOptions o;
+  o.force = force;
+  return o;
+}
+
 }  // namespace
 
 int run_pprof_report(const ReportOptions& opts) {
   const std::string& out_path = *opts.pprof;
   if (out_path.empty()) throw UserError("--pprof needs an output file name, e.g. --pprof app.pb.gz");
-  if (!opts.force && ::access(out_path.c_str(), F_OK) == 0)
-    throw UserError(out_path + " exists: pass --force to overwrite it");
+  check_output_path(out_path, output_options(opts.force));  // refused before the replay, as the write would
   RecordingReader reader = open_recording(opts.path);
   PprofBuilder profile(opts.faults);
   Pipeline pipeline;
@@ -70,7 +76,7 @@ int run_pprof_report(const ReportOptions& opts) {
     }
     if (!first) first = d.hdr.ts;
     last = std::max<uint64_t>(last, d.hdr.ts);
-    if (d.type == VMAT_EV_USER_STACK) stacks++;
+    if (is_user_stack_record(d.type)) stacks++;
     if (d.type == VMAT_EV_FAULT && opts.faults && (!opts.pid || d.hdr.pid == *opts.pid)) {
       // The layout as the fault found it: the code VMA of its ip.
       const ProcessState* p = pipeline.processor().process(d.hdr.pid);
@@ -102,8 +108,7 @@ int run_pprof_report(const ReportOptions& opts) {
 int run_perfetto_report(const ReportOptions& opts) {
   const std::string& out_path = *opts.perfetto;
   if (out_path.empty()) throw UserError("--perfetto needs an output file name, e.g. --perfetto app.pftrace");
-  if (!opts.force && ::access(out_path.c_str(), F_OK) == 0)
-    throw UserError(out_path + " exists: pass --force to overwrite it");
+  check_output_path(out_path, output_options(opts.force));  // refused before the replay, as the write would
   RecordingReader reader = open_recording(opts.path);
   PerfettoTrace trace(parse_interval(opts.interval), opts.pid);
   Pipeline pipeline;
@@ -146,7 +151,7 @@ int run_malloc_folded_report(ReportOptions& rep, int pid) {
   });
   uint64_t stacks = 0;
   const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
-    if (d.type == VMAT_EV_USER_STACK) stacks++;
+    if (is_user_stack_record(d.type)) stacks++;
     return true;
   });
   if (stacks == 0 && !recording_damaged(reader)) {

@@ -52,6 +52,9 @@ void add_trace_options(CLI::App* sub, TraceArgs& a) {
       ->check(CLI::IsMember({"stack", "off"}));
   sub->add_option("--malloc-stack", o.malloc_stack_bytes, "bytes of user stack copied per growth (at most 16384)")
       ->check(CLI::Range(64, VMAT_USTACK_MAX));
+  sub->add_flag("--keep-stack-bytes", o.keep_stack_bytes,
+                "record the raw user stack memory copied at each growth (stack memory can hold secrets); by "
+                "default each stack is unwound while recording and only its frames are kept");
   sub->add_option("--malloc-min-mmap", o.malloc_min_mmap,
                   "smallest anonymous mmap to attribute (default 131072: glibc's mmap threshold)");
   sub->add_flag("--rss", o.rss,

@@ -1,0 +1,50 @@
+#include "sym/unwinder_cache.h"
+
+#include <unistd.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/vm_flags.h"
+
+namespace vmatrace {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+// The file mappings of every object that has code mapped: the modules an
+// unwind can pass through.
+std::vector<ModuleMapping> code_modules(const Layout& l) {
+  std::set<std::string_view> code;
+  l.for_each_vma([&](const Vma& v) {
+    if (!v.path.empty() && v.path[0] == '/' && (v.flags & VM_EXEC)) code.insert(v.path.view());
+  });
+  std::vector<ModuleMapping> out;
+  l.for_each_vma([&](const Vma& v) {
+    if (code.count(v.path.view())) out.push_back({v.path.str(), v.start, v.end, v.pgoff * kPage});
+  });
+  return out;
+}
+
+}  // namespace
+
+Unwinder& UnwinderCache::for_process(const ProcessState& p) {
+  auto& c = unwinders_[p.pid];
+  // The module list is a function of the file mappings alone: rebuilt (an
+  // O(VMAs) walk) only when one of them changed, the Dwfl only when the
+  // list did.
+  const uint64_t gen = p.layout.file_generation();
+  if (c.unwinder && c.layout == &p.layout && c.file_generation == gen) return *c.unwinder;
+  auto mods = code_modules(p.layout);
+  if (!c.unwinder || c.unwinder->modules() != mods) {
+    std::string root = "/proc/" + std::to_string(p.pid) + "/root";
+    if (!live_ || ::access(root.c_str(), F_OK) != 0) root.clear();
+    c.unwinder = std::make_unique<Unwinder>(p.pid, std::move(mods), root, &frames_);
+  }
+  c.layout = &p.layout;
+  c.file_generation = gen;
+  return *c.unwinder;
+}
+
+}  // namespace vmatrace
