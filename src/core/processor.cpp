@@ -62,6 +62,26 @@ Vma clip(const Vma& v, uint64_t start, uint64_t end) {
   return c;
 }
 
+// Adjacent VMAs that are each a part of `whole` (its attributes, its
+// offsets) become one again: `whole` was one VMA before the Processor cut
+// it at the edges of a range it replayed (take_late_clearing()).
+void glue_parts(Layout& l, const Vma& whole) {
+  auto cur = l.overlapping(whole.start, whole.end);
+  auto part_of_whole = [&](const Vma& v) { return v.same_attributes(clip(whole, v.start, v.end)); };
+  for (size_t i = 0; i < cur.size();) {
+    size_t j = i;
+    if (part_of_whole(cur[i]))
+      while (j + 1 < cur.size() && cur[j + 1].start == cur[j].end && part_of_whole(cur[j + 1])) j++;
+    if (j > i) {
+      Vma glued = clip(whole, cur[i].start, cur[j].end);
+      glued.anon_vma = false;
+      for (size_t k = i; k <= j; k++) glued.anon_vma = glued.anon_vma || cur[k].anon_vma;
+      l.reconcile(glued);
+    }
+    i = j + 1;
+  }
+}
+
 // How long (stream time) a displaced piece waits for the record of the
 // unmapping that freed it. That thread was only preempted between
 // releasing mmap_lock and its syscall's exit; a piece waiting far longer
@@ -264,7 +284,11 @@ LateClearing Processor::take_late_clearing(ProcessState& p, const DecodedRecord&
   // The displaced pieces this syscall unmaps: displaced by another thread's
   // mapping that exited after this syscall entered (one made after this
   // one's record could have been seen by this thread first).
-  std::vector<std::pair<LateClearing::Range, Vma>> taken;
+  struct Taken {
+    LateClearing::Range range;
+    Vma piece;  // the displaced piece cut to the range
+  };
+  std::vector<Taken> taken;
   std::vector<ProcessState::EarlyClear> kept;
   for (const auto& c : early) {
     bool used = false;
@@ -273,12 +297,12 @@ LateClearing Processor::take_late_clearing(ProcessState& p, const DecodedRecord&
         const uint64_t s = std::max(cs, c.piece.start), en = std::min(ce, c.piece.end);
         if (s >= en) continue;
         const bool overlaps_taken = std::any_of(taken.begin(), taken.end(),
-                                                [&](const auto& t) { return t.first.start < en && s < t.first.end; });
+                                                [&](const auto& t) { return t.range.start < en && s < t.range.end; });
         if (overlaps_taken) continue;
         LateClearing::Range r;
         r.start = s;
         r.end = en;
-        taken.emplace_back(std::move(r), clip(c.piece, s, en));
+        taken.push_back({std::move(r), clip(c.piece, s, en)});
         // What the syscall does not unmap of the piece waits for another.
         if (c.piece.start < s) kept.push_back({c.tid, c.ts, clip(c.piece, c.piece.start, s)});
         if (en < c.piece.end) kept.push_back({c.tid, c.ts, clip(c.piece, en, c.piece.end)});
@@ -295,6 +319,16 @@ LateClearing Processor::take_late_clearing(ProcessState& p, const DecodedRecord&
     l.append_overlapping(r.start, r.end, r.now_full);
     for (const auto& v : r.now_full) r.now.push_back(clip(v, r.start, r.end));
     l.reconcile_range(r.start, r.end, {piece});
+    // The piece is part of its VMA again where the rest of it still is
+    // (the model had cut it there, or merged the rest into the later mapping).
+    Vma whole = piece;
+    if (const Vma* prev = l.find(piece.start - 1);
+        prev && prev->end == piece.start && prev->pgoff + prev->pages() == piece.pgoff) {
+      whole.start = prev->start;
+      whole.pgoff = prev->pgoff;
+    }
+    if (const Vma* next = l.find(piece.end); next && next->start == piece.end) whole.end = next->end;
+    glue_parts(l, whole);
     late.ranges.push_back(std::move(r));
   }
   stats_.late_clears++;
@@ -306,24 +340,8 @@ void Processor::restore_late_clearing(Layout& l, const LateClearing& late) {
   // A later mapping the model had merged with a neighbour across an edge of
   // the range is one VMA again (what is left of it: the syscall may have
   // unmapped the neighbour).
-  for (const auto& r : late.ranges) {
-    for (const auto& whole : r.now_full) {
-      auto cur = l.overlapping(whole.start, whole.end);
-      auto part_of_whole = [&](const Vma& v) { return v.same_attributes(clip(whole, v.start, v.end)); };
-      for (size_t i = 0; i < cur.size();) {
-        size_t j = i;
-        if (part_of_whole(cur[i]))
-          while (j + 1 < cur.size() && cur[j + 1].start == cur[j].end && part_of_whole(cur[j + 1])) j++;
-        if (j > i) {
-          Vma glued = clip(whole, cur[i].start, cur[j].end);
-          glued.anon_vma = false;
-          for (size_t k = i; k <= j; k++) glued.anon_vma = glued.anon_vma || cur[k].anon_vma;
-          l.reconcile(glued);
-        }
-        i = j + 1;
-      }
-    }
-  }
+  for (const auto& r : late.ranges)
+    for (const auto& whole : r.now_full) glue_parts(l, whole);
 }
 
 // bpf_find_vma() takes mmap_lock with a trylock: at the exit of one
