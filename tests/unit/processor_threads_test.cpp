@@ -60,9 +60,9 @@ std::string maps_of(const Processor& p) {
   return out;
 }
 
-void seed(Processor& p, std::vector<Vma> vmas) {
-  p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.vma", "raw_tracepoint"})),
-          nullptr);
+// vma_mode: the vma family's source ("off": the model infers merges alone).
+void seed(Processor& p, std::vector<Vma> vmas, const std::string& vma_mode = "raw_tracepoint") {
+  p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.vma", vma_mode})), nullptr);
   p.apply(decode(layout_rec(kPid, 2, std::move(vmas))), nullptr);
 }
 
@@ -103,8 +103,10 @@ TEST(ProcessorThreads, LateMunmapLeavesTheSiblingsPartOfAMergedVma) {
 // late munmap leaves that one VMA whole.
 TEST(ProcessorThreads, LateMunmapKeepsTheMergeAcrossItsEdge) {
   Processor p;
-  seed(p, {anon(0x1c000, 0x20000), anon(0x20000, 0x28000, VM_READ | kMay)});
+  seed(p, {anon(0x20000, 0x28000, VM_READ | kMay)}, "off");
+  p.apply(decode(mmap_rec(11, 50, 60, 0x1c000, 0x4000)), nullptr);  // the neighbour, mapped as the next one is
   p.apply(decode(mmap_rec(11, 100, 110, 0x20000, 0x8000)), nullptr);
+  ASSERT_EQ(p.process(kPid)->layout.vmas().size(), 1u) << "the model merged the new mapping with its neighbour";
   p.apply(decode(munmap_rec(12, 90, 120, 0x20000, 0x8000)), nullptr);
   const auto& l = p.process(kPid)->layout;
   ASSERT_EQ(l.vmas().size(), 1u) << maps_of(p);
