@@ -53,6 +53,42 @@ std::vector<Vma> vmas_near(const Layout& l, const AddrRanges& spans) {
   return out;
 }
 
+// v cut to [start, end) (which it overlaps), its offset following.
+Vma clip(const Vma& v, uint64_t start, uint64_t end) {
+  Vma c = v;
+  c.start = std::max(v.start, start);
+  c.end = std::min(v.end, end);
+  c.pgoff = v.pgoff + ((c.start - v.start) >> kPageShift);
+  return c;
+}
+
+// Adjacent VMAs that are each a part of `whole` (its attributes, its
+// offsets) become one again: `whole` was one VMA before the Processor cut
+// it at the edges of a range it replayed (take_late_clearing()).
+void glue_parts(Layout& l, const Vma& whole) {
+  auto cur = l.overlapping(whole.start, whole.end);
+  auto part_of_whole = [&](const Vma& v) { return v.same_attributes(clip(whole, v.start, v.end)); };
+  for (size_t i = 0; i < cur.size();) {
+    size_t j = i;
+    if (part_of_whole(cur[i]))
+      while (j + 1 < cur.size() && cur[j + 1].start == cur[j].end && part_of_whole(cur[j + 1])) j++;
+    if (j > i) {
+      Vma glued = clip(whole, cur[i].start, cur[j].end);
+      glued.anon_vma = false;
+      for (size_t k = i; k <= j; k++) glued.anon_vma = glued.anon_vma || cur[k].anon_vma;
+      l.reconcile(glued);
+    }
+    i = j + 1;
+  }
+}
+
+// How long (stream time) a displaced piece waits for the record of the
+// unmapping that freed it. That thread was only preempted between
+// releasing mmap_lock and its syscall's exit; a piece waiting far longer
+// was the model's own error (a lost record), which a resync repairs.
+constexpr uint64_t kEarlyClearWaitNs = 10'000'000'000;
+constexpr size_t kMaxEarlyClears = 4096;
+
 // Everything in the layout is new (exec, fork): one vma_new per VMA.
 std::vector<VmaChange> all_new(const Layout& l) {
   std::vector<VmaChange> out;
@@ -140,6 +176,9 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
   std::vector<KernelStore>& stores = taken_stores_;
   take_stores(rec, syscall_entry_unknown_ ? 0 : e.enter_ts, stores);
   if (!rule) return;
+  // Made before mappings whose records came first: applied to the range as
+  // the kernel had it then, and those mappings put back after it.
+  const LateClearing late = take_late_clearing(p, rec, *rule);
   for (const auto& st : stores) spans.emplace_back(st.start, st.end);
   // What the operation unmapped without the hook reporting it: applied
   // after the stores when the kernel's view is rebuilt.
@@ -150,8 +189,11 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
   std::vector<Vma> before = vmas_near(l, spans);
   // A brk's result is the heap VMA at the break, not the whole heap.
   const uint64_t brk_from = rule->range == VMAT_RANGE_BRK ? brk_changes_from(e, l) : 0;
+  note_early_clears(p, rec);
   LayoutChange ch;
-  if (!rule->apply(e, rec.path, l, ch)) return;
+  const bool applied = rule->apply(e, rec.path, l, ch);
+  if (!late.ranges.empty()) restore_late_clearing(l, late);
+  if (!applied) return;
   // Make the model agree with what the kernel reports it built: this
   // covers what the model cannot see (anon_vma compatibility decides some
   // merges in the kernel).
@@ -198,6 +240,108 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
   out.cause = syscall_name(e.sys);
   out.layout_changed = true;
   out.change = std::move(ch);
+}
+
+// Threads of one process change its VMA tree one at a time, under
+// mmap_lock, but each syscall's record is made at its exit, after the lock
+// is released: a thread preempted in between (munmap's exit after
+// vms_complete_munmap_vmas() dropped the lock) has its record come after
+// those of siblings that took the lock next. When such a sibling's new
+// mapping went where the kernel found room (kernel_chose_free()), the
+// range was free then, whatever the model still holds there: what it holds
+// is what the late record unmaps. It is noted (EarlyClear) and displaced
+// now; take_late_clearing() gives it back to the late record.
+void Processor::note_early_clears(ProcessState& p, const DecodedRecord& rec) {
+  const auto& e = rec.sys;
+  auto& early = p.early_clears;
+  std::erase_if(early, [&](const ProcessState::EarlyClear& c) { return c.ts + kEarlyClearWaitNs < rec.hdr.ts; });
+  // In flight when the layout was read (or entered before tracing): the
+  // seed may already hold its own mapping there.
+  if (e.enter_ts < p.seed_ts || e.enter_ts == 0) return;
+  free_ranges_.clear();
+  kernel_chose_free(e, free_ranges_);
+  for (const auto& [start, end] : free_ranges_) {
+    if (p.layout.find(start) == nullptr) {
+      const Vma* next = p.layout.find_next(start);
+      if (next == nullptr || next->start >= end) continue;  // free in the model too: the usual case
+    }
+    for (const Vma& v : p.layout.overlapping(start, end)) {
+      if (early.size() >= kMaxEarlyClears) early.erase(early.begin());
+      early.push_back({rec.hdr.tid, rec.hdr.ts, clip(v, start, end)});
+      stats_.early_clears++;
+    }
+  }
+}
+
+LateClearing Processor::take_late_clearing(ProcessState& p, const DecodedRecord& rec, const SyscallRule& rule) {
+  LateClearing late;
+  auto& early = p.early_clears;
+  if (early.empty()) return late;
+  const auto& e = rec.sys;
+  AddrRanges cleared;
+  rule.clears(e, p.layout, cleared);
+  if (cleared.empty()) return late;
+  // The displaced pieces this syscall unmaps: displaced by another thread's
+  // mapping that exited after this syscall entered (one made after this
+  // one's record could have been seen by this thread first).
+  struct Taken {
+    LateClearing::Range range;
+    Vma piece;  // the displaced piece cut to the range
+  };
+  std::vector<Taken> taken;
+  std::vector<ProcessState::EarlyClear> kept;
+  for (const auto& c : early) {
+    bool used = false;
+    if (c.tid != rec.hdr.tid && c.ts > e.enter_ts) {
+      for (const auto& [cs, ce] : cleared) {
+        const uint64_t s = std::max(cs, c.piece.start), en = std::min(ce, c.piece.end);
+        if (s >= en) continue;
+        const bool overlaps_taken = std::any_of(taken.begin(), taken.end(),
+                                                [&](const auto& t) { return t.range.start < en && s < t.range.end; });
+        if (overlaps_taken) continue;
+        LateClearing::Range r;
+        r.start = s;
+        r.end = en;
+        taken.push_back({std::move(r), clip(c.piece, s, en)});
+        // What the syscall does not unmap of the piece waits for another.
+        if (c.piece.start < s) kept.push_back({c.tid, c.ts, clip(c.piece, c.piece.start, s)});
+        if (en < c.piece.end) kept.push_back({c.tid, c.ts, clip(c.piece, en, c.piece.end)});
+        used = true;
+        break;
+      }
+    }
+    if (!used) kept.push_back(c);
+  }
+  if (taken.empty()) return late;
+  early = std::move(kept);
+  Layout& l = p.layout;
+  for (auto& [r, piece] : taken) {
+    l.append_overlapping(r.start, r.end, r.now_full);
+    for (const auto& v : r.now_full) r.now.push_back(clip(v, r.start, r.end));
+    l.reconcile_range(r.start, r.end, {piece});
+    // The piece is part of its VMA again where the rest of it still is
+    // (the model had cut it there, or merged the rest into the later mapping).
+    Vma whole = piece;
+    if (const Vma* prev = l.find(piece.start - 1);
+        prev && prev->end == piece.start && prev->pgoff + prev->pages() == piece.pgoff) {
+      whole.start = prev->start;
+      whole.pgoff = prev->pgoff;
+    }
+    if (const Vma* next = l.find(piece.end); next && next->start == piece.end) whole.end = next->end;
+    glue_parts(l, whole);
+    late.ranges.push_back(std::move(r));
+  }
+  stats_.late_clears++;
+  return late;
+}
+
+void Processor::restore_late_clearing(Layout& l, const LateClearing& late) {
+  for (const auto& r : late.ranges) l.reconcile_range(r.start, r.end, r.now);
+  // A later mapping the model had merged with a neighbour across an edge of
+  // the range is one VMA again (what is left of it: the syscall may have
+  // unmapped the neighbour).
+  for (const auto& r : late.ranges)
+    for (const auto& whole : r.now_full) glue_parts(l, whole);
 }
 
 // bpf_find_vma() takes mmap_lock with a trylock: at the exit of one

@@ -17,6 +17,8 @@
 
 namespace vmatrace {
 
+struct SyscallRule;
+
 struct ProcessState {
   uint32_t pid = 0;
   uint32_t parent = 0;
@@ -30,6 +32,18 @@ struct ProcessState {
   uint64_t seed_ts = 0;  // records older than this are already in the seed
   bool awaiting_exec_walk = false;
   std::vector<Vma> exec_walk;  // VMAs of a kernel exec walk being collected
+  // What the model unmapped because the kernel placed a new mapping there
+  // (a range it found free): a sibling thread's munmap (or mremap) of it
+  // came first in the kernel, under mmap_lock, but its record, made at its
+  // syscall's exit after the lock was released, comes later in the stream.
+  // When that record comes, these pieces stand for the range as it was
+  // when that thread changed it. See Processor::take_late_clearing().
+  struct EarlyClear {
+    uint32_t tid = 0;  // the thread whose mapping displaced the piece
+    uint64_t ts = 0;   // that syscall's exit
+    Vma piece;         // what the model held there, clipped to the new mapping
+  };
+  std::vector<EarlyClear> early_clears;
   uint64_t lost_total = 0;
   uint64_t resyncs = 0;
   uint64_t events = 0;
@@ -96,6 +110,20 @@ struct ProcessorStats {
   uint64_t store_reconciles = 0;      // VMAs taken from a syscall's own stores (its record had none)
   uint64_t kernel_stores = 0;         // VMA-tree stores seen (VMAT_EV_VMA_KERNEL records and carried ones)
   uint64_t kernel_disagreements = 0;  // VMAs the kernel's stores and the model bound differently
+  uint64_t early_clears = 0;          // pieces a new mapping displaced before their unmapping's record came
+  uint64_t late_clears = 0;           // unmappings applied where the kernel made them, under later mappings
+};
+
+// A syscall whose record came after mappings that the kernel made later
+// over the range it cleared (see ProcessState::EarlyClear): the range as the
+// model holds it now (put back after the syscall), per piece.
+struct LateClearing {
+  struct Range {
+    uint64_t start = 0, end = 0;
+    std::vector<Vma> now;       // the later mappings, clipped to [start, end)
+    std::vector<Vma> now_full;  // the VMAs they were part of (merged across the edges)
+  };
+  std::vector<Range> ranges;
 };
 
 class Processor {
@@ -128,6 +156,15 @@ class Processor {
   void seed(ProcessState& p, std::vector<Vma> vmas, uint64_t ts);
   void reconcile_from_stores(ProcessState& p, const vmat_syscall_event& e, const std::vector<KernelStore>& stores,
                              const std::vector<Vma>& before, uint64_t lo, uint64_t hi, LayoutChange& ch);
+  // A syscall that clears what sibling threads' mappings (recorded before
+  // it, made after it) already displaced: puts the displaced pieces back,
+  // so the syscall applies to the range as the kernel had it, and returns
+  // what to restore over them afterwards (restore_late_clearing()).
+  LateClearing take_late_clearing(ProcessState& p, const DecodedRecord& rec, const SyscallRule& rule);
+  void restore_late_clearing(Layout& l, const LateClearing& late);
+  // Notes what the model holds where the kernel found room for this
+  // syscall's new mapping (ProcessState::EarlyClear).
+  void note_early_clears(ProcessState& p, const DecodedRecord& rec);
   void end_process(uint32_t pid, RecordSink* sink);
   // Exec-time faults (VMAT_FAULT_IN_EXEC): whether `rec` is held for the
   // new layout, and their release to the sink (applied to the layout when
@@ -158,7 +195,8 @@ class Processor {
   // By tid. A thread's vector stays (emptied) between its syscalls, so a
   // store costs no allocation; it goes when the thread exits.
   std::map<uint32_t, std::vector<KernelStore>> pending_stores_;
-  std::vector<KernelStore> taken_stores_;  // take_stores()'s output, reused
+  std::vector<KernelStore> taken_stores_;                   // take_stores()'s output, reused
+  std::vector<std::pair<uint64_t, uint64_t>> free_ranges_;  // note_early_clears()'s, reused
   // Faults the kernel took while an exec built the new image (after
   // exec_mmap(): writing the new stack, clearing bss), which come before the
   // exec record and belong to the address space its walk (or /proc) brings:

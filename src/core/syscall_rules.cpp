@@ -276,6 +276,28 @@ bool syscall_changed_vmas(const SyscallRule& rule, int64_t ret) {
   return !syscall_failed(ret) || (rule.partial_error != 0 && ret == rule.partial_error);
 }
 
+void kernel_chose_free(const vmat_syscall_event& e, AddrRanges& out) {
+  if (syscall_failed(e.ret)) return;
+  const uint64_t ret = ret_addr(e);
+  switch (e.sys) {
+    case VMAT_SYS_MMAP:
+      // A hint, or MAP_FIXED_NOREPLACE (-EEXIST over a mapping): free.
+      if (!(e.args[3] & abi::kMapFixed) && e.args[1]) out.emplace_back(ret, ret + page_up(e.args[1]));
+      break;
+    case VMAT_SYS_MREMAP: {
+      const uint64_t old_addr = e.args[0], old_len = page_up(e.args[1]), new_len = page_up(e.args[2]);
+      if (e.args[3] & abi::kMremapFixed) break;
+      if (ret != old_addr)
+        out.emplace_back(ret, ret + new_len);  // move_vma() to get_unmapped_area()'s choice
+      else if (new_len > old_len && old_len)
+        out.emplace_back(old_addr + old_len, old_addr + new_len);  // vma_expandable(): free after it
+      break;
+    }
+    default:
+      break;
+  }
+}
+
 std::pair<uint64_t, uint64_t> syscall_result_range(int range, const vmat_syscall_event& e) {
   const uint64_t ret = ret_addr(e);
   switch (range) {

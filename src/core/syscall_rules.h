@@ -62,6 +62,13 @@ std::pair<uint64_t, uint64_t> syscall_result_range(int range, const vmat_syscall
 // result and its VMA changes are looked for from there, not from start_brk.
 uint64_t brk_changes_from(const vmat_syscall_event& e, const Layout& before);
 
+// The ranges a successful call put a mapping in because the kernel found
+// them free (get_unmapped_area() for an mmap without MAP_FIXED and for a
+// mremap that moved without MREMAP_FIXED, the free pages after a VMA that
+// mremap grew in place): nothing was mapped there when the kernel made the
+// change, whatever the model still holds.
+void kernel_chose_free(const vmat_syscall_event& e, AddrRanges& out);
+
 // A raw return value that is -errno (IS_ERR_VALUE(): -MAX_ERRNO..-1).
 inline constexpr int64_t kMaxErrno = 4095;
 inline bool syscall_failed(int64_t ret) { return ret < 0 && ret >= -kMaxErrno; }

@@ -10,10 +10,14 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <thread>
@@ -66,6 +70,20 @@ std::vector<OutsideStop> stops_of(pid_t pid, int count, std::chrono::millisecond
   return out;
 }
 
+// VMATRACE_E2E_KEEP=DIR: a stop that does not match leaves the recording
+// and that stop's /proc/PID/maps in DIR (named after the test), to study.
+void keep_on_failure(const std::string& rec, size_t stop, const OutsideStop& s) {
+  const char* dir = std::getenv("VMATRACE_E2E_KEEP");
+  if (!dir || !*dir) return;
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string base = std::string(dir) + "/" + info->name() + "." + std::to_string(::getpid());
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::filesystem::copy_file(rec, base + ".vmat", std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) std::fprintf(stderr, "VMATRACE_E2E_KEEP: cannot copy %s: %s\n", rec.c_str(), ec.message().c_str());
+  e2e::write_file(base + ".stop" + std::to_string(stop) + ".at" + std::to_string(s.ts) + ".maps", s.maps);
+}
+
 // Every stop replayed from rec must equal /proc; the message lists the
 // first differing lines of each stop that does not.
 void expect_replay_equals(const std::string& rec, pid_t pid, const std::vector<OutsideStop>& stops,
@@ -80,6 +98,7 @@ void expect_replay_equals(const std::string& rec, pid_t pid, const std::vector<O
       matched++;
       continue;
     }
+    keep_on_failure(rec, i, stops[i]);
     ADD_FAILURE() << what << ": stop " << i << " (pid " << p << ", ts " << at << "): replay exit " << r.status << " "
                   << r.err << "\n"
                   << e2e::diff_lines(stops[i].maps, body, "/proc/" + p + "/maps", "replay --maps --at " + at);
