@@ -41,15 +41,19 @@ const KernelStore* stored_at(const std::vector<KernelStore>& stores, uint64_t ad
 
 // Every VMA overlapping or touching one of the spans: a merge reaches the
 // VMA right before or after a range, so the spans are widened by a byte.
-std::vector<Vma> vmas_near(const Layout& l, const AddrRanges& spans) {
-  std::vector<Vma> out;
-  out.reserve(8);  // usually the range and a neighbour each side: one allocation
+void append_vmas_near(const Layout& l, const AddrRanges& spans, std::vector<Vma>& out) {
   for (size_t i = 0; i < spans.size(); i++) {
     const auto [s, e] = spans[i];
     // The kernel's VMA usually repeats the syscall's range: query it once.
     if (std::find(spans.begin(), spans.begin() + i, spans[i]) != spans.begin() + i) continue;
     l.append_overlapping(s ? s - 1 : 0, e + 1 > e ? e + 1 : e, out);
   }
+}
+
+std::vector<Vma> vmas_near(const Layout& l, const AddrRanges& spans) {
+  std::vector<Vma> out;
+  out.reserve(8);  // usually the range and a neighbour each side: one allocation
+  append_vmas_near(l, spans, out);
   return out;
 }
 
@@ -167,7 +171,9 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
   Layout& l = p.layout;
   // The ranges this syscall may touch, and what kind of operation it is,
   // for deriving its VMA changes from the model's before and after.
-  AddrRanges spans;
+  // Scratch vectors kept by the Processor: no allocation per record.
+  AddrRanges& spans = scratch_spans_;
+  spans.clear();
   VmaChangeHints hints;
   if (rule) rule->touches(e, l, spans, hints);
   for (const auto& k : e.vma)
@@ -182,11 +188,15 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
   for (const auto& st : stores) spans.emplace_back(st.start, st.end);
   // What the operation unmapped without the hook reporting it: applied
   // after the stores when the kernel's view is rebuilt.
-  AddrRanges cleared;
+  AddrRanges& cleared = scratch_cleared_;
+  cleared.clear();
   if (kernel_view) rule->clears(e, l, cleared);
   // Taken even without a sink: a reconcile below restores ids from it, and
   // ids must not depend on who watches.
-  std::vector<Vma> before = vmas_near(l, spans);
+  std::vector<Vma>& before = scratch_before_;
+  before.clear();
+  if (before.capacity() == 0) before.reserve(8);  // usually the range and a neighbour each side
+  append_vmas_near(l, spans, before);
   // A brk's result is the heap VMA at the break, not the whole heap.
   const uint64_t brk_from = rule->range == VMAT_RANGE_BRK ? brk_changes_from(e, l) : 0;
   note_early_clears(p, rec);

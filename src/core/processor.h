@@ -13,6 +13,7 @@
 
 #include "core/layout.h"
 #include "core/records.h"
+#include "core/syscall_rules.h"
 #include "core/vma_changes.h"
 
 namespace vmatrace {
@@ -197,6 +198,10 @@ class Processor {
   std::map<uint32_t, std::vector<KernelStore>> pending_stores_;
   std::vector<KernelStore> taken_stores_;                   // take_stores()'s output, reused
   std::vector<std::pair<uint64_t, uint64_t>> free_ranges_;  // note_early_clears()'s, reused
+  // apply_syscall()'s ranges and VMAs before, reused (derived changes take
+  // `before` when a sink wants them).
+  AddrRanges scratch_spans_, scratch_cleared_;
+  std::vector<Vma> scratch_before_;
   // Faults the kernel took while an exec built the new image (after
   // exec_mmap(): writing the new stack, clearing bss), which come before the
   // exec record and belong to the address space its walk (or /proc) brings:

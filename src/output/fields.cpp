@@ -29,6 +29,17 @@ void vma_text(std::string& out, const Vma& v, const Layout* l) {
   Appender a(out);
   a.xdigits(v.start) << '-';
   a.xdigits(v.end) << ' ' << v.perms() << ' ';
+  // Plain anonymous memory (most VMAs an event shows): its name without
+  // building a string, as maps_name() would give it.
+  if (v.is_anonymous() && v.anon_name.empty()) {
+    if (l && l->is_initial_heap(v))
+      a << "[heap]";
+    else if (l && l->is_initial_stack(v))
+      a << "[stack]";
+    else
+      a << "anon";
+    return;
+  }
   std::string name = vma_name(v, l);
   if (name.empty())
     a << "anon";

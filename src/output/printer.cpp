@@ -19,15 +19,6 @@ void Printer::flush() {
   std::fflush(out_);
 }
 
-void Printer::emit(std::string_view s) {
-  buf_ += s;
-  printed_++;
-  if (buf_.size() > (1 << 16)) {
-    std::fwrite(buf_.data(), 1, buf_.size(), out_);
-    buf_.clear();
-  }
-}
-
 bool Printer::wanted(const DecodedRecord& rec) const {
   if (opts_.pid && rec.hdr.pid != *opts_.pid) return false;
   if (opts_.since && rec.hdr.ts < *opts_.since) return false;
@@ -36,8 +27,8 @@ bool Printer::wanted(const DecodedRecord& rec) const {
 }
 
 void Printer::write() {
-  std::string& s = line_;
-  s.clear();
+  // Encoded straight into the output buffer: no copy of the line.
+  std::string& s = buf_;
   if (opts_.format == OutputFormat::kJson) {
     json_.encode(fields_, s);
   } else {
@@ -45,7 +36,11 @@ void Printer::write() {
     text_.encode(fields_, s);
   }
   s += '\n';
-  emit(s);
+  printed_++;
+  if (buf_.size() > (1 << 16)) {
+    std::fwrite(buf_.data(), 1, buf_.size(), out_);
+    buf_.clear();
+  }
 }
 
 void Printer::derived(const DecodedRecord& rec, std::string_view event, const FieldList& fields) {

@@ -51,9 +51,9 @@ class Printer : public RecordSink {
 
  private:
   bool wanted(const DecodedRecord& rec) const;
-  // Encodes fields_ as one line (text: with its change lines) and emits it.
+  // Encodes fields_ as one line (text: with its change lines) at the end of
+  // buf_, written out when it holds more than 64 KiB.
   void write();
-  void emit(std::string_view s);
 
   std::FILE* out_;
   PrinterOptions opts_;
@@ -63,7 +63,6 @@ class Printer : public RecordSink {
   NsIdsRecord last_ns_;
   uint64_t printed_ = 0;
   std::string buf_;
-  std::string line_;    // reused for each line
   FieldList fields_;    // reused for each event
   EventFields events_;  // makes them (and caches the names of values)
   TextEncoder text_;
