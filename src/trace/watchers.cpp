@@ -38,9 +38,13 @@ std::vector<DeletedFile> DeletedFileWatch::find(const Processor& proc) {
     // Seen from the process's own root (containers); once it has exited
     // (records are handled after the fact), from ours.
     std::string root = "/proc/" + std::to_string(f.pid) + "/root";
-    std::string where = ::access(root.c_str(), F_OK) == 0 ? root + f.path : f.path;
+    const bool through_root = ::access(root.c_str(), F_OK) == 0;
+    int rc = ::stat(through_root ? (root + f.path).c_str() : f.path.c_str(), &st);
+    // It exited between the two looks (a fork worker): its root is gone,
+    // not the file. Look from ours.
+    if (rc != 0 && through_root && ::access(root.c_str(), F_OK) != 0) rc = ::stat(f.path.c_str(), &st);
     bool is_gone;
-    if (::stat(where.c_str(), &st) == 0) {
+    if (rc == 0) {
       uint32_t dev = (::major(st.st_dev) << 20) | ::minor(st.st_dev);
       is_gone = dev != f.dev || st.st_ino != f.ino;
     } else {
