@@ -164,28 +164,6 @@ TEST(Containers, PidAndMountNamespaceTracedFromTheHost) {
   EXPECT_TRUE(tmp_mmap) << "no mmap of the private /tmp file named as seen inside";
 }
 
-// A cgroup v2 hierarchy of our own (this machine mounts only v1), with
-// one fresh cgroup in it; removed (and unmounted) at the end.
-class Cgroup2 {
- public:
-  Cgroup2() {
-    if (::mount("none", mnt_.path().c_str(), "cgroup2", 0, nullptr) != 0)
-      throw std::runtime_error(std::string("mount -t cgroup2: ") + std::strerror(errno));
-    path_ = mnt_.path() + "/vmatrace-e2e-" + std::to_string(::getpid());
-    if (::mkdir(path_.c_str(), 0755) != 0 && errno != EEXIST)
-      throw std::runtime_error("mkdir " + path_ + ": " + std::strerror(errno));
-  }
-  ~Cgroup2() {
-    ::rmdir(path_.c_str());
-    ::umount2(mnt_.path().c_str(), MNT_DETACH);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  e2e::TempDir mnt_;
-  std::string path_;
-};
-
 std::vector<pid_t> read_pids(const std::string& file) {
   std::vector<pid_t> out;
   std::ifstream in(file);
@@ -235,7 +213,7 @@ std::set<uint32_t> traced_pids(const vmatrace::Session& session) {
 // all followed (their layouts equal /proc at every stop), and processes
 // started at the same time outside it are not traced at all.
 TEST(Containers, CgroupFollowsProcessesThatJoinAfterTheTraceBegan) {
-  Cgroup2 cg;
+  e2e::Cgroup2 cg("vmatrace-e2e");
   e2e::TempDir dir;
   vmatrace::TraceOptions to;
   to.quiet = true;
@@ -298,7 +276,7 @@ TEST(Containers, CgroupFollowsProcessesThatJoinAfterTheTraceBegan) {
 // a grandchild created after the trace began is followed; a process in a
 // sibling cgroup outside the traced one is not traced.
 TEST(Containers, CgroupIncludesItsDescendants) {
-  Cgroup2 cg;
+  e2e::Cgroup2 cg("vmatrace-e2e");
   e2e::TempDir dir;
   const std::string child = cg.path() + "/child", grandchild = child + "/grandchild", sibling = cg.path() + "-sibling";
   ASSERT_EQ(::mkdir(child.c_str(), 0755), 0) << std::strerror(errno);

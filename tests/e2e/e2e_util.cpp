@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -384,5 +385,20 @@ RunResult run_resuming_stops(const std::vector<std::string>& argv, const std::fu
   }
   return p.wait(std::chrono::seconds(1));
 }
+
+Cgroup2::Cgroup2(const std::string& name) {
+  if (::mount("none", mnt_.path().c_str(), "cgroup2", 0, nullptr) != 0)
+    throw std::runtime_error(std::string("mount -t cgroup2: ") + std::strerror(errno));
+  path_ = mnt_.path() + "/" + name + "-" + std::to_string(::getpid());
+  if (::mkdir(path_.c_str(), 0755) != 0 && errno != EEXIST)
+    throw std::runtime_error("mkdir " + path_ + ": " + std::strerror(errno));
+}
+
+Cgroup2::~Cgroup2() {
+  ::rmdir(path_.c_str());
+  ::umount2(mnt_.path().c_str(), MNT_DETACH);
+}
+
+void Cgroup2::add(pid_t pid) const { write_file(path_ + "/cgroup.procs", std::to_string(pid) + "\n"); }
 
 }  // namespace e2e

@@ -62,6 +62,22 @@ class TempDir {
   std::string path_;
 };
 
+// A cgroup v2 hierarchy of our own (this machine mounts only v1), with one
+// fresh cgroup NAME-PID in it; removed (and unmounted) at the end.
+class Cgroup2 {
+ public:
+  explicit Cgroup2(const std::string& name);
+  ~Cgroup2();
+  Cgroup2(const Cgroup2&) = delete;
+  Cgroup2& operator=(const Cgroup2&) = delete;
+  const std::string& path() const { return path_; }
+  void add(pid_t pid) const;  // moves pid into the cgroup
+
+ private:
+  TempDir mnt_;
+  std::string path_;
+};
+
 // A stop seen by TraceHarness::run(): process `pid` is stopped, everything
 // it did before is drained into the model, `ts` was taken while it was
 // stopped.

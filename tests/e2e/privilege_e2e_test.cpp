@@ -145,36 +145,13 @@ TEST(Privilege, AttachSkipsExistingChildrenTheUserMayNotPtrace) {
   EXPECT_TRUE(std::regex_search(full_info, child_line)) << full_info;
 }
 
-// A cgroup v2 hierarchy of our own with one fresh cgroup (as in
-// containers_e2e_test.cpp); removed and unmounted at the end.
-class Cgroup2 {
- public:
-  Cgroup2() {
-    if (::mount("none", mnt_.path().c_str(), "cgroup2", 0, nullptr) != 0)
-      throw std::runtime_error(std::string("mount -t cgroup2: ") + std::strerror(errno));
-    path_ = mnt_.path() + "/vmatrace-priv-" + std::to_string(::getpid());
-    if (::mkdir(path_.c_str(), 0755) != 0 && errno != EEXIST)
-      throw std::runtime_error("mkdir " + path_ + ": " + std::strerror(errno));
-  }
-  ~Cgroup2() {
-    ::rmdir(path_.c_str());
-    ::umount2(mnt_.path().c_str(), MNT_DETACH);
-  }
-  const std::string& path() const { return path_; }
-  void add(pid_t pid) const { e2e::write_file(path_ + "/cgroup.procs", std::to_string(pid) + "\n"); }
-
- private:
-  e2e::TempDir mnt_;
-  std::string path_;
-};
-
 // --cgroup: a member of another user is neither read nor recorded without
 // CAP_SYS_PTRACE; the invoking user's own member is. With CAP_SYS_PTRACE
 // both are.
 TEST(Privilege, CgroupMembersTheUserMayNotPtraceAreNotTraced) {
   for (bool ptrace : {false, true}) {
     SCOPED_TRACE(ptrace ? "with CAP_SYS_PTRACE" : "without CAP_SYS_PTRACE");
-    Cgroup2 cg;
+    e2e::Cgroup2 cg("vmatrace-priv");
     // Ours holds no capability the tracer lacks (cap_ptrace_access_check()).
     e2e::Subprocess mine(caps_argv(kTracing, "exec sleep 60"));
     e2e::Subprocess theirs({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "60"});
