@@ -279,17 +279,25 @@ __attribute__((noinline)) std::vector<StackFrame> unwind_from_named_caller(Unwin
   return frames;
 }
 
-TEST(Unwinder, UnwindsOwnStackThroughCfi) {
+// This process's code objects as an Unwinder's modules, and the end of the
+// stack VMA that holds `on_stack` (0 when none does).
+std::pair<std::vector<ModuleMapping>, uint64_t> own_process(const void* on_stack) {
   LayoutRecord l = read_proc_layout_record(::getpid());
   std::set<std::string> code;
   for (const auto& v : l.vmas)
     if (!v.path.empty() && (v.flags & VM_EXEC)) code.insert(v.path);
   std::vector<ModuleMapping> mods;
-  uint64_t stack_end = 0, here = reinterpret_cast<uint64_t>(&l);
+  uint64_t stack_end = 0, here = reinterpret_cast<uint64_t>(on_stack);
   for (const auto& v : l.vmas) {
     if (code.count(v.path)) mods.push_back({v.path, v.start, v.end, v.pgoff * 4096});
     if (v.start <= here && here < v.end) stack_end = v.end;
   }
+  return {std::move(mods), stack_end};
+}
+
+TEST(Unwinder, UnwindsOwnStackThroughCfi) {
+  int on_stack = 0;
+  const auto [mods, stack_end] = own_process(&on_stack);
   ASSERT_NE(stack_end, 0u);
   Unwinder u(static_cast<uint32_t>(::getpid()), mods, "");
   ASSERT_EQ(u.error(), "");
@@ -308,16 +316,8 @@ TEST(Unwinder, UnwindsOwnStackThroughCfi) {
 // code): the second finds every frame the first symbolized (the cache does
 // not grow) and gives the same functions and lines.
 TEST(Unwinder, SharedFrameCacheServesASecondProcess) {
-  LayoutRecord l = read_proc_layout_record(::getpid());
-  std::set<std::string> code;
-  for (const auto& v : l.vmas)
-    if (!v.path.empty() && (v.flags & VM_EXEC)) code.insert(v.path);
-  std::vector<ModuleMapping> mods;
-  uint64_t stack_end = 0, here = reinterpret_cast<uint64_t>(&l);
-  for (const auto& v : l.vmas) {
-    if (code.count(v.path)) mods.push_back({v.path, v.start, v.end, v.pgoff * 4096});
-    if (v.start <= here && here < v.end) stack_end = v.end;
-  }
+  int on_stack = 0;
+  const auto [mods, stack_end] = own_process(&on_stack);
   ASSERT_NE(stack_end, 0u);
   FrameCache shared;
   Unwinder first(static_cast<uint32_t>(::getpid()), mods, "", &shared);
