@@ -67,8 +67,10 @@ namespace recfmt {
 inline constexpr std::array<unsigned char, 8> kFileMagic = {0x89, 'V', 'M', 'A', 'T', '\r', '\n', 0x1a};
 
 // A reader refuses a newer major; a newer minor only adds header tags, chunk
-// types or chunk-header bytes, all of which older readers skip.
-inline constexpr std::uint16_t kFormatMajor = 1;
+// types or chunk-header bytes, all of which older readers skip. Major 2 added
+// record chunks with delta-coded timestamps (kChunkRecordsZstdDelta), which
+// a 1.x reader cannot read; files of major 1 are still read.
+inline constexpr std::uint16_t kFormatMajor = 2;
 inline constexpr std::uint16_t kFormatMinor = 0;
 
 inline constexpr std::size_t kPreambleSize = 24;
@@ -115,6 +117,9 @@ enum ChunkType : std::uint16_t {
   kChunkRecordsZstd = 1,  // payload: one zstd frame of concatenated records
   kChunkRecordsRaw = 2,   // payload: concatenated records, uncompressed
   kChunkTrailer = 3,      // payload: string map of totals; last chunk of a clean file
+  // payload: one zstd frame of concatenated records whose timestamps are
+  // delta-coded (record/ts_delta.h); written since format 2.0
+  kChunkRecordsZstdDelta = 4,
 };
 
 inline constexpr std::size_t kChunkHeaderSize = 48;

@@ -1,6 +1,7 @@
 #include "record/reader.h"
 
 #include "record/checksum.h"
+#include "record/ts_delta.h"
 #include "vmatrace/abi/events.h"
 
 #include <fcntl.h>
@@ -405,7 +406,8 @@ bool RecordingReader::load_next_chunk() {
         }
         recs = payload;
         break;
-      case kChunkRecordsZstd: {
+      case kChunkRecordsZstd:
+      case kChunkRecordsZstdDelta: {
         // The frame must declare exactly the size the chunk header does,
         // and decompression is into a buffer of that size only.
         unsigned long long fsize = ZSTD_getFrameContentSize(payload.data(), payload.size());
@@ -424,6 +426,7 @@ bool RecordingReader::load_next_chunk() {
           corrupt(off, std::string("zstd: ") + (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short output"));
           return false;
         }
+        if (ci.type == kChunkRecordsZstdDelta) decode_ts_deltas(std::span<std::byte>(raw_buf_.data(), n));
         recs = std::span<const std::byte>(raw_buf_.data(), n);
         break;
       }

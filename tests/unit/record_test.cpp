@@ -2,6 +2,7 @@
 #include "record/checksum.h"
 #include "record/format.h"
 #include "record/reader.h"
+#include "record/ts_delta.h"
 #include "record/writer.h"
 #include "vmatrace/abi/events.h"
 
@@ -12,6 +13,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -231,6 +233,111 @@ TEST(Record, IncompressibleChunkStoredRaw) {
   EXPECT_LT(rec.bytes.size(), 200u * 4000u + 4096u);
 }
 
+// Records as the tracer makes them: a clock that advances by microseconds,
+// syscalls with their enter_ts, and payloads that compress.
+std::vector<Bytes> clocked_records(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<Bytes> out;
+  std::uint64_t ts = 5'000'000'000'000ull;
+  for (std::size_t i = 0; i < n; ++i) {
+    ts += 500 + rng() % 3000;
+    const bool syscall = i % 3 != 2;
+    Bytes r = make_record(syscall ? (i % 2 ? VMAT_EV_SYSCALL : VMAT_EV_SYSCALL_STORES) : VMAT_EV_FAULT,
+                          syscall ? sizeof(vmat_syscall_event) + 40 : sizeof(vmat_fault_event), ts, rng);
+    std::fill(r.begin() + sizeof(vmat_hdr), r.end(), std::byte{0});
+    if (syscall) {
+      const std::uint64_t enter = ts - 200 - rng() % 800;
+      std::memcpy(r.data() + offsetof(vmat_syscall_event, enter_ts), &enter, sizeof enter);
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+TEST(RecordTsDelta, EncodeDecodeRestoresEveryByte) {
+  auto recs = clocked_records(500, 21);
+  auto more = random_records(500, sizeof(vmat_hdr), 300, 22);  // every type, odd sizes
+  recs.insert(recs.end(), more.begin(), more.end());
+  const Bytes orig = concat(recs);
+  Bytes b = orig;
+  encode_ts_deltas(b);
+  EXPECT_NE(b, orig);
+  // The framing fields stay where the reader checks them.
+  vmat_hdr first, second;
+  std::memcpy(&first, b.data(), sizeof first);
+  std::memcpy(&second, b.data() + recs[0].size(), sizeof second);
+  EXPECT_EQ(first.size, recs[0].size());
+  EXPECT_EQ(second.size, recs[1].size());
+  vmat_hdr o0, o1;
+  std::memcpy(&o0, orig.data(), sizeof o0);
+  std::memcpy(&o1, orig.data() + recs[0].size(), sizeof o1);
+  EXPECT_EQ(first.ts, o0.ts);           // from 0
+  EXPECT_EQ(second.ts, o1.ts - o0.ts);  // from the previous record
+  decode_ts_deltas(b);
+  EXPECT_EQ(b, orig);
+}
+
+TEST(RecordTsDelta, StopsAtImpossibleFramingAndLeavesTheRest) {
+  auto recs = clocked_records(4, 23);
+  Bytes b = concat(recs);
+  // The third record claims to run past the end.
+  const std::size_t third = recs[0].size() + recs[1].size();
+  const std::uint32_t bad = 1u << 30;
+  std::memcpy(b.data() + third + offsetof(vmat_hdr, size), &bad, sizeof bad);
+  const Bytes orig = b;
+  encode_ts_deltas(b);
+  EXPECT_TRUE(std::equal(b.begin() + static_cast<std::ptrdiff_t>(third), b.end(),
+                         orig.begin() + static_cast<std::ptrdiff_t>(third)));
+  decode_ts_deltas(b);
+  EXPECT_EQ(b, orig);
+}
+
+TEST(Record, CompressedChunksCarryTimestampDeltasAndReadBackExactly) {
+  auto recs = clocked_records(30000, 24);
+  WriterOptions opt;
+  opt.chunk_size = 256 << 10;
+  auto rec = write_recording(recs, opt);
+  auto r = RecordingReader::from_memory(as_span(rec.bytes), "rec.vmat");
+  EXPECT_TRUE(read_all(r) == recs);
+  EXPECT_EQ(r.status().state, ReadStatus::State::Clean) << r.status().message;
+  ASSERT_GT(r.chunks().size(), 3u);
+  for (const auto& c : r.chunks()) {
+    EXPECT_EQ(c.type, kChunkRecordsZstdDelta);
+    EXPECT_LT(c.min_ts, c.max_ts);  // the index keeps absolute times
+  }
+  EXPECT_EQ(r.header().format_major, kFormatMajor);
+  // Smaller than the same records with absolute timestamps.
+  std::size_t plain = 0;
+  Bytes all = concat(recs);
+  for (std::size_t at = 0; at < all.size(); at += opt.chunk_size) {
+    const std::size_t len = std::min(opt.chunk_size, all.size() - at);
+    Bytes z(ZSTD_compressBound(len));
+    plain += ZSTD_compress(z.data(), z.size(), all.data() + at, len, kDefaultZstdLevel);
+  }
+  EXPECT_LT(rec.bytes.size(), plain);
+  std::printf("[ ratio    ] %zu clocked records: %.2f bytes/record with deltas, %.2f without\n", recs.size(),
+              double(rec.bytes.size()) / double(recs.size()), double(plain) / double(recs.size()));
+}
+
+TEST(Record, Format1ZstdChunksWithAbsoluteTimestampsStillRead) {
+  Bytes file = encode_recording_header(sample_header(), 1, 0);
+  auto recs = clocked_records(300, 25);
+  Bytes payload = concat(recs);
+  Bytes z(ZSTD_compressBound(payload.size()));
+  z.resize(ZSTD_compress(z.data(), z.size(), payload.data(), payload.size(), 1));
+  vmat_hdr a, b;
+  std::memcpy(&a, recs.front().data(), sizeof a);
+  std::memcpy(&b, recs.back().data(), sizeof b);
+  for (const auto& c :
+       {make_chunk(kChunkRecordsZstd, 0, z, static_cast<std::uint32_t>(payload.size()), 300, a.ts, b.ts),
+        trailer_chunk(1)})
+    file.insert(file.end(), c.begin(), c.end());
+  auto r = RecordingReader::from_memory(as_span(file), "old.vmat");
+  EXPECT_EQ(r.header().format_major, 1);
+  EXPECT_TRUE(read_all(r) == recs);
+  EXPECT_EQ(r.status().state, ReadStatus::State::Clean) << r.status().message;
+}
+
 TEST(Record, HeaderFieldsRoundTrip) {
   auto h = sample_header();
   h.extra["k\0ey"] = std::string("v\0al", 4);
@@ -408,9 +515,9 @@ TEST(Record, NewerMajorRefused) {
     RecordingReader::from_memory(as_span(file), "new.vmat");
     FAIL() << "accepted a newer major version";
   } catch (const RecordingError& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "new.vmat was written by format version 2.0; this vmatrace reads up to 1.x: "
-              "upgrade vmatrace");
+    EXPECT_EQ(std::string(e.what()), "new.vmat was written by format version " + std::to_string(kFormatMajor + 1) +
+                                         ".0; this vmatrace reads up to " + std::to_string(kFormatMajor) +
+                                         ".x: upgrade vmatrace");
   }
 }
 
