@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates the reliability table (docs/generated/reliability.md, linked
 # from docs/reliability.md) from test results, so that it says what the
-# tests found rather than what someone hoped: runs the robustness, loss and
-# fuzz tests of a build dir (default ./build; needs root) with ctest
-# --output-junit, and rewrites that file whole (README.md is not touched).
+# tests found rather than what someone hoped: runs the robustness, loss,
+# overload, privilege and fuzz tests of a build dir (default ./build; needs
+# root) with ctest --output-junit, and rewrites that file whole (README.md
+# is not touched).
 # Usage: reliability-report.sh [BUILD_DIR] [--no-run]
 #   --no-run: reuse BUILD_DIR/reliability.xml from an earlier run.
 #   VMATRACE_RELIABILITY_OUT=FILE writes the table elsewhere.
@@ -16,7 +17,7 @@ build=${1:-build}
 xml=$build/reliability.xml
 if [[ ${2:-} != --no-run ]]; then
   # Failures still produce a report (that is the point); exit status below.
-  ctest --test-dir "$build" -j1 -R 'Robustness|Loss|Overload|FuzzRegressions|^fuzz\.' \
+  ctest --test-dir "$build" -j1 -R 'Robustness|Loss|Overload|Privilege|FuzzRegressions|^fuzz\.' \
     --output-junit "$(realpath "$build")/reliability.xml" >/dev/null || true
 fi
 out=${VMATRACE_RELIABILITY_OUT:-docs/generated/reliability.md}

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <csignal>
+#include <cstddef>
 #include <cstring>
 
 #include "core/records.h"
@@ -155,7 +156,7 @@ std::map<std::string, uint64_t> Session::event_counts() const {
 
 void Session::handle(std::span<const std::byte> rec) {
   auto d = pipeline_.decode(rec);
-  if (d && limit_to_ptraceable_ && refuse_if_not_ptraceable(*d)) return;
+  if (d && limit_to_ptraceable_ && refuse_if_not_ptraceable(rec, *d)) return;
   if (d && stack_freezer_ && d->type == VMAT_EV_USER_STACK) {
     // Recorded (and applied) as its frames: the raw stack goes no further.
     handle(stack_freezer_->freeze(*d, pipeline_.processor()));
@@ -414,10 +415,10 @@ void Session::collect_fault_summary(std::optional<uint32_t> pid) {
   if (fault_collector_) fault_collector_->collect(pipeline_.processor(), pid);
 }
 
-bool Session::refuse_if_not_ptraceable(const DecodedRecord& d) {
+bool Session::refuse_if_not_ptraceable(std::span<const std::byte> rec, const DecodedRecord& d) {
   if (refused_.count(d.hdr.pid)) return true;
   uint32_t pid = 0;
-  if (d.type == VMAT_EV_FORK && !(d.fork.flags & VMAT_FORK_THREAD)) {
+  if (d.type == VMAT_EV_FORK && (d.fork.flags & VMAT_FORK_TRACED) && !(d.fork.flags & VMAT_FORK_THREAD)) {
     pid = d.fork.child_pid;
     refused_.erase(pid);  // a reused pid: the new process is judged afresh
   } else if (d.type == VMAT_EV_EXEC) {
@@ -432,16 +433,30 @@ bool Session::refuse_if_not_ptraceable(const DecodedRecord& d) {
   } else {
     return false;
   }
-  const std::string why = ptrace_refusal(static_cast<pid_t>(pid));
-  if (why.empty()) return false;
+  const PtraceAccess access = ptrace_access(static_cast<pid_t>(pid));
+  if (access.allowed()) return false;
+  // Reaped before it could be asked. A child is born with its parent's
+  // credentials and dumpability (copied at the fork), and its parent is
+  // followed: that permission holds until an exec could change it. An exec
+  // keeps it unless the file could change the credentials (set-ID, file
+  // capabilities, unreadable); else, fail-closed, it is not followed.
+  if (access.gone() && (d.type == VMAT_EV_FORK || !exec_may_change_credentials(std::string(d.path)))) return false;
   tracer_->untrace_pid(pid);
   recount_ = true;
   refused_.insert(pid);
-  std::fprintf(stderr, "vmatrace: stopped following pid %u (%s): %s\n", pid, escape_text(read_comm(pid)).c_str(),
-               why.c_str());
-  // The fork itself is the parent's and stays; an exec is already the
-  // refused process's own.
-  return d.type == VMAT_EV_EXEC;
+  if (access.gone())
+    note_not_followed(static_cast<pid_t>(pid));
+  else
+    std::fprintf(stderr, "vmatrace: stopped following pid %u (%s): %s\n", pid, escape_text(read_comm(pid)).c_str(),
+                 access.why.c_str());
+  if (d.type == VMAT_EV_EXEC) return true;  // already the refused process's own
+  // The fork itself is the parent's and stays, as the fork of a child not
+  // followed: the model starts no process of it (nor reads its layout).
+  std::vector<std::byte> parents(rec.begin(), rec.end());
+  const uint32_t flags = d.fork.flags & ~VMAT_FORK_TRACED;
+  std::memcpy(parents.data() + offsetof(vmat_fork_event, flags), &flags, sizeof(flags));
+  handle(parents);
+  return true;
 }
 
 // Without CAP_SYS_PTRACE, a process found at attach is traced only if the
@@ -449,12 +464,24 @@ bool Session::refuse_if_not_ptraceable(const DecodedRecord& d) {
 bool Session::may_trace(pid_t pid) {
   if (!limit_to_ptraceable_) return true;
   if (refused_.count(static_cast<uint32_t>(pid))) return false;
-  const std::string why = ptrace_refusal(pid);
-  if (why.empty()) return true;
+  const PtraceAccess access = ptrace_access(pid);
+  if (access.allowed()) return true;
   refused_.insert(static_cast<uint32_t>(pid));
-  std::fprintf(stderr, "vmatrace: not tracing pid %d (%s): %s\n", pid, escape_text(read_comm(pid)).c_str(),
-               why.c_str());
+  if (access.gone())
+    note_not_followed(pid);
+  else
+    std::fprintf(stderr, "vmatrace: not tracing pid %d (%s): %s\n", pid, escape_text(read_comm(pid)).c_str(),
+                 access.why.c_str());
   return false;
+}
+
+// A process that exited before its permission was established is not
+// followed (fail-closed): counted for the summary, named with -v.
+void Session::note_not_followed(pid_t pid) {
+  not_followed_++;
+  if (opts_.loader.verbose)
+    std::fprintf(stderr,
+                 "vmatrace: not following pid %d: it exited before vmatrace could check that you may ptrace it\n", pid);
 }
 
 void Session::report_exit_losses(const DecodedRecord& d) {
@@ -689,6 +716,13 @@ int Session::finish() {
     std::fprintf(
         stderr, "%s\n",
         summary_text(pipeline_.processor().stats(), event_counts(), losses_.total(), pipeline_.malformed()).c_str());
+    if (not_followed_)
+      std::fprintf(stderr,
+                   "vmatrace: %" PRIu64
+                   " %s exited before vmatrace could check that you may ptrace %s: not followed, "
+                   "%s events left out (-v names them; with CAP_SYS_PTRACE every process is followed)\n",
+                   not_followed_, not_followed_ == 1 ? "process" : "processes", not_followed_ == 1 ? "it" : "them",
+                   not_followed_ == 1 ? "its" : "their");
     if (rss_scanner_)
       std::fprintf(stderr, "vmatrace: rss: %" PRIu64 " residency scans took %.1f ms of CPU\n", rss_scanner_->scans(),
                    static_cast<double>(rss_scanner_->cpu_ns()) / 1e6);

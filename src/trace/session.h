@@ -216,14 +216,21 @@ class Session {
   // exec record, and nothing of theirs is recorded after it; processes
   // found at attach (-p's descendants, a cgroup's members, one that joins
   // the cgroup later) are checked before anything of theirs is read.
+  // A process that exited before the check is judged by what can still be
+  // known (refuse_if_not_ptraceable()); one whose permission is not
+  // established so is not followed either: counted, said in the summary.
   bool limit_to_ptraceable_ = false;
   std::set<uint32_t> refused_;
+  uint64_t not_followed_ = 0;
   bool may_trace(pid_t pid);
+  void note_not_followed(pid_t pid);
   // Threads whose namespace ids were looked up (until they exit), and
   // processes found in our own PID namespace (their threads need no look-up).
   std::unordered_set<uint32_t> ns_seen_tids_;
   std::unordered_map<uint32_t, bool> ns_other_pid_;
-  bool refuse_if_not_ptraceable(const DecodedRecord& d);
+  // True when rec is not to be handled (what it is handled as instead,
+  // if anything, was handled).
+  bool refuse_if_not_ptraceable(std::span<const std::byte> rec, const DecodedRecord& d);
 };
 
 }  // namespace vmatrace

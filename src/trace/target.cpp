@@ -5,7 +5,9 @@
 #include <pwd.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -153,9 +155,18 @@ void check_attachable(pid_t pid) {
   struct stat st;
   if (::stat(("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid)).c_str(), &st) != 0)
     throw UserError("no process with pid " + std::to_string(pid));
-  if (!have_cap_sys_ptrace())
-    if (std::string why = ptrace_refusal(pid); !why.empty())
-      throw UserError("not allowed to trace pid " + std::to_string(pid) + ": " + why);
+  if (have_cap_sys_ptrace()) return;
+  const PtraceAccess access = ptrace_access(pid);
+  if (access.gone()) throw UserError("process " + std::to_string(pid) + " has exited: nothing to trace");
+  if (!access.allowed()) throw UserError("not allowed to trace pid " + std::to_string(pid) + ": " + access.why);
+}
+
+bool exec_may_change_credentials(const std::string& path) {
+  struct stat st {};
+  if (path.empty() || path[0] != '/' || ::stat(path.c_str(), &st) != 0) return true;
+  if (st.st_mode & (S_ISUID | S_ISGID)) return true;
+  if (::getxattr(path.c_str(), "security.capability", nullptr, 0) >= 0 || errno != ENODATA) return true;
+  return ::access(path.c_str(), R_OK) != 0;
 }
 
 bool have_cap_sys_ptrace() {
@@ -169,21 +180,76 @@ bool have_cap_sys_ptrace() {
   return false;
 }
 
-std::string ptrace_refusal(pid_t pid) {
-  const std::string mem = "/proc/" + std::to_string(pid) + "/mem";
-  int fd = ::open(mem.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::close(fd);
-    return "";
-  }
-  if (errno == ENOENT || errno == ESRCH) return "";  // gone: its exit record ends it
+namespace {
+
+// A zombie ('Z') or a dead task ('X'): it has exited, its memory is gone,
+// its records may still be queued.
+bool is_exited(char state) { return state == 'Z' || state == 'X'; }
+
+std::string refusal_text(const std::string& proc) {
   struct stat st {};
-  std::string owner = ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0
-                          ? "it belongs to uid " + std::to_string(st.st_uid) + ", "
-                          : "";
+  // The directory keeps the task's euid even when its files no longer do.
+  std::string owner = ::stat(proc.c_str(), &st) == 0 ? "it belongs to uid " + std::to_string(st.st_uid) + ", " : "";
   return owner + "you are uid " + std::to_string(::getuid()) +
          ", and without CAP_SYS_PTRACE vmatrace traces only processes you may ptrace (same user, not setuid or "
          "undumpable, as kernel.yama.ptrace_scope allows); run as root or grant CAP_SYS_PTRACE";
+}
+
+int yama_ptrace_scope() {
+  std::ifstream f("/proc/sys/kernel/yama/ptrace_scope");
+  int scope = 0;
+  return f >> scope ? scope : 0;  // no Yama: scope 0 (classic ptrace permissions)
+}
+
+pid_t parent_of(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(f, stat);
+  auto close = stat.rfind(')');
+  if (close == std::string::npos || close + 4 >= stat.size()) return 0;
+  return static_cast<pid_t>(std::strtol(stat.c_str() + close + 4, nullptr, 10));  // ") S PPID"
+}
+
+// A process that exited but is not reaped yet has no mm: /proc/PID/mem then
+// opens without the ptrace check (proc_mem_open()) or, for a user, not at
+// all (its files belong to root: task_dump_owner()). The kernel's check of
+// its credentials is kcmp()'s ptrace_may_access(PTRACE_MODE_READ_REALCREDS):
+// same uids and gids, no capability we lack (an mm-less task has no
+// dumpable flag to check). Read mode is not Yama's business: with a Yama
+// scope, only our own child is taken (scope 1 lets a parent attach), and
+// anything else with scope 2 or 3. Anything unanswered: gone (fail-closed).
+PtraceAccess exited_access(pid_t pid, const std::string& proc) {
+  using V = PtraceAccess::Verdict;
+  const int scope = yama_ptrace_scope();
+  if (scope >= 2 || (scope == 1 && parent_of(pid) != ::getpid())) return {V::kGone, ""};
+  constexpr int kKcmpVm = 1;  // linux/kcmp.h
+  if (::syscall(SYS_kcmp, ::getpid(), pid, kKcmpVm, 0, 0) >= 0) return {V::kAllowed, ""};
+  if (errno == EPERM) return {V::kRefused, refusal_text(proc)};
+  return {V::kGone, ""};  // ESRCH (reaped meanwhile), ENOSYS (no kcmp)
+}
+
+}  // namespace
+
+PtraceAccess ptrace_access(pid_t pid) {
+  using V = PtraceAccess::Verdict;
+  const std::string proc = "/proc/" + std::to_string(pid);
+  // Again only when the answer raced with an exec (the mem opened was the
+  // old program's) and the process is still there.
+  for (int attempt = 0; attempt < 3; attempt++) {
+    UniqueFd mem(::open((proc + "/mem").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!mem && (errno == ENOENT || errno == ESRCH)) return {V::kGone, ""};
+    const bool refused = !mem;
+    // The open asked ptrace_may_access() only if the process had an mm; a
+    // read tells: 0 bytes when there is no live mm (mem_rw()), else a byte
+    // or EIO (page 0 is not mapped).
+    char c;
+    if (!refused && ::pread(mem.get(), &c, 1, 0) != 0) return {V::kAllowed, ""};
+    const char state = proc_state(pid);
+    if (state == 0) return {V::kGone, ""};
+    if (is_exited(state)) return exited_access(pid, proc);
+    if (refused) return {V::kRefused, refusal_text(proc)};
+  }
+  return {V::kGone, ""};
 }
 
 }  // namespace vmatrace

@@ -60,8 +60,26 @@ bool have_cap_sys_ptrace();
 // The kernel's own answer to "may I ptrace pid" (ptrace_may_access() with
 // PTRACE_MODE_ATTACH: same uid, dumpable, Yama's ptrace_scope, or
 // CAP_SYS_PTRACE), asked by opening /proc/PID/mem, which neither stops nor
-// changes the process. Empty when allowed, else why not.
-std::string ptrace_refusal(pid_t pid);
+// changes the process. A process that has exited but is not reaped yet
+// (its records may still be queued) is judged by its credentials, as the
+// kernel judges an exited task. Fail-closed: kGone when the answer could
+// not be had (the process is reaped, or Yama's rules cannot be asked),
+// and a process whose permission was not established is not followed.
+struct PtraceAccess {
+  enum class Verdict { kAllowed, kRefused, kGone };
+  Verdict verdict = Verdict::kGone;
+  std::string why;  // kRefused: why not, for the user
+  bool allowed() const { return verdict == Verdict::kAllowed; }
+  bool gone() const { return verdict == Verdict::kGone; }
+};
+PtraceAccess ptrace_access(pid_t pid);
+// Whether exec'ing path could have changed what ptrace allows: a set-user-
+// or set-group-ID file, one with file capabilities, or one we cannot read
+// (would_dump() makes the process undumpable); true when it cannot be told
+// (a relative path, a file gone). For an exec whose process was reaped
+// before it could be asked: an exec of any other file keeps its
+// credentials, and so the permission it had.
+bool exec_may_change_credentials(const std::string& path);
 
 // /proc/PID/comm, or empty.
 std::string read_comm(pid_t pid);

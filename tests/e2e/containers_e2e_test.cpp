@@ -171,36 +171,6 @@ std::vector<pid_t> read_pids(const std::string& file) {
   return out;
 }
 
-// Runs the trace until `finished`: each traced process (and each of
-// `also()`, processes that may stop before their first record) seen fully
-// stopped has its model compared with /proc, and is continued.
-void drive(vmatrace::Session& session, const std::function<bool()>& finished,
-           const std::function<std::vector<pid_t>()>& also, std::map<pid_t, int>& stops) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!finished()) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the workloads did not finish";
-    session.step(1);
-    std::vector<pid_t> pids;
-    for (const auto* p : session.processor().processes())
-      if (!p->exited) pids.push_back(static_cast<pid_t>(p->pid));
-    for (pid_t p : also())
-      if (std::find(pids.begin(), pids.end(), p) == pids.end()) pids.push_back(p);
-    for (pid_t pid : pids) {
-      if (!e2e::fully_stopped(pid)) continue;
-      session.drain();
-      stops[pid]++;
-      auto kernel = e2e::read_file("/proc/" + std::to_string(pid) + "/maps");
-      const auto* p = session.processor().process(static_cast<uint32_t>(pid));
-      if (kernel && p && p->seeded)
-        EXPECT_EQ(vmatrace::format_proc_maps(p->layout), *kernel) << "pid " << pid << " at a stop";
-      else
-        ADD_FAILURE() << "pid " << pid << " stopped but its layout is not known to the model";
-      ::kill(pid, SIGCONT);
-    }
-  }
-  session.drain();
-}
-
 // All pids the session saw, running or ended.
 std::set<uint32_t> traced_pids(const vmatrace::Session& session) {
   std::set<uint32_t> traced;
@@ -216,15 +186,9 @@ TEST(Containers, CgroupFollowsProcessesThatJoinAfterTheTraceBegan) {
   e2e::Cgroup2 cg("vmatrace-e2e");
   e2e::TempDir dir;
   vmatrace::TraceOptions to;
-  to.quiet = true;
-  to.summary = false;
-  // Outlives the session (its printer flushes into it when destroyed).
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> devnull(std::fopen("/dev/null", "w"), std::fclose);
-  ASSERT_NE(devnull, nullptr);
-  to.out = devnull.get();
   to.cgroup = cg.path();
-  vmatrace::Session session(std::move(to));
-  EXPECT_EQ(session.attach_cgroup(), 0u);
+  e2e::QuietSession session(std::move(to));
+  EXPECT_EQ(session->attach_cgroup(), 0u);
 
   // Started after the trace began: a shell that moves itself into the
   // cgroup and starts three workloads there, and the same outside it.
@@ -238,23 +202,16 @@ TEST(Containers, CgroupFollowsProcessesThatJoinAfterTheTraceBegan) {
        "for i in 1 2 3; do " + e2e::workload("demo") + " > /dev/null & echo $! >> " + outside_pids + "; done; wait"});
 
   std::map<pid_t, int> stops;  // by host pid
-  std::optional<int> inside_status, outside_status;
-  drive(
-      session,
-      [&] {
-        if (!inside_status) inside_status = inside.poll();
-        if (!outside_status) outside_status = outside.poll();
-        return inside_status && outside_status;
-      },
-      [&] { return read_pids(inside_pids); }, stops);
-  session.drain();
-  EXPECT_EQ(*inside_status, 0);
-  EXPECT_EQ(*outside_status, 0);
+  const auto status = e2e::run_comparing_stops(
+      *session, {&inside, &outside}, [&] { return read_pids(inside_pids); }, stops);
+  session->drain();
+  EXPECT_EQ(status[0], 0);
+  EXPECT_EQ(status[1], 0);
 
   const auto in = read_pids(inside_pids), out = read_pids(outside_pids);
   ASSERT_EQ(in.size(), 3u);
   ASSERT_EQ(out.size(), 3u);
-  const std::set<uint32_t> traced = traced_pids(session);
+  const std::set<uint32_t> traced = traced_pids(*session);
   for (pid_t p : in) {
     EXPECT_TRUE(traced.count(static_cast<uint32_t>(p))) << "cgroup member " << p << " was not traced";
     EXPECT_EQ(stops[p], 3) << "stops of cgroup member " << p
@@ -307,14 +264,9 @@ TEST(Containers, CgroupIncludesItsDescendants) {
   ASSERT_EQ(read_pids(sib_pid).size(), 1u) << "the sibling cgroup's member did not start";
 
   vmatrace::TraceOptions to;
-  to.quiet = true;
-  to.summary = false;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> devnull(std::fopen("/dev/null", "w"), std::fclose);
-  ASSERT_NE(devnull, nullptr);
-  to.out = devnull.get();
   to.cgroup = cg.path();
-  vmatrace::Session session(std::move(to));
-  EXPECT_EQ(session.attach_cgroup(), 1u) << "the child cgroup's member, attached at start";
+  e2e::QuietSession session(std::move(to));
+  EXPECT_EQ(session->attach_cgroup(), 1u) << "the child cgroup's member, attached at start";
 
   // After the trace began: a grandchild cgroup, and a shell that moves
   // itself there and starts the workload.
@@ -325,26 +277,19 @@ TEST(Containers, CgroupIncludesItsDescendants) {
        "echo $$ > " + grandchild + "/cgroup.procs || exit 1; " + cp + " & echo $! > " + late_pid + "; wait"});
   for (const auto& fifo : {go_early, go_sib}) std::ofstream(fifo) << "go\n";
   std::map<pid_t, int> stops;
-  std::optional<int> early_status, sib_status, late_status;
-  drive(
-      session,
-      [&] {
-        if (!early_status) early_status = early.poll();
-        if (!sib_status) sib_status = sib.poll();
-        if (!late_status) late_status = late.poll();
-        return early_status && sib_status && late_status;
-      },
+  const auto status = e2e::run_comparing_stops(
+      *session, {&early, &sib, &late},
       [&] {
         auto v = read_pids(late_pid);
         v.push_back(early.pid());
         return v;
       },
       stops);
-  EXPECT_EQ(*early_status, 0);
-  EXPECT_EQ(*sib_status, 0);
-  EXPECT_EQ(*late_status, 0);
+  EXPECT_EQ(status[0], 0);
+  EXPECT_EQ(status[1], 0);
+  EXPECT_EQ(status[2], 0);
 
-  const std::set<uint32_t> traced = traced_pids(session);
+  const std::set<uint32_t> traced = traced_pids(*session);
   const auto late_pids = read_pids(late_pid);
   ASSERT_EQ(late_pids.size(), 1u);
   for (pid_t p : {early.pid(), late_pids[0]}) {
@@ -378,30 +323,17 @@ TEST(Containers, CommTracesProgramsOfThatNameAsTheyStart) {
   const std::string named = dir.file(name);
   ASSERT_EQ(::symlink(e2e::workload("checkpoints").c_str(), named.c_str()), 0);  // comm: the link's name
   vmatrace::TraceOptions to;
-  to.quiet = true;
-  to.summary = false;
-  // Outlives the session (its printer flushes into it when destroyed).
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> devnull(std::fopen("/dev/null", "w"), std::fclose);
-  ASSERT_NE(devnull, nullptr);
-  to.out = devnull.get();
   to.loader.comm = name;
-  vmatrace::Session session(std::move(to));
+  e2e::QuietSession session(std::move(to));
 
   e2e::Subprocess wanted({named, "merge", "mprotect"});
   e2e::Subprocess other({e2e::workload("demo")});
   std::map<pid_t, int> stops;
-  std::optional<int> wanted_status, other_status;
-  drive(
-      session,
-      [&] {
-        if (!wanted_status) wanted_status = wanted.poll();
-        if (!other_status) other_status = other.poll();
-        return wanted_status && other_status;
-      },
-      [&] { return std::vector<pid_t>{wanted.pid()}; }, stops);
-  EXPECT_EQ(*wanted_status, 0);
-  EXPECT_EQ(*other_status, 0);
-  const std::set<uint32_t> traced = traced_pids(session);
+  const auto status = e2e::run_comparing_stops(
+      *session, {&wanted, &other}, [&] { return std::vector<pid_t>{wanted.pid()}; }, stops);
+  EXPECT_EQ(status[0], 0);
+  EXPECT_EQ(status[1], 0);
+  const std::set<uint32_t> traced = traced_pids(*session);
   EXPECT_EQ(traced, std::set<uint32_t>{static_cast<uint32_t>(wanted.pid())});
   EXPECT_EQ(stops[wanted.pid()], 3) << "merge 1 + mprotect 2";
 }

@@ -1,5 +1,7 @@
 #include "e2e_util.h"
 
+#include <gtest/gtest.h>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -114,6 +116,24 @@ bool fully_stopped(pid_t pid) {
   return any && all;
 }
 
+bool wait_fully_stopped(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!fully_stopped(pid) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return fully_stopped(pid);
+}
+
+uint64_t status_kib(pid_t pid, const std::string& key) {
+  auto status = read_file("/proc/" + std::to_string(pid) + "/status").value_or("");
+  auto at = status.find(key + ":");
+  return at == std::string::npos ? 0 : std::strtoull(status.c_str() + at + key.size() + 1, nullptr, 10);
+}
+
+uint64_t top_frame_kib(const std::string& frame, const std::string& key) {
+  auto at = frame.find(" " + key + " ");
+  return at == std::string::npos ? ~uint64_t{0} : std::strtoull(frame.c_str() + at + key.size() + 2, nullptr, 10);
+}
+
 std::vector<pid_t> children_of(pid_t pid) {
   std::vector<pid_t> out;
   std::string dir = "/proc/" + std::to_string(pid) + "/task";
@@ -129,6 +149,24 @@ std::vector<pid_t> children_of(pid_t pid) {
   }
   ::closedir(d);
   return out;
+}
+
+size_t thread_count(pid_t pid) {
+  auto status = read_file("/proc/" + std::to_string(pid) + "/status").value_or("");
+  auto at = status.find("Threads:");
+  return at == std::string::npos ? 0 : std::stoul(status.substr(at + 8));
+}
+
+pid_t first_child_with_threads(pid_t parent, size_t threads, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  pid_t child = 0;
+  while (!child || thread_count(child) < threads) {
+    if (std::chrono::steady_clock::now() >= deadline) return 0;
+    auto kids = children_of(parent);
+    if (!kids.empty()) child = kids[0];
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return child;
 }
 
 uint64_t now_ns() {
@@ -342,6 +380,14 @@ RunResult Subprocess::wait(std::chrono::seconds timeout) {
   return r;
 }
 
+void Subprocess::wait_for_banner() const {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (stderr_text().find("tracing") == std::string::npos) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no banner from vmatrace: " << stderr_text();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 RunResult run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
   Subprocess p(argv);
   return p.wait(timeout);
@@ -356,6 +402,35 @@ std::vector<pid_t> descendants_of(pid_t pid) {
     for (pid_t c : children_of(q)) todo.push_back(c);
   }
   return all;
+}
+
+std::optional<OutsideStop> stop_from_outside(pid_t pid) {
+  if (::kill(pid, SIGSTOP)) return std::nullopt;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!fully_stopped(pid)) {
+    char st = process_state(pid);
+    if (st == 0 || st == 'Z' || std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGCONT);
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  OutsideStop s;
+  auto maps = read_file("/proc/" + std::to_string(pid) + "/maps");
+  s.ts = now_ns();
+  ::kill(pid, SIGCONT);
+  if (!maps) return std::nullopt;
+  s.maps = *maps;
+  return s;
+}
+
+std::vector<OutsideStop> stops_of(pid_t pid, int count, std::chrono::milliseconds gap) {
+  std::vector<OutsideStop> out;
+  for (int i = 0; i < count; i++) {
+    std::this_thread::sleep_for(gap);
+    if (auto s = stop_from_outside(pid)) out.push_back(std::move(*s));
+  }
+  return out;
 }
 
 std::vector<std::string> vmatrace_argv(std::vector<std::string> args) {
@@ -400,5 +475,57 @@ Cgroup2::~Cgroup2() {
 }
 
 void Cgroup2::add(pid_t pid) const { write_file(path_ + "/cgroup.procs", std::to_string(pid) + "\n"); }
+
+QuietSession::QuietSession(vmatrace::TraceOptions to) : devnull_(std::fopen("/dev/null", "w"), std::fclose) {
+  if (!devnull_) throw std::runtime_error(std::string("/dev/null: ") + std::strerror(errno));
+  to.quiet = true;
+  to.summary = false;
+  to.out = devnull_.get();
+  session_ = std::make_unique<vmatrace::Session>(std::move(to));
+}
+
+QuietSession::~QuietSession() { session_.reset(); }  // before /dev/null closes
+
+std::vector<int> run_comparing_stops(vmatrace::Session& session, const std::vector<Subprocess*>& until_exited,
+                                     const std::function<std::vector<pid_t>()>& also, std::map<pid_t, int>& stops) {
+  std::vector<std::optional<int>> statuses(until_exited.size());
+  auto finished = [&] {
+    bool all = true;
+    for (size_t i = 0; i < until_exited.size(); i++) {
+      if (!statuses[i]) statuses[i] = until_exited[i]->poll();
+      all = all && statuses[i];
+    }
+    return all;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!finished()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ADD_FAILURE() << "the workloads did not finish";
+      throw std::runtime_error("the workloads did not finish in 60 s");
+    }
+    session.step(1);
+    std::vector<pid_t> pids;
+    for (const auto* p : session.processor().processes())
+      if (!p->exited) pids.push_back(static_cast<pid_t>(p->pid));
+    for (pid_t p : also())
+      if (std::find(pids.begin(), pids.end(), p) == pids.end()) pids.push_back(p);
+    for (pid_t pid : pids) {
+      if (!fully_stopped(pid)) continue;
+      session.drain();
+      stops[pid]++;
+      auto kernel = read_file("/proc/" + std::to_string(pid) + "/maps");
+      const auto* p = session.processor().process(static_cast<uint32_t>(pid));
+      if (kernel && p && p->seeded)
+        EXPECT_EQ(vmatrace::format_proc_maps(p->layout), *kernel) << "pid " << pid << " at a stop";
+      else
+        ADD_FAILURE() << "pid " << pid << " stopped but its layout is not known to the model";
+      ::kill(pid, SIGCONT);
+    }
+  }
+  session.drain();
+  std::vector<int> out;
+  for (const auto& st : statuses) out.push_back(*st);
+  return out;
+}
 
 }  // namespace e2e

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,8 +35,21 @@ char process_state(pid_t pid);
 // Every thread of pid is in a job-control stop ('T'), so its address space
 // cannot change until SIGCONT.
 bool fully_stopped(pid_t pid);
+// Waits (up to timeout) until fully_stopped(pid); returns whether it is.
+bool wait_fully_stopped(pid_t pid, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+// A kB figure of /proc/PID/status ("VmSize", "VmRSS"), 0 when absent.
+uint64_t status_kib(pid_t pid, const std::string& key);
+// The KiB figure after " KEY " in a `top --batch` frame ("VSZ", "RSS"),
+// ~0 when absent.
+uint64_t top_frame_kib(const std::string& frame, const std::string& key);
 // Children of pid (all its threads'), from /proc/PID/task/*/children.
 std::vector<pid_t> children_of(pid_t pid);
+
+// How many threads pid runs (/proc/PID/status), 0 when it is gone.
+size_t thread_count(pid_t pid);
+// The first child of parent, once it runs at least `threads` threads; 0
+// when none does within timeout.
+pid_t first_child_with_threads(pid_t parent, size_t threads, std::chrono::seconds timeout = std::chrono::seconds(30));
 
 // pid's descendants (children, grandchildren, ...), from /proc.
 std::vector<pid_t> descendants_of(pid_t pid);
@@ -150,6 +164,18 @@ RunResult run_command(const std::vector<std::string>& argv, std::chrono::seconds
 RunResult run_resuming_stops(const std::vector<std::string>& argv, const std::function<void(pid_t)>& on_stop = {},
                              std::chrono::seconds timeout = std::chrono::seconds(60));
 
+// A stop from outside: pid's /proc/PID/maps, read while every thread was
+// stopped, and the time it was read at.
+struct OutsideStop {
+  uint64_t ts = 0;
+  std::string maps;
+};
+// SIGSTOP, wait until every thread is stopped, read /proc/PID/maps and the
+// time, SIGCONT. nullopt when it ended first.
+std::optional<OutsideStop> stop_from_outside(pid_t pid);
+// `count` stops of pid, `gap` apart (fewer if it ended).
+std::vector<OutsideStop> stops_of(pid_t pid, int count, std::chrono::milliseconds gap);
+
 // argv with the vmatrace binary in front.
 std::vector<std::string> vmatrace_argv(std::vector<std::string> args);
 // A run's status and output, for failure messages.
@@ -170,11 +196,40 @@ class Subprocess {
   std::string stderr_text() const;
   // Blocks up to timeout; throws on timeout (after SIGKILL).
   RunResult wait(std::chrono::seconds timeout = std::chrono::seconds(60));
+  // Blocks (up to 30 s) until vmatrace, run as this, says on stderr that it
+  // traces (its banner); a failure of the test without it.
+  void wait_for_banner() const;
 
  private:
   TempDir dir_;
   pid_t pid_ = -1;
   std::optional<int> status_;
 };
+
+// A Session for tests that look at its model: no banner, no summary, its
+// events printed to /dev/null (open until the session is gone: its printer
+// flushes when destroyed). quiet, summary and out of `to` are set here.
+class QuietSession {
+ public:
+  explicit QuietSession(vmatrace::TraceOptions to);
+  ~QuietSession();
+  QuietSession(const QuietSession&) = delete;
+  QuietSession& operator=(const QuietSession&) = delete;
+  vmatrace::Session& operator*() { return *session_; }
+  vmatrace::Session* operator->() { return session_.get(); }
+
+ private:
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> devnull_;
+  std::unique_ptr<vmatrace::Session> session_;
+};
+
+// Runs session until every one of `until_exited` has exited: each traced
+// process (and each of also(), processes that may stop before their first
+// record) seen fully stopped has its model compared with /proc/PID/maps
+// (a test failure when they differ or the model has none), is counted in
+// stops (by host pid), and is continued. Returns their exit statuses, in
+// order; fails the test (throws) when they run longer than 60 s.
+std::vector<int> run_comparing_stops(vmatrace::Session& session, const std::vector<Subprocess*>& until_exited,
+                                     const std::function<std::vector<pid_t>()>& also, std::map<pid_t, int>& stops);
 
 }  // namespace e2e

@@ -33,42 +33,8 @@ using namespace std::chrono_literals;
 
 std::vector<std::string> vm(std::vector<std::string> args) { return e2e::vmatrace_argv(std::move(args)); }
 
-struct OutsideStop {
-  uint64_t ts = 0;
-  std::string maps;
-};
-
-// Stops pid from outside: SIGSTOP, wait until every thread is stopped, read
-// /proc/PID/maps and the time, SIGCONT. nullopt when it ended first.
-std::optional<OutsideStop> stop_from_outside(pid_t pid) {
-  if (::kill(pid, SIGSTOP)) return std::nullopt;
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!e2e::fully_stopped(pid)) {
-    char st = e2e::process_state(pid);
-    if (st == 0 || st == 'Z' || std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGCONT);
-      return std::nullopt;
-    }
-    std::this_thread::sleep_for(200us);
-  }
-  OutsideStop s;
-  auto maps = e2e::read_file("/proc/" + std::to_string(pid) + "/maps");
-  s.ts = e2e::now_ns();
-  ::kill(pid, SIGCONT);
-  if (!maps) return std::nullopt;
-  s.maps = *maps;
-  return s;
-}
-
-// `count` stops of pid, `gap` apart.
-std::vector<OutsideStop> stops_of(pid_t pid, int count, std::chrono::milliseconds gap) {
-  std::vector<OutsideStop> out;
-  for (int i = 0; i < count; i++) {
-    std::this_thread::sleep_for(gap);
-    if (auto s = stop_from_outside(pid)) out.push_back(std::move(*s));
-  }
-  return out;
-}
+using e2e::OutsideStop;
+using e2e::stops_of;
 
 // VMATRACE_E2E_KEEP=DIR: a stop that does not match leaves the recording
 // and that stop's /proc/PID/maps in DIR (named after the test), to study.
@@ -107,21 +73,6 @@ void expect_replay_equals(const std::string& rec, pid_t pid, const std::vector<O
   std::fprintf(stderr, "%s: %d/%zu stops matched\n", what.c_str(), matched, stops.size());
 }
 
-// Waits until vmatrace says on stderr that it traces (its banner).
-void wait_for_banner(const e2e::Subprocess& tracer) {
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (tracer.stderr_text().find("tracing") == std::string::npos) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no banner from vmatrace: " << tracer.stderr_text();
-    std::this_thread::sleep_for(5ms);
-  }
-}
-
-size_t thread_count(pid_t pid) {
-  auto status = e2e::read_file("/proc/" + std::to_string(pid) + "/status").value_or("");
-  auto at = status.find("Threads:");
-  return at == std::string::npos ? 0 : std::stoul(status.substr(at + 8));
-}
-
 // The workloads below run until told to end (the attach itself can take
 // seconds on a loaded machine): SIGTERM, which they do not catch.
 void end_workload(e2e::Subprocess& work) {
@@ -132,18 +83,28 @@ void end_workload(e2e::Subprocess& work) {
 
 constexpr int kStops = 6;
 
+// `record -p` of a workload that runs until told to end: kStops stops from
+// outside while it is traced, then SIGTERM; vmatrace ends with it, and
+// every stop replayed from rec equals /proc. `ended`: the failure message
+// when it ended before its stops.
+void record_attached_exactly(e2e::Subprocess& work, const std::string& rec, const std::string& what,
+                             const std::string& ended) {
+  e2e::Subprocess tracer(vm({"record", "-o", rec, "-p", std::to_string(work.pid())}));
+  tracer.wait_for_banner();
+  auto stops = stops_of(work.pid(), kStops, 300ms);
+  end_workload(work);
+  auto r = tracer.wait(120s);
+  ASSERT_EQ(r.status, 0) << e2e::describe(r);
+  ASSERT_EQ(stops.size(), static_cast<size_t>(kStops)) << ended;
+  expect_replay_equals(rec, work.pid(), stops, what);
+}
+
 TEST(Exact, ThreadsChurnUnderCommand) {
   TempDir dir;
   std::string rec = dir.file("rec.vmat");
   e2e::Subprocess tracer(vm({"record", "-o", rec, "--", e2e::workload("churnthreads"), "6", "4000"}));
-  pid_t pid = 0;
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!pid || thread_count(pid) < 7) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the workload did not start";
-    auto kids = e2e::children_of(tracer.pid());
-    if (!kids.empty()) pid = kids[0];
-    std::this_thread::sleep_for(5ms);
-  }
+  const pid_t pid = e2e::first_child_with_threads(tracer.pid(), 7);
+  ASSERT_NE(pid, 0) << "the workload did not start";
   auto stops = stops_of(pid, kStops, 300ms);
   auto r = tracer.wait(120s);
   ASSERT_EQ(r.status, 0) << e2e::describe(r);
@@ -156,14 +117,7 @@ TEST(Exact, ThreadsChurnAttached) {
   std::string rec = dir.file("rec.vmat");
   e2e::Subprocess work({e2e::workload("churnthreads"), "6", "600000"});
   std::this_thread::sleep_for(700ms);  // it runs a moment before the attach
-  e2e::Subprocess tracer(vm({"record", "-o", rec, "-p", std::to_string(work.pid())}));
-  wait_for_banner(tracer);
-  auto stops = stops_of(work.pid(), kStops, 300ms);
-  end_workload(work);
-  auto r = tracer.wait(120s);
-  ASSERT_EQ(r.status, 0) << e2e::describe(r);
-  ASSERT_EQ(stops.size(), static_cast<size_t>(kStops)) << "the workload ended before its stops";
-  expect_replay_equals(rec, work.pid(), stops, "record -p churnthreads 6");
+  record_attached_exactly(work, rec, "record -p churnthreads 6", "the workload ended before its stops");
 }
 
 // What a new user tried first (issue 15): python3 threads churning
@@ -192,14 +146,7 @@ TEST(Exact, PythonThreadsAttached) {
                   "for t in ts: t.join()\n");
   e2e::Subprocess work({"python3", script});
   std::this_thread::sleep_for(800ms);
-  e2e::Subprocess tracer(vm({"record", "-o", rec, "-p", std::to_string(work.pid())}));
-  wait_for_banner(tracer);
-  auto stops = stops_of(work.pid(), kStops, 300ms);
-  end_workload(work);
-  auto r = tracer.wait(120s);
-  ASSERT_EQ(r.status, 0) << e2e::describe(r);
-  ASSERT_EQ(stops.size(), static_cast<size_t>(kStops)) << "the script ended before its stops";
-  expect_replay_equals(rec, work.pid(), stops, "record -p python3 threads");
+  record_attached_exactly(work, rec, "record -p python3 threads", "the script ended before its stops");
 }
 
 // -p PARENT traces its children: those that already exist too (and their
@@ -209,17 +156,11 @@ TEST(Exact, AttachAdoptsExistingChildren) {
   std::string rec = dir.file("rec.vmat"), script = dir.file("parent.sh");
   e2e::write_file(script, "#!/bin/sh\n" + e2e::workload("churnthreads") + " 4 600000 &\nwait\nexit 0\n");
   e2e::Subprocess work({"sh", script});
-  pid_t child = 0;
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!child || thread_count(child) < 5) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the child did not start";
-    auto kids = e2e::children_of(work.pid());
-    if (!kids.empty()) child = kids[0];
-    std::this_thread::sleep_for(5ms);
-  }
+  const pid_t child = e2e::first_child_with_threads(work.pid(), 5);
+  ASSERT_NE(child, 0) << "the child did not start";
   std::this_thread::sleep_for(300ms);
   e2e::Subprocess tracer(vm({"record", "-o", rec, "-p", std::to_string(work.pid())}));
-  wait_for_banner(tracer);
+  tracer.wait_for_banner();
   auto stops = stops_of(child, kStops, 300ms);
   ::kill(child, SIGTERM);
   auto w = work.wait(120s);
@@ -249,7 +190,7 @@ TEST(Exact, AttachReadsOneMoment) {
   for (int round = 0; round < 5; round++) {
     std::string rec = dir.file("rec" + std::to_string(round) + ".vmat");
     e2e::Subprocess tracer(vm({"record", "-o", rec, "-p", p}));
-    wait_for_banner(tracer);
+    tracer.wait_for_banner();
     auto stops = stops_of(work.pid(), 2, 150ms);
     ::kill(tracer.pid(), SIGINT);
     auto r = tracer.wait(120s);
@@ -293,7 +234,7 @@ TEST(Exact, AttachToHugeHeapLosesNothing) {
     std::this_thread::sleep_for(200ms);
   }
   e2e::Subprocess tracer(vm({"record", "-o", rec, "-p", p}));
-  wait_for_banner(tracer);
+  tracer.wait_for_banner();
   auto stops = stops_of(work.pid(), 2, 500ms);
   ::kill(tracer.pid(), SIGINT);
   auto r = tracer.wait(300s);

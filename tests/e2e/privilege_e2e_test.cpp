@@ -4,6 +4,7 @@
 // kernel's ptrace_may_access() allows. Run as root with capabilities dropped
 // from the bounding set by capsh (as Robustness.LeastPrivilegeCapabilities).
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <stdexcept>
 #include <string>
@@ -177,6 +179,122 @@ TEST(Privilege, CgroupMembersTheUserMayNotPtraceAreNotTraced) {
       EXPECT_NE(t.err.find("not tracing pid " + std::to_string(theirs.pid())), std::string::npos) << e2e::describe(t);
     }
   }
+}
+
+// Fail-closed (issue 22): a followed child that was reaped before vmatrace
+// could check that the user may ptrace it keeps the permission of the
+// parent it was forked from only until an exec that could change its
+// credentials: here a set-user-ID copy of true owned by uid 65534 (run by
+// uid 0, it runs as euid 65534, which the user may not ptrace). The traced
+// shell stops vmatrace (SIGSTOP, every thread stopped), runs three children
+// that record their pids and exec it, and only then continues vmatrace:
+// when it sees their forks and execs they are gone. Without
+// CAP_SYS_PTRACE nothing from the set-ID exec on is shown, each child is
+// named (-v) and the summary counts them; the exec of sh before it, which
+// changes nothing, is followed. With CAP_SYS_PTRACE all of it is there.
+TEST(Privilege, ChildReapedBeforeTheCheckIsNotFollowedPastASetIdExec) {
+  for (bool ptrace : {false, true}) {
+    SCOPED_TRACE(ptrace ? "with CAP_SYS_PTRACE" : "without CAP_SYS_PTRACE");
+    e2e::TempDir dir;
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0) << std::strerror(errno);
+    const std::string pids = dir.file("pids"), suid = dir.file("suidtrue");
+    std::filesystem::copy_file("/bin/true", suid);
+    ASSERT_EQ(::chown(suid.c_str(), 65534, 65534), 0) << std::strerror(errno);
+    ASSERT_EQ(::chmod(suid.c_str(), 04755), 0) << std::strerror(errno);
+    // Builtins only between the stop and the continue, but for the three
+    // children: $PPID is vmatrace.
+    const std::string script =
+        "kill -STOP $PPID; "
+        "while read -r p c s rest < /proc/$PPID/stat && [ \"$s\" != T ]; do :; done; "
+        "for i in 1 2 3; do /bin/sh -c 'echo $$ >> " +
+        pids + "; exec " + suid +
+        "'; done; "
+        "kill -CONT $PPID; exec sleep 0.5";
+    e2e::write_file(dir.file("run.sh"), script);
+    auto caps = ptrace ? plus(kTracing, {"cap_sys_ptrace"}) : kTracing;
+    auto t = with_caps(caps, e2e::vmatrace_bin() + " trace -v --faults=off -- sh " + dir.file("run.sh"));
+    EXPECT_EQ(t.status, 0) << e2e::describe(t);
+    const auto children = e2e::split_lines(e2e::read_file(pids).value_or(""));
+    ASSERT_EQ(children.size(), 3u) << "the children did not run\n" << e2e::describe(t);
+    for (const auto& child : children) {
+      // Event lines of the child: "  TS PID/TID comm ...".
+      const std::regex as_sh("(^|\n) *\\S+ +" + child + "/\\d+ sh "),
+          as_suid("(^|\n) *\\S+ +" + child + "/\\d+ suidtrue ");
+      const std::string named = "not following pid " + child + ": it exited before";
+      EXPECT_TRUE(std::regex_search(t.out, as_sh)) << "child " << child << " before its set-ID exec\n"
+                                                   << e2e::describe(t);
+      if (ptrace) {
+        EXPECT_TRUE(std::regex_search(t.out, as_suid)) << "child " << child << "\n" << e2e::describe(t);
+        EXPECT_EQ(t.err.find(named), std::string::npos) << e2e::describe(t);
+      } else {
+        EXPECT_FALSE(std::regex_search(t.out, as_suid))
+            << "events of child " << child << " after its set-ID exec, whose permission was never established\n"
+            << e2e::describe(t);
+        EXPECT_NE(t.err.find(named), std::string::npos) << e2e::describe(t);
+      }
+    }
+    const std::string summary = "3 processes exited before vmatrace could check that you may ptrace them";
+    if (ptrace)
+      EXPECT_EQ(t.err.find("exited before vmatrace could check"), std::string::npos) << e2e::describe(t);
+    else
+      EXPECT_NE(t.err.find(summary), std::string::npos) << e2e::describe(t);
+  }
+}
+
+// A real user (uid 65534) holding CAP_BPF, CAP_PERFMON and
+// CAP_DAC_READ_SEARCH as ambient capabilities, not root with capabilities
+// dropped. This kernel has no Yama (no /proc/sys/kernel/yama), so what is
+// tested is the ptrace check under it: a process of another user is
+// refused with one line naming it; the user's own process is traced, and
+// the layout recorded at the attach equals its /proc/PID/maps (a sleeping
+// process: it does not change).
+TEST(Privilege, NonRootUserTracesOnlyItsOwnProcesses) {
+  const std::vector<std::string> as_user = {"setpriv",
+                                            "--reuid=65534",
+                                            "--regid=65534",
+                                            "--clear-groups",
+                                            "--inh-caps=+bpf,+perfmon,+dac_read_search",
+                                            "--ambient-caps=+bpf,+perfmon,+dac_read_search"};
+  auto vmatrace_as_user = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = as_user;
+    argv.insert(argv.end(), {"timeout", "--preserve-status", "-s", "INT", "3", e2e::vmatrace_bin()});
+    argv.insert(argv.end(), args.begin(), args.end());
+    return e2e::run_command(argv);
+  };
+  // Another user's (root's), running: it exists, and is not the user's.
+  e2e::Subprocess roots({"sleep", "60"});
+  const std::string root_pid = std::to_string(roots.pid());
+  for (int i = 0; i < 500 && e2e::process_state(roots.pid()) != 'S'; i++) ::usleep(10'000);
+  ASSERT_EQ(::kill(roots.pid(), 0), 0) << "the other user's process is not there";
+  auto refused = vmatrace_as_user({"trace", "--faults=off", "-p", root_pid});
+  EXPECT_NE(refused.status, 0) << e2e::describe(refused);
+  EXPECT_NE(refused.status, 128 + SIGINT) << "it traced until interrupted\n" << e2e::describe(refused);
+  EXPECT_EQ(e2e::count_lines(refused.err), 1u) << e2e::describe(refused);
+  EXPECT_NE(refused.err.find("not allowed to trace pid " + root_pid + ": it belongs to uid 0, you are uid 65534"),
+            std::string::npos)
+      << e2e::describe(refused);
+  EXPECT_EQ(::kill(roots.pid(), 0), 0) << "the refused process was harmed";
+
+  // The user's own: traced; its layout at the attach is /proc's.
+  e2e::Subprocess own({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "60"});
+  const std::string own_pid = std::to_string(own.pid());
+  for (int i = 0; i < 500 && e2e::process_state(own.pid()) != 'S'; i++) ::usleep(10'000);
+  ::usleep(100'000);  // sleep has exec'd and mapped what it maps
+  e2e::TempDir dir;
+  ASSERT_EQ(::chown(dir.path().c_str(), 65534, 65534), 0) << std::strerror(errno);
+  const std::string rec = dir.file("own.vmat");
+  auto allowed = vmatrace_as_user({"record", "--faults=off", "-o", rec, "-p", own_pid});
+  EXPECT_EQ(allowed.status, 128 + SIGINT) << "traced until interrupted\n" << e2e::describe(allowed);
+  EXPECT_EQ(allowed.err.find("not allowed"), std::string::npos) << e2e::describe(allowed);
+  const auto maps = e2e::read_file("/proc/" + own_pid + "/maps");
+  ASSERT_TRUE(maps) << "the user's process ended";
+  auto replay = e2e::run_command(e2e::vmatrace_argv({"replay", rec, "--maps", "--pid", own_pid}));
+  ASSERT_EQ(replay.status, 0) << e2e::describe(replay);
+  // The replayed events, then "# maps of PID (sleep)" and the layout at the end.
+  const size_t at = replay.out.find("# maps of " + own_pid + " ");
+  ASSERT_NE(at, std::string::npos) << e2e::describe(replay);
+  const std::string body = replay.out.substr(replay.out.find('\n', at) + 1);
+  EXPECT_EQ(body, *maps) << e2e::diff_lines(*maps, body, "/proc/" + own_pid + "/maps", "replay --maps");
 }
 
 }  // namespace

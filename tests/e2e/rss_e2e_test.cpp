@@ -248,30 +248,16 @@ TEST(Rss, ReportNamesTheCallSitesThatGrewResidentMemory) {
 
 namespace {
 
-uint64_t status_kib(pid_t pid, const std::string& key) {
-  auto status = e2e::read_file("/proc/" + std::to_string(pid) + "/status").value_or("");
-  auto at = status.find(key + ":");
-  return at == std::string::npos ? 0 : std::strtoull(status.c_str() + at + key.size() + 1, nullptr, 10);
-}
-
-uint64_t frame_kib(const std::string& frame, const std::string& key) {
-  auto at = frame.find(" " + key + " ");
-  return at == std::string::npos ? ~uint64_t{0} : std::strtoull(frame.c_str() + at + key.size() + 2, nullptr, 10);
-}
-
 // top --batch: one frame of a process stopped at a checkpoint, against its
 // /proc/PID/status (VmSize exactly, VmRSS within 1%).
 TEST(Top, BatchFrameOfAStoppedProcessMatchesProc) {
   e2e::Subprocess w({e2e::workload("checkpoints"), "merge"});
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!e2e::fully_stopped(w.pid()) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ASSERT_TRUE(e2e::fully_stopped(w.pid())) << "checkpoints did not stop";
+  ASSERT_TRUE(e2e::wait_fully_stopped(w.pid())) << "checkpoints did not stop";
   auto r =
       e2e::run_command(e2e::vmatrace_argv({"top", "--batch", "--refresh", "300ms", "-p", std::to_string(w.pid())}));
   ASSERT_EQ(r.status, 0) << e2e::describe(r);
-  const uint64_t vsz = frame_kib(r.out, "VSZ"), rss = frame_kib(r.out, "RSS");
-  const uint64_t vm_size = status_kib(w.pid(), "VmSize"), vm_rss = status_kib(w.pid(), "VmRSS");
+  const uint64_t vsz = e2e::top_frame_kib(r.out, "VSZ"), rss = e2e::top_frame_kib(r.out, "RSS");
+  const uint64_t vm_size = e2e::status_kib(w.pid(), "VmSize"), vm_rss = e2e::status_kib(w.pid(), "VmRSS");
   EXPECT_EQ(vsz, vm_size) << r.out;
   EXPECT_LE(std::abs(static_cast<double>(rss) - static_cast<double>(vm_rss)), 0.01 * static_cast<double>(vm_rss))
       << "VmRSS " << vm_rss << " KiB\n"

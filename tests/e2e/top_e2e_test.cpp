@@ -23,24 +23,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-uint64_t status_kib(pid_t pid, const std::string& key) {
-  auto status = e2e::read_file("/proc/" + std::to_string(pid) + "/status").value_or("");
-  auto at = status.find(key + ":");
-  return at == std::string::npos ? 0 : std::strtoull(status.c_str() + at + key.size() + 1, nullptr, 10);
-}
-
-uint64_t frame_kib(const std::string& frame, const std::string& key) {
-  auto at = frame.find(" " + key + " ");
-  return at == std::string::npos ? ~uint64_t{0} : std::strtoull(frame.c_str() + at + key.size() + 2, nullptr, 10);
-}
-
 // The checkpoints workload stopped at its first checkpoint (nothing changes).
 struct StoppedWorkload {
-  StoppedWorkload() : w({e2e::workload("checkpoints"), "merge"}) {
-    auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (!e2e::fully_stopped(w.pid()) && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(5ms);
-  }
+  StoppedWorkload() : w({e2e::workload("checkpoints"), "merge"}) { e2e::wait_fully_stopped(w.pid()); }
   ~StoppedWorkload() {
     ::kill(w.pid(), SIGCONT);
     w.wait();
@@ -59,8 +44,8 @@ TEST(Top, RecordsWhileShowingAndReplaysInTheSameView) {
   auto live = e2e::run_command(
       e2e::vmatrace_argv({"top", "--batch", "--refresh", "300ms", "-o", rec, "-p", std::to_string(pid)}));
   ASSERT_EQ(live.status, 0) << e2e::describe(live);
-  const uint64_t vm_size = status_kib(pid, "VmSize"), vm_rss = status_kib(pid, "VmRSS");
-  EXPECT_EQ(frame_kib(live.out, "VSZ"), vm_size) << live.out;
+  const uint64_t vm_size = e2e::status_kib(pid, "VmSize"), vm_rss = e2e::status_kib(pid, "VmRSS");
+  EXPECT_EQ(e2e::top_frame_kib(live.out, "VSZ"), vm_size) << live.out;
   EXPECT_NE(live.out.find("recording to " + rec), std::string::npos) << live.out;
 
   // The recording is whole (its trailer written at the end) and has the residency.
@@ -71,12 +56,12 @@ TEST(Top, RecordsWhileShowingAndReplaysInTheSameView) {
   auto replayed = e2e::run_command(e2e::vmatrace_argv({"replay", rec, "--top", "--batch", "--refresh", "300ms"}));
   ASSERT_EQ(replayed.status, 0) << e2e::describe(replayed);
   EXPECT_NE(replayed.out.find("replay x1"), std::string::npos) << replayed.out;
-  EXPECT_EQ(frame_kib(replayed.out, "VSZ"), vm_size) << replayed.out;
-  const uint64_t rss = frame_kib(replayed.out, "RSS");
+  EXPECT_EQ(e2e::top_frame_kib(replayed.out, "VSZ"), vm_size) << replayed.out;
+  const uint64_t rss = e2e::top_frame_kib(replayed.out, "RSS");
   EXPECT_LE(std::abs(static_cast<double>(rss) - static_cast<double>(vm_rss)), 0.01 * static_cast<double>(vm_rss))
       << "VmRSS " << vm_rss << " KiB\n"
       << replayed.out;
-  EXPECT_EQ(rss, frame_kib(live.out, "RSS")) << "live:\n" << live.out << "\nreplayed:\n" << replayed.out;
+  EXPECT_EQ(rss, e2e::top_frame_kib(live.out, "RSS")) << "live:\n" << live.out << "\nreplayed:\n" << replayed.out;
 
   // Several frames at 4 times the speed (50 ms of the recording's time
   // apart; it is over 300 ms long): the same layout in each.

@@ -19,18 +19,6 @@ namespace {
 
 constexpr uint32_t kPid = 10;
 
-std::vector<std::byte> store(uint64_t ts, uint32_t tid, uint64_t key, uint64_t start, uint64_t end) {
-  vmat_vma_kernel_event e{};
-  e.hdr = make_header(VMAT_EV_VMA_KERNEL, ts, kPid, tid, "t");
-  e.hdr.size = sizeof(e);
-  e.source = VMAT_VMAK_MAPLE_TREE;
-  e.index = start;
-  e.last = end - 1;
-  e.vma_key = key;
-  e.vma = kinfo(start, end);
-  return bytes_of(e);
-}
-
 std::vector<std::byte> mmap_rec(uint64_t enter, uint64_t exit, uint64_t addr, uint64_t len, vmat_vma_info k) {
   vmat_syscall_event e = mmap_event(kPid, exit, addr, len, k);
   e.enter_ts = enter;
@@ -56,7 +44,7 @@ TEST(ProcessorKernelView, StoresInsideTheSyscallGiveItsChangesTheirSource) {
   Collect c;
   start(p, c, "raw_tracepoint");
   // vma_merge_new_range(): prev stored again over its range and the new page.
-  p.apply(decode(store(105, kPid, 0xabc, 0x10000, 0x14000)), &c);
+  p.apply(decode(vma_store_rec(105, kPid, kPid, 0xabc, 0x10000, 0x14000)), &c);
   p.apply(decode(mmap_rec(100, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000))), &c);
   ASSERT_EQ(c.changes.size(), 1u);
   EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kMerge);
@@ -69,9 +57,9 @@ TEST(ProcessorKernelView, StoresOfOtherThreadsOrOutsideTheSyscallAreNotItsOwn) {
   Processor p;
   Collect c;
   start(p, c, "raw_tracepoint");
-  p.apply(decode(store(50, kPid, 0xdead, 0x40000, 0x41000)), &c);       // before the enter
-  p.apply(decode(store(105, kPid + 1, 0xbeef, 0x50000, 0x51000)), &c);  // another thread
-  p.apply(decode(store(105, kPid, 0xabc, 0x10000, 0x14000)), &c);
+  p.apply(decode(vma_store_rec(50, kPid, kPid, 0xdead, 0x40000, 0x41000)), &c);       // before the enter
+  p.apply(decode(vma_store_rec(105, kPid, kPid + 1, 0xbeef, 0x50000, 0x51000)), &c);  // another thread
+  p.apply(decode(vma_store_rec(105, kPid, kPid, 0xabc, 0x10000, 0x14000)), &c);
   p.apply(decode(mmap_rec(100, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000))), &c);
   ASSERT_EQ(c.changes.size(), 1u) << "only the merge: the other stores are not this mmap's";
   EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kMerge);
@@ -83,7 +71,7 @@ TEST(ProcessorKernelView, InferOnlyIgnoresTheStores) {
   p.set_infer_only(true);
   Collect c;
   start(p, c, "raw_tracepoint");
-  p.apply(decode(store(105, kPid, 0xabc, 0x10000, 0x14000)), &c);
+  p.apply(decode(vma_store_rec(105, kPid, kPid, 0xabc, 0x10000, 0x14000)), &c);
   p.apply(decode(mmap_rec(100, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000))), &c);
   ASSERT_EQ(c.changes.size(), 1u);
   EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kMerge);
@@ -92,7 +80,7 @@ TEST(ProcessorKernelView, InferOnlyIgnoresTheStores) {
 }
 
 TEST(ProcessorKernelView, TruncatedStoreRecordIsRejected) {
-  auto b = store(105, kPid, 1, 0x10000, 0x11000);
+  auto b = vma_store_rec(105, kPid, kPid, 1, 0x10000, 0x11000);
   b.resize(sizeof(vmat_hdr) + 8);
   uint32_t size = static_cast<uint32_t>(b.size());
   std::memcpy(b.data() + offsetof(vmat_hdr, size), &size, sizeof(size));
@@ -108,7 +96,7 @@ TEST(ProcessorKernelView, FexitSyscallsTakeTheStoresSinceTheThreadsLastSyscall) 
   Collect c;
   p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.syscalls", "fentry"})), &c);
   start(p, c, "raw_tracepoint");
-  p.apply(decode(store(105, kPid, 0xabc, 0x10000, 0x14000)), &c);
+  p.apply(decode(vma_store_rec(105, kPid, kPid, 0xabc, 0x10000, 0x14000)), &c);
   p.apply(decode(mmap_rec(110, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000))), &c);
   ASSERT_EQ(c.changes.size(), 1u);
   EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kMerge);
@@ -122,8 +110,8 @@ TEST(ProcessorKernelView, AStoreOfTheNextSyscallWaitsForIt) {
   Processor p;
   Collect c;
   start(p, c, "raw_tracepoint");
-  p.apply(decode(store(105, kPid, 0xabc, 0x10000, 0x14000)), &c);
-  p.apply(decode(store(125, kPid, 0xdef, 0x20000, 0x21000)), &c);  // the second mmap's
+  p.apply(decode(vma_store_rec(105, kPid, kPid, 0xabc, 0x10000, 0x14000)), &c);
+  p.apply(decode(vma_store_rec(125, kPid, kPid, 0xdef, 0x20000, 0x21000)), &c);  // the second mmap's
   p.apply(decode(mmap_rec(100, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000))), &c);
   ASSERT_EQ(c.changes.size(), 1u);
   EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kMerge);
@@ -145,7 +133,7 @@ TEST(ProcessorKernelView, ASinkThatReadsNoChangesGetsTheLayoutsOnly) {
   Processor p;
   LayoutsOnly quiet;
   start(p, quiet, "raw_tracepoint");
-  p.apply(decode(store(105, kPid, 0xabc, 0x10000, 0x14000)), &quiet);
+  p.apply(decode(vma_store_rec(105, kPid, kPid, 0xabc, 0x10000, 0x14000)), &quiet);
   p.apply(decode(mmap_rec(100, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000))), &quiet);
   EXPECT_TRUE(quiet.changes.empty());
   EXPECT_EQ(p.stats().kernel_stores, 1u);
@@ -156,7 +144,7 @@ TEST(ProcessorKernelView, ASinkThatReadsNoChangesGetsTheLayoutsOnly) {
   EXPECT_EQ(st->layout.vmas()[0].end, 0x14000u);
 
   Collect c;
-  p.apply(decode(store(125, kPid, 0xdef, 0x20000, 0x21000)), &c);
+  p.apply(decode(vma_store_rec(125, kPid, kPid, 0xdef, 0x20000, 0x21000)), &c);
   p.apply(decode(mmap_rec(120, 130, 0x20000, 0x1000, kinfo(0x20000, 0x21000))), &c);
   ASSERT_EQ(c.changes.size(), 1u);
   EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kNew);
@@ -186,7 +174,7 @@ TEST(ProcessorKernelView, TheStoresOfAnExecAreNotTheNextSyscalls) {
   Collect c;
   p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.syscalls", "fentry"})), &c);
   start(p, c, "raw_tracepoint");
-  p.apply(decode(store(95, kPid, 0x57ac, 0x7fff0000, 0x7fff1000)), &c);  // exec's stack
+  p.apply(decode(vma_store_rec(95, kPid, kPid, 0x57ac, 0x7fff0000, 0x7fff1000)), &c);  // exec's stack
   vmat_exec_event ex{};
   ex.hdr = make_header(VMAT_EV_EXEC, 97, kPid, kPid, "t");
   ex.hdr.size = sizeof(ex);
@@ -202,7 +190,7 @@ TEST(ProcessorKernelView, TheStoresOfAnExecAreNotTheNextSyscalls) {
   l.vmas = {v};
   p.apply(decode(encode_layout(make_header(VMAT_REC_LAYOUT, 98, kPid, kPid, "t"), l)), &c);
   c.changes.clear();
-  p.apply(decode(store(105, kPid, 0xabc, 0x10000, 0x14000)), &c);
+  p.apply(decode(vma_store_rec(105, kPid, kPid, 0xabc, 0x10000, 0x14000)), &c);
   p.apply(decode(mmap_rec(110, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000))), &c);
   ASSERT_EQ(c.changes.size(), 1u) << "only the merge: the exec's store is not the mmap's";
   EXPECT_EQ(c.changes[0].kind, VmaChangeKind::kMerge);
@@ -250,7 +238,7 @@ TEST(ProcessorKernelView, SyscallWithoutVmaTakesBoundsFromItsStore) {
   p.apply(decode(encode_note(make_header(VMAT_REC_NOTE, 1, 0, 0, "vmatrace"), {"attach.vma", "raw_tracepoint"})),
           nullptr);
   p.apply(decode(layout_rec(kPid, 2, {anon(0x10000, 0x13000)})), nullptr);
-  p.apply(decode(store(105, kPid, 0xabc, 0x13000, 0x14000)), nullptr);  // a VMA of its own
+  p.apply(decode(vma_store_rec(105, kPid, kPid, 0xabc, 0x13000, 0x14000)), nullptr);  // a VMA of its own
   p.apply(decode(mmap_rec(100, 110, 0x13000, 0x1000, {})), nullptr);
   const auto& l = p.process(kPid)->layout;
   ASSERT_NE(l.find(0x13000), nullptr);
@@ -330,7 +318,7 @@ TEST(ProcessorKernelView, SyscallWithoutVmaUndoesAMergeNextToAStoredSplit) {
   Vma stack = anon(0x10000, 0x18000, kRW | VM_NOHUGEPAGE);
   Vma buffer = anon(0x18000, 0x20000);
   p.apply(decode(layout_rec(kPid, 2, {stack, buffer})), nullptr);
-  p.apply(decode(store(105, kPid, 0xb0f, 0x19000, 0x20000)), nullptr);
+  p.apply(decode(vma_store_rec(105, kPid, kPid, 0xb0f, 0x19000, 0x20000)), nullptr);
   vmat_syscall_event e{};
   e.hdr = make_header(VMAT_EV_SYSCALL, 110, kPid, kPid, "t");
   e.sys = VMAT_SYS_MADVISE;

@@ -46,18 +46,6 @@ std::vector<std::byte> carrying(const vmat_syscall_event& sys, const std::vector
   return b;
 }
 
-std::vector<std::byte> separate(uint64_t ts, uint64_t key, uint64_t start, uint64_t end) {
-  vmat_vma_kernel_event e{};
-  e.hdr = make_header(VMAT_EV_VMA_KERNEL, ts, kPid, kPid, "t");
-  e.hdr.size = sizeof(e);
-  e.source = VMAT_VMAK_MAPLE_TREE;
-  e.index = start;
-  e.last = end - 1;
-  e.vma_key = key;
-  e.vma = kinfo(start, end);
-  return bytes_of(e);
-}
-
 vmat_syscall_event mmap_at(uint64_t enter, uint64_t exit, uint64_t addr, uint64_t len, vmat_vma_info k = {}) {
   vmat_syscall_event e = mmap_event(kPid, exit, addr, len, k);
   e.enter_ts = enter;
@@ -150,7 +138,7 @@ TEST(SyscallStoresRecord, CarriedStoresFoldLikeSeparateOnes) {
   carried.apply(decode(carrying(mmap_at(100, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000)),
                                 {store_of(0xabc, 0x10000, 0x14000)})),
                 &cc);
-  apart.apply(decode(separate(105, 0xabc, 0x10000, 0x14000)), &ca);
+  apart.apply(decode(vma_store_rec(105, kPid, kPid, 0xabc, 0x10000, 0x14000)), &ca);
   apart.apply(decode(bytes_of(mmap_at(100, 110, 0x13000, 0x1000, kinfo(0x10000, 0x14000)))), &ca);
   ASSERT_EQ(cc.changes.size(), 1u);
   ASSERT_EQ(ca.changes.size(), 1u);
@@ -170,7 +158,7 @@ TEST(SyscallStoresRecord, CarriedStoresFoldLikeSeparateOnes) {
 TEST(SyscallStoresRecord, StoresPastTheBoundComeAfterTheCarriedOnes) {
   Processor p;
   start(p, nullptr);
-  p.apply(decode(separate(106, 0xdef, 0x13000, 0x14000)), nullptr);
+  p.apply(decode(vma_store_rec(106, kPid, kPid, 0xdef, 0x13000, 0x14000)), nullptr);
   p.apply(decode(carrying(mmap_at(100, 110, 0x13000, 0x1000), {store_of(0xabc, 0x10000, 0x14000)})), nullptr);
   const auto& l = p.process(kPid)->layout;
   ASSERT_NE(l.find(0x13000), nullptr);

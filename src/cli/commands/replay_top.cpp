@@ -6,7 +6,6 @@
 
 #include <time.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -116,12 +115,8 @@ int run_replay_top(const ReplayOptions& opts) {
   // The played clock starts at the recording's time origin (when tracing began).
   ReplayFeed feed(reader, pipeline, opts.speed, base);
   pipeline.on_malloc_growth([&](const DecodedRecord&, const MallocGrowth& g) { feed.malloc_.add(g); });
-  TopScreenOptions so;
-  so.refresh_ns = std::max<uint64_t>(parse_interval(opts.top_refresh), 50'000'000);
-  so.batch = opts.top_batch;
-  so.frames = opts.top_frames;
-  so.width = opts.top_width;
-  so.height = opts.top_height;
+  TopScreenOptions so =
+      top_screen_options(opts.top_refresh, opts.top_batch, opts.top_frames, opts.top_width, opts.top_height);
   // --pid, or the process attached to, else the first one in the stream.
   so.main_pid = opts.print.pid.value_or(reader.header().pids.empty() ? 0 : reader.header().pids[0]);
   const int status = run_top_screen(view, lineage, pipeline.processor(), feed, so);

@@ -4,7 +4,6 @@
 // The frames themselves are report/top_view.*, the screen and its keys
 // top_screen.*; this file starts the session that feeds them.
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -53,12 +52,7 @@ int run_top(TopArgs& a) {
   if (a.pid && !a.command.empty()) throw UserError("give either -p PID or -- CMD, not both");
   if (!a.pid && a.command.empty()) throw UserError("nothing to watch: give -p PID or -- CMD ARGS");
   if (!a.batch) require_terminal("top");
-  TopScreenOptions so;
-  so.refresh_ns = std::max<uint64_t>(parse_interval(a.refresh), 50'000'000);
-  so.batch = a.batch;
-  so.frames = a.frames;
-  so.width = a.width;
-  so.height = a.height;
+  TopScreenOptions so = top_screen_options(a.refresh, a.batch, a.frames, a.width, a.height);
   TraceOptions o;
   o.quiet = true;
   o.summary = false;

@@ -14,6 +14,7 @@
 #include "report/lineage.h"
 #include "report/top_view.h"
 #include "util/errors.h"
+#include "util/time.h"
 
 namespace vmatrace {
 namespace {
@@ -63,6 +64,16 @@ std::vector<std::string> split_lines(const std::string& text) {
 }
 
 }  // namespace
+
+TopScreenOptions top_screen_options(const std::string& refresh, bool batch, int frames, size_t width, size_t height) {
+  TopScreenOptions so;
+  so.refresh_ns = std::max<uint64_t>(parse_interval(refresh), 50'000'000);
+  so.batch = batch;
+  so.frames = frames;
+  so.width = width;
+  so.height = height;
+  return so;
+}
 
 void require_terminal(const char* what) {
   if (!::isatty(STDOUT_FILENO))

@@ -5,6 +5,7 @@
 // Whatever feeds it runs the one Pipeline; TopView and LineageLog are sinks
 // of it.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -43,6 +44,10 @@ struct TopScreenOptions {
   int frames = 1;         // with batch
   size_t width = 160, height = 50;
 };
+
+// The options `top` and `replay --top` share: --refresh (at least 50 ms),
+// --batch, --frames, --width, --height. main_pid is the caller's.
+TopScreenOptions top_screen_options(const std::string& refresh, bool batch, int frames, size_t width, size_t height);
 
 // Runs the view until q, Ctrl-C (SIGINT, SIGTERM, SIGHUP), or with batch
 // the last frame. Returns the exit status.

@@ -72,7 +72,9 @@ void add_trace_options(CLI::App* sub, TraceArgs& a) {
   sub->add_flag("--bpf-stats", o.loader.bpf_stats,
                 "count each BPF program's runs and run time (BPF_ENABLE_STATS) and print them with the summary "
                 "(with --json also as a final bpf_stats object)");
-  sub->add_flag("-v,--verbose", o.loader.verbose, "show libbpf's messages");
+  sub->add_flag("-v,--verbose", o.loader.verbose,
+                "show libbpf's messages, and each process not followed because it exited before its ptrace permission "
+                "was checked");
   sub->add_option("-u,--user", o.user,
                   "run -- CMD as this user (default under sudo: the invoking user, from SUDO_UID/SUDO_GID)");
   sub->add_option("command", o.command, "command to run traced (after --)");

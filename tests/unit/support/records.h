@@ -77,6 +77,21 @@ inline std::vector<std::byte> layout_rec(uint32_t pid, uint64_t ts, std::vector<
   return encode_layout(make_header(VMAT_REC_LAYOUT, ts, pid, pid, comm), l);
 }
 
+// A store into the VMA tree (maple_tree ma_write) as a record of its own:
+// thread tid of process pid stored VMA vma_key over [start, end) at ts.
+inline std::vector<std::byte> vma_store_rec(uint64_t ts, uint32_t pid, uint32_t tid, uint64_t key, uint64_t start,
+                                            uint64_t end) {
+  vmat_vma_kernel_event e{};
+  e.hdr = make_header(VMAT_EV_VMA_KERNEL, ts, pid, tid, "t");
+  e.hdr.size = sizeof(e);
+  e.source = VMAT_VMAK_MAPLE_TREE;
+  e.index = start;
+  e.last = end - 1;
+  e.vma_key = key;
+  e.vma = kinfo(start, end);
+  return bytes_of(e);
+}
+
 // mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) returning addr.
 inline vmat_syscall_event mmap_event(uint32_t pid, uint64_t ts, uint64_t addr, uint64_t len, vmat_vma_info kernel = {},
                                      std::string_view comm = "t") {
