@@ -19,8 +19,9 @@ struct StackFrame {
   std::string function;  // demangled symbol (C++), else the symbol
   uint64_t offset = 0;   // pc - symbol start
   std::string module;    // path of the mapped object holding pc; empty: none
-  std::string file;      // source file, when debug info has it
+  std::string file;      // source file, when debug info has it (looked up only for frames shown)
   int line = 0;
+  bool activation = false;  // pc is where the thread was (innermost or signal frame), not a return address
 };
 
 // The allocator entry point a symbol is, by its public name ("malloc",

@@ -13,8 +13,10 @@ namespace vmatrace {
 
 class Pipeline::MallocStage : public Stage {
  public:
-  MallocStage(bool live, std::shared_ptr<UnwinderCache> unwinders, const std::vector<GrowthListener>& listeners)
-      : tracker_(unwinders ? std::move(unwinders) : std::make_shared<UnwinderCache>(live)), listeners_(listeners) {}
+  MallocStage(bool live, bool all_source_lines, std::shared_ptr<UnwinderCache> unwinders,
+              const std::vector<GrowthListener>& listeners)
+      : tracker_(unwinders ? std::move(unwinders) : std::make_shared<UnwinderCache>(live), all_source_lines),
+        listeners_(listeners) {}
   void before_apply(const DecodedRecord& rec, const Processor& proc) override { tracker_.before_apply(rec, proc); }
   void after_apply(const DecodedRecord& rec, const Processor& proc) override {
     if (auto g = tracker_.after_apply(rec, proc))
@@ -50,9 +52,9 @@ class Pipeline::RssStage : public Stage {
 Pipeline::Pipeline() = default;
 Pipeline::~Pipeline() = default;
 
-void Pipeline::enable_malloc(bool live, std::shared_ptr<UnwinderCache> unwinders) {
+void Pipeline::enable_malloc(bool live, bool all_source_lines, std::shared_ptr<UnwinderCache> unwinders) {
   if (malloc_) return;
-  malloc_ = std::make_unique<MallocStage>(live, std::move(unwinders), growth_listeners_);
+  malloc_ = std::make_unique<MallocStage>(live, all_source_lines, std::move(unwinders), growth_listeners_);
   stages_.insert(stages_.begin(), malloc_.get());
 }
 

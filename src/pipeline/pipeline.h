@@ -84,7 +84,10 @@ class Pipeline {
   // exist (their files are opened through /proc/PID/root). Runs first of
   // the stages; listeners hear each growth in the order added. unwinders:
   // shared with the recorder's StackFreezer (null: its own).
-  void enable_malloc(bool live, std::shared_ptr<UnwinderCache> unwinders = nullptr);
+  // all_source_lines: every frame's file:line is looked up (JSON, exports);
+  // false: only the call site's (text output and the summaries show no
+  // other, and libdw then reads a module's DWARF only for a call site in it).
+  void enable_malloc(bool live, bool all_source_lines = true, std::shared_ptr<UnwinderCache> unwinders = nullptr);
   bool malloc_enabled() const { return malloc_ != nullptr; }
   void on_malloc_growth(GrowthListener f) { growth_listeners_.push_back(std::move(f)); }
   // The residency stage (RssModel): resident pages per process from the

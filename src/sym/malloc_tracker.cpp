@@ -39,17 +39,18 @@ void MallocTracker::before_apply(const DecodedRecord& rec, const Processor& proc
 
 std::vector<StackFrame> MallocTracker::frames_of(const DecodedRecord& rec, const ProcessState& p) {
   Unwinder& u = unwinders_->for_process(p);
+  const auto lines = all_source_lines_ ? Unwinder::SourceLines::kAll : Unwinder::SourceLines::kNone;
   if (rec.type == VMAT_REC_STACK_FRAMES) {
     std::vector<uint64_t> pcs(rec.frames.nframes);
     for (size_t i = 0; i < pcs.size(); i++) pcs[i] = ustack_frame_pc(rec, i);
-    return u.symbolize(pcs);
+    return u.symbolize(pcs, lines);
   }
   StackSample s;
   s.pid = rec.hdr.pid;
   s.tid = rec.hdr.tid;
   for (int i = 0; i < VMAT_UREGS; i++) s.regs[i] = rec.ustack.regs[i];
   s.stack = rec.stack;
-  return u.unwind(s);
+  return u.unwind(s, 64, lines);
 }
 
 std::optional<MallocGrowth> MallocTracker::after_apply(const DecodedRecord& rec, const Processor& proc) {
@@ -109,6 +110,8 @@ std::optional<MallocGrowth> MallocTracker::after_apply(const DecodedRecord& rec,
   }
   g.stack = frames_of(rec, *st);
   g.attribution = attribute(g.stack);
+  if (!all_source_lines_ && g.attribution.call_site && *g.attribution.call_site < g.stack.size())
+    unwinders_->for_process(*st).add_source_line(g.stack[*g.attribution.call_site]);
   return g;
 }
 

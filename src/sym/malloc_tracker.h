@@ -23,9 +23,14 @@ class MallocTracker {
  public:
   // live: the traced processes exist, so open their files through
   // /proc/PID/root (containers); a recording opens the paths as they are.
-  explicit MallocTracker(bool live) : unwinders_(std::make_shared<UnwinderCache>(live)) {}
+  // all_source_lines: every frame gets its file:line (JSON, pprof);
+  // otherwise only the call site does (text and the summary show no other),
+  // and a module's DWARF is read only when a call site lies in it.
+  explicit MallocTracker(bool live, bool all_source_lines = true)
+      : all_source_lines_(all_source_lines), unwinders_(std::make_shared<UnwinderCache>(live)) {}
   // Sharing the unwinders with the recorder's StackFreezer (live).
-  explicit MallocTracker(std::shared_ptr<UnwinderCache> unwinders) : unwinders_(std::move(unwinders)) {}
+  explicit MallocTracker(std::shared_ptr<UnwinderCache> unwinders, bool all_source_lines = true)
+      : all_source_lines_(all_source_lines), unwinders_(std::move(unwinders)) {}
 
   // Call with every record, before and after the Processor applies it.
   void before_apply(const DecodedRecord& rec, const Processor& proc);
@@ -40,6 +45,7 @@ class MallocTracker {
   };
   std::vector<StackFrame> frames_of(const DecodedRecord& rec, const ProcessState& p);
 
+  bool all_source_lines_;
   std::map<uint32_t, Pending> pending_;  // by tid
   std::shared_ptr<UnwinderCache> unwinders_;
 };

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <unordered_map>
 
 namespace vmatrace {
@@ -19,6 +21,94 @@ const Dwfl_Callbacks kCallbacks = {
     .find_debuginfo = dwfl_standard_find_debuginfo,
     .section_address = dwfl_offline_section_address,
     .debuginfo_path = &g_debuginfo_path,
+};
+
+// dwfl_module_getsrc() finds the compile unit through .debug_aranges,
+// which clang does not emit unless asked (-gdwarf-aranges): then ask each
+// compile unit whether its ranges hold the address.
+void source_from_cu_ranges(Dwfl_Module* mod, uint64_t addr, std::string& file_out, int& line_out) {
+  Dwarf_Addr bias = 0;
+  for (Dwarf_Die* cu = dwfl_module_nextcu(mod, nullptr, &bias); cu; cu = dwfl_module_nextcu(mod, cu, &bias)) {
+    if (dwarf_haspc(cu, addr - bias) != 1) continue;
+    Dwarf_Line* line = dwarf_getsrc_die(cu, addr - bias);
+    int lineno = 0;
+    const char* file = line ? dwarf_linesrc(line, nullptr, nullptr) : nullptr;
+    if (file && dwarf_lineno(line, &lineno) == 0) {
+      file_out = file;
+      line_out = lineno;
+    }
+    return;
+  }
+}
+
+void source_line(Dwfl_Module* mod, uint64_t lookup, std::string& file_out, int& line_out) {
+  if (Dwfl_Line* line = dwfl_module_getsrc(mod, lookup)) {
+    int lineno = 0;
+    if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
+      file_out = file;
+      line_out = lineno;
+    }
+  } else {
+    source_from_cu_ranges(mod, lookup, file_out, line_out);
+  }
+}
+
+// Source lines through one Dwfl per object file for the whole run. A
+// process's Unwinder is rebuilt whenever its set of mapped objects changes
+// (each dlopen, each exec), and libdw reads and inflates a module's DWARF
+// once per Dwfl (about 0.5 s for libc's separate debug info): through this
+// one, once per run, and only for an object a shown frame lies in.
+class SourceIndex {
+ public:
+  static SourceIndex& instance() {
+    static SourceIndex index;
+    return index;
+  }
+  // file:line of `addr` in the object opened from `file`, mapped so that its
+  // lowest address is `low` (the process's module as libdw reported it).
+  // Nothing when the file cannot be opened again (a live process's
+  // /proc/PID/root path after it exited): the caller asks its own Dwfl.
+  std::optional<std::pair<std::string, int>> lookup(const std::string& file, uint64_t low, uint64_t addr) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto [it, fresh] = objects_.try_emplace(file);
+    Object& o = it->second;
+    if (fresh) open(o, file);
+    if (!o.mod) {
+      objects_.erase(it);  // may open once the path is back (a later process)
+      return std::nullopt;
+    }
+    const uint64_t at = addr - low + o.low;
+    auto l = o.lines.find(at);
+    if (l != o.lines.end()) return l->second;
+    if (o.lines.size() > 65536) o.lines.clear();
+    std::pair<std::string, int> fl;
+    source_line(o.mod, at, fl.first, fl.second);
+    return o.lines.emplace(at, std::move(fl)).first->second;
+  }
+
+ private:
+  struct DwflDeleter {
+    void operator()(Dwfl* d) const { dwfl_end(d); }
+  };
+  struct Object {
+    std::unique_ptr<Dwfl, DwflDeleter> dwfl;
+    Dwfl_Module* mod = nullptr;
+    uint64_t low = 0;
+    std::unordered_map<uint64_t, std::pair<std::string, int>> lines;
+  };
+  static void open(Object& o, const std::string& file) {
+    o.dwfl.reset(dwfl_begin(&kCallbacks));
+    if (!o.dwfl) return;
+    dwfl_report_begin(o.dwfl.get());
+    o.mod = dwfl_report_elf(o.dwfl.get(), file.c_str(), file.c_str(), -1, 0, false);
+    dwfl_report_end(o.dwfl.get(), nullptr, nullptr);
+    Dwarf_Addr low = 0;
+    if (o.mod) dwfl_module_info(o.mod, nullptr, &low, nullptr, nullptr, nullptr, nullptr, nullptr);
+    o.low = low;
+  }
+
+  std::mutex mu_;
+  std::map<std::string, Object> objects_;  // by the file libdw opened
 };
 
 }  // namespace
@@ -124,9 +214,31 @@ struct Unwinder::State {
     return f;
   }
 
+  // Source lines by lookup address (pc, or pc - 1 for a return address).
+  std::unordered_map<uint64_t, std::pair<std::string, int>> lines;
+
+  const std::pair<std::string, int>& source_line_cached(uint64_t lookup) {
+    auto it = lines.find(lookup);
+    if (it != lines.end()) return it->second;
+    if (lines.size() > 65536) lines.clear();
+    std::pair<std::string, int> fl;
+    if (Dwfl_Module* mod = dwfl_addrmodule(dwfl.get(), lookup)) {
+      Dwarf_Addr low = 0;
+      const char* file = nullptr;
+      dwfl_module_info(mod, nullptr, &low, nullptr, nullptr, nullptr, &file, nullptr);
+      auto shared_fl = file ? SourceIndex::instance().lookup(file, low, lookup) : std::nullopt;
+      if (shared_fl)
+        fl = std::move(*shared_fl);
+      else
+        source_line(mod, lookup, fl.first, fl.second);
+    }
+    return lines.emplace(lookup, std::move(fl)).first->second;
+  }
+
   StackFrame symbolize(uint64_t pc, bool activation) {
     StackFrame f;
     f.pc = pc;
+    f.activation = activation;
     // A return address points after the call: look up the call itself.
     uint64_t lookup = activation ? pc : pc - 1;
     Dwfl_Module* mod = dwfl_addrmodule(dwfl.get(), lookup);
@@ -142,34 +254,7 @@ struct Unwinder::State {
       f.function = demangle(f.symbol.substr(0, f.symbol.find('@')));
       f.offset = off + (pc - lookup);
     }
-    if (Dwfl_Line* line = dwfl_module_getsrc(mod, lookup)) {
-      int lineno = 0;
-      if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
-        f.file = file;
-        f.line = lineno;
-      }
-    } else {
-      source_from_cu_ranges(mod, lookup, f);
-    }
     return f;
-  }
-
-  // dwfl_module_getsrc() finds the compile unit through .debug_aranges,
-  // which clang does not emit unless asked (-gdwarf-aranges): then ask each
-  // compile unit whether its ranges hold the address.
-  static void source_from_cu_ranges(Dwfl_Module* mod, uint64_t addr, StackFrame& f) {
-    Dwarf_Addr bias = 0;
-    for (Dwarf_Die* cu = dwfl_module_nextcu(mod, nullptr, &bias); cu; cu = dwfl_module_nextcu(mod, cu, &bias)) {
-      if (dwarf_haspc(cu, addr - bias) != 1) continue;
-      Dwarf_Line* line = dwarf_getsrc_die(cu, addr - bias);
-      int lineno = 0;
-      const char* file = line ? dwarf_linesrc(line, nullptr, nullptr) : nullptr;
-      if (file && dwarf_lineno(line, &lineno) == 0) {
-        f.file = file;
-        f.line = lineno;
-      }
-      return;
-    }
   }
 };
 
@@ -232,9 +317,16 @@ Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string
 
 Unwinder::~Unwinder() = default;
 
-std::vector<StackFrame> Unwinder::unwind(const StackSample& s, size_t max_frames) {
+void Unwinder::add_source_line(StackFrame& f) {
+  if (!state_->dwfl || !f.file.empty() || f.pc == 0) return;
+  const auto& [file, line] = state_->source_line_cached(f.activation ? f.pc : f.pc - 1);
+  f.file = file;
+  f.line = line;
+}
+
+std::vector<StackFrame> Unwinder::unwind(const StackSample& s, size_t max_frames, SourceLines lines) {
   if (!error_.empty() || max_frames == 0) return {};
-  return symbolize(unwind_pcs(s, max_frames));
+  return symbolize(unwind_pcs(s, max_frames), lines);
 }
 
 std::vector<uint64_t> Unwinder::unwind_pcs(const StackSample& s, size_t max_frames) {
@@ -253,7 +345,7 @@ std::vector<uint64_t> Unwinder::unwind_pcs(const StackSample& s, size_t max_fram
   return pcs;
 }
 
-std::vector<StackFrame> Unwinder::symbolize(std::span<const uint64_t> pcs) {
+std::vector<StackFrame> Unwinder::symbolize(std::span<const uint64_t> pcs, SourceLines lines) {
   std::vector<StackFrame> frames;
   frames.reserve(pcs.size());
   for (uint64_t pc : pcs) {
@@ -267,6 +359,8 @@ std::vector<StackFrame> Unwinder::symbolize(std::span<const uint64_t> pcs) {
       frames.back().pc = pc & ~VMAT_USTACK_PC_EXACT;
     }
   }
+  if (lines == SourceLines::kAll)
+    for (auto& f : frames) add_source_line(f);
   return frames;
 }
 

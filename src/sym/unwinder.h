@@ -2,7 +2,10 @@
 // Unwinds a user stack snapshot (registers + the top of the stack, copied by
 // BPF at a syscall) with elfutils libdw, from the binaries' CFI (.eh_frame /
 // .debug_frame), as perf --call-graph=dwarf does, and symbolizes each frame
-// (symbol, offset, file:line where debug info exists, C++ demangled).
+// (symbol, offset, C++ demangled). Source lines (file:line where debug info
+// exists) are looked up only for the frames asked for: the first lookup in
+// a module makes libdw read and inflate that module's whole DWARF (about
+// 0.5 s for libc's), which a frame nobody prints must not cost.
 //
 // One Unwinder per process: the ELF files of its mappings are opened once
 // and reused until the set of mapped objects changes (dlopen, exec).
@@ -72,8 +75,11 @@ class Unwinder {
   const std::vector<ModuleMapping>& modules() const { return modules_; }
   // Frames from the syscall outwards, at most max_frames. Frames that
   // cannot be symbolized keep their pc and module; the unwind stops where
-  // the CFI or the copied stack ends. Never throws for bad input.
-  std::vector<StackFrame> unwind(const StackSample& s, size_t max_frames = 64);
+  // the CFI or the copied stack ends. Never throws for bad input. With
+  // SourceLines::kNone no frame has its source line yet: add_source_line()
+  // looks up those of the frames that are shown.
+  enum class SourceLines { kAll, kNone };
+  std::vector<StackFrame> unwind(const StackSample& s, size_t max_frames = 64, SourceLines lines = SourceLines::kAll);
   // The same unwind, unsymbolized: each frame's pc, with
   // VMAT_USTACK_PC_EXACT set when it is the exact instruction (the innermost
   // frame, a signal frame) rather than a return address. What a recording
@@ -81,7 +87,10 @@ class Unwinder {
   std::vector<uint64_t> unwind_pcs(const StackSample& s, size_t max_frames = 64);
   // Symbolizes pcs as unwind_pcs() gives them (unwind() is
   // symbolize(unwind_pcs())).
-  std::vector<StackFrame> symbolize(std::span<const uint64_t> pcs);
+  std::vector<StackFrame> symbolize(std::span<const uint64_t> pcs, SourceLines lines = SourceLines::kAll);
+  // Fills f.file and f.line from the debug info of f's module, if it has
+  // any (f from this Unwinder's unwind() or symbolize()). Cached by address.
+  void add_source_line(StackFrame& f);
   // Why the Dwfl could not be set up, empty when it could.
   const std::string& error() const { return error_; }
 

@@ -82,7 +82,7 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
     // leaves it to replay and report.
     unwinders_ = std::make_shared<UnwinderCache>(/*live=*/true);
     if (recorder_ && !opts_.keep_stack_bytes) stack_freezer_ = std::make_unique<StackFreezer>(unwinders_);
-    if (opts_.print.events) pipeline_.enable_malloc(/*live=*/true, unwinders_);
+    if (opts_.print.events) pipeline_.enable_malloc(/*live=*/true, all_source_lines(), unwinders_);
   }
   tracer_ = std::make_unique<BpfTracer>(plan_, opts_.loader, [this](std::span<const std::byte> r) { handle(r); });
   attach_ns_ = monotonic_ns() - t0;
@@ -142,7 +142,7 @@ Session::~Session() = default;
 
 void Session::on_malloc_growth(std::function<void(const MallocGrowth&)> f) {
   on_growth_ = std::move(f);
-  if (malloc_report_ && on_growth_) pipeline_.enable_malloc(/*live=*/true, unwinders_);
+  if (malloc_report_ && on_growth_) pipeline_.enable_malloc(/*live=*/true, all_source_lines(), unwinders_);
 }
 
 std::map<std::string, uint64_t> Session::event_counts() const {

@@ -126,13 +126,16 @@ class Session {
   const FaultReport* fault_report() const { return fault_report_.get(); }
   // Every malloc_growth seen so far (--malloc=stack), else null.
   const MallocReport* malloc_report() const { return malloc_report_.get(); }
-  // Called with each malloc_growth as it is printed (tests).
+  // Called with each malloc_growth as it is printed (tests). Only the call
+  // site has its source line, unless the output is JSON (which shows all).
   void on_malloc_growth(std::function<void(const MallocGrowth&)> f);
   // --faults=summary: moves the kernel's aggregates of pid (all when
   // nullopt) into the report and deletes them from the maps.
   void collect_fault_summary(std::optional<uint32_t> pid = std::nullopt);
 
  private:
+  // Every growth frame's file:line is looked up only for JSON output.
+  bool all_source_lines() const { return opts_.print.format == OutputFormat::kJson; }
   void handle(std::span<const std::byte> rec);
   void inject_layout(pid_t pid, LayoutReason reason, uint64_t ts);
   // pid's layout from /proc as a record, or nullopt when it is gone.

@@ -344,6 +344,47 @@ TEST(Unwinder, SharedFrameCacheServesASecondProcess) {
   EXPECT_NE(b[1].function.find("unwind_from_named_caller"), std::string::npos);
 }
 
+__attribute__((noinline)) std::vector<StackFrame> unwind_without_lines(Unwinder& u, uint64_t stack_end) {
+  StackSample s;
+  s.pid = s.tid = static_cast<uint32_t>(::getpid());
+  std::vector<std::byte> stack;
+  capture_here(s, stack, stack_end);
+  auto frames = u.unwind(s, 64, Unwinder::SourceLines::kNone);
+  asm volatile("" ::: "memory");  // not a tail call: this frame stays on the stack
+  return frames;
+}
+
+// Source lines on demand: none from unwind(kNone), the frame's own from
+// add_source_line(), also through an Unwinder built after the first (a
+// dlopen rebuilds a process's Unwinder; its lines come from the same cache).
+TEST(Unwinder, SourceLinesOnlyForFramesAskedFor) {
+  LayoutRecord l = read_proc_layout_record(::getpid());
+  std::set<std::string> code;
+  for (const auto& v : l.vmas)
+    if (!v.path.empty() && (v.flags & VM_EXEC)) code.insert(v.path);
+  std::vector<ModuleMapping> mods;
+  uint64_t stack_end = 0, here = reinterpret_cast<uint64_t>(&l);
+  for (const auto& v : l.vmas) {
+    if (code.count(v.path)) mods.push_back({v.path, v.start, v.end, v.pgoff * 4096});
+    if (v.start <= here && here < v.end) stack_end = v.end;
+  }
+  ASSERT_NE(stack_end, 0u);
+  for (int round = 0; round < 2; round++) {
+    Unwinder u(static_cast<uint32_t>(::getpid()), mods, "");
+    ASSERT_EQ(u.error(), "");
+    auto frames = unwind_without_lines(u, stack_end);
+    ASSERT_GE(frames.size(), 3u);
+    for (const auto& f : frames) EXPECT_EQ(f.file, "") << f.function;
+    EXPECT_TRUE(frames[0].activation);
+    EXPECT_FALSE(frames[1].activation);
+    ASSERT_NE(frames[1].function.find("unwind_without_lines"), std::string::npos) << frames[1].function;
+    u.add_source_line(frames[1]);
+    EXPECT_NE(frames[1].file.find("malloc_attribution_test.cpp"), std::string::npos) << frames[1].file;
+    EXPECT_GT(frames[1].line, 0);
+    EXPECT_EQ(frames[2].file, "");
+  }
+}
+
 TEST(Unwinder, GarbageStackStopsWithoutCrashing) {
   Unwinder u(1, {}, "");
   StackSample s;
