@@ -7,8 +7,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <mutex>
-#include <optional>
 #include <unordered_map>
 
 namespace vmatrace {
@@ -41,7 +39,7 @@ void source_from_cu_ranges(Dwfl_Module* mod, uint64_t addr, std::string& file_ou
   }
 }
 
-void source_line(Dwfl_Module* mod, uint64_t lookup, std::string& file_out, int& line_out) {
+void lookup_source_line(Dwfl_Module* mod, uint64_t lookup, std::string& file_out, int& line_out) {
   if (Dwfl_Line* line = dwfl_module_getsrc(mod, lookup)) {
     int lineno = 0;
     if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
@@ -52,64 +50,6 @@ void source_line(Dwfl_Module* mod, uint64_t lookup, std::string& file_out, int& 
     source_from_cu_ranges(mod, lookup, file_out, line_out);
   }
 }
-
-// Source lines through one Dwfl per object file for the whole run. A
-// process's Unwinder is rebuilt whenever its set of mapped objects changes
-// (each dlopen, each exec), and libdw reads and inflates a module's DWARF
-// once per Dwfl (about 0.5 s for libc's separate debug info): through this
-// one, once per run, and only for an object a shown frame lies in.
-class SourceIndex {
- public:
-  static SourceIndex& instance() {
-    static SourceIndex index;
-    return index;
-  }
-  // file:line of `addr` in the object opened from `file`, mapped so that its
-  // lowest address is `low` (the process's module as libdw reported it).
-  // Nothing when the file cannot be opened again (a live process's
-  // /proc/PID/root path after it exited): the caller asks its own Dwfl.
-  std::optional<std::pair<std::string, int>> lookup(const std::string& file, uint64_t low, uint64_t addr) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto [it, fresh] = objects_.try_emplace(file);
-    Object& o = it->second;
-    if (fresh) open(o, file);
-    if (!o.mod) {
-      objects_.erase(it);  // may open once the path is back (a later process)
-      return std::nullopt;
-    }
-    const uint64_t at = addr - low + o.low;
-    auto l = o.lines.find(at);
-    if (l != o.lines.end()) return l->second;
-    if (o.lines.size() > 65536) o.lines.clear();
-    std::pair<std::string, int> fl;
-    source_line(o.mod, at, fl.first, fl.second);
-    return o.lines.emplace(at, std::move(fl)).first->second;
-  }
-
- private:
-  struct DwflDeleter {
-    void operator()(Dwfl* d) const { dwfl_end(d); }
-  };
-  struct Object {
-    std::unique_ptr<Dwfl, DwflDeleter> dwfl;
-    Dwfl_Module* mod = nullptr;
-    uint64_t low = 0;
-    std::unordered_map<uint64_t, std::pair<std::string, int>> lines;
-  };
-  static void open(Object& o, const std::string& file) {
-    o.dwfl.reset(dwfl_begin(&kCallbacks));
-    if (!o.dwfl) return;
-    dwfl_report_begin(o.dwfl.get());
-    o.mod = dwfl_report_elf(o.dwfl.get(), file.c_str(), file.c_str(), -1, 0, false);
-    dwfl_report_end(o.dwfl.get(), nullptr, nullptr);
-    Dwarf_Addr low = 0;
-    if (o.mod) dwfl_module_info(o.mod, nullptr, &low, nullptr, nullptr, nullptr, nullptr, nullptr);
-    o.low = low;
-  }
-
-  std::mutex mu_;
-  std::map<std::string, Object> objects_;  // by the file libdw opened
-};
 
 }  // namespace
 
@@ -223,16 +163,29 @@ struct Unwinder::State {
     if (lines.size() > 65536) lines.clear();
     std::pair<std::string, int> fl;
     if (Dwfl_Module* mod = dwfl_addrmodule(dwfl.get(), lookup)) {
-      Dwarf_Addr low = 0;
-      const char* file = nullptr;
-      dwfl_module_info(mod, nullptr, &low, nullptr, nullptr, nullptr, &file, nullptr);
-      auto shared_fl = file ? SourceIndex::instance().lookup(file, low, lookup) : std::nullopt;
-      if (shared_fl)
-        fl = std::move(*shared_fl);
+      if (const auto* shared_fl = source_line_shared(mod, lookup))
+        fl = *shared_fl;
       else
-        source_line(mod, lookup, fl.first, fl.second);
+        lookup_source_line(mod, lookup, fl.first, fl.second);  // reads this Dwfl's copy of the DWARF
     }
     return lines.emplace(lookup, std::move(fl)).first->second;
+  }
+
+  // Through the FrameCache's Dwfl of the object, by build id; null without
+  // a shared cache or a build id, or when the file does not open.
+  const std::pair<std::string, int>* source_line_shared(Dwfl_Module* mod, uint64_t lookup) {
+    const unsigned char* bits = nullptr;
+    GElf_Addr vaddr = 0;
+    Dwarf_Addr start = 0;
+    const char* file = nullptr;
+    if (!shared || dwfl_module_build_id(mod, &bits, &vaddr) < 16 ||
+        !dwfl_module_info(mod, nullptr, &start, nullptr, nullptr, nullptr, &file, nullptr) || !file)
+      return nullptr;
+    FrameCache::Key k;
+    std::memcpy(&k.id0, bits, 8);
+    std::memcpy(&k.id1, bits + 8, 8);
+    k.offset = lookup - start;
+    return shared->source_line(k, file);
   }
 
   StackFrame symbolize(uint64_t pc, bool activation) {
@@ -257,6 +210,46 @@ struct Unwinder::State {
     return f;
   }
 };
+
+// An object's own Dwfl, at its link-time addresses: one for the run,
+// whichever process's path opened it.
+struct FrameCache::Object {
+  struct DwflDeleter {
+    void operator()(Dwfl* d) const { dwfl_end(d); }
+  };
+  std::unique_ptr<Dwfl, DwflDeleter> dwfl;
+  Dwfl_Module* mod = nullptr;
+  uint64_t low = 0;  // where the module starts (its first segment's vaddr)
+
+  explicit Object(const char* file) : dwfl(dwfl_begin(&kCallbacks)) {
+    if (!dwfl) return;
+    dwfl_report_begin(dwfl.get());
+    mod = dwfl_report_elf(dwfl.get(), file, file, -1, 0, false);
+    dwfl_report_end(dwfl.get(), nullptr, nullptr);
+    Dwarf_Addr start = 0;
+    if (mod) dwfl_module_info(mod, nullptr, &start, nullptr, nullptr, nullptr, nullptr, nullptr);
+    low = start;
+  }
+};
+
+FrameCache::FrameCache() = default;
+FrameCache::~FrameCache() = default;
+
+const std::pair<std::string, int>* FrameCache::source_line(const Key& k, const char* file) {
+  if (auto it = lines_.find(k); it != lines_.end()) return &it->second;
+  const Key id{k.id0, k.id1, 0};
+  auto [it, fresh] = objects_.try_emplace(id);
+  if (fresh) it->second = std::make_unique<Object>(file);
+  Object& o = *it->second;
+  if (!o.mod) {
+    objects_.erase(it);  // another process's path may open (this one's exited)
+    return nullptr;
+  }
+  if (lines_.size() >= (1u << 18)) lines_.clear();  // bounded as frames_ is
+  std::pair<std::string, int> fl;
+  lookup_source_line(o.mod, o.low + k.offset, fl.first, fl.second);
+  return &lines_.emplace(k, std::move(fl)).first->second;
+}
 
 const StackFrame* FrameCache::find(const Key& k) const {
   auto it = frames_.find(k);

@@ -38,12 +38,13 @@ struct StackSample {
   std::span<const std::byte> stack;  // copied from regs[VMAT_UREG_SP]
 };
 
-// Symbolized frames shared by the Unwinders of every process, keyed by the
-// object's build id and the address's offset in it: elfutils reads a
-// module's DWARF once per Dwfl (and inflates it when its sections are
-// compressed, as libc6-dbg's are: ~0.5 s for libc), so without this every
-// new process (a shell's children, a forking server's workers) paid that
-// again for the same few call sites.
+// Symbolized frames and source lines shared by the Unwinders of every
+// process, keyed by the object's build id and the address's offset in it:
+// elfutils reads a module's DWARF once per Dwfl (and inflates it when its
+// sections are compressed, as libc6-dbg's are: ~0.5 s for libc), so without
+// this every new process (a shell's children, a forking server's workers)
+// and every rebuilt Unwinder (each dlopen) paid that again for the same few
+// call sites.
 class FrameCache {
  public:
   struct Key {
@@ -51,15 +52,32 @@ class FrameCache {
     uint64_t offset = 0;        // from the module's start; bit 63: activation
     bool operator==(const Key&) const = default;
   };
+  FrameCache();
+  ~FrameCache();
+  FrameCache(const FrameCache&) = delete;
+  FrameCache& operator=(const FrameCache&) = delete;
+
   const StackFrame* find(const Key& k) const;
   void insert(const Key& k, const StackFrame& f);
   size_t size() const { return frames_.size(); }
+
+  // file:line (empty, 0: no debug info there) of the address k.offset into
+  // the object with k's build id (no activation bit: the address looked
+  // up), through one Dwfl per object for the run, opened from `file` (a
+  // path of it that opens now) at its first look-up. Null when the object
+  // cannot be opened from there.
+  const std::pair<std::string, int>* source_line(const Key& k, const char* file);
+  size_t source_lines() const { return lines_.size(); }  // looked up so far
+  size_t objects() const { return objects_.size(); }     // Dwfls opened for them
 
  private:
   struct Hash {
     size_t operator()(const Key& k) const;
   };
+  struct Object;  // one object's own Dwfl (unwinder.cpp)
   std::unordered_map<Key, StackFrame, Hash> frames_;
+  std::unordered_map<Key, std::pair<std::string, int>, Hash> lines_;
+  std::unordered_map<Key, std::unique_ptr<Object>, Hash> objects_;  // offset 0
 };
 
 class Unwinder {
@@ -89,7 +107,8 @@ class Unwinder {
   // symbolize(unwind_pcs())).
   std::vector<StackFrame> symbolize(std::span<const uint64_t> pcs, SourceLines lines = SourceLines::kAll);
   // Fills f.file and f.line from the debug info of f's module, if it has
-  // any (f from this Unwinder's unwind() or symbolize()). Cached by address.
+  // any (f from this Unwinder's unwind() or symbolize()). Cached by address,
+  // and in the shared FrameCache by build id.
   void add_source_line(StackFrame& f);
   // Why the Dwfl could not be set up, empty when it could.
   const std::string& error() const { return error_; }

@@ -355,22 +355,19 @@ __attribute__((noinline)) std::vector<StackFrame> unwind_without_lines(Unwinder&
 }
 
 // Source lines on demand: none from unwind(kNone), the frame's own from
-// add_source_line(), also through an Unwinder built after the first (a
-// dlopen rebuilds a process's Unwinder; its lines come from the same cache).
+// add_source_line(). A second Unwinder (a dlopen rebuilds a process's
+// Unwinder; another process maps the same objects) gets them from the
+// shared cache: no new look-up, no second Dwfl of the object. Without a
+// shared cache the Unwinder's own Dwfl answers.
 TEST(Unwinder, SourceLinesOnlyForFramesAskedFor) {
-  LayoutRecord l = read_proc_layout_record(::getpid());
-  std::set<std::string> code;
-  for (const auto& v : l.vmas)
-    if (!v.path.empty() && (v.flags & VM_EXEC)) code.insert(v.path);
-  std::vector<ModuleMapping> mods;
-  uint64_t stack_end = 0, here = reinterpret_cast<uint64_t>(&l);
-  for (const auto& v : l.vmas) {
-    if (code.count(v.path)) mods.push_back({v.path, v.start, v.end, v.pgoff * 4096});
-    if (v.start <= here && here < v.end) stack_end = v.end;
-  }
+  int on_stack = 0;
+  const auto [mods, stack_end] = own_process(&on_stack);
   ASSERT_NE(stack_end, 0u);
-  for (int round = 0; round < 2; round++) {
-    Unwinder u(static_cast<uint32_t>(::getpid()), mods, "");
+  FrameCache shared;
+  size_t lines = 0, objects = 0;
+  for (int round = 0; round < 3; round++) {
+    SCOPED_TRACE(round);
+    Unwinder u(static_cast<uint32_t>(::getpid()), mods, "", round < 2 ? &shared : nullptr);
     ASSERT_EQ(u.error(), "");
     auto frames = unwind_without_lines(u, stack_end);
     ASSERT_GE(frames.size(), 3u);
@@ -382,6 +379,15 @@ TEST(Unwinder, SourceLinesOnlyForFramesAskedFor) {
     EXPECT_NE(frames[1].file.find("malloc_attribution_test.cpp"), std::string::npos) << frames[1].file;
     EXPECT_GT(frames[1].line, 0);
     EXPECT_EQ(frames[2].file, "");
+    if (round == 0) {
+      lines = shared.source_lines();
+      objects = shared.objects();
+      EXPECT_EQ(lines, 1u) << "one frame asked for: one look-up";
+      EXPECT_EQ(objects, 1u) << "the test binary's own Dwfl";
+    } else {
+      EXPECT_EQ(shared.source_lines(), lines) << "looked up again";
+      EXPECT_EQ(shared.objects(), objects) << "a second Dwfl of the same object";
+    }
   }
 }
 
