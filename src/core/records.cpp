@@ -9,6 +9,7 @@ namespace vmatrace {
 namespace {
 
 constexpr uint32_t kLossNoResync = 1;  // LossRecord flags: found at exit, no resync
+constexpr uint32_t kLossUnread = 2;    // left in the ring when tracing stopped
 
 // Serialisation helpers for the frontend records: little-endian host layout,
 // every length checked on read.
@@ -144,7 +145,7 @@ std::vector<std::byte> encode_loss(const vmat_hdr& hdr, const LossRecord& loss) 
   Writer w(hdr);
   w.u64(loss.lost);
   w.u64(loss.lost_total);
-  w.u32(loss.resync ? 0 : kLossNoResync);
+  w.u32((loss.resync ? 0 : kLossNoResync) | (loss.unread ? kLossUnread : 0));
   return w.finish();
 }
 
@@ -374,7 +375,11 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
         *error = "loss record truncated";
         return false;
       }
-      if (r.remaining() >= sizeof(uint32_t)) l.resync = !(r.get<uint32_t>() & kLossNoResync);
+      if (r.remaining() >= sizeof(uint32_t)) {
+        const uint32_t flags = r.get<uint32_t>();
+        l.resync = !(flags & kLossNoResync);
+        l.unread = flags & kLossUnread;
+      }
       d.loss = l;
       break;
     }

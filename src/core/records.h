@@ -40,6 +40,10 @@ struct LossRecord {
   // trailing u32 flags word (bit 0: ended, no resync); a record without it
   // (files before it) was always followed by a resync.
   bool resync = true;
+  // Not dropped by the kernel: still in the ring buffer when tracing
+  // stopped, and left unread there (producers that kept writing while the
+  // last records were read). Flags bit 1; never with a resync.
+  bool unread = false;
 };
 
 // VMAT_REC_NOTE: key/value annotations (attach modes, gate VMA, detach).

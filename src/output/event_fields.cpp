@@ -204,8 +204,11 @@ void EventFields::record(const DecodedRecord& rec, const Applied& applied, const
     case VMAT_REC_LOSS:
       out.u64("lost", rec.loss->lost, " LOST ");
       out.u64("lost_total", rec.loss->lost_total, " events (total ");
-      out.literal(rec.loss->resync ? "); layout resynchronised from /proc" : "); found at its exit: no resync");
+      out.literal(rec.loss->unread   ? "); written after tracing stopped: not read"
+                  : rec.loss->resync ? "); layout resynchronised from /proc"
+                                     : "); found at its exit: no resync");
       out.boolean("resync", rec.loss->resync, {}, kInJson);
+      if (rec.loss->unread) out.boolean("unread", true, {}, kInJson);
       break;
   }
   const bool syscall = rec.type == VMAT_EV_SYSCALL;

@@ -358,9 +358,7 @@ class BackgroundCloser {
 
 void BpfTracer::release_links() {
   if (links_.empty()) return;
-  uint32_t key = 0;
-  while (bpf_map__get_next_key(skel_->maps.vmat_traced_pids, nullptr, &key, sizeof(key)) == 0)
-    if (bpf_map__delete_elem(skel_->maps.vmat_traced_pids, &key, sizeof(key), 0)) break;
+  untrace_all();
   std::vector<int> fds;
   fds.reserve(links_.size());
   for (const auto& l : links_) fds.push_back(bpf_link__fd(l.get()));
@@ -389,6 +387,12 @@ void BpfTracer::untrace_pid(uint32_t tgid) {
   bpf_map__delete_elem(skel_->maps.vmat_lost, &tgid, sizeof(tgid), 0);
 }
 
+void BpfTracer::untrace_all() {
+  uint32_t key = 0;
+  while (bpf_map__get_next_key(skel_->maps.vmat_traced_pids, nullptr, &key, sizeof(key)) == 0)
+    if (bpf_map__delete_elem(skel_->maps.vmat_traced_pids, &key, sizeof(key), 0)) break;
+}
+
 bool BpfTracer::is_traced(uint32_t tgid) const {
   vmat_traced t{};
   return bpf_map__lookup_elem(skel_->maps.vmat_traced_pids, &tgid, sizeof(tgid), &t, sizeof(t), 0) == 0;
@@ -415,12 +419,50 @@ int BpfTracer::poll(int timeout_ms) {
   return drain();
 }
 
-int BpfTracer::drain() {
+int BpfTracer::drain(uint64_t until) {
   int handled = 0;
-  return ring_->consume([&](std::span<const std::byte> rec) {
-    handler_(rec);
-    return ++handled < kBatch;
-  });
+  return ring_->consume(
+      [&](std::span<const std::byte> rec) {
+        handler_(rec);
+        return ++handled < kBatch;
+      },
+      until);
+}
+
+uint64_t BpfTracer::queued_until() const { return ring_->produced(); }
+
+namespace {
+
+// The pid in a record's header; 0 for one too short to have a header (the
+// pipeline counts it as malformed).
+uint32_t record_pid(std::span<const std::byte> rec) {
+  vmat_hdr h{};
+  if (rec.size() >= sizeof(h)) std::memcpy(&h, rec.data(), sizeof(h));
+  return h.pid;
+}
+
+}  // namespace
+
+void BpfTracer::drain_untraced(std::map<uint32_t, uint64_t>& skipped) {
+  std::map<uint32_t, bool> traced;  // looked up once per process
+  ring_->consume(
+      [&](std::span<const std::byte> rec) {
+        const uint32_t pid = record_pid(rec);
+        auto [it, fresh] = traced.try_emplace(pid);
+        if (fresh) it->second = pid != 0 && is_traced(pid);
+        if (it->second)
+          skipped[pid]++;
+        else
+          handler_(rec);
+        return true;
+      },
+      ring_->produced());
+}
+
+std::map<uint32_t, uint64_t> BpfTracer::unread() {
+  std::map<uint32_t, uint64_t> out;
+  ring_->peek([&](std::span<const std::byte> rec) { out[record_pid(rec)]++; });
+  return out;
 }
 
 std::map<uint32_t, uint64_t> BpfTracer::lost() const {

@@ -81,6 +81,10 @@ class BpfTracer {
   // wait_exec: ignore the process until it execs (a command we spawn).
   void trace_pid(uint32_t tgid, bool follow, bool wait_exec = false);
   void untrace_pid(uint32_t tgid);
+  // Every process out of the traced set, those whose fork the frontend has
+  // not read yet too (their lost counts stay): nothing more reaches the
+  // ring, except from a process that joins (--cgroup, --comm) after this.
+  void untrace_all();
   bool is_traced(uint32_t tgid) const;
   size_t traced_count() const;
 
@@ -88,7 +92,22 @@ class BpfTracer {
   // (records are submitted without wake-ups, so a timer drives the reads).
   // Returns the number of records handled.
   int poll(int timeout_ms);
-  int drain();
+  // At most a batch of the records queued before `until` (a queued_until()
+  // taken earlier; by default whatever is there). Returns how many.
+  int drain(uint64_t until = UINT64_MAX);
+  // The ring's producer position: a drain bounded by it reads what was
+  // queued now and nothing produced after, so it ends however fast the
+  // producers are.
+  uint64_t queued_until() const;
+  // One pass over the records queued now, after untrace_all(): those of
+  // processes no longer traced are handled (a syscall in flight at the
+  // untrace completes with its record, at most one per thread), those of
+  // processes traced again (they joined --cgroup or --comm since) are
+  // skipped and counted per process in `skipped`.
+  void drain_untraced(std::map<uint32_t, uint64_t>& skipped);
+  // The records still in the ring, left unconsumed, per process (from each
+  // record's header): what a reader that stops now leaves unread.
+  std::map<uint32_t, uint64_t> unread();
 
   // Records dropped in the kernel, per traced process, since it was traced.
   std::map<uint32_t, uint64_t> lost() const;

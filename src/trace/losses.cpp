@@ -44,8 +44,16 @@ void LossLedger::forget(uint32_t pid) {
   seen_.erase(it);
 }
 
+uint64_t LossLedger::add_unread(uint32_t pid, uint64_t n) {
+  unread_ += n;
+  uint64_t& mine = unread_by_pid_[pid];
+  mine += n;
+  auto it = seen_.find(pid);
+  return mine + (it == seen_.end() ? 0 : it->second);
+}
+
 uint64_t LossLedger::total() const {
-  uint64_t lost = ended_;
+  uint64_t lost = ended_ + unread_;
   for (const auto& [pid, n] : seen_) lost += n;
   return lost;
 }

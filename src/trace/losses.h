@@ -27,12 +27,20 @@ class LossLedger {
   // pid's process ended (its exit record was lost, so forget_ended never
   // saw it): what it lost moves to the ended total.
   void forget(uint32_t pid);
-  // Everything lost so far, live and ended processes.
+  // n records of pid were left unread in the ring when tracing stopped:
+  // lost too, but not by the kernel. Returns pid's total lost now.
+  uint64_t add_unread(uint32_t pid, uint64_t n);
+  // Everything lost so far, live and ended processes, unread included.
   uint64_t total() const;
+  // The part of total() the kernel counted (its reservation failures).
+  uint64_t dropped() const { return total() - unread_; }
+  uint64_t unread() const { return unread_; }
 
  private:
   std::map<uint32_t, uint64_t> seen_;  // per live pid: losses already reported
   uint64_t ended_ = 0;                 // losses of processes that have ended
+  std::map<uint32_t, uint64_t> unread_by_pid_;
+  uint64_t unread_ = 0;
 };
 
 }  // namespace vmatrace

@@ -56,13 +56,16 @@ bool RingReader::wait(int timeout_ms) const {
   return n > 0;
 }
 
-bool RingReader::next(std::span<const std::byte>& rec, uint64_t& after) {
-  // Only we move the consumer position: a plain read of our own store.
-  uint64_t pos = *static_cast<const uint64_t*>(consumer_page_);
+uint64_t RingReader::produced() const { return load_acquire(producer_); }
+
+// Only we move the consumer position: a plain read of our own store.
+uint64_t RingReader::consumed() const { return *static_cast<const uint64_t*>(consumer_page_); }
+
+bool RingReader::read_at(uint64_t& pos, uint64_t until, std::span<const std::byte>& rec, uint64_t& after) {
   const uint64_t mask = size_ - 1;
   for (;;) {
     const uint64_t prod = load_acquire(producer_);
-    if (pos >= prod) return false;
+    if (pos >= prod || pos >= until) return false;
     const std::byte* hdr = data_ + (pos & mask);
     // Headers are 8-aligned and never cross the end.
     const uint32_t word = __atomic_load_n(reinterpret_cast<const uint32_t*>(hdr), __ATOMIC_ACQUIRE);
@@ -70,7 +73,6 @@ bool RingReader::next(std::span<const std::byte>& rec, uint64_t& after) {
     const uint32_t len = word & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
     const uint64_t next_pos = pos + ((static_cast<uint64_t>(len) + kHeaderBytes + 7) & ~7ull);
     if (word & BPF_RINGBUF_DISCARD_BIT) {
-      release(next_pos);
       pos = next_pos;
       continue;
     }

@@ -31,17 +31,29 @@ class RingReader {
   // Returns false on a timeout or EINTR; throws std::system_error otherwise.
   bool wait(int timeout_ms) const;
 
+  // The producer's position: every record reserved so far lies before it.
+  uint64_t produced() const;
+
   // Hands each committed record to `on_record` in order, until the ring is
-  // empty or on_record returns false (that record counts as consumed).
-  // Returns how many records it handed over.
+  // empty, the next record starts at or past `until` (a produced() taken
+  // earlier: what had been reserved then, and nothing after), or on_record
+  // returns false (that record counts as consumed). Returns how many
+  // records it handed over.
   template <typename OnRecord>
-  int consume(OnRecord&& on_record);
+  int consume(OnRecord&& on_record, uint64_t until = UINT64_MAX);
+
+  // Hands each committed record queued now to `on_record` without
+  // consuming it (what a reader that stops here leaves unread). Returns
+  // how many.
+  template <typename OnRecord>
+  int peek(OnRecord&& on_record);
 
  private:
-  // The next committed record at the consumer position (skipping
-  // discarded ones): its bytes, and where the consumer goes after it.
-  // False when none is ready.
-  bool next(std::span<const std::byte>& rec, uint64_t& after);
+  uint64_t consumed() const;
+  // The committed record at `pos` or after it (discarded ones skipped: pos
+  // moves past them), if one starts before `until`: its bytes, and where a
+  // reader goes after it. False when none is ready.
+  bool read_at(uint64_t& pos, uint64_t until, std::span<const std::byte>& rec, uint64_t& after);
   void release(uint64_t pos);
 
   int map_fd_;
@@ -54,15 +66,28 @@ class RingReader {
 };
 
 template <typename OnRecord>
-int RingReader::consume(OnRecord&& on_record) {
+int RingReader::consume(OnRecord&& on_record, uint64_t until) {
   int n = 0;
-  uint64_t after = 0;
+  uint64_t pos = consumed(), after = 0;
   std::span<const std::byte> rec;
-  while (next(rec, after)) {
+  while (read_at(pos, until, rec, after)) {
     ++n;
     const bool more = on_record(rec);
-    release(after);
-    if (!more) break;
+    release(pos = after);
+    if (!more) return n;
+  }
+  if (pos != consumed()) release(pos);  // discarded records at the end
+  return n;
+}
+
+template <typename OnRecord>
+int RingReader::peek(OnRecord&& on_record) {
+  int n = 0;
+  uint64_t pos = consumed(), after = 0;
+  std::span<const std::byte> rec;
+  for (const uint64_t until = produced(); read_at(pos, until, rec, after); pos = after) {
+    ++n;
+    on_record(rec);
   }
   return n;
 }

@@ -494,6 +494,27 @@ void Session::report_exit_losses(const DecodedRecord& d) {
   handle(encode_loss(make_header(VMAT_REC_LOSS, d.hdr.ts, d.hdr.pid, d.hdr.pid, d.comm), loss));
 }
 
+void Session::report_unread(uint64_t ts) {
+  // Past the stop: what the untraced processes still wrote (their syscalls
+  // in flight then) is read; the rest (processes that joined since) is not.
+  std::map<uint32_t, uint64_t> unread;
+  tracer_->drain_untraced(unread);
+  for (const auto& [pid, n] : tracer_->unread()) unread[pid] += n;
+  uint64_t total = 0;
+  for (const auto& [pid, n] : unread) {
+    LossRecord loss{n, losses_.add_unread(pid, n)};
+    loss.resync = false;
+    loss.unread = true;
+    std::string comm = read_comm(pid);
+    if (const ProcessState* p = pipeline_.processor().process(pid); comm.empty() && p) comm = p->comm;
+    handle(encode_loss(make_header(VMAT_REC_LOSS, ts, pid, pid, comm), loss));
+    total += n;
+  }
+  if (total && !opts_.quiet)
+    std::fprintf(
+        stderr, "vmatrace: %" PRIu64 " records written after tracing stopped were not read (counted as lost)\n", total);
+}
+
 void Session::check_losses() {
   if (losses_.any_new(tracer_->lost())) report_losses();
   forget_orphan_losses();
@@ -601,10 +622,12 @@ void Session::scan_rss(uint64_t now) {
 }
 
 void Session::drain() {
-  // While producers outrun us the ring never empties: a pending signal
-  // (run() stops on it) ends this drain, except the last one after the
-  // producers were untraced.
-  while (tracer_->drain() > 0) {
+  // While producers outrun us the ring never empties: read what was queued
+  // when this drain began (when tracing stopped, for the drains of
+  // finish()), no more. A pending signal (run() stops on it) ends it
+  // earlier, except in finish().
+  const uint64_t until = final_drain_ ? stop_pos_ : tracer_->queued_until();
+  while (tracer_->drain(until) > 0) {
     if (g_signal.load() && !final_drain_) break;
   }
   check_deleted(0);
@@ -667,22 +690,28 @@ int Session::run() {
 }
 
 int Session::finish() {
-  // Where the recording's coverage ends (its trailer's end_ts): a quiet
-  // process has no record near the end, yet replay --at must know that a
-  // moment until here was traced.
-  const uint64_t traced_until = monotonic_ns();
   if (stop_requested_) {
     // Detaching: the traced processes keep running and producing. Stop their
-    // events reaching the ring buffer first, or a producer faster than us (a
-    // sanitizer build, a slow disk) keeps the drain below going forever.
+    // events reaching the ring buffer first: those we know, and those whose
+    // fork is still in the ring.
     check_losses();
     for (const auto* p : pipeline_.processor().processes()) tracer_->untrace_pid(p->pid);
     if (child_ > 0) tracer_->untrace_pid(static_cast<uint32_t>(child_));
+    tracer_->untrace_all();
   }
+  // Where the recording's coverage ends (its trailer's end_ts): a quiet
+  // process has no record near the end, yet replay --at must know that a
+  // moment until here was traced. The drains below read the ring up to
+  // where it was then: a producer faster than us (a process that joins the
+  // cgroup after this, a sanitizer build, a slow disk) cannot keep them
+  // going; what it wrote after is left unread, and counted.
+  const uint64_t traced_until = monotonic_ns();
+  stop_pos_ = tracer_->queued_until();
   final_drain_ = true;
   drain();
   check_losses();
   drain();
+  report_unread(traced_until);
   collect_fault_summary();
   // Read while the programs are still attached; printed after the events.
   const std::vector<ProgramStats> bpf_stats =
@@ -704,10 +733,10 @@ int Session::finish() {
   }
   // Every loss the kernel counted was reported as a loss record: say so if not.
   const uint64_t lost_in_kernel = tracer_->lost_in_kernel();
-  if (lost_in_kernel != losses_.total())
+  if (lost_in_kernel != losses_.dropped())
     std::fprintf(stderr,
                  "vmatrace: the kernel failed to deliver %" PRIu64 " records but %" PRIu64 " were reported lost\n",
-                 lost_in_kernel, losses_.total());
+                 lost_in_kernel, losses_.dropped());
   if (recorder_)
     recorder_->close({{"lost", std::to_string(losses_.total())},
                       {"lost_in_kernel", std::to_string(lost_in_kernel)},

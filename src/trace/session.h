@@ -102,7 +102,8 @@ class Session {
   size_t attach_cgroup();
   // Polls the ring buffer once (up to timeout_ms) and does periodic work.
   void step(int timeout_ms);
-  // Handles every record queued in the kernel now.
+  // Handles the records queued in the kernel now, and none produced after
+  // (in finish(): those queued when tracing stopped).
   void drain();
   // The end of run(): after stop() detaches (the processes run on), drains
   // what is left, closes the recording with its trailer, prints the summary.
@@ -169,6 +170,11 @@ class Session {
   // after the last check): the loss record goes into the stream before it.
   void report_exit_losses(const DecodedRecord& d);
   void report_losses();
+  // Records still in the ring after the last drain: those of untraced
+  // processes (syscalls in flight at the stop) are read; those of
+  // processes that joined the trace after the stop (--cgroup, --comm) are
+  // not: one loss record (unread) per process, and a line saying how many.
+  void report_unread(uint64_t ts);
   void forget_orphan_losses();
   std::set<uint32_t> orphans_;          // untraced pids whose kernel loss count remains
   std::set<uint32_t> deferred_losses_;  // pids whose loss waits one check for their exit record
@@ -213,7 +219,8 @@ class Session {
   mutable size_t traced_ = 0;
   mutable bool recount_ = true;
   bool child_exec_seen_ = false;  // the spawned command's first exec
-  bool final_drain_ = false;      // run() is past its loop: drain to the end
+  bool final_drain_ = false;      // run() is past its loop: drain up to stop_pos_
+  uint64_t stop_pos_ = 0;         // the ring's producer position when tracing stopped
   // Without CAP_SYS_PTRACE: followed processes the user may not ptrace (a
   // child that changed uid, a setuid exec) are untraced at their fork or
   // exec record, and nothing of theirs is recorded after it; processes

@@ -111,6 +111,86 @@ struct StopSeen {
   std::string maps;
 };
 
+// Every pid in the cgroup killed (processes this test started), until it
+// is empty: its directory can then go.
+void empty_cgroup(const e2e::Cgroup2& cg) {
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  for (;;) {
+    std::string procs = e2e::read_file(cg.path() + "/cgroup.procs").value_or("");
+    if (procs.empty() || std::chrono::steady_clock::now() > deadline) return;
+    for (size_t at = 0, nl; (nl = procs.find('\n', at)) != std::string::npos; at = nl + 1)
+      ::kill(static_cast<pid_t>(std::stol(procs.substr(at, nl - at))), SIGKILL);
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+// Interrupted while what it traces never stops writing: two shells in a
+// cgroup start storm after storm, and each new storm joins the trace at its
+// fork, also after vmatrace stopped the processes it knew. vmatrace reads
+// what the ring held at the stop, and no more, and exits however long the
+// storms go on (a hang fails the test at 120 s); what was written after the
+// stop is counted as lost, left unread. The live summary, its "left unread"
+// line, info and replay agree.
+TEST(Overload, InterruptedWhileACgroupKeepsStormingReadsUpToTheStopAndExits) {
+  e2e::Cgroup2 cg("vmatrace-unread");
+  TempDir dir;
+  const std::string rec = dir.file("rec.vmat");
+  const std::string loop =
+      "echo $$ > " + cg.path() + "/cgroup.procs && while :; do " + e2e::workload("storm") + " 300; done";
+  e2e::Subprocess a({"sh", "-c", loop}), b({"sh", "-c", loop});
+  struct Stopper {  // however the test ends: the loops, then their storms
+    const e2e::Cgroup2& cg;
+    pid_t a, b;
+    ~Stopper() {
+      ::kill(a, SIGKILL);
+      ::kill(b, SIGKILL);
+      empty_cgroup(cg);
+    }
+  } stopper{cg, a.pid(), b.pid()};
+  {
+    e2e::Subprocess tracer({vm(), "record", "--cgroup", cg.path(), "-o", rec});
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (tracer.stderr_text().find("vmatrace: tracing") == std::string::npos) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no banner: " << tracer.stderr_text();
+      ASSERT_FALSE(tracer.poll()) << tracer.stderr_text();
+      std::this_thread::sleep_for(10ms);
+    }
+    std::this_thread::sleep_for(1500ms);
+    // A backlog first (vmatrace held 1 s while the storms run), so that its
+    // last drain takes a while: the storms that join meanwhile write behind
+    // the stop, and those records stay in the ring.
+    ASSERT_EQ(::kill(tracer.pid(), SIGSTOP), 0);
+    std::this_thread::sleep_for(1s);
+    ASSERT_EQ(::kill(tracer.pid(), SIGINT), 0);
+    ASSERT_EQ(::kill(tracer.pid(), SIGCONT), 0);
+    RunResult r = tracer.wait(120s);  // throws (the test fails) if it never exits
+    EXPECT_EQ(r.status, 128 + SIGINT) << e2e::describe(r);
+    auto live = summary_lost(r.err);
+    ASSERT_TRUE(live) << e2e::describe(r);
+    uint64_t unread = 0;
+    std::smatch m;
+    if (std::regex_search(r.err, m, std::regex("vmatrace: (\\d+) records written after tracing stopped were not read")))
+      unread = std::stoull(m[1]);
+    EXPECT_LE(unread, *live) << r.err;
+    Totals t = totals_of(rec);
+    EXPECT_EQ(t.info_lost, *live) << "info vs the live summary\n" << r.err;
+    EXPECT_EQ(t.replay_lost, *live) << "replay's loss records vs the live summary\n" << r.err;
+    auto info = e2e::run_command({vm(), "info", "--json", rec});
+    const uint64_t info_unread = json_u64(info.out, "lost_unread");
+    EXPECT_EQ(info_unread == UINT64_MAX ? 0 : info_unread, unread) << info.out << "\n" << r.err;
+    EXPECT_GT(json_u64(info.out, "records"), 10000u) << "the storms were not traced: " << info.out;
+    // The unread part as replay's loss records flag it.
+    auto rep = e2e::run_command({"bash", "-c",
+                                 "set -o pipefail; \"$0\" replay --json \"$1\" | awk '/\"event\":\"lost\"/ && "
+                                 "/\"unread\":true/ { match($0, /\"lost\":[0-9]+/); n += substr($0, RSTART + 7, "
+                                 "RLENGTH - 7) } END { printf \"%d\\n\", n }'",
+                                 vm(), rec},
+                                600s);
+    ASSERT_EQ(rep.status, 0) << e2e::describe(rep);
+    EXPECT_EQ(std::stoull(rep.out), unread) << "replay's unread loss records vs the live line";
+  }
+}
+
 // The 8-thread storm with a 64 KiB ring: it loses; the workload stops itself
 // after its threads joined, and by then (a loss check runs every 100 ms while
 // it sits stopped) the layout was resynced: it must equal /proc.

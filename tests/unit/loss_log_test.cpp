@@ -35,6 +35,22 @@ TEST(LossRecord, ResyncFlagRoundTrips) {
   EXPECT_FALSE(loss(1, 10, 5, 5, false).loss->resync);
 }
 
+TEST(LossRecord, UnreadFlagRoundTripsBesideResync) {
+  LossRecord l{3, 8};
+  l.resync = false;
+  l.unread = true;
+  auto bytes = encode_loss(make_header(VMAT_REC_LOSS, 1, 2, 2, "storm"), l);
+  std::string err;
+  auto d = decode_record(bytes, &err);
+  ASSERT_TRUE(d) << err;
+  EXPECT_TRUE(d->loss->unread);
+  EXPECT_FALSE(d->loss->resync);
+  EXPECT_EQ(d->loss->lost, 3u);
+  EXPECT_EQ(d->loss->lost_total, 8u);
+  EXPECT_FALSE(loss(1, 10, 5, 5, false).loss->unread);
+  EXPECT_FALSE(loss(1, 10, 5, 5, true).loss->unread);
+}
+
 TEST(LossRecord, WithoutTheFlagsWordAResyncFollows) {
   // The layout before the flags word: header, lost, lost_total.
   LossRecord l{7, 9};
@@ -51,6 +67,7 @@ TEST(LossRecord, WithoutTheFlagsWordAResyncFollows) {
   EXPECT_EQ(d->loss->lost, 7u);
   EXPECT_EQ(d->loss->lost_total, 9u);
   EXPECT_TRUE(d->loss->resync);
+  EXPECT_FALSE(d->loss->unread);
 }
 
 TEST(LossLog, SumsByProcessAndSaysWhen) {

@@ -128,6 +128,20 @@ TEST(LossLedger, ReportsGrowthOnceAndKeepsWhatEndedProcessesLost) {
   EXPECT_EQ(l.total(), 12u);
 }
 
+// Records left unread in the ring at the stop: lost, on top of what the
+// kernel dropped (dropped() stays the kernel's part), per process.
+TEST(LossLedger, UnreadAtTheStopCountsAsLostButNotAsDropped) {
+  LossLedger l;
+  EXPECT_EQ(l.take_new(7, 5), 5u);
+  EXPECT_EQ(l.add_unread(7, 3), 8u) << "pid 7's total: 5 dropped, 3 unread";
+  EXPECT_EQ(l.add_unread(9, 4), 4u);
+  EXPECT_EQ(l.add_unread(9, 1), 5u);
+  EXPECT_EQ(l.total(), 13u);
+  EXPECT_EQ(l.dropped(), 5u);
+  EXPECT_EQ(l.unread(), 8u);
+  EXPECT_FALSE(l.any_new({{7, 5}})) << "unread records are not the kernel's count";
+}
+
 TEST(LossLedger, LossesFoundAtExitOrOrphanedAreCountedOnce) {
   LossLedger l;
   EXPECT_EQ(l.take_new(7, 5), 5u);

@@ -28,6 +28,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
   std::set<uint32_t> pids;
   std::vector<std::string> objects;  // "dev:ino build-id path"
   uint64_t records = 0, lost = 0, first = 0, last = 0;
+  uint64_t unread = 0;                    // of lost: left in the ring when tracing stopped
   uint64_t stacks = 0, stack_bytes = 0;   // raw user stack memory (--keep-stack-bytes, older recordings)
   uint64_t frame_stacks = 0, frames = 0;  // user stacks kept as unwound frames (the default)
   std::set<std::string> paths;            // every file path the records name
@@ -85,6 +86,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
       case VMAT_REC_LOSS:
         counts["loss"]++;
         lost += d->loss->lost;
+        if (d->loss->unread) unread += d->loss->lost;
         losses.add(*d);
         break;
       case VMAT_EV_FS:
@@ -158,6 +160,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
         .kv("command", cmd);
     w.key("duration_s").value(duration, "%.6f");
     w.kv("records", records).kv("processes", pids.size()).kv("lost", lost);
+    if (unread) w.kv("lost_unread", unread);
     if (lost_in_kernel) w.kv("lost_in_kernel", *lost_in_kernel);
     w.key("losses").begin_array();
     for (const auto& l : losses.sites()) {
@@ -203,9 +206,10 @@ int run_info(const std::string& path, bool json, bool privacy) {
     for (const auto& [k, v] : counts) c += (c.empty() ? "" : ", ") + std::to_string(v) + " " + k;
     std::printf("events:    %s\n", c.c_str());
     std::printf("lost:      %" PRIu64, lost);
+    if (unread) std::printf(" (%" PRIu64 " of them written after tracing stopped: not read)", unread);
     // The tracer's own count of the ring buffer's failures, from the trailer
     // (recordings since it was added): shown only when the stream disagrees.
-    if (lost_in_kernel && *lost_in_kernel != lost)
+    if (lost_in_kernel && *lost_in_kernel != lost - unread)
       std::printf(" (but the kernel failed to deliver %" PRIu64 " records)", *lost_in_kernel);
     std::printf("\n");
     // Where: each process's losses and when (from the start of the recording).
