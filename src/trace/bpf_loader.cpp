@@ -415,13 +415,17 @@ int BpfTracer::poll(int timeout_ms) {
   return drain();
 }
 
-int BpfTracer::drain() {
+int BpfTracer::drain(uint64_t until) {
   int handled = 0;
-  return ring_->consume([&](std::span<const std::byte> rec) {
-    handler_(rec);
-    return ++handled < kBatch;
-  });
+  return ring_->consume(
+      [&](std::span<const std::byte> rec) {
+        handler_(rec);
+        return ++handled < kBatch;
+      },
+      until);
 }
+
+uint64_t BpfTracer::queued_end() const { return ring_->produced(); }
 
 std::map<uint32_t, uint64_t> BpfTracer::lost() const {
   std::map<uint32_t, uint64_t> out;

@@ -88,7 +88,11 @@ class BpfTracer {
   // (records are submitted without wake-ups, so a timer drives the reads).
   // Returns the number of records handled.
   int poll(int timeout_ms);
-  int drain();
+  // At most one batch of records, and none queued after position `until`
+  // (a queued_end() taken earlier).
+  int drain(uint64_t until = UINT64_MAX);
+  // Where the records queued now end in the ring.
+  uint64_t queued_end() const;
 
   // Records dropped in the kernel, per traced process, since it was traced.
   std::map<uint32_t, uint64_t> lost() const;

@@ -90,6 +90,8 @@ bool RingReader::next(std::span<const std::byte>& rec, uint64_t& after) {
   }
 }
 
+uint64_t RingReader::produced() const { return load_acquire(producer_); }
+
 void RingReader::release(uint64_t pos) {
   __atomic_store_n(static_cast<uint64_t*>(consumer_page_), pos, __ATOMIC_RELEASE);
 }

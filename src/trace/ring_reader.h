@@ -32,10 +32,16 @@ class RingReader {
   bool wait(int timeout_ms) const;
 
   // Hands each committed record to `on_record` in order, until the ring is
-  // empty or on_record returns false (that record counts as consumed).
-  // Returns how many records it handed over.
+  // empty, on_record returns false (that record counts as consumed), or the
+  // consumer reaches position `until` (a produced() seen earlier: the
+  // records queued then, not those producers add meanwhile). Returns how
+  // many records it handed over.
   template <typename OnRecord>
-  int consume(OnRecord&& on_record);
+  int consume(OnRecord&& on_record, uint64_t until = UINT64_MAX);
+
+  // The producer's position now: where the records committed or reserved
+  // so far end.
+  uint64_t produced() const;
 
  private:
   // The next committed record at the consumer position (skipping
@@ -54,11 +60,11 @@ class RingReader {
 };
 
 template <typename OnRecord>
-int RingReader::consume(OnRecord&& on_record) {
+int RingReader::consume(OnRecord&& on_record, uint64_t until) {
   int n = 0;
   uint64_t after = 0;
   std::span<const std::byte> rec;
-  while (next(rec, after)) {
+  while (*static_cast<const uint64_t*>(consumer_page_) < until && next(rec, after)) {
     ++n;
     const bool more = on_record(rec);
     release(after);
