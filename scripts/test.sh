@@ -98,11 +98,12 @@ if [[ ${VMATRACE_ASAN:-1} == 1 ]]; then
     #  - e2e.Exact.AttachToHugeHeapLosesNothing: a throughput test ("lost 0"
     #    while a 100k-piece heap is attached and brk() runs without pause);
     #    the sanitized consumer is several times slower, as the real suite's.
-    #  - known to fail here (NOT RUN, named): AttachAdoptsExistingChildren and
-    #    Overload.TracerStoppedFiveSecondsReportsLossAndResyncs each had a stop
-    #    differ from /proc in the sanitized build after the attach freeze
-    #    landed (both pass in the release stage); root cause not found yet.
-    known_asan='^e2e\.(Exact\.AttachAdoptsExistingChildren|Overload\.TracerStoppedFiveSecondsReportsLossAndResyncs)$'
+    #  - known to fail here (NOT RUN, named): Exact.AttachAdoptsExistingChildren.
+    #    The sanitized consumer loses records under its 4 churning threads on
+    #    a loaded machine; the loss is reported and resynced, but an outside
+    #    stop between the loss and its resync differs from /proc
+    #    (docs/fidelity.md). Passes in the release stage.
+    known_asan='^e2e\.Exact\.AttachAdoptsExistingChildren$'
     echo "test.sh: NOT RUN under ASan, known to fail there: $(ctest --test-dir build-asan -N -R "$known_asan" | sed -n 's/^ *Test *#[0-9]*: //p' | tr '\n' ' ')"
     ctest --test-dir build-asan --output-on-failure -j1 -LE 'vm|package|real' -E "$known_e2e|$known_asan|^e2e\.Exact\.AttachToHugeHeapLosesNothing$" --output-junit "$PWD/build-asan/asan-suite.xml" "$@" ||
       asan=$?

@@ -133,6 +133,11 @@ void Processor::seed(ProcessState& p, std::vector<Vma> vmas, uint64_t ts) {
   p.seeded = true;
   p.seed_ts = ts;
   p.unknown_reason.clear();
+  // Pieces displaced in the model the seed replaces: the unmapping each
+  // waits for ended before the seed was read (its record is older: not
+  // applied), so none is ever taken, and a model that went wrong (records
+  // lost) holds thousands, which every later syscall would walk.
+  p.early_clears.clear();
 }
 
 void Processor::apply_layout(ProcessState& p, const DecodedRecord& rec, Applied& out) {
@@ -291,6 +296,14 @@ LateClearing Processor::take_late_clearing(ProcessState& p, const DecodedRecord&
   AddrRanges cleared;
   rule.clears(e, p.layout, cleared);
   if (cleared.empty()) return late;
+  // The usual case, even with many pieces waiting: none of them is this
+  // syscall's to take. Answered without copying them.
+  auto takes = [&](const ProcessState::EarlyClear& c) {
+    if (c.tid == rec.hdr.tid || c.ts <= e.enter_ts) return false;
+    return std::any_of(cleared.begin(), cleared.end(),
+                       [&](const auto& r) { return r.first < c.piece.end && c.piece.start < r.second; });
+  };
+  if (std::none_of(early.begin(), early.end(), takes)) return late;
   // The displaced pieces this syscall unmaps: displaced by another thread's
   // mapping that exited after this syscall entered (one made after this
   // one's record could have been seen by this thread first).
@@ -642,6 +655,7 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
       case VMAT_EV_EXEC:
         p.exe = std::string(rec.path);
         p.layout.seed({});
+        p.early_clears.clear();     // of the old mm
         p.layout.set_def_flags(0);  // a new mm: mlockall(MCL_FUTURE) does not survive exec
         p.layout.set_brk(rec.exec.start_brk, rec.exec.brk);
         p.layout.set_start_stack(rec.exec.start_stack);

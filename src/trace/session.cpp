@@ -521,15 +521,29 @@ void Session::check_losses() {
 }
 
 void Session::report_losses() {
-  uint64_t ts = monotonic_ns();
+  const uint64_t ts = monotonic_ns();
+  // Each process with new losses is held still and read first, then the
+  // records queued before that are handled (the stream keeps them before
+  // its loss record), then its loss and its layout, and only then does it
+  // run again. Read after the drain, the resync would wait for a ring's
+  // worth of records while the process went on changing (a slow consumer
+  // took longer than the process's next moment: a layout shown wrong at
+  // it); nothing of a held process is queued meanwhile, so the records the
+  // drain hands over are all older than its layout (the Processor skips
+  // them once it is seeded).
+  std::vector<std::pair<uint32_t, LayoutSnapshot>> snaps;
+  for (const auto& [pid, n] : tracer_->lost())
+    if (losses_.any_new({{pid, n}}))
+      snaps.emplace_back(pid, snapshot_layout(static_cast<pid_t>(pid), LayoutReason::kResync));
   drain();
   // Read again: a process whose exit was among the records just drained is
   // gone from the kernel's map, and its losses were counted at its exit.
-  for (const auto& [pid, n] : tracer_->lost()) {
+  const std::map<uint32_t, uint64_t> lost = tracer_->lost();
+  for (auto& [pid, snap] : snaps) {
+    const auto counted = lost.find(pid);
+    if (counted == lost.end()) continue;
+    const uint64_t n = counted->second;
     if (!losses_.any_new({{pid, n}})) continue;
-    // Read before the loss record is written, which says whether a resync
-    // follows (a process that is gone has none: its exit record ends it).
-    auto snap = snapshot_layout(static_cast<pid_t>(pid), LayoutReason::kResync);
     auto& layout = snap.bytes;
     // Unreadable: exiting or gone, with its last records (and its exit
     // record, which carries the count: the loss is then reported just
@@ -539,14 +553,18 @@ void Session::report_losses() {
     auto fresh = losses_.take_new(pid, n);
     if (!fresh) continue;
     LossRecord loss{*fresh, n};
+    // Says whether a resync follows (a process that is gone has none: its
+    // exit record ends it).
     loss.resync = layout.has_value();
-    std::string comm = read_comm(pid);
+    std::string comm = read_comm(static_cast<pid_t>(pid));
     if (const ProcessState* p = pipeline_.processor().process(pid); comm.empty() && p) comm = p->comm;  // gone
     handle(encode_loss(make_header(VMAT_REC_LOSS, ts, pid, pid, comm), loss));
     if (layout) handle(*layout);
+    snap.freeze.reset();  // runs again
     // A lost exec record leaves a process stopped at its exec (procfs exec
     // layout) with nobody to continue it: the resync above read its layout.
-    if (plan_.mode(Family::kExecLayout) == AttachMode::kProcfs && proc_state(pid) == 'T') ::kill(pid, SIGCONT);
+    if (plan_.mode(Family::kExecLayout) == AttachMode::kProcfs && proc_state(static_cast<pid_t>(pid)) == 'T')
+      ::kill(static_cast<pid_t>(pid), SIGCONT);
   }
 }
 
@@ -622,9 +640,11 @@ void Session::scan_rss(uint64_t now) {
 }
 
 void Session::drain() {
-  // While producers outrun us the ring never empties: read what was queued
-  // when this drain began (when tracing stopped, for the drains of
-  // finish()), no more. A pending signal (run() stops on it) ends it
+  // While producers outrun us (a sanitizer build, a loaded machine) the ring
+  // never empties, and a drain to the end would hold back what follows it
+  // (a loss check's resync, the attach of the next process) for as long as
+  // they run: read what was queued when this drain began (when tracing
+  // stopped, for the drains of finish()), no more. A pending signal (run() stops on it) ends it
   // earlier, except in finish().
   const uint64_t until = final_drain_ ? stop_pos_ : tracer_->queued_until();
   while (tracer_->drain(until) > 0) {

@@ -162,3 +162,22 @@ TEST(ProcessorThreads, InOrderOrFixedMappingsAreAppliedAsTheyCome) {
     EXPECT_EQ(p.stats().late_clears, 0u);
   }
 }
+
+// A seed replaces the model the displaced pieces were cut from: every
+// unmapping they waited for ended before the layout was read (its record is
+// older, and skipped), so none is taken after it. Thread 11's mapping
+// displaced the model's VMA; the resync reads the layout as the kernel has
+// it; thread 12's later munmap (its entry unknown: it entered before its
+// thread was traced) unmaps what the kernel had there then, not the piece
+// of the model before the resync put back over it.
+TEST(ProcessorThreads, ASeedDropsThePiecesDisplacedBeforeIt) {
+  Processor p;
+  seed(p, {anon(0x20000, 0x28000)});
+  p.apply(decode(mmap_rec(11, 100, 110, 0x20000, 0x8000)), nullptr);
+  ASSERT_EQ(p.process(kPid)->early_clears.size(), 1u);
+  p.apply(decode(layout_rec(kPid, 200, {anon(0x20000, 0x28000)})), nullptr);
+  EXPECT_TRUE(p.process(kPid)->early_clears.empty());
+  p.apply(decode(munmap_rec(12, 0, 300, 0x20000, 0x8000)), nullptr);
+  EXPECT_TRUE(p.process(kPid)->layout.empty()) << maps_of(p);
+  EXPECT_EQ(p.stats().late_clears, 0u);
+}
