@@ -20,6 +20,7 @@
 #include "core/processor.h"
 #include "core/records.h"
 #include "core/rss_model.h"
+#include "sym/unwinder.h"
 
 namespace vmatrace {
 
@@ -83,9 +84,14 @@ class Pipeline {
   // allocator call from the user stack records. live: the traced processes
   // exist (their files are opened through /proc/PID/root). Runs first of
   // the stages; listeners hear each growth in the order added. unwinders:
-  // shared with the recorder's StackFreezer (null: its own).
-  void enable_malloc(bool live, std::shared_ptr<UnwinderCache> unwinders = nullptr);
+  // shared with the recorder's StackFreezer (null: its own, with these
+  // symbol sources).
+  void enable_malloc(bool live, std::shared_ptr<UnwinderCache> unwinders = nullptr, const SymbolSources& symbols = {});
   bool malloc_enabled() const { return malloc_ != nullptr; }
+  // Offline, before run(): the JIT code names of the recording (its
+  // jit_map records, written after the growths they name) for the malloc
+  // stage. A pass over the whole of `reader`.
+  void load_jit_symbols(RecordingReader& reader);
   void on_malloc_growth(GrowthListener f) { growth_listeners_.push_back(std::move(f)); }
   // The residency stage (RssModel): resident pages per process from the
   // rss_scan records and the events between them. Runs after the others.

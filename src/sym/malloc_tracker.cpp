@@ -42,11 +42,12 @@ std::vector<StackFrame> MallocTracker::frames_of(const DecodedRecord& rec, const
   if (rec.type == VMAT_REC_STACK_FRAMES) {
     std::vector<uint64_t> pcs(rec.frames.nframes);
     for (size_t i = 0; i < pcs.size(); i++) pcs[i] = ustack_frame_pc(rec, i);
-    return u.symbolize(pcs);
+    return u.symbolize(pcs, rec.hdr.ts);
   }
   StackSample s;
   s.pid = rec.hdr.pid;
   s.tid = rec.hdr.tid;
+  s.ts = rec.hdr.ts;
   for (int i = 0; i < VMAT_UREGS; i++) s.regs[i] = rec.ustack.regs[i];
   s.stack = rec.stack;
   return u.unwind(s);

@@ -23,9 +23,13 @@ class MallocTracker {
  public:
   // live: the traced processes exist, so open their files through
   // /proc/PID/root (containers); a recording opens the paths as they are.
-  explicit MallocTracker(bool live) : unwinders_(std::make_shared<UnwinderCache>(live)) {}
+  explicit MallocTracker(bool live, SymbolSources symbols = {})
+      : unwinders_(std::make_shared<UnwinderCache>(live, std::move(symbols))) {}
   // Sharing the unwinders with the recorder's StackFreezer (live).
   explicit MallocTracker(std::shared_ptr<UnwinderCache> unwinders) : unwinders_(std::move(unwinders)) {}
+
+  // Names of JIT code (UnwinderCache::jit()).
+  JitSymbols& jit() { return unwinders_->jit(); }
 
   // Call with every record, before and after the Processor applies it.
   void before_apply(const DecodedRecord& rec, const Processor& proc);

@@ -26,7 +26,7 @@ const Dwfl_Callbacks kCallbacks = {
 std::string demangle(const std::string& symbol) {
   if (!symbol.starts_with("_Z")) return symbol;
   int status = 0;
-  std::unique_ptr<char, decltype(&std::free)> d(abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status),
+  std::unique_ptr<char, decltype(&std::free)> d(::abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status),
                                                 &std::free);
   return status == 0 && d ? std::string(d.get()) : symbol;
 }
@@ -41,6 +41,7 @@ struct Unwinder::State {
   bool thread_given = false;
   std::vector<uint64_t>* pcs = nullptr;
   size_t max_frames = 0;
+  JitSymbols* jit = nullptr;
   // Symbolized frames by (pc, activation): elfutils looks symbols up by a
   // linear scan of the symbol table (~1 ms in libc), and growth stacks
   // repeat the same few return addresses.
@@ -87,6 +88,18 @@ struct Unwinder::State {
     // pc is at least 1 byte into user space, so bit 63 is free for the flag.
     st->pcs->push_back(pc | (activation ? VMAT_USTACK_PC_EXACT : 0));
     return st->pcs->size() >= st->max_frames ? DWARF_CB_ABORT : DWARF_CB_OK;
+  }
+
+  // A frame in no module: code a runtime generated, named by its perf map
+  // as it was at ts (not cached: the runtime reuses addresses for new code).
+  void name_jit_frame(StackFrame& f, uint64_t ts, bool activation) const {
+    if (!jit) return;
+    const uint64_t lookup = activation ? f.pc : f.pc - 1;
+    const JitCode* c = jit->find(pid, ts, lookup);
+    if (!c) return;
+    f.symbol = f.function = c->name;
+    f.offset = f.pc - c->start;
+    f.module = kJitModule;
   }
 
   // key: a pc as unwind_pcs() gives it (VMAT_USTACK_PC_EXACT included).
@@ -188,8 +201,10 @@ size_t FrameCache::Hash::operator()(const Key& k) const {
   return static_cast<size_t>(h ^ (h >> 29));
 }
 
-Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root, FrameCache* shared)
+Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root, FrameCache* shared,
+                   JitSymbols* jit)
     : modules_(std::move(modules)), state_(std::make_unique<State>()) {
+  state_->jit = jit;
   static const Dwfl_Thread_Callbacks callbacks = {
       .next_thread = &State::next_thread,
       .get_thread = &State::get_thread,
@@ -234,7 +249,7 @@ Unwinder::~Unwinder() = default;
 
 std::vector<StackFrame> Unwinder::unwind(const StackSample& s, size_t max_frames) {
   if (!error_.empty() || max_frames == 0) return {};
-  return symbolize(unwind_pcs(s, max_frames));
+  return symbolize(unwind_pcs(s, max_frames), s.ts);
 }
 
 std::vector<uint64_t> Unwinder::unwind_pcs(const StackSample& s, size_t max_frames) {
@@ -253,7 +268,7 @@ std::vector<uint64_t> Unwinder::unwind_pcs(const StackSample& s, size_t max_fram
   return pcs;
 }
 
-std::vector<StackFrame> Unwinder::symbolize(std::span<const uint64_t> pcs) {
+std::vector<StackFrame> Unwinder::symbolize(std::span<const uint64_t> pcs, uint64_t ts) {
   std::vector<StackFrame> frames;
   frames.reserve(pcs.size());
   for (uint64_t pc : pcs) {
@@ -266,6 +281,7 @@ std::vector<StackFrame> Unwinder::symbolize(std::span<const uint64_t> pcs) {
       frames.emplace_back();
       frames.back().pc = pc & ~VMAT_USTACK_PC_EXACT;
     }
+    if (frames.back().module.empty()) state_->name_jit_frame(frames.back(), ts, pc & VMAT_USTACK_PC_EXACT);
   }
   return frames;
 }

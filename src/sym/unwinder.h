@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/malloc_attribution.h"
+#include "sym/jit_symbols.h"
 #include "vmatrace/abi/events.h"
 
 namespace vmatrace {
@@ -28,9 +29,17 @@ struct ModuleMapping {
   bool operator==(const ModuleMapping&) const = default;
 };
 
+// Where symbols come from besides the binaries and the machine's own
+// debug directories (docs/malloc.md, "How symbols are found").
+struct SymbolSources {
+  std::vector<std::string> debug_dirs;  // --debug-dir: debug files by build id
+  bool debuginfod = false;              // ask the DEBUGINFOD_URLS servers
+};
+
 // A user stack at one moment, as a VMAT_EV_USER_STACK record carries it.
 struct StackSample {
   uint32_t pid = 0, tid = 0;
+  uint64_t ts = 0;                   // when it was taken (which JIT code was where)
   uint64_t regs[VMAT_UREGS] = {};    // DWARF order
   std::span<const std::byte> stack;  // copied from regs[VMAT_UREG_SP]
 };
@@ -64,7 +73,9 @@ class Unwinder {
   // root: prefix for opening the mappings' paths ("/proc/PID/root" while
   // the process lives, "" for the host's view). shared: frames symbolized
   // by other processes' Unwinders (it must outlive this one), or none.
-  Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root, FrameCache* shared = nullptr);
+  // jit (optional, outlives this): names for frames in no module.
+  Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root, FrameCache* shared = nullptr,
+           JitSymbols* jit = nullptr);
   ~Unwinder();
   Unwinder(const Unwinder&) = delete;
   Unwinder& operator=(const Unwinder&) = delete;
@@ -80,8 +91,9 @@ class Unwinder {
   // keeps of a user stack by default (core/ustack_frames.h).
   std::vector<uint64_t> unwind_pcs(const StackSample& s, size_t max_frames = 64);
   // Symbolizes pcs as unwind_pcs() gives them (unwind() is
-  // symbolize(unwind_pcs())).
-  std::vector<StackFrame> symbolize(std::span<const uint64_t> pcs);
+  // symbolize(unwind_pcs())). ts: when the stack was taken (which JIT code
+  // was where).
+  std::vector<StackFrame> symbolize(std::span<const uint64_t> pcs, uint64_t ts = 0);
   // Why the Dwfl could not be set up, empty when it could.
   const std::string& error() const { return error_; }
 
@@ -91,6 +103,9 @@ class Unwinder {
   std::unique_ptr<State> state_;
   std::string error_;
 };
+
+// The module of a frame named from a perf map.
+inline constexpr const char* kJitModule = "[jit]";
 
 // "Foo::bar(int)" for "_ZN3Foo3barEi"; the input when it is not a C++ name.
 std::string demangle(const std::string& symbol);

@@ -40,7 +40,7 @@ Unwinder& UnwinderCache::for_process(const ProcessState& p) {
   if (!c.unwinder || c.unwinder->modules() != mods) {
     std::string root = "/proc/" + std::to_string(p.pid) + "/root";
     if (!live_ || ::access(root.c_str(), F_OK) != 0) root.clear();
-    c.unwinder = std::make_unique<Unwinder>(p.pid, std::move(mods), root, &frames_);
+    c.unwinder = std::make_unique<Unwinder>(p.pid, std::move(mods), root, &frames_, &jit_);
   }
   c.layout = &p.layout;
   c.file_generation = gen;

@@ -191,7 +191,7 @@ int run_replay(const ReplayOptions& opts) {
   if (!layout_query) {
     pipeline.add_sink(&printer);
     // malloc_growth events: from the raw stacks the recording kept, as live.
-    pipeline.enable_malloc(/*live=*/false);
+    enable_recorded_malloc(pipeline, opts.path, opts.symbols);
     pipeline.on_malloc_growth(print_growth(printer));
   }
   std::set<uint32_t> pids_seen;

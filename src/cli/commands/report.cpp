@@ -41,7 +41,7 @@ int run_malloc_report(const ReportOptions& opts, RecordingReader& reader) {
   Pipeline pipeline;
   pipeline.processor().set_keep_ended(false);
   MallocReport report;
-  pipeline.enable_malloc(/*live=*/false);
+  enable_recorded_malloc(pipeline, opts.path, opts.symbols);
   pipeline.on_malloc_growth([&](const DecodedRecord&, const MallocGrowth& g) {
     if (!opts.pid || g.pid == *opts.pid) report.add(g);
   });
@@ -79,7 +79,7 @@ int run_rss_report(const ReportOptions& opts, RecordingReader& reader) {
   ro.since = since.has_value();
   RssReport report(ro, *pipeline.rss());
   pipeline.add_sink(&report);
-  pipeline.enable_malloc(/*live=*/false);
+  enable_recorded_malloc(pipeline, opts.path, opts.symbols);
   pipeline.on_malloc_growth([&](const DecodedRecord&, const MallocGrowth& g) { report.on_growth(g); });
   bool rss_recorded = false, before_done = !since, after_done = false;
   const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
