@@ -4,6 +4,8 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -12,14 +14,27 @@
 namespace vmatrace {
 namespace {
 
-// Local files only: no debuginfod lookups from inside a trace.
-char* g_debuginfo_path = nullptr;
-const Dwfl_Callbacks kCallbacks = {
-    .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
-    .section_address = dwfl_offline_section_address,
-    .debuginfo_path = &g_debuginfo_path,
-};
+// libdw's default search path (next to the binary, its .debug/, then
+// /usr/lib/debug), then each --debug-dir.
+std::string debuginfo_path(const SymbolSources* sources) {
+  std::string path = ":.debug:/usr/lib/debug";
+  if (sources)
+    for (const auto& d : sources->debug_dirs) path += ":" + d;
+  return path;
+}
+
+// The debug file of build id `id` under one of the --debug-dirs.
+std::string debug_file_for(const SymbolSources* sources, const std::string& path) {
+  if (!sources) return {};
+  auto it = sources->build_ids.find(path);
+  if (it == sources->build_ids.end() || it->second.size() < 3) return {};
+  const std::string& id = it->second;
+  for (const auto& d : sources->debug_dirs) {
+    std::string f = d + "/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug";
+    if (::access(f.c_str(), R_OK) == 0) return f;
+  }
+  return {};
+}
 
 }  // namespace
 
@@ -32,6 +47,9 @@ std::string demangle(const std::string& symbol) {
 }
 
 struct Unwinder::State {
+  std::string debuginfo_path;
+  char* debuginfo_path_c = nullptr;
+  Dwfl_Callbacks callbacks{};
   struct DwflDeleter {
     void operator()(Dwfl* d) const { dwfl_end(d); }
   };
@@ -202,9 +220,15 @@ size_t FrameCache::Hash::operator()(const Key& k) const {
 }
 
 Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root, FrameCache* shared,
-                   JitSymbols* jit)
+                   JitSymbols* jit, const SymbolSources* sources)
     : modules_(std::move(modules)), state_(std::make_unique<State>()) {
   state_->jit = jit;
+  state_->debuginfo_path = debuginfo_path(sources);
+  state_->debuginfo_path_c = state_->debuginfo_path.data();
+  state_->callbacks.find_elf = dwfl_build_id_find_elf;
+  state_->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+  state_->callbacks.section_address = dwfl_offline_section_address;
+  state_->callbacks.debuginfo_path = &state_->debuginfo_path_c;
   static const Dwfl_Thread_Callbacks callbacks = {
       .next_thread = &State::next_thread,
       .get_thread = &State::get_thread,
@@ -215,7 +239,7 @@ Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string
   };
   state_->pid = pid;
   state_->shared = shared;
-  state_->dwfl.reset(dwfl_begin(&kCallbacks));
+  state_->dwfl.reset(dwfl_begin(&state_->callbacks));
   if (!state_->dwfl) {
     error_ = std::string("dwfl_begin: ") + dwfl_errmsg(-1);
     return;
@@ -238,7 +262,12 @@ Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string
     // there, without its CFI).
     Dwfl_Module* mod = nullptr;
     if (!root.empty()) mod = dwfl_report_elf(state_->dwfl.get(), path.c_str(), (root + path).c_str(), -1, base, false);
-    if (!mod) dwfl_report_elf(state_->dwfl.get(), path.c_str(), path.c_str(), -1, base, false);
+    if (!mod) mod = dwfl_report_elf(state_->dwfl.get(), path.c_str(), path.c_str(), -1, base, false);
+    // Not on this machine: its debug file (--debug-dir) keeps the program
+    // headers, symbols and lines at the same addresses (not its code).
+    if (!mod)
+      if (std::string debug = debug_file_for(sources, path); !debug.empty())
+        dwfl_report_elf(state_->dwfl.get(), path.c_str(), debug.c_str(), -1, base, false);
   }
   dwfl_report_end(state_->dwfl.get(), nullptr, nullptr);
   if (!dwfl_attach_state(state_->dwfl.get(), nullptr, static_cast<pid_t>(pid), &callbacks, state_.get()))
@@ -282,8 +311,22 @@ std::vector<StackFrame> Unwinder::symbolize(std::span<const uint64_t> pcs, uint6
       frames.back().pc = pc & ~VMAT_USTACK_PC_EXACT;
     }
     if (frames.back().module.empty()) state_->name_jit_frame(frames.back(), ts, pc & VMAT_USTACK_PC_EXACT);
+    if (frames.back().module.empty()) name_by_mapping(frames.back(), pc & VMAT_USTACK_PC_EXACT);
   }
   return frames;
+}
+
+void Unwinder::name_by_mapping(StackFrame& f, bool exact) const {
+  // A file mapping libdw could not open (the binary is gone, or not on
+  // this machine, and no debug file was found): module + offset from its
+  // load base, never a blank.
+  const uint64_t lookup = exact ? f.pc : f.pc - 1;
+  for (const auto& m : modules_)
+    if (lookup >= m.start && lookup < m.end) {
+      f.module = m.path;
+      f.offset = f.pc - (m.start - m.offset);
+      return;
+    }
 }
 
 }  // namespace vmatrace

@@ -8,6 +8,7 @@
 // and reused until the set of mapped objects changes (dlopen, exec).
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -34,6 +35,8 @@ struct ModuleMapping {
 struct SymbolSources {
   std::vector<std::string> debug_dirs;  // --debug-dir: debug files by build id
   bool debuginfod = false;              // ask the DEBUGINFOD_URLS servers
+  // Build ids of the recording's objects by path (its "object" notes).
+  std::map<std::string, std::string> build_ids;
 };
 
 // A user stack at one moment, as a VMAT_EV_USER_STACK record carries it.
@@ -74,8 +77,9 @@ class Unwinder {
   // the process lives, "" for the host's view). shared: frames symbolized
   // by other processes' Unwinders (it must outlive this one), or none.
   // jit (optional, outlives this): names for frames in no module.
+  // sources (optional, outlives this): debug directories and build ids.
   Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root, FrameCache* shared = nullptr,
-           JitSymbols* jit = nullptr);
+           JitSymbols* jit = nullptr, const SymbolSources* sources = nullptr);
   ~Unwinder();
   Unwinder(const Unwinder&) = delete;
   Unwinder& operator=(const Unwinder&) = delete;
@@ -99,6 +103,7 @@ class Unwinder {
 
  private:
   struct State;
+  void name_by_mapping(StackFrame& f, bool exact) const;
   std::vector<ModuleMapping> modules_;
   std::unique_ptr<State> state_;
   std::string error_;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string_view>
 
 #include "core/processor.h"
 #include "sym/jit_symbols.h"
@@ -30,6 +31,10 @@ class UnwinderCache {
     unwinders_.erase(pid);
     jit_.forget_live(pid);
   }
+  // An "object" note of the recording ("MAJ:MIN INO BUILD-ID PATH"): with
+  // --debug-dir, PATH's debug file is looked up by that build id when PATH
+  // itself cannot be opened (a recording replayed elsewhere).
+  void note_object(std::string_view note);
   // Names of JIT code: a recording's jit_map records go here before its
   // stream is replayed (they are written at the processes' exits, after
   // the growths they name); live, the perf map files are read as needed.

@@ -4,6 +4,9 @@
 //    libdw's standard find_debuginfo (the symbolizer's Dwfl callbacks,
 //    src/sym/unwinder.cpp) finds it by build id, so malloc growth frames
 //    inside libc get names and source lines.
+//  - --debug-dir: a stripped binary's frames named from its debug file
+//    (objcopy --only-keep-debug) under DIR/.build-id/, also in a replay
+//    after the binary is gone.
 //  - JIT code: node --perf-basic-prof writes /tmp/perf-PID.map; frames in
 //    that code are named from it, live and, from the copy the recording
 //    keeps, in a replay after the file is gone.
@@ -12,6 +15,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <regex>
 #include <set>
@@ -162,6 +166,140 @@ TEST(Symbols, JitFramesNamedFromPerfMapLiveAndInReplay) {
   // Its perf map: ours to remove (node's pid is in its process events).
   const std::regex node_pid(R"re("pid":(\d+),"tid":\d+,"comm":"node")re");
   if (std::regex_search(live.out, m, node_pid)) std::remove(("/tmp/perf-" + m[1].str() + ".map").c_str());
+}
+
+// A growth frame with its source position, from --json output.
+struct SourceFrame {
+  std::string function, file, module;
+  uint64_t offset = 0;
+  int line = 0;
+};
+std::vector<SourceFrame> source_frames(const std::string& json, const std::string& module) {
+  const std::regex frame(
+      R"re(\{"pc":"0x[0-9a-f]+","function":(null|"([^"]*)"),"offset":(\d+),"file":(null|"([^"]*)"),"line":(null|\d+),"module":"([^"]*)"\})re");
+  std::vector<SourceFrame> out;
+  for (const auto& line : e2e::split_lines(json)) {
+    if (line.find("\"event\":\"malloc_growth\"") == std::string::npos) continue;
+    for (std::sregex_iterator it(line.begin(), line.end(), frame), end; it != end; ++it) {
+      const auto& m = *it;
+      if (m[7] != module) continue;
+      out.push_back({m[2], m[5], m[7], std::stoull(m[3]), m[6] == "null" ? 0 : std::stoi(m[6])});
+    }
+  }
+  return out;
+}
+
+// The build id as libdw's build-id directories spell it: xx/yyyy.
+std::string build_id_path(const std::string& dir, const std::string& id) {
+  return dir + "/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug";
+}
+
+TEST(Symbols, DebugDirNamesFramesOfStrippedBinaryAlsoAfterItIsDeleted) {
+  e2e::TempDir dir;
+  // A small program built with -g (the mallocgrowth workload): its debug
+  // info goes into DIR/.build-id/xx/yyyy.debug, a stripped copy is what runs.
+  const std::string full = e2e::workload("mallocgrowth");
+  const std::string bin = dir.file("mallocgrowth-stripped");
+  auto strip = e2e::run_command({"/usr/bin/strip", "--strip-all", "-o", bin, full});
+  ASSERT_EQ(strip.status, 0) << e2e::describe(strip);
+  auto sections = e2e::run_command({"/usr/bin/readelf", "-S", "--wide", bin});
+  ASSERT_EQ(sections.status, 0) << e2e::describe(sections);
+  ASSERT_EQ(sections.out.find(".symtab"), std::string::npos) << "not stripped";
+  ASSERT_EQ(sections.out.find(".debug_line"), std::string::npos) << "not stripped";
+  auto id = vmatrace::read_build_id(bin);
+  ASSERT_TRUE(id.has_value() && id->size() > 2) << bin << " has no build id";
+  ASSERT_EQ(id, vmatrace::read_build_id(full));
+  const std::string debug_dir = dir.file("debug");
+  const std::string debug_file = build_id_path(debug_dir, *id);
+  ASSERT_EQ(e2e::run_command({"/bin/mkdir", "-p", debug_dir + "/.build-id/" + id->substr(0, 2)}).status, 0);
+  auto oc = e2e::run_command({"/usr/bin/objcopy", "--only-keep-debug", full, debug_file});
+  ASSERT_EQ(oc.status, 0) << e2e::describe(oc);
+
+  const std::string rec = dir.file("r.vmat");
+  auto r = e2e::run_command(e2e::vmatrace_argv({"record", "-o", rec, "--", bin, dir.file("steps")}));
+  ASSERT_EQ(r.status, 0) << e2e::describe(r);
+
+  // Ground truth for a named frame: the function's address in the
+  // unstripped binary (nm) plus the frame's offset is the return address;
+  // addr2line on the call before it gives the source line.
+  auto nm = e2e::run_command({"/usr/bin/nm", "--defined-only", full});
+  ASSERT_EQ(nm.status, 0) << e2e::describe(nm);
+  std::map<std::string, uint64_t> symbols;
+  for (const auto& line : e2e::split_lines(nm.out)) {
+    unsigned long long addr = 0;
+    char type = 0;
+    char name[256];
+    if (std::sscanf(line.c_str(), "%llx %c %255s", &addr, &type, name) == 3) symbols[name] = addr;
+  }
+  // "/path/mallocgrowth.c:33 (discriminator 1)" -> ("mallocgrowth.c", 33)
+  auto file_line = [](std::string s) {
+    s = s.substr(0, s.find('\n'));
+    s = s.substr(0, s.find(" ("));
+    const size_t colon = s.rfind(':');
+    if (colon == std::string::npos) return std::pair<std::string, int>{};
+    std::string file = s.substr(0, colon);
+    file = file.substr(file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1);
+    return std::pair{file, std::atoi(s.c_str() + colon + 1)};
+  };
+  auto check_named = [&](const std::string& out, const std::string& what) {
+    auto frames = source_frames(out, bin);
+    EXPECT_FALSE(frames.empty()) << what << ": no growth frame in " << bin << ":\n" << out.substr(0, 3000);
+    size_t checked = 0;
+    bool grow = false;
+    for (const auto& f : frames) {
+      auto s = symbols.find(f.function);
+      if (f.function.empty() || s == symbols.end()) {
+        ADD_FAILURE() << what << ": frame '" << f.function << "' of " << bin << " is not a symbol of " << full;
+        continue;
+      }
+      grow |= f.function == "small_mallocs_grow_heap";
+      char addr[32];
+      std::snprintf(addr, sizeof(addr), "%#llx", static_cast<unsigned long long>(s->second + f.offset - 1));
+      auto a2l = e2e::run_command({"/usr/bin/addr2line", "-e", full, addr});
+      EXPECT_EQ(a2l.status, 0) << e2e::describe(a2l);
+      auto [file, line] = file_line(a2l.out);
+      const std::string base = f.file.substr(f.file.rfind('/') == std::string::npos ? 0 : f.file.rfind('/') + 1);
+      EXPECT_TRUE(base == file && f.line == line && line > 0)
+          << what << ": " << f.function << "+" << f.offset << " at " << f.file << ":" << f.line << ", addr2line says "
+          << a2l.out;
+      checked++;
+    }
+    EXPECT_TRUE(grow) << what << ": no frame in small_mallocs_grow_heap:\n" << out.substr(0, 3000);
+    return frames;
+  };
+
+  // The stripped binary in place: libdw finds the debug file by build id
+  // under --debug-dir (as under /usr/lib/debug).
+  auto present = e2e::run_command(e2e::vmatrace_argv({"replay", "--json", "--debug-dir", debug_dir, rec}));
+  ASSERT_EQ(present.status, 0) << e2e::describe(present);
+  check_named(present.out, "binary present");
+
+  // Gone (replayed on another machine, or deleted): its frames keep their
+  // module and offset, and --debug-dir names them from the recording's build id.
+  ASSERT_EQ(std::remove(bin.c_str()), 0);
+  auto without = e2e::run_command(e2e::vmatrace_argv({"replay", "--json", rec}));
+  ASSERT_EQ(without.status, 0) << e2e::describe(without);
+  // Never a blank: module and offset from its load base (the ELF address
+  // here: the first segment of a PIE is at file offset 0).
+  auto bare = source_frames(without.out, bin);
+  ASSERT_FALSE(bare.empty()) << "no growth frame in " << bin << ":\n" << without.out.substr(0, 3000);
+  for (const auto& f : bare) EXPECT_TRUE(f.function.empty()) << f.function << ": named without binary or debug file?";
+  auto with = e2e::run_command(e2e::vmatrace_argv({"replay", "--json", "--debug-dir", debug_dir, rec}));
+  ASSERT_EQ(with.status, 0) << e2e::describe(with);
+  auto named = check_named(with.out, "binary gone");
+  ASSERT_EQ(named.size(), bare.size());
+  for (size_t i = 0; i < named.size(); i++)
+    if (symbols.count(named[i].function))
+      EXPECT_EQ(symbols[named[i].function] + named[i].offset, bare[i].offset)
+          << named[i].function << "+" << named[i].offset << " vs module offset " << bare[i].offset;
+  // report takes the same option.
+  auto rep = e2e::run_command(e2e::vmatrace_argv({"report", rec, "--malloc", "--debug-dir", debug_dir}));
+  ASSERT_EQ(rep.status, 0) << e2e::describe(rep);
+  EXPECT_NE(rep.out.find("small_mallocs_grow_heap"), std::string::npos) << rep.out;
+  // Bad input: one line, non-zero exit.
+  auto bad = e2e::run_command(e2e::vmatrace_argv({"replay", "--debug-dir", dir.file("nope"), rec}));
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("--debug-dir"), std::string::npos) << bad.err;
 }
 
 }  // namespace

@@ -344,6 +344,11 @@ Command add_replay_command(CLI::App& app) {
   replay->add_option("--height", ro.top_height, "with --top --batch: lines per frame (default 50)");
   replay->add_flag("--infer-vma-changes", ro.infer_vma_changes,
                    "derive VMA changes from the syscalls alone, ignoring the kernel's recorded VMA stores");
+  replay
+      ->add_option("--debug-dir", ro.symbols.debug_dirs,
+                   "look up binaries' debug files by build id under this directory (DIR/.build-id/xx/yyyy.debug); "
+                   "repeatable")
+      ->check(CLI::ExistingDirectory);
   return {replay, [a] {
             a->ro.print.format = a->json ? OutputFormat::kJson : OutputFormat::kText;
             if (a->pid) a->ro.print.pid = static_cast<uint32_t>(a->pid);
