@@ -11,6 +11,8 @@
 #include <map>
 #include <unordered_map>
 
+#include "sym/debuginfo.h"
+
 namespace vmatrace {
 namespace {
 
@@ -47,8 +49,8 @@ std::string demangle(const std::string& symbol) {
 }
 
 struct Unwinder::State {
-  std::string debuginfo_path;
-  char* debuginfo_path_c = nullptr;
+  DebuginfoSearch search;
+  char* debuginfo_path_c = nullptr;  // search.path's, for libdw
   Dwfl_Callbacks callbacks{};
   struct DwflDeleter {
     void operator()(Dwfl* d) const { dwfl_end(d); }
@@ -223,10 +225,13 @@ Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string
                    JitSymbols* jit, const SymbolSources* sources)
     : modules_(std::move(modules)), state_(std::make_unique<State>()) {
   state_->jit = jit;
-  state_->debuginfo_path = debuginfo_path(sources);
-  state_->debuginfo_path_c = state_->debuginfo_path.data();
+  state_->search.path = debuginfo_path(sources);
+  state_->search.debuginfod = sources && sources->debuginfod;
+  state_->debuginfo_path_c = state_->search.path.data();
+  // The binaries are reported with their files (dwfl_report_elf): find_elf
+  // is not called for them.
   state_->callbacks.find_elf = dwfl_build_id_find_elf;
-  state_->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+  state_->callbacks.find_debuginfo = find_debuginfo;
   state_->callbacks.section_address = dwfl_offline_section_address;
   state_->callbacks.debuginfo_path = &state_->debuginfo_path_c;
   static const Dwfl_Thread_Callbacks callbacks = {
@@ -267,7 +272,8 @@ Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string
     // headers, symbols and lines at the same addresses (not its code).
     if (!mod)
       if (std::string debug = debug_file_for(sources, path); !debug.empty())
-        dwfl_report_elf(state_->dwfl.get(), path.c_str(), debug.c_str(), -1, base, false);
+        mod = dwfl_report_elf(state_->dwfl.get(), path.c_str(), debug.c_str(), -1, base, false);
+    if (mod) set_debuginfo_search(mod, &state_->search);
   }
   dwfl_report_end(state_->dwfl.get(), nullptr, nullptr);
   if (!dwfl_attach_state(state_->dwfl.get(), nullptr, static_cast<pid_t>(pid), &callbacks, state_.get()))

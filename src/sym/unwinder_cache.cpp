@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
@@ -28,6 +29,12 @@ std::vector<ModuleMapping> code_modules(const Layout& l) {
 }
 
 }  // namespace
+
+UnwinderCache::UnwinderCache(bool live, SymbolSources symbols) : live_(live), symbols_(std::move(symbols)), jit_(live) {
+  // libdw looks in a relative directory of its search path next to each
+  // binary, and by build id only under absolute ones.
+  for (auto& d : symbols_.debug_dirs) d = std::filesystem::absolute(d).lexically_normal().string();
+}
 
 Unwinder& UnwinderCache::for_process(const ProcessState& p) {
   auto& c = unwinders_[p.pid];

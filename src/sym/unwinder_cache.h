@@ -20,8 +20,7 @@ class UnwinderCache {
   // live: the traced processes exist, so open their files through
   // /proc/PID/root (containers); a recording opens the paths as they are.
   // symbols: where debug files are looked for besides the machine's own.
-  explicit UnwinderCache(bool live, SymbolSources symbols = {})
-      : live_(live), symbols_(std::move(symbols)), jit_(live) {}
+  explicit UnwinderCache(bool live, SymbolSources symbols = {});
 
   // The unwinder of p's current file mappings.
   Unwinder& for_process(const ProcessState& p);

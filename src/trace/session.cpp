@@ -81,7 +81,9 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
     // binaries are the ones mapped, not the stack memory (unless
     // --keep-stack-bytes). Symbolizing is for what is shown: `record`
     // leaves it to replay and report.
-    unwinders_ = std::make_shared<UnwinderCache>(/*live=*/true);
+    SymbolSources symbols;
+    symbols.debuginfod = opts_.debuginfod;
+    unwinders_ = std::make_shared<UnwinderCache>(/*live=*/true, symbols);
     if (recorder_ && !opts_.keep_stack_bytes) stack_freezer_ = std::make_unique<StackFreezer>(unwinders_);
     if (opts_.print.events) pipeline_.enable_malloc(/*live=*/true, unwinders_);
   }

@@ -72,6 +72,9 @@ struct TraceOptions {
   // copied. Default: each stack is unwound as it arrives and only its
   // frames are recorded (stack memory can hold secrets).
   bool keep_stack_bytes = false;
+  // --debuginfod: the symbolizer may ask the DEBUGINFOD_URLS servers (never
+  // otherwise: a live trace must not stall on the network).
+  bool debuginfod = false;
   // Anonymous mmaps smaller than this are not attributed (glibc's default
   // M_MMAP_THRESHOLD: it never maps a smaller chunk unless tuned with mallopt).
   uint64_t malloc_min_mmap = 128 * 1024;

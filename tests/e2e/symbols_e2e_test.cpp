@@ -7,15 +7,24 @@
 //  - --debug-dir: a stripped binary's frames named from its debug file
 //    (objcopy --only-keep-debug) under DIR/.build-id/, also in a replay
 //    after the binary is gone.
+//  - debuginfod: never asked unless --debuginfod; then one failed server
+//    costs one bounded wait and one warning.
 //  - JIT code: node --perf-basic-prof writes /tmp/perf-PID.map; frames in
 //    that code are named from it, live and, from the copy the recording
 //    keeps, in a replay after the file is gone.
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <regex>
 #include <set>
@@ -63,6 +72,11 @@ TEST(Symbols, LibcFramesGetSourceLinesFromSeparateDebugInfo) {
   EXPECT_TRUE(libc_functions_with_lines.count("_int_malloc")) << r.out.substr(0, 4000);
 }
 
+// The build id as libdw's build-id directories spell it: xx/yyyy.
+std::string build_id_path(const std::string& dir, const std::string& id) {
+  return dir + "/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug";
+}
+
 // Growth stacks' frames as (function, pc, module), from --json output.
 struct Frame {
   std::string function, module;
@@ -78,6 +92,100 @@ std::vector<Frame> growth_frames(const std::string& json) {
       out.push_back({(*it)[3], (*it)[4], std::stoull((*it)[1], nullptr, 16)});
   }
   return out;
+}
+
+// A TCP server on loopback that never answers: the connections a
+// debuginfod client made to it are counted by the kernel's accept queue.
+class SilentServer {
+ public:
+  SilentServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(fd_, 256) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      ADD_FAILURE() << "loopback server: " << std::strerror(errno);
+    port_ = ntohs(a.sin_port);
+  }
+  ~SilentServer() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  SilentServer(const SilentServer&) = delete;
+  SilentServer& operator=(const SilentServer&) = delete;
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // Connections made since the last call.
+  size_t connections() {
+    size_t n = 0;
+    for (int c; (c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC)) >= 0; n++) ::close(c);
+    return n;
+  }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+TEST(Symbols, DebuginfodAskedOnlyWithTheOptionThenOnceWithOneWarning) {
+  // The premise: ls has no debug file here, so libdw's last resort would
+  // be the servers of DEBUGINFOD_URLS (Debian's libdebuginfod-common sets
+  // it for login shells).
+  const std::string ls = "/usr/bin/ls";
+  auto id = vmatrace::read_build_id(ls);
+  ASSERT_TRUE(id.has_value() && id->size() > 2);
+  struct stat st;
+  ASSERT_NE(::stat(build_id_path("/usr/lib/debug", *id).c_str(), &st), 0) << "ls has a local debug file here";
+
+  e2e::TempDir dir;
+  SilentServer server;
+  // A fresh client cache: no remembered miss spares a request.
+  auto with_env = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/usr/bin/env", "-u", "DEBUGINFOD_TIMEOUT", "DEBUGINFOD_URLS=" + server.url(),
+                                     "DEBUGINFOD_CACHE_PATH=" + dir.file("cache")};
+    for (auto& a : e2e::vmatrace_argv(std::move(args))) argv.push_back(std::move(a));
+    return argv;
+  };
+  auto ls_frames = [&](const std::string& json) {
+    size_t n = 0;
+    for (const auto& f : growth_frames(json)) n += f.module == ls;
+    return n;
+  };
+  const std::vector<std::string> workload = {ls, "-R", "/usr/share/doc"};
+
+  // Live, without --debuginfod: ls's frames are symbolized (locally), the
+  // server never hears of it.
+  std::vector<std::string> args = {"trace", "--json", "--"};
+  args.insert(args.end(), workload.begin(), workload.end());
+  auto live = e2e::run_command(with_env(args), std::chrono::seconds(120));
+  ASSERT_EQ(live.status, 0) << e2e::describe(live);
+  EXPECT_GT(ls_frames(live.out), 0u) << "no growth frame in ls:\n" << live.out.substr(0, 2000);
+  EXPECT_EQ(server.connections(), 0u) << "a live trace asked debuginfod without --debuginfod";
+
+  const std::string rec = dir.file("ls.vmat");
+  args = {"record", "-o", rec, "--"};
+  args.insert(args.end(), workload.begin(), workload.end());
+  auto r = e2e::run_command(with_env(args), std::chrono::seconds(120));
+  ASSERT_EQ(r.status, 0) << e2e::describe(r);
+  auto replay = e2e::run_command(with_env({"replay", "--json", rec}), std::chrono::seconds(120));
+  ASSERT_EQ(replay.status, 0) << e2e::describe(replay);
+  const size_t frames = ls_frames(replay.out);
+  EXPECT_GT(frames, 0u) << replay.out.substr(0, 2000);
+  EXPECT_EQ(server.connections(), 0u) << "record or replay asked debuginfod without --debuginfod";
+
+  // Asked: the server is contacted, does not answer, and after one bounded
+  // wait and one warning the replay goes on from local files, the same
+  // frames with their modules.
+  auto asked = e2e::run_command(with_env({"replay", "--json", "--debuginfod", rec}), std::chrono::seconds(120));
+  ASSERT_EQ(asked.status, 0) << e2e::describe(asked);
+  const size_t asked_connections = server.connections();
+  EXPECT_GE(asked_connections, 1u) << "--debuginfod never asked the server";
+  size_t warnings = 0;
+  for (const auto& line : e2e::split_lines(asked.err)) warnings += line.find("debuginfod") != std::string::npos;
+  EXPECT_EQ(warnings, 1u) << asked.err;
+  EXPECT_NE(asked.err.find(server.url()), std::string::npos) << asked.err;
+  EXPECT_EQ(ls_frames(asked.out), frames);
+  std::printf("debuginfod: %zu connection(s) with --debuginfod, none without\n", asked_connections);
 }
 
 // A JS function that grows memory once V8 has compiled it: each call
@@ -189,11 +297,6 @@ std::vector<SourceFrame> source_frames(const std::string& json, const std::strin
   return out;
 }
 
-// The build id as libdw's build-id directories spell it: xx/yyyy.
-std::string build_id_path(const std::string& dir, const std::string& id) {
-  return dir + "/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug";
-}
-
 TEST(Symbols, DebugDirNamesFramesOfStrippedBinaryAlsoAfterItIsDeleted) {
   e2e::TempDir dir;
   // A small program built with -g (the mallocgrowth workload): its debug
@@ -259,7 +362,8 @@ TEST(Symbols, DebugDirNamesFramesOfStrippedBinaryAlsoAfterItIsDeleted) {
       EXPECT_EQ(a2l.status, 0) << e2e::describe(a2l);
       auto [file, line] = file_line(a2l.out);
       const std::string base = f.file.substr(f.file.rfind('/') == std::string::npos ? 0 : f.file.rfind('/') + 1);
-      EXPECT_TRUE(base == file && f.line == line && line > 0)
+      // "??:?" (_start, from crt1.o without debug info): no line either.
+      EXPECT_TRUE(line == 0 ? f.file.empty() && f.line == 0 : base == file && f.line == line)
           << what << ": " << f.function << "+" << f.offset << " at " << f.file << ":" << f.line << ", addr2line says "
           << a2l.out;
       checked++;
@@ -289,9 +393,10 @@ TEST(Symbols, DebugDirNamesFramesOfStrippedBinaryAlsoAfterItIsDeleted) {
   auto named = check_named(with.out, "binary gone");
   ASSERT_EQ(named.size(), bare.size());
   for (size_t i = 0; i < named.size(); i++)
-    if (symbols.count(named[i].function))
+    if (symbols.count(named[i].function)) {
       EXPECT_EQ(symbols[named[i].function] + named[i].offset, bare[i].offset)
           << named[i].function << "+" << named[i].offset << " vs module offset " << bare[i].offset;
+    }
   // report takes the same option.
   auto rep = e2e::run_command(e2e::vmatrace_argv({"report", rec, "--malloc", "--debug-dir", debug_dir}));
   ASSERT_EQ(rep.status, 0) << e2e::describe(rep);
@@ -300,6 +405,42 @@ TEST(Symbols, DebugDirNamesFramesOfStrippedBinaryAlsoAfterItIsDeleted) {
   auto bad = e2e::run_command(e2e::vmatrace_argv({"replay", "--debug-dir", dir.file("nope"), rec}));
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.err.find("--debug-dir"), std::string::npos) << bad.err;
+}
+
+TEST(Symbols, GnuDebuglinkNextToStrippedBinaryNamesFrames) {
+  // The other half of libdw's local search (done by sym/debuginfo.cpp now
+  // that the network step is left out): the .gnu_debuglink name, next to
+  // the binary. Only a file with the binary's build id is taken.
+  e2e::TempDir dir;
+  const std::string full = e2e::workload("mallocgrowth");
+  const std::string bin = dir.file("mallocgrowth-linked");
+  const std::string debug = dir.file("mallocgrowth-linked.debug");
+  auto oc = e2e::run_command({"/usr/bin/objcopy", "--only-keep-debug", full, debug});
+  ASSERT_EQ(oc.status, 0) << e2e::describe(oc);
+  auto strip = e2e::run_command({"/usr/bin/strip", "--strip-all", "-o", bin, full});
+  ASSERT_EQ(strip.status, 0) << e2e::describe(strip);
+  auto link = e2e::run_command({"/usr/bin/objcopy", "--add-gnu-debuglink=" + debug, bin});
+  ASSERT_EQ(link.status, 0) << e2e::describe(link);
+  const std::string rec = dir.file("r.vmat");
+  auto r = e2e::run_command(e2e::vmatrace_argv({"record", "-o", rec, "--", bin, dir.file("steps")}));
+  ASSERT_EQ(r.status, 0) << e2e::describe(r);
+  auto named = [&]() {
+    auto replay = e2e::run_command(e2e::vmatrace_argv({"replay", "--json", rec}));
+    EXPECT_EQ(replay.status, 0) << e2e::describe(replay);
+    std::set<std::string> functions;
+    size_t frames = 0;
+    for (const auto& f : source_frames(replay.out, bin)) {
+      frames++;
+      if (!f.function.empty() && f.line > 0) functions.insert(f.function);
+    }
+    EXPECT_GT(frames, 0u) << replay.out.substr(0, 2000);
+    return functions;
+  };
+  EXPECT_TRUE(named().count("small_mallocs_grow_heap")) << "not named through .gnu_debuglink";
+  // A stale file of that name (another build: another build id) is not used.
+  auto other = e2e::run_command({"/usr/bin/objcopy", "--only-keep-debug", e2e::workload("demo"), debug});
+  ASSERT_EQ(other.status, 0) << e2e::describe(other);
+  EXPECT_TRUE(named().empty()) << "a debug file of another build was taken";
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "core/records.h"
+#include "sym/unwinder.h"
+#include "vmatrace/abi/events.h"
 
 namespace vmatrace {
 namespace {
@@ -48,6 +50,30 @@ TEST(JitSymbols, RecordedTableIsTheOneWrittenAfterTheStack) {
   EXPECT_EQ(s.find(7, 150, 0x1010)->name, "second");
   EXPECT_EQ(s.find(7, 250, 0x1010), nullptr);
   EXPECT_EQ(s.find(8, 50, 0x1010), nullptr);
+}
+
+TEST(JitSymbols, SymbolizeNamesJitFramesAndNeverLeavesABlank) {
+  // A recorded stack's pcs (VMAT_REC_STACK_FRAMES) of process 7 at ts 50:
+  // one in JIT code, one in a binary that cannot be opened here, one in
+  // neither.
+  JitSymbols jit(/*live=*/false);
+  const JitCode code[] = {{0x9000, 0x100, "JS:*grow app.js:2"}};
+  jit.add_record(7, 100, code);
+  std::vector<ModuleMapping> mods = {{"/nonexistent/app", 0x10000, 0x12000, 0x1000}};
+  Unwinder u(7, mods, "", nullptr, &jit);
+  const uint64_t pcs[] = {0x9010 | VMAT_USTACK_PC_EXACT, 0x10800, 0x50000};
+  auto frames = u.symbolize(pcs, 50);
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_EQ(frames[0].module, kJitModule);
+  EXPECT_EQ(frames[0].function, "JS:*grow app.js:2");
+  EXPECT_EQ(frames[0].offset, 0x10u);
+  EXPECT_EQ(frames[1].module, "/nonexistent/app");  // module + offset from its load base
+  EXPECT_TRUE(frames[1].function.empty());
+  EXPECT_EQ(frames[1].offset, 0x10800u - (0x10000u - 0x1000u));
+  EXPECT_TRUE(frames[2].module.empty());
+  EXPECT_EQ(frames[2].pc, 0x50000u);
+  // After the table was written (another process with that pid): not named.
+  EXPECT_TRUE(u.symbolize(pcs, 150)[0].module.empty());
 }
 
 TEST(JitSymbols, RecordRoundTrip) {

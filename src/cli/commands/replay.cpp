@@ -20,6 +20,7 @@
 #include "output/record_dump.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/recording.h"
+#include "sym/debuginfo.h"
 #include "util/errors.h"
 #include "util/time.h"
 
@@ -349,7 +350,11 @@ Command add_replay_command(CLI::App& app) {
                    "look up binaries' debug files by build id under this directory (DIR/.build-id/xx/yyyy.debug); "
                    "repeatable")
       ->check(CLI::ExistingDirectory);
+  replay->add_flag("--debuginfod", ro.symbols.debuginfod,
+                   "ask the DEBUGINFOD_URLS servers for debug files not found locally (5 s wait per server unless "
+                   "DEBUGINFOD_TIMEOUT says; off by default: nothing leaves the machine)");
   return {replay, [a] {
+            if (a->ro.symbols.debuginfod) bound_debuginfod_wait();
             a->ro.print.format = a->json ? OutputFormat::kJson : OutputFormat::kText;
             if (a->pid) a->ro.print.pid = static_cast<uint32_t>(a->pid);
             return run_replay(a->ro);

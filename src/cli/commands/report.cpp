@@ -14,6 +14,7 @@
 #include "report/loss_log.h"
 #include "report/malloc_report.h"
 #include "report/rss_report.h"
+#include "sym/debuginfo.h"
 #include "util/errors.h"
 #include "util/time.h"
 
@@ -170,11 +171,15 @@ Command add_report_command(CLI::App& app) {
                    "look up binaries' debug files by build id under this directory (DIR/.build-id/xx/yyyy.debug); "
                    "repeatable")
       ->check(CLI::ExistingDirectory);
+  report->add_flag("--debuginfod", rep.symbols.debuginfod,
+                   "ask the DEBUGINFOD_URLS servers for debug files not found locally (5 s wait per server unless "
+                   "DEBUGINFOD_TIMEOUT says; off by default: nothing leaves the machine)");
   report->add_option("--pid", a->pid, "only this process");
   report->add_option("--top", rep.top, "rows per ranking (0: all)");
   report->add_option("--interval", rep.interval, "timeline bucket (e.g. 100ms, 1s)");
   return {report, [a] {
             ReportOptions& rep = a->rep;
+            if (rep.symbols.debuginfod) bound_debuginfod_wait();
             if (rep.pprof || rep.perfetto) return run_export_report(rep, a->pid);  // report_export.cpp
             const int kinds = int(rep.faults) + int(rep.malloc) + int(rep.rss) + int(rep.html.has_value());
             if (kinds == 0)
