@@ -17,7 +17,7 @@ struct StackFrame {
   uint64_t pc = 0;
   std::string symbol;    // as in the ELF symbol table (mangled); empty: unknown
   std::string function;  // demangled symbol (C++), else the symbol
-  uint64_t offset = 0;   // pc - symbol start
+  uint64_t offset = 0;   // pc - symbol start; no symbol and no opened module: pc - the module's load base
   std::string module;    // path of the mapped object holding pc; empty: none
   std::string file;      // source file, when debug info has it (looked up only for frames shown)
   int line = 0;

@@ -33,6 +33,7 @@ inline constexpr RecordTypeName kRecordTypes[] = {
     {VMAT_REC_NS_IDS, "ns_ids"},
     {VMAT_REC_RSS, "rss_scan"},
     {VMAT_REC_STACK_FRAMES, "user_stack"},  // a user stack unwound at record time
+    {VMAT_REC_JIT_MAP, "jit_map"},
 };
 
 // "fault", "exec_vma", ...; "unknown" for a type not in the table.

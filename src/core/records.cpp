@@ -198,6 +198,18 @@ vmat_vma_store CarriedStores::operator[](size_t i) const {
   return st;
 }
 
+std::vector<std::byte> encode_jit_map(const vmat_hdr& hdr, std::span<const JitCode> code) {
+  Writer w(hdr);
+  w.u32(VMAT_JIT_MAP_VERSION);
+  w.u32(static_cast<uint32_t>(code.size()));
+  for (const auto& c : code) {
+    w.u64(c.start);
+    w.u64(c.size);
+    w.str(c.name);
+  }
+  return w.finish();
+}
+
 Vma vma_from_info(const vmat_vma_info& info, std::string_view path) {
   Vma v;
   v.start = info.start;
@@ -419,6 +431,35 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
         return false;
       }
       d.ns_ids = n;
+      break;
+    }
+    case VMAT_REC_JIT_MAP: {
+      if (!fits<vmat_jit_map>(rec, error)) return false;
+      vmat_jit_map m;
+      std::memcpy(&m, rec.data(), sizeof(m));
+      if (m.version != VMAT_JIT_MAP_VERSION) break;  // newer writer: skipped
+      Reader r(rec);
+      r.get<uint32_t>();
+      r.get<uint32_t>();
+      // Each entry takes at least 20 bytes: a count beyond that is a lie.
+      if (m.count > r.remaining() / 20) {
+        *error = "jit map record shorter than its entry count";
+        return false;
+      }
+      JitMapRecord j;
+      j.code.reserve(m.count);
+      for (uint32_t i = 0; i < m.count && r.ok(); i++) {
+        JitCode c;
+        c.start = r.get<uint64_t>();
+        c.size = r.get<uint64_t>();
+        c.name = r.str();
+        j.code.push_back(std::move(c));
+      }
+      if (!r.ok()) {
+        *error = "jit map record truncated";
+        return false;
+      }
+      d.jit_map = std::move(j);
       break;
     }
     case VMAT_REC_RSS: {

@@ -97,6 +97,18 @@ class CarriedStores {
   std::span<const std::byte> bytes_;
 };
 
+// One piece of generated code: a line of a /tmp/perf-PID.map.
+struct JitCode {
+  uint64_t start = 0, size = 0;
+  std::string name;
+  bool operator==(const JitCode&) const = default;
+};
+
+// VMAT_REC_JIT_MAP: (part of) the JIT code names of process hdr.pid.
+struct JitMapRecord {
+  std::vector<JitCode> code;
+};
+
 struct DecodedRecord {
   // What the record is. A VMAT_EV_SYSCALL_STORES decodes as a VMAT_EV_SYSCALL
   // (`sys`, `path`) with its `stores`; hdr.type keeps the type on the wire.
@@ -124,7 +136,8 @@ struct DecodedRecord {
   std::optional<NoteRecord> note;
   std::optional<FileDeletedRecord> file_deleted;
   std::optional<NsIdsRecord> ns_ids;
-  std::optional<RssScanRecord> rss;  // VMAT_REC_RSS (unset for a version this reader does not know)
+  std::optional<RssScanRecord> rss;     // VMAT_REC_RSS (unset for a version this reader does not know)
+  std::optional<JitMapRecord> jit_map;  // VMAT_REC_JIT_MAP (unset for a version this reader does not know)
 
   DecodedRecord() : sys{} {}
 };
@@ -141,6 +154,8 @@ std::vector<std::byte> encode_note(const vmat_hdr& hdr, const NoteRecord& note);
 std::vector<std::byte> encode_file_deleted(const vmat_hdr& hdr, const FileDeletedRecord& rec);
 std::vector<std::byte> encode_ns_ids(const vmat_hdr& hdr, const NsIdsRecord& rec);
 std::vector<std::byte> encode_rss_scan(const vmat_hdr& hdr, const RssScanRecord& rec);
+// code[from, to) as one record.
+std::vector<std::byte> encode_jit_map(const vmat_hdr& hdr, std::span<const JitCode> code);
 
 // The Vma described by a kernel vmat_vma_info (+ its path when known).
 Vma vma_from_info(const vmat_vma_info& info, std::string_view path);

@@ -71,6 +71,9 @@ std::string dump_record(const DecodedRecord& r) {
     case VMAT_REC_STACK_FRAMES:
       s += fmt(" enter_ts=%" PRIu64 " frames=%u", r.frames.enter_ts, r.frames.nframes);
       break;
+    case VMAT_REC_JIT_MAP:
+      if (r.jit_map) s += fmt(" %zu names", r.jit_map->code.size());
+      break;
     default:
       break;
   }

@@ -13,11 +13,12 @@ namespace vmatrace {
 
 class Pipeline::MallocStage : public Stage {
  public:
-  MallocStage(bool live, bool all_source_lines, std::shared_ptr<UnwinderCache> unwinders,
+  MallocStage(bool live, bool all_source_lines, std::shared_ptr<UnwinderCache> unwinders, const SymbolSources& symbols,
               const std::vector<GrowthListener>& listeners)
-      : tracker_(unwinders ? std::move(unwinders) : std::make_shared<UnwinderCache>(live), all_source_lines),
+      : tracker_(unwinders ? std::move(unwinders) : std::make_shared<UnwinderCache>(live, symbols), all_source_lines),
         listeners_(listeners) {}
   void before_apply(const DecodedRecord& rec, const Processor& proc) override { tracker_.before_apply(rec, proc); }
+  MallocTracker& tracker() { return tracker_; }
   void after_apply(const DecodedRecord& rec, const Processor& proc) override {
     if (auto g = tracker_.after_apply(rec, proc))
       for (const auto& f : listeners_) f(rec, *g);
@@ -52,9 +53,10 @@ class Pipeline::RssStage : public Stage {
 Pipeline::Pipeline() = default;
 Pipeline::~Pipeline() = default;
 
-void Pipeline::enable_malloc(bool live, bool all_source_lines, std::shared_ptr<UnwinderCache> unwinders) {
+void Pipeline::enable_malloc(bool live, bool all_source_lines, std::shared_ptr<UnwinderCache> unwinders,
+                             const SymbolSources& symbols) {
   if (malloc_) return;
-  malloc_ = std::make_unique<MallocStage>(live, all_source_lines, std::move(unwinders), growth_listeners_);
+  malloc_ = std::make_unique<MallocStage>(live, all_source_lines, std::move(unwinders), symbols, growth_listeners_);
   stages_.insert(stages_.begin(), malloc_.get());
 }
 
@@ -75,8 +77,8 @@ std::optional<DecodedRecord> Pipeline::decode(std::span<const std::byte> rec) {
 
 void Pipeline::apply(const DecodedRecord& rec) {
   for (auto* s : stages_) s->before_apply(rec, processor_);
-  // A residency scan changes no layout and prints nothing: only the stages see it.
-  if (rec.type != VMAT_REC_RSS) processor_.apply(rec, sinks_.target());
+  // A residency scan or a JIT map changes no layout and prints nothing: only the stages see it.
+  if (rec.type != VMAT_REC_RSS && rec.type != VMAT_REC_JIT_MAP) processor_.apply(rec, sinks_.target());
   for (auto* s : stages_) s->after_apply(rec, processor_);
 }
 
@@ -104,6 +106,19 @@ uint64_t Pipeline::run(RecordingReader& reader, const std::function<bool(const D
     apply(*d);
   }
   return records;
+}
+
+void Pipeline::load_jit_symbols(RecordingReader& reader) {
+  if (!malloc_) return;
+  while (auto rec = reader.next()) {
+    if (rec->size() < sizeof(vmat_hdr)) continue;
+    vmat_hdr h;
+    std::memcpy(&h, rec->data(), sizeof(h));
+    if (h.type != VMAT_REC_JIT_MAP) continue;  // no decoding of the rest
+    std::string error;                         // a malformed one names nothing: the replay itself reports it
+    auto d = decode_record(*rec, &error);
+    if (d && d->jit_map) malloc_->tracker().jit().add_record(d->hdr.pid, d->hdr.ts, d->jit_map->code);
+  }
 }
 
 std::set<uint32_t> pid_and_ancestors(RecordingReader& reader, uint32_t pid) {

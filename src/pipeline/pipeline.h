@@ -20,6 +20,7 @@
 #include "core/processor.h"
 #include "core/records.h"
 #include "core/rss_model.h"
+#include "sym/unwinder.h"
 
 namespace vmatrace {
 
@@ -83,12 +84,18 @@ class Pipeline {
   // allocator call from the user stack records. live: the traced processes
   // exist (their files are opened through /proc/PID/root). Runs first of
   // the stages; listeners hear each growth in the order added. unwinders:
-  // shared with the recorder's StackFreezer (null: its own).
-  // all_source_lines: every frame's file:line is looked up (JSON, exports);
-  // false: only the call site's (text output and the summaries show no
-  // other, and libdw then reads a module's DWARF only for a call site in it).
-  void enable_malloc(bool live, bool all_source_lines = true, std::shared_ptr<UnwinderCache> unwinders = nullptr);
+  // shared with the recorder's StackFreezer (null: its own, with these
+  // symbol sources). all_source_lines: every frame's file:line is looked up
+  // (JSON, exports); false: only the call site's (text output and the
+  // summaries show no other, and libdw then reads a module's DWARF only for
+  // a call site in it).
+  void enable_malloc(bool live, bool all_source_lines = true, std::shared_ptr<UnwinderCache> unwinders = nullptr,
+                     const SymbolSources& symbols = {});
   bool malloc_enabled() const { return malloc_ != nullptr; }
+  // Offline, before run(): the JIT code names of the recording (its
+  // jit_map records, written after the growths they name) for the malloc
+  // stage. A pass over the whole of `reader`.
+  void load_jit_symbols(RecordingReader& reader);
   void on_malloc_growth(GrowthListener f) { growth_listeners_.push_back(std::move(f)); }
   // The residency stage (RssModel): resident pages per process from the
   // rss_scan records and the events between them. Runs after the others.

@@ -4,6 +4,7 @@
 
 #include "core/processor.h"
 #include "core/records.h"
+#include "pipeline/pipeline.h"
 #include "util/errors.h"
 
 namespace vmatrace {
@@ -47,6 +48,16 @@ int damage_status(const RecordingReader& reader, std::string_view what) {
   std::fprintf(stderr, "vmatrace: %s; %.*s\n", reader.status().message.c_str(), static_cast<int>(what.size()),
                what.data());
   return kExitDamaged;
+}
+
+void enable_recorded_malloc(Pipeline& pipeline, const std::string& path, const SymbolSources& symbols,
+                            bool all_source_lines) {
+  pipeline.enable_malloc(/*live=*/false, all_source_lines, nullptr, symbols);
+  RecordingReader reader = open_recording(path);
+  // No stacks, no JIT names (written only with them): no first pass.
+  const auto& extra = reader.header().extra;
+  if (auto it = extra.find("malloc_stacks"); it != extra.end() && it->second == "off") return;
+  pipeline.load_jit_symbols(reader);
 }
 
 }  // namespace vmatrace

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "record/reader.h"
+#include "sym/unwinder.h"
 
 namespace vmatrace {
 
@@ -34,5 +35,13 @@ bool recording_damaged(const RecordingReader& reader);
 // on stderr (e.g. what = "replayed 12 records up to there") and returns
 // kExitDamaged.
 int damage_status(const RecordingReader& reader, std::string_view what);
+
+class Pipeline;
+// The malloc stage over the recording at `path`: its growths unwound and
+// symbolized again, with the recording's JIT names (a first pass over the
+// file reads them) and these extra symbol sources; all_source_lines as for
+// Pipeline::enable_malloc.
+void enable_recorded_malloc(Pipeline& pipeline, const std::string& path, const SymbolSources& symbols,
+                            bool all_source_lines = true);
 
 }  // namespace vmatrace

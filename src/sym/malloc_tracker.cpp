@@ -18,6 +18,12 @@ uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
 }  // namespace
 
 void MallocTracker::before_apply(const DecodedRecord& rec, const Processor& proc) {
+  // A mapped file's build id (the debug file of a binary that is not on
+  // this machine is found by it).
+  if (rec.type == VMAT_REC_NOTE) {
+    if (rec.note && rec.note->key == "object") unwinders_->note_object(rec.note->value);
+    return;
+  }
   if (rec.type == VMAT_EV_EXIT) pending_.erase(rec.hdr.tid);
   if (rec.type == VMAT_EV_EXEC || (rec.type == VMAT_EV_EXIT && (rec.exit.flags & VMAT_EXIT_GROUP))) {
     unwinders_->forget(rec.hdr.pid);
@@ -43,11 +49,12 @@ std::vector<StackFrame> MallocTracker::frames_of(const DecodedRecord& rec, const
   if (rec.type == VMAT_REC_STACK_FRAMES) {
     std::vector<uint64_t> pcs(rec.frames.nframes);
     for (size_t i = 0; i < pcs.size(); i++) pcs[i] = ustack_frame_pc(rec, i);
-    return u.symbolize(pcs, lines);
+    return u.symbolize(pcs, rec.hdr.ts, lines);
   }
   StackSample s;
   s.pid = rec.hdr.pid;
   s.tid = rec.hdr.tid;
+  s.ts = rec.hdr.ts;
   for (int i = 0; i < VMAT_UREGS; i++) s.regs[i] = rec.ustack.regs[i];
   s.stack = rec.stack;
   return u.unwind(s, 64, lines);

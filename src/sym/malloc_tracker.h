@@ -26,11 +26,14 @@ class MallocTracker {
   // all_source_lines: every frame gets its file:line (JSON, pprof);
   // otherwise only the call site does (text and the summary show no other),
   // and a module's DWARF is read only when a call site lies in it.
-  explicit MallocTracker(bool live, bool all_source_lines = true)
-      : all_source_lines_(all_source_lines), unwinders_(std::make_shared<UnwinderCache>(live)) {}
+  explicit MallocTracker(bool live, bool all_source_lines = true, SymbolSources symbols = {})
+      : all_source_lines_(all_source_lines), unwinders_(std::make_shared<UnwinderCache>(live, std::move(symbols))) {}
   // Sharing the unwinders with the recorder's StackFreezer (live).
   explicit MallocTracker(std::shared_ptr<UnwinderCache> unwinders, bool all_source_lines = true)
       : all_source_lines_(all_source_lines), unwinders_(std::move(unwinders)) {}
+
+  // Names of JIT code (UnwinderCache::jit()).
+  JitSymbols& jit() { return unwinders_->jit(); }
 
   // Call with every record, before and after the Processor applies it.
   void before_apply(const DecodedRecord& rec, const Processor& proc);

@@ -4,22 +4,39 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <unordered_map>
 
+#include "sym/debuginfo.h"
+
 namespace vmatrace {
 namespace {
 
-// Local files only: no debuginfod lookups from inside a trace.
-char* g_debuginfo_path = nullptr;
-const Dwfl_Callbacks kCallbacks = {
-    .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
-    .section_address = dwfl_offline_section_address,
-    .debuginfo_path = &g_debuginfo_path,
-};
+// libdw's default search path (next to the binary, its .debug/, then
+// /usr/lib/debug), then each --debug-dir.
+std::string debuginfo_path(const SymbolSources* sources) {
+  std::string path = ":.debug:/usr/lib/debug";
+  if (sources)
+    for (const auto& d : sources->debug_dirs) path += ":" + d;
+  return path;
+}
+
+// The debug file of build id `id` under one of the --debug-dirs.
+std::string debug_file_for(const SymbolSources* sources, const std::string& path) {
+  if (!sources) return {};
+  auto it = sources->build_ids.find(path);
+  if (it == sources->build_ids.end() || it->second.size() < 3) return {};
+  const std::string& id = it->second;
+  for (const auto& d : sources->debug_dirs) {
+    std::string f = d + "/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug";
+    if (::access(f.c_str(), R_OK) == 0) return f;
+  }
+  return {};
+}
 
 // dwfl_module_getsrc() finds the compile unit through .debug_aranges,
 // which clang does not emit unless asked (-gdwarf-aranges): then ask each
@@ -56,12 +73,15 @@ void lookup_source_line(Dwfl_Module* mod, uint64_t lookup, std::string& file_out
 std::string demangle(const std::string& symbol) {
   if (!symbol.starts_with("_Z")) return symbol;
   int status = 0;
-  std::unique_ptr<char, decltype(&std::free)> d(abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status),
+  std::unique_ptr<char, decltype(&std::free)> d(::abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status),
                                                 &std::free);
   return status == 0 && d ? std::string(d.get()) : symbol;
 }
 
 struct Unwinder::State {
+  DebuginfoSearch search;
+  char* debuginfo_path_c = nullptr;  // search.path's, for libdw
+  Dwfl_Callbacks callbacks{};
   struct DwflDeleter {
     void operator()(Dwfl* d) const { dwfl_end(d); }
   };
@@ -71,6 +91,7 @@ struct Unwinder::State {
   bool thread_given = false;
   std::vector<uint64_t>* pcs = nullptr;
   size_t max_frames = 0;
+  JitSymbols* jit = nullptr;
   // Symbolized frames by (pc, activation): elfutils looks symbols up by a
   // linear scan of the symbol table (~1 ms in libc), and growth stacks
   // repeat the same few return addresses.
@@ -117,6 +138,18 @@ struct Unwinder::State {
     // pc is at least 1 byte into user space, so bit 63 is free for the flag.
     st->pcs->push_back(pc | (activation ? VMAT_USTACK_PC_EXACT : 0));
     return st->pcs->size() >= st->max_frames ? DWARF_CB_ABORT : DWARF_CB_OK;
+  }
+
+  // A frame in no module: code a runtime generated, named by its perf map
+  // as it was at ts (not cached: the runtime reuses addresses for new code).
+  void name_jit_frame(StackFrame& f, uint64_t ts, bool activation) const {
+    if (!jit) return;
+    const uint64_t lookup = activation ? f.pc : f.pc - 1;
+    const JitCode* c = jit->find(pid, ts, lookup);
+    if (!c) return;
+    f.symbol = f.function = c->name;
+    f.offset = f.pc - c->start;
+    f.module = kJitModule;
   }
 
   // key: a pc as unwind_pcs() gives it (VMAT_USTACK_PC_EXACT included).
@@ -185,7 +218,7 @@ struct Unwinder::State {
     std::memcpy(&k.id0, bits, 8);
     std::memcpy(&k.id1, bits + 8, 8);
     k.offset = lookup - start;
-    return shared->source_line(k, file);
+    return shared->source_line(k, file, search);
   }
 
   StackFrame symbolize(uint64_t pc, bool activation) {
@@ -217,14 +250,26 @@ struct FrameCache::Object {
   struct DwflDeleter {
     void operator()(Dwfl* d) const { dwfl_end(d); }
   };
+  // The debug-info search of the run (--debug-dir, --debuginfod), as the
+  // Unwinders' own Dwfls do it; it outlives the Dwfl (declared before it).
+  DebuginfoSearch search;
+  char* debuginfo_path_c = nullptr;
+  Dwfl_Callbacks callbacks{};
   std::unique_ptr<Dwfl, DwflDeleter> dwfl;
   Dwfl_Module* mod = nullptr;
   uint64_t low = 0;  // where the module starts (its first segment's vaddr)
 
-  explicit Object(const char* file) : dwfl(dwfl_begin(&kCallbacks)) {
+  Object(const char* file, const DebuginfoSearch& how) : search(how) {
+    debuginfo_path_c = search.path.data();
+    callbacks.find_elf = dwfl_build_id_find_elf;
+    callbacks.find_debuginfo = find_debuginfo;
+    callbacks.section_address = dwfl_offline_section_address;
+    callbacks.debuginfo_path = &debuginfo_path_c;
+    dwfl.reset(dwfl_begin(&callbacks));
     if (!dwfl) return;
     dwfl_report_begin(dwfl.get());
     mod = dwfl_report_elf(dwfl.get(), file, file, -1, 0, false);
+    if (mod) set_debuginfo_search(mod, &search);
     dwfl_report_end(dwfl.get(), nullptr, nullptr);
     Dwarf_Addr start = 0;
     if (mod) dwfl_module_info(mod, nullptr, &start, nullptr, nullptr, nullptr, nullptr, nullptr);
@@ -235,11 +280,12 @@ struct FrameCache::Object {
 FrameCache::FrameCache() = default;
 FrameCache::~FrameCache() = default;
 
-const std::pair<std::string, int>* FrameCache::source_line(const Key& k, const char* file) {
+const std::pair<std::string, int>* FrameCache::source_line(const Key& k, const char* file,
+                                                           const DebuginfoSearch& search) {
   if (auto it = lines_.find(k); it != lines_.end()) return &it->second;
   const Key id{k.id0, k.id1, 0};
   auto [it, fresh] = objects_.try_emplace(id);
-  if (fresh) it->second = std::make_unique<Object>(file);
+  if (fresh) it->second = std::make_unique<Object>(file, search);
   Object& o = *it->second;
   if (!o.mod) {
     objects_.erase(it);  // another process's path may open (this one's exited)
@@ -266,8 +312,19 @@ size_t FrameCache::Hash::operator()(const Key& k) const {
   return static_cast<size_t>(h ^ (h >> 29));
 }
 
-Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root, FrameCache* shared)
+Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root, FrameCache* shared,
+                   JitSymbols* jit, const SymbolSources* sources)
     : modules_(std::move(modules)), state_(std::make_unique<State>()) {
+  state_->jit = jit;
+  state_->search.path = debuginfo_path(sources);
+  state_->search.debuginfod = sources && sources->debuginfod;
+  state_->debuginfo_path_c = state_->search.path.data();
+  // The binaries are reported with their files (dwfl_report_elf): find_elf
+  // is not called for them.
+  state_->callbacks.find_elf = dwfl_build_id_find_elf;
+  state_->callbacks.find_debuginfo = find_debuginfo;
+  state_->callbacks.section_address = dwfl_offline_section_address;
+  state_->callbacks.debuginfo_path = &state_->debuginfo_path_c;
   static const Dwfl_Thread_Callbacks callbacks = {
       .next_thread = &State::next_thread,
       .get_thread = &State::get_thread,
@@ -278,7 +335,7 @@ Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string
   };
   state_->pid = pid;
   state_->shared = shared;
-  state_->dwfl.reset(dwfl_begin(&kCallbacks));
+  state_->dwfl.reset(dwfl_begin(&state_->callbacks));
   if (!state_->dwfl) {
     error_ = std::string("dwfl_begin: ") + dwfl_errmsg(-1);
     return;
@@ -301,7 +358,13 @@ Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string
     // there, without its CFI).
     Dwfl_Module* mod = nullptr;
     if (!root.empty()) mod = dwfl_report_elf(state_->dwfl.get(), path.c_str(), (root + path).c_str(), -1, base, false);
-    if (!mod) dwfl_report_elf(state_->dwfl.get(), path.c_str(), path.c_str(), -1, base, false);
+    if (!mod) mod = dwfl_report_elf(state_->dwfl.get(), path.c_str(), path.c_str(), -1, base, false);
+    // Not on this machine: its debug file (--debug-dir) keeps the program
+    // headers, symbols and lines at the same addresses (not its code).
+    if (!mod)
+      if (std::string debug = debug_file_for(sources, path); !debug.empty())
+        mod = dwfl_report_elf(state_->dwfl.get(), path.c_str(), debug.c_str(), -1, base, false);
+    if (mod) set_debuginfo_search(mod, &state_->search);
   }
   dwfl_report_end(state_->dwfl.get(), nullptr, nullptr);
   if (!dwfl_attach_state(state_->dwfl.get(), nullptr, static_cast<pid_t>(pid), &callbacks, state_.get()))
@@ -319,7 +382,7 @@ void Unwinder::add_source_line(StackFrame& f) {
 
 std::vector<StackFrame> Unwinder::unwind(const StackSample& s, size_t max_frames, SourceLines lines) {
   if (!error_.empty() || max_frames == 0) return {};
-  return symbolize(unwind_pcs(s, max_frames), lines);
+  return symbolize(unwind_pcs(s, max_frames), s.ts, lines);
 }
 
 std::vector<uint64_t> Unwinder::unwind_pcs(const StackSample& s, size_t max_frames) {
@@ -338,7 +401,7 @@ std::vector<uint64_t> Unwinder::unwind_pcs(const StackSample& s, size_t max_fram
   return pcs;
 }
 
-std::vector<StackFrame> Unwinder::symbolize(std::span<const uint64_t> pcs, SourceLines lines) {
+std::vector<StackFrame> Unwinder::symbolize(std::span<const uint64_t> pcs, uint64_t ts, SourceLines lines) {
   std::vector<StackFrame> frames;
   frames.reserve(pcs.size());
   for (uint64_t pc : pcs) {
@@ -351,10 +414,25 @@ std::vector<StackFrame> Unwinder::symbolize(std::span<const uint64_t> pcs, Sourc
       frames.emplace_back();
       frames.back().pc = pc & ~VMAT_USTACK_PC_EXACT;
     }
+    if (frames.back().module.empty()) state_->name_jit_frame(frames.back(), ts, pc & VMAT_USTACK_PC_EXACT);
+    if (frames.back().module.empty()) name_by_mapping(frames.back(), pc & VMAT_USTACK_PC_EXACT);
   }
   if (lines == SourceLines::kAll)
     for (auto& f : frames) add_source_line(f);
   return frames;
+}
+
+void Unwinder::name_by_mapping(StackFrame& f, bool exact) const {
+  // A file mapping libdw could not open (the binary is gone, or not on
+  // this machine, and no debug file was found): module + offset from its
+  // load base, never a blank.
+  const uint64_t lookup = exact ? f.pc : f.pc - 1;
+  for (const auto& m : modules_)
+    if (lookup >= m.start && lookup < m.end) {
+      f.module = m.path;
+      f.offset = f.pc - (m.start - m.offset);
+      return;
+    }
 }
 
 }  // namespace vmatrace

@@ -11,6 +11,7 @@
 // and reused until the set of mapped objects changes (dlopen, exec).
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -18,9 +19,12 @@
 #include <vector>
 
 #include "core/malloc_attribution.h"
+#include "sym/jit_symbols.h"
 #include "vmatrace/abi/events.h"
 
 namespace vmatrace {
+
+struct DebuginfoSearch;  // sym/debuginfo.h
 
 // A file mapping of the process: where the object's file offset 0 would be
 // (start - pgoff) is its load base.
@@ -31,9 +35,19 @@ struct ModuleMapping {
   bool operator==(const ModuleMapping&) const = default;
 };
 
+// Where symbols come from besides the binaries and the machine's own
+// debug directories (docs/malloc.md, "How symbols are found").
+struct SymbolSources {
+  std::vector<std::string> debug_dirs;  // --debug-dir: debug files by build id
+  bool debuginfod = false;              // ask the DEBUGINFOD_URLS servers
+  // Build ids of the recording's objects by path (its "object" notes).
+  std::map<std::string, std::string> build_ids;
+};
+
 // A user stack at one moment, as a VMAT_EV_USER_STACK record carries it.
 struct StackSample {
   uint32_t pid = 0, tid = 0;
+  uint64_t ts = 0;                   // when it was taken (which JIT code was where)
   uint64_t regs[VMAT_UREGS] = {};    // DWARF order
   std::span<const std::byte> stack;  // copied from regs[VMAT_UREG_SP]
 };
@@ -66,7 +80,8 @@ class FrameCache {
   // up), through one Dwfl per object for the run, opened from `file` (a
   // path of it that opens now) at its first look-up. Null when the object
   // cannot be opened from there.
-  const std::pair<std::string, int>* source_line(const Key& k, const char* file);
+  // search: where its separate debug info is looked for (the Unwinders').
+  const std::pair<std::string, int>* source_line(const Key& k, const char* file, const DebuginfoSearch& search);
   size_t source_lines() const { return lines_.size(); }  // looked up so far
   size_t objects() const { return objects_.size(); }     // Dwfls opened for them
 
@@ -85,7 +100,10 @@ class Unwinder {
   // root: prefix for opening the mappings' paths ("/proc/PID/root" while
   // the process lives, "" for the host's view). shared: frames symbolized
   // by other processes' Unwinders (it must outlive this one), or none.
-  Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root, FrameCache* shared = nullptr);
+  // jit (optional, outlives this): names for frames in no module.
+  // sources (optional, outlives this): debug directories and build ids.
+  Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string root, FrameCache* shared = nullptr,
+           JitSymbols* jit = nullptr, const SymbolSources* sources = nullptr);
   ~Unwinder();
   Unwinder(const Unwinder&) = delete;
   Unwinder& operator=(const Unwinder&) = delete;
@@ -104,8 +122,10 @@ class Unwinder {
   // keeps of a user stack by default (core/ustack_frames.h).
   std::vector<uint64_t> unwind_pcs(const StackSample& s, size_t max_frames = 64);
   // Symbolizes pcs as unwind_pcs() gives them (unwind() is
-  // symbolize(unwind_pcs())).
-  std::vector<StackFrame> symbolize(std::span<const uint64_t> pcs, SourceLines lines = SourceLines::kAll);
+  // symbolize(unwind_pcs())). ts: when the stack was taken (which JIT code
+  // was where).
+  std::vector<StackFrame> symbolize(std::span<const uint64_t> pcs, uint64_t ts = 0,
+                                    SourceLines lines = SourceLines::kAll);
   // Fills f.file and f.line from the debug info of f's module, if it has
   // any (f from this Unwinder's unwind() or symbolize()). Cached by address,
   // and in the shared FrameCache by build id.
@@ -115,10 +135,14 @@ class Unwinder {
 
  private:
   struct State;
+  void name_by_mapping(StackFrame& f, bool exact) const;
   std::vector<ModuleMapping> modules_;
   std::unique_ptr<State> state_;
   std::string error_;
 };
+
+// The module of a frame named from a perf map.
+inline constexpr const char* kJitModule = "[jit]";
 
 // "Foo::bar(int)" for "_ZN3Foo3barEi"; the input when it is not a C++ name.
 std::string demangle(const std::string& symbol);

@@ -13,6 +13,7 @@
 
 #include "core/records.h"
 #include "record/writer.h"
+#include "sym/jit_symbols.h"
 #include "sym/stack_freezer.h"
 #include "trace/banner.h"
 #include "trace/fault_collector.h"
@@ -80,7 +81,9 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
     // binaries are the ones mapped, not the stack memory (unless
     // --keep-stack-bytes). Symbolizing is for what is shown: `record`
     // leaves it to replay and report.
-    unwinders_ = std::make_shared<UnwinderCache>(/*live=*/true);
+    SymbolSources symbols;
+    symbols.debuginfod = opts_.debuginfod;
+    unwinders_ = std::make_shared<UnwinderCache>(/*live=*/true, symbols);
     if (recorder_ && !opts_.keep_stack_bytes) stack_freezer_ = std::make_unique<StackFreezer>(unwinders_);
     if (opts_.print.events) pipeline_.enable_malloc(/*live=*/true, all_source_lines(), unwinders_);
   }
@@ -178,6 +181,7 @@ void Session::handle(std::span<const std::byte> rec) {
     seed_unknown_child(d->fork.child_pid);
   if (recorder_)
     for (const auto& note : objects_.notes_for(*d)) inject_note("object", note);
+  if (d->type == VMAT_EV_EXIT && (d->exit.flags & VMAT_EXIT_GROUP)) store_jit_map(d->hdr.pid, d->hdr.ts, d->comm);
   // The unlink happened at this record's time: the "(deleted)" it causes
   // belongs there, not at the next poll.
   if (d->type == VMAT_EV_FS) check_deleted(d->hdr.ts);
@@ -203,7 +207,7 @@ void Session::note_ns_ids(const DecodedRecord& d) {
     return;
   }
   if (d.hdr.pid == 0 || d.type == VMAT_REC_NOTE || d.type == VMAT_REC_NS_IDS || d.type == VMAT_REC_FILE_DELETED ||
-      d.type == VMAT_REC_LOSS)
+      d.type == VMAT_REC_LOSS || d.type == VMAT_REC_JIT_MAP)
     return;
   // A child the kernel did not name (VMAT_EV_NS_IDS comes before its fork
   // record) is in the initial namespace: no /proc look-up for it.
@@ -266,6 +270,28 @@ void Session::seed_after_exec(pid_t pid) {
 void Session::inject_note(const std::string& key, const std::string& value) {
   auto bytes = encode_note(make_header(VMAT_REC_NOTE, monotonic_ns(), 0, 0, "vmatrace"), NoteRecord{key, value});
   handle(bytes);
+}
+
+void Session::store_jit_map(uint32_t pid, uint64_t ts, std::string_view comm) {
+  // Only for naming stack frames: not kept without malloc attribution.
+  if (opts_.malloc != MallocMode::kStack || (!recorder_ && !pipeline_.malloc_enabled())) return;
+  JitTable table;
+  PerfMapFile file(perf_map_path(pid));
+  if (!file.refresh(table) || table.size() == 0) return;
+  const auto code = table.entries();
+  // Records of ~256 KiB: well inside a recording chunk however long the names.
+  constexpr size_t kRecordBytes = 256 << 10;
+  size_t from = 0, bytes = 0;
+  for (size_t i = 0; i <= code.size(); i++) {
+    if (i == code.size() || bytes >= kRecordBytes) {
+      if (i > from)
+        handle(encode_jit_map(make_header(VMAT_REC_JIT_MAP, ts, pid, pid, comm),
+                              std::span<const JitCode>(code.data() + from, i - from)));
+      from = i;
+      bytes = 0;
+    }
+    if (i < code.size()) bytes += 20 + code[i].name.size();
+  }
 }
 
 std::optional<std::vector<std::byte>> Session::layout_record(pid_t pid, LayoutReason reason, uint64_t ts) {
@@ -733,6 +759,13 @@ int Session::finish() {
   drain();
   report_unread(traced_until);
   collect_fault_summary();
+  {
+    const uint64_t now = monotonic_ns();
+    std::vector<std::pair<uint32_t, std::string>> alive;
+    for (const auto* p : pipeline_.processor().processes())
+      if (!p->exited) alive.emplace_back(p->pid, p->comm);
+    for (const auto& [pid, comm] : alive) store_jit_map(pid, now, comm);
+  }
   // Read while the programs are still attached; printed after the events.
   const std::vector<ProgramStats> bpf_stats =
       opts_.loader.bpf_stats ? tracer_->program_stats() : std::vector<ProgramStats>{};

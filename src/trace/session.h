@@ -72,6 +72,9 @@ struct TraceOptions {
   // copied. Default: each stack is unwound as it arrives and only its
   // frames are recorded (stack memory can hold secrets).
   bool keep_stack_bytes = false;
+  // --debuginfod: the symbolizer may ask the DEBUGINFOD_URLS servers (never
+  // otherwise: a live trace must not stall on the network).
+  bool debuginfod = false;
   // Anonymous mmaps smaller than this are not attributed (glibc's default
   // M_MMAP_THRESHOLD: it never maps a smaller chunk unless tuned with mallopt).
   uint64_t malloc_min_mmap = 128 * 1024;
@@ -165,6 +168,9 @@ class Session {
   void adopt_cgroup_member(const DecodedRecord& d);
   void seed_unknown_child(uint32_t child);
   void inject_note(const std::string& key, const std::string& value);
+  // pid's /tmp/perf-PID.map (JIT code names) as jit_map records at ts, for
+  // replay to name JIT frames offline: at its exit and at the trace end.
+  void store_jit_map(uint32_t pid, uint64_t ts, std::string_view comm);
   void check_losses();
   // An exit record whose count holds losses not yet reported (they happened
   // after the last check): the loss record goes into the stream before it.

@@ -145,4 +145,13 @@ TEST(AbiLayout, UstackFramesLayout) {
   EXPECT_EQ(offsetof(vmat_ustack_frames, nframes), 54u);
 }
 
+TEST(AbiLayout, JitMapLayout) {
+  // A frontend record (VMAT_REC_JIT_MAP), versioned by its own field.
+  EXPECT_EQ(VMAT_REC_JIT_MAP, 0x8008);
+  EXPECT_EQ(VMAT_JIT_MAP_VERSION, 1);
+  EXPECT_EQ(sizeof(vmat_jit_map), 48u);
+  EXPECT_EQ(offsetof(vmat_jit_map, version), 40u);
+  EXPECT_EQ(offsetof(vmat_jit_map, count), 44u);
+}
+
 }  // namespace

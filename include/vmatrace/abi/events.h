@@ -48,6 +48,7 @@ enum vmat_record_type {
 	VMAT_REC_NS_IDS = 0x8005,	/* frontend: a thread's pid/tid in its own PID namespace */
 	VMAT_REC_RSS = 0x8006,		/* frontend: struct vmat_rss_scan (+ ranges, runs) */
 	VMAT_REC_STACK_FRAMES = 0x8007, /* frontend: struct vmat_ustack_frames (+ pcs) */
+	VMAT_REC_JIT_MAP = 0x8008,	/* frontend: struct vmat_jit_map (+ entries) */
 };
 
 /* enum vmat_sys: the table of traced syscalls. */
@@ -303,6 +304,24 @@ struct vmat_rss_scan {
 #define VMAT_RSS_SCAN_FULL (1u << 0)	/* the whole address space was scanned */
 #define VMAT_RSS_SCAN_PAGEMAP (1u << 1) /* read from /proc/PID/pagemap: no HUGE */
 
+/*
+ * VMAT_REC_JIT_MAP (frontend only): names of code a runtime generated in
+ * anonymous memory (JIT), from its /tmp/perf-PID.map, written when the
+ * process exits and at the end of the trace so that replay names those
+ * frames without the file. Followed by count entries, each: __u64 start,
+ * __u64 size, __u32 name length, the name's bytes (no NUL, no padding).
+ * A big map is split over several records; the table of a process is the
+ * union of its records of the same ts. version: VMAT_JIT_MAP_VERSION; a
+ * reader skips a record of a version it does not know.
+ */
+#define VMAT_JIT_MAP_VERSION 1
+
+struct vmat_jit_map {
+	struct vmat_hdr hdr;
+	__u32 version;
+	__u32 count;
+};
+
 struct vmat_rss_range {
 	__u64 start;
 	__u64 end;
@@ -388,6 +407,7 @@ VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_scan) == 72, "vmat_rss_scan layout");
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_rss_scan, scan_ns) == 56, "vmat_rss_scan.scan_ns");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_ustack_frames) == 56, "vmat_ustack_frames layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_range) == 16, "vmat_rss_range layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_jit_map) == 48, "vmat_jit_map layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_run) == 24, "vmat_rss_run layout");
 
 #endif /* VMATRACE_ABI_EVENTS_H */

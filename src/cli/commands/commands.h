@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "output/printer.h"
+#include "sym/unwinder.h"
 
 namespace CLI {
 class App;
@@ -58,6 +59,7 @@ struct ReplayOptions {
   bool top_batch = false;              // --batch (with --top): plain-text frames
   int top_frames = 1;
   size_t top_width = 160, top_height = 50;
+  SymbolSources symbols;  // --debug-dir, --debuginfod
 };
 int run_replay(const ReplayOptions& opts);
 // `vmatrace replay FILE --lineage ADDR [--at T] [--pid PID]`: the history of
@@ -86,6 +88,7 @@ struct ReportOptions {
   std::optional<std::string> pprof;     // --pprof OUT: malloc growth (and --faults) as a pprof profile
   std::optional<std::string> perfetto;  // --perfetto OUT: the whole recording as a Perfetto trace
   bool force = false;                   // replace an existing --html/--pprof/--perfetto OUT (never through a link)
+  SymbolSources symbols;                // --debug-dir, --debuginfod
 };
 int run_report(const ReportOptions& opts);
 // `report FILE --pprof OUT` or `--perfetto OUT`: checks the options, then

@@ -31,6 +31,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
   uint64_t unread = 0;                    // of lost: left in the ring when tracing stopped
   uint64_t stacks = 0, stack_bytes = 0;   // raw user stack memory (--keep-stack-bytes, older recordings)
   uint64_t frame_stacks = 0, frames = 0;  // user stacks kept as unwound frames (the default)
+  uint64_t jit_names = 0;                 // names of JIT code (jit_map records: /tmp/perf-PID.map)
   std::set<std::string> paths;            // every file path the records name
   std::map<uint32_t, std::string> comms;  // pid -> its (last) command name
   LossLog losses;                         // where records were lost
@@ -109,6 +110,10 @@ int run_info(const std::string& path, bool json, bool privacy) {
       case VMAT_REC_NS_IDS:
         counts["ns_ids"]++;
         break;
+      case VMAT_REC_JIT_MAP:
+        counts["jit_map"]++;
+        if (d->jit_map) jit_names += d->jit_map->code.size();
+        break;
       default:
         counts["unknown"]++;
         break;
@@ -143,6 +148,12 @@ int run_info(const std::string& path, bool json, bool privacy) {
       std::printf("stack frames: %" PRIu64 " user stacks as %" PRIu64
                   " return addresses (code locations only, no stack memory)\n",
                   frame_stacks, frames);
+    if (jit_names)
+      std::printf("jit names:   %" PRIu64
+                  " names of generated code from the runtimes' /tmp/perf-PID.map (function names, script paths)\n",
+                  jit_names);
+    else
+      std::printf("jit names:   none\n");
     return replayed_status(reader, records);
   }
   if (json) {
@@ -172,6 +183,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
     w.end_array();
     w.kv("stack_bytes", stack_bytes);
     w.kv("stack_frames", frames);
+    w.kv("jit_names", jit_names);
     w.kv("state", state);
     // The chunks' payload bytes before compression (what exports are sized against).
     uint64_t raw_bytes = 0;
@@ -220,6 +232,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
                   stacks, human_size(stack_bytes).c_str());
     if (frame_stacks)
       std::printf("stacks:    %" PRIu64 " user stacks as unwound frames only (no stack memory)\n", frame_stacks);
+    if (jit_names) std::printf("jit:       %" PRIu64 " names of generated code (/tmp/perf-PID.map)\n", jit_names);
     std::printf("objects:   %zu mapped files (dev:ino build-id path)\n", objects.size());
     for (const auto& o : objects) std::printf("           %s\n", escape_text(o).c_str());
     std::printf("state:     %s\n", state);

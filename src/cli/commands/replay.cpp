@@ -20,6 +20,7 @@
 #include "output/record_dump.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/recording.h"
+#include "sym/debuginfo.h"
 #include "util/errors.h"
 #include "util/time.h"
 
@@ -191,7 +192,7 @@ int run_replay(const ReplayOptions& opts) {
   if (!layout_query) {
     pipeline.add_sink(&printer);
     // malloc_growth events: from the raw stacks the recording kept, as live.
-    pipeline.enable_malloc(/*live=*/false, po.format == OutputFormat::kJson);
+    enable_recorded_malloc(pipeline, opts.path, opts.symbols, /*all_source_lines=*/po.format == OutputFormat::kJson);
     pipeline.on_malloc_growth(print_growth(printer));
   }
   std::set<uint32_t> pids_seen;
@@ -344,7 +345,16 @@ Command add_replay_command(CLI::App& app) {
   replay->add_option("--height", ro.top_height, "with --top --batch: lines per frame (default 50)");
   replay->add_flag("--infer-vma-changes", ro.infer_vma_changes,
                    "derive VMA changes from the syscalls alone, ignoring the kernel's recorded VMA stores");
+  replay
+      ->add_option("--debug-dir", ro.symbols.debug_dirs,
+                   "look up binaries' debug files by build id under this directory (DIR/.build-id/xx/yyyy.debug); "
+                   "repeatable")
+      ->check(CLI::ExistingDirectory);
+  replay->add_flag("--debuginfod", ro.symbols.debuginfod,
+                   "ask the DEBUGINFOD_URLS servers for debug files not found locally (5 s wait per server unless "
+                   "DEBUGINFOD_TIMEOUT says; off by default: nothing leaves the machine)");
   return {replay, [a] {
+            if (a->ro.symbols.debuginfod) bound_debuginfod_wait();
             a->ro.print.format = a->json ? OutputFormat::kJson : OutputFormat::kText;
             if (a->pid) a->ro.print.pid = static_cast<uint32_t>(a->pid);
             return run_replay(a->ro);

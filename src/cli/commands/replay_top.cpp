@@ -107,7 +107,7 @@ int run_replay_top(const ReplayOptions& opts) {
   const uint64_t base = time_origin(opts.path);
   Pipeline pipeline;
   pipeline.enable_rss();
-  pipeline.enable_malloc(/*live=*/false);
+  enable_recorded_malloc(pipeline, opts.path, opts.symbols);
   TopView view(pipeline.processor(), pipeline.rss(), base);
   LineageLog lineage;
   pipeline.add_sink(&view);

@@ -14,6 +14,7 @@
 #include "report/loss_log.h"
 #include "report/malloc_report.h"
 #include "report/rss_report.h"
+#include "sym/debuginfo.h"
 #include "util/errors.h"
 #include "util/time.h"
 
@@ -41,7 +42,7 @@ int run_malloc_report(const ReportOptions& opts, RecordingReader& reader) {
   Pipeline pipeline;
   pipeline.processor().set_keep_ended(false);
   MallocReport report;
-  pipeline.enable_malloc(/*live=*/false);
+  enable_recorded_malloc(pipeline, opts.path, opts.symbols);
   pipeline.on_malloc_growth([&](const DecodedRecord&, const MallocGrowth& g) {
     if (!opts.pid || g.pid == *opts.pid) report.add(g);
   });
@@ -79,7 +80,7 @@ int run_rss_report(const ReportOptions& opts, RecordingReader& reader) {
   ro.since = since.has_value();
   RssReport report(ro, *pipeline.rss());
   pipeline.add_sink(&report);
-  pipeline.enable_malloc(/*live=*/false);
+  enable_recorded_malloc(pipeline, opts.path, opts.symbols);
   pipeline.on_malloc_growth([&](const DecodedRecord&, const MallocGrowth& g) { report.on_growth(g); });
   bool rss_recorded = false, before_done = !since, after_done = false;
   const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
@@ -165,11 +166,20 @@ Command add_report_command(CLI::App& app) {
                      "this file");
   report->add_flag("--force", rep.force,
                    "replace an existing --html, --pprof or --perfetto file (never through a symbolic link)");
+  report
+      ->add_option("--debug-dir", rep.symbols.debug_dirs,
+                   "look up binaries' debug files by build id under this directory (DIR/.build-id/xx/yyyy.debug); "
+                   "repeatable")
+      ->check(CLI::ExistingDirectory);
+  report->add_flag("--debuginfod", rep.symbols.debuginfod,
+                   "ask the DEBUGINFOD_URLS servers for debug files not found locally (5 s wait per server unless "
+                   "DEBUGINFOD_TIMEOUT says; off by default: nothing leaves the machine)");
   report->add_option("--pid", a->pid, "only this process");
   report->add_option("--top", rep.top, "rows per ranking (0: all)");
   report->add_option("--interval", rep.interval, "timeline bucket (e.g. 100ms, 1s)");
   return {report, [a] {
             ReportOptions& rep = a->rep;
+            if (rep.symbols.debuginfod) bound_debuginfod_wait();
             if (rep.pprof || rep.perfetto) return run_export_report(rep, a->pid);  // report_export.cpp
             const int kinds = int(rep.faults) + int(rep.malloc) + int(rep.rss) + int(rep.html.has_value());
             if (kinds == 0)

@@ -62,7 +62,7 @@ int run_pprof_report(const ReportOptions& opts) {
   PprofBuilder profile(opts.faults);
   Pipeline pipeline;
   pipeline.processor().set_keep_ended(false);
-  pipeline.enable_malloc(/*live=*/false);
+  enable_recorded_malloc(pipeline, opts.path, opts.symbols);
   pipeline.on_malloc_growth([&](const DecodedRecord&, const MallocGrowth& g) {
     if (opts.pid && g.pid != *opts.pid) return;
     const ProcessState* p = pipeline.processor().process(g.pid);
@@ -114,7 +114,7 @@ int run_perfetto_report(const ReportOptions& opts) {
   Pipeline pipeline;
   pipeline.processor().set_keep_ended(false);
   pipeline.add_sink(&trace);
-  pipeline.enable_malloc(/*live=*/false);
+  enable_recorded_malloc(pipeline, opts.path, opts.symbols);
   pipeline.on_malloc_growth([&](const DecodedRecord&, const MallocGrowth& g) {
     if (!opts.pid || g.pid == *opts.pid) trace.on_malloc_growth(g);
   });
@@ -143,7 +143,7 @@ int run_malloc_folded_report(ReportOptions& rep, int pid) {
   FoldedGrowth folded;
   Pipeline pipeline;
   pipeline.processor().set_keep_ended(false);
-  pipeline.enable_malloc(/*live=*/false);
+  enable_recorded_malloc(pipeline, rep.path, rep.symbols);
   pipeline.on_malloc_growth([&](const DecodedRecord&, const MallocGrowth& g) {
     if (rep.pid && g.pid != *rep.pid) return;
     const ProcessState* p = pipeline.processor().process(g.pid);

@@ -72,7 +72,7 @@ int run_html_report(const ReportOptions& opts) {
   pipeline.processor().set_keep_ended(false);
   pipeline.add_sink(&builder);
   // malloc growth from the recording's user stacks, exactly as `replay`.
-  pipeline.enable_malloc(/*live=*/false);
+  enable_recorded_malloc(pipeline, opts.path, opts.symbols);
   pipeline.on_malloc_growth([&](const DecodedRecord&, const MallocGrowth& g) { builder.on_malloc_growth(g); });
   builder.begin(base, first ? first : base, last, &pipeline.processor());
   const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {

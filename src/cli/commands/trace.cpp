@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/commands/commands.h"
+#include "sym/debuginfo.h"
 #include "trace/procfs.h"
 #include "trace/session.h"
 #include "util/errors.h"
@@ -55,6 +56,9 @@ void add_trace_options(CLI::App* sub, TraceArgs& a) {
   sub->add_flag("--keep-stack-bytes", o.keep_stack_bytes,
                 "record the raw user stack memory copied at each growth (stack memory can hold secrets); by "
                 "default each stack is unwound while recording and only its frames are kept");
+  sub->add_flag("--debuginfod", o.debuginfod,
+                "name growth frames with debug files from the DEBUGINFOD_URLS servers when not found locally (5 s "
+                "wait per server unless DEBUGINFOD_TIMEOUT says; off by default: a trace never uses the network)");
   sub->add_option("--malloc-min-mmap", o.malloc_min_mmap,
                   "smallest anonymous mmap to attribute (default 131072: glibc's mmap threshold)");
   sub->add_flag("--rss", o.rss,
@@ -93,6 +97,7 @@ int run_trace(TraceArgs& a, bool record) {
   if (a.pidns && !a.pid) throw UserError("--pidns HOSTPID needs -p PID (the pid inside that namespace)");
   if (a.pidns) a.pid = resolve_ns_pid(a.pidns, a.pid);
   if (a.pid) o.pid = a.pid;
+  if (o.debuginfod) bound_debuginfod_wait();
   o.follow = !a.no_follow;
   o.print.format = a.json ? OutputFormat::kJson : OutputFormat::kText;
   o.print.maps_at_end = a.maps;
