@@ -29,6 +29,14 @@ Method
 Prints markdown tables (targets marked met/missed) and writes JSON; with
 --update-docs also docs/generated/performance.md (docs/performance.md links it).
 `bench.py --self-test` checks the parsers and the table code without root.
+
+--vm runs the storm, fault storm, 8-thread storm and mapmany rows inside
+Debian's 6.1 kernel under qemu TCG (tests/vm/run-in-vm.sh, one boot): this
+script itself runs there (--in-vm) with sizes TCG runs in seconds, vmatrace
+in the VM's default plan (fentry) and forced to kprobes, and prints its
+results for the host, which writes bench/results-vm61.{json,md} and, with
+--update-docs, docs/generated/performance-vm61.md. TCG emulates the CPU, so
+its ratios are comparable within that table only.
 """
 import argparse
 import json
@@ -44,6 +52,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS_TABLES = os.path.join(ROOT, "docs", "generated", "performance.md")
+DOCS_TABLES_VM = os.path.join(ROOT, "docs", "generated", "performance-vm61.md")
+RUN_IN_VM = os.path.join(ROOT, "tests", "vm", "run-in-vm.sh")
+# The guest prints its results on one line after this marker (serial console).
+VM_RESULTS_MARKER = "VMATRACE_BENCH_RESULTS "
 BUILD = os.environ.get("VMATRACE_BUILD", os.path.join(ROOT, "build"))
 VMATRACE = os.path.join(BUILD, "vmatrace")
 WL = os.path.join(BUILD, "workloads")
@@ -70,6 +82,8 @@ TARGET = {
     "done_after_s": 1.0,
     "replay_text_events_per_s": 5e6,
     "replay_json_events_per_s": 3e6,
+    # Issue #17: mapmany within 1.05x (the 1.5x above is issue #16's).
+    "mapmany_17": 1.05,
 }
 
 # ---------------------------------------------------------------- parsing
@@ -108,6 +122,12 @@ def parse_vmatrace_stderr(text):
         s["events"] = int(m.group(1))
         s["lost"] = int(m.group(2))
     return s
+
+
+def parse_attach(text):
+    """The banner's plan: '...; attach: syscalls=fentry faults=raw_tracepoint ... (loaded in'."""
+    m = re.search(r"; attach: (.*?) \(loaded in", text)
+    return m.group(1) if m else None
 
 
 def parse_perf_record_stderr(text):
@@ -184,7 +204,9 @@ def libc_path():
 def vmatrace_tools(has_malloc, exe=None):
     VMATRACE = exe or globals()["VMATRACE"]
     vt = lambda *opts: (lambda wl, tmp: [VMATRACE, "trace", *opts, "--", *wl])
-    rec = lambda wl, tmp: [VMATRACE, "record", "--force", "-o", os.path.join(tmp, "rec.vmat"), "--", *wl]
+    recf = lambda *opts: (lambda wl, tmp: [VMATRACE, "record", *opts, "--force", "-o", os.path.join(tmp, "rec.vmat"),
+                                           "--", *wl])
+    rec = recf()
     # Raw user stack memory kept (issue 22): what the default (frames unwound
     # while recording) saves in file size, and what it costs in tracer CPU.
     rec_keep = lambda wl, tmp: [VMATRACE, "record", "--keep-stack-bytes", "--force", "-o",
@@ -203,6 +225,13 @@ def vmatrace_tools(has_malloc, exe=None):
         # residency model and its PAGEMAP_SCAN of changed ranges.
         "vmatrace_rss": Tool("vmatrace_rss", "vmatrace trace --rss", vt("--rss"), "vmatrace", events=ev,
                              mode="stream + rss"),
+        # The 6.1 VM's other source (--vm): the syscalls and vma families on
+        # kprobes, on the same kernel functions the default fentry hooks.
+        "vmatrace_kprobe": Tool("vmatrace_kprobe", f"vmatrace trace --attach {KPROBES}", vt("--attach", KPROBES),
+                                "vmatrace", events=ev, mode="stream, kprobes"),
+        "vmatrace_kprobe_record": Tool("vmatrace_kprobe_record", f"vmatrace record --attach {KPROBES}",
+                                       recf("--attach", KPROBES), "vmatrace", events=ev, record=True,
+                                       mode="record, kprobes"),
     }
     # The workload untraced while vmatrace traces another process (a long
     # sleep): what every process on the machine pays for the programs'
@@ -226,6 +255,9 @@ def vmatrace_tools(has_malloc, exe=None):
         else:
             tools[key] = Tool(key, label, None, "unavailable", mode="malloc " + m)
     return tools
+
+
+KPROBES = "syscalls=kprobe,vma=kprobe"
 
 
 def peer_tools(workload_comm):
@@ -307,6 +339,32 @@ def workloads(quick):
     ]
 
 
+def vm_workloads():
+    """The rows --vm runs in the 6.1 VM: sizes TCG runs in seconds (it
+    emulates the CPU, tens of times slower than the host), each row with the
+    number of records its workload must deliver at least (min_records: the
+    ground truth the table checks beside lost = 0)."""
+    n, pages, per_thread, vmas, toggles = 10000, 16384, 1000, 2000, 1000
+    both = lambda *keys: [k for key in keys for k in (key, key.replace("vmatrace", "vmatrace_kprobe", 1))]
+    return [
+        {"name": "storm", "desc": f"storm ({n} x mmap+touch+munmap)", "argv": [os.path.join(WL, "storm"), str(n)],
+         "comm": "storm", "tools": both("vmatrace", "vmatrace_record"),
+         "min_records": 3 * n, "per": n, "per_what": "iteration: mmap, fault, munmap"},
+        {"name": "faultstorm", "desc": f"fault storm ({pages} fresh pages)",
+         "argv": [os.path.join(WL, "faultstorm"), str(pages)], "comm": "faultstorm",
+         "tools": ["vmatrace", "vmatrace_fsummary", "vmatrace_kprobe"],
+         "min_records": pages, "per": pages, "per_what": "page: its fault", "summary_exempt": True},
+        {"name": "threads", "desc": f"8 threads x {per_thread} x mmap+touch+munmap",
+         "argv": [os.path.join(WL, "threads"), "8", str(per_thread)], "comm": "threads",
+         "tools": both("vmatrace"), "min_records": 3 * 8 * per_thread, "per": 8 * per_thread,
+         "per_what": "iteration: mmap, fault, munmap"},
+        {"name": "mapmany", "desc": f"{vmas} VMAs in one process + {toggles} mprotect pairs",
+         "argv": [os.path.join(WL, "mapmany"), str(vmas), str(toggles)], "comm": "mapmany",
+         "tools": both("vmatrace"), "vmas": vmas, "min_records": vmas + 2 * toggles, "per": vmas + 2 * toggles,
+         "per_what": "syscall: each mmap and mprotect"},
+    ]
+
+
 # ---------------------------------------------------------------- running
 
 
@@ -366,6 +424,8 @@ def run_tool(tool, wl, tmp, calibrating=False):
         res["done_after_s"] = max(0.0, r["end_s"] - cmd_end)
     if tool.events_fn:
         res.update({k: v for k, v in tool.events_fn(r).items() if v is not None})
+    if tool.kind == "vmatrace":
+        res["attach"] = parse_attach(r["stderr"])
     if tool.record:
         res["file_bytes"] = os.path.getsize(os.path.join(tmp, "rec.vmat"))
     return res
@@ -393,7 +453,7 @@ def calibrate(tools, rounds, tmp, log):
     return out
 
 
-def bench_workload(w, tools, rounds, tmp, cal, log):
+def bench_workload(w, tools, rounds, tmp, cal, log, replay=True):
     ts = {k: tools[k] for k in w["tools"]}
     runnable = {k: t for k, t in ts.items() if t.kind != "unavailable"}
     runs = {"untraced": []}
@@ -434,6 +494,7 @@ def bench_workload(w, tools, rounds, tmp, cal, log):
         e["attach_ms"] = median_of(rs, "attach_ms")
         e["hwm_kb"] = median_of(rs, "hwm_kb")
         e["done_after_s"] = median_of(rs, "done_after_s")
+        e["attach"] = next((r["attach"] for r in rs if r.get("attach")), None)
         # Consumer CPU: tree minus the command minus the fixed cost.
         if t.wrap and all(r.get("cmd_cpu_ns") is not None for r in rs):
             # A tracer that does not reap the command (perf trace) has only
@@ -452,7 +513,7 @@ def bench_workload(w, tools, rounds, tmp, cal, log):
             if e["events"]:
                 e["bytes_per_event"] = e["file_bytes"] / e["events"]
         res["tools"][k] = e
-    if "vmatrace_record" in runnable:
+    if replay and "vmatrace_record" in runnable:
         res["replay"] = replay_rate(os.path.join(tmp, "rec.vmat"), tmp, 3)
     return res
 
@@ -581,6 +642,8 @@ def target_mark(value, target, lower_is_better=True):
 
 
 def ratio_target(wname, tool_key, has_malloc):
+    # The kprobe rows of --vm have their default mode's targets.
+    tool_key = {"vmatrace_kprobe": "vmatrace", "vmatrace_kprobe_record": "vmatrace_record"}.get(tool_key, tool_key)
     if wname == "storm" and tool_key == "vmatrace":
         return TARGET["storm"]
     if wname == "faultstorm" and tool_key == "vmatrace":
@@ -598,7 +661,8 @@ def ratio_target(wname, tool_key, has_malloc):
     return None
 
 
-def markdown(results):
+def workload_table(results, target_fn=ratio_target):
+    """The main table: one row per workload and configuration."""
     has_malloc = results.get("has_malloc", False)
     L = []
     L.append("| workload | tool | slowdown: wall (x untraced) | slowdown: CPU (x untraced) | target | events | lost "
@@ -612,7 +676,7 @@ def markdown(results):
             if not e.get("available", True):
                 L.append(f"| {wl} | {e['label']} | not available in this build | | | | | | | | | |")
                 continue
-            tgt = ratio_target(w["workload"], k, has_malloc)
+            tgt = target_fn(w["workload"], k, has_malloc)
             tcell = (f"≤{tgt}x: wall {target_mark(e['ratio'], tgt)}, CPU {target_mark(e.get('cpu_ratio'), tgt)}"
                      if tgt else "")
             L.append("| {} | {} | {:.2f}x | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
@@ -620,6 +684,11 @@ def markdown(results):
                 fmt(e.get("cpu_ns_per_event"), "{:.0f}"), fmt(e["hwm_kb"] / 1024 if e.get("hwm_kb") else None,
                                                               "{:.1f}"),
                 fmt(e.get("bytes_per_event")), fmt(e.get("attach_ms"), "{:.0f}"), fmt(e.get("done_after_s"))))
+    return L
+
+
+def markdown(results):
+    L = workload_table(results)
     L.append("")
     L.append("Replay of each workload's `vmatrace record` file (records per second, in millions; "
              "small recordings are dominated by start-up):")
@@ -665,6 +734,76 @@ def markdown(results):
     for name, measured, target, lower in summarize_targets(results):
         L.append(f"| {name} | {measured if isinstance(measured, str) else fmt(measured)} | "
                  f"{target_mark(measured, target, lower) if not isinstance(measured, str) else ''} |")
+    return "\n".join(L)
+
+
+def vm_ratio_target(wname, tool_key, has_malloc):
+    if wname == "mapmany" and tool_key in ("vmatrace", "vmatrace_kprobe"):
+        return TARGET["mapmany_17"]
+    return ratio_target(wname, tool_key, has_malloc)
+
+
+def vm_targets(results):
+    """--vm: issue #17's ratios for each of the VM's sources, lost = 0, and
+    the records each workload must deliver at least."""
+    ws = {w["workload"]: w for w in results["workloads"]}
+    out = []
+
+    def val(w, k, key):
+        e = ws.get(w, {}).get("tools", {}).get(k)
+        return e.get(key) if e and e.get("available", True) else None
+
+    for mode, stream, rec in (("fentry", "vmatrace", "vmatrace_record"),
+                              ("kprobes", "vmatrace_kprobe", "vmatrace_kprobe_record")):
+        rows = [("storm ≤ 1.2x (trace", "storm", stream, TARGET["storm"]),
+                ("storm ≤ 1.2x (record", "storm", rec, TARGET["storm"]),
+                ("fault storm ≤ 1.05x (stream", "faultstorm", stream, TARGET["faultstorm_stream"])]
+        if mode == "fentry":
+            rows.append(("fault storm ≤ 1.02x (--faults=summary", "faultstorm", "vmatrace_fsummary",
+                         TARGET["faultstorm_summary"]))
+        rows += [("8-thread storm ≤ 1.3x (trace", "threads", stream, TARGET["threads"]),
+                 ("mapmany ≤ 1.05x (trace", "mapmany", stream, TARGET["mapmany_17"])]
+        for name, w, k, target in rows:
+            for key, how in (("ratio", "wall"), ("cpu_ratio", "CPU")):
+                out.append((f"{mode}: {name}, {how})", val(w, k, key), target, True))
+    lost = [e.get("lost") for w in results["workloads"] for e in w["tools"].values()
+            if e.get("available", True) and e.get("lost") is not None]
+    out.append(("zero losses (max over all rows)", max(lost) if lost else None, 0, True))
+    for w in results["workloads"]:
+        if not w.get("min_records"):
+            continue
+        # --faults=summary delivers the faults as aggregates, not records.
+        ev = [e["events"] for e in w["tools"].values()
+              if e.get("available", True) and e.get("events") is not None and e.get("mode") != "faults summary"]
+        out.append((f"{w['workload']}: records per {w['per_what']} ≥ {w['min_records'] / w['per']:.0f} "
+                    f"(fewest over its rows)", min(ev) / w["per"] if ev else None, w["min_records"] / w["per"],
+                    False))
+    return out
+
+
+def vm_markdown(results):
+    m, h = results["machine"], results.get("host", {})
+    L = [f"Inside the VM: kernel {m['kernel']} under qemu TCG (`-cpu max`, {m['cpus']} vCPU, {m['mem_gib']} GiB), "
+         f"on the host's {h.get('cpu', '?')} ({h.get('cpus', '?')} CPUs, kernel {h.get('kernel', '?')}); "
+         f"{results['rounds']} rounds, medians; host load average {results.get('host_loadavg_start', '?')} at start, "
+         f"{results.get('host_loadavg_end', '?')} at end.",
+         "",
+         "TCG emulates every instruction (the programs, the kernel and the JIT-compiled BPF programs alike), so "
+         "these ratios are comparable within this table only, not with the host's.",
+         ""]
+    L += workload_table(results, vm_ratio_target)
+    plans = {}
+    for w in results["workloads"]:
+        for k, e in w["tools"].items():
+            if e.get("attach"):
+                plans.setdefault(e["label"], e["attach"])
+    if plans:
+        L += ["", "Attach plans (the banner of each configuration):", ""]
+        L += [f"- {label}: `{plan}`" for label, plan in plans.items()]
+    L += ["", "Targets (issue #17) and ground truth:", "", "| target | measured | |", "|---|---|---|"]
+    for name, measured, target, lower in vm_targets(results):
+        spec = "{:.0f}" if name.startswith("zero losses") else "{:.2f}"
+        L.append(f"| {name} | {fmt(measured, spec)} | {target_mark(measured, target, lower)} |")
     return "\n".join(L)
 
 
@@ -806,10 +945,89 @@ def self_test():
         assert open(victim).read() == "victim" and os.path.islink(link)
         safe_replace(victim, "new")
         assert open(victim).read() == "new" and len(os.listdir(tmp)) == 3, os.listdir(tmp)
+    # --vm's table: the kprobe rows get their default mode's targets, the
+    # records per iteration are checked against the workload's minimum.
+    vres = {"machine": {"kernel": "6.1.0-x", "cpus": 2, "mem_gib": 1.9}, "rounds": 3, "workloads": [{
+        "workload": "storm", "desc": "storm (10 x)", "min_records": 30, "per": 10, "per_what": "iteration",
+        "tools": {"vmatrace": {"label": "vmatrace trace", "kind": "vmatrace", "ratio": 1.5, "cpu_ratio": 1.1,
+                               "events": 62, "lost": 0, "attach": "syscalls=fentry vma=fentry"},
+                  "vmatrace_kprobe": {"label": "vmatrace trace --attach k", "kind": "vmatrace", "ratio": 1.1,
+                                      "cpu_ratio": 1.3, "events": 28, "lost": 0, "attach": "syscalls=kprobe"}}}]}
+    vmd = vm_markdown(vres)
+    assert "| storm (10 x) | vmatrace trace | 1.50x | 1.10x | ≤1.2x: wall **missed**, CPU met |" in vmd, vmd
+    assert "|  | vmatrace trace --attach k | 1.10x | 1.30x | ≤1.2x: wall met, CPU **missed** |" in vmd, vmd
+    assert "| kprobes: storm ≤ 1.2x (trace, wall) | 1.10 | met |" in vmd, vmd
+    assert "| storm: records per iteration ≥ 3 (fewest over its rows) | 2.80 | **missed** |" in vmd, vmd
+    assert "| zero losses (max over all rows) | 0 | met |" in vmd, vmd
+    assert "- vmatrace trace: `syscalls=fentry vma=fentry`" in vmd, vmd
+    assert parse_attach("vmatrace: tracing 'x'; attach: syscalls=fentry vma=kprobe (loaded in 3.0 ms)") == \
+        "syscalls=fentry vma=kprobe"
     print("bench.py self-test: ok")
 
 
 # ---------------------------------------------------------------- main
+
+
+def select_workloads(wls, only):
+    if not only:
+        return wls
+    want = set(only.split(","))
+    unknown = want - {w["name"] for w in wls}
+    if unknown:
+        sys.exit(f"bench: unknown workload(s) {','.join(sorted(unknown))}: choose from "
+                 + ",".join(w["name"] for w in wls))
+    return [w for w in wls if w["name"] in want]
+
+
+def in_vm(a, log):
+    """The guest's half of --vm: the VM rows, results on stdout after VM_RESULTS_MARKER."""
+    rounds = a.rounds or 5
+    has_malloc = vmatrace_has_malloc()
+    results = {"machine": machine(), "rounds": rounds, "quick": False, "has_malloc": has_malloc, "workloads": []}
+    log(f"bench (in the VM, kernel {results['machine']['kernel']}): {rounds} rounds")
+    with tempfile.TemporaryDirectory(prefix="vmatrace-bench.") as tmp:
+        for w in select_workloads(vm_workloads(), a.only):
+            if a.tools:
+                w["tools"] = [t for t in w["tools"] if t in a.tools.split(",")]
+            log(f"bench: {w['desc']}")
+            # No calibration on `true` (the consumer's CPU per event is the
+            # host table's); no replay rates (the frontend is the same code).
+            res = bench_workload(w, vmatrace_tools(has_malloc), rounds, tmp, {}, log, replay=False)
+            res.update({k: w[k] for k in ("min_records", "per", "per_what")})
+            results["workloads"].append(res)
+    print(VM_RESULTS_MARKER + json.dumps(results, separators=(",", ":")), flush=True)
+
+
+def run_vm(a, log):
+    """The host's half of --vm: boots the 6.1 VM once and runs this script
+    there with --in-vm; returns its results."""
+    me = os.path.abspath(__file__)
+    stdlib = subprocess.run([PYTHON, "-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    cmd = [RUN_IN_VM, "--timeout", str(a.vm_timeout), "--smp", str(a.vm_smp), "--mem", "2048",
+           "--env", "VMATRACE_BUILD=" + BUILD, "--file", VMATRACE, "--file", WL, "--file", me, "--file", stdlib,
+           "--", PYTHON, me, "--in-vm"]
+    if a.rounds:
+        cmd += ["--rounds", str(a.rounds)]
+    for opt, v in (("--only", a.only), ("--tools", a.tools)):
+        if v:
+            cmd += [opt, v]
+    log("bench --vm: " + " ".join(cmd))
+    results = None
+    load_start = loadavg()
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, errors="replace") as p:
+        for line in p.stdout:
+            at = line.find(VM_RESULTS_MARKER)
+            if at >= 0:
+                results = json.loads(line[at + len(VM_RESULTS_MARKER):])
+            else:
+                sys.stderr.write(line)
+    if p.returncode != 0 or results is None:
+        sys.exit(f"bench --vm: the run in the VM failed (run-in-vm.sh exited {p.returncode}"
+                 f"{'' if results is None else ' after printing its results'}; its output is above)")
+    results.update({"host": machine(), "host_loadavg_start": load_start, "host_loadavg_end": loadavg(),
+                    "vm_smp": a.vm_smp})
+    return results
 
 
 def main():
@@ -822,8 +1040,16 @@ def main():
     ap.add_argument("--baseline", metavar="VMATRACE",
                     help="another vmatrace binary (say, main's) run beside this one in the same rounds: "
                          "its configurations get the prefix base_ (before/after in one run)")
-    ap.add_argument("--json-out", default=os.path.join(ROOT, "bench", "results.json"))
-    ap.add_argument("--md-out", default=os.path.join(ROOT, "bench", "results.md"))
+    ap.add_argument("--vm", action="store_true",
+                    help="run the storm, faultstorm, threads and mapmany rows in Debian's 6.1 kernel under qemu TCG "
+                         "(tests/vm/run-in-vm.sh), vmatrace's default plan there (fentry) and kprobes; writes "
+                         "bench/results-vm61.{json,md} and, with --update-docs, "
+                         + os.path.relpath(DOCS_TABLES_VM, ROOT))
+    ap.add_argument("--vm-smp", type=int, default=2, help="--vm: vCPUs of the VM (default 2)")
+    ap.add_argument("--vm-timeout", type=int, default=3600, help="--vm: seconds before the VM is stopped")
+    ap.add_argument("--in-vm", action="store_true", help=argparse.SUPPRESS)  # --vm's guest side
+    ap.add_argument("--json-out")
+    ap.add_argument("--md-out")
     ap.add_argument("--update-docs", action="store_true",
                     help=f"also write the tables to {os.path.relpath(DOCS_TABLES, ROOT)} (linked from docs/performance.md)")
     # The old name, from when the tables lived in README.md; same effect now.
@@ -833,22 +1059,35 @@ def main():
     if a.self_test:
         self_test()
         return
+    log = lambda s: print(s, file=sys.stderr, flush=True)
+    if a.in_vm:
+        in_vm(a, log)
+        return
+    suffix = "-vm61" if a.vm else ""
+    a.json_out = a.json_out or os.path.join(ROOT, "bench", f"results{suffix}.json")
+    a.md_out = a.md_out or os.path.join(ROOT, "bench", f"results{suffix}.md")
+    if a.vm:
+        for p in (VMATRACE, TIMED, RUN_IN_VM):
+            if not os.path.exists(p):
+                sys.exit(f"bench: {p} missing: build first (cmake --build build)")
+        results = run_vm(a, log)
+        md = vm_markdown(results) + "\n"
+        safe_replace(a.json_out, json.dumps(results, indent=2))
+        safe_replace(a.md_out, md)
+        print(md)
+        print(f"JSON: {a.json_out}\nMarkdown: {a.md_out}")
+        if a.update_docs:
+            write_docs_tables(DOCS_TABLES_VM, md, "`python3 bench/bench.py --vm --update-docs`")
+            print(f"{os.path.relpath(DOCS_TABLES_VM, ROOT)}: tables replaced")
+        return
     if os.geteuid() != 0:
         sys.exit("bench: run as root (the tracers load BPF programs): sudo ./scripts/bench.sh")
     for p in (VMATRACE, TIMED):
         if not os.path.exists(p):
             sys.exit(f"bench: {p} missing: build first (./scripts/bench.sh builds it)")
     rounds = a.rounds or (3 if a.quick else 5)
-    log = lambda s: print(s, file=sys.stderr, flush=True)
     has_malloc = vmatrace_has_malloc()
-    wls = workloads(a.quick)
-    if a.only:
-        want = set(a.only.split(","))
-        unknown = want - {w["name"] for w in wls}
-        if unknown:
-            sys.exit(f"bench: unknown workload(s) {','.join(sorted(unknown))}: choose from "
-                     + ",".join(w["name"] for w in wls))
-        wls = [w for w in wls if w["name"] in want]
+    wls = select_workloads(workloads(a.quick), a.only)
     if a.tools:
         want_tools = a.tools.split(",")
         for w in wls:
@@ -910,17 +1149,18 @@ def main():
         print(f"{os.path.relpath(DOCS_TABLES, ROOT)}: tables replaced")
 
 
-def docs_tables(md):
+def docs_tables(md, how="`scripts/bench.sh --update-docs`"):
     """The whole of docs/generated/performance.md: a header, then the tables."""
-    return ("<!-- Generated by `scripts/bench.sh --update-docs` (bench/bench.py); do not edit by hand. -->\n"
-            "# Benchmark tables (generated)\n\n"
+    vm = "vm" in how
+    return (f"<!-- Generated by {how} (bench/bench.py); do not edit by hand. -->\n"
+            f"# Benchmark tables{' in the 6.1 VM' if vm else ''} (generated)\n\n"
             "How these are measured and what to trust: [../performance.md](../performance.md).\n\n" + md)
 
 
-def write_docs_tables(path, md):
+def write_docs_tables(path, md, how="`scripts/bench.sh --update-docs`"):
     # The tables have a file of their own, so a bench run never rewrites README.md or the prose around them.
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    safe_replace(path, docs_tables(md))
+    safe_replace(path, docs_tables(md, how))
 
 
 def safe_replace(path, text):
