@@ -542,6 +542,10 @@ void Session::report_unread(uint64_t ts) {
 }
 
 void Session::check_losses() {
+  // Stopping: the drains now end early (run() stops on the signal), so a
+  // process's records may still be in the ring; finish() checks once it
+  // has read them.
+  if (g_signal.load() && !final_drain_) return;
   if (losses_.any_new(tracer_->lost())) report_losses();
   forget_orphan_losses();
 }
@@ -755,9 +759,12 @@ int Session::finish() {
   stop_pos_ = tracer_->queued_until();
   final_drain_ = true;
   drain();
+  // What the untraced processes wrote past the stop (a syscall in flight
+  // then, an exit) is read before the losses are reported: a process that
+  // is gone gets its loss record after its last records, not before them.
+  report_unread(traced_until);
   check_losses();
   drain();
-  report_unread(traced_until);
   collect_fault_summary();
   {
     const uint64_t now = monotonic_ns();
