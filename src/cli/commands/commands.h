@@ -61,6 +61,9 @@ struct ReplayOptions {
   size_t top_width = 160, top_height = 50;
   SymbolSources symbols;  // --debug-dir, --debuginfod
 };
+// --debug-dir and --debuginfod of the commands that read a recording
+// (replay, report).
+void add_symbol_options(CLI::App* sub, SymbolSources& symbols);  // replay.cpp
 int run_replay(const ReplayOptions& opts);
 // `vmatrace replay FILE --lineage ADDR [--at T] [--pid PID]`: the history of
 // the VMA covering ADDR, from the VMA change events (lineage.cpp).

@@ -314,6 +314,16 @@ struct ReplayArgs {
 
 }  // namespace
 
+void add_symbol_options(CLI::App* sub, SymbolSources& symbols) {
+  sub->add_option("--debug-dir", symbols.debug_dirs,
+                  "look up binaries' debug files by build id under this directory (DIR/.build-id/xx/yyyy.debug); "
+                  "repeatable")
+      ->check(CLI::ExistingDirectory);
+  sub->add_flag("--debuginfod", symbols.debuginfod,
+                "ask the DEBUGINFOD_URLS servers for debug files not found locally (5 s wait per server unless "
+                "DEBUGINFOD_TIMEOUT says; off by default: nothing leaves the machine)");
+}
+
 Command add_replay_command(CLI::App& app) {
   auto a = std::make_shared<ReplayArgs>();
   ReplayOptions& ro = a->ro;
@@ -345,14 +355,7 @@ Command add_replay_command(CLI::App& app) {
   replay->add_option("--height", ro.top_height, "with --top --batch: lines per frame (default 50)");
   replay->add_flag("--infer-vma-changes", ro.infer_vma_changes,
                    "derive VMA changes from the syscalls alone, ignoring the kernel's recorded VMA stores");
-  replay
-      ->add_option("--debug-dir", ro.symbols.debug_dirs,
-                   "look up binaries' debug files by build id under this directory (DIR/.build-id/xx/yyyy.debug); "
-                   "repeatable")
-      ->check(CLI::ExistingDirectory);
-  replay->add_flag("--debuginfod", ro.symbols.debuginfod,
-                   "ask the DEBUGINFOD_URLS servers for debug files not found locally (5 s wait per server unless "
-                   "DEBUGINFOD_TIMEOUT says; off by default: nothing leaves the machine)");
+  add_symbol_options(replay, ro.symbols);
   return {replay, [a] {
             if (a->ro.symbols.debuginfod) bound_debuginfod_wait();
             a->ro.print.format = a->json ? OutputFormat::kJson : OutputFormat::kText;

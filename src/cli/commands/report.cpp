@@ -166,14 +166,7 @@ Command add_report_command(CLI::App& app) {
                      "this file");
   report->add_flag("--force", rep.force,
                    "replace an existing --html, --pprof or --perfetto file (never through a symbolic link)");
-  report
-      ->add_option("--debug-dir", rep.symbols.debug_dirs,
-                   "look up binaries' debug files by build id under this directory (DIR/.build-id/xx/yyyy.debug); "
-                   "repeatable")
-      ->check(CLI::ExistingDirectory);
-  report->add_flag("--debuginfod", rep.symbols.debuginfod,
-                   "ask the DEBUGINFOD_URLS servers for debug files not found locally (5 s wait per server unless "
-                   "DEBUGINFOD_TIMEOUT says; off by default: nothing leaves the machine)");
+  add_symbol_options(report, rep.symbols);
   report->add_option("--pid", a->pid, "only this process");
   report->add_option("--top", rep.top, "rows per ranking (0: all)");
   report->add_option("--interval", rep.interval, "timeline bucket (e.g. 100ms, 1s)");
