@@ -42,13 +42,24 @@ std::string read_comm(pid_t pid) {
   return s;
 }
 
-char proc_state(pid_t pid) {
+namespace {
+
+// /proc/PID/stat from field 3 (state) on: comm, before it, is parenthesised
+// and may hold spaces and ')'. Empty when the process is gone.
+std::string stat_after_comm(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
   std::string stat;
   std::getline(f, stat);
-  auto close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size()) return 0;
-  return stat[close + 2];
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size()) return {};
+  return stat.substr(close + 2);
+}
+
+}  // namespace
+
+char proc_state(pid_t pid) {
+  const std::string fields = stat_after_comm(pid);
+  return fields.empty() ? 0 : fields[0];
 }
 
 std::optional<RunAs> resolve_run_as(const std::string& user) {
@@ -202,12 +213,9 @@ int yama_ptrace_scope() {
 }
 
 pid_t parent_of(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  std::getline(f, stat);
-  auto close = stat.rfind(')');
-  if (close == std::string::npos || close + 4 >= stat.size()) return 0;
-  return static_cast<pid_t>(std::strtol(stat.c_str() + close + 4, nullptr, 10));  // ") S PPID"
+  const std::string fields = stat_after_comm(pid);  // "S PPID ..."
+  if (fields.size() < 3) return 0;
+  return static_cast<pid_t>(std::strtol(fields.c_str() + 2, nullptr, 10));
 }
 
 // A process that exited but is not reaped yet has no mm: /proc/PID/mem then
