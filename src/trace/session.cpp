@@ -520,6 +520,12 @@ void Session::report_exit_losses(const DecodedRecord& d) {
   handle(encode_loss(make_header(VMAT_REC_LOSS, d.hdr.ts, d.hdr.pid, d.hdr.pid, d.comm), loss));
 }
 
+void Session::write_loss(uint32_t pid, uint64_t ts, const LossRecord& loss) {
+  std::string comm = read_comm(static_cast<pid_t>(pid));
+  if (const ProcessState* p = pipeline_.processor().process(pid); comm.empty() && p) comm = p->comm;  // gone
+  handle(encode_loss(make_header(VMAT_REC_LOSS, ts, pid, pid, comm), loss));
+}
+
 void Session::report_unread(uint64_t ts) {
   // Past the stop: what the untraced processes still wrote (their syscalls
   // in flight then) is read; the rest (processes that joined since) is not.
@@ -531,9 +537,7 @@ void Session::report_unread(uint64_t ts) {
     LossRecord loss{n, losses_.add_unread(pid, n)};
     loss.resync = false;
     loss.unread = true;
-    std::string comm = read_comm(pid);
-    if (const ProcessState* p = pipeline_.processor().process(pid); comm.empty() && p) comm = p->comm;
-    handle(encode_loss(make_header(VMAT_REC_LOSS, ts, pid, pid, comm), loss));
+    write_loss(pid, ts, loss);
     total += n;
   }
   if (total && !opts_.quiet)
@@ -586,9 +590,7 @@ void Session::report_losses() {
     // Says whether a resync follows (a process that is gone has none: its
     // exit record ends it).
     loss.resync = layout.has_value();
-    std::string comm = read_comm(static_cast<pid_t>(pid));
-    if (const ProcessState* p = pipeline_.processor().process(pid); comm.empty() && p) comm = p->comm;  // gone
-    handle(encode_loss(make_header(VMAT_REC_LOSS, ts, pid, pid, comm), loss));
+    write_loss(pid, ts, loss);
     if (layout) handle(*layout);
     snap.freeze.reset();  // runs again
     // A lost exec record leaves a process stopped at its exec (procfs exec
@@ -674,8 +676,8 @@ void Session::drain() {
   // never empties, and a drain to the end would hold back what follows it
   // (a loss check's resync, the attach of the next process) for as long as
   // they run: read what was queued when this drain began (when tracing
-  // stopped, for the drains of finish()), no more. A pending signal (run() stops on it) ends it
-  // earlier, except in finish().
+  // stopped, for the drains of finish()), no more. A pending signal (run()
+  // stops on it) ends it earlier, except in finish().
   const uint64_t until = final_drain_ ? stop_pos_ : tracer_->queued_until();
   while (tracer_->drain(until) > 0) {
     if (g_signal.load() && !final_drain_) break;

@@ -38,6 +38,7 @@ namespace vmatrace {
 
 class RecordingWriter;
 class FaultSummaryCollector;
+struct LossRecord;
 class RssScanner;
 class StackFreezer;
 class UnwinderCache;
@@ -181,6 +182,8 @@ class Session {
   // processes that joined the trace after the stop (--cgroup, --comm) are
   // not: one loss record (unread) per process, and a line saying how many.
   void report_unread(uint64_t ts);
+  // A loss record for pid at ts, named by its comm (the model's when it is gone).
+  void write_loss(uint32_t pid, uint64_t ts, const LossRecord& loss);
   void forget_orphan_losses();
   std::set<uint32_t> orphans_;          // untraced pids whose kernel loss count remains
   std::set<uint32_t> deferred_losses_;  // pids whose loss waits one check for their exit record
