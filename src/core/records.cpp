@@ -146,6 +146,7 @@ std::vector<std::byte> encode_loss(const vmat_hdr& hdr, const LossRecord& loss) 
   w.u64(loss.lost);
   w.u64(loss.lost_total);
   w.u32((loss.resync ? 0 : kLossNoResync) | (loss.unread ? kLossUnread : 0));
+  w.u64(loss.since_ts);
   return w.finish();
 }
 
@@ -392,6 +393,7 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
         l.resync = !(flags & kLossNoResync);
         l.unread = flags & kLossUnread;
       }
+      if (r.remaining() >= sizeof(uint64_t)) l.since_ts = r.get<uint64_t>();
       d.loss = l;
       break;
     }

@@ -44,6 +44,13 @@ struct LossRecord {
   // stopped, and left unread there (producers that kept writing while the
   // last records were read). Flags bit 1; never with a resync.
   bool unread = false;
+  // CLOCK_MONOTONIC ns from which the process's records may be missing: the
+  // last moment every record the kernel had dropped until then was
+  // accounted for, so the model is exact before it and may not be from it
+  // until the layout read after this record (or to the process's end
+  // without a resync). 0: not known (files before it): from the process's
+  // previous full layout. A trailing u64 after the flags word.
+  uint64_t since_ts = 0;
 };
 
 // VMAT_REC_NOTE: key/value annotations (attach modes, gate VMA, detach).

@@ -209,6 +209,7 @@ void EventFields::record(const DecodedRecord& rec, const Applied& applied, const
                                      : "); found at its exit: no resync");
       out.boolean("resync", rec.loss->resync, {}, kInJson);
       if (rec.loss->unread) out.boolean("unread", true, {}, kInJson);
+      if (rec.loss->since_ts) out.u64("since_ts", rec.loss->since_ts, {}, kInJson);
       break;
   }
   const bool syscall = rec.type == VMAT_EV_SYSCALL;

@@ -3,6 +3,7 @@
 // how much of each count was already reported (as a loss record) and what
 // the processes that have ended lost.
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -35,12 +36,20 @@ class LossLedger {
   // The part of total() the kernel counted (its reservation failures).
   uint64_t dropped() const { return total() - unread_; }
   uint64_t unread() const { return unread_; }
+  // The kernel's drop counter read at (after) ts equalled what was reported:
+  // every record dropped before ts is in a loss record, so a drop found
+  // later happened after ts. Called at each step that finds it so.
+  void accounted_at(uint64_t ts) { accounted_ts_ = std::max(accounted_ts_, ts); }
+  // Where a loss found now may start (LossRecord::since_ts): the last
+  // moment every drop was accounted for (the start of tracing at first).
+  uint64_t accounted_until() const { return accounted_ts_; }
 
  private:
   std::map<uint32_t, uint64_t> seen_;  // per live pid: losses already reported
   uint64_t ended_ = 0;                 // losses of processes that have ended
   std::map<uint32_t, uint64_t> unread_by_pid_;
   uint64_t unread_ = 0;
+  uint64_t accounted_ts_ = 0;
 };
 
 }  // namespace vmatrace

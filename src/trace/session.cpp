@@ -43,6 +43,7 @@ constexpr const char* kNoteSeedUnfrozen = "seed_unfrozen";
 
 Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
   uint64_t t0 = monotonic_ns();
+  losses_.accounted_at(t0);  // nothing is attached yet: no drop before it
   if (!opts_.cgroup.empty()) opts_.loader.cgroup_id = cgroup_v2_id(opts_.cgroup);
   features_ = probe_features();
   plan_ = plan_attach(features_, opts_.forced);
@@ -517,6 +518,7 @@ void Session::report_exit_losses(const DecodedRecord& d) {
   // No resync follows: the process is gone, its layout ends with this exit.
   LossRecord loss{*fresh, d.exit.lost};
   loss.resync = false;
+  loss.since_ts = losses_.accounted_until();
   handle(encode_loss(make_header(VMAT_REC_LOSS, d.hdr.ts, d.hdr.pid, d.hdr.pid, d.comm), loss));
 }
 
@@ -537,6 +539,7 @@ void Session::report_unread(uint64_t ts) {
     LossRecord loss{n, losses_.add_unread(pid, n)};
     loss.resync = false;
     loss.unread = true;
+    loss.since_ts = ts;  // written after tracing stopped
     write_loss(pid, ts, loss);
     total += n;
   }
@@ -590,6 +593,7 @@ void Session::report_losses() {
     // Says whether a resync follows (a process that is gone has none: its
     // exit record ends it).
     loss.resync = layout.has_value();
+    loss.since_ts = losses_.accounted_until();
     write_loss(pid, ts, loss);
     if (layout) handle(*layout);
     snap.freeze.reset();  // runs again
@@ -648,6 +652,10 @@ void Session::step(int timeout_ms) {
   const bool lost_moved = lost_now != last_lost_in_kernel_;
   last_lost_in_kernel_ = lost_now;
   if (periodic_due_ || lost_moved) check_losses();
+  // Every drop the counter held when read (after now) is in a loss record:
+  // a later loss started after now (its since_ts; replay --at flags the
+  // moments from there to the resync as not exact).
+  if (lost_now <= losses_.dropped()) losses_.accounted_at(now);
   if (periodic_due_) {
     last_periodic_ns_ = now;
     check_deleted(0);

@@ -3,6 +3,9 @@
 // summary, and followed by a resync of the layout from /proc; never silent.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -117,4 +120,46 @@ TEST(Loss, EveryOutputGivesTheSameTotalAndSaysWhere) {
   ASSERT_NE(data, std::string::npos);
   EXPECT_EQ(number_after(body->substr(data), "\"lost\":"), live);
   EXPECT_NE(body->find("\"losses\":[[", data), std::string::npos);
+}
+
+// Overload without lies (issue 22): a layout replayed at a moment when some
+// of the process's records were dropped must say so. churnthreads with a
+// 64 KiB ring loses records all along; stopped from outside at six moments,
+// each `replay --maps --at T --pid P` either equals /proc/P/maps (exit 0)
+// or exits 3 with one line naming the process, the drop and the resync.
+// A stop shown without that line and different from /proc is a lie.
+TEST(Loss, ReplayAtAMomentOfLossSaysTheLayoutIsNotExact) {
+  TempDir dir;
+  std::string rec = dir.file("rec.vmat");
+  Subprocess tracer(
+      {vmatrace_bin(), "record", "-o", rec, "--ringbuf-size", "64K", "--", workload("churnthreads"), "6", "3000"});
+  const pid_t pid = first_child_with_threads(tracer.pid(), 7);
+  ASSERT_NE(pid, 0) << "the workload did not start";
+  auto stops = stops_of(pid, 6, std::chrono::milliseconds(300));
+  auto r = tracer.wait(std::chrono::seconds(120));
+  ASSERT_EQ(r.status, 0) << describe(r);
+  auto lost = r.err.find("; lost ");
+  ASSERT_NE(lost, std::string::npos) << r.err;
+  ASSERT_NE(r.err.substr(lost, 9), "; lost 0 ") << "a 64 KiB ring lost nothing: this test shows nothing\n" << r.err;
+  int exact = 0, flagged = 0;
+  for (const auto& s : stops) {
+    const std::string p = std::to_string(pid), at = std::to_string(s.ts);
+    auto rr = run_command({vmatrace_bin(), "replay", rec, "--maps", "--at", at, "--pid", p});
+    auto nl = rr.out.find('\n');
+    std::string body = nl == std::string::npos ? "" : rr.out.substr(nl + 1);
+    if (rr.status == 3) {
+      EXPECT_NE(rr.err.find("pid " + p + "'s layout at "), std::string::npos) << rr.err;
+      EXPECT_NE(rr.err.find("is not exact: the kernel dropped "), std::string::npos) << rr.err;
+      EXPECT_EQ(std::count(rr.err.begin(), rr.err.end(), '\n'), 1) << "one line: " << rr.err;
+      EXPECT_FALSE(body.empty()) << "the last known layout is still shown";
+      flagged++;
+      continue;
+    }
+    EXPECT_EQ(rr.status, 0) << rr.err;
+    EXPECT_EQ(body, s.maps) << "stop at " << at << " shown as exact (exit 0, nothing on stderr) but differs:\n"
+                            << diff_lines(s.maps, body, "/proc/" + p + "/maps", "replay --maps --at " + at);
+    exact++;
+  }
+  std::fprintf(stderr, "%zu stops: %d exact and equal to /proc, %d said not exact\n", stops.size(), exact, flagged);
+  EXPECT_EQ(stops.size(), 6u) << "the workload ended before its stops";
 }

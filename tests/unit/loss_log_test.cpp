@@ -52,11 +52,12 @@ TEST(LossRecord, UnreadFlagRoundTripsBesideResync) {
 }
 
 TEST(LossRecord, WithoutTheFlagsWordAResyncFollows) {
-  // The layout before the flags word: header, lost, lost_total.
+  // The layout before the flags word: header, lost, lost_total (today's
+  // record ends with the flags word and since_ts).
   LossRecord l{7, 9};
   l.resync = false;
   auto bytes = encode_loss(make_header(VMAT_REC_LOSS, 1, 2, 2, "old"), l);
-  bytes.resize(bytes.size() - sizeof(uint32_t));
+  bytes.resize(bytes.size() - sizeof(uint32_t) - sizeof(uint64_t));
   vmat_hdr h{};
   std::memcpy(&h, bytes.data(), sizeof(h));
   h.size = static_cast<uint32_t>(bytes.size());
@@ -68,6 +69,30 @@ TEST(LossRecord, WithoutTheFlagsWordAResyncFollows) {
   EXPECT_EQ(d->loss->lost_total, 9u);
   EXPECT_TRUE(d->loss->resync);
   EXPECT_FALSE(d->loss->unread);
+}
+
+TEST(LossRecord, SinceRoundTripsAndIsZeroInFilesBeforeIt) {
+  LossRecord l{4, 6};
+  l.since_ts = 123456789;
+  auto bytes = encode_loss(make_header(VMAT_REC_LOSS, 200000000, 2, 2, "storm"), l);
+  std::string err;
+  auto d = decode_record(bytes, &err);
+  ASSERT_TRUE(d) << err;
+  EXPECT_EQ(d->loss->since_ts, 123456789u);
+  EXPECT_TRUE(d->loss->resync);
+  // A file from before since_ts: the record ends with the flags word.
+  l.resync = false;
+  bytes = encode_loss(make_header(VMAT_REC_LOSS, 200000000, 2, 2, "old"), l);
+  bytes.resize(bytes.size() - sizeof(uint64_t));
+  vmat_hdr h{};
+  std::memcpy(&h, bytes.data(), sizeof(h));
+  h.size = static_cast<uint32_t>(bytes.size());
+  std::memcpy(bytes.data(), &h, sizeof(h));
+  d = decode_record(bytes, &err);
+  ASSERT_TRUE(d) << err;
+  EXPECT_EQ(d->loss->since_ts, 0u);
+  EXPECT_FALSE(d->loss->resync);
+  EXPECT_EQ(d->loss->lost, 4u);
 }
 
 TEST(LossLog, SumsByProcessAndSaysWhen) {

@@ -8,11 +8,13 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <set>
 
 #include "cli/commands/commands.h"
+#include "core/loss_windows.h"
 #include "core/pmap.h"
 #include "core/proc_maps.h"
 #include "core/records.h"
@@ -104,6 +106,38 @@ void print_diff(const Snapshot& a, const Snapshot& b, const std::string& ta, con
     }
     std::printf("  gained %s, lost %s\n", human_size(gained).c_str(), human_size(lost).c_str());
   }
+}
+
+// A loss is written when found, after the moments it spoils: past the
+// moment asked for, read on for the loss and layout records (the others by
+// their header only).
+void read_loss_records(RecordingReader& reader, LossWindows& windows) {
+  std::string err;
+  while (auto rec = reader.next()) {
+    vmat_hdr h;
+    std::memcpy(&h, rec->data(), sizeof(h));
+    if (!LossWindows::wanted(h.type)) continue;
+    if (auto d = decode_record(*rec, &err)) windows.add(*d);
+  }
+}
+
+// Says on stderr which of the pids' layouts at ts are not exact (records
+// the kernel dropped around then); true when any.
+bool report_inexact(const LossWindows& windows, const std::set<uint32_t>& pids, uint64_t ts, uint64_t base) {
+  bool any = false;
+  for (uint32_t pid : pids) {
+    auto w = windows.at(pid, ts);
+    if (!w) continue;
+    any = true;
+    std::string until = w->until == LossWindows::kOpen
+                            ? "it was not read again (the loss was found at its end)"
+                            : "its layout was read again at " + rel_seconds(w->until, base, 6);
+    std::fprintf(stderr,
+                 "vmatrace: pid %u's layout at %s is not exact: the kernel dropped %" PRIu64
+                 " of its records after %s and %s; record with a larger --ringbuf-size\n",
+                 pid, rel_seconds(ts, base, 6).c_str(), w->lost, rel_seconds(w->from, base, 6).c_str(), until.c_str());
+  }
+  return any;
 }
 
 }  // namespace
@@ -205,6 +239,7 @@ int run_replay(const ReplayOptions& opts) {
   std::optional<uint64_t> pid_layout_ended, pid_seeded_after;
   bool pid_was_seeded = false;
   uint64_t prev_ts = base;
+  LossWindows loss_windows;
   auto pid_seeded = [&] {
     const ProcessState* st = po.pid ? proc.process(*po.pid) : nullptr;
     return st && st->seeded;
@@ -212,6 +247,7 @@ int run_replay(const ReplayOptions& opts) {
 
   const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
     uint64_t ts = d.hdr.ts;
+    if (layout_query && LossWindows::wanted(d.type)) loss_windows.add(d);
     if (d.type == VMAT_REC_NOTE && d.note->key == "rss.source") rss_recorded = true;
     if (d.type != VMAT_REC_NOTE) pids_seen.insert(d.hdr.pid);
     // A forked child is in the file from its fork on (its first layout is
@@ -242,6 +278,12 @@ int run_replay(const ReplayOptions& opts) {
   });
   if (po.pid && !pids_seen.count(*po.pid))
     throw UserError("pid " + std::to_string(*po.pid) + " is not in " + opts.path);
+  if (layout_query) read_loss_records(reader, loss_windows);
+  auto pids_of = [](const Snapshot& snap) {
+    std::set<uint32_t> pids;
+    for (const auto& [pid, layout] : snap.layouts) pids.insert(pid);
+    return pids;
+  };
 
   if (at) {
     if (!at_done) {
@@ -279,7 +321,9 @@ int run_replay(const ReplayOptions& opts) {
         std::fputs(pmap_text(layout, at_snap.exes[pid], opts.rss ? &at_snap.rss[pid] : nullptr).c_str(), stdout);
       }
     }
-    return replayed_status(reader, records);
+    std::fflush(stdout);
+    const bool inexact = report_inexact(loss_windows, pids_of(at_snap), *at, base);
+    return std::max(replayed_status(reader, records), inexact ? 3 : 0);
   }
   if (!diff.empty()) {
     while (diff_snaps.size() < diff.size()) {
@@ -288,7 +332,10 @@ int run_replay(const ReplayOptions& opts) {
       diff_snaps.push_back(snapshot(proc, po.pid));
     }
     print_diff(diff_snaps[0], diff_snaps[1], rel_seconds(diff[0], base), rel_seconds(diff[1], base));
-    return replayed_status(reader, records);
+    std::fflush(stdout);
+    bool inexact = report_inexact(loss_windows, pids_of(diff_snaps[0]), diff[0], base);
+    inexact = report_inexact(loss_windows, pids_of(diff_snaps[1]), diff[1], base) || inexact;
+    return std::max(replayed_status(reader, records), inexact ? 3 : 0);
   }
   pipeline.finish();
   printer.flush();
