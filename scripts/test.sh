@@ -32,19 +32,38 @@ stage "host suite"
 host=0
 # Tests labelled known-failing are real failures we have not fixed yet; they
 # are not run here (and so not counted as passed): name them.
-known=$(ctest --test-dir build -N -L known-failing | sed -n 's/^ *Test *#[0-9]*: //p' | tr '\n' ' ')
+known=$(ctest --test-dir build -N -L known-failing -LE vm | sed -n 's/^ *Test *#[0-9]*: //p' | tr '\n' ' ')
 # The threaded-churn e2e tests (GoogleTest, so named here rather than
 # labelled) fail intermittently: a stop now and then differs from /proc.
+# They run apart below (and in the VM as vm.e2e.known), reported, not counted.
 known_e2e='^e2e\.Exact\.ThreadsChurn'
 known+=$(ctest --test-dir build -N -R "$known_e2e" | sed -n 's/^ *Test *#[0-9]*: //p' | tr '\n' ' ')
-[[ -n $known ]] && echo "test.sh: NOT RUN, known to fail (see docs/fidelity.md): $known"
+[[ -n $known ]] && echo "test.sh: known to fail, not counted (see docs/fidelity.md): $known"
 ctest --test-dir build --output-on-failure -j1 -LE 'vm|known-failing' -E "$known_e2e" "$@" || host=$?
+# known_report LOG WHAT CTEST-ARGS...: runs known-failing tests apart and
+# says whether they failed (with the lines that say how); never counted.
+known_report() {
+  local log=$1 what=$2
+  shift 2
+  if ctest --test-dir build --output-on-failure -j1 "$@" >"$log" 2>&1; then
+    echo "test.sh: known-failing $what: passed this time (not counted; log: $log)"
+  else
+    echo "test.sh: known-failing $what: FAILED (not counted; log: $log):"
+    grep -a -E '^\[ RUN|Failure$|stops matched|not exact|^\+ |^- ' "$log" | head -80
+  fi
+}
+[[ -n $known_e2e ]] && known_report build/known-host.log "on the host ($known_e2e)" -R "$known_e2e"
 
 vm_pid=
 vm_log=build/vm-suite.log
 if [[ ${VMATRACE_VM:-1} == 1 ]] && grep -q '^VMATRACE_VM_TESTS:BOOL=ON' build/CMakeCache.txt; then
   stage "VM suite, in the background (log: $vm_log)"
-  ctest --test-dir build --output-on-failure -j1 -L vm "$@" >"$vm_log" 2>&1 &
+  {
+    ctest --test-dir build --output-on-failure -j1 -L vm -LE known-failing "$@"
+    rc=$?
+    known_report build/known-vm.log "in the 6.1 VM (vm.e2e.known)" -R '^vm\.e2e\.known$'
+    exit $rc
+  } >"$vm_log" 2>&1 &
   vm_pid=$!
 fi
 
