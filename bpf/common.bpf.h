@@ -36,6 +36,14 @@ const volatile __u32 vmat_stop_on_exec __weak = 0;
  * traced, those forked into it and those moved into it; 0: off.
  */
 const volatile __u64 vmat_cgroup_id __weak = 0;
+/*
+ * Without CAP_SYS_PTRACE: the tracer's fsuid, fsgid and effective
+ * capabilities, against which each followed exec is judged (process.bpf.c).
+ */
+const volatile __u32 vmat_ptrace_limit __weak = 0;
+const volatile __u32 vmat_ptrace_uid __weak = 0;
+const volatile __u32 vmat_ptrace_gid __weak = 0;
+const volatile __u64 vmat_ptrace_caps __weak = 0;
 /* --comm: a process whose exec gives it this name is traced from that exec; "": off. */
 const volatile char vmat_comm_filter[VMAT_COMM_LEN] __weak = {};
 

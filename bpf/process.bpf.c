@@ -124,6 +124,42 @@ int process_fork_raw(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* SUID_DUMP_USER: the only dumpability ptrace_may_access() lets pass without CAP_SYS_PTRACE. */
+#define VMAT_SUID_DUMP_USER 1
+#define VMAT_MMF_DUMPABLE_MASK 3
+
+/*
+ * What ptrace_may_access(PTRACE_MODE_ATTACH_FSCREDS) would refuse the
+ * tracer about task, whose exec has just committed its credentials
+ * (VMAT_REFUSED_* bits; 0: allowed). Yama and LSMs are not judged here
+ * (the frontend's /proc/PID/mem check meets them for processes still there).
+ * kernel_cap_t is u32[2] on 6.1 and u64 later: the same 8 bytes.
+ */
+static __always_inline __u32 vmat_exec_refusal(struct task_struct *task, __u32 *uid, __u32 *euid)
+{
+	const struct cred *c = BPF_CORE_READ(task, real_cred);
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	__u64 caps = 0, mm_flags = 0;
+	__u32 why = 0;
+
+	*uid = BPF_CORE_READ(c, uid.val);
+	*euid = BPF_CORE_READ(c, euid.val);
+	if (*uid != vmat_ptrace_uid || *euid != vmat_ptrace_uid ||
+	    BPF_CORE_READ(c, suid.val) != vmat_ptrace_uid ||
+	    BPF_CORE_READ(c, gid.val) != vmat_ptrace_gid ||
+	    BPF_CORE_READ(c, egid.val) != vmat_ptrace_gid ||
+	    BPF_CORE_READ(c, sgid.val) != vmat_ptrace_gid)
+		why |= VMAT_REFUSED_IDS;
+	if (mm && !bpf_core_read(&mm_flags, sizeof(mm_flags), &mm->flags) &&
+	    (mm_flags & VMAT_MMF_DUMPABLE_MASK) != VMAT_SUID_DUMP_USER)
+		why |= VMAT_REFUSED_DUMPABLE;
+	/* In a user namespace of its own the kernel asks about capabilities there: not judged. */
+	if (BPF_CORE_READ(c, user_ns, level) == 0 &&
+	    !bpf_core_read(&caps, sizeof(caps), &c->cap_permitted) && (caps & ~vmat_ptrace_caps))
+		why |= VMAT_REFUSED_CAPS;
+	return why;
+}
+
 SEC("raw_tp/sched_process_exec")
 int process_exec_raw(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -144,6 +180,19 @@ int process_exec_raw(struct bpf_raw_tracepoint_args *ctx)
 	}
 	if (!t)
 		return 0;
+	if (vmat_ptrace_limit) {
+		struct vmat_exec_refused_event r = {};
+
+		r.why = vmat_exec_refusal(task, &r.uid, &r.euid);
+		if (r.why) {
+			/* Nothing of it from here on: not its exec record, nor its children. */
+			bpf_map_delete_elem(&vmat_traced_pids, &tgid);
+			vmat_fill_hdr(&r.hdr, VMAT_EV_EXEC_REFUSED, sizeof(r));
+			__builtin_memset(r.hdr.comm, 0, sizeof(r.hdr.comm));
+			vmat_output(&r, sizeof(r), tgid);
+			return 0;
+		}
+	}
 	/* The command vmatrace spawned (wait_exec) is stopped by ptrace instead. */
 	if (vmat_stop_on_exec && !t->wait_exec)
 		bpf_send_signal(19 /* SIGSTOP */);

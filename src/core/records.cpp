@@ -299,6 +299,10 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
       std::memcpy(&d.exec, rec.data(), sizeof(d.exec));
       if (!trailing(rec, sizeof(vmat_exec_event), d.exec.filename_len, &d.path, error)) return false;
       break;
+    case VMAT_EV_EXEC_REFUSED:
+      if (!fits<vmat_exec_refused_event>(rec, error)) return false;
+      std::memcpy(&d.exec_refused, rec.data(), sizeof(d.exec_refused));
+      break;
     case VMAT_EV_EXIT:
       if (!fits<vmat_exit_event>(rec, error)) return false;
       std::memcpy(&d.exit, rec.data(), sizeof(d.exit));

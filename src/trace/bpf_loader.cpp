@@ -197,6 +197,10 @@ void BpfTracer::set_knobs(const AttachPlan& plan, const LoaderOptions& opts) {
   s->rodata->vmat_wakeup_bytes = opts.wakeup_bytes;
   s->rodata->vmat_stop_on_exec = plan.mode(Family::kExecLayout) == AttachMode::kProcfs;
   s->rodata->vmat_cgroup_id = opts.cgroup_id;
+  s->rodata->vmat_ptrace_limit = opts.ptrace_limit;
+  s->rodata->vmat_ptrace_uid = opts.ptrace_uid;
+  s->rodata->vmat_ptrace_gid = opts.ptrace_gid;
+  s->rodata->vmat_ptrace_caps = opts.ptrace_caps;
   // --comm: at most VMAT_COMM_LEN - 1 bytes (the CLI refuses longer), NUL-padded.
   for (size_t i = 0; i + 1 < sizeof(s->rodata->vmat_comm_filter); i++)
     s->rodata->vmat_comm_filter[i] = i < opts.comm.size() ? opts.comm[i] : '\0';

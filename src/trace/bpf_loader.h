@@ -47,6 +47,12 @@ struct LoaderOptions {
   uint64_t cgroup_id = 0;
   // --comm: processes whose exec gives them this name are traced from it; "": off.
   std::string comm;
+  // Without CAP_SYS_PTRACE: a followed process whose exec leaves it with
+  // credentials this user may not ptrace is dropped in the kernel at that
+  // exec (VMAT_EV_EXEC_REFUSED). The tracer's fsuid, fsgid, effective caps.
+  bool ptrace_limit = false;
+  uint32_t ptrace_uid = 0, ptrace_gid = 0;
+  uint64_t ptrace_caps = 0;
 };
 
 // One loaded program's cost so far (bpf_prog_info's run_cnt and

@@ -48,6 +48,13 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
   features_ = probe_features();
   plan_ = plan_attach(features_, opts_.forced);
   limit_to_ptraceable_ = !have_cap_sys_ptrace();
+  if (limit_to_ptraceable_) {
+    // fsuid/fsgid: vmatrace never changes them, so they are its euid/egid.
+    opts_.loader.ptrace_limit = true;
+    opts_.loader.ptrace_uid = ::geteuid();
+    opts_.loader.ptrace_gid = ::getegid();
+    opts_.loader.ptrace_caps = effective_capabilities();
+  }
   printer_ = std::make_unique<Printer>(opts_.out, opts_.print);
   pipeline_.add_sink(printer_.get());
   if (!opts_.record_path.empty()) {
@@ -445,6 +452,25 @@ void Session::collect_fault_summary(std::optional<uint32_t> pid) {
 bool Session::refuse_if_not_ptraceable(std::span<const std::byte> rec, const DecodedRecord& d) {
   if (refused_.count(d.hdr.pid)) return true;
   uint32_t pid = 0;
+  if (d.type == VMAT_EV_EXEC_REFUSED) {
+    // The kernel judged the exec (bpf/process.bpf.c) and stopped tracing
+    // it there: this replaces its exec record, and nothing of it follows.
+    pid = d.hdr.pid;
+    recount_ = true;
+    refused_.insert(pid);
+    if (ptrace_access(static_cast<pid_t>(pid)).gone()) {
+      note_not_followed(static_cast<pid_t>(pid));
+    } else {
+      const uint32_t why = d.exec_refused.why;
+      std::string reason = (why & VMAT_REFUSED_IDS) ? "its exec gave it uid " + std::to_string(d.exec_refused.uid) +
+                                                          " (effective " + std::to_string(d.exec_refused.euid) + ")"
+                           : (why & VMAT_REFUSED_CAPS) ? "its exec gave it capabilities you lack"
+                                                       : "its exec made it undumpable";
+      std::fprintf(stderr, "vmatrace: stopped following pid %u (%s): %s; CAP_SYS_PTRACE would allow it\n", pid,
+                   escape_text(read_comm(pid)).c_str(), reason.c_str());
+    }
+    return true;
+  }
   if (d.type == VMAT_EV_FORK && (d.fork.flags & VMAT_FORK_TRACED) && !(d.fork.flags & VMAT_FORK_THREAD)) {
     pid = d.fork.child_pid;
     refused_.erase(pid);  // a reused pid: the new process is judged afresh

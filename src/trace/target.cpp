@@ -180,15 +180,17 @@ bool exec_may_change_credentials(const std::string& path) {
   return ::access(path.c_str(), R_OK) != 0;
 }
 
-bool have_cap_sys_ptrace() {
+uint64_t effective_capabilities() {
   std::ifstream in("/proc/self/status");
   std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("CapEff:", 0) != 0) continue;
-    constexpr unsigned kCapSysPtrace = 19;  // linux/capability.h
-    return (std::strtoull(line.c_str() + 7, nullptr, 16) >> kCapSysPtrace) & 1;
-  }
-  return false;
+  while (std::getline(in, line))
+    if (line.rfind("CapEff:", 0) == 0) return std::strtoull(line.c_str() + 7, nullptr, 16);
+  return 0;
+}
+
+bool have_cap_sys_ptrace() {
+  constexpr unsigned kCapSysPtrace = 19;  // linux/capability.h
+  return (effective_capabilities() >> kCapSysPtrace) & 1;
 }
 
 namespace {

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +58,8 @@ void check_attachable(pid_t pid);
 // it, vmatrace traces only what the invoking user could ptrace: holding
 // CAP_BPF and CAP_PERFMON must not reveal other users' layouts and stacks.
 bool have_cap_sys_ptrace();
+// This process's effective capability set (CapEff of /proc/self/status).
+uint64_t effective_capabilities();
 // The kernel's own answer to "may I ptrace pid" (ptrace_may_access() with
 // PTRACE_MODE_ATTACH: same uid, dumpable, Yama's ptrace_scope, or
 // CAP_SYS_PTRACE), asked by opening /proc/PID/mem, which neither stops nor

@@ -86,6 +86,10 @@ TEST(AbiLayout, RecordTypeIdsNeverChange) {
   EXPECT_EQ(VMAT_VMAK_FENTRY, 2);
   EXPECT_EQ(VMAT_VMAK_KPROBE, 3);
   EXPECT_EQ(VMAT_EV_SYSCALL_STORES, 12);
+  EXPECT_EQ(VMAT_EV_EXEC_REFUSED, 14);
+  EXPECT_EQ(sizeof(vmat_exec_refused_event), 56u);
+  EXPECT_EQ(offsetof(vmat_exec_refused_event, why), 40u);
+  EXPECT_EQ(offsetof(vmat_exec_refused_event, euid), 48u);
   EXPECT_EQ(sizeof(vmat_vma_store), 72u);
   EXPECT_EQ(offsetof(vmat_vma_store, vma), 24u);
   EXPECT_EQ(sizeof(vmat_syscall_stores_event), 232u);

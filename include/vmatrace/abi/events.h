@@ -39,6 +39,8 @@ enum vmat_record_type {
 	VMAT_EV_NS_IDS = 11,	  /* struct vmat_ns_ids_event */
 	/* struct vmat_syscall_stores_event (+ its stores, + path) */
 	VMAT_EV_SYSCALL_STORES = 12,
+	/* struct vmat_exec_refused_event: not followed past this exec (13: rss_stat) */
+	VMAT_EV_EXEC_REFUSED = 14,
 
 	VMAT_REC_USER_BASE = 0x8000,
 	VMAT_REC_LAYOUT = 0x8001,	/* frontend: a full layout of one process */
@@ -276,6 +278,26 @@ struct vmat_ns_ids_event {
 };
 
 /*
+ * Without CAP_SYS_PTRACE (the loader's vmat_ptrace_* knobs), an exec that
+ * leaves a followed process with credentials the tracer may not ptrace
+ * (ptrace_may_access(): uid, euid, suid, gid, egid, sgid all the tracer's,
+ * dumpable, permitted capabilities within the tracer's effective ones)
+ * ends its tracing in the kernel, at the exec, before it runs: this record
+ * replaces its exec record (comm left empty). `why`: VMAT_REFUSED_* bits.
+ */
+#define VMAT_REFUSED_IDS (1u << 0)
+#define VMAT_REFUSED_DUMPABLE (1u << 1)
+#define VMAT_REFUSED_CAPS (1u << 2)
+
+struct vmat_exec_refused_event {
+	struct vmat_hdr hdr;
+	__u32 why;
+	__u32 uid; /* the real uid the exec left it with */
+	__u32 euid;
+	__u32 _pad;
+};
+
+/*
  * VMAT_REC_RSS (frontend only): a residency scan of part of one process's
  * address space (the PAGEMAP_SCAN ioctl on /proc/PID/pagemap, 6.7+).
  * Followed by nranges struct vmat_rss_range (the ranges scanned: anything in
@@ -396,6 +418,7 @@ VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_user_stack_event, regs) == 56,
 		   "vmat_user_stack_event.regs");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_kernel_event) == 120, "vmat_vma_kernel_event layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_ns_ids_event) == 48, "vmat_ns_ids_event layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_exec_refused_event) == 56, "vmat_exec_refused_event layout");
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_vma_kernel_event, vma) == 72,
 		   "vmat_vma_kernel_event.vma");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_store) == 72, "vmat_vma_store layout");
