@@ -2,6 +2,7 @@
 
 #include "record/checksum.h"
 #include "record/ts_delta.h"
+#include "util/unique_fd.h"
 #include "vmatrace/abi/events.h"
 
 #include <fcntl.h>
@@ -313,6 +314,39 @@ std::optional<std::span<const std::byte>> RecordingReader::next() {
   auto rec = records_.subspan(record_pos_, hdr.size);
   record_pos_ += hdr.size;
   return rec;
+}
+
+std::optional<std::map<std::string, std::string>> RecordingReader::peek_trailer(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+  // A trailer holds a few short totals: its chunk is well under this.
+  constexpr std::uint64_t kTail = 64 * 1024;
+  const std::uint64_t from = size > kTail ? size - kTail : 0;
+  std::vector<std::byte> tail(static_cast<std::size_t>(size - from));
+  if (tail.size() < kChunkHeaderSize ||
+      ::pread(fd.get(), tail.data(), tail.size(), static_cast<off_t>(from)) != static_cast<ssize_t>(tail.size()))
+    return std::nullopt;
+  std::byte magic[4];
+  store_le<std::uint32_t>(magic, kChunkMagic);
+  for (std::size_t at = tail.size() - kChunkHeaderSize + 1; at-- > 0;) {
+    const std::byte* h = tail.data() + at;
+    if (std::memcmp(h, magic, sizeof(magic)) != 0 || load_le<std::uint16_t>(h + kChType) != kChunkTrailer) continue;
+    if (crc32c(std::span<const std::byte>(h, kChHeaderCrc)) != load_le<std::uint32_t>(h + kChHeaderCrc)) continue;
+    const std::uint16_t head_size = load_le<std::uint16_t>(h + kChHeaderSize);
+    const std::uint32_t stored = load_le<std::uint32_t>(h + kChStoredLen);
+    if (head_size < kChunkHeaderSize || load_le<std::uint32_t>(h + kChRawLen) != stored ||
+        at + std::uint64_t{head_size} + stored != tail.size())
+      continue;  // a trailer is stored as is, and is the file's last bytes
+    std::span<const std::byte> body(h + kChunkHeaderSize, head_size - kChunkHeaderSize + stored);
+    if (crc32c(body) != load_le<std::uint32_t>(h + kChPayloadCrc)) continue;
+    std::map<std::string, std::string> kv;
+    if (!parse_map(body.subspan(head_size - kChunkHeaderSize), kv)) continue;
+    return kv;
+  }
+  return std::nullopt;
 }
 
 // Reads, checks and unpacks the chunk at pos_. Returns true with records_

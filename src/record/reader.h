@@ -66,6 +66,13 @@ class RecordingReader {
   static RecordingReader from_memory(std::span<const std::byte> data, std::string name = "<memory>",
                                      ReaderOptions opts = {});
 
+  // The end-of-recording trailer of the file at path, read from its end
+  // without reading the chunks before it: std::nullopt when the file does
+  // not end with one (truncated, damaged, not a recording). The checks are
+  // the reader's own (header and payload checksums, the chunk ending
+  // exactly at the end of the file), so a map returned is the trailer.
+  static std::optional<std::map<std::string, std::string>> peek_trailer(const std::string& path);
+
   RecordingReader(RecordingReader&&) noexcept;
   RecordingReader& operator=(RecordingReader&&) noexcept;
   RecordingReader(const RecordingReader&) = delete;

@@ -224,6 +224,46 @@ TEST(Record, RoundTripFromFileAndUncompressed) {
   for (const auto& c : r.chunks()) EXPECT_EQ(c.type, kChunkRecordsRaw);
 }
 
+TEST(Record, PeekTrailerReadsTheTotalsFromTheEndOnly) {
+  auto recs = random_records(5000, sizeof(vmat_hdr), 300, 3);
+  TempDir dir;
+  auto path = dir / "rec.vmat";
+  {
+    RecordingWriter w(path.string(), sample_header());
+    for (const auto& x : recs) w.append(x);
+    w.close({{"lost", "7"}, {"end_ts", "12345"}});
+  }
+  auto kv = RecordingReader::peek_trailer(path.string());
+  ASSERT_TRUE(kv);
+  EXPECT_EQ(kv->at("lost"), "7");
+  EXPECT_EQ(kv->at("end_ts"), "12345");
+  EXPECT_EQ(kv->at("records"), "5000");
+  // The same map the reader finds at the end of the stream.
+  auto r = RecordingReader::open(path.string());
+  read_all(r);
+  EXPECT_EQ(*kv, r.trailer());
+  const Bytes whole = read_file(path);
+  // Cut short: no trailer, whatever the cut.
+  for (size_t cut : {size_t{1}, size_t{10}, size_t{60}, whole.size() / 2}) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc)
+        .write(reinterpret_cast<const char*>(whole.data()), static_cast<std::streamsize>(whole.size() - cut));
+    EXPECT_FALSE(RecordingReader::peek_trailer(path.string())) << "cut " << cut;
+  }
+  // Bytes after the trailer: not the file's end, so not taken.
+  Bytes longer = whole;
+  longer.push_back(std::byte{0});
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(longer.data()), static_cast<std::streamsize>(longer.size()));
+  EXPECT_FALSE(RecordingReader::peek_trailer(path.string()));
+  // A flipped byte in the trailer's totals fails its checksum.
+  Bytes flipped = whole;
+  flipped[flipped.size() - 3] ^= std::byte{1};
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(flipped.data()), static_cast<std::streamsize>(flipped.size()));
+  EXPECT_FALSE(RecordingReader::peek_trailer(path.string()));
+  EXPECT_FALSE(RecordingReader::peek_trailer((dir / "missing.vmat").string()));
+}
+
 TEST(Record, IncompressibleChunkStoredRaw) {
   // Random payloads do not compress: the writer must not grow them.
   auto recs = random_records(200, 4000, 4000, 3);

@@ -278,7 +278,13 @@ int run_replay(const ReplayOptions& opts) {
   });
   if (po.pid && !pids_seen.count(*po.pid))
     throw UserError("pid " + std::to_string(*po.pid) + " is not in " + opts.path);
-  if (layout_query) read_loss_records(reader, loss_windows);
+  if (layout_query) {
+    // A whole recording whose trailer counts no loss has no loss record
+    // to read on for (its trailer read from the file's end).
+    auto trailer = RecordingReader::peek_trailer(opts.path);
+    auto lost = trailer ? trailer->find("lost") : decltype(trailer->find("lost")){};
+    if (!trailer || lost == trailer->end() || lost->second != "0") read_loss_records(reader, loss_windows);
+  }
   auto pids_of = [](const Snapshot& snap) {
     std::set<uint32_t> pids;
     for (const auto& [pid, layout] : snap.layouts) pids.insert(pid);
