@@ -182,6 +182,155 @@ static __always_inline __u32 fsum_mm_seq(struct mm_struct *mm, bool *stable)
 	return seq;
 }
 
+/*
+ * The VMA holding addr, found without bpf_find_vma(). The perf program runs
+ * with interrupts off (perf_swevent_event()), where bpf_find_vma() cannot
+ * release mmap_lock itself: it queues the unlock as irq_work, a self-IPI per
+ * fault (a VM exit on a virtual machine): ~6.5 us of the program's ~7 us on
+ * a storm of mmap/touch/munmap, where every fault is in a new VMA. Instead,
+ * the VMA tree (mm->mm_mt, a maple tree in RCU mode) is walked as
+ * lock_vma_under_rcu() walks it for the fault itself (mtree_range_walk() in
+ * lib/maple_tree.c): the program runs under rcu_read_lock(), and the fault's
+ * own VMA is locked (vma_start_read()) or mmap_lock held while
+ * mm_account_fault() runs, so its slot cannot change under the walk. Each
+ * node is read with one bpf_probe_read_kernel(). The result is checked
+ * (its vm_mm is this mm, addr inside it); any surprise (a dead node, an
+ * unknown node type, a layout this code does not know) falls back to
+ * bpf_find_vma().
+ */
+#define VMAT_MT_NODE_BYTES 256 /* sizeof(struct maple_node) on 6.1 and 6.18 */
+#define VMAT_MT_WORDS (VMAT_MT_NODE_BYTES / 8)
+#define VMAT_MT_MAX_DEPTH 8	  /* a tree of 16^8 leaves: far above vm.max_map_count */
+#define VMAT_MT_NODE_MASK 255ULL  /* MAPLE_NODE_MASK */
+#define VMAT_MT_RANGE64_PIVOTS 15 /* MAPLE_RANGE64_SLOTS - 1 */
+#define VMAT_MT_ARANGE64_PIVOTS 9 /* MAPLE_ARANGE64_SLOTS - 1 */
+
+struct vmat_mt_node {
+	__u64 w[VMAT_MT_WORDS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vmat_mt_node);
+} vmat_mt_scratch SEC(".maps");
+
+/* Where a node type keeps its pivots, slots and data end (in bytes). */
+struct vmat_mt_layout {
+	__u32 pivot, slot, meta, npivots;
+};
+
+static __always_inline bool mt_layout(__u32 type, struct vmat_mt_layout *l)
+{
+	if (type == bpf_core_enum_value(enum maple_type, maple_arange_64)) {
+		l->pivot = bpf_core_field_offset(struct maple_arange_64, pivot);
+		l->slot = bpf_core_field_offset(struct maple_arange_64, slot);
+		l->meta = bpf_core_field_offset(struct maple_arange_64, meta);
+		l->npivots = VMAT_MT_ARANGE64_PIVOTS;
+	} else if (type == bpf_core_enum_value(enum maple_type, maple_range_64) ||
+		   type == bpf_core_enum_value(enum maple_type, maple_leaf_64)) {
+		l->pivot = bpf_core_field_offset(struct maple_range_64, pivot);
+		l->slot = bpf_core_field_offset(struct maple_range_64, slot);
+		l->meta = bpf_core_field_offset(struct maple_range_64, meta);
+		l->npivots = VMAT_MT_RANGE64_PIVOTS;
+	} else {
+		return false; /* maple_dense: not used by the VMA tree */
+	}
+	/* Word-aligned and inside the node, as on every kernel with the tree. */
+	return !(l->pivot & 7) && !(l->slot & 7) &&
+	       l->pivot + l->npivots * 8 <= VMAT_MT_NODE_BYTES &&
+	       l->slot + (l->npivots + 1) * 8 <= VMAT_MT_NODE_BYTES && l->meta < VMAT_MT_NODE_BYTES;
+}
+
+/* The entry of mm's VMA tree at index (a vm_area_struct *, or 0 for a gap); 0 also when unsure. */
+static __always_inline __u64 mt_lookup(struct mm_struct *mm, __u64 index)
+{
+	const __u32 zero = 0;
+	struct vmat_mt_node *n;
+	__u64 entry, max = ~0ULL;
+
+	/* Constants after relocation: on a kernel without the tree, dead code. */
+	if (!bpf_core_field_exists(mm->mm_mt) || !bpf_core_type_exists(struct maple_node) ||
+	    bpf_core_type_size(struct maple_node) != VMAT_MT_NODE_BYTES ||
+	    !bpf_core_field_exists(struct maple_range_64, meta) ||
+	    !bpf_core_field_exists(struct maple_arange_64, meta))
+		return 0;
+	n = bpf_map_lookup_elem(&vmat_mt_scratch, &zero);
+	if (!n)
+		return 0;
+	entry = (__u64)BPF_CORE_READ(mm, mm_mt.ma_root);
+	for (int depth = 0; depth < VMAT_MT_MAX_DEPTH; depth++) {
+		__u64 node = entry & ~VMAT_MT_NODE_MASK;
+		__u32 type = (entry >> 3) & 0xf; /* MAPLE_NODE_TYPE_SHIFT, _MASK */
+		struct vmat_mt_layout l;
+		__u32 end, off, i;
+
+		/*
+		 * The root is tagged as a node (xa_is_node(); a root that is no
+		 * node holds index 0 only); below it, slots hold node pointers
+		 * with the type in their low bits.
+		 */
+		if ((depth == 0 && (entry & 3) != 2) || entry <= 4096 || !mt_layout(type, &l))
+			return 0;
+		if (bpf_probe_read_kernel(n->w, VMAT_MT_NODE_BYTES, (void *)node))
+			return 0;
+		/* ma_data_end() */
+		end = ((__u8 *)n->w)[l.meta & (VMAT_MT_NODE_BYTES - 1)];
+		if (l.npivots == VMAT_MT_RANGE64_PIVOTS) {
+			__u64 last = n->w[(l.pivot / 8 + VMAT_MT_RANGE64_PIVOTS - 1) &
+					  (VMAT_MT_WORDS - 1)];
+
+			if (last)
+				end = last == max ? VMAT_MT_RANGE64_PIVOTS - 1
+						  : VMAT_MT_RANGE64_PIVOTS;
+		}
+		if (end > l.npivots)
+			return 0;
+		/* The first slot whose pivot (its range's last index) reaches index. */
+		off = end;
+		for (i = 0; i < VMAT_MT_RANGE64_PIVOTS; i++) {
+			__u64 pivot;
+
+			if (i >= end)
+				break;
+			pivot = n->w[(l.pivot / 8 + i) & (VMAT_MT_WORDS - 1)];
+			if (pivot >= index) {
+				off = i;
+				max = pivot;
+				break;
+			}
+		}
+		entry = n->w[(l.slot / 8 + off) & (VMAT_MT_WORDS - 1)];
+		/* ma_dead_node(): a node being freed points to itself. */
+		if ((n->w[0] & ~VMAT_MT_NODE_MASK) == node)
+			return 0;
+		if (type == bpf_core_enum_value(enum maple_type, maple_leaf_64))
+			return entry;
+	}
+	return 0;
+}
+
+/* The VMA holding addr into f, from the VMA tree; false when not sure of it. */
+static __always_inline bool fsum_walk_vma(struct mm_struct *mm, __u64 addr, struct fsum_find *f)
+{
+	struct vm_area_struct *vma = (struct vm_area_struct *)mt_lookup(mm, addr);
+	struct vmat_vma_info vi;
+
+	if (!vma || BPF_CORE_READ(vma, vm_mm) != mm)
+		return false;
+	vmat_read_vma(vma, &vi);
+	if (!(vi.state & VMAT_VMA_VALID) || addr < vi.start || addr >= vi.end)
+		return false;
+	f->key.start = vi.start;
+	f->val.end = vi.end;
+	f->val.vm_flags = vi.flags;
+	f->val.pgoff = vi.pgoff;
+	f->val.ino = vi.ino;
+	f->val.dev = vi.dev;
+	return true;
+}
+
 /* The VMA holding addr into f: from the thread's cache when still valid. */
 static __always_inline void fsum_find_vma(__u64 addr, struct fsum_find *f)
 {
@@ -198,7 +347,8 @@ static __always_inline void fsum_find_vma(__u64 addr, struct fsum_find *f)
 		f->val = vc->val;
 		return;
 	}
-	bpf_find_vma(task, addr, fsum_vma_cb, f, 0);
+	if (!fsum_walk_vma(mm, addr, f))
+		bpf_find_vma(task, addr, fsum_vma_cb, f, 0);
 	if (vc) {
 		vc->mm = (__u64)mm;
 		vc->seq = seq;
