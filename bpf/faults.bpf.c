@@ -331,6 +331,22 @@ static __always_inline bool fsum_walk_vma(struct mm_struct *mm, __u64 addr, stru
 	return true;
 }
 
+/* By enum vmat_fsum_lookup: per CPU, no atomics on the fault path. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VMAT_FSUM_NLOOKUPS);
+	__type(key, __u32);
+	__type(value, __u64);
+} vmat_fsum_lookup SEC(".maps");
+
+static __always_inline void fsum_count_lookup(__u32 how)
+{
+	__u64 *n = bpf_map_lookup_elem(&vmat_fsum_lookup, &how);
+
+	if (n)
+		*n += 1;
+}
+
 /* The VMA holding addr into f: from the thread's cache when still valid. */
 static __always_inline void fsum_find_vma(__u64 addr, struct fsum_find *f)
 {
@@ -345,10 +361,15 @@ static __always_inline void fsum_find_vma(__u64 addr, struct fsum_find *f)
 	    addr >= vc->start && addr < vc->val.end) {
 		f->key.start = vc->start;
 		f->val = vc->val;
+		fsum_count_lookup(VMAT_FSUM_BY_CACHE);
 		return;
 	}
-	if (!fsum_walk_vma(mm, addr, f))
-		bpf_find_vma(task, addr, fsum_vma_cb, f, 0);
+	if (fsum_walk_vma(mm, addr, f))
+		fsum_count_lookup(VMAT_FSUM_BY_WALK);
+	else if (!bpf_find_vma(task, addr, fsum_vma_cb, f, 0))
+		fsum_count_lookup(VMAT_FSUM_BY_FIND_VMA);
+	else
+		fsum_count_lookup(VMAT_FSUM_NOT_FOUND);
 	if (vc) {
 		vc->mm = (__u64)mm;
 		vc->seq = seq;

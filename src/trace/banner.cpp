@@ -40,7 +40,7 @@ std::vector<ProgramStats> by_cost(std::vector<ProgramStats> stats) {
 
 }  // namespace
 
-std::string bpf_stats_text(const std::vector<ProgramStats>& stats) {
+std::string bpf_stats_text(const std::vector<ProgramStats>& stats, const std::optional<FaultVmaLookups>& lookups) {
   std::string s = "vmatrace: BPF programs (--bpf-stats; runs in every process that hits the hook):\n";
   char line[160];
   std::snprintf(line, sizeof(line), "  %-28s %12s %10s %12s\n", "program", "runs", "ns/run", "total ms");
@@ -50,10 +50,19 @@ std::string bpf_stats_text(const std::vector<ProgramStats>& stats) {
                   static_cast<unsigned long long>(p.run_cnt), ns_per_run(p), static_cast<double>(p.run_time_ns) / 1e6);
     s += line;
   }
+  if (lookups) {
+    std::snprintf(line, sizeof(line),
+                  "  fault VMAs (--faults=summary): %llu cached, %llu by tree walk, %llu by bpf_find_vma, %llu not "
+                  "found\n",
+                  static_cast<unsigned long long>(lookups->cache), static_cast<unsigned long long>(lookups->walk),
+                  static_cast<unsigned long long>(lookups->find_vma),
+                  static_cast<unsigned long long>(lookups->not_found));
+    s += line;
+  }
   return s;
 }
 
-std::string bpf_stats_json(const std::vector<ProgramStats>& stats) {
+std::string bpf_stats_json(const std::vector<ProgramStats>& stats, const std::optional<FaultVmaLookups>& lookups) {
   std::string s;
   JsonWriter w(s);
   w.begin_object().plain_key("event").plain_value("bpf_stats").plain_key("programs").begin_array();
@@ -62,7 +71,12 @@ std::string bpf_stats_json(const std::vector<ProgramStats>& stats) {
     w.key("ns_per_run").value(ns_per_run(p), "%.1f");
     w.end_object();
   }
-  w.end_array().end_object();
+  w.end_array();
+  if (lookups) {
+    w.plain_key("fault_vma_lookups").begin_object().kv("cache", lookups->cache).kv("walk", lookups->walk);
+    w.kv("find_vma", lookups->find_vma).kv("not_found", lookups->not_found).end_object();
+  }
+  w.end_object();
   return s;
 }
 

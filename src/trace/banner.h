@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include <vector>
@@ -22,10 +23,12 @@ std::string summary_text(const ProcessorStats& stats, const std::map<std::string
                          uint64_t malformed);
 
 // --bpf-stats: one line per program that ran ("name runs ns/run total"),
-// most expensive first, under a heading line.
-std::string bpf_stats_text(const std::vector<ProgramStats>& stats);
+// most expensive first, under a heading line; with --faults=summary, a last
+// line saying how the faults' VMAs were found.
+std::string bpf_stats_text(const std::vector<ProgramStats>& stats, const std::optional<FaultVmaLookups>& lookups);
 // The same as one JSON object: {"event":"bpf_stats","programs":[{"name",
-// "run_cnt","run_time_ns","ns_per_run"}...]}.
-std::string bpf_stats_json(const std::vector<ProgramStats>& stats);
+// "run_cnt","run_time_ns","ns_per_run"}...][,"fault_vma_lookups":{"cache",
+// "walk","find_vma","not_found"}]}.
+std::string bpf_stats_json(const std::vector<ProgramStats>& stats, const std::optional<FaultVmaLookups>& lookups);
 
 }  // namespace vmatrace

@@ -532,6 +532,20 @@ FaultSummaryData BpfTracer::take_fault_summary(std::optional<uint32_t> tgid) {
   return d;
 }
 
+FaultVmaLookups BpfTracer::fault_vma_lookups() const {
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) fail("counting the possible CPUs", -ncpus);
+  uint64_t sum[VMAT_FSUM_NLOOKUPS] = {};
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpus));
+  for (uint32_t i = 0; i < VMAT_FSUM_NLOOKUPS; i++) {
+    if (bpf_map__lookup_elem(skel_->maps.vmat_fsum_lookup, &i, sizeof(i), per_cpu.data(),
+                             per_cpu.size() * sizeof(uint64_t), 0))
+      fail("reading vmat_fsum_lookup", errno);
+    for (uint64_t n : per_cpu) sum[i] += n;
+  }
+  return {sum[VMAT_FSUM_BY_CACHE], sum[VMAT_FSUM_BY_WALK], sum[VMAT_FSUM_BY_FIND_VMA], sum[VMAT_FSUM_NOT_FOUND]};
+}
+
 std::vector<ProgramStats> BpfTracer::program_stats() const {
   std::vector<ProgramStats> out;
   bpf_program* p = nullptr;

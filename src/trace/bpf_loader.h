@@ -64,6 +64,15 @@ struct ProgramStats {
   uint64_t run_time_ns = 0;
 };
 
+// --faults=summary: how the kernel found each fault's VMA (enum
+// vmat_fsum_lookup), summed over CPUs since load.
+struct FaultVmaLookups {
+  uint64_t cache = 0;      // the thread's cached VMA, still valid
+  uint64_t walk = 0;       // the walk of the VMA tree
+  uint64_t find_vma = 0;   // bpf_find_vma(), where the walk was not sure
+  uint64_t not_found = 0;  // none: counted as not attributed
+};
+
 // The in-kernel fault aggregates of --faults=summary (fault_summary.h).
 struct FaultSummaryData {
   std::vector<std::pair<vmat_fsum_vma_key, vmat_fsum_vma_val>> vmas;
@@ -129,6 +138,7 @@ class BpfTracer {
   // Reads and deletes the --faults=summary entries of `tgid` (all when
   // nullopt), so no entries outlive the process they count.
   FaultSummaryData take_fault_summary(std::optional<uint32_t> tgid);
+  FaultVmaLookups fault_vma_lookups() const;
 
   // Every loaded program's runs and run time, in the object's order
   // (all zero unless LoaderOptions::bpf_stats).

@@ -812,6 +812,8 @@ int Session::finish() {
   // Read while the programs are still attached; printed after the events.
   const std::vector<ProgramStats> bpf_stats =
       opts_.loader.bpf_stats ? tracer_->program_stats() : std::vector<ProgramStats>{};
+  std::optional<FaultVmaLookups> fault_lookups;
+  if (opts_.loader.bpf_stats && opts_.loader.fault_summary) fault_lookups = tracer_->fault_vma_lookups();
   pipeline_.finish();
   printer_->flush();
   if (fault_report_) {
@@ -824,7 +826,7 @@ int Session::finish() {
     std::fflush(opts_.out);
   }
   if (opts_.loader.bpf_stats && opts_.print.format == OutputFormat::kJson && opts_.print.events) {
-    std::fputs((bpf_stats_json(bpf_stats) + "\n").c_str(), opts_.out);
+    std::fputs((bpf_stats_json(bpf_stats, fault_lookups) + "\n").c_str(), opts_.out);
     std::fflush(opts_.out);
   }
   // Every loss the kernel counted was reported as a loss record: say so if not.
@@ -854,7 +856,7 @@ int Session::finish() {
     if (malloc_report_ && malloc_report_->growths())
       std::fprintf(stderr, "vmatrace: %s", malloc_report_->text(10).c_str());
   }
-  if (opts_.loader.bpf_stats && !opts_.quiet) std::fputs(bpf_stats_text(bpf_stats).c_str(), stderr);
+  if (opts_.loader.bpf_stats && !opts_.quiet) std::fputs(bpf_stats_text(bpf_stats, fault_lookups).c_str(), stderr);
   if (child_ > 0 && !child_status_) {
     // Interrupted: leave the command running, as strace does on detach.
     return 128 + (g_signal.load() ? g_signal.load() : SIGINT);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -267,4 +268,49 @@ TEST(Faults, CliSummaryModeCountsInTheKernel) {
   ASSERT_FALSE(lines.empty());
   EXPECT_NE(lines.back().find("\"mode\":\"summary\""), std::string::npos);
   expect_three_mappings(rows_of(json_by_vma(lines.back())));
+}
+
+// --faults=summary finds each fault's VMA by walking the kernel's VMA tree
+// (a maple tree) itself: with 3000 one-page VMAs the tree is several levels
+// deep, and every one of them must get exactly its one fault, found by the
+// walk (--bpf-stats says how each VMA was found), with bpf_find_vma() never
+// needed in this single-threaded process.
+TEST(Faults, SummaryWalksADeepVmaTreeToEveryVma) {
+  constexpr uint64_t kMany = 3000;
+  auto r = run_command({vmatrace_bin(), "trace", "--faults=summary", "--bpf-stats", "--json", "--top", "0", "--",
+                        workload("faultpages"), "--many", std::to_string(kMany)});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto lines = split_lines(r.out);
+  ASSERT_GE(lines.size(), 2u) << r.out;
+  std::smatch m;
+  std::regex many_re(R"re(many=0x([0-9a-f]+)-0x([0-9a-f]+))re");
+  ASSERT_TRUE(std::regex_search(r.out, m, many_re)) << r.out;
+  const uint64_t first = std::stoull(m[1], nullptr, 16), end = std::stoull(m[2], nullptr, 16);
+  ASSERT_EQ(end - first, kMany * kPage);
+  std::string report, stats;
+  for (const auto& l : lines) {
+    if (l.rfind("{\"event\":\"fault_report\",", 0) == 0) report = l;
+    if (l.rfind("{\"event\":\"bpf_stats\",", 0) == 0) stats = l;
+  }
+  ASSERT_FALSE(report.empty()) << r.out;
+  ASSERT_FALSE(stats.empty()) << r.out;
+  std::map<uint64_t, JsonVma> in_region;
+  for (const auto& v : json_by_vma(report))
+    if (v.start >= first && v.start < end) in_region.emplace(v.start, v);
+  EXPECT_EQ(in_region.size(), kMany) << "one row per VMA of the region";
+  for (uint64_t a = first; a < end; a += kPage) {
+    auto it = in_region.find(a);
+    if (it == in_region.end()) {
+      ADD_FAILURE() << "no row for the VMA at 0x" << std::hex << a;
+      break;
+    }
+    EXPECT_EQ(it->second.end, a + kPage);
+    EXPECT_EQ(it->second.faults, 1u) << "the VMA at 0x" << std::hex << a;
+  }
+  std::regex lookups_re(R"re("fault_vma_lookups":\{"cache":(\d+),"walk":(\d+),"find_vma":(\d+),"not_found":(\d+)\})re");
+  ASSERT_TRUE(std::regex_search(stats, m, lookups_re)) << stats;
+  EXPECT_GE(std::stoull(m[2]), kMany) << "each VMA of the region found by the walk\n" << stats;
+  EXPECT_EQ(std::stoull(m[3]), 0u) << "bpf_find_vma() was needed\n" << stats;
+  EXPECT_EQ(std::stoull(m[4]), 0u) << "a fault without its VMA\n" << stats;
+  EXPECT_NE(r.err.find("by tree walk"), std::string::npos) << r.err;
 }

@@ -2,8 +2,11 @@
 // get exactly 4096, 256 and 16 write faults (one per page: MADV_NOHUGEPAGE,
 // and a PROT_NONE guard page on each side so no two of them can merge);
 // with --file PATH, PATH is mapped read-only and each page read (major
-// faults when its page cache was dropped first). Prints each mapping's range
-// as "anonN=START-END" / "file=START-END". With --stop it stops itself
+// faults when its page cache was dropped first). With --many N, N one-page
+// VMAs follow in one region (alternately read-only and read-write, so no two
+// merge, between PROT_NONE guard pages), each faulted once (a read or a
+// write): a VMA tree several levels deep. Prints each mapping's range as
+// "anonN=START-END" / "file=START-END" / "many=START-END". With --stop it stops itself
 // (SIGSTOP) before exiting, so a test can read /proc/PID/stat while the
 // process still exists and nothing faults.
 #define _GNU_SOURCE
@@ -30,16 +33,44 @@ static char* guarded_map(size_t pages, size_t page) {
   return p;
 }
 
+// n one-page VMAs, each faulted once; returns the first.
+static char* many_vmas(long n, size_t page) {
+  char* base = mmap(NULL, (size_t)(n + 2) * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (base == MAP_FAILED) {
+    perror("mmap (many)");
+    exit(1);
+  }
+  for (long i = 0; i < n; i++) {
+    char* p = base + (size_t)(i + 1) * page;
+    int prot = (i & 1) ? PROT_READ | PROT_WRITE : PROT_READ;
+    if (mmap(p, page, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+      fprintf(stderr, "mmap #%ld: %m (vm.max_map_count)\n", i);
+      exit(1);
+    }
+  }
+  for (long i = 0; i < n; i++) {
+    volatile char* p = base + (size_t)(i + 1) * page;
+    if (i & 1)
+      *p = 1;  // a write fault
+    else
+      (void)*p;  // a read fault (the zero page)
+  }
+  return base + page;
+}
+
 int main(int argc, char** argv) {
   int stop = 0;
+  long many = 0;
   const char* file = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--stop"))
       stop = 1;
     else if (!strcmp(argv[i], "--file") && i + 1 < argc)
       file = argv[++i];
+    else if (!strcmp(argv[i], "--many") && i + 1 < argc && (many = strtol(argv[++i], NULL, 0)) > 0)
+      ;
     else {
-      fprintf(stderr, "usage: faultpages [--stop] [--file PATH]\n");
+      fprintf(stderr, "usage: faultpages [--stop] [--file PATH] [--many N]\n");
       return 2;
     }
   }
@@ -50,6 +81,10 @@ int main(int argc, char** argv) {
   for (int m = 0; m < 3; m++)
     for (size_t i = 0; i < counts[m]; i++) ((volatile char*)maps[m])[i * page] = 1;
   for (int m = 0; m < 3; m++) printf("anon%d=%p-%p\n", m, (void*)maps[m], (void*)(maps[m] + counts[m] * page));
+  if (many) {
+    char* first = many_vmas(many, page);
+    printf("many=%p-%p\n", (void*)first, (void*)(first + (size_t)many * page));
+  }
   if (file) {
     int fd = open(file, O_RDONLY);
     struct stat st;

@@ -30,6 +30,19 @@ enum vmat_fsum_map {
 	VMAT_FSUM_NMAPS = 4,
 };
 
+/*
+ * How each fault's VMA was found, counted per CPU in vmat_fsum_lookup:
+ * the thread's cached VMA, the walk of the VMA tree, bpf_find_vma() when
+ * the walk was not sure, or not at all (counted as not attributed).
+ */
+enum vmat_fsum_lookup {
+	VMAT_FSUM_BY_CACHE = 0,
+	VMAT_FSUM_BY_WALK = 1,
+	VMAT_FSUM_BY_FIND_VMA = 2,
+	VMAT_FSUM_NOT_FOUND = 3,
+	VMAT_FSUM_NLOOKUPS = 4,
+};
+
 struct vmat_fault_counts {
 	__u64 faults;
 	__u64 read;
