@@ -58,11 +58,14 @@ struct {
 /* Allocated on use: most traces touch far fewer pages than the bound. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VMAT_FSUM_PAGE_MAX);
+	__uint(max_entries, VMAT_FSUM_CHUNK_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct vmat_fsum_addr_key);
-	__type(value, __u64);
+	__type(value, struct vmat_fsum_page_chunk);
 } vmat_fsum_page SEC(".maps");
+
+/* A zeroed chunk to create keys from (too big for the stack of aggregate()). */
+const struct vmat_fsum_page_chunk vmat_fsum_chunk_zero = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -244,10 +247,8 @@ static __always_inline bool mt_layout(__u32 type, struct vmat_mt_layout *l)
 }
 
 /* The entry of mm's VMA tree at index (a vm_area_struct *, or 0 for a gap); 0 also when unsure. */
-static __always_inline __u64 mt_lookup(struct mm_struct *mm, __u64 index)
+static __always_inline __u64 mt_lookup(struct mm_struct *mm, __u64 index, struct vmat_mt_node *n)
 {
-	const __u32 zero = 0;
-	struct vmat_mt_node *n;
 	__u64 entry, max = ~0ULL;
 
 	/* Constants after relocation: on a kernel without the tree, dead code. */
@@ -255,9 +256,6 @@ static __always_inline __u64 mt_lookup(struct mm_struct *mm, __u64 index)
 	    bpf_core_type_size(struct maple_node) != VMAT_MT_NODE_BYTES ||
 	    !bpf_core_field_exists(struct maple_range_64, meta) ||
 	    !bpf_core_field_exists(struct maple_arange_64, meta))
-		return 0;
-	n = bpf_map_lookup_elem(&vmat_mt_scratch, &zero);
-	if (!n)
 		return 0;
 	entry = (__u64)BPF_CORE_READ(mm, mm_mt.ma_root);
 	for (int depth = 0; depth < VMAT_MT_MAX_DEPTH; depth++) {
@@ -312,22 +310,52 @@ static __always_inline __u64 mt_lookup(struct mm_struct *mm, __u64 index)
 }
 
 /* The VMA holding addr into f, from the VMA tree; false when not sure of it. */
+/*
+ * The VMA holding addr into f, from the VMA tree; false when not sure of it.
+ * The nodes and then the VMA's first bytes (every field read lies in them,
+ * CO-RE offsets) go through the per-CPU scratch node, not the stack: the
+ * perf program's stack plus bpf_find_vma()'s callback frame must stay
+ * within 512 bytes (the 6.1 verifier counts them together).
+ */
 static __always_inline bool fsum_walk_vma(struct mm_struct *mm, __u64 addr, struct fsum_find *f)
 {
-	struct vm_area_struct *vma = (struct vm_area_struct *)mt_lookup(mm, addr);
-	struct vmat_vma_info vi;
+	const __u32 o_start = bpf_core_field_offset(struct vm_area_struct, vm_start);
+	const __u32 o_end = bpf_core_field_offset(struct vm_area_struct, vm_end);
+	const __u32 o_mm = bpf_core_field_offset(struct vm_area_struct, vm_mm);
+	const __u32 o_flags = bpf_core_field_offset(struct vm_area_struct, vm_flags);
+	const __u32 o_pgoff = bpf_core_field_offset(struct vm_area_struct, vm_pgoff);
+	const __u32 o_file = bpf_core_field_offset(struct vm_area_struct, vm_file);
+	const __u32 len = vmat_max_u32(vmat_max_u32(vmat_max_u32(o_start, o_end),
+						    vmat_max_u32(o_mm, o_flags)),
+				       vmat_max_u32(o_pgoff, o_file)) +
+			  sizeof(__u64);
+	const __u32 zero = 0;
+	struct vmat_mt_node *n = bpf_map_lookup_elem(&vmat_mt_scratch, &zero);
+	struct file *file;
+	__u64 vma, start, end;
 
-	if (!vma || BPF_CORE_READ(vma, vm_mm) != mm)
+	/* Word-aligned 8-byte fields inside the scratch node, as on 6.1 and 6.18. */
+	if (!n || bpf_core_field_size(struct vm_area_struct, vm_flags) != 8 ||
+	    ((o_start | o_end | o_mm | o_flags | o_pgoff | o_file) & 7) || len > VMAT_MT_NODE_BYTES)
 		return false;
-	vmat_read_vma(vma, &vi);
-	if (!(vi.state & VMAT_VMA_VALID) || addr < vi.start || addr >= vi.end)
+	vma = mt_lookup(mm, addr, n);
+	if (!vma || bpf_probe_read_kernel(n->w, len, (void *)vma))
 		return false;
-	f->key.start = vi.start;
-	f->val.end = vi.end;
-	f->val.vm_flags = vi.flags;
-	f->val.pgoff = vi.pgoff;
-	f->val.ino = vi.ino;
-	f->val.dev = vi.dev;
+	start = n->w[o_start / 8];
+	end = n->w[o_end / 8];
+	if (n->w[o_mm / 8] != (__u64)mm || addr < start || addr >= end)
+		return false;
+	f->key.start = start;
+	f->val.end = end;
+	f->val.vm_flags = n->w[o_flags / 8];
+	f->val.pgoff = n->w[o_pgoff / 8];
+	file = (struct file *)n->w[o_file / 8];
+	if (file) {
+		struct inode *inode = BPF_CORE_READ(file, f_inode);
+
+		f->val.ino = BPF_CORE_READ(inode, i_ino);
+		f->val.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	}
 	return true;
 }
 
@@ -386,14 +414,16 @@ static __always_inline void aggregate(__u32 tgid, __u32 tid, __u64 addr, __u64 i
 	struct vmat_fsum_addr_key ak = {.tgid = tgid};
 	struct vmat_fsum_thread_key tk = {.tgid = tgid, .tid = tid};
 	struct vmat_fault_counts zero = {};
+	struct vmat_fsum_page_chunk *chunk;
 	struct vmat_fsum_vma_val *vv;
 	struct vmat_fault_counts *c;
-	__u64 one = 0, *n;
+	__u64 page = addr >> 12;
 
 	/*
 	 * The VMA as the kernel holds it now (the fault has been handled, so
-	 * a grown stack is already grown). mmap_lock is only try-locked: on
-	 * contention the fault counts as not attributed (start 0).
+	 * a grown stack is already grown). Should the walk of the VMA tree
+	 * fail, bpf_find_vma() only try-locks mmap_lock: on contention the
+	 * fault counts as not attributed (start 0).
 	 */
 	f.key.tgid = tgid;
 	fsum_find_vma(addr, &f);
@@ -403,10 +433,10 @@ static __always_inline void aggregate(__u32 tgid, __u32 tid, __u64 addr, __u64 i
 	else
 		fsum_drop(VMAT_FSUM_VMA);
 
-	ak.addr = addr >> 12;
-	n = lookup_or_init(&vmat_fsum_page, &ak, &one);
-	if (n)
-		__sync_fetch_and_add(n, 1);
+	ak.addr = page >> VMAT_FSUM_CHUNK_SHIFT;
+	chunk = lookup_or_init(&vmat_fsum_page, &ak, &vmat_fsum_chunk_zero);
+	if (chunk)
+		__sync_fetch_and_add(&chunk->faults[page & (VMAT_FSUM_CHUNK_PAGES - 1)], 1);
 	else
 		fsum_drop(VMAT_FSUM_PAGE);
 

@@ -524,7 +524,9 @@ FaultSummaryData BpfTracer::take_fault_summary(std::optional<uint32_t> tgid) {
   auto want = [&](const auto& k) { return !tgid || k.tgid == *tgid; };
   FaultSummaryData d;
   d.vmas = take_entries<vmat_fsum_vma_key, vmat_fsum_vma_val>(s->maps.vmat_fsum_vma, want);
-  d.pages = take_entries<vmat_fsum_addr_key, uint64_t>(s->maps.vmat_fsum_page, want);
+  for (const auto& [k, chunk] : take_entries<vmat_fsum_addr_key, vmat_fsum_page_chunk>(s->maps.vmat_fsum_page, want))
+    for (uint32_t i = 0; i < VMAT_FSUM_CHUNK_PAGES; i++)
+      if (chunk.faults[i]) d.pages.push_back({{k.tgid, 0, (k.addr << VMAT_FSUM_CHUNK_SHIFT) | i}, chunk.faults[i]});
   d.ips = take_entries<vmat_fsum_addr_key, vmat_fault_counts>(s->maps.vmat_fsum_ip, want);
   d.threads = take_entries<vmat_fsum_thread_key, vmat_fault_counts>(s->maps.vmat_fsum_thread, want);
   for (uint32_t i = 0; i < VMAT_FSUM_NMAPS; i++)
