@@ -102,14 +102,13 @@ void Layout::set_brk(uint64_t start_brk, uint64_t brk) {
 void Layout::set_start_stack(uint64_t start_stack) { start_stack_ = start_stack; }
 
 void Layout::clear() {
-  hint_.valid = false;
   vmas_.clear();
   bump_file_generation();
 }
 
 void Layout::seed(std::vector<Vma> vmas) {
   std::sort(vmas.begin(), vmas.end(), [](const Vma& a, const Vma& b) { return a.start < b.start; });
-  Map fresh;
+  Map fresh;  // built whole before it replaces the old one (seed() may throw)
   uint64_t prev_end = 0;
   for (auto& v : vmas) {
     check_vma_shape(v, "Layout::seed");
@@ -120,9 +119,9 @@ void Layout::seed(std::vector<Vma> vmas) {
     prev_end = v.end;
     v.id = new_id();
     auto key = v.start;
-    fresh.emplace_hint(fresh.end(), key, std::move(v));
+    fresh.push_back(key, std::move(v));
   }
-  hint_.valid = false;
+  fresh.shrink_to_fit();
   vmas_ = std::move(fresh);
   bump_file_generation();
 }
@@ -131,14 +130,14 @@ void Layout::fork_from(const Layout& parent) {
   // dup_mmap(): VM_DONTCOPY VMAs are skipped, mlock and (without
   // UFFD_FEATURE_EVENT_FORK) userfaultfd registration are not inherited.
   // VM_WIPEONFORK VMAs are copied with their flags (only the pages go).
-  hint_.valid = false;
   vmas_.clear();
   for (const auto& [start, v] : parent.vmas_) {
     if (v.flags & VM_DONTCOPY) continue;
     Vma c = v;
     c.flags &= ~(VM_LOCKED_MASK | VM_UFFD_FLAGS);
-    vmas_.emplace_hint(vmas_.end(), start, std::move(c));
+    vmas_.push_back(start, std::move(c));
   }
+  vmas_.shrink_to_fit();
   start_brk_ = parent.start_brk_;
   brk_ = parent.brk_;
   start_stack_ = parent.start_stack_;
@@ -155,23 +154,24 @@ void Layout::fork_from(const Layout& parent) {
 Layout::Map::iterator Layout::floor(uint64_t addr) const {
   auto& m = const_cast<Map&>(vmas_);  // iterators for the non-const callers; nothing is changed here
   auto below = [&](Map::iterator it) { return it != m.end() && it->first <= addr; };
-  if (hint_.valid && below(hint_.it)) {
-    // The hint or one of the next two (the piece a split just made).
-    auto it = hint_.it;
-    for (int i = 0; i < 3; i++) {
-      auto next = std::next(it);
-      if (!below(next)) {
-        hint_.it = it;
-        return it;
+  if (m.in_range(hint_)) {
+    // The hint, one of the next two (the piece a split just made) or one
+    // of the two before it (the neighbour a merge looks at).
+    auto it = m.at(hint_);
+    for (int i = 0; i < 2 && !below(it) && it != m.begin(); i++) --it;
+    if (below(it)) {
+      for (int i = 0; i < 3; i++) {
+        auto next = std::next(it);
+        if (!below(next)) {
+          hint_ = m.pos(it);
+          return it;
+        }
+        it = next;
       }
-      it = next;
     }
   }
-  auto it = m.upper_bound(addr);
-  if (it == m.begin()) return m.end();
-  --it;
-  hint_.it = it;
-  hint_.valid = true;
+  auto it = m.floor(addr);
+  if (it != m.end()) hint_ = m.pos(it);
   return it;
 }
 
@@ -394,7 +394,8 @@ Layout::Map::iterator Layout::modify_flags(Map::iterator it, uint64_t start, uin
       m.start = end;
       m.pgoff += (end - start) >> kPageShift;
       erase(it);
-      insert(std::move(m));
+      ch.merges += 1;
+      return std::prev(insert(std::move(m)));  // prev_it: the insert moved it
     }
     ch.merges += 1;
     return prev_it;
@@ -419,7 +420,10 @@ Layout::Map::iterator Layout::modify_flags(Map::iterator it, uint64_t start, uin
   }
   // vma_modify(): no merge, split off the parts outside [start, end).
   if (mid.start < start) it = split_at(start, ch);
-  if (it->second.end > end) split_at(end, ch);
+  if (it->second.end > end) {
+    split_at(end, ch);
+    it = containing(start);  // the insert moved it
+  }
   it->second.flags = new_flags;
   return it;
 }

@@ -16,13 +16,13 @@
 // with the kernel after syscalls and calls reconcile() where they differ.
 
 #include <cstdint>
-#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/interned.h"
 #include "core/vm_flags.h"
+#include "core/vma_map.h"
 
 namespace vmatrace {
 
@@ -183,7 +183,7 @@ class Layout {
   uint64_t file_generation() const { return file_gen_; }
 
  private:
-  using Map = std::map<uint64_t, Vma>;
+  using Map = ChunkedMap<Vma>;
 
   uint64_t new_id() { return next_id_++; }
   Map::iterator containing(uint64_t addr);
@@ -215,16 +215,16 @@ class Layout {
   // Generations are unique over all Layouts, so a model that replaces
   // another at the same address never repeats its generation.
   void bump_file_generation();
+  // Invalidates iterators at or after `it` (ChunkedMap's rules); insert()
+  // invalidates all of them.
   Map::iterator erase(Map::iterator it) {
     touch(it->second);
-    if (hint_.valid && hint_.it == it) hint_.valid = false;
     return vmas_.erase(it);
   }
   // The last VMA starting at or below addr (end() if none): the lookup
   // every query starts from. One record asks about the same place many
   // times (the rule, the kernel's VMA, the changes before and after), so the
-  // answer is kept and its neighbourhood tried first: O(1) instead of a
-  // descent of the tree, whose nodes miss the cache in a large layout.
+  // answer's position is kept and its neighbourhood tried first.
   Map::iterator floor(uint64_t addr) const;
   // lower_bound() through floor().
   Map::iterator first_at_or_after(uint64_t addr) const;
@@ -235,21 +235,11 @@ class Layout {
   bool soft_dirty_ = false;
   uint64_t stack_rlimit_ = 0;
   uint64_t def_flags_ = 0;
-  uint64_t shm_attaches_ = 0;
+  uint64_t shm_attaches_ = 0;  // makes each shmat()'s file identity unique
   uint64_t file_gen_ = 0;
-  // floor()'s last answer; forgotten when its node goes and when the
-  // Layout is copied or moved (it would point into the other map).
-  struct Hint {
-    Map::iterator it;
-    bool valid = false;
-    Hint() = default;
-    Hint(const Hint&) {}
-    Hint& operator=(const Hint&) {
-      valid = false;
-      return *this;
-    }
-  };
-  mutable Hint hint_;  // makes each shmat()'s file identity unique
+  // floor()'s last answer, as a position: checked against the keys before
+  // use, so no mutation, copy or move can make it wrong.
+  mutable Map::Pos hint_;
 };
 
 }  // namespace vmatrace
