@@ -152,27 +152,8 @@ void Layout::fork_from(const Layout& parent) {
 // ---- Layout: queries --------------------------------------------------------------
 
 Layout::Map::iterator Layout::floor(uint64_t addr) const {
-  auto& m = const_cast<Map&>(vmas_);  // iterators for the non-const callers; nothing is changed here
-  auto below = [&](Map::iterator it) { return it != m.end() && it->first <= addr; };
-  if (m.in_range(hint_)) {
-    // The hint, one of the next two (the piece a split just made) or one
-    // of the two before it (the neighbour a merge looks at).
-    auto it = m.at(hint_);
-    for (int i = 0; i < 2 && !below(it) && it != m.begin(); i++) --it;
-    if (below(it)) {
-      for (int i = 0; i < 3; i++) {
-        auto next = std::next(it);
-        if (!below(next)) {
-          hint_ = m.pos(it);
-          return it;
-        }
-        it = next;
-      }
-    }
-  }
-  auto it = m.floor(addr);
-  if (it != m.end()) hint_ = m.pos(it);
-  return it;
+  // Iterators for the non-const callers; nothing is changed here.
+  return const_cast<Map&>(vmas_).floor(addr, hint_);
 }
 
 Layout::Map::iterator Layout::first_at_or_after(uint64_t addr) const {
@@ -246,14 +227,16 @@ bool Layout::is_initial_stack(const Vma& v) const {
 }
 
 bool Layout::any_sealed(uint64_t start, uint64_t end) const {
-  for (const auto& v : overlapping(start, end)) {
-    if (v.flags & VM_SEALED) return true;
-  }
+  if (start >= end) return false;
+  auto f = floor(start);
+  auto it = f != vmas_.end() && f->second.end > start ? f : f == vmas_.end() ? vmas_.begin() : std::next(f);
+  for (; it != vmas_.end() && it->second.start < end; ++it)
+    if (it->second.flags & VM_SEALED) return true;
   return false;
 }
 
 void Layout::collect_result(uint64_t start, uint64_t end, LayoutChange& ch) const {
-  ch.result = overlapping(start, end);
+  if (collect_results_) ch.result = overlapping(start, end);
 }
 
 // ---- Layout: primitives --------------------------------------------------------------
@@ -261,7 +244,7 @@ void Layout::collect_result(uint64_t start, uint64_t end, LayoutChange& ch) cons
 Layout::Map::iterator Layout::insert(Vma v) {
   const uint64_t key = v.start;
   touch(v);
-  auto [it, ok] = vmas_.emplace(key, std::move(v));
+  auto [it, ok] = vmas_.emplace(key, std::move(v), hint_);
   if (!ok) throw std::logic_error("Layout: two VMAs start at " + hex(key));
   return it;
 }

@@ -96,6 +96,10 @@ class Layout {
   // readable from /proc, so unknown (0) after an attach.
   void set_def_flags(uint64_t flags) { def_flags_ = flags; }
   uint64_t def_flags() const { return def_flags_; }
+  // Off: the operations leave LayoutChange::result empty (for a caller
+  // that derives what it shows itself: the Processor, which then does not
+  // pay for a copy of the result VMAs per record). On by default.
+  void set_collect_results(bool on) { collect_results_ = on; }
 
   // state the kernel prints with
   void set_brk(uint64_t start_brk, uint64_t brk);
@@ -237,6 +241,7 @@ class Layout {
   uint64_t def_flags_ = 0;
   uint64_t shm_attaches_ = 0;  // makes each shmat()'s file identity unique
   uint64_t file_gen_ = 0;
+  bool collect_results_ = true;
   // floor()'s last answer, as a position: checked against the keys before
   // use, so no mutation, copy or move can make it wrong.
   mutable Map::Pos hint_;

@@ -206,7 +206,20 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
   const uint64_t brk_from = rule->range == VMAT_RANGE_BRK ? brk_changes_from(e, l) : 0;
   note_early_clears(p, rec);
   LayoutChange ch;
-  const bool applied = rule->apply(e, rec.path, l, ch);
+  // The result VMAs are derived below (or not wanted): the rule's own
+  // would be a copy per record thrown away.
+  struct NoResults {
+    Layout& l;
+    explicit NoResults(Layout& layout) : l(layout) { l.set_collect_results(false); }
+    ~NoResults() { l.set_collect_results(true); }
+    NoResults(const NoResults&) = delete;
+    NoResults& operator=(const NoResults&) = delete;
+  };
+  bool applied = false;
+  {
+    NoResults no_results(l);
+    applied = rule->apply(e, rec.path, l, ch);
+  }
   if (!late.ranges.empty()) restore_late_clearing(l, late);
   if (!applied) return;
   // Make the model agree with what the kernel reports it built: this

@@ -125,10 +125,7 @@ class ChunkedMap {
   iterator floor(uint64_t key) {
     auto c = std::upper_bound(firsts_.begin(), firsts_.end(), key);
     if (c == firsts_.begin()) return end();
-    const size_t ci = static_cast<size_t>(c - firsts_.begin()) - 1;
-    const Chunk& ch = chunks_[ci];
-    auto i = std::upper_bound(ch.begin(), ch.end(), key, [](uint64_t k, const Entry& e) { return k < e.first; });
-    return {this, ci, static_cast<size_t>(i - ch.begin()) - 1};  // ch[0].first <= key: i > begin
+    return floor_in(static_cast<size_t>(c - firsts_.begin()) - 1, key);  // its first is at or below key
   }
   // A position kept as plain numbers (no pointer into this container: it
   // survives copies, moves and mutations). After a mutation it may name
@@ -140,10 +137,43 @@ class ChunkedMap {
   bool in_range(Pos p) const { return p.c < chunks_.size() && p.i < chunks_[p.c].size(); }
   iterator at(Pos p) { return {this, p.c, p.i}; }
 
+  // floor(key), starting from `hint` (floor()'s last answer, kept by the
+  // caller) and updating it: a query near the previous one (the same
+  // record asks about one place many times) searches no chunk index.
+  iterator floor(uint64_t key, Pos& hint) {
+    const size_t c = hint.c;
+    if (c < chunks_.size() && firsts_[c] <= key && (c + 1 == chunks_.size() || key < firsts_[c + 1])) {
+      const Chunk& ch = chunks_[c];
+      size_t i = std::min(hint.i, ch.size() - 1);
+      if (ch[i].first > key) {
+        // Below the hint: ch[0].first <= key stops the walk.
+        for (int n = 0; ch[i].first > key; n++) {
+          if (n == 3) return remember(floor_in(c, key), hint);
+          --i;
+        }
+      } else {
+        for (int n = 0; i + 1 < ch.size() && ch[i + 1].first <= key; n++) {
+          if (n == 3) return remember(floor_in(c, key), hint);
+          ++i;
+        }
+      }
+      hint = {c, i};
+      return {this, c, i};
+    }
+    auto it = floor(key);
+    return it == end() ? it : remember(it, hint);
+  }
+
   // Inserts (key, value) unless the key is there; {position, inserted}.
   std::pair<iterator, bool> emplace(uint64_t key, V value) {
-    auto at = lower_bound(key);
-    if (at != end() && at->first == key) return {at, false};
+    Pos unused;
+    return emplace(key, std::move(value), unused);
+  }
+  // The same, finding the place through floor(key, hint).
+  std::pair<iterator, bool> emplace(uint64_t key, V value, Pos& hint) {
+    auto f = floor(key, hint);
+    if (f != end() && f->first == key) return {f, false};
+    auto at = f == end() ? begin() : std::next(f);
     size_t c = at.c_, i = at.i_;
     if (chunks_.empty()) {
       chunks_.emplace_back();
@@ -170,6 +200,7 @@ class ChunkedMap {
     ch.insert(ch.begin() + static_cast<std::ptrdiff_t>(i), Entry{key, std::move(value)});
     if (i == 0) firsts_[c] = key;
     size_++;
+    hint = {c, i};
     return {{this, c, i}, true};
   }
 
@@ -221,6 +252,16 @@ class ChunkedMap {
   }
 
  private:
+  iterator remember(iterator it, Pos& hint) {
+    hint = pos(it);
+    return it;
+  }
+  // floor(key) within chunk c, which holds it.
+  iterator floor_in(size_t c, uint64_t key) {
+    const Chunk& ch = chunks_[c];
+    auto i = std::upper_bound(ch.begin(), ch.end(), key, [](uint64_t k, const Entry& e) { return k < e.first; });
+    return {this, c, static_cast<size_t>(i - ch.begin()) - 1};
+  }
   iterator bound(uint64_t key, bool upper) {
     // The chunk that holds the answer: the last one whose first key is
     // below (upper: at or below) `key`; its successor if none of it is.

@@ -45,7 +45,13 @@ void expect_searches(CMap& c, const std::map<uint64_t, uint64_t>& m, uint64_t ke
   EXPECT_EQ(key_of(c.lower_bound(key)), mkey(m.lower_bound(key))) << key;
   EXPECT_EQ(key_of(c.find(key)), mkey(m.find(key))) << key;
   auto ub = m.upper_bound(key);
-  EXPECT_EQ(key_of(c.floor(key)), ub == m.begin() ? UINT64_MAX : std::prev(ub)->first) << key;
+  const uint64_t want_floor = ub == m.begin() ? UINT64_MAX : std::prev(ub)->first;
+  EXPECT_EQ(key_of(c.floor(key)), want_floor) << key;
+  // From a remembered position, whatever happened since.
+  static CMap::Pos hint;
+  EXPECT_EQ(key_of(c.floor(key, hint)), want_floor) << key;
+  EXPECT_EQ(key_of(c.floor(key + 1, hint)), key_of(c.floor(key + 1))) << key;
+  EXPECT_EQ(key_of(c.floor(key > 40 ? key - 40 : 0, hint)), key_of(c.floor(key > 40 ? key - 40 : 0))) << key;
 }
 
 TEST(ChunkedMap, RandomOperationsMatchStdMap) {
@@ -57,7 +63,8 @@ TEST(ChunkedMap, RandomOperationsMatchStdMap) {
       const uint64_t key = rng() % range;
       const int op = static_cast<int>(rng() % 10);
       if (op < 5) {
-        auto [it, ok] = c.emplace(key, Val{key * 3});
+        static CMap::Pos hint;
+        auto [it, ok] = (step & 1) ? c.emplace(key, Val{key * 3}, hint) : c.emplace(key, Val{key * 3});
         auto [mit, mok] = m.emplace(key, key * 3);
         ASSERT_EQ(ok, mok);
         ASSERT_EQ(it->first, key);
