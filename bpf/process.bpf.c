@@ -240,6 +240,7 @@ int process_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 	err = vmat_output(&e, sizeof(e), tgid);
 	if (e.flags & VMAT_EXIT_GROUP) {
 		bpf_map_delete_elem(&vmat_traced_pids, &tgid);
+		bpf_map_delete_elem(&vmat_rss_state, &tgid);
 		/*
 		 * When the exit record itself was lost, its count (that loss
 		 * included) stays for the frontend, which reports it and then

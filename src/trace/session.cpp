@@ -95,6 +95,7 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
     if (recorder_ && !opts_.keep_stack_bytes) stack_freezer_ = std::make_unique<StackFreezer>(unwinders_);
     if (opts_.print.events) pipeline_.enable_malloc(/*live=*/true, all_source_lines(), unwinders_);
   }
+  opts_.loader.rss_stat = opts_.rss;
   tracer_ = std::make_unique<BpfTracer>(plan_, opts_.loader, [this](std::span<const std::byte> r) { handle(r); });
   attach_ns_ = monotonic_ns() - t0;
   if (opts_.fault_report || opts_.loader.fault_summary) {
@@ -142,6 +143,13 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
       }
     }
     if (rss_scanner_) rss_source = std::string("events+") + rss_scan_method_name(so.method);
+    if (tracer_->rss_stat())
+      rss_source = "rss_stat+" + rss_source;
+    else if (!opts_.quiet)
+      std::fprintf(stderr,
+                   "vmatrace: --rss: %s (the tracepoint needs Linux 5.5): process totals come from the VMAs' "
+                   "residency and the scans' VmRSS instead\n",
+                   tracer_->rss_stat_error().c_str());
   }
   inject_note(kNoteSessionStart, "");
   if (opts_.rss) inject_note("rss.source", rss_source);
