@@ -572,7 +572,8 @@ static __always_inline __s64 rss_counter(struct mm_struct *mm, __u32 member)
 	if (member >= VMAT_MM_COUNTERS)
 		return 0;
 	if (bpf_core_type_exists(struct mm_rss_stat___old)) {
-		__u64 at = (__u64)mm + bpf_core_field_offset(struct mm_struct___old, rss_stat.count) +
+		__u64 at = (__u64)mm +
+			   bpf_core_field_offset(struct mm_struct___old, rss_stat.count) +
 			   member * sizeof(atomic_long_t);
 		__s64 v = 0;
 
@@ -705,7 +706,8 @@ static __always_inline int on_fault(struct bpf_raw_tracepoint_args *ctx, __u32 f
 		p = bpf_task_storage_get(&vmat_fault_pending, bpf_get_current_task_btf(), 0,
 					 BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (p) {
-			/* The previous fault never ended in a perf event (it failed): its page goes alone. */
+			/* The previous fault never ended in a perf event (it failed): its page goes
+			 * alone. */
 			if (p->rss)
 				rss_emit(tgid, VMAT_FAULT_RSS_MEMBER(p->rss), 1, 0, 0,
 					 bpf_map_lookup_elem(&vmat_rss_state, &tgid));

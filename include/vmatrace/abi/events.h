@@ -321,11 +321,15 @@ enum vmat_mm_counter {
 	VMAT_MM_COUNTERS = 4,
 };
 
-/* vmat_rss_stat_event.flags */
-/* pages[] are all four counters read now: the first record of this mm (after exec, fork, attach). */
+/*
+ * vmat_rss_stat_event.flags. BASE: pages[] are all four counters read now,
+ * the first record of this mm (after exec, fork, attach). IN_FAULT: made by
+ * the fault at addr, in progress on this thread. OTHER_TASK: made by
+ * another task (reclaim, khugepaged, a remote access).
+ */
 #define VMAT_RSS_STAT_BASE (1u << 0)
-#define VMAT_RSS_STAT_IN_FAULT (1u << 1)   /* made by the fault at addr, in progress on this thread */
-#define VMAT_RSS_STAT_OTHER_TASK (1u << 2) /* made by another task: reclaim, khugepaged, fork's copy */
+#define VMAT_RSS_STAT_IN_FAULT (1u << 1)
+#define VMAT_RSS_STAT_OTHER_TASK (1u << 2)
 
 /*
  * --rss: a change of a traced process's resident counters (the rss_stat
@@ -478,7 +482,8 @@ VMAT_STATIC_ASSERT(sizeof(struct vmat_syscall_stores_event) == 232,
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_syscall_stores_event, nstores) == 224,
 		   "vmat_syscall_stores_event.nstores");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_stat_event) == 104, "vmat_rss_stat_event layout");
-VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_rss_stat_event, pages) == 72, "vmat_rss_stat_event.pages");
+VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_rss_stat_event, pages) == 72,
+		   "vmat_rss_stat_event.pages");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_scan) == 72, "vmat_rss_scan layout");
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_rss_scan, scan_ns) == 56, "vmat_rss_scan.scan_ns");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_ustack_frames) == 56, "vmat_ustack_frames layout");
