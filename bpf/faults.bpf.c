@@ -505,10 +505,12 @@ static __always_inline void emit(__u32 tgid, __u64 addr, __u64 ip, __u32 error_c
  * read as /proc/PID/status reads it, every CPU's share summed, and the
  * change since the last one reported goes out: with the fault record when
  * a fault mapped exactly one page (VMAT_FAULT_RSS_ONE: no extra record for
- * the common fault), else as a VMAT_EV_RSS_STAT record.
+ * the common fault), as a VMAT_EV_RSS_STAT record when it moved more than
+ * one page (a THP, fault-around, an unmapped range, fork's copy), and
+ * otherwise (one page unmapped, swapped, reclaimed) only in the counters
+ * kept here, which the frontend reads into the stream at its drains and at
+ * exit (process.bpf.c): no record per page on the munmap-heavy paths.
  */
-const volatile __u64 vmat_vma_key_salt __weak = 0;
-
 /*
  * 6.1: the counters are atomics in mm->rss_stat.count[] (and each thread
  * caches up to 64 faults' worth before folding them in: SPLIT_RSS_COUNTING).
@@ -597,26 +599,6 @@ static __always_inline __s64 rss_counter(struct mm_struct *mm, __u32 member)
 	return c.sum;
 }
 
-static __always_inline void rss_emit(__u32 tgid, __u32 member, __s64 delta, __u32 flags, __u64 addr,
-				     const struct vmat_rss_state *st)
-{
-	struct vmat_rss_stat_event *e = bpf_ringbuf_reserve(&vmat_events, sizeof(*e), 0);
-
-	if (!e) {
-		vmat_count_loss(tgid);
-		return;
-	}
-	vmat_fill_hdr(&e->hdr, VMAT_EV_RSS_STAT, sizeof(*e));
-	e->member = member;
-	e->flags = flags;
-	e->delta = delta;
-	e->addr = addr;
-	e->mm_key = st ? st->mm ^ vmat_vma_key_salt : 0;
-	for (int i = 0; i < VMAT_MM_COUNTERS; i++)
-		e->pages[i] = st ? st->pages[i] : 0;
-	bpf_ringbuf_submit(e, vmat_wakeup_flags());
-}
-
 SEC("raw_tp/rss_stat")
 int rss_stat_raw(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -659,7 +641,7 @@ int rss_stat_raw(struct bpf_raw_tracepoint_args *ctx)
 		for (int i = 0; i < VMAT_MM_COUNTERS; i++)
 			fresh.pages[i] = rss_counter(mm, i);
 		bpf_map_update_elem(&vmat_rss_state, &tgid, &fresh, BPF_ANY);
-		rss_emit(tgid, member, 0, flags | VMAT_RSS_STAT_BASE, 0, &fresh);
+		vmat_rss_emit(tgid, member, 0, flags | VMAT_RSS_STAT_BASE, 0, &fresh);
 		return 0;
 	}
 	now = rss_counter(mm, member);
@@ -683,7 +665,9 @@ int rss_stat_raw(struct bpf_raw_tracepoint_args *ctx)
 			addr = p->addr;
 		}
 	}
-	rss_emit(tgid, member, delta, flags, addr, st);
+	if (delta == 1 || delta == -1)
+		return 0;
+	vmat_rss_emit(tgid, member, delta, flags, addr, st);
 	return 0;
 }
 
@@ -706,11 +690,10 @@ static __always_inline int on_fault(struct bpf_raw_tracepoint_args *ctx, __u32 f
 		p = bpf_task_storage_get(&vmat_fault_pending, bpf_get_current_task_btf(), 0,
 					 BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (p) {
-			/* The previous fault never ended in a perf event (it failed): its page goes
-			 * alone. */
-			if (p->rss)
-				rss_emit(tgid, VMAT_FAULT_RSS_MEMBER(p->rss), 1, 0, 0,
-					 bpf_map_lookup_elem(&vmat_rss_state, &tgid));
+			/*
+			 * A previous fault that never ended in a perf event (it
+			 * failed) leaves its page in the counters the frontend reads.
+			 */
 			p->rss = 0;
 			p->addr = addr;
 			p->ip = ip;

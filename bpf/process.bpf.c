@@ -236,6 +236,16 @@ int process_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 		if (lost)
 			e.lost = *lost;
 	}
+	if (e.flags & VMAT_EXIT_GROUP) {
+		struct vmat_rss_state *st = bpf_map_lookup_elem(&vmat_rss_state, &tgid);
+
+		/*
+		 * --rss: the counters as they were before exit_mmap() (whose
+		 * unmapping is not counted), before the exit record.
+		 */
+		if (st)
+			vmat_rss_emit(tgid, 0, 0, VMAT_RSS_STAT_BASE, 0, st);
+	}
 	vmat_fill_hdr(&e.hdr, VMAT_EV_EXIT, sizeof(e));
 	err = vmat_output(&e, sizeof(e), tgid);
 	if (e.flags & VMAT_EXIT_GROUP) {

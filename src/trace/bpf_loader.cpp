@@ -310,6 +310,14 @@ void BpfTracer::attach_rss_stat() {
     rss_stat_error_ = std::string("attaching the rss_stat tracepoint failed: ") + std::strerror(errno);
 }
 
+std::optional<vmat_rss_state> BpfTracer::rss_state(uint32_t tgid) const {
+  vmat_rss_state st{};
+  if (bpf_map__lookup_elem(skel_->maps.vmat_rss_state, &tgid, sizeof(tgid), &st, sizeof(st), 0) != 0)
+    return std::nullopt;
+  st.mm ^= skel_->rodata->vmat_vma_key_salt;
+  return st;
+}
+
 void BpfTracer::open_ring() {
   try {
     ring_ = std::make_unique<RingReader>(bpf_map__fd(skel_->maps.vmat_events));

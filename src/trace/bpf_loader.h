@@ -18,6 +18,7 @@
 #include "trace/features.h"
 #include "trace/ring_reader.h"
 #include "util/unique_fd.h"
+#include "vmatrace/abi/events.h"
 #include "vmatrace/abi/fault_summary.h"
 
 struct vmatrace_bpf;  // the bpftool skeleton
@@ -141,6 +142,9 @@ class BpfTracer {
   // LoaderOptions::rss_stat: the rss_stat tracepoint is attached (else why not).
   bool rss_stat() const { return rss_stat_error_.empty() && rss_stat_wanted_; }
   const std::string& rss_stat_error() const { return rss_stat_error_; }
+  // The counters the BPF side keeps for tgid (mm salted, as in the
+  // records' mm_key); nullopt when it has none (no change seen yet, gone).
+  std::optional<vmat_rss_state> rss_state(uint32_t tgid) const;
   // Reads and deletes the --faults=summary entries of `tgid` (all when
   // nullopt), so no entries outlive the process they count.
   FaultSummaryData take_fault_summary(std::optional<uint32_t> tgid);

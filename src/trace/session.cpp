@@ -725,6 +725,33 @@ void Session::drain() {
     if (g_signal.load() && !final_drain_) break;
   }
   check_deleted(0);
+  // Right after the drain: few records of the ring are newer than what the
+  // map says (a fault record still in flight, counted again after it).
+  sync_rss_counters();
+}
+
+void Session::sync_rss_counters() {
+  const RssModel* model = pipeline_.rss();
+  if (!model || !tracer_->rss_stat()) return;
+  std::vector<vmat_rss_stat_event> out;
+  for (const auto* p : pipeline_.processor().processes()) {
+    if (p->exited || !p->seeded) continue;
+    const auto st = tracer_->rss_state(p->pid);
+    if (!st) continue;
+    auto bytes = [](int64_t pages) { return pages > 0 ? static_cast<uint64_t>(pages) * kPageSize : 0; };
+    const KernelRss k{bytes(st->pages[VMAT_MM_FILE]), bytes(st->pages[VMAT_MM_ANON]), bytes(st->pages[VMAT_MM_SWAP]),
+                      bytes(st->pages[VMAT_MM_SHMEM])};
+    if (model->kernel_counters(p->pid) == k) continue;
+    vmat_rss_stat_event e{};
+    e.hdr = make_header(VMAT_EV_RSS_STAT, monotonic_ns(), p->pid, p->pid, p->comm);
+    e.hdr.size = sizeof(e);
+    e.flags = VMAT_RSS_STAT_BASE;
+    e.mm_key = st->mm;
+    std::copy(std::begin(st->pages), std::end(st->pages), std::begin(e.pages));
+    out.push_back(e);
+  }
+  // Handled after the walk: a record may change the process list.
+  for (const auto& e : out) handle(std::as_bytes(std::span(&e, 1)));
 }
 
 bool Session::done() const {

@@ -434,6 +434,17 @@ struct vmat_ustack_frames {
 	__u16 nframes; /* pcs that follow */
 };
 
+/*
+ * --rss: per traced process, the mm whose resident counters (rss_stat) the
+ * BPF side follows and their values as it last summed them, in pages (the
+ * map vmat_rss_state, keyed by tgid). The frontend reads it into the stream
+ * as VMAT_RSS_STAT_BASE records.
+ */
+struct vmat_rss_state {
+	__u64 mm;
+	__s64 pages[VMAT_MM_COUNTERS];
+};
+
 /* Per-pid state the BPF side keeps for each traced process. */
 struct vmat_traced {
 	__u32 follow;	 /* children of this process are traced too */
@@ -484,6 +495,7 @@ VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_syscall_stores_event, nstores) == 2
 VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_stat_event) == 104, "vmat_rss_stat_event layout");
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_rss_stat_event, pages) == 72,
 		   "vmat_rss_stat_event.pages");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_state) == 40, "vmat_rss_state layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_scan) == 72, "vmat_rss_scan layout");
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_rss_scan, scan_ns) == 56, "vmat_rss_scan.scan_ns");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_ustack_frames) == 56, "vmat_ustack_frames layout");
