@@ -61,19 +61,6 @@ struct {
 	__type(value, struct vmat_traced);
 } vmat_traced_pids SEC(".maps") __weak;
 
-/*
- * --rss: per traced process, the mm whose resident counters (rss_stat) it
- * follows and their values as last reported (faults.bpf.c). Dropped with
- * the process (process.bpf.c).
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VMAT_MAX_TRACED);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u32);
-	__type(value, struct vmat_rss_state);
-} vmat_rss_state SEC(".maps") __weak;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 * 1024 * 1024);

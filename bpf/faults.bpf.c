@@ -549,21 +549,57 @@ static __always_inline __u64 addr_of(const void *p)
 	return a;
 }
 
-struct rss_sum {
-	__u64 counters; /* s32 __percpu * */
-	__u64 base;	/* vmat_cpu_probe's pptrs[0] */
-	__s64 sum;
+/*
+ * Each CPU's offset, found once (they are fixed at boot): vmat_ncpus of
+ * them, at most VMAT_MAX_CPUS (the CPUs past it are not summed).
+ */
+#define VMAT_MAX_CPUS 1024
+static __u64 vmat_cpu_off[VMAT_MAX_CPUS];
+static __u32 vmat_ncpus;
+
+struct rss_cpus {
+	__u64 base; /* vmat_cpu_probe's pptrs[0] */
+	__u32 n;
 };
 
-static long rss_sum_cpu(__u32 cpu, struct rss_sum *c)
+static long rss_find_cpu(__u32 cpu, struct rss_cpus *c)
 {
 	__u32 zero = 0;
 	const void *slot = bpf_map_lookup_percpu_elem(&vmat_cpu_probe, &zero, cpu);
-	__s32 v = 0;
 
 	if (!slot)
 		return 1; /* past nr_cpu_ids */
-	bpf_probe_read_kernel(&v, sizeof(v), (void *)(c->counters + (addr_of(slot) - c->base)));
+	vmat_cpu_off[cpu & (VMAT_MAX_CPUS - 1)] = addr_of(slot) - c->base;
+	c->n = cpu + 1;
+	return 0;
+}
+
+static __always_inline __u32 rss_cpus(void)
+{
+	struct rss_cpus c = {};
+
+	if (vmat_ncpus)
+		return vmat_ncpus;
+	if (bpf_probe_read_kernel(&c.base, sizeof(c.base),
+				  (void *)(addr_of(&vmat_cpu_probe) +
+					   bpf_core_field_offset(struct bpf_array, pptrs))))
+		return 0;
+	bpf_loop(VMAT_MAX_CPUS, rss_find_cpu, &c, 0);
+	vmat_ncpus = c.n;
+	return c.n;
+}
+
+struct rss_sum {
+	__u64 counters; /* s32 __percpu * */
+	__s64 sum;
+};
+
+static long rss_sum_cpu(__u32 i, struct rss_sum *c)
+{
+	__s32 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v),
+			      (void *)(c->counters + vmat_cpu_off[i & (VMAT_MAX_CPUS - 1)]));
 	c->sum += v;
 	return 0;
 }
@@ -587,15 +623,27 @@ static __always_inline __s64 rss_counter(struct mm_struct *mm, __u32 member)
 	struct percpu_counter *fbc =
 		(void *)((__u64)mm + bpf_core_field_offset(struct mm_struct, rss_stat) +
 			 member * bpf_core_type_size(struct percpu_counter));
-	struct rss_sum c = {.counters = (__u64)BPF_CORE_READ(fbc, counters),
-			    .sum = BPF_CORE_READ(fbc, count)};
-	__u64 arr = addr_of(&vmat_cpu_probe);
+	const __u32 o_count = bpf_core_field_offset(struct percpu_counter, count);
+	const __u32 o_counters = bpf_core_field_offset(struct percpu_counter, counters);
+	struct rss_sum c = {};
+	__u32 n = rss_cpus();
 
+	/* count and counters in one read (lockdep may make the lock too big for that) */
+	if (o_count + 8 <= 64 && o_counters + 8 <= 64) {
+		__u64 w[8];
+		const char *b = (const char *)w;
+		const __u32 len = (o_count > o_counters ? o_count : o_counters) + 8;
+
+		if (bpf_probe_read_kernel(w, len, fbc))
+			return 0;
+		c.sum = *(const __s64 *)(b + o_count);
+		c.counters = *(const __u64 *)(b + o_counters);
+	} else {
+		c.sum = BPF_CORE_READ(fbc, count);
+		c.counters = (__u64)BPF_CORE_READ(fbc, counters);
+	}
 	/* percpu_counter_sum(): count plus every CPU's share. */
-	if (bpf_probe_read_kernel(&c.base, sizeof(c.base),
-				  (void *)(arr + bpf_core_field_offset(struct bpf_array, pptrs))))
-		return c.sum;
-	bpf_loop(8192, rss_sum_cpu, &c, 0);
+	bpf_loop(n, rss_sum_cpu, &c, 0);
 	return c.sum;
 }
 
@@ -603,16 +651,15 @@ SEC("raw_tp/rss_stat")
 int rss_stat_raw(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct mm_struct *mm = (struct mm_struct *)ctx->args[0];
-	__u32 member = ctx->args[1], tgid, flags = 0;
+	__u32 member = ctx->args[1] & (VMAT_MM_COUNTERS - 1), tgid, flags = 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct vmat_fault_pending *p;
 	struct vmat_rss_state *st;
+	struct vmat_traced *t;
 	__u64 addr = 0;
-	__s64 now, delta;
+	__s64 delta;
 
-	if (member >= VMAT_MM_COUNTERS)
-		return 0;
-	if (BPF_CORE_READ(task, mm) == mm) {
+	if (task->mm == mm) {
 		tgid = vmat_current_tgid();
 	} else {
 		/* Another task changed it: the mm's owner (CONFIG_MEMCG) says whose it is. */
@@ -626,12 +673,11 @@ int rss_stat_raw(struct bpf_raw_tracepoint_args *ctx)
 		tgid = BPF_CORE_READ(owner, tgid);
 		flags |= VMAT_RSS_STAT_OTHER_TASK;
 	}
-	if (!vmat_lookup_traced(tgid))
+	t = vmat_lookup_traced(tgid);
+	if (!t)
 		return 0;
-	st = bpf_map_lookup_elem(&vmat_rss_state, &tgid);
-	if (!st || st->mm != (__u64)mm) {
-		struct vmat_rss_state fresh = {.mm = (__u64)mm};
-
+	st = &t->rss;
+	if (st->mm != (__u64)mm) {
 		/*
 		 * Another task's change to an mm we do not follow yet: exec's new
 		 * mm before it becomes current, or the old one torn down after.
@@ -639,13 +685,12 @@ int rss_stat_raw(struct bpf_raw_tracepoint_args *ctx)
 		if (flags & VMAT_RSS_STAT_OTHER_TASK)
 			return 0;
 		for (int i = 0; i < VMAT_MM_COUNTERS; i++)
-			fresh.pages[i] = rss_counter(mm, i);
-		bpf_map_update_elem(&vmat_rss_state, &tgid, &fresh, BPF_ANY);
-		vmat_rss_emit(tgid, member, 0, flags | VMAT_RSS_STAT_BASE, 0, &fresh);
+			st->pages[i] = rss_counter(mm, i);
+		st->mm = (__u64)mm;
+		vmat_rss_emit(tgid, member, 0, flags | VMAT_RSS_STAT_BASE, 0, st);
 		return 0;
 	}
-	now = rss_counter(mm, member);
-	delta = now - st->pages[member & (VMAT_MM_COUNTERS - 1)];
+	delta = rss_counter(mm, member) - st->pages[member];
 	if (!delta)
 		return 0;
 	/*
@@ -653,7 +698,9 @@ int rss_stat_raw(struct bpf_raw_tracepoint_args *ctx)
 	 * change: the sum of the deltas stays the counter (the next change
 	 * corrects an overshoot).
 	 */
-	__sync_fetch_and_add(&st->pages[member & (VMAT_MM_COUNTERS - 1)], delta);
+	__sync_fetch_and_add(&st->pages[member], delta);
+	if (delta == -1)
+		return 0; /* one page unmapped: the frontend reads it from st */
 	if (!(flags & VMAT_RSS_STAT_OTHER_TASK) && vmat_fault_perf && !vmat_fault_summary) {
 		p = bpf_task_storage_get(&vmat_fault_pending, task, 0, 0);
 		if (p && p->addr != ~0ULL) {
@@ -665,7 +712,7 @@ int rss_stat_raw(struct bpf_raw_tracepoint_args *ctx)
 			addr = p->addr;
 		}
 	}
-	if (delta == 1 || delta == -1)
+	if (delta == 1)
 		return 0;
 	vmat_rss_emit(tgid, member, delta, flags, addr, st);
 	return 0;

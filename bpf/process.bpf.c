@@ -223,10 +223,12 @@ int process_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 	struct task_struct *task = (struct task_struct *)ctx->args[0];
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 	struct vmat_exit_event e = {};
+	struct vmat_traced *t;
 	__u64 *lost;
 	long err;
 
-	if (!vmat_lookup_traced_any(tgid))
+	t = vmat_lookup_traced_any(tgid);
+	if (!t)
 		return 0;
 	e.exit_code = BPF_CORE_READ(task, exit_code);
 	/* group_dead as do_exit() computes it; 6.1's tracepoint lacks the arg. */
@@ -236,21 +238,16 @@ int process_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 		if (lost)
 			e.lost = *lost;
 	}
-	if (e.flags & VMAT_EXIT_GROUP) {
-		struct vmat_rss_state *st = bpf_map_lookup_elem(&vmat_rss_state, &tgid);
-
-		/*
-		 * --rss: the counters as they were before exit_mmap() (whose
-		 * unmapping is not counted), before the exit record.
-		 */
-		if (st)
-			vmat_rss_emit(tgid, 0, 0, VMAT_RSS_STAT_BASE, 0, st);
-	}
+	/*
+	 * --rss: the counters as they were before exit_mmap() (whose unmapping
+	 * is not counted), before the exit record.
+	 */
+	if ((e.flags & VMAT_EXIT_GROUP) && t->rss.mm)
+		vmat_rss_emit(tgid, 0, 0, VMAT_RSS_STAT_BASE, 0, &t->rss);
 	vmat_fill_hdr(&e.hdr, VMAT_EV_EXIT, sizeof(e));
 	err = vmat_output(&e, sizeof(e), tgid);
 	if (e.flags & VMAT_EXIT_GROUP) {
 		bpf_map_delete_elem(&vmat_traced_pids, &tgid);
-		bpf_map_delete_elem(&vmat_rss_state, &tgid);
 		/*
 		 * When the exit record itself was lost, its count (that loss
 		 * included) stays for the frontend, which reports it and then

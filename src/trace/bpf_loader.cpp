@@ -311,11 +311,11 @@ void BpfTracer::attach_rss_stat() {
 }
 
 std::optional<vmat_rss_state> BpfTracer::rss_state(uint32_t tgid) const {
-  vmat_rss_state st{};
-  if (bpf_map__lookup_elem(skel_->maps.vmat_rss_state, &tgid, sizeof(tgid), &st, sizeof(st), 0) != 0)
+  vmat_traced t{};
+  if (bpf_map__lookup_elem(skel_->maps.vmat_traced_pids, &tgid, sizeof(tgid), &t, sizeof(t), 0) != 0 || !t.rss.mm)
     return std::nullopt;
-  st.mm ^= skel_->rodata->vmat_vma_key_salt;
-  return st;
+  t.rss.mm ^= skel_->rodata->vmat_vma_key_salt;
+  return t.rss;
 }
 
 void BpfTracer::open_ring() {

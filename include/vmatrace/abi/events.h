@@ -436,9 +436,9 @@ struct vmat_ustack_frames {
 
 /*
  * --rss: per traced process, the mm whose resident counters (rss_stat) the
- * BPF side follows and their values as it last summed them, in pages (the
- * map vmat_rss_state, keyed by tgid). The frontend reads it into the stream
- * as VMAT_RSS_STAT_BASE records.
+ * BPF side follows and their values as it last summed them, in pages (in
+ * the process's vmat_traced entry; mm 0: none yet). The frontend reads it
+ * into the stream as VMAT_RSS_STAT_BASE records.
  */
 struct vmat_rss_state {
 	__u64 mm;
@@ -447,8 +447,9 @@ struct vmat_rss_state {
 
 /* Per-pid state the BPF side keeps for each traced process. */
 struct vmat_traced {
-	__u32 follow;	 /* children of this process are traced too */
-	__u32 wait_exec; /* spawned by vmatrace: ignore it until its exec */
+	__u32 follow;		   /* children of this process are traced too */
+	__u32 wait_exec;	   /* spawned by vmatrace: ignore it until its exec */
+	struct vmat_rss_state rss; /* --rss: kept by the BPF side (faults.bpf.c) */
 };
 
 #ifndef __bpf__
@@ -496,6 +497,7 @@ VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_stat_event) == 104, "vmat_rss_stat_eve
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_rss_stat_event, pages) == 72,
 		   "vmat_rss_stat_event.pages");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_state) == 40, "vmat_rss_state layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_traced) == 48, "vmat_traced layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_scan) == 72, "vmat_rss_scan layout");
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_rss_scan, scan_ns) == 56, "vmat_rss_scan.scan_ns");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_ustack_frames) == 56, "vmat_ustack_frames layout");
