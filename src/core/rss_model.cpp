@@ -195,17 +195,10 @@ void RssModel::rss_stat(Proc& p, const vmat_rss_stat_event& e, const Layout* aft
   p.map.assign(start, end, std::span(&run, 1));
 }
 
-RssModel::Proc* RssModel::find(uint32_t pid) {
-  if (cached_ && cached_pid_ == pid) return cached_;
-  auto it = procs_.find(pid);
-  if (it == procs_.end()) return nullptr;
-  cached_pid_ = pid;
-  cached_ = &it->second;  // map nodes stay put until erased (forget())
-  return cached_;
-}
+RssModel::Proc* RssModel::find(uint32_t pid) { return last_.find(procs_, pid); }
 
 void RssModel::forget(uint32_t pid) {
-  if (cached_pid_ == pid) cached_ = nullptr;
+  last_.forget(pid);
   procs_.erase(pid);
 }
 

@@ -17,6 +17,7 @@
 
 #include "core/layout.h"
 #include "core/records.h"
+#include "util/last_found.h"
 
 namespace vmatrace {
 
@@ -106,8 +107,7 @@ class RssModel {
   Proc* find(uint32_t pid);  // the last one found is cached: records come in runs of one process
   void forget(uint32_t pid);
   std::map<uint32_t, Proc> procs_;
-  uint32_t cached_pid_ = 0;
-  Proc* cached_ = nullptr;
+  LastFound<Proc> last_;
   uint64_t scans_ = 0, scan_cpu_ns_ = 0;
 };
 
