@@ -604,22 +604,24 @@ static long rss_sum_cpu(__u32 i, struct rss_sum *c)
 	return 0;
 }
 
-/* get_mm_counter_sum(): the exact value, as task_mem() shows it on 6.16+. */
-static __always_inline __s64 rss_counter(struct mm_struct *mm, __u32 member)
+/*
+ * Each kernel's reader is a subprogram of its own: the other one's CO-RE
+ * offset does not resolve there (the field's type differs), and clang would
+ * otherwise hoist it above the test that skips it (6.1 refused the load).
+ */
+static __noinline __s64 rss_counter_atomic(struct mm_struct *mm, __u32 member)
 {
-	if (member >= VMAT_MM_COUNTERS)
-		return 0;
-	if (bpf_core_type_exists(struct mm_rss_stat___old)) {
-		__u64 at = (__u64)mm +
-			   bpf_core_field_offset(struct mm_struct___old, rss_stat.count) +
-			   member * sizeof(atomic_long_t);
-		__s64 v = 0;
+	__u64 at = (__u64)mm + bpf_core_field_offset(struct mm_struct___old, rss_stat.count) +
+		   (member & (VMAT_MM_COUNTERS - 1)) * sizeof(atomic_long_t);
+	__s64 v = 0;
 
-		bpf_probe_read_kernel(&v, sizeof(v), (void *)at);
-		return v;
-	}
-	if (!bpf_core_field_exists(mm->rss_stat))
-		return 0;
+	bpf_probe_read_kernel(&v, sizeof(v), (void *)at);
+	return v;
+}
+
+static __noinline __s64 rss_counter_percpu(struct mm_struct *mm, __u32 member)
+{
+	member &= VMAT_MM_COUNTERS - 1;
 	struct percpu_counter *fbc =
 		(void *)((__u64)mm + bpf_core_field_offset(struct mm_struct, rss_stat) +
 			 member * bpf_core_type_size(struct percpu_counter));
@@ -645,6 +647,16 @@ static __always_inline __s64 rss_counter(struct mm_struct *mm, __u32 member)
 	/* percpu_counter_sum(): count plus every CPU's share. */
 	bpf_loop(n, rss_sum_cpu, &c, 0);
 	return c.sum;
+}
+
+/* get_mm_counter_sum(): the exact value, as task_mem() shows it on 6.16+. */
+static __always_inline __s64 rss_counter(struct mm_struct *mm, __u32 member)
+{
+	if (bpf_core_type_exists(struct mm_rss_stat___old))
+		return rss_counter_atomic(mm, member);
+	if (!bpf_core_field_exists(mm->rss_stat))
+		return 0;
+	return rss_counter_percpu(mm, member);
 }
 
 SEC("raw_tp/rss_stat")
