@@ -9,7 +9,9 @@
 #include <cinttypes>
 #include <csignal>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "core/records.h"
 #include "record/writer.h"
@@ -730,13 +732,44 @@ void Session::drain() {
   sync_rss_counters();
 }
 
+namespace {
+
+// /proc/PID/status's RssFile, RssAnon, VmSwap and RssShmem in pages, as
+// the kernel's counters (mm 0: read from /proc); nullopt when unreadable.
+std::optional<vmat_rss_state> status_counters(uint32_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%u/status", pid);
+  std::FILE* f = std::fopen(path, "re");
+  if (!f) return std::nullopt;
+  vmat_rss_state st{};
+  const std::pair<const char*, int> keys[] = {
+      {"RssFile:", VMAT_MM_FILE}, {"RssAnon:", VMAT_MM_ANON}, {"VmSwap:", VMAT_MM_SWAP}, {"RssShmem:", VMAT_MM_SHMEM}};
+  char line[256];
+  int found = 0;
+  while (std::fgets(line, sizeof(line), f))
+    for (const auto& [key, member] : keys)
+      if (std::strncmp(line, key, std::strlen(key)) == 0) {
+        st.pages[member] = static_cast<int64_t>(std::strtoull(line + std::strlen(key), nullptr, 10) * 1024 / kPageSize);
+        found++;
+      }
+  std::fclose(f);
+  if (found != 4) return std::nullopt;
+  return st;
+}
+
+}  // namespace
+
 void Session::sync_rss_counters() {
   const RssModel* model = pipeline_.rss();
   if (!model || !tracer_->rss_stat()) return;
   std::vector<vmat_rss_stat_event> out;
   for (const auto* p : pipeline_.processor().processes()) {
     if (p->exited || !p->seeded) continue;
-    const auto st = tracer_->rss_state(p->pid);
+    auto st = tracer_->rss_state(p->pid);
+    // No change seen since it was traced (6.1 counts a thread's first
+    // faults in its own cache, unseen): /proc's counters until the BPF
+    // side's base replaces them.
+    if (!st && !model->kernel_counters(p->pid)) st = status_counters(p->pid);
     if (!st) continue;
     auto bytes = [](int64_t pages) { return pages > 0 ? static_cast<uint64_t>(pages) * kPageSize : 0; };
     const KernelRss k{bytes(st->pages[VMAT_MM_FILE]), bytes(st->pages[VMAT_MM_ANON]), bytes(st->pages[VMAT_MM_SWAP]),
