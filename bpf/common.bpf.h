@@ -44,6 +44,11 @@ const volatile __u32 vmat_ptrace_limit __weak = 0;
 const volatile __u32 vmat_ptrace_uid __weak = 0;
 const volatile __u32 vmat_ptrace_gid __weak = 0;
 const volatile __u64 vmat_ptrace_caps __weak = 0;
+/*
+ * XORed into each vm_area_struct (and mm_struct) address: the record keeps
+ * an identity, not a kernel pointer.
+ */
+const volatile __u64 vmat_vma_key_salt __weak = 0;
 /* --comm: a process whose exec gives it this name is traced from that exec; "": off. */
 const volatile char vmat_comm_filter[VMAT_COMM_LEN] __weak = {};
 
@@ -175,6 +180,27 @@ static __always_inline void *vmat_scratch(void)
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&vmat_scratch_map, &zero);
+}
+
+/* --rss: a VMAT_EV_RSS_STAT record of the current task's process. */
+static __always_inline void vmat_rss_emit(__u32 tgid, __u32 member, __s64 delta, __u32 flags,
+					  __u64 addr, const struct vmat_rss_state *st)
+{
+	struct vmat_rss_stat_event *e = bpf_ringbuf_reserve(&vmat_events, sizeof(*e), 0);
+
+	if (!e) {
+		vmat_count_loss(tgid);
+		return;
+	}
+	vmat_fill_hdr(&e->hdr, VMAT_EV_RSS_STAT, sizeof(*e));
+	e->member = member;
+	e->flags = flags;
+	e->delta = delta;
+	e->addr = addr;
+	e->mm_key = st->mm ^ vmat_vma_key_salt;
+	for (int i = 0; i < VMAT_MM_COUNTERS; i++)
+		e->pages[i] = st->pages[i];
+	bpf_ringbuf_submit(e, vmat_wakeup_flags());
 }
 
 /*

@@ -29,10 +29,12 @@ const volatile __u32 vmat_fault_perf = 0;    /* the perf programs are attached: 
 const volatile __u32 vmat_fault_summary = 0; /* aggregate in maps, no records */
 
 struct vmat_fault_pending {
-	__u64 addr;
+	__u64 addr; /* ~0: none in progress (consumed by the perf program) */
 	__u64 ip;
 	__u32 error_code;
 	__u32 flags;
+	__u32 rss; /* --rss: VMAT_FAULT_RSS_* bits of the fault in progress */
+	__u32 _pad;
 };
 
 /*
@@ -494,6 +496,240 @@ static __always_inline void emit(__u32 tgid, __u64 addr, __u64 ip, __u32 error_c
 	bpf_ringbuf_submit(e, vmat_wakeup_flags());
 }
 
+/*
+ * --rss: the kernel's resident counters of each traced process, from the
+ * rss_stat tracepoint (raw: mm, member; 6.1 adds the new count). It fires
+ * at every change of an mm's counters (add_mm_counter()), whoever makes it:
+ * the process itself (faults, munmap, madvise) or another task (reclaim,
+ * khugepaged, fork's copy into a child, a remote access). The counter is
+ * read as /proc/PID/status reads it, every CPU's share summed, and the
+ * change since the last one reported goes out: with the fault record when
+ * a fault mapped exactly one page (VMAT_FAULT_RSS_ONE: no extra record for
+ * the common fault), as a VMAT_EV_RSS_STAT record when it moved more than
+ * one page (a THP, fault-around, an unmapped range, fork's copy), and
+ * otherwise (one page unmapped, swapped, reclaimed) only in the counters
+ * kept here, which the frontend reads into the stream at its drains and at
+ * exit (process.bpf.c): no record per page on the munmap-heavy paths.
+ */
+/*
+ * 6.1: the counters are atomics in mm->rss_stat.count[] (and each thread
+ * caches up to 64 faults' worth before folding them in: SPLIT_RSS_COUNTING).
+ * 6.2 made them per-CPU counters (commit f1a7941243c1, "mm: convert mm's
+ * rss stats into percpu_counter"): struct percpu_counter rss_stat[].
+ */
+struct mm_rss_stat___old {
+	atomic_long_t count[VMAT_MM_COUNTERS];
+} __attribute__((preserve_access_index));
+
+struct mm_struct___old {
+	struct mm_rss_stat___old rss_stat;
+} __attribute__((preserve_access_index));
+
+/*
+ * Where each CPU's copy of a per-CPU variable is. The kernel's own table
+ * (__per_cpu_offset[], this_cpu_off) is not in kallsyms here (no
+ * CONFIG_KALLSYMS_ALL), so a typed ksym cannot name it; a per-CPU array of
+ * ours tells the same: bpf_map_lookup_percpu_elem() returns
+ * per_cpu_ptr(pptrs[0], cpu), so its distance from pptrs[0] is that CPU's
+ * offset.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} vmat_cpu_probe SEC(".maps");
+
+/* A pointer's value as a number (the verifier allows no arithmetic on some kinds). */
+static __always_inline __u64 addr_of(const void *p)
+{
+	__u64 a = 0;
+
+	bpf_probe_read_kernel(&a, sizeof(a), &p);
+	return a;
+}
+
+/*
+ * Each CPU's offset, found once (they are fixed at boot): vmat_ncpus of
+ * them, at most VMAT_MAX_CPUS (the CPUs past it are not summed).
+ */
+#define VMAT_MAX_CPUS 1024
+static __u64 vmat_cpu_off[VMAT_MAX_CPUS];
+static __u32 vmat_ncpus;
+
+struct rss_cpus {
+	__u64 base; /* vmat_cpu_probe's pptrs[0] */
+	__u32 n;
+};
+
+static long rss_find_cpu(__u32 cpu, struct rss_cpus *c)
+{
+	__u32 zero = 0;
+	const void *slot = bpf_map_lookup_percpu_elem(&vmat_cpu_probe, &zero, cpu);
+
+	if (!slot)
+		return 1; /* past nr_cpu_ids */
+	vmat_cpu_off[cpu & (VMAT_MAX_CPUS - 1)] = addr_of(slot) - c->base;
+	c->n = cpu + 1;
+	return 0;
+}
+
+static __always_inline __u32 rss_cpus(void)
+{
+	struct rss_cpus c = {};
+
+	if (vmat_ncpus)
+		return vmat_ncpus;
+	if (bpf_probe_read_kernel(&c.base, sizeof(c.base),
+				  (void *)(addr_of(&vmat_cpu_probe) +
+					   bpf_core_field_offset(struct bpf_array, pptrs))))
+		return 0;
+	bpf_loop(VMAT_MAX_CPUS, rss_find_cpu, &c, 0);
+	vmat_ncpus = c.n;
+	return c.n;
+}
+
+struct rss_sum {
+	__u64 counters; /* s32 __percpu * */
+	__s64 sum;
+};
+
+static long rss_sum_cpu(__u32 i, struct rss_sum *c)
+{
+	__s32 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v),
+			      (void *)(c->counters + vmat_cpu_off[i & (VMAT_MAX_CPUS - 1)]));
+	c->sum += v;
+	return 0;
+}
+
+/*
+ * Each kernel's reader is a subprogram of its own: the other one's CO-RE
+ * offset does not resolve there (the field's type differs), and clang would
+ * otherwise hoist it above the test that skips it (6.1 refused the load).
+ */
+static __noinline __s64 rss_counter_atomic(struct mm_struct *mm, __u32 member)
+{
+	__u64 at = (__u64)mm + bpf_core_field_offset(struct mm_struct___old, rss_stat.count) +
+		   (member & (VMAT_MM_COUNTERS - 1)) * sizeof(atomic_long_t);
+	__s64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), (void *)at);
+	return v;
+}
+
+static __noinline __s64 rss_counter_percpu(struct mm_struct *mm, __u32 member)
+{
+	member &= VMAT_MM_COUNTERS - 1;
+	struct percpu_counter *fbc =
+		(void *)((__u64)mm + bpf_core_field_offset(struct mm_struct, rss_stat) +
+			 member * bpf_core_type_size(struct percpu_counter));
+	const __u32 o_count = bpf_core_field_offset(struct percpu_counter, count);
+	const __u32 o_counters = bpf_core_field_offset(struct percpu_counter, counters);
+	struct rss_sum c = {};
+	__u32 n = rss_cpus();
+
+	/* count and counters in one read (lockdep may make the lock too big for that) */
+	if (o_count + 8 <= 64 && o_counters + 8 <= 64) {
+		__u64 w[8];
+		const char *b = (const char *)w;
+		const __u32 len = (o_count > o_counters ? o_count : o_counters) + 8;
+
+		if (bpf_probe_read_kernel(w, len, fbc))
+			return 0;
+		c.sum = *(const __s64 *)(b + o_count);
+		c.counters = *(const __u64 *)(b + o_counters);
+	} else {
+		c.sum = BPF_CORE_READ(fbc, count);
+		c.counters = (__u64)BPF_CORE_READ(fbc, counters);
+	}
+	/* percpu_counter_sum(): count plus every CPU's share. */
+	bpf_loop(n, rss_sum_cpu, &c, 0);
+	return c.sum;
+}
+
+/* get_mm_counter_sum(): the exact value, as task_mem() shows it on 6.16+. */
+static __always_inline __s64 rss_counter(struct mm_struct *mm, __u32 member)
+{
+	if (bpf_core_type_exists(struct mm_rss_stat___old))
+		return rss_counter_atomic(mm, member);
+	if (!bpf_core_field_exists(mm->rss_stat))
+		return 0;
+	return rss_counter_percpu(mm, member);
+}
+
+SEC("raw_tp/rss_stat")
+int rss_stat_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct mm_struct *mm = (struct mm_struct *)ctx->args[0];
+	__u32 member = ctx->args[1] & (VMAT_MM_COUNTERS - 1), tgid, flags = 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct vmat_fault_pending *p;
+	struct vmat_rss_state *st;
+	struct vmat_traced *t;
+	__u64 addr = 0;
+	__s64 delta;
+
+	if (task->mm == mm) {
+		tgid = vmat_current_tgid();
+	} else {
+		/* Another task changed it: the mm's owner (CONFIG_MEMCG) says whose it is. */
+		struct task_struct *owner;
+
+		if (!bpf_core_field_exists(mm->owner))
+			return 0;
+		owner = BPF_CORE_READ(mm, owner);
+		if (!owner)
+			return 0; /* exit_mmap() of a process gone: its exit record says so */
+		tgid = BPF_CORE_READ(owner, tgid);
+		flags |= VMAT_RSS_STAT_OTHER_TASK;
+	}
+	t = vmat_lookup_traced(tgid);
+	if (!t)
+		return 0;
+	st = &t->rss;
+	if (st->mm != (__u64)mm) {
+		/*
+		 * Another task's change to an mm we do not follow yet: exec's new
+		 * mm before it becomes current, or the old one torn down after.
+		 */
+		if (flags & VMAT_RSS_STAT_OTHER_TASK)
+			return 0;
+		for (int i = 0; i < VMAT_MM_COUNTERS; i++)
+			st->pages[i] = rss_counter(mm, i);
+		st->mm = (__u64)mm;
+		vmat_rss_emit(tgid, member, 0, flags | VMAT_RSS_STAT_BASE, 0, st);
+		return 0;
+	}
+	delta = rss_counter(mm, member) - st->pages[member];
+	if (!delta)
+		return 0;
+	/*
+	 * Two threads changing the counter at once may both see the other's
+	 * change: the sum of the deltas stays the counter (the next change
+	 * corrects an overshoot).
+	 */
+	__sync_fetch_and_add(&st->pages[member], delta);
+	if (delta == -1)
+		return 0; /* one page unmapped: the frontend reads it from st */
+	if (!(flags & VMAT_RSS_STAT_OTHER_TASK) && vmat_fault_perf && !vmat_fault_summary) {
+		p = bpf_task_storage_get(&vmat_fault_pending, task, 0, 0);
+		if (p && p->addr != ~0ULL) {
+			if (delta == 1 && !p->rss) {
+				p->rss = VMAT_FAULT_RSS_ONE | member << VMAT_FAULT_RSS_SHIFT;
+				return 0;
+			}
+			flags |= VMAT_RSS_STAT_IN_FAULT;
+			addr = p->addr;
+		}
+	}
+	if (delta == 1)
+		return 0;
+	vmat_rss_emit(tgid, member, delta, flags, addr, st);
+	return 0;
+}
+
 static __always_inline int on_fault(struct bpf_raw_tracepoint_args *ctx, __u32 flags)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -513,6 +749,11 @@ static __always_inline int on_fault(struct bpf_raw_tracepoint_args *ctx, __u32 f
 		p = bpf_task_storage_get(&vmat_fault_pending, bpf_get_current_task_btf(), 0,
 					 BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (p) {
+			/*
+			 * A previous fault that never ended in a perf event (it
+			 * failed) leaves its page in the counters the frontend reads.
+			 */
+			p->rss = 0;
 			p->addr = addr;
 			p->ip = ip;
 			p->error_code = ctx->args[2];
@@ -555,7 +796,8 @@ static __always_inline int on_perf(struct bpf_perf_event_data *ctx, __u32 kind)
 	if (p && p->addr == addr) {
 		ip = p->ip;
 		error_code = p->error_code;
-		flags |= p->flags;
+		flags |= p->flags | p->rss;
+		p->rss = 0;
 		p->addr = ~0ULL; /* consumed: a retry must not match it again */
 	} else {
 		/* No entry seen (the program attached mid-fault): access unknown. */

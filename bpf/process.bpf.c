@@ -223,10 +223,12 @@ int process_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 	struct task_struct *task = (struct task_struct *)ctx->args[0];
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 	struct vmat_exit_event e = {};
+	struct vmat_traced *t;
 	__u64 *lost;
 	long err;
 
-	if (!vmat_lookup_traced_any(tgid))
+	t = vmat_lookup_traced_any(tgid);
+	if (!t)
 		return 0;
 	e.exit_code = BPF_CORE_READ(task, exit_code);
 	/* group_dead as do_exit() computes it; 6.1's tracepoint lacks the arg. */
@@ -236,6 +238,12 @@ int process_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 		if (lost)
 			e.lost = *lost;
 	}
+	/*
+	 * --rss: the counters as they were before exit_mmap() (whose unmapping
+	 * is not counted), before the exit record.
+	 */
+	if ((e.flags & VMAT_EXIT_GROUP) && t->rss.mm)
+		vmat_rss_emit(tgid, 0, 0, VMAT_RSS_STAT_BASE, 0, &t->rss);
 	vmat_fill_hdr(&e.hdr, VMAT_EV_EXIT, sizeof(e));
 	err = vmat_output(&e, sizeof(e), tgid);
 	if (e.flags & VMAT_EXIT_GROUP) {

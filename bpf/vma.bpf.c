@@ -62,9 +62,6 @@ struct {
 	__type(value, struct vmat_vma_last_store);
 } vmat_vma_last SEC(".maps");
 
-/* XORed into each vm_area_struct address: the record keeps an identity, not a kernel pointer. */
-const volatile __u64 vmat_vma_key_salt __weak = 0;
-
 /*
  * A kernel pointer as a number. fentry arguments are typed (BTF) pointers,
  * on which the verifier forbids arithmetic such as the salting below; a

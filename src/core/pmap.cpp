@@ -153,7 +153,8 @@ std::string pmap_text(const Layout& l, const std::string& program_in, const RssM
 }
 
 std::string pmap_rss_json(uint32_t pid, const std::string& comm, uint64_t ts, const Layout& l,
-                          const std::string& program_in, const RssMap& rss, uint64_t kernel_rss) {
+                          const std::string& program_in, const RssMap& rss, uint64_t kernel_rss,
+                          const std::optional<KernelRss>& kernel) {
   const std::string program = pmap_program(l, program_in);
   std::string out;
   JsonWriter w(out);
@@ -165,6 +166,10 @@ std::string pmap_rss_json(uint32_t pid, const std::string& comm, uint64_t ts, co
     bytes += v.end - v.start;
   });
   w.kv("size", bytes).kv("rss", all.rss).kv("anon", all.anon).kv("swap", all.swap).kv("kernel_rss", kernel_rss);
+  if (kernel) {
+    w.key("kernel").begin_object().kv("rss", kernel->rss()).kv("anon", kernel->anon).kv("file", kernel->file);
+    w.kv("shmem", kernel->shmem).kv("swap", kernel->swap).end_object();
+  }
   w.key("vmas").begin_array();
   const Vma* prev = nullptr;
   std::string prev_name;

@@ -41,9 +41,11 @@ std::string pmap_text(const Layout& l, const std::string& program, const RssMap*
 // The residency of one process as one JSON object: pid, comm, ts, totals
 // (rss, anon, swap, bytes) and a `vmas` array of {start, end (hex strings),
 // size, perms, kind, name, rss, anon, swap}; kernel_rss: the kernel's VmRSS
-// at the last scan (0: none).
+// at the last scan (0: none); kernel: the kernel's counters (rss_stat),
+// written as a `kernel` object {rss, anon, file, shmem, swap} when known.
 std::string pmap_rss_json(uint32_t pid, const std::string& comm, uint64_t ts, const Layout& l,
-                          const std::string& program, const RssMap& rss, uint64_t kernel_rss);
+                          const std::string& program, const RssMap& rss, uint64_t kernel_rss,
+                          const std::optional<KernelRss>& kernel = std::nullopt);
 
 // Program path as pmap_text() guesses it when none is known.
 std::string pmap_program(const Layout& l, const std::string& program);

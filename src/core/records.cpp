@@ -314,6 +314,14 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
       d.ns_ids = NsIdsRecord{e.nspid, e.nstid};
       break;
     }
+    case VMAT_EV_RSS_STAT:
+      if (!fits<vmat_rss_stat_event>(rec, error)) return false;
+      std::memcpy(&d.rss_stat, rec.data(), sizeof(d.rss_stat));
+      if (d.rss_stat.member >= VMAT_MM_COUNTERS) {
+        *error = "rss_stat record of an unknown counter";
+        return false;
+      }
+      break;
     case VMAT_EV_FS:
       if (!fits<vmat_fs_event>(rec, error)) return false;
       std::memcpy(&d.fs, rec.data(), sizeof(d.fs));

@@ -6,6 +6,8 @@ namespace vmatrace {
 namespace {
 
 constexpr uint64_t kPageMask = ~(kPageSize - 1);
+constexpr uint64_t kHugeSize = 2u << 20;  // a PMD's worth (HPAGE_PMD_SIZE on x86-64)
+constexpr int64_t kHugePages = kHugeSize / kPageSize;
 constexpr uint64_t kPfWrite = 2;  // X86_PF_WRITE (arch/x86/include/asm/trap_pf.h)
 // madvise advices that zap the range's page table entries (mm/madvise.c
 // madvise_dontneed_free(), madvise_remove(), madvise_guard_install()).
@@ -163,17 +165,40 @@ uint64_t RssModel::last_kernel_rss(uint32_t pid) const {
   return it == procs_.end() ? 0 : it->second.kernel_rss;
 }
 
-RssModel::Proc* RssModel::find(uint32_t pid) {
-  if (cached_ && cached_pid_ == pid) return cached_;
+std::optional<KernelRss> RssModel::kernel_counters(uint32_t pid) const {
   auto it = procs_.find(pid);
-  if (it == procs_.end()) return nullptr;
-  cached_pid_ = pid;
-  cached_ = &it->second;  // map nodes stay put until erased (forget())
-  return cached_;
+  if (it == procs_.end() || !it->second.counters_known) return std::nullopt;
+  const auto& c = it->second.counters;
+  auto bytes = [](int64_t pages) { return pages > 0 ? static_cast<uint64_t>(pages) * kPageSize : 0; };
+  return KernelRss{bytes(c[VMAT_MM_FILE]), bytes(c[VMAT_MM_ANON]), bytes(c[VMAT_MM_SWAP]), bytes(c[VMAT_MM_SHMEM])};
 }
 
+void RssModel::rss_stat(Proc& p, const vmat_rss_stat_event& e, const Layout* after) {
+  if (e.flags & VMAT_RSS_STAT_BASE) {
+    std::copy(std::begin(e.pages), std::end(e.pages), p.counters.begin());
+    p.counters_known = true;
+    p.mm_key = e.mm_key;
+    return;
+  }
+  // Another mm's (exec's old one, torn down after the new one's base): not this process's now.
+  if (!p.counters_known || e.mm_key != p.mm_key) return;
+  p.counters[e.member] += e.delta;
+  // A fault that mapped a PMD's worth in one go mapped a transparent huge
+  // page (do_huge_pmd_anonymous_page(), do_set_pmd() for files): the
+  // 2 MiB-aligned range around the address, inside one VMA.
+  if (!(e.flags & VMAT_RSS_STAT_IN_FAULT) || e.delta != kHugePages || e.member == VMAT_MM_SWAP || !after) return;
+  const uint64_t start = e.addr & ~(kHugeSize - 1), end = start + kHugeSize;
+  const Vma* v = after->find(e.addr);
+  if (!v || v->start > start || v->end < end || (v->flags & (VM_PFNMAP | VM_IO | VM_HUGETLB))) return;
+  const uint64_t flags = VMAT_RSS_PRESENT | VMAT_RSS_HUGE | (e.member == VMAT_MM_ANON ? 0 : VMAT_RSS_FILE);
+  const vmat_rss_run run{start, end, flags};
+  p.map.assign(start, end, std::span(&run, 1));
+}
+
+RssModel::Proc* RssModel::find(uint32_t pid) { return last_.find(procs_, pid); }
+
 void RssModel::forget(uint32_t pid) {
-  if (cached_pid_ == pid) cached_ = nullptr;
+  last_.forget(pid);
   procs_.erase(pid);
 }
 
@@ -243,9 +268,16 @@ void RssModel::after_apply(const DecodedRecord& rec, const Layout* after) {
       scan_cpu_ns_ += r.scan_ns;
       return;
     }
+    case VMAT_EV_RSS_STAT:
+      rss_stat(procs_[rec.hdr.pid], rec.rss_stat, after);
+      return;
     case VMAT_EV_FAULT: {
       Proc* p = find(rec.hdr.pid);
-      if (!p || !after) return;
+      if (!p) return;
+      // The one page the fault added to the kernel's counters (any other change came as rss_stat records).
+      if ((rec.fault.flags & VMAT_FAULT_RSS_ONE) && p->counters_known)
+        p->counters[VMAT_FAULT_RSS_MEMBER(rec.fault.flags)]++;
+      if (!after) return;
       const Vma* v = after->find(rec.fault.addr);
       if (!v || !v->special.empty() || (v->flags & (VM_PFNMAP | VM_IO | VM_HUGETLB))) return;
       const bool write = (rec.fault.flags & VMAT_FAULT_NO_ERROR_CODE) || (rec.fault.error_code & kPfWrite);
@@ -268,13 +300,19 @@ void RssModel::after_apply(const DecodedRecord& rec, const Layout* after) {
     case VMAT_EV_FORK: {
       if (rec.fork.flags & (VMAT_FORK_THREAD | VMAT_FORK_SHARED_VM)) return;
       auto it = procs_.find(rec.hdr.pid);
-      RssMap copy = it == procs_.end() ? RssMap{} : it->second.map.anon_copy();
-      procs_[rec.fork.child_pid] = Proc{std::move(copy), 0, 0};
+      Proc child;  // its counters come with its first rss_stat record
+      if (it != procs_.end()) child.map = it->second.map.anon_copy();
+      procs_[rec.fork.child_pid] = std::move(child);
       return;
     }
-    case VMAT_EV_EXEC:
-      procs_[rec.hdr.pid] = Proc{};  // a new mm
+    case VMAT_EV_EXEC: {
+      // A new mm. Its counters' base may have come already (the new image
+      // is written after exec_mmap(), before this record): they stay.
+      Proc& p = procs_[rec.hdr.pid];
+      p.map = RssMap{};
+      p.last_scan_ts = p.kernel_rss = 0;
       return;
+    }
     case VMAT_EV_EXIT:
       if (rec.exit.flags & VMAT_EXIT_GROUP) forget(rec.hdr.pid);
       return;

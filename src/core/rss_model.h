@@ -8,13 +8,16 @@
 // swap, khugepaged) waits for the next scan of that range. Pure: no I/O,
 // the same for live tracing and replay. docs/rss.md has the design.
 
+#include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "core/layout.h"
 #include "core/records.h"
+#include "util/last_found.h"
 
 namespace vmatrace {
 
@@ -65,6 +68,14 @@ class RssMap {
 // count nothing there).
 Residency vma_residency(const RssMap& m, const Vma& v);
 
+// The kernel's resident counters of one process (the rss_stat records:
+// /proc/PID/status's RssFile, RssAnon, VmSwap, RssShmem), bytes.
+struct KernelRss {
+  uint64_t file = 0, anon = 0, swap = 0, shmem = 0;
+  uint64_t rss() const { return file + anon + shmem; }  // VmRSS
+  bool operator==(const KernelRss&) const = default;
+};
+
 class RssModel {
  public:
   // Before the Processor applies rec (layout as it was), and after (as it is).
@@ -75,6 +86,11 @@ class RssModel {
   // Last scan of pid: its time, the kernel's VmRSS then; 0 when none.
   uint64_t last_scan_ts(uint32_t pid) const;
   uint64_t last_kernel_rss(uint32_t pid) const;
+  // The kernel's counters of pid as its rss_stat records and faults tell
+  // them (exact where the tracepoint is attached); nullopt before its first
+  // VMAT_RSS_STAT_BASE record (a recording without them, a process that has
+  // changed nothing since the trace began).
+  std::optional<KernelRss> kernel_counters(uint32_t pid) const;
   uint64_t scans() const { return scans_; }
   uint64_t scan_cpu_ns() const { return scan_cpu_ns_; }
 
@@ -82,13 +98,16 @@ class RssModel {
   struct Proc {
     RssMap map;
     uint64_t last_scan_ts = 0, kernel_rss = 0;
+    std::array<int64_t, VMAT_MM_COUNTERS> counters{};  // pages, valid when counters_known
+    bool counters_known = false;
+    uint64_t mm_key = 0;  // of the base the counters count from
   };
   void syscall(Proc& p, const vmat_syscall_event& s, const Layout* after);
+  void rss_stat(Proc& p, const vmat_rss_stat_event& e, const Layout* after);
   Proc* find(uint32_t pid);  // the last one found is cached: records come in runs of one process
   void forget(uint32_t pid);
   std::map<uint32_t, Proc> procs_;
-  uint32_t cached_pid_ = 0;
-  Proc* cached_ = nullptr;
+  LastFound<Proc> last_;
   uint64_t scans_ = 0, scan_cpu_ns_ = 0;
 };
 

@@ -48,6 +48,14 @@ std::string dump_record(const DecodedRecord& r) {
       s += fmt(" addr=%#" PRIx64 " ip=%#" PRIx64 " error_code=%#x flags=%#x", r.fault.addr, r.fault.ip,
                r.fault.error_code, r.fault.flags);
       break;
+    case VMAT_EV_RSS_STAT: {
+      const auto& e = r.rss_stat;
+      s += fmt(" member=%u delta=%" PRId64 " flags=%#x addr=%#" PRIx64 " pages=%" PRId64 ",%" PRId64 ",%" PRId64
+               ",%" PRId64,
+               e.member, static_cast<int64_t>(e.delta), e.flags, e.addr, static_cast<int64_t>(e.pages[0]),
+               static_cast<int64_t>(e.pages[1]), static_cast<int64_t>(e.pages[2]), static_cast<int64_t>(e.pages[3]));
+      break;
+    }
     case VMAT_EV_VMA_KERNEL:
       s += store(r.vmak.source, r.vmak.index, r.vmak.last, r.vmak.vma_key, r.vmak.vma);
       break;

@@ -37,7 +37,8 @@ class Pipeline::RssStage : public Stage {
     if (rec.type == VMAT_EV_SYSCALL) model_.before_apply(rec, layout_of(proc, rec.hdr.pid));
   }
   void after_apply(const DecodedRecord& rec, const Processor& proc) override {
-    const bool needs_layout = rec.type == VMAT_EV_FAULT || rec.type == VMAT_EV_SYSCALL || rec.type == VMAT_REC_LAYOUT;
+    const bool needs_layout = rec.type == VMAT_EV_FAULT || rec.type == VMAT_EV_SYSCALL || rec.type == VMAT_REC_LAYOUT ||
+                              rec.type == VMAT_EV_RSS_STAT;
     model_.after_apply(rec, needs_layout ? layout_of(proc, rec.hdr.pid) : nullptr);
   }
   const RssModel& model() const { return model_; }
@@ -77,8 +78,10 @@ std::optional<DecodedRecord> Pipeline::decode(std::span<const std::byte> rec) {
 
 void Pipeline::apply(const DecodedRecord& rec) {
   for (auto* s : stages_) s->before_apply(rec, processor_);
-  // A residency scan or a JIT map changes no layout and prints nothing: only the stages see it.
-  if (rec.type != VMAT_REC_RSS && rec.type != VMAT_REC_JIT_MAP) processor_.apply(rec, sinks_.target());
+  // A residency scan, a change of the kernel's resident counters or a JIT
+  // map changes no layout and prints nothing: only the stages see it.
+  if (rec.type != VMAT_REC_RSS && rec.type != VMAT_EV_RSS_STAT && rec.type != VMAT_REC_JIT_MAP)
+    processor_.apply(rec, sinks_.target());
   for (auto* s : stages_) s->after_apply(rec, processor_);
 }
 

@@ -100,6 +100,7 @@ RssReport::Snap RssReport::take(const ProcessState& p, uint64_t ts) const {
   s.exe = p.exe;
   s.layout = p.layout;
   if (const RssMap* m = model_.map(p.pid)) s.rss = *m;
+  s.kernel = model_.kernel_counters(p.pid);
   auto it = labels_.find(p.pid);
   if (it != labels_.end()) s.labels = it->second;
   return s;
@@ -137,6 +138,8 @@ std::vector<RssReport::ProcResult> RssReport::results() const {
     r.t1 = a.ts;
     if (bi != before_.end())
       bi->second.layout.for_each_vma([&](const Vma& v) { r.rss_before += vma_residency(bi->second.rss, v).rss; });
+    r.kernel_after = a.kernel;
+    r.kernel_before = bi == before_.end() ? std::optional<KernelRss>(KernelRss{}) : bi->second.kernel;
     std::map<std::string, Row> kinds, sites;
     const std::string program = pmap_program(a.layout, a.exe);
     const Vma* prev = nullptr;
@@ -186,6 +189,13 @@ std::vector<RssReport::ProcResult> RssReport::results() const {
       for (auto& [k, row] : m) rows.push_back(row);
       return rows;
     };
+    r.placed_after = r.rss_after;
+    if (r.kernel_before && r.kernel_after) {
+      r.rss_before = r.kernel_before->rss();
+      r.rss_after = r.kernel_after->rss();
+      r.anon_after = r.kernel_after->anon;
+      r.swap_after = r.kernel_after->swap;
+    }
     r.kinds = ranked(kinds);
     r.sites = ranked(sites);
     for (auto* rows : {&r.kinds, &r.vmas, &r.sites}) {
@@ -211,6 +221,13 @@ std::string RssReport::text(uint64_t base_ts) const {
            " to " + when(r.t1, "its end") + ": " + human_size(r.rss_before) + " -> " + human_size(r.rss_after) + " (" +
            signed_size(total) + "; now " + human_size(r.anon_after) + " anonymous, " + human_size(r.swap_after) +
            " swapped)\n";
+    if (r.kernel_before && r.kernel_after) {
+      const KernelRss &k0 = *r.kernel_before, &k1 = *r.kernel_after;
+      out += "  kernel counters (rss_stat): anon " + human_size(k0.anon) + " -> " + human_size(k1.anon) + ", file " +
+             human_size(k0.file) + " -> " + human_size(k1.file) + ", shmem " + human_size(k0.shmem) + " -> " +
+             human_size(k1.shmem) + ", swap " + human_size(k0.swap) + " -> " + human_size(k1.swap) +
+             "; placed in VMAs at the end: " + human_size(r.placed_after) + "\n";
+    }
     auto table = [&](const char* title, const std::vector<Row>& rows) {
       out += std::string("  ") + title + ":\n";
       for (const auto& row : rows) {
@@ -234,7 +251,14 @@ std::string RssReport::json() const {
   for (const auto& r : results()) {
     w.begin_object().kv("pid", r.pid).kv("comm", r.comm).kv("from_ts", r.t0).kv("to_ts", r.t1);
     w.kv("rss_before", r.rss_before).kv("rss_after", r.rss_after).kv("anon_after", r.anon_after);
-    w.kv("swap_after", r.swap_after);
+    w.kv("swap_after", r.swap_after).kv("placed_after", r.placed_after);
+    auto kernel = [&](const char* key, const std::optional<KernelRss>& k) {
+      if (!k) return;
+      w.key(key).begin_object().kv("anon", k->anon).kv("file", k->file).kv("shmem", k->shmem).kv("swap", k->swap);
+      w.end_object();
+    };
+    kernel("kernel_before", r.kernel_before);
+    kernel("kernel_after", r.kernel_after);
     auto rows = [&](const char* key, const std::vector<Row>& v) {
       w.key(key).begin_array();
       for (const auto& row : v)

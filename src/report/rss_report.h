@@ -56,6 +56,7 @@ class RssReport : public RecordSink {
     std::string comm, exe;
     Layout layout;
     RssMap rss;
+    std::optional<KernelRss> kernel;  // the kernel's counters then (rss_stat)
     Labels labels;
   };
   struct Row {
@@ -67,7 +68,11 @@ class RssReport : public RecordSink {
     uint32_t pid = 0;
     std::string comm;
     uint64_t t0 = 0, t1 = 0;
+    // The kernel's totals where its counters are known at both moments,
+    // else the sum of what the VMAs hold.
     uint64_t rss_before = 0, rss_after = 0, anon_after = 0, swap_after = 0;
+    uint64_t placed_after = 0;  // the sum of the VMAs' Rss at the second moment
+    std::optional<KernelRss> kernel_before, kernel_after;
     std::vector<Row> kinds, vmas, sites;
   };
   uint32_t label_id(const std::string& s);

@@ -134,11 +134,21 @@ std::string TopView::frame(uint32_t pid, uint64_t now, size_t width, size_t heig
   // as /proc/PID/status VmSize does not.
   for (const auto& v : vmas)
     if (v.special == "[vsyscall]") vsz -= v.end - v.start;
+  // The totals are the kernel's own counters where rss_stat tells them;
+  // the VMAs' rows (and the sum of them) are what events and scans placed.
+  const std::optional<KernelRss> counters = rss_ ? rss_->kernel_counters(pid) : std::nullopt;
+  const bool known = counters.has_value();
+  const KernelRss k = counters.value_or(KernelRss{});
   std::snprintf(buf, sizeof(buf), "pid %u (%s)  VSZ %s  RSS %s  Anon %s  Swap %s  VMAs %zu  faults/s %.0f", pid,
-                escape_text(p->comm).c_str(), kib(vsz).c_str(), kib(total.rss).c_str(), kib(total.anon).c_str(),
-                kib(total.swap).c_str(), vmas.size(), secs > 0 ? faults / secs : 0.0);
+                escape_text(p->comm).c_str(), kib(vsz).c_str(), kib(known ? k.rss() : total.rss).c_str(),
+                kib(known ? k.anon : total.anon).c_str(), kib(known ? k.swap : total.swap).c_str(), vmas.size(),
+                secs > 0 ? faults / secs : 0.0);
   add(buf);
-  if (rss_ && rss_->last_kernel_rss(pid)) add("  kernel VmRSS at the last scan: " + kib(rss_->last_kernel_rss(pid)));
+  if (known)
+    add("  kernel counters (rss_stat): anon " + kib(k.anon) + "  file " + kib(k.file) + "  shmem " + kib(k.shmem) +
+        "  swap " + kib(k.swap) + "; placed in VMAs: " + kib(total.rss));
+  else if (rss_ && rss_->last_kernel_rss(pid))
+    add("  kernel VmRSS at the last scan: " + kib(rss_->last_kernel_rss(pid)));
   add("");
   add("RSS by kind (bar: resident share of the kind's virtual size)");
   for (const auto& [k, t] : kinds) {

@@ -132,6 +132,8 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
   // --cgroup: processes moved into the cgroup are traced from their move.
   bpf_program__set_autoload(skel_->progs.process_cgroup_attach_raw, opts.cgroup_id != 0);
   if (opts.cgroup_id) sel.chosen.push_back(skel_->progs.process_cgroup_attach_raw);
+  rss_stat_wanted_ = opts.rss_stat;
+  bpf_program__set_autoload(skel_->progs.rss_stat_raw, opts.rss_stat);
   set_knobs(plan, opts);
   FaultPerfEvents perf;
   select_fault_perf(plan, opts, perf);
@@ -139,6 +141,7 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
   attach_programs(sel);
   attach_files(sel);
   attach_fault_perf(perf);
+  attach_rss_stat();
   open_ring();
 }
 
@@ -295,6 +298,24 @@ void BpfTracer::attach_fault_perf(FaultPerfEvents& perf) {
       fd.release();
     }
   }
+}
+
+// Not fatal: a kernel without the tracepoint (before 5.5) still has the
+// events and the scans; the Session says what is estimated instead.
+void BpfTracer::attach_rss_stat() {
+  if (!rss_stat_wanted_) return;
+  if (bpf_link* link = bpf_program__attach(skel_->progs.rss_stat_raw))
+    links_.emplace_back(link);
+  else
+    rss_stat_error_ = std::string("attaching the rss_stat tracepoint failed: ") + std::strerror(errno);
+}
+
+std::optional<vmat_rss_state> BpfTracer::rss_state(uint32_t tgid) const {
+  vmat_traced t{};
+  if (bpf_map__lookup_elem(skel_->maps.vmat_traced_pids, &tgid, sizeof(tgid), &t, sizeof(t), 0) != 0 || !t.rss.mm)
+    return std::nullopt;
+  t.rss.mm ^= skel_->rodata->vmat_vma_key_salt;
+  return t.rss;
 }
 
 void BpfTracer::open_ring() {

@@ -18,6 +18,7 @@
 #include "trace/features.h"
 #include "trace/ring_reader.h"
 #include "util/unique_fd.h"
+#include "vmatrace/abi/events.h"
 #include "vmatrace/abi/fault_summary.h"
 
 struct vmatrace_bpf;  // the bpftool skeleton
@@ -53,6 +54,9 @@ struct LoaderOptions {
   bool ptrace_limit = false;
   uint32_t ptrace_uid = 0, ptrace_gid = 0;
   uint64_t ptrace_caps = 0;
+  // --rss: the kernel's resident counters of each traced process, from the
+  // rss_stat tracepoint (VMAT_EV_RSS_STAT records, VMAT_FAULT_RSS_ONE).
+  bool rss_stat = false;
 };
 
 // One loaded program's cost so far (bpf_prog_info's run_cnt and
@@ -135,6 +139,12 @@ class BpfTracer {
   // and why not.
   bool fault_perf() const { return fault_perf_; }
   const std::string& fault_perf_error() const { return fault_perf_error_; }
+  // LoaderOptions::rss_stat: the rss_stat tracepoint is attached (else why not).
+  bool rss_stat() const { return rss_stat_error_.empty() && rss_stat_wanted_; }
+  const std::string& rss_stat_error() const { return rss_stat_error_; }
+  // The counters the BPF side keeps for tgid (mm salted, as in the
+  // records' mm_key); nullopt when it has none (no change seen yet, gone).
+  std::optional<vmat_rss_state> rss_state(uint32_t tgid) const;
   // Reads and deletes the --faults=summary entries of `tgid` (all when
   // nullopt), so no entries outlive the process they count.
   FaultSummaryData take_fault_summary(std::optional<uint32_t> tgid);
@@ -165,6 +175,7 @@ class BpfTracer {
   void attach_programs(const Selection& sel);
   void attach_files(const Selection& sel);
   void attach_fault_perf(FaultPerfEvents& perf);
+  void attach_rss_stat();
   void open_ring();
   // Keeps the link `attach()` returns; fails with `what` and errno without one.
   template <typename Attach>
@@ -178,6 +189,8 @@ class BpfTracer {
   Handler handler_;
   bool fault_perf_ = false;
   std::string fault_perf_error_;
+  bool rss_stat_wanted_ = false;
+  std::string rss_stat_error_;
 };
 
 }  // namespace vmatrace

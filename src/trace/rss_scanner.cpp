@@ -313,17 +313,10 @@ void RssScanner::mark(Proc& p, uint64_t start, uint64_t end) {
   p.dirty.emplace(start, end);
 }
 
-RssScanner::Proc* RssScanner::find(uint32_t pid) {
-  if (cached_ && cached_pid_ == pid) return cached_;
-  auto it = procs_.find(pid);
-  if (it == procs_.end()) return nullptr;
-  cached_pid_ = pid;
-  cached_ = &it->second;  // map nodes stay put until erased (forget())
-  return cached_;
-}
+RssScanner::Proc* RssScanner::find(uint32_t pid) { return last_.find(procs_, pid); }
 
 void RssScanner::forget(uint32_t pid) {
-  if (cached_pid_ == pid) cached_ = nullptr;
+  last_.forget(pid);
   procs_.erase(pid);
 }
 

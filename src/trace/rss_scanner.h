@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/records.h"
+#include "util/last_found.h"
 
 namespace vmatrace {
 
@@ -75,8 +76,7 @@ class RssScanner {
 
   RssScanOptions opts_;
   std::map<uint32_t, Proc> procs_;
-  uint32_t cached_pid_ = 0;
-  Proc* cached_ = nullptr;
+  LastFound<Proc> last_;
   uint64_t scans_ = 0, cpu_ns_ = 0;
 };
 

@@ -9,7 +9,9 @@
 #include <cinttypes>
 #include <csignal>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "core/records.h"
 #include "record/writer.h"
@@ -95,6 +97,7 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
     if (recorder_ && !opts_.keep_stack_bytes) stack_freezer_ = std::make_unique<StackFreezer>(unwinders_);
     if (opts_.print.events) pipeline_.enable_malloc(/*live=*/true, all_source_lines(), unwinders_);
   }
+  opts_.loader.rss_stat = opts_.rss;
   tracer_ = std::make_unique<BpfTracer>(plan_, opts_.loader, [this](std::span<const std::byte> r) { handle(r); });
   attach_ns_ = monotonic_ns() - t0;
   if (opts_.fault_report || opts_.loader.fault_summary) {
@@ -142,6 +145,13 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
       }
     }
     if (rss_scanner_) rss_source = std::string("events+") + rss_scan_method_name(so.method);
+    if (tracer_->rss_stat())
+      rss_source = "rss_stat+" + rss_source;
+    else if (!opts_.quiet)
+      std::fprintf(stderr,
+                   "vmatrace: --rss: %s (the tracepoint needs Linux 5.5): process totals come from the VMAs' "
+                   "residency and the scans' VmRSS instead\n",
+                   tracer_->rss_stat_error().c_str());
   }
   inject_note(kNoteSessionStart, "");
   if (opts_.rss) inject_note("rss.source", rss_source);
@@ -717,6 +727,64 @@ void Session::drain() {
     if (g_signal.load() && !final_drain_) break;
   }
   check_deleted(0);
+  // Right after the drain: few records of the ring are newer than what the
+  // map says (a fault record still in flight, counted again after it).
+  sync_rss_counters();
+}
+
+namespace {
+
+// /proc/PID/status's RssFile, RssAnon, VmSwap and RssShmem in pages, as
+// the kernel's counters (mm 0: read from /proc); nullopt when unreadable.
+std::optional<vmat_rss_state> status_counters(uint32_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%u/status", pid);
+  std::FILE* f = std::fopen(path, "re");
+  if (!f) return std::nullopt;
+  vmat_rss_state st{};
+  const std::pair<const char*, int> keys[] = {
+      {"RssFile:", VMAT_MM_FILE}, {"RssAnon:", VMAT_MM_ANON}, {"VmSwap:", VMAT_MM_SWAP}, {"RssShmem:", VMAT_MM_SHMEM}};
+  char line[256];
+  int found = 0;
+  while (std::fgets(line, sizeof(line), f))
+    for (const auto& [key, member] : keys)
+      if (std::strncmp(line, key, std::strlen(key)) == 0) {
+        st.pages[member] = static_cast<int64_t>(std::strtoull(line + std::strlen(key), nullptr, 10) * 1024 / kPageSize);
+        found++;
+      }
+  std::fclose(f);
+  if (found != 4) return std::nullopt;
+  return st;
+}
+
+}  // namespace
+
+void Session::sync_rss_counters() {
+  const RssModel* model = pipeline_.rss();
+  if (!model || !tracer_->rss_stat()) return;
+  std::vector<vmat_rss_stat_event> out;
+  for (const auto* p : pipeline_.processor().processes()) {
+    if (p->exited || !p->seeded) continue;
+    auto st = tracer_->rss_state(p->pid);
+    // No change seen since it was traced (6.1 counts a thread's first
+    // faults in its own cache, unseen): /proc's counters until the BPF
+    // side's base replaces them.
+    if (!st && !model->kernel_counters(p->pid)) st = status_counters(p->pid);
+    if (!st) continue;
+    auto bytes = [](int64_t pages) { return pages > 0 ? static_cast<uint64_t>(pages) * kPageSize : 0; };
+    const KernelRss k{bytes(st->pages[VMAT_MM_FILE]), bytes(st->pages[VMAT_MM_ANON]), bytes(st->pages[VMAT_MM_SWAP]),
+                      bytes(st->pages[VMAT_MM_SHMEM])};
+    if (model->kernel_counters(p->pid) == k) continue;
+    vmat_rss_stat_event e{};
+    e.hdr = make_header(VMAT_EV_RSS_STAT, monotonic_ns(), p->pid, p->pid, p->comm);
+    e.hdr.size = sizeof(e);
+    e.flags = VMAT_RSS_STAT_BASE;
+    e.mm_key = st->mm;
+    std::copy(std::begin(st->pages), std::end(st->pages), std::begin(e.pages));
+    out.push_back(e);
+  }
+  // Handled after the walk: a record may change the process list.
+  for (const auto& e : out) handle(std::as_bytes(std::span(&e, 1)));
 }
 
 bool Session::done() const {

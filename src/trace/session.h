@@ -191,6 +191,10 @@ class Session {
   void check_deleted(uint64_t ts);  // ts 0: now
   void reap();
   void scan_rss(uint64_t now);
+  // --rss: the kernel's counters of each traced process as the BPF side
+  // keeps them, into the stream (a VMAT_RSS_STAT_BASE record each) where the
+  // model's differ: the single-page changes the BPF side sends no record for.
+  void sync_rss_counters();
 
   TraceOptions opts_;
   Features features_;

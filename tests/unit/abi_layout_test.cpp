@@ -96,6 +96,17 @@ TEST(AbiLayout, RecordTypeIdsNeverChange) {
   EXPECT_EQ(offsetof(vmat_syscall_stores_event, nstores), 224u);
   EXPECT_EQ(offsetof(vmat_syscall_stores_event, source), 228u);
   EXPECT_EQ(VMAT_SYSCALL_STORES_MAX, 8);
+  EXPECT_EQ(VMAT_EV_RSS_STAT, 13);
+  EXPECT_EQ(sizeof(vmat_rss_stat_event), 104u);
+  EXPECT_EQ(offsetof(vmat_rss_stat_event, delta), 48u);
+  EXPECT_EQ(offsetof(vmat_rss_stat_event, mm_key), 64u);
+  EXPECT_EQ(offsetof(vmat_rss_stat_event, pages), 72u);
+  EXPECT_EQ(VMAT_MM_FILE, 0);
+  EXPECT_EQ(VMAT_MM_ANON, 1);
+  EXPECT_EQ(VMAT_MM_SWAP, 2);
+  EXPECT_EQ(VMAT_MM_SHMEM, 3);
+  EXPECT_EQ(VMAT_FAULT_RSS_ONE, 1u << 5);
+  EXPECT_EQ(VMAT_FAULT_RSS_MEMBER(VMAT_FAULT_RSS_ONE | (3u << VMAT_FAULT_RSS_SHIFT)), 3u);
   EXPECT_EQ(VMAT_REC_LAYOUT, 0x8001);
   EXPECT_EQ(VMAT_REC_LOSS, 0x8002);
   EXPECT_EQ(VMAT_REC_NOTE, 0x8003);

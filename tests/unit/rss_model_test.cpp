@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cstring>
+
 #include "core/pmap.h"
 #include "core/rss_model.h"
 #include "pipeline/pipeline.h"
@@ -164,6 +167,58 @@ TEST(RssModel, MremapMovesAndForkCopiesAnonymousPages) {
   p.feed(bytes_of(fk));
   ASSERT_TRUE(p.rss()->map(10));
   EXPECT_EQ(p.rss()->map(10)->sum(to, to + 8 * kP).rss, 4 * kP);
+}
+
+std::vector<std::byte> rss_stat_rec(uint32_t pid, uint64_t ts, uint32_t member, int64_t delta, uint32_t flags,
+                                    uint64_t addr, uint64_t mm_key, std::array<int64_t, 4> pages = {}) {
+  vmat_rss_stat_event e{};
+  e.hdr = make_header(VMAT_EV_RSS_STAT, ts, pid, pid, "t");
+  e.member = member;
+  e.delta = delta;
+  e.flags = flags;
+  e.addr = addr;
+  e.mm_key = mm_key;
+  for (size_t i = 0; i < 4; i++) e.pages[i] = pages[i];
+  return bytes_of(e);
+}
+
+// The kernel's counters: a base, then deltas and the faults' single pages;
+// a record of another mm (exec's old one) changes nothing; a THP fault
+// places its 2 MiB when it fits in the VMA.
+TEST(RssModel, KernelCountersFromRssStatRecords) {
+  Pipeline p;
+  p.enable_rss();
+  const uint32_t pid = 42;
+  const uint64_t huge = 2u << 20, region = 0x40000000;
+  p.feed(layout_rec(pid, 1, {anon(region, region + 4 * huge)}));
+  const RssModel* m = p.rss();
+  ASSERT_TRUE(m);
+  EXPECT_FALSE(m->kernel_counters(pid));
+  p.feed(rss_stat_rec(pid, 2, VMAT_MM_ANON, 0, VMAT_RSS_STAT_BASE, 0, 7, {10, 20, 1, 2}));
+  EXPECT_EQ(m->kernel_counters(pid), (KernelRss{10 * kP, 20 * kP, 1 * kP, 2 * kP}));
+  EXPECT_EQ(m->kernel_counters(pid)->rss(), 32 * kP);
+  // A fault that mapped one anonymous page says so in its flags.
+  auto f = fault_rec(pid, 3, region + 5, true);
+  vmat_fault_event fe;
+  std::memcpy(&fe, f.data(), sizeof(fe));
+  fe.flags |= VMAT_FAULT_RSS_ONE | (VMAT_MM_ANON << VMAT_FAULT_RSS_SHIFT);
+  p.feed(bytes_of(fe));
+  EXPECT_EQ(m->kernel_counters(pid)->anon, 21 * kP);
+  // A THP fault: 512 pages at once, placed around the address.
+  p.feed(rss_stat_rec(pid, 4, VMAT_MM_ANON, 512, VMAT_RSS_STAT_IN_FAULT, region + huge + 77, 7));
+  EXPECT_EQ(m->kernel_counters(pid)->anon, 533 * kP);
+  EXPECT_EQ(m->map(pid)->sum(region + huge, region + 2 * huge), (Residency{huge, huge, 0}));
+  // Another mm's change (the key differs) is not this process's now.
+  p.feed(rss_stat_rec(pid, 5, VMAT_MM_ANON, -500, 0, 0, 8));
+  EXPECT_EQ(m->kernel_counters(pid)->anon, 533 * kP);
+  p.feed(rss_stat_rec(pid, 6, VMAT_MM_FILE, -4, 0, 0, 7));
+  EXPECT_EQ(m->kernel_counters(pid)->file, 6 * kP);
+  // A base (the frontend's read of the BPF side's counters) replaces them.
+  p.feed(rss_stat_rec(pid, 7, 0, 0, VMAT_RSS_STAT_BASE, 0, 7, {1, 2, 3, 4}));
+  EXPECT_EQ(m->kernel_counters(pid), (KernelRss{kP, 2 * kP, 3 * kP, 4 * kP}));
+  // A huge fault that does not fit the VMA places nothing (the scan will).
+  p.feed(rss_stat_rec(pid, 8, VMAT_MM_ANON, 512, VMAT_RSS_STAT_IN_FAULT, region + 4 * huge + 5, 7));
+  EXPECT_EQ(m->map(pid)->sum(region + 3 * huge, region + 5 * huge).rss, 0u);
 }
 
 TEST(RssRecord, RoundTripsAndRejectsBadCounts) {

@@ -39,7 +39,8 @@ enum vmat_record_type {
 	VMAT_EV_NS_IDS = 11,	  /* struct vmat_ns_ids_event */
 	/* struct vmat_syscall_stores_event (+ its stores, + path) */
 	VMAT_EV_SYSCALL_STORES = 12,
-	/* struct vmat_exec_refused_event: not followed past this exec (13: rss_stat) */
+	VMAT_EV_RSS_STAT = 13, /* struct vmat_rss_stat_event */
+	/* struct vmat_exec_refused_event: not followed past this exec */
 	VMAT_EV_EXEC_REFUSED = 14,
 
 	VMAT_REC_USER_BASE = 0x8000,
@@ -121,6 +122,16 @@ struct vmat_syscall_event {
  * stack, clearing bss) in the new address space, before the exec record.
  */
 #define VMAT_FAULT_IN_EXEC (1u << 4)
+/*
+ * --rss: the fault changed the process's resident counters (rss_stat) by
+ * exactly one page, in the counter VMAT_FAULT_RSS_MEMBER() names (enum
+ * vmat_mm_counter). Any other change a fault makes (a THP's 512 pages,
+ * fault-around's neighbours, a private file page replaced by an anonymous
+ * copy) comes as VMAT_EV_RSS_STAT records before the fault's own record.
+ */
+#define VMAT_FAULT_RSS_ONE (1u << 5)
+#define VMAT_FAULT_RSS_SHIFT 6
+#define VMAT_FAULT_RSS_MEMBER(flags) (((flags) >> VMAT_FAULT_RSS_SHIFT) & 3u)
 
 struct vmat_fault_event {
 	struct vmat_hdr hdr;
@@ -298,6 +309,50 @@ struct vmat_exec_refused_event {
 };
 
 /*
+ * The kernel's resident counters of an mm (enum mm_counters,
+ * include/linux/mm_types_task.h: the same on 6.1 and 6.18), which
+ * /proc/PID/status shows as RssFile, RssAnon, VmSwap and RssShmem.
+ */
+enum vmat_mm_counter {
+	VMAT_MM_FILE = 0,
+	VMAT_MM_ANON = 1,
+	VMAT_MM_SWAP = 2,
+	VMAT_MM_SHMEM = 3,
+	VMAT_MM_COUNTERS = 4,
+};
+
+/*
+ * vmat_rss_stat_event.flags. BASE: pages[] are all four counters read now,
+ * the first record of this mm (after exec, fork, attach). IN_FAULT: made by
+ * the fault at addr, in progress on this thread. OTHER_TASK: made by
+ * another task (reclaim, khugepaged, a remote access).
+ */
+#define VMAT_RSS_STAT_BASE (1u << 0)
+#define VMAT_RSS_STAT_IN_FAULT (1u << 1)
+#define VMAT_RSS_STAT_OTHER_TASK (1u << 2)
+
+/*
+ * --rss: a change of a traced process's resident counters (the rss_stat
+ * tracepoint) that no other record tells: every one except a fault's single
+ * page (VMAT_FAULT_RSS_ONE). member's counter moved by delta pages; pages[]
+ * are the counters after it as the kernel sums them (every CPU's share on
+ * 6.2+, where they are per-CPU counters), in pages. Summing the deltas of
+ * the records and the faults' single pages from a VMAT_RSS_STAT_BASE record
+ * on gives the kernel's counters. mm_key identifies the address space
+ * (salted, as vma_key): records of another mm than the last base's belong
+ * to an exec's old or new one.
+ */
+struct vmat_rss_stat_event {
+	struct vmat_hdr hdr;
+	__u32 member; /* enum vmat_mm_counter */
+	__u32 flags;  /* VMAT_RSS_STAT_* */
+	__s64 delta;  /* pages */
+	__u64 addr;   /* VMAT_RSS_STAT_IN_FAULT: the fault's address */
+	__u64 mm_key;
+	__s64 pages[VMAT_MM_COUNTERS];
+};
+
+/*
  * VMAT_REC_RSS (frontend only): a residency scan of part of one process's
  * address space (the PAGEMAP_SCAN ioctl on /proc/PID/pagemap, 6.7+).
  * Followed by nranges struct vmat_rss_range (the ranges scanned: anything in
@@ -379,10 +434,22 @@ struct vmat_ustack_frames {
 	__u16 nframes; /* pcs that follow */
 };
 
+/*
+ * --rss: per traced process, the mm whose resident counters (rss_stat) the
+ * BPF side follows and their values as it last summed them, in pages (in
+ * the process's vmat_traced entry; mm 0: none yet). The frontend reads it
+ * into the stream as VMAT_RSS_STAT_BASE records.
+ */
+struct vmat_rss_state {
+	__u64 mm;
+	__s64 pages[VMAT_MM_COUNTERS];
+};
+
 /* Per-pid state the BPF side keeps for each traced process. */
 struct vmat_traced {
-	__u32 follow;	 /* children of this process are traced too */
-	__u32 wait_exec; /* spawned by vmatrace: ignore it until its exec */
+	__u32 follow;		   /* children of this process are traced too */
+	__u32 wait_exec;	   /* spawned by vmatrace: ignore it until its exec */
+	struct vmat_rss_state rss; /* --rss: kept by the BPF side (faults.bpf.c) */
 };
 
 #ifndef __bpf__
@@ -426,6 +493,11 @@ VMAT_STATIC_ASSERT(sizeof(struct vmat_syscall_stores_event) == 232,
 		   "vmat_syscall_stores_event layout");
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_syscall_stores_event, nstores) == 224,
 		   "vmat_syscall_stores_event.nstores");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_stat_event) == 104, "vmat_rss_stat_event layout");
+VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_rss_stat_event, pages) == 72,
+		   "vmat_rss_stat_event.pages");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_state) == 40, "vmat_rss_state layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_traced) == 48, "vmat_traced layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_rss_scan) == 72, "vmat_rss_scan layout");
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_rss_scan, scan_ns) == 56, "vmat_rss_scan.scan_ns");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_ustack_frames) == 56, "vmat_ustack_frames layout");

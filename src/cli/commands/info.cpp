@@ -110,6 +110,9 @@ int run_info(const std::string& path, bool json, bool privacy) {
       case VMAT_REC_NS_IDS:
         counts["ns_ids"]++;
         break;
+      case VMAT_EV_RSS_STAT:
+        counts["rss_stat"]++;
+        break;
       case VMAT_REC_JIT_MAP:
         counts["jit_map"]++;
         if (d->jit_map) jit_names += d->jit_map->code.size();

@@ -37,8 +37,9 @@ std::string rel_seconds(uint64_t ts, uint64_t base, int decimals = 3) {
 
 struct Snapshot {
   std::map<uint32_t, Layout> layouts;
-  std::map<uint32_t, RssMap> rss;           // --rss
-  std::map<uint32_t, uint64_t> kernel_rss;  // --rss: VmRSS at the last scan
+  std::map<uint32_t, RssMap> rss;                       // --rss
+  std::map<uint32_t, uint64_t> kernel_rss;              // --rss: VmRSS at the last scan
+  std::map<uint32_t, std::optional<KernelRss>> kernel;  // --rss: the kernel's counters (rss_stat)
   std::map<uint32_t, std::string> names;
   std::map<uint32_t, std::string> exes;  // for --pmap's program text/data
 };
@@ -52,6 +53,7 @@ Snapshot snapshot(const Processor& p, std::optional<uint32_t> pid, const RssMode
     if (rss) {
       if (const RssMap* m = rss->map(st->pid)) s.rss[st->pid] = *m;
       s.kernel_rss[st->pid] = rss->last_kernel_rss(st->pid);
+      s.kernel[st->pid] = rss->kernel_counters(st->pid);
     }
     s.names[st->pid] = st->comm;
     s.exes[st->pid] = st->exe;
@@ -319,7 +321,7 @@ int run_replay(const ReplayOptions& opts) {
       }
       if (opts.rss && po.format == OutputFormat::kJson) {
         std::printf("%s\n", pmap_rss_json(pid, at_snap.names[pid], *at, layout, at_snap.exes[pid], at_snap.rss[pid],
-                                          at_snap.kernel_rss[pid])
+                                          at_snap.kernel_rss[pid], at_snap.kernel[pid])
                                 .c_str());
       } else if (opts.pmap) {
         std::printf("# pmap of %u (%s) at %s\n", pid, escape_text(at_snap.names[pid]).c_str(),
