@@ -12,6 +12,7 @@ packages=(
   tmux                                  # drives top in its e2e test (tests/e2e/top_e2e_test.cpp)
   python3 strace libcap2-bin
   libc6-dbg                             # separate debug info: libc frames with source lines (tests/e2e/containers_e2e_test.cpp)
+  debuginfod xz-utils binutils          # a local debuginfod server; MiniDebugInfo built (tests/e2e/symbols_e2e_test.cpp)
   libjemalloc2                          # malloc attribution through jemalloc (tests/e2e/details_e2e_test.cpp)
   stress-ng                             # overload e2e tests (tests/e2e/overload_e2e_test.cpp)
   redis-server redis-tools openjdk-17-jdk-headless  # scripts/soak.sh

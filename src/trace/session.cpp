@@ -185,6 +185,7 @@ void Session::handle(std::span<const std::byte> rec) {
   }
   if (d) report_exit_losses(*d);
   if (d) note_ns_ids(*d);
+  if (d) note_jit_source(*d);
   if (d && opts_.loader.cgroup_id) adopt_cgroup_member(*d);
   if (recorder_) recorder_->append(rec);
   if (!d) return;
@@ -290,12 +291,46 @@ void Session::inject_note(const std::string& key, const std::string& value) {
   handle(bytes);
 }
 
-void Session::store_jit_map(uint32_t pid, uint64_t ts, std::string_view comm) {
+bool Session::jit_names_kept() const {
   // Only for naming stack frames: not kept without malloc attribution.
-  if (opts_.malloc != MallocMode::kStack || (!recorder_ && !pipeline_.malloc_enabled())) return;
+  return opts_.malloc == MallocMode::kStack && (recorder_ || pipeline_.malloc_enabled());
+}
+
+void Session::note_jit_source(const DecodedRecord& d) {
+  if (d.hdr.pid == 0 || d.type >= VMAT_REC_USER_BASE || !jit_names_kept()) return;
+  auto it = jit_sources_.find(d.hdr.pid);
+  if (it == jit_sources_.end()) it = jit_sources_.emplace(d.hdr.pid, LiveJitSource{JitSource(d.hdr.pid), 0}).first;
+  // Its files are opened as soon as they exist (looked for at most once a
+  // second, by the records' clock): held, they outlive the process and its
+  // container's /tmp.
+  LiveJitSource& live = it->second;
+  if (live.source.has_perf_map() && live.source.has_jitdump()) return;
+  if (d.hdr.ts < live.next_look_ts) return;
+  live.next_look_ts = d.hdr.ts + 1'000'000'000;
+  if (!live.source.has_perf_map()) live.source.open_perf_map();
+  open_jitdump_of(d.hdr.pid, live.source);
+}
+
+void Session::open_jitdump_of(uint32_t pid, JitSource& source) const {
+  // The runtime maps its jitdump so that perf finds it among its mappings:
+  // so does the model's layout.
+  if (source.has_jitdump()) return;
+  if (const ProcessState* p = pipeline_.processor().process(pid))
+    p->layout.for_each_vma([&](const Vma& v) {
+      if (!source.has_jitdump() && (v.flags & VM_EXEC) && !v.path.empty()) source.open_jitdump(v.path.view());
+    });
+}
+
+void Session::store_jit_map(uint32_t pid, uint64_t ts, std::string_view comm) {
+  if (!jit_names_kept()) return;
+  auto it = jit_sources_.find(pid);
+  if (it == jit_sources_.end()) it = jit_sources_.emplace(pid, LiveJitSource{JitSource(pid), 0}).first;
+  JitSource& source = it->second.source;
+  open_jitdump_of(pid, source);
   JitTable table;
-  PerfMapFile file(perf_map_path(pid));
-  if (!file.refresh(table) || table.size() == 0) return;
+  const bool found = source.refresh(table);
+  jit_sources_.erase(it);
+  if (!found || table.size() == 0) return;
   const auto code = table.entries();
   // Records of ~256 KiB: well inside a recording chunk however long the names.
   constexpr size_t kRecordBytes = 256 << 10;

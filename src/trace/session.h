@@ -26,6 +26,7 @@
 #include "pipeline/pipeline.h"
 #include "report/fault_report.h"
 #include "report/malloc_report.h"
+#include "sym/jit_symbols.h"
 #include "trace/bpf_loader.h"
 #include "trace/features.h"
 #include "trace/freeze.h"
@@ -169,9 +170,16 @@ class Session {
   void adopt_cgroup_member(const DecodedRecord& d);
   void seed_unknown_child(uint32_t child);
   void inject_note(const std::string& key, const std::string& value);
-  // pid's /tmp/perf-PID.map (JIT code names) as jit_map records at ts, for
-  // replay to name JIT frames offline: at its exit and at the trace end.
+  // pid's JIT code names (its perf map and jitdump: sym/jit_symbols.h) as
+  // jit_map records at ts, for replay to name JIT frames offline: at its
+  // exit and at the trace end.
   void store_jit_map(uint32_t pid, uint64_t ts, std::string_view comm);
+  bool jit_names_kept() const;
+  // Where each traced process's JIT names are, found at its first record
+  // while it lives (a container's files are read through its root, held
+  // open until its exit).
+  void note_jit_source(const DecodedRecord& d);
+  void open_jitdump_of(uint32_t pid, JitSource& source) const;
   void check_losses();
   // An exit record whose count holds losses not yet reported (they happened
   // after the last check): the loss record goes into the stream before it.
@@ -251,6 +259,11 @@ class Session {
   // processes found in our own PID namespace (their threads need no look-up).
   std::unordered_set<uint32_t> ns_seen_tids_;
   std::unordered_map<uint32_t, bool> ns_other_pid_;
+  struct LiveJitSource {
+    JitSource source;
+    uint64_t next_look_ts = 0;  // when to look for its files again (records' clock)
+  };
+  std::unordered_map<uint32_t, LiveJitSource> jit_sources_;
   // True when rec is not to be handled (what it is handled as instead,
   // if anything, was handled).
   bool refuse_if_not_ptraceable(std::span<const std::byte> rec, const DecodedRecord& d);

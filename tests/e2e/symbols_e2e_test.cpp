@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <regex>
 #include <set>
@@ -297,6 +298,65 @@ std::vector<SourceFrame> source_frames(const std::string& json, const std::strin
   return out;
 }
 
+// The defined symbols of an unstripped binary (nm), by name.
+std::map<std::string, uint64_t> nm_symbols(const std::string& full) {
+  auto nm = e2e::run_command({"/usr/bin/nm", "--defined-only", full});
+  EXPECT_EQ(nm.status, 0) << e2e::describe(nm);
+  std::map<std::string, uint64_t> symbols;
+  for (const auto& line : e2e::split_lines(nm.out)) {
+    unsigned long long addr = 0;
+    char type = 0;
+    char name[256];
+    if (std::sscanf(line.c_str(), "%llx %c %255s", &addr, &type, name) == 3) symbols[name] = addr;
+  }
+  return symbols;
+}
+
+// "/path/mallocgrowth.c:33 (discriminator 1)" -> ("mallocgrowth.c", 33)
+std::pair<std::string, int> addr2line_file_line(std::string s) {
+  s = s.substr(0, s.find('\n'));
+  s = s.substr(0, s.find(" ("));
+  const size_t colon = s.rfind(':');
+  if (colon == std::string::npos) return {};
+  std::string file = s.substr(0, colon);
+  file = file.substr(file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1);
+  return {file, std::atoi(s.c_str() + colon + 1)};
+}
+
+// The growth frames of `bin` in --json output `out`, each checked against
+// the unstripped binary `full`: the function's address there (nm) plus the
+// frame's offset is the return address; addr2line on the call before it
+// gives the source line the frame must show. One frame must be in
+// small_mallocs_grow_heap.
+std::vector<SourceFrame> check_against_addr2line(const std::string& out, const std::string& bin,
+                                                 const std::string& full,
+                                                 const std::map<std::string, uint64_t>& symbols,
+                                                 const std::string& what) {
+  auto frames = source_frames(out, bin);
+  EXPECT_FALSE(frames.empty()) << what << ": no growth frame in " << bin << ":\n" << out.substr(0, 3000);
+  bool grow = false;
+  for (const auto& f : frames) {
+    auto s = symbols.find(f.function);
+    if (f.function.empty() || s == symbols.end()) {
+      ADD_FAILURE() << what << ": frame '" << f.function << "' of " << bin << " is not a symbol of " << full;
+      continue;
+    }
+    grow |= f.function == "small_mallocs_grow_heap";
+    char addr[32];
+    std::snprintf(addr, sizeof(addr), "%#llx", static_cast<unsigned long long>(s->second + f.offset - 1));
+    auto a2l = e2e::run_command({"/usr/bin/addr2line", "-e", full, addr});
+    EXPECT_EQ(a2l.status, 0) << e2e::describe(a2l);
+    auto [file, line] = addr2line_file_line(a2l.out);
+    const std::string base = f.file.substr(f.file.rfind('/') == std::string::npos ? 0 : f.file.rfind('/') + 1);
+    // "??:?" (_start, from crt1.o without debug info): no line either.
+    EXPECT_TRUE(line == 0 ? f.file.empty() && f.line == 0 : base == file && f.line == line)
+        << what << ": " << f.function << "+" << f.offset << " at " << f.file << ":" << f.line << ", addr2line says "
+        << a2l.out;
+  }
+  EXPECT_TRUE(grow) << what << ": no frame in small_mallocs_grow_heap:\n" << out.substr(0, 3000);
+  return frames;
+}
+
 TEST(Symbols, DebugDirNamesFramesOfStrippedBinaryAlsoAfterItIsDeleted) {
   e2e::TempDir dir;
   // A small program built with -g (the mallocgrowth workload): its debug
@@ -322,54 +382,9 @@ TEST(Symbols, DebugDirNamesFramesOfStrippedBinaryAlsoAfterItIsDeleted) {
   auto r = e2e::run_command(e2e::vmatrace_argv({"record", "-o", rec, "--", bin, dir.file("steps")}));
   ASSERT_EQ(r.status, 0) << e2e::describe(r);
 
-  // Ground truth for a named frame: the function's address in the
-  // unstripped binary (nm) plus the frame's offset is the return address;
-  // addr2line on the call before it gives the source line.
-  auto nm = e2e::run_command({"/usr/bin/nm", "--defined-only", full});
-  ASSERT_EQ(nm.status, 0) << e2e::describe(nm);
-  std::map<std::string, uint64_t> symbols;
-  for (const auto& line : e2e::split_lines(nm.out)) {
-    unsigned long long addr = 0;
-    char type = 0;
-    char name[256];
-    if (std::sscanf(line.c_str(), "%llx %c %255s", &addr, &type, name) == 3) symbols[name] = addr;
-  }
-  // "/path/mallocgrowth.c:33 (discriminator 1)" -> ("mallocgrowth.c", 33)
-  auto file_line = [](std::string s) {
-    s = s.substr(0, s.find('\n'));
-    s = s.substr(0, s.find(" ("));
-    const size_t colon = s.rfind(':');
-    if (colon == std::string::npos) return std::pair<std::string, int>{};
-    std::string file = s.substr(0, colon);
-    file = file.substr(file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1);
-    return std::pair{file, std::atoi(s.c_str() + colon + 1)};
-  };
+  std::map<std::string, uint64_t> symbols = nm_symbols(full);
   auto check_named = [&](const std::string& out, const std::string& what) {
-    auto frames = source_frames(out, bin);
-    EXPECT_FALSE(frames.empty()) << what << ": no growth frame in " << bin << ":\n" << out.substr(0, 3000);
-    size_t checked = 0;
-    bool grow = false;
-    for (const auto& f : frames) {
-      auto s = symbols.find(f.function);
-      if (f.function.empty() || s == symbols.end()) {
-        ADD_FAILURE() << what << ": frame '" << f.function << "' of " << bin << " is not a symbol of " << full;
-        continue;
-      }
-      grow |= f.function == "small_mallocs_grow_heap";
-      char addr[32];
-      std::snprintf(addr, sizeof(addr), "%#llx", static_cast<unsigned long long>(s->second + f.offset - 1));
-      auto a2l = e2e::run_command({"/usr/bin/addr2line", "-e", full, addr});
-      EXPECT_EQ(a2l.status, 0) << e2e::describe(a2l);
-      auto [file, line] = file_line(a2l.out);
-      const std::string base = f.file.substr(f.file.rfind('/') == std::string::npos ? 0 : f.file.rfind('/') + 1);
-      // "??:?" (_start, from crt1.o without debug info): no line either.
-      EXPECT_TRUE(line == 0 ? f.file.empty() && f.line == 0 : base == file && f.line == line)
-          << what << ": " << f.function << "+" << f.offset << " at " << f.file << ":" << f.line << ", addr2line says "
-          << a2l.out;
-      checked++;
-    }
-    EXPECT_TRUE(grow) << what << ": no frame in small_mallocs_grow_heap:\n" << out.substr(0, 3000);
-    return frames;
+    return check_against_addr2line(out, bin, full, symbols, what);
   };
 
   // The stripped binary in place: libdw finds the debug file by build id
@@ -441,6 +456,336 @@ TEST(Symbols, GnuDebuglinkNextToStrippedBinaryNamesFrames) {
   auto other = e2e::run_command({"/usr/bin/objcopy", "--only-keep-debug", e2e::workload("demo"), debug});
   ASSERT_EQ(other.status, 0) << e2e::describe(other);
   EXPECT_TRUE(named().empty()) << "a debug file of another build was taken";
+}
+
+// A TCP port free on loopback now (for a server that takes its port as an
+// argument).
+uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  uint16_t port = 0;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  if (fd >= 0) ::close(fd);
+  return port;
+}
+
+// GET http://127.0.0.1:port/path: the whole response (status line,
+// headers, body), empty when nothing answers.
+std::string http_get(uint16_t port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return {};
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+      char buf[4096];
+      for (ssize_t n; (n = ::read(fd, buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+// The value of one line of a Prometheus text page ("name{labels} value").
+uint64_t metric(const std::string& page, const std::string& name) {
+  for (const auto& line : e2e::split_lines(page))
+    if (line.starts_with(name + " ")) return std::strtoull(line.c_str() + name.size() + 1, nullptr, 10);
+  return 0;
+}
+
+TEST(Symbols, LocalDebuginfodServerNamesFramesOfStrippedBinary) {
+  // A stripped binary whose debug file is nowhere on this machine but in
+  // the directory a real debuginfod (Debian's) serves over loopback.
+  e2e::TempDir dir;
+  const std::string full = e2e::workload("mallocgrowth");
+  const std::string bin = dir.file("mallocgrowth-remote");
+  auto strip = e2e::run_command({"/usr/bin/strip", "--strip-all", "-o", bin, full});
+  ASSERT_EQ(strip.status, 0) << e2e::describe(strip);
+  auto id = vmatrace::read_build_id(bin);
+  ASSERT_TRUE(id.has_value() && id->size() > 2) << bin << " has no build id";
+  struct stat st;
+  ASSERT_NE(::stat(build_id_path("/usr/lib/debug", *id).c_str(), &st), 0) << "a local debug file exists";
+  const std::string served = dir.file("served");
+  ASSERT_EQ(::mkdir(served.c_str(), 0755), 0);
+  auto oc = e2e::run_command({"/usr/bin/objcopy", "--only-keep-debug", full, served + "/mallocgrowth.debug"});
+  ASSERT_EQ(oc.status, 0) << e2e::describe(oc);
+
+  const uint16_t port = free_port();
+  ASSERT_NE(port, 0);
+  // -F: scan the directory for ELF/DWARF files; no rescan, no grooming.
+  e2e::Subprocess server({"/usr/bin/debuginfod", "-F", "-p", std::to_string(port), "-d", dir.file("db.sqlite"), "-t",
+                          "0", "-g", "0", served});
+  // Ready when it serves the build id (it has scanned the directory).
+  const std::string buildid_url = "/buildid/" + *id + "/debuginfo";
+  bool ready = false;
+  for (int i = 0; i < 600 && !ready && !server.poll(); i++) {
+    const std::string answer = http_get(port, buildid_url);
+    ready = answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200");
+    if (!ready) ::usleep(100'000);
+  }
+  ASSERT_TRUE(ready) << "debuginfod did not serve " << buildid_url
+                     << " (scripts/setup.sh installs debuginfod): " << server.stderr_text();
+  auto debuginfo_requests = [&] {
+    return metric(http_get(port, "/metrics"), "http_requests_total{type=\"debuginfo\"}");
+  };
+  const uint64_t before = debuginfo_requests();
+
+  const std::string rec = dir.file("r.vmat");
+  auto r = e2e::run_command(e2e::vmatrace_argv({"record", "-o", rec, "--", bin, dir.file("steps")}));
+  ASSERT_EQ(r.status, 0) << e2e::describe(r);
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  auto with_env = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/usr/bin/env", "-u", "DEBUGINFOD_TIMEOUT", "DEBUGINFOD_URLS=" + url,
+                                     "DEBUGINFOD_CACHE_PATH=" + dir.file("cache")};
+    for (auto& a : e2e::vmatrace_argv(std::move(args))) argv.push_back(std::move(a));
+    return argv;
+  };
+
+  // Not asked: the server hears nothing, the frames keep module + offset.
+  auto plain = e2e::run_command(with_env({"replay", "--json", rec}), std::chrono::seconds(120));
+  ASSERT_EQ(plain.status, 0) << e2e::describe(plain);
+  EXPECT_EQ(debuginfo_requests(), before) << "replay asked debuginfod without --debuginfod";
+  auto bare = source_frames(plain.out, bin);
+  ASSERT_FALSE(bare.empty()) << plain.out.substr(0, 3000);
+  for (const auto& f : bare)
+    EXPECT_TRUE(f.function.empty() && f.file.empty()) << f.function << " named without debug info";
+
+  // Asked: the debug file comes from the server; names and source lines
+  // are addr2line's on the unstripped binary.
+  auto asked = e2e::run_command(with_env({"replay", "--json", "--debuginfod", rec}), std::chrono::seconds(120));
+  ASSERT_EQ(asked.status, 0) << e2e::describe(asked);
+  EXPECT_GE(debuginfo_requests(), before + 1) << "--debuginfod did not ask the server";
+  EXPECT_EQ(asked.err.find("debuginfod"), std::string::npos) << "a warning though the server answered: " << asked.err;
+  auto named = check_against_addr2line(asked.out, bin, full, nm_symbols(full), "--debuginfod");
+  EXPECT_EQ(named.size(), bare.size());
+  size_t with_lines = 0;
+  for (const auto& f : named) with_lines += f.line > 0;
+  EXPECT_GT(with_lines, 0u) << "no source line came from the served debug file";
+  std::printf("debuginfod: %zu frames of the stripped binary named, %zu with source lines\n", named.size(), with_lines);
+}
+
+// The function of the unstripped binary `full` that holds address addr
+// (nm -S: start and size), empty when none.
+std::string function_at(const std::string& full, uint64_t addr) {
+  auto nm = e2e::run_command({"/usr/bin/nm", "-S", "--defined-only", full});
+  EXPECT_EQ(nm.status, 0) << e2e::describe(nm);
+  for (const auto& line : e2e::split_lines(nm.out)) {
+    unsigned long long start = 0, size = 0;
+    char type = 0;
+    char name[256];
+    if (std::sscanf(line.c_str(), "%llx %llx %c %255s", &start, &size, &type, name) == 4 &&
+        (type == 't' || type == 'T') && addr >= start && addr < start + size)
+      return name;
+  }
+  return {};
+}
+
+TEST(Symbols, MiniDebugInfoNamesFramesOfStrippedBinary) {
+  // Fedora's MiniDebugInfo (gdb's manual, "MiniDebugInfo"): a stripped
+  // binary carries, xz-compressed in .gnu_debugdata, a symbol table of the
+  // functions .dynsym lacks. libdw reads it (Debian's is built with lzma).
+  e2e::TempDir dir;
+  const std::string full = e2e::workload("mallocgrowth");
+  auto nm_names = [&](std::vector<std::string> argv) {
+    auto r = e2e::run_command(argv);
+    EXPECT_EQ(r.status, 0) << e2e::describe(r);
+    std::set<std::string> names;
+    for (const auto& line : e2e::split_lines(r.out)) {
+      char name[256], type = 0;
+      if (std::sscanf(line.c_str(), "%255s %c", name, &type) == 2 &&
+          (argv.size() == 4 || type == 'T' || type == 't' || type == 'D'))
+        names.insert(name);
+    }
+    return names;
+  };
+  // The recipe: the function symbols that are not dynamic ones...
+  const auto dynamic = nm_names({"/usr/bin/nm", "-D", "--format=posix", "--defined-only", full});
+  std::string keep;
+  for (const auto& n : nm_names({"/usr/bin/nm", "--format=posix", "--defined-only", full, "--"}))
+    if (!dynamic.count(n)) keep += n + "\n";
+  e2e::write_file(dir.file("keep_symbols"), keep);
+  // ...kept alone in a copy of the debug file, compressed into the section.
+  auto oc = e2e::run_command({"/usr/bin/objcopy", "--only-keep-debug", full, dir.file("mini.debug")});
+  ASSERT_EQ(oc.status, 0) << e2e::describe(oc);
+  auto only =
+      e2e::run_command({"/usr/bin/objcopy", "-S", "--remove-section", ".gdb_index", "--remove-section", ".comment",
+                        "--keep-symbols=" + dir.file("keep_symbols"), dir.file("mini.debug"), dir.file("mini")});
+  ASSERT_EQ(only.status, 0) << e2e::describe(only);
+  auto xz = e2e::run_command({"/usr/bin/xz", "--keep", dir.file("mini")});
+  ASSERT_EQ(xz.status, 0) << e2e::describe(xz) << " (scripts/setup.sh installs xz-utils)";
+  const std::string bin = dir.file("mallocgrowth-mini");
+  auto strip = e2e::run_command({"/usr/bin/strip", "--strip-all", "-o", bin, full});
+  ASSERT_EQ(strip.status, 0) << e2e::describe(strip);
+  auto add = e2e::run_command({"/usr/bin/objcopy", "--add-section", ".gnu_debugdata=" + dir.file("mini.xz"), bin});
+  ASSERT_EQ(add.status, 0) << e2e::describe(add);
+  // The premise: no symbol table and no DWARF but the compressed one.
+  auto sections = e2e::run_command({"/usr/bin/readelf", "-S", "--wide", bin});
+  ASSERT_EQ(sections.status, 0) << e2e::describe(sections);
+  ASSERT_EQ(sections.out.find(".symtab"), std::string::npos);
+  ASSERT_EQ(sections.out.find(".debug_info"), std::string::npos);
+  ASSERT_NE(sections.out.find(".gnu_debugdata"), std::string::npos);
+  ASSERT_EQ(dynamic.count("small_mallocs_grow_heap"), 0u) << "the workload exports its functions";
+
+  const std::string rec = dir.file("r.vmat");
+  auto r = e2e::run_command(e2e::vmatrace_argv({"record", "-o", rec, "--", bin, dir.file("steps")}));
+  ASSERT_EQ(r.status, 0) << e2e::describe(r);
+  auto replay = e2e::run_command(e2e::vmatrace_argv({"replay", "--json", rec}));
+  ASSERT_EQ(replay.status, 0) << e2e::describe(replay);
+  auto frames = source_frames(replay.out, bin);
+  ASSERT_FALSE(frames.empty()) << replay.out.substr(0, 3000);
+  const auto symbols = nm_symbols(full);
+  bool grow = false;
+  for (const auto& f : frames) {
+    if (f.function.empty()) {
+      ADD_FAILURE() << "a frame of " << bin << " without a name";
+      continue;
+    }
+    // Ground truth: nm -S of the unstripped binary puts the call (the
+    // return address minus one) inside that very function.
+    auto s = symbols.find(f.function);
+    ASSERT_NE(s, symbols.end()) << f.function << " is not a symbol of " << full;
+    EXPECT_EQ(function_at(full, s->second + f.offset - 1), f.function) << f.function << "+" << f.offset;
+    EXPECT_TRUE(f.file.empty()) << "a source line without DWARF: " << f.file;
+    grow |= f.function == "small_mallocs_grow_heap";
+  }
+  EXPECT_TRUE(grow) << replay.out.substr(0, 3000);
+}
+
+// A JIT's jitdump, parsed by the test itself (perf's
+// jitdump-specification.txt): JIT_CODE_LOAD records as start -> (size, name).
+std::map<uint64_t, std::pair<uint64_t, std::string>> jitdump_loads(const std::string& bytes) {
+  std::map<uint64_t, std::pair<uint64_t, std::string>> out;
+  uint32_t header_size = 0;
+  if (bytes.size() < 40) return out;
+  std::memcpy(&header_size, bytes.data() + 8, 4);
+  for (size_t pos = header_size; pos + 16 <= bytes.size();) {
+    uint32_t id = 0, size = 0;
+    std::memcpy(&id, bytes.data() + pos, 4);
+    std::memcpy(&size, bytes.data() + pos + 4, 4);
+    if (size < 16 || pos + size > bytes.size()) break;
+    if (id == 0 && size >= 56) {
+      uint64_t addr = 0, code_size = 0;
+      std::memcpy(&addr, bytes.data() + pos + 16 + 16, 8);
+      std::memcpy(&code_size, bytes.data() + pos + 16 + 24, 8);
+      out[addr] = {code_size, std::string(bytes.c_str() + pos + 56)};
+    }
+    pos += size;
+  }
+  return out;
+}
+
+TEST(Symbols, JitFramesNamedFromJitdumpLiveAndInReplay) {
+  // node --perf-prof writes jit-PID.dump in its working directory (no perf
+  // map) and maps it executable, as perf expects of a jitdump.
+  e2e::TempDir dir;
+  const std::string js = dir.file("grow.js");
+  e2e::write_file(js, kGrowJs);
+  const std::string work = dir.file("work");
+  ASSERT_EQ(::mkdir(work.c_str(), 0755), 0);
+  auto node = [&](const std::string& cmd, std::vector<std::string> extra) {
+    std::vector<std::string> args = {cmd};
+    args.insert(args.end(), extra.begin(), extra.end());
+    for (const char* a : {"--", "/usr/bin/env", "-C"}) args.push_back(a);
+    for (const auto& a : {work, std::string("/usr/bin/node"), std::string("--perf-prof"),
+                          "--logfile=" + dir.file("v8.log"), std::string("--no-logfile-per-isolate"), js})
+      args.push_back(a);
+    return e2e::run_command(e2e::vmatrace_argv(args), std::chrono::seconds(120));
+  };
+  const std::string rec = dir.file("jit.vmat");
+  auto r = node("record", {"-o", rec});
+  ASSERT_EQ(r.status, 0) << e2e::describe(r);
+  std::string dump_path;
+  for (const auto& e : std::filesystem::directory_iterator(work))
+    if (e.path().filename().string().starts_with("jit-")) dump_path = e.path();
+  ASSERT_FALSE(dump_path.empty()) << "node --perf-prof wrote no jitdump in " << work;
+  const std::string name = std::filesystem::path(dump_path).filename();  // jit-PID.dump
+  const std::string perf_map = "/tmp/perf-" + name.substr(4, name.size() - 9) + ".map";
+  ASSERT_NE(::access(perf_map.c_str(), F_OK), 0) << "a perf map too: " << perf_map;
+  auto bytes = e2e::read_file(dump_path);
+  ASSERT_TRUE(bytes.has_value());
+  const auto truth = jitdump_loads(*bytes);
+  ASSERT_FALSE(truth.empty()) << dump_path;
+  // Offline: the jitdump is gone, the recording's copy names the frames.
+  ASSERT_EQ(std::remove(dump_path.c_str()), 0);
+  auto replay = e2e::run_command(e2e::vmatrace_argv({"replay", "--json", rec}), std::chrono::seconds(120));
+  ASSERT_EQ(replay.status, 0) << e2e::describe(replay);
+  auto frames = growth_frames(replay.out);
+  ASSERT_FALSE(frames.empty()) << replay.out.substr(0, 2000);
+  EXPECT_GT(check_jit_frames(frames, truth, "replay"), 0u) << "no growth stack passes through growFromJit";
+
+  // Live: trace finds the jitdump among node's mappings as frames come.
+  auto live = node("trace", {"--json"});
+  ASSERT_EQ(live.status, 0) << e2e::describe(live);
+  for (const auto& e : std::filesystem::directory_iterator(work))
+    if (e.path().filename().string().starts_with("jit-")) dump_path = e.path();
+  bytes = e2e::read_file(dump_path);
+  ASSERT_TRUE(bytes.has_value()) << dump_path;
+  EXPECT_GT(check_jit_frames(growth_frames(live.out), jitdump_loads(*bytes), "live"), 0u) << live.out.substr(0, 3000);
+}
+
+// A perf map's entries, parsed by the test: start -> (size, name).
+std::map<uint64_t, std::pair<uint64_t, std::string>> perf_map_entries(const std::string& text) {
+  std::map<uint64_t, std::pair<uint64_t, std::string>> out;
+  for (const auto& line : e2e::split_lines(text)) {
+    unsigned long long start = 0, size = 0;
+    int name_at = 0;
+    if (std::sscanf(line.c_str(), "%llx %llx %n", &start, &size, &name_at) == 2 && name_at > 0)
+      out[start] = {size, line.substr(static_cast<size_t>(name_at))};
+  }
+  return out;
+}
+
+TEST(Symbols, PerfMapOfProcessInAnotherPidAndMountNamespace) {
+  // node in its own PID and mount namespace, with a private /tmp (a tmpfs
+  // of its namespace): it writes /tmp/perf-NSPID.map there, under its own
+  // pid, where the host sees neither the file nor that name. The map is
+  // copied out (through the working directory, under the host's /tmp)
+  // after node exits: the ground truth.
+  e2e::TempDir dir;
+  const std::string script = std::string("cd ") + dir.path() +
+                             " && mount -t tmpfs tmpfs /tmp && /usr/bin/node --perf-basic-prof --logfile=/tmp/v8.log"
+                             " --no-logfile-per-isolate -e \"$GROW_JS\"; cp /tmp/perf-*.map truth.map";
+  const std::string rec = dir.file("ns.vmat");
+  auto run = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/usr/bin/env", "GROW_JS=" + std::string(kGrowJs)};
+    for (auto& a : e2e::vmatrace_argv(std::move(args))) argv.push_back(std::move(a));
+    for (const char* a : {"--", "/usr/bin/unshare", "--pid", "--fork", "--mount-proc", "/bin/sh", "-c"})
+      argv.push_back(a);
+    argv.push_back(script);
+    return e2e::run_command(argv, std::chrono::seconds(120));
+  };
+  auto r = run({"record", "-o", rec});
+  ASSERT_EQ(r.status, 0) << e2e::describe(r);
+  auto text = e2e::read_file(dir.file("truth.map"));
+  ASSERT_TRUE(text.has_value()) << "node wrote no perf map in its namespace";
+  auto truth = perf_map_entries(*text);
+  ASSERT_FALSE(truth.empty());
+  // node's host pid and its pid in the namespace, from the recording.
+  auto json = e2e::run_command(e2e::vmatrace_argv({"replay", "--json", rec}), std::chrono::seconds(120));
+  ASSERT_EQ(json.status, 0) << e2e::describe(json);
+  std::smatch m;
+  const std::regex node_ids(R"re("pid":(\d+),"tid":\d+,"nspid":(\d+),"nstid":\d+,"comm":"node")re");
+  ASSERT_TRUE(std::regex_search(json.out, m, node_ids)) << json.out.substr(0, 3000);
+  EXPECT_NE(m[1].str(), m[2].str()) << "node has the same pid in its namespace";
+  EXPECT_NE(::access(("/tmp/perf-" + m[1].str() + ".map").c_str(), F_OK), 0) << "a perf map on the host";
+  EXPECT_GT(check_jit_frames(growth_frames(json.out), truth, "replay"), 0u) << json.out.substr(0, 3000);
+
+  // Live too: trace reads it through node's root while node runs.
+  auto live = run({"trace", "--json"});
+  ASSERT_EQ(live.status, 0) << e2e::describe(live);
+  text = e2e::read_file(dir.file("truth.map"));
+  ASSERT_TRUE(text.has_value());
+  truth = perf_map_entries(*text);
+  EXPECT_GT(check_jit_frames(growth_frames(live.out), truth, "live"), 0u) << live.out.substr(0, 3000);
 }
 
 }  // namespace

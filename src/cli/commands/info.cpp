@@ -31,7 +31,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
   uint64_t unread = 0;                    // of lost: left in the ring when tracing stopped
   uint64_t stacks = 0, stack_bytes = 0;   // raw user stack memory (--keep-stack-bytes, older recordings)
   uint64_t frame_stacks = 0, frames = 0;  // user stacks kept as unwound frames (the default)
-  uint64_t jit_names = 0;                 // names of JIT code (jit_map records: /tmp/perf-PID.map)
+  uint64_t jit_names = 0;                 // names of JIT code (jit_map records: perf maps, jitdumps)
   std::set<std::string> paths;            // every file path the records name
   std::map<uint32_t, std::string> comms;  // pid -> its (last) command name
   LossLog losses;                         // where records were lost
@@ -153,7 +153,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
                   frame_stacks, frames);
     if (jit_names)
       std::printf("jit names:   %" PRIu64
-                  " names of generated code from the runtimes' /tmp/perf-PID.map (function names, script paths)\n",
+                  " names of generated code from the runtimes' perf maps and jitdumps (function names, script paths)\n",
                   jit_names);
     else
       std::printf("jit names:   none\n");
@@ -235,7 +235,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
                   stacks, human_size(stack_bytes).c_str());
     if (frame_stacks)
       std::printf("stacks:    %" PRIu64 " user stacks as unwound frames only (no stack memory)\n", frame_stacks);
-    if (jit_names) std::printf("jit:       %" PRIu64 " names of generated code (/tmp/perf-PID.map)\n", jit_names);
+    if (jit_names) std::printf("jit:       %" PRIu64 " names of generated code (perf maps, jitdumps)\n", jit_names);
     std::printf("objects:   %zu mapped files (dev:ino build-id path)\n", objects.size());
     for (const auto& o : objects) std::printf("           %s\n", escape_text(o).c_str());
     std::printf("state:     %s\n", state);
