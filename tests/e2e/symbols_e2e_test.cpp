@@ -595,22 +595,24 @@ TEST(Symbols, MiniDebugInfoNamesFramesOfStrippedBinary) {
   // functions .dynsym lacks. libdw reads it (Debian's is built with lzma).
   e2e::TempDir dir;
   const std::string full = e2e::workload("mallocgrowth");
-  auto nm_names = [&](std::vector<std::string> argv) {
+  // Names nm prints (posix format), all of them or the recipe's functions
+  // and data (types T, t, D).
+  auto nm_names = [&](std::vector<std::string> argv, bool functions_only) {
     auto r = e2e::run_command(argv);
     EXPECT_EQ(r.status, 0) << e2e::describe(r);
     std::set<std::string> names;
     for (const auto& line : e2e::split_lines(r.out)) {
       char name[256], type = 0;
       if (std::sscanf(line.c_str(), "%255s %c", name, &type) == 2 &&
-          (argv.size() == 4 || type == 'T' || type == 't' || type == 'D'))
+          (!functions_only || type == 'T' || type == 't' || type == 'D'))
         names.insert(name);
     }
     return names;
   };
   // The recipe: the function symbols that are not dynamic ones...
-  const auto dynamic = nm_names({"/usr/bin/nm", "-D", "--format=posix", "--defined-only", full});
+  const auto dynamic = nm_names({"/usr/bin/nm", "-D", "--format=posix", "--defined-only", full}, false);
   std::string keep;
-  for (const auto& n : nm_names({"/usr/bin/nm", "--format=posix", "--defined-only", full, "--"}))
+  for (const auto& n : nm_names({"/usr/bin/nm", "--format=posix", "--defined-only", full}, true))
     if (!dynamic.count(n)) keep += n + "\n";
   e2e::write_file(dir.file("keep_symbols"), keep);
   // ...kept alone in a copy of the debug file, compressed into the section.
