@@ -284,7 +284,7 @@ void JitSymbols::add_record(uint32_t pid, uint64_t ts, std::span<const JitCode> 
   for (const auto& c : code) table.add(c);
 }
 
-const JitCode* JitSymbols::find(uint32_t pid, uint64_t ts, uint64_t pc) {
+const JitCode* JitSymbols::find(uint32_t pid, uint64_t ts, uint64_t pc, std::string_view jitdump) {
   if (auto p = recorded_.find(pid); p != recorded_.end()) {
     auto t = p->second.lower_bound(ts);
     if (t != p->second.end())
@@ -295,6 +295,7 @@ const JitCode* JitSymbols::find(uint32_t pid, uint64_t ts, uint64_t pc) {
   if (it == live_files_.end()) it = live_files_.emplace(pid, LiveFile{JitSource(pid), {}}).first;
   LiveFile& live = it->second;
   if (const JitCode* c = live.table.find(pc)) return c;
+  if (!jitdump.empty()) live.source.open_jitdump(jitdump);
   // Not there yet: the runtime may have appended it since the last read.
   // Its mappings are searched for a jitdump at most once a second (frames
   // in no module and no JIT code must not each cost a read of its maps).

@@ -112,8 +112,9 @@ class JitSymbols {
   // The code holding pc in process pid at time ts: the recorded table of
   // that process (the first written at or after ts: a later process with
   // the same pid has its own), else, live, its perf map and jitdump as they
-  // are now.
-  const JitCode* find(uint32_t pid, uint64_t ts, uint64_t pc);
+  // are now. jitdump: the path of a jitdump among its mappings, if any
+  // (found without /proc, which no longer has a process that just exited).
+  const JitCode* find(uint32_t pid, uint64_t ts, uint64_t pc, std::string_view jitdump = {});
   // The process ended or exec'd: its live file is not read again.
   void forget_live(uint32_t pid) { live_files_.erase(pid); }
 

@@ -92,6 +92,7 @@ struct Unwinder::State {
   std::vector<uint64_t>* pcs = nullptr;
   size_t max_frames = 0;
   JitSymbols* jit = nullptr;
+  std::string jitdump;  // a mapping named jit-N.dump: perf's jitdump, maybe the process's
   // Symbolized frames by (pc, activation): elfutils looks symbols up by a
   // linear scan of the symbol table (~1 ms in libc), and growth stacks
   // repeat the same few return addresses.
@@ -145,7 +146,7 @@ struct Unwinder::State {
   void name_jit_frame(StackFrame& f, uint64_t ts, bool activation) const {
     if (!jit) return;
     const uint64_t lookup = activation ? f.pc : f.pc - 1;
-    const JitCode* c = jit->find(pid, ts, lookup);
+    const JitCode* c = jit->find(pid, ts, lookup, jitdump);
     if (!c) return;
     f.symbol = f.function = c->name;
     f.offset = f.pc - c->start;
@@ -316,6 +317,10 @@ Unwinder::Unwinder(uint32_t pid, std::vector<ModuleMapping> modules, std::string
                    JitSymbols* jit, const SymbolSources* sources)
     : modules_(std::move(modules)), state_(std::make_unique<State>()) {
   state_->jit = jit;
+  for (const auto& m : modules_) {
+    const std::string_view base = std::string_view(m.path).substr(m.path.rfind('/') + 1);
+    if (base.starts_with("jit-") && base.ends_with(".dump")) state_->jitdump = m.path;
+  }
   state_->search.path = debuginfo_path(sources);
   state_->search.debuginfod = sources && sources->debuginfod;
   state_->debuginfo_path_c = state_->search.path.data();
