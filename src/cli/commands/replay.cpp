@@ -283,9 +283,9 @@ int run_replay(const ReplayOptions& opts) {
   if (layout_query) {
     // A whole recording whose trailer counts no loss has no loss record
     // to read on for (its trailer read from the file's end).
-    auto trailer = RecordingReader::peek_trailer(opts.path);
-    auto lost = trailer ? trailer->find("lost") : decltype(trailer->find("lost")){};
-    if (!trailer || lost == trailer->end() || lost->second != "0") read_loss_records(reader, loss_windows);
+    const auto trailer = RecordingReader::peek_trailer(opts.path);
+    const bool lossless = trailer && trailer->count("lost") && trailer->at("lost") == "0";
+    if (!lossless) read_loss_records(reader, loss_windows);
   }
   auto pids_of = [](const Snapshot& snap) {
     std::set<uint32_t> pids;
