@@ -609,6 +609,10 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
     v.push_back(kernel_store_from(rec.vmak));
     return;
   }
+  if (rec.type == VMAT_REC_HOST_PATH) {  // changes no layout: only said
+    if (sink) sink->on_record(rec, out, nullptr);
+    return;
+  }
   if (rec.type == VMAT_REC_FILE_DELETED) {
     for (auto& [pid, st] : procs_) st->layout.mark_deleted(rec.file_deleted->dev, rec.file_deleted->ino);
     if (sink) sink->on_record(rec, out, nullptr);

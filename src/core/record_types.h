@@ -36,6 +36,7 @@ inline constexpr RecordTypeName kRecordTypes[] = {
     {VMAT_REC_RSS, "rss_scan"},
     {VMAT_REC_STACK_FRAMES, "user_stack"},  // a user stack unwound at record time
     {VMAT_REC_JIT_MAP, "jit_map"},
+    {VMAT_REC_HOST_PATH, "host_path"},
 };
 
 // "fault", "exec_vma", ...; "unknown" for a type not in the table.

@@ -166,6 +166,16 @@ std::vector<std::byte> encode_file_deleted(const vmat_hdr& hdr, const FileDelete
   return w.finish();
 }
 
+std::vector<std::byte> encode_host_path(const vmat_hdr& hdr, const HostPathRecord& rec) {
+  Writer w(hdr);
+  w.u32(rec.dev);
+  w.u32(0);
+  w.u64(rec.ino);
+  w.str(rec.path);
+  w.str(rec.host_path);
+  return w.finish();
+}
+
 std::vector<std::byte> encode_ns_ids(const vmat_hdr& hdr, const NsIdsRecord& rec) {
   Writer w(hdr);
   w.u32(rec.nspid);
@@ -433,6 +443,21 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
         return false;
       }
       d.file_deleted = std::move(f);
+      break;
+    }
+    case VMAT_REC_HOST_PATH: {
+      Reader r(rec);
+      HostPathRecord h;
+      h.dev = r.get<uint32_t>();
+      r.get<uint32_t>();
+      h.ino = r.get<uint64_t>();
+      h.path = r.str();
+      h.host_path = r.str();
+      if (!r.ok()) {
+        *error = "host-path record truncated";
+        return false;
+      }
+      d.host_path = std::move(h);
       break;
     }
     case VMAT_REC_NS_IDS: {

@@ -68,6 +68,16 @@ struct FileDeletedRecord {
   std::string path;
 };
 
+// VMAT_REC_HOST_PATH: the file (dev, ino) that a process in another mount
+// namespace or under another root maps as `path` is `host_path` in the
+// tracer's file tree. Once per file and file tree, before the first record
+// that names it; only where the two paths differ.
+struct HostPathRecord {
+  uint32_t dev = 0;
+  uint64_t ino = 0;
+  std::string path, host_path;
+};
+
 // VMAT_REC_NS_IDS and VMAT_EV_NS_IDS: the thread hdr.tid of process
 // hdr.pid (host ids) is nstid of process nspid in its own PID namespace.
 // From BPF at its fork (VMAT_EV_NS_IDS), or from /proc for a thread that
@@ -144,6 +154,7 @@ struct DecodedRecord {
   std::optional<LossRecord> loss;
   std::optional<NoteRecord> note;
   std::optional<FileDeletedRecord> file_deleted;
+  std::optional<HostPathRecord> host_path;
   std::optional<NsIdsRecord> ns_ids;
   std::optional<RssScanRecord> rss;     // VMAT_REC_RSS (unset for a version this reader does not know)
   std::optional<JitMapRecord> jit_map;  // VMAT_REC_JIT_MAP (unset for a version this reader does not know)
@@ -161,6 +172,7 @@ std::vector<std::byte> encode_layout(const vmat_hdr& hdr, const LayoutRecord& la
 std::vector<std::byte> encode_loss(const vmat_hdr& hdr, const LossRecord& loss);
 std::vector<std::byte> encode_note(const vmat_hdr& hdr, const NoteRecord& note);
 std::vector<std::byte> encode_file_deleted(const vmat_hdr& hdr, const FileDeletedRecord& rec);
+std::vector<std::byte> encode_host_path(const vmat_hdr& hdr, const HostPathRecord& rec);
 std::vector<std::byte> encode_ns_ids(const vmat_hdr& hdr, const NsIdsRecord& rec);
 std::vector<std::byte> encode_rss_scan(const vmat_hdr& hdr, const RssScanRecord& rec);
 // code[from, to) as one record.

@@ -201,6 +201,14 @@ void EventFields::record(const DecodedRecord& rec, const Applied& applied, const
       out.u64("inode", rec.file_deleted->ino, " ");
       out.literal(")");
       break;
+    case VMAT_REC_HOST_PATH:
+      out.str("path", rec.host_path->path, " mapped file ");
+      out.str("host_path", rec.host_path->host_path, " is ");
+      out.literal(" on the host");
+      out.number(FieldType::kDev, "dev", rec.host_path->dev, " (");
+      out.u64("inode", rec.host_path->ino, " ");
+      out.literal(")");
+      break;
     case VMAT_REC_LOSS:
       out.u64("lost", rec.loss->lost, " LOST ");
       out.u64("lost_total", rec.loss->lost_total, " events (total ");

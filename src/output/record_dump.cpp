@@ -82,6 +82,9 @@ std::string dump_record(const DecodedRecord& r) {
     case VMAT_REC_JIT_MAP:
       if (r.jit_map) s += fmt(" %zu names", r.jit_map->code.size());
       break;
+    case VMAT_REC_HOST_PATH:
+      if (r.host_path) s += " " + r.host_path->path + " is " + r.host_path->host_path + " on the host";
+      break;
     default:
       break;
   }

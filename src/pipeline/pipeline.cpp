@@ -100,7 +100,7 @@ uint64_t Pipeline::run(RecordingReader& reader, const std::function<bool(const D
     if (!d) continue;  // malformed record inside an intact chunk: skip it
     if (before && !before(*d)) break;
     records++;
-    if (d->type == VMAT_REC_NOTE || d->type == VMAT_REC_FILE_DELETED) {
+    if (d->type == VMAT_REC_NOTE || d->type == VMAT_REC_FILE_DELETED || d->type == VMAT_REC_HOST_PATH) {
       apply(*d);
       continue;
     }

@@ -185,6 +185,7 @@ void Session::handle(std::span<const std::byte> rec) {
   }
   if (d) report_exit_losses(*d);
   if (d) note_ns_ids(*d);
+  if (d) note_host_paths(*d);
   if (d) note_jit_source(*d);
   if (d && opts_.loader.cgroup_id) adopt_cgroup_member(*d);
   if (recorder_) recorder_->append(rec);
@@ -226,7 +227,7 @@ void Session::note_ns_ids(const DecodedRecord& d) {
     return;
   }
   if (d.hdr.pid == 0 || d.type == VMAT_REC_NOTE || d.type == VMAT_REC_NS_IDS || d.type == VMAT_REC_FILE_DELETED ||
-      d.type == VMAT_REC_LOSS || d.type == VMAT_REC_JIT_MAP)
+      d.type == VMAT_REC_LOSS || d.type == VMAT_REC_JIT_MAP || d.type == VMAT_REC_HOST_PATH)
     return;
   // A child the kernel did not name (VMAT_EV_NS_IDS comes before its fork
   // record) is in the initial namespace: no /proc look-up for it.
@@ -240,6 +241,26 @@ void Session::note_ns_ids(const DecodedRecord& d) {
   } else if (d.type == VMAT_EV_EXEC && d.exec.old_tid != d.hdr.tid) {
     ns_seen_tids_.erase(d.exec.old_tid);  // de_thread(): that tid is gone
   }
+}
+
+void Session::note_host_paths(const DecodedRecord& d) {
+  // Only records that name a mapped file, and only processes that see
+  // another file tree than ours (their own mount namespace or root).
+  const auto one = [&](std::string_view path, uint32_t dev, uint64_t ino) {
+    if (path.empty() || path.front() != '/') return;
+    const auto pid = static_cast<pid_t>(d.hdr.pid);
+    if (auto host = mount_paths_.first_host_path(pid, path, dev, ino))
+      handle(encode_host_path(make_header(VMAT_REC_HOST_PATH, d.hdr.ts, d.hdr.pid, d.hdr.tid, d.comm),
+                              HostPathRecord{dev, ino, std::string(path), std::move(*host)}));
+  };
+  if (d.type == VMAT_EV_SYSCALL && !d.path.empty() && (d.sys.vma[0].state & VMAT_VMA_FILE))
+    one(d.path, d.sys.vma[0].dev, d.sys.vma[0].ino);
+  else if (d.type == VMAT_EV_VMA_SNAPSHOT && !d.path.empty() && (d.snap.vma.state & VMAT_VMA_FILE))
+    one(d.path, d.snap.vma.dev, d.snap.vma.ino);
+  else if (d.type == VMAT_REC_LAYOUT && d.layout)
+    for (const auto& v : d.layout->vmas)
+      if (v.is_file() && v.special.empty()) one(v.path, v.dev, v.ino);
+  if (d.type == VMAT_EV_EXIT && (d.exit.flags & VMAT_EXIT_GROUP)) mount_paths_.forget(static_cast<pid_t>(d.hdr.pid));
 }
 
 void Session::note_ns_ids_of(uint32_t pid, uint32_t tid, uint64_t ts) {

@@ -31,6 +31,7 @@
 #include "trace/features.h"
 #include "trace/freeze.h"
 #include "trace/losses.h"
+#include "trace/mount_paths.h"
 #include "trace/target.h"
 #include "trace/watchers.h"
 #include "util/time.h"
@@ -259,6 +260,10 @@ class Session {
   // processes found in our own PID namespace (their threads need no look-up).
   std::unordered_set<uint32_t> ns_seen_tids_;
   std::unordered_map<uint32_t, bool> ns_other_pid_;
+  // Host paths of files mapped by processes in another file tree: each file
+  // once per tree, as a VMAT_REC_HOST_PATH before the record naming it.
+  MountPaths mount_paths_;
+  void note_host_paths(const DecodedRecord& d);
   struct LiveJitSource {
     JitSource source;
     uint64_t next_look_ts = 0;  // when to look for its files again (records' clock)

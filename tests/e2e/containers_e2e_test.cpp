@@ -164,6 +164,59 @@ TEST(Containers, PidAndMountNamespaceTracedFromTheHost) {
   EXPECT_TRUE(tmp_mmap) << "no mmap of the private /tmp file named as seen inside";
 }
 
+// A file the process maps from its private /tmp (a bind mount of a host
+// directory) is named as it sees it, and said once with its host path; a
+// file at the same path on both sides (libc) gets no such line. Ground
+// truth: the host directory the test bound, and the inode /proc shows.
+TEST(Containers, HostPathOfAFileInAPrivateTmpIsSaidBesideIt) {
+  e2e::TempDir dir;
+  const std::string json = dir.file("events.json");
+  e2e::TempDir host_tmp;  // the container's /tmp
+  TraceHarness::Options o;
+  o.json_events_path = json;
+  auto harness = std::make_unique<TraceHarness>(o);
+  TraceHarness& h = *harness;
+  std::filesystem::copy_file(e2e::workload("checkpoints"), host_tmp.file("checkpoints"));
+  pid_t outer = h.start_untraced(in_container(host_tmp.path(), "/tmp/checkpoints stopfirst file"));
+  const pid_t cp = wait_stopped_descendant(outer, "checkpoints");
+  ASSERT_GT(cp, 0) << "the workload never reached its first stop inside the namespaces";
+  h.attach(cp);
+  std::map<std::string, uint64_t> inode_at_stop;  // /tmp path -> inode, from /proc while stopped
+  h.run([&](const Stop& s) {
+    auto kernel = e2e::read_file("/proc/" + std::to_string(s.pid) + "/maps");
+    ASSERT_TRUE(kernel.has_value());
+    EXPECT_EQ(h.model_maps(s.pid), *kernel) << "stop #" << s.index;
+    for (const auto& line : e2e::split_lines(*kernel)) {
+      std::smatch m;
+      if (std::regex_search(line, m, std::regex(R"(^\S+ \S+ \S+ \S+ (\d+) +(/tmp/\S+)$)")))
+        inode_at_stop[m[2]] = std::stoull(m[1]);
+    }
+  });
+  EXPECT_EQ(h.exit_status(), 0) << "the workload failed inside the namespaces";
+  ASSERT_EQ(inode_at_stop.count("/tmp/checkpoints"), 1u) << "the workload's binary is not mapped from /tmp";
+  ASSERT_EQ(inode_at_stop.size(), 2u) << "no file of the file step mapped from /tmp";
+  harness.reset();  // its printer flushes the event stream
+
+  const std::string events = e2e::read_file(json).value_or("");
+  const std::regex said(R"re("event":"host_path".*"path":"([^"]+)","host_path":"([^"]+)".*"inode":(\d+))re");
+  std::map<std::string, std::pair<std::string, uint64_t>> host_of;  // path -> (host path, inode)
+  for (const auto& line : e2e::split_lines(events)) {
+    std::smatch m;
+    if (!std::regex_search(line, m, said)) continue;
+    EXPECT_EQ(host_of.count(m[1]), 0u) << "said twice: " << line;
+    host_of[m[1]] = {m[2], std::stoull(m[3])};
+  }
+  for (const auto& [path, inode] : inode_at_stop) {
+    ASSERT_EQ(host_of.count(path), 1u) << "no host path said for " << path << "\n" << events.substr(0, 3000);
+    const std::string want = host_tmp.path() + path.substr(std::string("/tmp").size());
+    EXPECT_EQ(host_of[path].first, want) << path;
+    EXPECT_EQ(host_of[path].second, inode) << path;
+  }
+  for (const auto& [path, host] : host_of)
+    EXPECT_TRUE(path.starts_with("/tmp/"))
+        << "a host path said for a file seen at the same path: " << path << " " << host.first;
+}
+
 std::vector<pid_t> read_pids(const std::string& file) {
   std::vector<pid_t> out;
   std::ifstream in(file);

@@ -52,6 +52,7 @@ enum vmat_record_type {
 	VMAT_REC_RSS = 0x8006,		/* frontend: struct vmat_rss_scan (+ ranges, runs) */
 	VMAT_REC_STACK_FRAMES = 0x8007, /* frontend: struct vmat_ustack_frames (+ pcs) */
 	VMAT_REC_JIT_MAP = 0x8008,	/* frontend: struct vmat_jit_map (+ entries) */
+	VMAT_REC_HOST_PATH = 0x8009,	/* frontend: a mapped file's path on the host */
 };
 
 /* enum vmat_sys: the table of traced syscalls. */

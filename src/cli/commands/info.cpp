@@ -57,6 +57,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
         for (const auto& v : d->layout->vmas)
           if (!v.path.empty()) paths.insert(v.path);
       if (d->file_deleted) paths.insert(d->file_deleted->path);
+      if (d->host_path) paths.insert(d->host_path->host_path);
     }
     switch (d->type) {
       case VMAT_EV_SYSCALL:
@@ -105,6 +106,9 @@ int run_info(const std::string& path, bool json, bool privacy) {
         break;
       case VMAT_REC_FILE_DELETED:
         counts["file_deleted"]++;
+        break;
+      case VMAT_REC_HOST_PATH:
+        counts["host_path"]++;
         break;
       case VMAT_EV_NS_IDS:
       case VMAT_REC_NS_IDS:
