@@ -1,5 +1,7 @@
 #include "core/rss_model.h"
 
+#include "util/interval_map.h"
+
 #include <algorithm>
 
 namespace vmatrace {
@@ -30,28 +32,7 @@ Residency residency_of(uint64_t bytes, uint64_t flags) {
 }  // namespace
 
 void RssMap::clear(uint64_t start, uint64_t end) {
-  if (start >= end) return;
-  auto it = runs_.lower_bound(start);
-  if (it != runs_.begin()) {
-    auto prev = std::prev(it);
-    if (prev->second.end > start) {
-      Run tail = prev->second;
-      prev->second.end = start;
-      if (tail.end > end) {
-        runs_.emplace(end, tail);
-        return;
-      }
-    }
-  }
-  while (it != runs_.end() && it->first < end) {
-    if (it->second.end > end) {
-      Run tail = it->second;
-      runs_.erase(it);
-      runs_.emplace(end, tail);
-      return;
-    }
-    it = runs_.erase(it);
-  }
+  carve_out(runs_, start, end, [](Run& r) -> uint64_t& { return r.end; });
 }
 
 void RssMap::insert_merged(uint64_t start, uint64_t end, uint64_t flags) {

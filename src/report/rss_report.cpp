@@ -7,6 +7,7 @@
 #include "core/pmap.h"
 #include "core/proc_maps.h"
 #include "report/malloc_report.h"
+#include "util/interval_map.h"
 #include "util/json.h"
 #include "util/text.h"
 
@@ -22,25 +23,8 @@ std::string signed_size(int64_t v) { return (v < 0 ? "-" : "+") + human_size(sta
 
 void RssReport::Labels::set(uint64_t start, uint64_t end, uint32_t label) {
   if (start >= end) return;
-  auto it = ranges.lower_bound(start);
-  if (it != ranges.begin()) {
-    auto prev = std::prev(it);
-    if (prev->second.first > start) {
-      auto tail = prev->second;
-      prev->second.first = start;
-      if (tail.first > end) ranges.emplace(end, tail);
-    }
-  }
-  while (it != ranges.end() && it->first < end) {
-    if (it->second.first > end) {
-      auto tail = it->second;
-      it = ranges.erase(it);
-      ranges.emplace(end, tail);
-      break;
-    }
-    it = ranges.erase(it);
-  }
-  ranges.emplace(start, std::make_pair(end, label));
+  auto next = carve_out(ranges, start, end, [](std::pair<uint64_t, uint32_t>& r) -> uint64_t& { return r.first; });
+  ranges.emplace_hint(next, start, std::make_pair(end, label));
 }
 
 uint32_t RssReport::label_id(const std::string& s) {

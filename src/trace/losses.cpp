@@ -18,6 +18,7 @@ void LossLedger::forget_ended(const DecodedRecord& d) {
   auto it = seen_.find(pid);
   uint64_t seen = it == seen_.end() ? 0 : it->second;
   ended_ += std::max(seen, final_count);
+  live_ -= seen;
   if (it != seen_.end()) seen_.erase(it);
 }
 
@@ -34,6 +35,7 @@ std::optional<uint64_t> LossLedger::take_new(uint32_t pid, uint64_t n) {
   if (n <= seen) return std::nullopt;
   uint64_t fresh = n - seen;
   seen = n;
+  live_ += fresh;
   return fresh;
 }
 
@@ -41,6 +43,7 @@ void LossLedger::forget(uint32_t pid) {
   auto it = seen_.find(pid);
   if (it == seen_.end()) return;
   ended_ += it->second;
+  live_ -= it->second;
   seen_.erase(it);
 }
 
@@ -52,10 +55,6 @@ uint64_t LossLedger::add_unread(uint32_t pid, uint64_t n) {
   return mine + (it == seen_.end() ? 0 : it->second);
 }
 
-uint64_t LossLedger::total() const {
-  uint64_t lost = ended_ + unread_;
-  for (const auto& [pid, n] : seen_) lost += n;
-  return lost;
-}
+uint64_t LossLedger::total() const { return ended_ + unread_ + live_; }
 
 }  // namespace vmatrace

@@ -46,6 +46,7 @@ class LossLedger {
 
  private:
   std::map<uint32_t, uint64_t> seen_;  // per live pid: losses already reported
+  uint64_t live_ = 0;                  // the sum of seen_ (total() is read at every poll)
   uint64_t ended_ = 0;                 // losses of processes that have ended
   std::map<uint32_t, uint64_t> unread_by_pid_;
   uint64_t unread_ = 0;

@@ -97,3 +97,31 @@ TEST(LossLedger, AccountedMomentOnlyMovesForward) {
   l.accounted_at(20);
   EXPECT_EQ(l.accounted_until(), 20u);
 }
+
+// total() is kept as a running sum (read at every poll): it must equal the
+// sum of what live processes reported, what ended ones lost (the larger of
+// reported and their exit's count) and what was left unread.
+TEST(LossLedger, TotalsFollowReportsExitsAndUnread) {
+  LossLedger l;
+  EXPECT_EQ(l.take_new(7, 5), 5u);
+  EXPECT_EQ(l.take_new(7, 5), std::nullopt);
+  EXPECT_EQ(l.take_new(7, 8), 3u);
+  EXPECT_EQ(l.take_new(9, 2), 2u);
+  EXPECT_EQ(l.total(), 10u);
+  vmatrace::DecodedRecord exit;
+  exit.type = VMAT_EV_EXIT;
+  exit.hdr.pid = 7;
+  exit.exit = vmat_exit_event{};
+  exit.exit.flags = VMAT_EXIT_GROUP;
+  exit.exit.lost = 11;  // 3 more since the last report
+  l.forget_ended(exit);
+  EXPECT_EQ(l.total(), 13u);
+  EXPECT_EQ(l.take_new(7, 1), 1u);  // the pid reused: its count starts again
+  l.forget(9);
+  EXPECT_EQ(l.total(), 14u);
+  EXPECT_EQ(l.add_unread(7, 4), 5u);
+  EXPECT_EQ(l.total(), 18u);
+  EXPECT_EQ(l.dropped(), 14u);
+  l.forget(7);
+  EXPECT_EQ(l.total(), 18u);
+}
