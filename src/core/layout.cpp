@@ -126,6 +126,25 @@ void Layout::seed(std::vector<Vma> vmas) {
   bump_file_generation();
 }
 
+void Layout::restore(std::vector<Vma> vmas, uint64_t next_id) {
+  Map fresh;
+  uint64_t prev_end = 0;
+  for (auto& v : vmas) {
+    check_vma_shape(v, "Layout::restore");
+    if (v.start < prev_end)
+      throw std::invalid_argument("Layout::restore: VMA at " + hex(v.start) +
+                                  " overlaps or precedes the one ending at " + hex(prev_end));
+    if (v.id == 0 || v.id >= next_id) throw std::invalid_argument("Layout::restore: VMA id out of range");
+    prev_end = v.end;
+    auto key = v.start;
+    fresh.push_back(key, std::move(v));
+  }
+  fresh.shrink_to_fit();
+  vmas_ = std::move(fresh);
+  next_id_ = next_id;
+  bump_file_generation();
+}
+
 void Layout::fork_from(const Layout& parent) {
   // dup_mmap(): VM_DONTCOPY VMAs are skipped, mlock and (without
   // UFFD_FEATURE_EVENT_FORK) userfaultfd registration are not inherited.

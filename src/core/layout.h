@@ -112,6 +112,10 @@ class Layout {
   // Throws std::invalid_argument for unaligned, empty or overlapping VMAs.
   void seed(std::vector<Vma> vmas);
   void clear();
+  // A checkpoint's VMAs back (core/checkpoint.h): as seed(), but each keeps
+  // its id, and new ones count on from next_id. Throws std::invalid_argument
+  // as seed() does, and for an id of 0 or at least next_id.
+  void restore(std::vector<Vma> vmas, uint64_t next_id);
 
   // Operations mirroring the kernel; call them for syscalls that succeeded.
   // Arguments the kernel would reject with EINVAL (unaligned start, ...) give
@@ -187,6 +191,7 @@ class Layout {
   uint64_t file_generation() const { return file_gen_; }
 
  private:
+  friend class Checkpoint;  // saves and restores the state below
   using Map = ChunkedMap<Vma>;
 
   uint64_t new_id() { return next_id_++; }

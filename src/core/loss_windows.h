@@ -37,6 +37,7 @@ class LossWindows {
   bool empty() const { return windows_.empty(); }
 
  private:
+  friend class Checkpoint;  // saves and restores the state below
   std::vector<Window> windows_;
   std::map<uint32_t, size_t> awaiting_resync_;  // pid -> its window in windows_
   std::map<uint32_t, uint64_t> last_layout_;    // pid -> ts of its last full layout

@@ -149,6 +149,7 @@ class Processor {
   void set_infer_only(bool v) { infer_only_ = v; }
 
  private:
+  friend class Checkpoint;  // saves and restores the state below
   ProcessState& state_for(const DecodedRecord& rec);
   void apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied& out);
   void apply_fault(ProcessState& p, const DecodedRecord& rec, Applied& out);

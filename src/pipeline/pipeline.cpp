@@ -94,7 +94,7 @@ bool Pipeline::feed(std::span<const std::byte> rec) {
 
 uint64_t Pipeline::run(RecordingReader& reader, const std::function<bool(const DecodedRecord&)>& before) {
   uint64_t records = 0;
-  bool first = true;  // the first record of a process is applied anyway: the printer's time base
+  bool first = !resumed_;  // the first record of a process is applied anyway: the printer's time base
   while (auto rec = reader.next()) {
     auto d = decode(*rec);
     if (!d) continue;  // malformed record inside an intact chunk: skip it
@@ -109,6 +109,16 @@ uint64_t Pipeline::run(RecordingReader& reader, const std::function<bool(const D
     apply(*d);
   }
   return records;
+}
+
+bool Pipeline::restore(std::span<const std::byte> state, Checkpoint::Restored& out, std::string* why) {
+  Processor fresh;
+  if (!Checkpoint::restore(state, fresh, out, why)) return false;
+  const bool keep_ended = processor_.keep_ended();
+  processor_ = std::move(fresh);
+  processor_.set_keep_ended(keep_ended);
+  resumed_ = true;
+  return true;
 }
 
 void Pipeline::load_jit_symbols(RecordingReader& reader) {

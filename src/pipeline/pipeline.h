@@ -16,6 +16,7 @@
 #include <span>
 #include <vector>
 
+#include "core/checkpoint.h"
 #include "core/malloc_attribution.h"
 #include "core/processor.h"
 #include "core/records.h"
@@ -116,6 +117,11 @@ class Pipeline {
   // each decoded record first and returns false to stop there (the record
   // is then not applied). Returns how many records were applied.
   uint64_t run(RecordingReader& reader, const std::function<bool(const DecodedRecord&)>& before = {});
+  // Before run(), on a Pipeline that has applied nothing: its Processor as a
+  // checkpoint saved it (core/checkpoint.h); run() then goes on as it would
+  // have after the records before the checkpoint. false (why set, nothing
+  // changed) when the state does not restore.
+  bool restore(std::span<const std::byte> state, Checkpoint::Restored& out, std::string* why);
   // Only these processes' records are applied (and notes, file deletions:
   // records of no process); the others are read, shown to run()'s `before`,
   // and dropped. For a `--pid` replay: the pid and every process that may
@@ -137,6 +143,7 @@ class Pipeline {
   std::vector<GrowthListener> growth_listeners_;
   uint64_t malformed_ = 0;
   std::optional<std::set<uint32_t>> only_pids_;
+  bool resumed_ = false;  // restore(): the stream's first record was applied before it
 };
 
 // `pid` and the processes whose forks may have made it (and theirs), from a

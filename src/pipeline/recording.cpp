@@ -1,6 +1,9 @@
 #include "pipeline/recording.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <string_view>
 
 #include "core/processor.h"
 #include "core/records.h"
@@ -48,6 +51,34 @@ int damage_status(const RecordingReader& reader, std::string_view what) {
   std::fprintf(stderr, "vmatrace: %s; %.*s\n", reader.status().message.c_str(), static_cast<int>(what.size()),
                what.data());
   return kExitDamaged;
+}
+
+bool start_at_checkpoint(RecordingReader& reader, Pipeline& pipeline, uint64_t moment, Checkpoint::Restored& out,
+                         const std::function<bool(const Processor&)>& accept) {
+  const char* mode = std::getenv("VMATRACE_SEEK");
+  const std::string_view how = mode ? mode : "";
+  if (how == "off") return false;
+  const auto checkpoints = reader.checkpoints(/*use_index=*/how != "scan");
+  // Their ts is the largest of every record before them: non-decreasing.
+  auto it = std::upper_bound(checkpoints.begin(), checkpoints.end(), moment,
+                             [](uint64_t m, const CheckpointEntry& c) { return m < c.ts; });
+  // A damaged or refused checkpoint: the one before it, a few times.
+  constexpr int kTries = 4;
+  for (int tries = 0; it != checkpoints.begin() && tries < kTries; tries++) {
+    --it;
+    auto state = reader.read_checkpoint(*it);
+    if (!state) continue;
+    if (accept) {
+      // Judged on a copy: `pipeline` is restored only once accepted.
+      Processor trial;
+      Checkpoint::Restored ignored;
+      if (!Checkpoint::restore(*state, trial, ignored, nullptr) || !accept(trial)) continue;
+    }
+    if (!pipeline.restore(*state, out, nullptr)) continue;
+    reader.seek_after(*it);
+    return true;
+  }
+  return false;
 }
 
 void enable_recorded_malloc(Pipeline& pipeline, const std::string& path, const SymbolSources& symbols,

@@ -4,9 +4,11 @@
 // through here, so the messages and the status are the same everywhere.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
+#include "core/checkpoint.h"
 #include "record/reader.h"
 #include "sym/unwinder.h"
 
@@ -37,6 +39,19 @@ bool recording_damaged(const RecordingReader& reader);
 int damage_status(const RecordingReader& reader, std::string_view what);
 
 class Pipeline;
+
+// Starts `pipeline` (which has applied nothing) at the recording's last
+// checkpoint (format 2.1) before which no record is later than `moment`:
+// its Processor as it was there, `reader` positioned after it, and `out`
+// what the records before it tell beside (loss windows, last ts, count).
+// `accept` (optional) may refuse a restored state (then an earlier
+// checkpoint is tried). false, with nothing changed, when none serves (an
+// older file, a moment before the first, damage): read from the start.
+// VMATRACE_SEEK=off always reads from the start; =scan finds the
+// checkpoints by walking the chunk headers even when the trailer indexes them.
+bool start_at_checkpoint(RecordingReader& reader, Pipeline& pipeline, uint64_t moment, Checkpoint::Restored& out,
+                         const std::function<bool(const Processor&)>& accept = {});
+
 // The malloc stage over the recording at `path`: its growths unwound and
 // symbolized again, with the recording's JIT names (a first pass over the
 // file reads them) and these extra symbol sources; all_source_lines as for

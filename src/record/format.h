@@ -69,9 +69,10 @@ inline constexpr std::array<unsigned char, 8> kFileMagic = {0x89, 'V', 'M', 'A',
 // A reader refuses a newer major; a newer minor only adds header tags, chunk
 // types or chunk-header bytes, all of which older readers skip. Major 2 added
 // record chunks with delta-coded timestamps (kChunkRecordsZstdDelta), which
-// a 1.x reader cannot read; files of major 1 are still read.
+// a 1.x reader cannot read; files of major 1 are still read. Minor 1 added
+// checkpoint chunks and their index (kChunkCheckpoint, kChunkCheckpointIndex).
 inline constexpr std::uint16_t kFormatMajor = 2;
-inline constexpr std::uint16_t kFormatMinor = 0;
+inline constexpr std::uint16_t kFormatMinor = 1;
 
 inline constexpr std::size_t kPreambleSize = 24;
 // Offsets inside the preamble.
@@ -120,6 +121,14 @@ enum ChunkType : std::uint16_t {
   // payload: one zstd frame of concatenated records whose timestamps are
   // delta-coded (record/ts_delta.h); written since format 2.0
   kChunkRecordsZstdDelta = 4,
+  // payload: one zstd frame of the frontend's whole state after every record
+  // before the chunk (core/checkpoint.h), so that a reader can start there
+  // instead of at the first record; max_ts (= min_ts): the largest record ts
+  // before it. Written since format 2.1; older readers skip it.
+  kChunkCheckpoint = 5,
+  // payload: the file's checkpoints (kCheckpointIndex* below), written just
+  // before the trailer, whose kTrailerCheckpointIndex names its offset.
+  kChunkCheckpointIndex = 6,
 };
 
 inline constexpr std::size_t kChunkHeaderSize = 48;
@@ -153,6 +162,27 @@ inline constexpr int kDefaultZstdLevel = 1;
 inline constexpr const char* kTrailerRecords = "records";
 inline constexpr const char* kTrailerChunks = "chunks";
 inline constexpr const char* kTrailerBytes = "bytes";
+// Byte offset of the kChunkCheckpointIndex chunk (decimal), when any
+// checkpoint was written.
+inline constexpr const char* kTrailerCheckpointIndex = "checkpoint_index";
+
+// --- checkpoint index payload (kChunkCheckpointIndex) -------------------------
+// u32 version (1), u32 count, then count entries of kCheckpointIndexEntrySize:
+inline constexpr std::uint32_t kCheckpointIndexVersion = 1;
+inline constexpr std::size_t kCheckpointIndexHeadSize = 8;
+inline constexpr std::size_t kCheckpointIndexEntrySize = 24;
+inline constexpr std::size_t kCiOffset = 0;  // u64 the checkpoint chunk's offset
+inline constexpr std::size_t kCiTs = 8;      // u64 its max_ts
+inline constexpr std::size_t kCiSeq = 16;    // u32 its seq
+inline constexpr std::size_t kCiLen = 20;    // u32 its header_size + stored_len
+
+// Writer default: a checkpoint after every 16 MiB of records (about 200k
+// records: a moment is never more than that from a place to start), and
+// never before the file grew by kCheckpointSpacing times the last
+// checkpoint's size, so that checkpoints of a large layout stay a few
+// percent of the file.
+inline constexpr std::size_t kDefaultCheckpointInterval = 16u << 20;
+inline constexpr std::uint64_t kCheckpointSpacing = 32;
 
 // Little-endian field access for the framing above. memcpy keeps this free
 // of alignment and aliasing UB; compilers turn it into plain loads.

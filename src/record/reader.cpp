@@ -82,6 +82,33 @@ bool parse_int(std::span<const std::byte> value, T& out) {
   return true;
 }
 
+// A trailer holds a few short totals: its chunk is well under this.
+constexpr std::uint64_t kTrailerTail = 64 * 1024;
+
+// The trailer's map when `tail` (the last bytes of a file) ends with a
+// trailer chunk whose checksums hold.
+std::optional<std::map<std::string, std::string>> trailer_in_tail(std::span<const std::byte> tail) {
+  if (tail.size() < kChunkHeaderSize) return std::nullopt;
+  std::byte magic[4];
+  store_le<std::uint32_t>(magic, kChunkMagic);
+  for (std::size_t at = tail.size() - kChunkHeaderSize + 1; at-- > 0;) {
+    const std::byte* h = tail.data() + at;
+    if (std::memcmp(h, magic, sizeof(magic)) != 0 || load_le<std::uint16_t>(h + kChType) != kChunkTrailer) continue;
+    if (crc32c(std::span<const std::byte>(h, kChHeaderCrc)) != load_le<std::uint32_t>(h + kChHeaderCrc)) continue;
+    const std::uint16_t head_size = load_le<std::uint16_t>(h + kChHeaderSize);
+    const std::uint32_t stored = load_le<std::uint32_t>(h + kChStoredLen);
+    if (head_size < kChunkHeaderSize || load_le<std::uint32_t>(h + kChRawLen) != stored ||
+        at + std::uint64_t{head_size} + stored != tail.size())
+      continue;  // a trailer is stored as is, and is the file's last bytes
+    std::span<const std::byte> body(h + kChunkHeaderSize, head_size - kChunkHeaderSize + stored);
+    if (crc32c(body) != load_le<std::uint32_t>(h + kChPayloadCrc)) continue;
+    std::map<std::string, std::string> kv;
+    if (!parse_map(body.subspan(head_size - kChunkHeaderSize), kv)) continue;
+    return kv;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 void RecordingReader::ZstdDctxFree::operator()(void* p) const noexcept { ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(p)); }
@@ -322,31 +349,12 @@ std::optional<std::map<std::string, std::string>> RecordingReader::peek_trailer(
   struct stat st;
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
-  // A trailer holds a few short totals: its chunk is well under this.
-  constexpr std::uint64_t kTail = 64 * 1024;
-  const std::uint64_t from = size > kTail ? size - kTail : 0;
+  const std::uint64_t from = size > kTrailerTail ? size - kTrailerTail : 0;
   std::vector<std::byte> tail(static_cast<std::size_t>(size - from));
   if (tail.size() < kChunkHeaderSize ||
       ::pread(fd.get(), tail.data(), tail.size(), static_cast<off_t>(from)) != static_cast<ssize_t>(tail.size()))
     return std::nullopt;
-  std::byte magic[4];
-  store_le<std::uint32_t>(magic, kChunkMagic);
-  for (std::size_t at = tail.size() - kChunkHeaderSize + 1; at-- > 0;) {
-    const std::byte* h = tail.data() + at;
-    if (std::memcmp(h, magic, sizeof(magic)) != 0 || load_le<std::uint16_t>(h + kChType) != kChunkTrailer) continue;
-    if (crc32c(std::span<const std::byte>(h, kChHeaderCrc)) != load_le<std::uint32_t>(h + kChHeaderCrc)) continue;
-    const std::uint16_t head_size = load_le<std::uint16_t>(h + kChHeaderSize);
-    const std::uint32_t stored = load_le<std::uint32_t>(h + kChStoredLen);
-    if (head_size < kChunkHeaderSize || load_le<std::uint32_t>(h + kChRawLen) != stored ||
-        at + std::uint64_t{head_size} + stored != tail.size())
-      continue;  // a trailer is stored as is, and is the file's last bytes
-    std::span<const std::byte> body(h + kChunkHeaderSize, head_size - kChunkHeaderSize + stored);
-    if (crc32c(body) != load_le<std::uint32_t>(h + kChPayloadCrc)) continue;
-    std::map<std::string, std::string> kv;
-    if (!parse_map(body.subspan(head_size - kChunkHeaderSize), kv)) continue;
-    return kv;
-  }
-  return std::nullopt;
+  return trailer_in_tail(tail);
 }
 
 // Reads, checks and unpacks the chunk at pos_. Returns true with records_
@@ -480,6 +488,12 @@ bool RecordingReader::load_next_chunk() {
         finish(ReadStatus::State::Clean, name_ + ": complete recording", off);
         return false;
       }
+      case kChunkCheckpoint:
+      case kChunkCheckpointIndex:
+        // For seeking (checkpoints()); a reader from the start needs neither.
+        ++next_seq_;
+        pos_ = off + total;
+        continue;
       default:
         notes_.push_back(name_ + ": skipped chunk of unknown type " + std::to_string(ci.type) + " at byte offset " +
                          std::to_string(off) + " (" + std::to_string(total) + " bytes; written by a newer vmatrace?)");
@@ -522,6 +536,160 @@ bool RecordingReader::load_next_chunk() {
     record_pos_ = 0;
     return true;
   }
+}
+
+}  // namespace vmatrace
+
+namespace vmatrace {
+
+namespace {
+
+// The fields of a chunk header whose magic and header checksum hold, with
+// the sizes in their bounds; std::nullopt otherwise.
+std::optional<ChunkInfo> checked_chunk_header(std::span<const std::byte> head, std::uint64_t off, bool verify,
+                                              std::uint16_t* head_size) {
+  using namespace recfmt;
+  if (head.size() < kChunkHeaderSize || load_le<std::uint32_t>(head.data() + kChMagic) != kChunkMagic)
+    return std::nullopt;
+  if (verify && crc32c(head.first(kChHeaderCrc)) != load_le<std::uint32_t>(head.data() + kChHeaderCrc))
+    return std::nullopt;
+  ChunkInfo ci;
+  ci.offset = off;
+  ci.type = load_le<std::uint16_t>(head.data() + kChType);
+  *head_size = load_le<std::uint16_t>(head.data() + kChHeaderSize);
+  ci.raw_len = load_le<std::uint32_t>(head.data() + kChRawLen);
+  ci.stored_len = load_le<std::uint32_t>(head.data() + kChStoredLen);
+  ci.records = load_le<std::uint32_t>(head.data() + kChRecords);
+  ci.min_ts = load_le<std::uint64_t>(head.data() + kChMinTs);
+  ci.max_ts = load_le<std::uint64_t>(head.data() + kChMaxTs);
+  ci.seq = load_le<std::uint32_t>(head.data() + kChSeq);
+  if (*head_size < kChunkHeaderSize || *head_size > kMaxChunkHeaderSize || ci.stored_len > kMaxChunkLen ||
+      ci.raw_len > kMaxChunkLen)
+    return std::nullopt;
+  return ci;
+}
+
+}  // namespace
+
+std::optional<std::vector<CheckpointEntry>> RecordingReader::checkpoint_index() {
+  using namespace recfmt;
+  const std::uint64_t size = source_size(true);
+  const std::uint64_t from = size > kTrailerTail ? size - kTrailerTail : 0;
+  std::vector<std::byte> scratch;
+  auto tail = read_at(from, static_cast<std::size_t>(size - from), scratch);
+  auto trailer = trailer_in_tail(tail);
+  if (!trailer) return std::nullopt;
+  auto it = trailer->find(kTrailerCheckpointIndex);
+  if (it == trailer->end()) return std::vector<CheckpointEntry>{};  // a complete file without checkpoints
+  std::uint64_t off = 0;
+  try {
+    std::size_t used = 0;
+    off = std::stoull(it->second, &used);
+    if (used != it->second.size()) return std::nullopt;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (off < data_offset_ || off >= size) return std::nullopt;
+  std::vector<std::byte> head_scratch;
+  auto head = read_at(off, kChunkHeaderSize, head_scratch);
+  std::uint16_t head_size = 0;
+  auto ci = checked_chunk_header(head, off, opts_.verify_checksums, &head_size);
+  if (!ci || ci->type != kChunkCheckpointIndex || ci->raw_len != ci->stored_len) return std::nullopt;
+  if (off + head_size + ci->stored_len > size) return std::nullopt;
+  const std::uint32_t want_pcrc = load_le<std::uint32_t>(head.data() + kChPayloadCrc);
+  std::vector<std::byte> body_scratch;
+  auto body = read_at(off + kChunkHeaderSize, head_size - kChunkHeaderSize + ci->stored_len, body_scratch);
+  if (body.size() != head_size - kChunkHeaderSize + ci->stored_len) return std::nullopt;
+  if (opts_.verify_checksums && crc32c(body) != want_pcrc) return std::nullopt;
+  auto payload = body.subspan(head_size - kChunkHeaderSize);
+  if (payload.size() < kCheckpointIndexHeadSize || load_le<std::uint32_t>(payload.data()) != kCheckpointIndexVersion)
+    return std::nullopt;
+  const std::uint32_t count = load_le<std::uint32_t>(payload.data() + 4);
+  if (payload.size() != kCheckpointIndexHeadSize + std::uint64_t{count} * kCheckpointIndexEntrySize)
+    return std::nullopt;
+  std::vector<CheckpointEntry> out;
+  out.reserve(count);
+  for (std::uint32_t i = 0; i < count; i++) {
+    const std::byte* e = payload.data() + kCheckpointIndexHeadSize + i * kCheckpointIndexEntrySize;
+    CheckpointEntry c;
+    c.offset = load_le<std::uint64_t>(e + kCiOffset);
+    c.ts = load_le<std::uint64_t>(e + kCiTs);
+    c.seq = load_le<std::uint32_t>(e + kCiSeq);
+    c.length = load_le<std::uint32_t>(e + kCiLen);
+    // In file order, before the index, none overlapping the next.
+    if (c.offset < data_offset_ || c.offset + c.length > off) return std::nullopt;
+    if (!out.empty() && (c.offset < out.back().offset + out.back().length || c.seq <= out.back().seq))
+      return std::nullopt;
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::vector<CheckpointEntry> RecordingReader::checkpoints(bool use_index) {
+  using namespace recfmt;
+  if (use_index)
+    if (auto index = checkpoint_index()) return std::move(*index);
+  // No index (cut short, damaged, written before 2.1): walk the headers.
+  std::vector<CheckpointEntry> out;
+  const std::uint64_t size = source_size(true);
+  std::uint64_t off = data_offset_;
+  std::uint32_t seq = 0;
+  std::vector<std::byte> scratch;
+  while (off < size) {
+    auto head = read_at(off, kChunkHeaderSize, scratch);
+    std::uint16_t head_size = 0;
+    auto ci = checked_chunk_header(head, off, opts_.verify_checksums, &head_size);
+    if (!ci || ci->seq != seq) break;
+    const std::uint64_t total = std::uint64_t{head_size} + ci->stored_len;
+    if (off + total > size) break;  // cut short inside it
+    if (ci->type == kChunkCheckpoint) out.push_back({off, ci->max_ts, ci->seq, static_cast<std::uint32_t>(total)});
+    if (ci->type == kChunkTrailer) break;
+    off += total;
+    seq++;
+  }
+  return out;
+}
+
+std::optional<std::vector<std::byte>> RecordingReader::read_checkpoint(const CheckpointEntry& c, std::string* why) {
+  using namespace recfmt;
+  auto fail = [&](const std::string& w) -> std::optional<std::vector<std::byte>> {
+    if (why) *why = name_ + ": checkpoint at byte offset " + std::to_string(c.offset) + ": " + w;
+    return std::nullopt;
+  };
+  std::vector<std::byte> head_scratch;
+  auto head = read_at(c.offset, kChunkHeaderSize, head_scratch);
+  std::uint16_t head_size = 0;
+  auto ci = checked_chunk_header(head, c.offset, opts_.verify_checksums, &head_size);
+  if (!ci) return fail("bad chunk header");
+  if (ci->type != kChunkCheckpoint || ci->seq != c.seq || head_size + std::uint64_t{ci->stored_len} != c.length)
+    return fail("not the checkpoint the index names");
+  const std::uint32_t want_pcrc = load_le<std::uint32_t>(head.data() + kChPayloadCrc);
+  const std::size_t ext = head_size - kChunkHeaderSize;
+  auto body = read_at(c.offset + kChunkHeaderSize, ext + ci->stored_len, stored_buf_);
+  if (body.size() != ext + ci->stored_len) return fail("cut short");
+  if (opts_.verify_checksums && crc32c(body) != want_pcrc) return fail("payload checksum mismatch");
+  auto payload = body.subspan(ext);
+  if (ZSTD_getFrameContentSize(payload.data(), payload.size()) != ci->raw_len)
+    return fail("zstd frame size does not match the chunk header");
+  if (!dctx_) {
+    dctx_.reset(ZSTD_createDCtx());
+    if (!dctx_) throw RecordingError("cannot allocate a zstd decompression context");
+  }
+  std::vector<std::byte> state(ci->raw_len);
+  std::size_t n = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_.get()), state.data(), state.size(), payload.data(),
+                                      payload.size());
+  if (ZSTD_isError(n) || n != ci->raw_len)
+    return fail(std::string("zstd: ") + (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short output"));
+  return state;
+}
+
+void RecordingReader::seek_after(const CheckpointEntry& c) {
+  if (c.offset < data_offset_) throw RecordingError(name_ + ": seek before the first chunk");
+  pos_ = c.offset + c.length;
+  next_seq_ = c.seq + 1;
+  records_ = {};
+  record_pos_ = 0;
+  status_ = ReadStatus{};
 }
 
 }  // namespace vmatrace

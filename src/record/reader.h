@@ -9,6 +9,7 @@
 #pragma once
 
 #include "record/format.h"
+#include "record/writer.h"
 #include "util/unique_fd.h"
 
 #include <cstddef>
@@ -103,6 +104,19 @@ class RecordingReader {
   // status() to Reading.
   void seek(const ChunkInfo& chunk);
 
+  // The recording's checkpoints (format 2.1), in file order: from the index
+  // the trailer names, or, without one (a file cut short, an index that does
+  // not check out, `use_index` false), from a walk over the chunk headers
+  // that stops at the first header that does not check out. Does not move
+  // the read position. Empty for older files.
+  std::vector<CheckpointEntry> checkpoints(bool use_index = true);
+  // A checkpoint's state (core/checkpoint.h), its chunk checked as next()
+  // checks chunks; std::nullopt with `why` set when it does not check out.
+  std::optional<std::vector<std::byte>> read_checkpoint(const CheckpointEntry& c, std::string* why = nullptr);
+  // Continues reading with the chunk after the checkpoint: next() yields the
+  // records after it. Resets status() to Reading.
+  void seek_after(const CheckpointEntry& c);
+
  private:
   RecordingReader() = default;
   struct ZstdDctxFree {
@@ -115,6 +129,9 @@ class RecordingReader {
   std::span<const std::byte> read_at(std::uint64_t off, std::size_t n, std::vector<std::byte>& scratch);
   std::uint64_t source_size(bool refresh);
   bool load_next_chunk();  // false when the stream ended (status_ set)
+  // The checkpoint index the trailer at the end of the source names, if
+  // all of it checks out.
+  std::optional<std::vector<CheckpointEntry>> checkpoint_index();
   void finish(ReadStatus::State state, std::string message, std::uint64_t offset);
   void truncated(std::uint64_t offset, const std::string& why);
   void corrupt(std::uint64_t offset, const std::string& why);

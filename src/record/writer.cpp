@@ -240,11 +240,61 @@ void RecordingWriter::append_chunk(std::uint16_t type, std::span<const std::byte
   write_chunk(type, payload, n, 0, 0, 0);
 }
 
+void RecordingWriter::append_checkpoint(std::span<const std::byte> state) {
+  check_usable();
+  if (state.size() > kMaxChunkLen) throw RecordingError("checkpoint too large for a chunk");
+  seal();
+  void* cctx = cctx_ ? cctx_.get() : checkpoint_cctx_.get();
+  if (!cctx) {
+    checkpoint_cctx_.reset(ZSTD_createCCtx());
+    if (!checkpoint_cctx_) throw RecordingError("cannot allocate a zstd compression context");
+    cctx = checkpoint_cctx_.get();
+  }
+  // Always a zstd frame (the reader knows the type by that alone), at the
+  // writer's level or level 1 when records are stored raw.
+  compressed_.resize(ZSTD_compressBound(state.size()));
+  std::size_t n = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx), compressed_.data(), compressed_.size(), state.data(),
+                                    state.size(), std::max(options_.zstd_level, 1));
+  if (ZSTD_isError(n)) throw RecordingError(std::string("zstd compression failed: ") + ZSTD_getErrorName(n));
+  if (n > kMaxChunkLen) throw RecordingError("checkpoint too large for a chunk");
+  CheckpointEntry e;
+  e.offset = file_bytes_;
+  e.ts = sealed_max_ts_;
+  e.seq = next_seq_;
+  e.length = static_cast<std::uint32_t>(kChunkHeaderSize + n);
+  write_chunk(kChunkCheckpoint, std::span<const std::byte>(compressed_.data(), n),
+              static_cast<std::uint32_t>(state.size()), 0, e.ts, e.ts);
+  checkpoints_.push_back(e);
+  checkpoint_record_bytes_ = record_bytes_;
+  checkpoint_file_bytes_ = file_bytes_;
+  checkpoint_spacing_ = kCheckpointSpacing * e.length;
+}
+
 void RecordingWriter::close(const std::map<std::string, std::string>& totals) {
   if (closed_) return;
   check_usable();
   seal();
   std::map<std::string, std::string> kv = totals;
+  if (!checkpoints_.empty()) {
+    // The index of the checkpoints, so that a reader finds them from the
+    // trailer without walking the chunks.
+    std::vector<std::byte> index(kCheckpointIndexHeadSize + checkpoints_.size() * kCheckpointIndexEntrySize);
+    store_le<std::uint32_t>(index.data(), kCheckpointIndexVersion);
+    store_le<std::uint32_t>(index.data() + 4, static_cast<std::uint32_t>(checkpoints_.size()));
+    std::byte* at = index.data() + kCheckpointIndexHeadSize;
+    for (const auto& c : checkpoints_) {
+      store_le<std::uint64_t>(at + kCiOffset, c.offset);
+      store_le<std::uint64_t>(at + kCiTs, c.ts);
+      store_le<std::uint32_t>(at + kCiSeq, c.seq);
+      store_le<std::uint32_t>(at + kCiLen, c.length);
+      at += kCheckpointIndexEntrySize;
+    }
+    if (index.size() <= kMaxChunkLen) {
+      kv[kTrailerCheckpointIndex] = std::to_string(file_bytes_);
+      auto len = static_cast<std::uint32_t>(index.size());
+      write_chunk(kChunkCheckpointIndex, index, len, 0, 0, 0);
+    }
+  }
   kv[kTrailerRecords] = std::to_string(records_);
   kv[kTrailerChunks] = std::to_string(chunks_);
   kv[kTrailerBytes] = std::to_string(record_bytes_);
@@ -281,6 +331,7 @@ void RecordingWriter::seal() {
     }
   }
   write_chunk(type, payload, raw_len, buffered_records_, min_ts_, max_ts_);
+  sealed_max_ts_ = std::max(sealed_max_ts_, max_ts_);
   ++chunks_;
   buffer_.clear();
   buffered_records_ = 0;

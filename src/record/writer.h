@@ -26,6 +26,18 @@ struct WriterOptions {
   std::size_t chunk_size = recfmt::kDefaultChunkSize;
   // zstd level; 0 stores chunks uncompressed.
   int zstd_level = recfmt::kDefaultZstdLevel;
+  // checkpoint_due() once this many record bytes (uncompressed) came since
+  // the last checkpoint; 0: never.
+  std::size_t checkpoint_interval = recfmt::kDefaultCheckpointInterval;
+};
+
+// A checkpoint chunk written (or found by a reader): where it is and the
+// largest record ts before it.
+struct CheckpointEntry {
+  std::uint64_t offset = 0;  // of its chunk header
+  std::uint64_t ts = 0;      // largest vmat_hdr.ts of the records before it (0: none)
+  std::uint32_t seq = 0;     // its chunk sequence number
+  std::uint32_t length = 0;  // header_size + stored_len: the next chunk starts at offset + length
 };
 
 class RecordingWriter {
@@ -62,6 +74,21 @@ class RecordingWriter {
   // Seals buffered records, then writes one opaque chunk of `type`: for
   // format extensions (readers skip types they do not know) and tests.
   void append_chunk(std::uint16_t type, std::span<const std::byte> payload);
+
+  // Whether the caller should write a checkpoint now (WriterOptions::
+  // checkpoint_interval; never on a writer that cannot take one). Cheap:
+  // asked after every record.
+  bool checkpoint_due() const noexcept {
+    return options_.checkpoint_interval != 0 &&
+           record_bytes_ - checkpoint_record_bytes_ >= options_.checkpoint_interval &&
+           file_bytes_ - checkpoint_file_bytes_ >= checkpoint_spacing_;
+  }
+  // Seals the buffered records, then writes `state` (the frontend's whole
+  // state after every record appended so far, core/checkpoint.h) as a
+  // zstd-compressed checkpoint chunk, and lists it in the index close()
+  // writes. Throws RecordingError as append() does.
+  void append_checkpoint(std::span<const std::byte> state);
+  const std::vector<CheckpointEntry>& checkpoints() const noexcept { return checkpoints_; }
 
   // Seals the last chunk and writes the end-of-recording trailer carrying
   // the writer's totals plus `totals` (e.g. {"lost", "12"}), then closes
@@ -103,6 +130,14 @@ class RecordingWriter {
   std::uint64_t file_bytes_ = 0;
   bool closed_ = false;
   bool failed_ = false;  // a write failed: the stream's tail is unknown, refuse more
+  // Checkpoints: the largest record ts sealed so far, the totals at the last
+  // checkpoint, and how far the file must grow before the next one.
+  std::uint64_t sealed_max_ts_ = 0;
+  std::uint64_t checkpoint_record_bytes_ = 0;
+  std::uint64_t checkpoint_file_bytes_ = 0;
+  std::uint64_t checkpoint_spacing_ = 0;
+  std::unique_ptr<void, ZstdCtxFree> checkpoint_cctx_;  // when records are stored raw
+  std::vector<CheckpointEntry> checkpoints_;
 };
 
 // Serialises a header (preamble + TLV) as the writer does; exposed for tests

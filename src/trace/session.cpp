@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 
@@ -72,6 +73,9 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
     h.extra["malloc_stacks"] = opts_.malloc == MallocMode::kOff ? "off" : opts_.keep_stack_bytes ? "bytes" : "frames";
     WriterOptions wo;
     wo.force = opts_.force;
+    // Tests make small recordings with many checkpoints.
+    if (const char* every = std::getenv("VMATRACE_CHECKPOINT_BYTES"); every && *every)
+      wo.checkpoint_interval = std::strtoull(every, nullptr, 10);
     try {
       recorder_ = std::make_unique<RecordingWriter>(opts_.record_path, h, wo);
     } catch (const std::exception& e) {
@@ -196,6 +200,13 @@ void Session::handle(std::span<const std::byte> rec) {
   const uint64_t rejected = pipeline_.processor().stats().rejected;
   if (stack_freezer_) stack_freezer_->observe(*d);
   pipeline_.apply(*d);
+  if (recorder_) {
+    // Every record appended so far is applied: the Processor's state now is
+    // what a reader needs to start after them.
+    checkpoint_.observe(*d);
+    if (recorder_->checkpoint_due() && Checkpoint::can_save(pipeline_.processor()))
+      recorder_->append_checkpoint(checkpoint_.save(pipeline_.processor()));
+  }
   if (pipeline_.processor().stats().rejected != rejected) check_unknown(d->hdr.pid);
   if (d->type == VMAT_EV_FORK && (d->fork.flags & VMAT_FORK_TRACED) && !(d->fork.flags & VMAT_FORK_THREAD))
     seed_unknown_child(d->fork.child_pid);

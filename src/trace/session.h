@@ -21,6 +21,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/checkpoint.h"
 #include "core/processor.h"
 #include "output/printer.h"
 #include "pipeline/pipeline.h"
@@ -215,6 +216,7 @@ class Session {
   std::unique_ptr<MallocReport> malloc_report_;
   std::function<void(const MallocGrowth&)> on_growth_;
   std::unique_ptr<RecordingWriter> recorder_;
+  Checkpoint checkpoint_;                        // what the recording's checkpoints keep beside the Processor
   std::shared_ptr<UnwinderCache> unwinders_;     // shared by the freezer and the malloc stage
   std::unique_ptr<StackFreezer> stack_freezer_;  // recording without --keep-stack-bytes
   std::unique_ptr<RssScanner> rss_scanner_;      // --rss on a kernel with PAGEMAP_SCAN

@@ -9,6 +9,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -247,7 +248,34 @@ int run_replay(const ReplayOptions& opts) {
     return st && st->seeded;
   };
 
-  const uint64_t records = pipeline.run(reader, [&](const DecodedRecord& d) {
+  // A moment asked for: start at the recording's last checkpoint before it
+  // rather than at its first record (the state there is the one a replay
+  // from the start reaches). --rss needs the residency model, which
+  // checkpoints do not keep; --infer-vma-changes a Processor that ignored
+  // the kernel's stores all along.
+  uint64_t records_before = 0;
+  if (layout_query && !opts.rss && !opts.infer_vma_changes) {
+    const uint64_t from = at ? *at : std::min(diff.front(), diff.back());
+    // --pid: a state where the process has its layout, so that what the
+    // records before say of it (it was seen, and known) is known.
+    std::function<bool(const Processor&)> accept;
+    if (po.pid)
+      accept = [pid = *po.pid](const Processor& p) {
+        const ProcessState* st = p.process(pid);
+        return st && st->seeded;
+      };
+    Checkpoint::Restored restored;
+    if (start_at_checkpoint(reader, pipeline, from, restored, accept)) {
+      loss_windows = std::move(restored.windows);
+      last_ts = std::max(last_ts, restored.last_ts);
+      records_before = restored.records;
+      if (po.pid) {
+        pids_seen.insert(*po.pid);
+        pid_was_seeded = true;
+      }
+    }
+  }
+  const uint64_t records = records_before + pipeline.run(reader, [&](const DecodedRecord& d) {
     uint64_t ts = d.hdr.ts;
     if (layout_query && LossWindows::wanted(d.type)) loss_windows.add(d);
     if (d.type == VMAT_REC_NOTE && d.note->key == "rss.source") rss_recorded = true;
