@@ -118,6 +118,12 @@ TEST(Checkpoint, RestoredProcessorEndsWhereTheWholeReplayEnds) {
   ASSERT_EQ(whole.processes().size(), 2u);
   ASSERT_GT(whole.process(10)->layout.size(), 5u);
   const auto end_state = processor_bytes(whole);
+  size_t loss = 0, resync = 0;  // the loss of pid 11 and its resync layout
+  for (size_t i = 0; i < recs.size(); i++) {
+    if (recs[i].type == VMAT_REC_LOSS) loss = i;
+    if (recs[i].type == VMAT_REC_LAYOUT && recs[i].hdr.pid == 11) resync = i;
+  }
+  ASSERT_TRUE(loss && resync > loss);
 
   for (size_t at : {size_t{0}, size_t{1}, size_t{3}, size_t{150}, size_t{302}, size_t{403}, size_t{452}, size_t{503},
                     recs.size() - 1, recs.size()}) {
@@ -143,11 +149,11 @@ TEST(Checkpoint, RestoredProcessorEndsWhereTheWholeReplayEnds) {
     ASSERT_EQ(a.size(), b.size());
     for (size_t k = 0; k < a.size(); k++) EXPECT_EQ(a[k], b[k]) << at << " vma " << k;
     // The loss windows the records before it open.
-    if (at > 452) {
-      auto w = restored.windows.at(11, recs[452].hdr.ts);
+    if (at > loss) {
+      auto w = restored.windows.at(11, recs[loss].hdr.ts);
       ASSERT_TRUE(w) << at;
       EXPECT_EQ(w->lost, 5u);
-      EXPECT_EQ(w->until, at > 500 ? recs[500].hdr.ts : LossWindows::kOpen) << at;
+      EXPECT_EQ(w->until, at > resync ? recs[resync].hdr.ts : LossWindows::kOpen) << at;
     } else {
       EXPECT_TRUE(restored.windows.empty()) << at;
     }
@@ -212,7 +218,7 @@ struct Written {
 
 // 20k records, a checkpoint whenever the writer says one is due; each
 // checkpoint's state names the records before it.
-Written write_with_checkpoints(size_t state_size) {
+Written write_with_checkpoints(size_t state_size, size_t records = 20000) {
   char tmpl[] = "/tmp/vmat_ckpt_test.XXXXXX";
   const int fd = ::mkstemp(tmpl);
   ::close(fd);
@@ -228,7 +234,7 @@ Written write_with_checkpoints(size_t state_size) {
     RecordingWriter wr(path, h, o);
     std::mt19937_64 rng(4);
     uint64_t ts = 1000;
-    for (size_t i = 0; i < 20000; i++) {
+    for (size_t i = 0; i < records; i++) {
       ts += rng() % 100;
       auto rec = bytes_of(mmap_event(10, ts, kBase + (rng() % 64) * P, P));
       wr.append(rec);
@@ -328,9 +334,16 @@ TEST(RecordCheckpoint, FileCutShortFallsBackToTheHeaderWalk) {
 }
 
 TEST(RecordCheckpoint, LargeStatesAreSpacedToStayAFewPercentOfTheFile) {
-  auto w = write_with_checkpoints(200 << 10);
-  uint64_t ckpt_bytes = 0;
-  for (const auto& c : w.checkpoints) ckpt_bytes += c.length;
-  ASSERT_GE(w.checkpoints.size(), 1u);
-  EXPECT_LT(ckpt_bytes * 100, w.bytes.size() * 5) << ckpt_bytes << " of " << w.bytes.size();
+  // A state that compresses to ~8 KiB: after the first (written after the
+  // interval, its size not known before), each waits until the file grew by
+  // kCheckpointSpacing times the previous one.
+  auto w = write_with_checkpoints(32 << 10, 150000);
+  ASSERT_GE(w.checkpoints.size(), 3u);
+  for (size_t i = 1; i < w.checkpoints.size(); i++) {
+    const auto& prev = w.checkpoints[i - 1];
+    EXPECT_GE(w.checkpoints[i].offset - (prev.offset + prev.length), recfmt::kCheckpointSpacing * prev.length) << i;
+  }
+  uint64_t later = 0;  // every checkpoint but the first
+  for (size_t i = 1; i < w.checkpoints.size(); i++) later += w.checkpoints[i].length;
+  EXPECT_LT(later * 100, w.bytes.size() * 4) << later << " of " << w.bytes.size();
 }
