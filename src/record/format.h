@@ -176,8 +176,8 @@ inline constexpr std::size_t kCiTs = 8;      // u64 its max_ts
 inline constexpr std::size_t kCiSeq = 16;    // u32 its seq
 inline constexpr std::size_t kCiLen = 20;    // u32 its header_size + stored_len
 
-// Writer default: a checkpoint after every 16 MiB of records (about 200k
-// records: a moment is never more than that from a place to start), and
+// Writer default: a checkpoint after every 16 MiB of records (about 70k
+// storm records: a moment is never more than that from a place to start), and
 // never before the file grew by kCheckpointSpacing times the last
 // checkpoint's size, so that checkpoints of a large layout stay a few
 // percent of the file.
