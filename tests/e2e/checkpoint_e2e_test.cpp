@@ -79,7 +79,7 @@ std::vector<uint64_t> moments(const std::vector<vmatrace::CheckpointEntry>& cps)
 
 }  // namespace
 
-TEST(Checkpoints, ReplayAtFromACheckpointEqualsProcAndTheReplayFromTheStart) {
+TEST(SeekCheckpoints, ReplayAtFromACheckpointEqualsProcAndTheReplayFromTheStart) {
   e2e::TempDir dir;
   const std::string rec = dir.file("rec.vmat");
   std::vector<e2e::OutsideStop> stops;
