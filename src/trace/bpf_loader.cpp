@@ -10,9 +10,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <iterator>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -227,7 +230,17 @@ void BpfTracer::set_knobs(const AttachPlan& plan, const LoaderOptions& opts) {
 // because whether they exist decides how the fault programs behave.
 void BpfTracer::select_fault_perf(const AttachPlan& plan, const LoaderOptions& opts, FaultPerfEvents& perf) {
   auto* s = skel_.get();
-  if (plan.mode(Family::kFaults) != AttachMode::kNone) {
+  if (plan.mode(Family::kFaults) != AttachMode::kNone && opts.cgroup_id == 0 && opts.comm.empty()) {
+    // Every traced process is one trace_pid() names or a descendant of one:
+    // the events go on its threads there (attach_task_fault_perf), and
+    // whether they open is tried on this thread now (closed at once,
+    // before anything forks).
+    FaultPerfEvents probe = FaultPerfEvents::open_task(0);
+    fault_perf_ = probe.ok();
+    fault_perf_error_ = probe.error;
+    fault_perf_per_task_ = fault_perf_;
+  } else if (plan.mode(Family::kFaults) != AttachMode::kNone) {
+    // Processes join by themselves (--cgroup, --comm): only per-CPU events see them.
     perf = FaultPerfEvents::open();
     fault_perf_ = perf.ok();
     fault_perf_error_ = perf.error;
@@ -297,6 +310,37 @@ void BpfTracer::attach_fault_perf(FaultPerfEvents& perf) {
                [&] { return bpf_program__attach_perf_event(ev.first, fd.get()); });
       fd.release();
     }
+  }
+}
+
+// Each thread of tgid gets the pair of events, inherited by what it creates
+// (forks, threads). A thread created by one that already has them inherits
+// them and is also listed here when it appears before the walk ends: the
+// BPF side (on_perf) drops the second delivery of one fault. Should a
+// thread's events not open (out of file descriptors, say), the per-CPU
+// events take over from here for every process (the same deduplication
+// covers the traced threads that have both).
+void BpfTracer::attach_task_fault_perf(uint32_t tgid) {
+  std::vector<pid_t> tids;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(tgid) + "/task", ec)) {
+    pid_t tid = 0;
+    const std::string name = entry.path().filename().string();
+    if (std::from_chars(name.data(), name.data() + name.size(), tid).ec == std::errc{} && tid > 0) tids.push_back(tid);
+  }
+  if (tids.empty()) tids.push_back(static_cast<pid_t>(tgid));  // gone: ESRCH below says so
+  for (pid_t tid : tids) {
+    FaultPerfEvents ev = FaultPerfEvents::open_task(tid);
+    if (ev.error.empty()) {
+      attach_fault_perf(ev);
+      continue;
+    }
+    FaultPerfEvents cpus = FaultPerfEvents::open();
+    if (!cpus.ok())
+      throw UserError("major/minor faults: " + ev.error + ", and the per-CPU events instead: " + cpus.error);
+    fault_perf_per_task_ = false;
+    attach_fault_perf(cpus);
+    return;
   }
 }
 
@@ -403,8 +447,14 @@ void BpfTracer::trace_pid(uint32_t tgid, bool follow, bool wait_exec) {
   vmat_traced t{};
   t.follow = follow ? 1 : 0;
   t.wait_exec = wait_exec ? 1 : 0;
+  // The bitmap first (common.bpf.h, vmat_maybe_traced): the programs look
+  // in the map only for a process whose bit is set. Atomically: the kernel
+  // sets and clears other processes' bits in the same word.
+  __atomic_fetch_or(&skel_->bss->vmat_traced_bits[(tgid >> 6) % std::size(skel_->bss->vmat_traced_bits)],
+                    uint64_t{1} << (tgid & 63), __ATOMIC_SEQ_CST);
   if (bpf_map__update_elem(skel_->maps.vmat_traced_pids, &tgid, sizeof(tgid), &t, sizeof(t), BPF_ANY))
     fail("adding pid " + std::to_string(tgid) + " to the traced set", errno);
+  if (fault_perf_per_task_) attach_task_fault_perf(tgid);
 }
 
 void BpfTracer::untrace_pid(uint32_t tgid) {
