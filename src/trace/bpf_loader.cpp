@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iterator>
+#include <set>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -313,14 +314,10 @@ void BpfTracer::attach_fault_perf(FaultPerfEvents& perf) {
   }
 }
 
-// Each thread of tgid gets the pair of events, inherited by what it creates
-// (forks, threads). A thread created by one that already has them inherits
-// them and is also listed here when it appears before the walk ends: the
-// BPF side (on_perf) drops the second delivery of one fault. Should a
-// thread's events not open (out of file descriptors, say), the per-CPU
-// events take over from here for every process (the same deduplication
-// covers the traced threads that have both).
-void BpfTracer::attach_task_fault_perf(uint32_t tgid) {
+namespace {
+
+// The thread ids in /proc/TGID/task now; none when the process is gone.
+std::vector<pid_t> threads_of(uint32_t tgid) {
   std::vector<pid_t> tids;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(tgid) + "/task", ec)) {
@@ -328,20 +325,50 @@ void BpfTracer::attach_task_fault_perf(uint32_t tgid) {
     const std::string name = entry.path().filename().string();
     if (std::from_chars(name.data(), name.data() + name.size(), tid).ec == std::errc{} && tid > 0) tids.push_back(tid);
   }
-  if (tids.empty()) tids.push_back(static_cast<pid_t>(tgid));  // gone: ESRCH below says so
-  for (pid_t tid : tids) {
-    FaultPerfEvents ev = FaultPerfEvents::open_task(tid);
-    if (ev.error.empty()) {
+  return tids;
+}
+
+}  // namespace
+
+// Each thread of tgid gets the pair of events, inherited by what it creates
+// (forks, threads). The process is usually held still meanwhile (Session's
+// ProcessFreeze); when it is not, a thread started during the walk by one
+// not yet given its events has none: the walk repeats until it finds no
+// thread it has not seen. A thread started by one that already had them
+// inherits them and may be given a second pair too: the BPF side (on_perf)
+// drops the second delivery of one fault. Past kMaxTaskPerfThreads threads
+// given events this way (four file descriptors each: two events, two
+// links), or should a thread's events not open, the per-CPU events take
+// over from here for every process (the same deduplication covers the
+// threads that have both).
+void BpfTracer::attach_task_fault_perf(uint32_t tgid) {
+  std::set<pid_t> seen;
+  for (int pass = 0; pass < 8; pass++) {
+    bool fresh = false;
+    for (pid_t tid : threads_of(tgid)) {
+      if (!seen.insert(tid).second) continue;
+      fresh = true;
+      if (task_perf_threads_ >= kMaxTaskPerfThreads) {
+        fall_back_to_cpu_fault_perf("more than " + std::to_string(kMaxTaskPerfThreads) + " threads");
+        return;
+      }
+      FaultPerfEvents ev = FaultPerfEvents::open_task(tid);
+      if (!ev.error.empty()) {
+        fall_back_to_cpu_fault_perf(ev.error);
+        return;
+      }
+      if (!ev.major.empty()) task_perf_threads_++;  // none when the thread just ended
       attach_fault_perf(ev);
-      continue;
     }
-    FaultPerfEvents cpus = FaultPerfEvents::open();
-    if (!cpus.ok())
-      throw UserError("major/minor faults: " + ev.error + ", and the per-CPU events instead: " + cpus.error);
-    fault_perf_per_task_ = false;
-    attach_fault_perf(cpus);
-    return;
+    if (!fresh) return;
   }
+}
+
+void BpfTracer::fall_back_to_cpu_fault_perf(const std::string& why) {
+  FaultPerfEvents cpus = FaultPerfEvents::open();
+  if (!cpus.ok()) throw UserError("major/minor faults: events per thread: " + why + "; per CPU: " + cpus.error);
+  fault_perf_per_task_ = false;
+  attach_fault_perf(cpus);
 }
 
 // Not fatal: a kernel without the tracepoint (before 5.5) still has the

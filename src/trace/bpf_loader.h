@@ -179,6 +179,7 @@ class BpfTracer {
   void attach_files(const Selection& sel);
   void attach_fault_perf(FaultPerfEvents& perf);
   void attach_task_fault_perf(uint32_t tgid);
+  void fall_back_to_cpu_fault_perf(const std::string& why);
   void attach_rss_stat();
   void open_ring();
   // Keeps the link `attach()` returns; fails with `what` and errno without one.
@@ -193,6 +194,9 @@ class BpfTracer {
   Handler handler_;
   bool fault_perf_ = false;
   bool fault_perf_per_task_ = false;
+  // Threads given their own fault events so far (attach_task_fault_perf).
+  static constexpr size_t kMaxTaskPerfThreads = 64;
+  size_t task_perf_threads_ = 0;
   std::string fault_perf_error_;
   bool rss_stat_wanted_ = false;
   std::string rss_stat_error_;
