@@ -52,7 +52,40 @@ const volatile __u64 vmat_vma_key_salt __weak = 0;
 /* --comm: a process whose exec gives it this name is traced from that exec; "": off. */
 const volatile char vmat_comm_filter[VMAT_COMM_LEN] __weak = {};
 
-/* Thread group ids being traced. The first thing every hook looks up. */
+/*
+ * The traced set as a bitmap by thread group id, tested before anything
+ * else: the hooks are attached system-wide (tracepoints, per-CPU perf
+ * events), so every process on the machine runs them, and one that is not
+ * traced now leaves after a load and a bit test instead of a hash lookup
+ * (bpf/traced.bpf.c defines it; PID_MAX_LIMIT is 2^22 on 64-bit: 512 KiB).
+ * A set bit only says "look in vmat_traced_pids", which decides: the bit is
+ * set before its entry is added (here and in BpfTracer::trace_pid) and
+ * cleared only when the process is gone (its exit), so a bit never misses a
+ * traced process. One left set (a process untraced from user space, whose
+ * syscall in flight still completes with its record) costs that process
+ * the lookup, not a wrong answer.
+ */
+#define VMAT_TRACED_WORDS 65536
+extern __u64 vmat_traced_bits[VMAT_TRACED_WORDS];
+
+static __always_inline bool vmat_maybe_traced(__u32 tgid)
+{
+	return (vmat_traced_bits[(tgid >> 6) & (VMAT_TRACED_WORDS - 1)] >> (tgid & 63)) & 1;
+}
+
+static __always_inline void vmat_traced_bit_set(__u32 tgid)
+{
+	__sync_fetch_and_or(&vmat_traced_bits[(tgid >> 6) & (VMAT_TRACED_WORDS - 1)],
+			    1ULL << (tgid & 63));
+}
+
+static __always_inline void vmat_traced_bit_clear(__u32 tgid)
+{
+	__sync_fetch_and_and(&vmat_traced_bits[(tgid >> 6) & (VMAT_TRACED_WORDS - 1)],
+			     ~(1ULL << (tgid & 63)));
+}
+
+/* Thread group ids being traced: what the bitmap above points to. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, VMAT_MAX_TRACED);
@@ -105,6 +138,8 @@ static __always_inline __u32 vmat_current_tgid(void)
 /* Any traced process, including one still waiting for its exec. */
 static __always_inline struct vmat_traced *vmat_lookup_traced_any(__u32 tgid)
 {
+	if (!vmat_maybe_traced(tgid))
+		return NULL;
 	return bpf_map_lookup_elem(&vmat_traced_pids, &tgid);
 }
 
@@ -115,8 +150,11 @@ static __always_inline struct vmat_traced *vmat_lookup_traced_any(__u32 tgid)
  */
 static __always_inline struct vmat_traced *vmat_lookup_traced(__u32 tgid)
 {
-	struct vmat_traced *t = bpf_map_lookup_elem(&vmat_traced_pids, &tgid);
+	struct vmat_traced *t;
 
+	if (!vmat_maybe_traced(tgid))
+		return NULL;
+	t = bpf_map_lookup_elem(&vmat_traced_pids, &tgid);
 	return t && !t->wait_exec ? t : NULL;
 }
 

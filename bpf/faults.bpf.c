@@ -35,6 +35,7 @@ struct vmat_fault_pending {
 	__u32 flags;
 	__u32 rss; /* --rss: VMAT_FAULT_RSS_* bits of the fault in progress */
 	__u32 _pad;
+	__u64 done; /* addr of the fault the perf program consumed last */
 };
 
 /*
@@ -799,6 +800,16 @@ static __always_inline int on_perf(struct bpf_perf_event_data *ctx, __u32 kind)
 		flags |= p->flags | p->rss;
 		p->rss = 0;
 		p->addr = ~0ULL; /* consumed: a retry must not match it again */
+		p->done = addr;
+	} else if (p && p->addr == ~0ULL && p->done == addr) {
+		/*
+		 * The same fault again, from a second event of this thread: one
+		 * it inherited and one the loader opened on it while listing the
+		 * process's threads, or a per-task one and the per-CPU fallback
+		 * (bpf_loader.cpp, attach_task_fault_perf). Both fire in one
+		 * perf_sw_event() call, with no fault entry between them.
+		 */
+		return 0;
 	} else {
 		/* No entry seen (the program attached mid-fault): access unknown. */
 		ip = ctx->regs.ip;

@@ -38,6 +38,7 @@ static __always_inline void vmat_trace_joiner(__u32 tgid)
 {
 	struct vmat_traced nt = {.follow = 1};
 
+	vmat_traced_bit_set(tgid);
 	bpf_map_update_elem(&vmat_traced_pids, &tgid, &nt, BPF_NOEXIST);
 }
 
@@ -111,6 +112,7 @@ int process_fork_raw(struct bpf_raw_tracepoint_args *ctx)
 		if (t->follow) {
 			struct vmat_traced nt = {.follow = 1};
 
+			vmat_traced_bit_set(ctgid);
 			if (!bpf_map_update_elem(&vmat_traced_pids, &ctgid, &nt, BPF_ANY))
 				e.flags |= VMAT_FORK_TRACED;
 		}
@@ -248,6 +250,7 @@ int process_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 	err = vmat_output(&e, sizeof(e), tgid);
 	if (e.flags & VMAT_EXIT_GROUP) {
 		bpf_map_delete_elem(&vmat_traced_pids, &tgid);
+		vmat_traced_bit_clear(tgid);
 		/*
 		 * When the exit record itself was lost, its count (that loss
 		 * included) stays for the frontend, which reports it and then

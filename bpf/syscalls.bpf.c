@@ -458,6 +458,9 @@ static __always_inline int sys_exit(long ret)
 	__u64 ts;
 	__u32 sys;
 
+	/* Before the storage lookup: every process's exits come here. */
+	if (!vmat_maybe_traced(vmat_current_tgid()))
+		return 0;
 	in = bpf_task_storage_get(&vmat_inflight, bpf_get_current_task_btf(), 0, 0);
 	if (!in || !in->sys)
 		return sys_exit_unseen(ret);
@@ -563,7 +566,7 @@ int syscalls_enter_raw(struct bpf_raw_tracepoint_args *ctx)
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 	__u32 sys = x86_64_sys(ctx->args[1]);
 
-	if (!sys)
+	if (!sys || !vmat_maybe_traced(vmat_current_tgid()))
 		return 0;
 	return sys_enter(sys, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si),
 			 BPF_CORE_READ(regs, dx), BPF_CORE_READ(regs, r10), BPF_CORE_READ(regs, r8),
@@ -575,7 +578,7 @@ int syscalls_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 
-	if (!x86_64_sys(BPF_CORE_READ(regs, orig_ax)))
+	if (!vmat_maybe_traced(vmat_current_tgid()) || !x86_64_sys(BPF_CORE_READ(regs, orig_ax)))
 		return 0;
 	return sys_exit(ctx->args[1]);
 }

@@ -10,9 +10,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <iterator>
+#include <set>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -227,7 +231,17 @@ void BpfTracer::set_knobs(const AttachPlan& plan, const LoaderOptions& opts) {
 // because whether they exist decides how the fault programs behave.
 void BpfTracer::select_fault_perf(const AttachPlan& plan, const LoaderOptions& opts, FaultPerfEvents& perf) {
   auto* s = skel_.get();
-  if (plan.mode(Family::kFaults) != AttachMode::kNone) {
+  if (plan.mode(Family::kFaults) != AttachMode::kNone && opts.cgroup_id == 0 && opts.comm.empty()) {
+    // Every traced process is one trace_pid() names or a descendant of one:
+    // the events go on its threads there (attach_task_fault_perf), and
+    // whether they open is tried on this thread now (closed at once,
+    // before anything forks).
+    FaultPerfEvents probe = FaultPerfEvents::open_task(0);
+    fault_perf_ = probe.ok();
+    fault_perf_error_ = probe.error;
+    fault_perf_per_task_ = fault_perf_;
+  } else if (plan.mode(Family::kFaults) != AttachMode::kNone) {
+    // Processes join by themselves (--cgroup, --comm): only per-CPU events see them.
     perf = FaultPerfEvents::open();
     fault_perf_ = perf.ok();
     fault_perf_error_ = perf.error;
@@ -298,6 +312,63 @@ void BpfTracer::attach_fault_perf(FaultPerfEvents& perf) {
       fd.release();
     }
   }
+}
+
+namespace {
+
+// The thread ids in /proc/TGID/task now; none when the process is gone.
+std::vector<pid_t> threads_of(uint32_t tgid) {
+  std::vector<pid_t> tids;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(tgid) + "/task", ec)) {
+    pid_t tid = 0;
+    const std::string name = entry.path().filename().string();
+    if (std::from_chars(name.data(), name.data() + name.size(), tid).ec == std::errc{} && tid > 0) tids.push_back(tid);
+  }
+  return tids;
+}
+
+}  // namespace
+
+// Each thread of tgid gets the pair of events, inherited by what it creates
+// (forks, threads). The process is usually held still meanwhile (Session's
+// ProcessFreeze); when it is not, a thread started during the walk by one
+// not yet given its events has none: the walk repeats until it finds no
+// thread it has not seen. A thread started by one that already had them
+// inherits them and may be given a second pair too: the BPF side (on_perf)
+// drops the second delivery of one fault. Past kMaxTaskPerfThreads threads
+// given events this way (four file descriptors each: two events, two
+// links), or should a thread's events not open, the per-CPU events take
+// over from here for every process (the same deduplication covers the
+// threads that have both).
+void BpfTracer::attach_task_fault_perf(uint32_t tgid) {
+  std::set<pid_t> seen;
+  for (int pass = 0; pass < 8; pass++) {
+    bool fresh = false;
+    for (pid_t tid : threads_of(tgid)) {
+      if (!seen.insert(tid).second) continue;
+      fresh = true;
+      if (task_perf_threads_ >= kMaxTaskPerfThreads) {
+        fall_back_to_cpu_fault_perf("more than " + std::to_string(kMaxTaskPerfThreads) + " threads");
+        return;
+      }
+      FaultPerfEvents ev = FaultPerfEvents::open_task(tid);
+      if (!ev.error.empty()) {
+        fall_back_to_cpu_fault_perf(ev.error);
+        return;
+      }
+      if (!ev.major.empty()) task_perf_threads_++;  // none when the thread just ended
+      attach_fault_perf(ev);
+    }
+    if (!fresh) return;
+  }
+}
+
+void BpfTracer::fall_back_to_cpu_fault_perf(const std::string& why) {
+  FaultPerfEvents cpus = FaultPerfEvents::open();
+  if (!cpus.ok()) throw UserError("major/minor faults: events per thread: " + why + "; per CPU: " + cpus.error);
+  fault_perf_per_task_ = false;
+  attach_fault_perf(cpus);
 }
 
 // Not fatal: a kernel without the tracepoint (before 5.5) still has the
@@ -403,8 +474,14 @@ void BpfTracer::trace_pid(uint32_t tgid, bool follow, bool wait_exec) {
   vmat_traced t{};
   t.follow = follow ? 1 : 0;
   t.wait_exec = wait_exec ? 1 : 0;
+  // The bitmap first (common.bpf.h, vmat_maybe_traced): the programs look
+  // in the map only for a process whose bit is set. Atomically: the kernel
+  // sets and clears other processes' bits in the same word.
+  __atomic_fetch_or(&skel_->bss->vmat_traced_bits[(tgid >> 6) % std::size(skel_->bss->vmat_traced_bits)],
+                    uint64_t{1} << (tgid & 63), __ATOMIC_SEQ_CST);
   if (bpf_map__update_elem(skel_->maps.vmat_traced_pids, &tgid, sizeof(tgid), &t, sizeof(t), BPF_ANY))
     fail("adding pid " + std::to_string(tgid) + " to the traced set", errno);
+  if (fault_perf_per_task_) attach_task_fault_perf(tgid);
 }
 
 void BpfTracer::untrace_pid(uint32_t tgid) {

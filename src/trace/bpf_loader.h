@@ -139,6 +139,9 @@ class BpfTracer {
   // and why not.
   bool fault_perf() const { return fault_perf_; }
   const std::string& fault_perf_error() const { return fault_perf_error_; }
+  // The events are on the traced threads (inherited by their children), not
+  // on every CPU: processes not traced do not run the fault programs.
+  bool fault_perf_per_task() const { return fault_perf_per_task_; }
   // LoaderOptions::rss_stat: the rss_stat tracepoint is attached (else why not).
   bool rss_stat() const { return rss_stat_error_.empty() && rss_stat_wanted_; }
   const std::string& rss_stat_error() const { return rss_stat_error_; }
@@ -175,6 +178,8 @@ class BpfTracer {
   void attach_programs(const Selection& sel);
   void attach_files(const Selection& sel);
   void attach_fault_perf(FaultPerfEvents& perf);
+  void attach_task_fault_perf(uint32_t tgid);
+  void fall_back_to_cpu_fault_perf(const std::string& why);
   void attach_rss_stat();
   void open_ring();
   // Keeps the link `attach()` returns; fails with `what` and errno without one.
@@ -188,6 +193,10 @@ class BpfTracer {
   std::unique_ptr<RingReader> ring_;
   Handler handler_;
   bool fault_perf_ = false;
+  bool fault_perf_per_task_ = false;
+  // Threads given their own fault events so far (attach_task_fault_perf).
+  static constexpr size_t kMaxTaskPerfThreads = 64;
+  size_t task_perf_threads_ = 0;
   std::string fault_perf_error_;
   bool rss_stat_wanted_ = false;
   std::string rss_stat_error_;

@@ -292,6 +292,48 @@ TEST(Cli, BpfStatsCountTheWorkloadsSyscallsAndFaults) {
                                                                                   << describe(r);
 }
 
+namespace {
+
+// Each program's run count from the last line of `trace --json --bpf-stats`.
+std::map<std::string, uint64_t> bpf_stats_runs(const std::string& last) {
+  std::map<std::string, uint64_t> runs;
+  std::regex prog_re(R"re(\{"name":"([a-z0-9_]+)","run_cnt":([0-9]+),)re");
+  for (auto it = std::sregex_iterator(last.begin(), last.end(), prog_re); it != std::sregex_iterator(); ++it)
+    runs[(*it)[1]] = std::stoull((*it)[2]);
+  return runs;
+}
+
+}  // namespace
+
+// What a process that is not traced pays: vmatrace traces a sleeping
+// process while another, untraced, faults kPages fresh pages. The fault
+// tracepoint runs in every process (it counts them: the faults happened
+// during the trace), but the perf programs that tell major from minor must
+// not: their events are on the traced threads. Opened on every CPU, as
+// before, they ran once per fault of every process on the machine.
+TEST(Cli, FaultPerfProgramsRunOnlyInTracedProcesses) {
+  constexpr uint64_t kPages = 20000;
+  e2e::Subprocess target({"sleep", "120"});
+  e2e::Subprocess tracer(vm({"trace", "--json", "--bpf-stats", "-p", std::to_string(target.pid())}));
+  tracer.wait_for_banner();
+  auto busy = e2e::run_command({e2e::workload("faultstorm"), std::to_string(kPages)});
+  ASSERT_EQ(busy.status, 0) << describe(busy);
+  ASSERT_EQ(::kill(tracer.pid(), SIGINT), 0);
+  auto r = tracer.wait();
+  ASSERT_EQ(r.status, 128 + SIGINT) << describe(r);  // detached on SIGINT
+  auto lines = e2e::split_lines(r.out);
+  ASSERT_FALSE(lines.empty()) << describe(r);
+  const auto runs = bpf_stats_runs(lines.back());
+  ASSERT_TRUE(runs.count("fault_user_raw") && runs.count("fault_minor_perf") && runs.count("fault_major_perf"))
+      << "the fault programs are loaded\n"
+      << lines.back();
+  EXPECT_GE(runs.at("fault_user_raw"), kPages) << "the untraced faults happened while tracing\n" << lines.back();
+  // The sleeping target faults at most a few pages (none, usually).
+  EXPECT_LT(runs.at("fault_minor_perf") + runs.at("fault_major_perf"), 100u)
+      << "the perf programs ran for the untraced process's faults\n"
+      << lines.back();
+}
+
 TEST(Cli, MapsAtEndLooksLikeProcMaps) {
   auto r = e2e::run_command(vm(concat({"trace", "--maps", "--"}, quiet("storm", {"10"}))));
   ASSERT_EQ(r.status, 0) << describe(r);

@@ -72,7 +72,9 @@ int run_features(bool json, const std::map<Family, AttachMode>& forced) {
                 plan.mode(Family::kSyscalls) == AttachMode::kTracepoint ? "tracepoints" : "functions", names.c_str());
   }
   if (majmin_error.empty())
-    std::printf("faults: major/minor from perf software events (page-faults-maj/-min, one per CPU)\n");
+    std::printf(
+        "faults: major/minor from perf software events (page-faults-maj/-min, on the traced threads; per CPU with "
+        "--cgroup or --comm)\n");
   else
     std::printf("faults: major/minor unknown (%s): fault records carry the access type only\n", majmin_error.c_str());
   return 0;
