@@ -91,9 +91,13 @@ class OutBuffer {
   static constexpr size_t kNumber = 24;
   static char* put_dec(char* p, uint64_t v) { return std::to_chars(p, p + kNumber, v).ptr; }
   static int hex_digits(uint64_t v) { return v ? (67 - std::countl_zero(v)) / 4 : 1; }
+  // Writes 16 bytes (the digits, then scratch the caller's room covers).
   static char* put_xdigits(char* p, uint64_t v) {
     const int n = hex_digits(v);
-    for (char* q = p + n; q > p; v >>= 4) *--q = "0123456789abcdef"[v & 15];
+    v <<= 4 * (16 - n);  // the digits to show at the top
+    const uint64_t hi = hex8(static_cast<uint32_t>(v >> 32)), lo = hex8(static_cast<uint32_t>(v));
+    std::memcpy(p, &hi, 8);
+    std::memcpy(p + 8, &lo, 8);
     return p + n;
   }
   static char* put_hex(char* p, uint64_t v) {
@@ -108,6 +112,18 @@ class OutBuffer {
 
  private:
   void grow(size_t n);
+  // The 8 hex digits of x as they lie in memory, all at once: each nibble
+  // spread to a byte, then '0'-'9'/'a'-'f' added per byte.
+  static uint64_t hex8(uint32_t x) {
+    uint64_t v = x;
+    v = (v | (v << 16)) & 0x0000ffff0000ffffull;
+    v = (v | (v << 8)) & 0x00ff00ff00ff00ffull;
+    v = (v | (v << 4)) & 0x0f0f0f0f0f0f0f0full;  // the first digit in the top byte
+    const uint64_t letter = ((v + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull;
+    v += 0x3030303030303030ull + letter * ('a' - '0' - 10);
+    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
+    return v;
+  }
 
   std::unique_ptr<char[]> data_;
   size_t size_ = 0, cap_ = 0;
