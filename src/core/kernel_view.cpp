@@ -91,7 +91,9 @@ void put(std::vector<Seg>& segs, size_t at, Seg g) { segs.insert(segs.begin() + 
 
 KernelAfter kernel_after(const std::vector<Vma>& before, const std::vector<KernelStore>& stores,
                          const std::vector<std::pair<uint64_t, uint64_t>>& cleared, const Layout& model_after) {
-  std::vector<Seg> segs;
+  // Kept between calls (one per thread): this runs for every syscall a printer sees.
+  thread_local std::vector<Seg> segs;
+  segs.clear();
   segs.reserve(before.size() + 2 * (stores.size() + cleared.size()) + 2);
   // `before` holds the model's VMAs (disjoint; a duplicate is the same VMA
   // twice, the later one kept), usually already in address order.

@@ -151,13 +151,17 @@ std::string format_smaps_vmflags(uint64_t flags) {
   return out;
 }
 
-std::string format_maps_perms(uint64_t flags) {
-  std::string p = "----";
-  if (flags & VM_READ) p[0] = 'r';
-  if (flags & VM_WRITE) p[1] = 'w';
-  if (flags & VM_EXEC) p[2] = 'x';
+char* put_maps_perms(char* p, uint64_t flags) {
+  p[0] = (flags & VM_READ) ? 'r' : '-';
+  p[1] = (flags & VM_WRITE) ? 'w' : '-';
+  p[2] = (flags & VM_EXEC) ? 'x' : '-';
   p[3] = (flags & VM_MAYSHARE) ? 's' : 'p';
-  return p;
+  return p + 4;
+}
+
+std::string format_maps_perms(uint64_t flags) {
+  char p[4];
+  return std::string(p, put_maps_perms(p, flags));
 }
 
 uint64_t vm_flags_from_prot(uint64_t prot) {

@@ -156,6 +156,8 @@ std::string format_smaps_vmflags(uint64_t flags);
 // The permissions column of /proc/PID/maps, "rw-p": r/w/x from
 // VM_READ/WRITE/EXEC, 's' if VM_MAYSHARE else 'p'.
 std::string format_maps_perms(uint64_t flags);
+// The same four characters written at p (no allocation): the end.
+char* put_maps_perms(char* p, uint64_t flags);
 
 // calc_vm_prot_bits(): PROT_READ/WRITE/EXEC -> VM_READ/WRITE/EXEC.
 uint64_t vm_flags_from_prot(uint64_t prot);

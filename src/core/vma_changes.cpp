@@ -58,6 +58,24 @@ void sort_unique(std::vector<Vma>& v) {
   v.erase(std::unique(v.begin(), v.end(), [](const Vma& a, const Vma& b) { return a.start == b.start; }), v.end());
 }
 
+struct Piece {
+  uint64_t s, e;
+  int into;  // index into A, or -1: the piece goes away
+};
+
+// The working vectors of derive_vma_changes(), kept between calls (one set
+// per thread): it runs for every record a printer sees, and would otherwise
+// allocate a dozen of them each time.
+struct Scratch {
+  std::vector<Vma> B, A;
+  std::vector<VmaChange> splits, removes, moves, rest;
+  std::vector<char> a_done, b_done, a_in_split;
+  std::vector<std::vector<Vma>> parts;
+  std::vector<uint64_t> cuts;
+  std::vector<Piece> pieces;
+  std::vector<Vma> gained;
+};
+
 }  // namespace
 
 std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<Vma> after,
@@ -72,16 +90,32 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
     auto it = std::lower_bound(other.begin(), other.end(), v.start, by_start);
     return it != other.end() && it->start == v.start && vma_visibly_equal(v, *it);
   };
-  std::vector<Vma> B, A;  // what changed, on each side
+  thread_local Scratch scratch;
+  std::vector<Vma>& B = scratch.B;  // what changed, on each side
+  std::vector<Vma>& A = scratch.A;
+  B.clear();
+  A.clear();
   for (const auto& v : before)
     if (!unchanged_in(v, after)) B.push_back(v);
   for (const auto& v : after)
     if (!unchanged_in(v, before)) A.push_back(v);
   if (B.empty() && A.empty()) return {};
 
-  std::vector<VmaChange> splits, removes, moves, rest;
-  std::vector<bool> a_done(A.size()), b_done(B.size()), a_in_split(A.size());
-  std::vector<std::vector<Vma>> parts(A.size());  // surviving pieces of old VMAs inside each new one
+  std::vector<VmaChange>& splits = scratch.splits;
+  std::vector<VmaChange>& removes = scratch.removes;
+  std::vector<VmaChange>& moves = scratch.moves;
+  std::vector<VmaChange>& rest = scratch.rest;
+  for (auto* v : {&splits, &removes, &moves, &rest}) v->clear();
+  std::vector<char>& a_done = scratch.a_done;
+  std::vector<char>& b_done = scratch.b_done;
+  std::vector<char>& a_in_split = scratch.a_in_split;
+  a_done.assign(A.size(), 0);
+  b_done.assign(B.size(), 0);
+  a_in_split.assign(A.size(), 0);
+  // Surviving pieces of old VMAs inside each new one.
+  std::vector<std::vector<Vma>>& parts = scratch.parts;
+  if (parts.size() < A.size()) parts.resize(A.size());
+  for (size_t j = 0; j < A.size(); j++) parts[j].clear();
 
   // The VMAs of A overlapping [s, e): a run of A (disjoint, sorted, so
   // their ends are sorted too).
@@ -118,7 +152,8 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
   for (size_t i = 0; i < B.size(); i++) {
     if (b_done[i]) continue;
     const Vma& b = B[i];
-    std::vector<uint64_t> cuts{b.start, b.end};
+    std::vector<uint64_t>& cuts = scratch.cuts;
+    cuts.assign({b.start, b.end});
     auto cut = [&](uint64_t x) {
       if (x > b.start && x < b.end) cuts.push_back(x);
     };
@@ -128,11 +163,8 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
     if (have_replaced) cut(hints.replaced_start), cut(hints.replaced_end);
     std::sort(cuts.begin(), cuts.end());
     cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
-    struct Piece {
-      uint64_t s, e;
-      int into;  // index into A, or -1: the piece goes away
-    };
-    std::vector<Piece> pieces;
+    std::vector<Piece>& pieces = scratch.pieces;
+    pieces.clear();
     int survivors = 0;
     for (auto it = cuts.begin(); std::next(it) != cuts.end(); ++it) {
       Piece p{*it, *std::next(it), -1};
@@ -186,7 +218,8 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
     auto& P = parts[j];
     std::sort(P.begin(), P.end(), [](const Vma& x, const Vma& y) { return x.start < y.start; });
     // The parts of `a` no old VMA covered: a new range.
-    std::vector<Vma> gained;
+    std::vector<Vma>& gained = scratch.gained;
+    gained.clear();
     uint64_t cur = a.start;
     for (const auto& p : P) {
       if (p.start > cur) gained.push_back(piece_of(a, cur, p.start));
@@ -217,8 +250,11 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
   }
 
   std::vector<VmaChange> out;
-  for (auto* v : {&splits, &removes, &moves, &rest})
+  out.reserve(splits.size() + removes.size() + moves.size() + rest.size());
+  for (auto* v : {&splits, &removes, &moves, &rest}) {
     for (auto& c : *v) out.push_back(std::move(c));
+    v->clear();
+  }
   return out;
 }
 

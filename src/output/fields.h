@@ -15,7 +15,10 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
+
+#include "output/out_buffer.h"
 
 namespace vmatrace {
 
@@ -137,30 +140,65 @@ class FieldList {
   const Layout* layout_ = nullptr;
 };
 
+// The name a VMA shows (its maps name, escaped for one encoder), made once
+// per distinct (path, special, anon name, deleted) and then looked up: the
+// strings are interned, so the key is their addresses.
+class VmaNameCache {
+ public:
+  struct Key {
+    const void* path;
+    const void* special;
+    const void* anon_name;
+    bool deleted;
+    bool layout;  // named through a layout (maps_name()) or by its own path
+    bool operator==(const Key&) const = default;
+  };
+  // The entry for key, or nullptr; add() makes one.
+  const std::string* find(const Key& k) const {
+    auto it = names_.find(k);
+    return it == names_.end() ? nullptr : &it->second;
+  }
+  const std::string& add(const Key& k, std::string name) { return names_.emplace(k, std::move(name)).first->second; }
+
+ private:
+  struct Hash {
+    size_t operator()(const Key& k) const noexcept;
+  };
+  std::unordered_map<Key, std::string, Hash> names_;
+};
+
 // Walks a FieldList into `out` (appended; no newline at the end).
 class FieldEncoder {
  public:
   virtual ~FieldEncoder() = default;
-  virtual void encode(const FieldList& f, std::string& out) = 0;
+  virtual void encode(const FieldList& f, OutBuffer& out) = 0;
+  // The same, appended to a string (reports, tests: not per event).
+  void encode(const FieldList& f, std::string& out);
 };
 
 class TextEncoder : public FieldEncoder {
  public:
+  using FieldEncoder::encode;
   // kTime fields are shown relative to base_ts.
   void set_base_ts(uint64_t ts) { base_ts_ = ts; }
   uint64_t base_ts() const { return base_ts_; }
-  void encode(const FieldList& f, std::string& out) override;
+  void encode(const FieldList& f, OutBuffer& out) override;
 
  private:
   uint64_t base_ts_ = 0;
+  VmaNameCache names_;
 };
 
 class JsonEncoder : public FieldEncoder {
  public:
+  using FieldEncoder::encode;
   // One object.
-  void encode(const FieldList& f, std::string& out) override;
+  void encode(const FieldList& f, OutBuffer& out) override;
   // The fields as members of the object `w` is in.
   static void members(const FieldList& f, JsonWriter& w);
+
+ private:
+  VmaNameCache names_;
 };
 
 }  // namespace vmatrace

@@ -13,7 +13,7 @@ Printer::~Printer() { flush(); }
 
 void Printer::flush() {
   if (!buf_.empty()) {
-    std::fwrite(buf_.data(), 1, buf_.size(), out_);
+    std::fwrite(buf_.view().data(), 1, buf_.size(), out_);
     buf_.clear();
   }
   std::fflush(out_);
@@ -28,17 +28,16 @@ bool Printer::wanted(const DecodedRecord& rec) const {
 
 void Printer::write() {
   // Encoded straight into the output buffer: no copy of the line.
-  std::string& s = buf_;
   if (opts_.format == OutputFormat::kJson) {
-    json_.encode(fields_, s);
+    json_.encode(fields_, buf_);
   } else {
     text_.set_base_ts(base_ts_);
-    text_.encode(fields_, s);
+    text_.encode(fields_, buf_);
   }
-  s += '\n';
+  buf_ << '\n';
   printed_++;
   if (buf_.size() > (1 << 16)) {
-    std::fwrite(buf_.data(), 1, buf_.size(), out_);
+    std::fwrite(buf_.view().data(), 1, buf_.size(), out_);
     buf_.clear();
   }
 }
@@ -89,10 +88,10 @@ std::string Printer::maps_block(const ProcessState& p, OutputFormat format) {
 void Printer::on_process_end(const ProcessState& p) {
   if (!opts_.maps_at_end && !opts_.pmap_at_end) return;
   if (opts_.pid && p.pid != *opts_.pid) return;
-  if (opts_.maps_at_end) buf_ += maps_block(p, opts_.format);
+  if (opts_.maps_at_end) buf_ << maps_block(p, opts_.format);
   if (opts_.pmap_at_end && p.seeded) {
-    buf_ += "# pmap of " + std::to_string(p.pid) + " (" + escape_text(p.comm) + ")\n";
-    buf_ += pmap_text(p.layout, p.exe);
+    buf_ << "# pmap of " << std::to_string(p.pid) << " (" << escape_text(p.comm) << ")\n";
+    buf_ << pmap_text(p.layout, p.exe);
   }
   flush();
 }

@@ -12,6 +12,7 @@
 #include "core/processor.h"
 #include "output/event_fields.h"
 #include "output/fields.h"
+#include "output/out_buffer.h"
 
 namespace vmatrace {
 
@@ -62,7 +63,7 @@ class Printer : public RecordSink {
   uint32_t last_ns_tid_ = 0;
   NsIdsRecord last_ns_;
   uint64_t printed_ = 0;
-  std::string buf_;
+  OutBuffer buf_;
   FieldList fields_;    // reused for each event
   EventFields events_;  // makes them (and caches the names of values)
   TextEncoder text_;

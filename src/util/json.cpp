@@ -64,6 +64,13 @@ JsonWriter& JsonWriter::raw(std::string_view json) {
   return *this;
 }
 
+JsonWriter& JsonWriter::raw_members(std::string_view members) {
+  if (members.empty()) return *this;
+  separate();
+  out_ += members;
+  return *this;
+}
+
 std::string json_quote(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);

@@ -87,6 +87,9 @@ class JsonWriter {
   JsonWriter& hex(uint64_t v);
   // Already-encoded JSON (a nested document written elsewhere).
   JsonWriter& raw(std::string_view json);
+  // Already-encoded members ("\"a\":1,\"b\":2", no braces) of the object
+  // being written, after its members so far.
+  JsonWriter& raw_members(std::string_view members);
 
   // key(k).value(v) in one call.
   template <typename V>

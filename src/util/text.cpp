@@ -1,5 +1,7 @@
 #include "util/text.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
 
 namespace vmatrace {
@@ -24,22 +26,33 @@ std::string hex(uint64_t v) {
   return buf;
 }
 
-std::string human_size(uint64_t bytes) {
+char* put_human_size(char* p, uint64_t bytes) {
   // Integer arithmetic (this runs per event): one decimal below 10 units,
   // none above, rounded to nearest like "%.1f"/"%.0f".
-  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  if (bytes < 1024) return std::to_string(bytes) + " B";
+  static constexpr std::string_view units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  char* const end = p + kHumanSizeMax;
   int u = 0;
-  unsigned __int128 scale = 1;
-  while (u < 6 && bytes >= scale * 1024) scale *= 1024, u++;
-  unsigned __int128 tenths = (static_cast<unsigned __int128>(bytes) * 10 + scale / 2) / scale;
-  std::string out;
-  if (tenths < 100) {
-    out = std::to_string(static_cast<uint64_t>(tenths / 10)) + "." + std::to_string(static_cast<uint64_t>(tenths % 10));
+  if (bytes < 1024) {
+    p = std::to_chars(p, end, bytes).ptr;
   } else {
-    out = std::to_string(static_cast<uint64_t>((static_cast<unsigned __int128>(bytes) + scale / 2) / scale));
+    unsigned __int128 scale = 1;
+    while (u < 6 && bytes >= scale * 1024) scale *= 1024, u++;
+    unsigned __int128 tenths = (static_cast<unsigned __int128>(bytes) * 10 + scale / 2) / scale;
+    if (tenths < 100) {
+      p = std::to_chars(p, end, static_cast<uint64_t>(tenths / 10)).ptr;
+      *p++ = '.';
+      *p++ = static_cast<char>('0' + static_cast<int>(tenths % 10));
+    } else {
+      p = std::to_chars(p, end, static_cast<uint64_t>((static_cast<unsigned __int128>(bytes) + scale / 2) / scale)).ptr;
+    }
   }
-  return out + " " + units[u];
+  *p++ = ' ';
+  return std::copy(units[u].begin(), units[u].end(), p);
+}
+
+std::string human_size(uint64_t bytes) {
+  char buf[kHumanSizeMax];
+  return std::string(buf, put_human_size(buf, bytes));
 }
 
 namespace {

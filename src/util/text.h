@@ -11,6 +11,9 @@ namespace vmatrace {
 
 std::string hex(uint64_t v);             // "0x7f3c2a000000"
 std::string human_size(uint64_t bytes);  // "4.0 KiB", "12 B", "1.5 MiB"
+// human_size() written at p (at most kHumanSizeMax bytes): the end.
+inline constexpr size_t kHumanSizeMax = 24;
+char* put_human_size(char* p, uint64_t bytes);
 
 // Control characters, backslash and invalid UTF-8 made visible (\n, \t,
 // \xNN); valid UTF-8 kept.
