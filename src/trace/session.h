@@ -255,6 +255,8 @@ class Session {
   std::set<uint32_t> refused_;
   uint64_t not_followed_ = 0;
   bool may_trace(pid_t pid);
+  static std::string refusal_reason(const std::string& what, uint32_t why, uint32_t uid, uint32_t euid);
+  void say_stopped_following(uint32_t pid, const std::string& comm, const std::string& reason);
   void note_not_followed(pid_t pid);
   // Threads whose namespace ids were looked up (until they exit), and
   // processes found in our own PID namespace (their threads need no look-up).
