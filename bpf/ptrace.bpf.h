@@ -16,6 +16,24 @@
 #define VMAT_SUID_DUMP_USER 1
 #define VMAT_MMF_DUMPABLE_MASK 3
 
+/* mm_struct before 6.18, whose flags were one unsigned long. */
+struct mm_struct___ulong_flags {
+	unsigned long flags;
+} __attribute__((preserve_access_index));
+
+/*
+ * The mm's flags word: 6.18 made mm->flags an mm_flags_t (a bitmap whose
+ * first word holds the same bits), which CO-RE cannot relocate onto 6.1's
+ * unsigned long: each kernel's field is read by its own type. Without
+ * this, the program that judges does not load on 6.1 at all.
+ */
+static __always_inline int vmat_read_mm_flags(struct mm_struct *mm, __u64 *flags)
+{
+	if (bpf_core_type_exists(mm_flags_t))
+		return bpf_core_read(flags, sizeof(*flags), &mm->flags);
+	return bpf_core_read(flags, sizeof(*flags), &((struct mm_struct___ulong_flags *)mm)->flags);
+}
+
 /*
  * What ptrace_may_access(PTRACE_MODE_ATTACH_FSCREDS) would refuse the
  * tracer about task (one thread: credentials are per thread) as its
@@ -40,7 +58,7 @@ static __always_inline __u32 vmat_ptrace_refusal(struct task_struct *task, __u32
 		 BPF_CORE_READ(c, egid.val) != vmat_ptrace_gid ||
 		 BPF_CORE_READ(c, sgid.val) != vmat_ptrace_gid)
 		why |= VMAT_REFUSED_GIDS;
-	if (mm && !bpf_core_read(&mm_flags, sizeof(mm_flags), &mm->flags) &&
+	if (mm && !vmat_read_mm_flags(mm, &mm_flags) &&
 	    (mm_flags & VMAT_MMF_DUMPABLE_MASK) != VMAT_SUID_DUMP_USER)
 		why |= VMAT_REFUSED_DUMPABLE;
 	/* In a user namespace of its own the kernel asks about capabilities there: not judged. */
@@ -81,7 +99,8 @@ static __always_inline int vmat_judge_cred_exit(long nr)
 	if (!vmat_ptrace_limit)
 		return 0;
 	tgid = vmat_current_tgid();
-	if (!vmat_lookup_traced_any(tgid))
+	/* Not the command vmatrace starts before its exec (-u changes user there): judged at it. */
+	if (!vmat_lookup_traced(tgid))
 		return 0;
 	task = (struct task_struct *)bpf_get_current_task();
 	r.why = vmat_ptrace_refusal(task, &r.uid, &r.euid);

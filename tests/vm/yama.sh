@@ -28,10 +28,11 @@ fail() {
 echo "Yama ptrace_scope at boot: $(cat $scope_file)"
 out=$(mktemp -d /tmp/vmatrace-yama.XXXXXX) || exit 2
 
-no_ptrace() { capsh --drop=cap_sys_ptrace -- -c "$1"; }
+# capsh runs /bin/bash unless told: the guest has busybox sh only.
+no_ptrace() { capsh --shell=/bin/sh --drop=cap_sys_ptrace -- -c "$1"; }
 
 # The target: not a descendant of any vmatrace below, same caps as the tracer.
-capsh --drop=cap_sys_ptrace -- -c 'exec sleep 600' &
+capsh --shell=/bin/sh --drop=cap_sys_ptrace -- -c "exec sleep 600" &
 target=$!
 sleep 1
 

@@ -40,9 +40,12 @@ static void* worker(void* arg) {
   pthread_barrier_wait(&mapped_before);
   // thread mode: the first worker alone changes its uid (the raw syscall,
   // not glibc's wrapper, which would change every thread's).
-  if (thread_mode && first && syscall(SYS_setresuid, kNobody, kNobody, kNobody) != 0) {
-    perror("setresuid");
-    return (void*)1;
+  if (thread_mode && first) {
+    sleep(1);  // as main() does before its change
+    if (syscall(SYS_setresuid, kNobody, kNobody, kNobody) != 0) {
+      perror("setresuid");
+      return (void*)1;
+    }
   }
   pthread_barrier_wait(&changed);
   if (map_pages(kAfterPages)) return (void*)1;
@@ -65,6 +68,9 @@ int main(int argc, char** argv) {
     if (pthread_create(&t[i], NULL, worker, i == 0 ? (void*)1 : NULL) != 0) return 1;
   if (map_pages(kBeforePages)) return 1;
   pthread_barrier_wait(&mapped_before);
+  // The tracer checks the exec record when it reads it: a tracer lagging
+  // behind would find the change already made and refuse from the exec on.
+  sleep(1);
   if (strcmp(mode, "setresuid") == 0) {
     if (setresgid(kNobody, kNobody, kNobody) != 0 || setresuid(kNobody, kNobody, kNobody) != 0) {
       perror("setresuid");
