@@ -5,6 +5,7 @@
  * the process from the traced set, so the maps never keep dead entries).
  */
 #include "common.bpf.h"
+#include "ptrace.bpf.h"
 
 /* Deeper cgroup v2 trees than this are not searched for --cgroup. */
 #define VMAT_CGROUP_MAX_DEPTH 32
@@ -126,42 +127,6 @@ int process_fork_raw(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-/* SUID_DUMP_USER: the only dumpability ptrace_may_access() lets pass without CAP_SYS_PTRACE. */
-#define VMAT_SUID_DUMP_USER 1
-#define VMAT_MMF_DUMPABLE_MASK 3
-
-/*
- * What ptrace_may_access(PTRACE_MODE_ATTACH_FSCREDS) would refuse the
- * tracer about task, whose exec has just committed its credentials
- * (VMAT_REFUSED_* bits; 0: allowed). Yama and LSMs are not judged here
- * (the frontend's /proc/PID/mem check meets them for processes still there).
- * kernel_cap_t is u32[2] on 6.1 and u64 later: the same 8 bytes.
- */
-static __always_inline __u32 vmat_exec_refusal(struct task_struct *task, __u32 *uid, __u32 *euid)
-{
-	const struct cred *c = BPF_CORE_READ(task, real_cred);
-	struct mm_struct *mm = BPF_CORE_READ(task, mm);
-	__u64 caps = 0, mm_flags = 0;
-	__u32 why = 0;
-
-	*uid = BPF_CORE_READ(c, uid.val);
-	*euid = BPF_CORE_READ(c, euid.val);
-	if (*uid != vmat_ptrace_uid || *euid != vmat_ptrace_uid ||
-	    BPF_CORE_READ(c, suid.val) != vmat_ptrace_uid ||
-	    BPF_CORE_READ(c, gid.val) != vmat_ptrace_gid ||
-	    BPF_CORE_READ(c, egid.val) != vmat_ptrace_gid ||
-	    BPF_CORE_READ(c, sgid.val) != vmat_ptrace_gid)
-		why |= VMAT_REFUSED_IDS;
-	if (mm && !bpf_core_read(&mm_flags, sizeof(mm_flags), &mm->flags) &&
-	    (mm_flags & VMAT_MMF_DUMPABLE_MASK) != VMAT_SUID_DUMP_USER)
-		why |= VMAT_REFUSED_DUMPABLE;
-	/* In a user namespace of its own the kernel asks about capabilities there: not judged. */
-	if (BPF_CORE_READ(c, user_ns, level) == 0 &&
-	    !bpf_core_read(&caps, sizeof(caps), &c->cap_permitted) && (caps & ~vmat_ptrace_caps))
-		why |= VMAT_REFUSED_CAPS;
-	return why;
-}
-
 SEC("raw_tp/sched_process_exec")
 int process_exec_raw(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -185,7 +150,7 @@ int process_exec_raw(struct bpf_raw_tracepoint_args *ctx)
 	if (vmat_ptrace_limit) {
 		struct vmat_exec_refused_event r = {};
 
-		r.why = vmat_exec_refusal(task, &r.uid, &r.euid);
+		r.why = vmat_ptrace_refusal(task, &r.uid, &r.euid);
 		if (r.why) {
 			/* Nothing of it from here on: not its exec record, nor its children. */
 			bpf_map_delete_elem(&vmat_traced_pids, &tgid);
@@ -217,6 +182,18 @@ int process_exec_raw(struct bpf_raw_tracepoint_args *ctx)
 	vmat_fill_hdr(&e->hdr, VMAT_EV_EXEC, sizeof(*e) + n);
 	vmat_output(e, sizeof(*e) + n, tgid);
 	return 0;
+}
+
+/*
+ * Without CAP_SYS_PTRACE: the exit of a credential syscall (VMAT_CRED_SYSCALLS;
+ * the loader attaches this to each sys_exit_<name> tracepoint) is judged
+ * again (ptrace.bpf.h). Where tracefs is unusable, syscalls_exit_raw does it.
+ */
+SEC("tracepoint")
+int process_cred_exit_tp(struct trace_event_raw_sys_exit *ctx)
+{
+	/* syscalls:sys_exit_* records hold an int nr where raw_syscalls' hold a long id. */
+	return vmat_judge_cred_exit((int)ctx->id);
 }
 
 SEC("raw_tp/sched_process_exit")

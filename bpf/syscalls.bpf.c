@@ -27,6 +27,7 @@
 #include "common.bpf.h"
 #include "mman.bpf.h"
 #include "inflight.bpf.h"
+#include "ptrace.bpf.h"
 
 /*
  * One record in the per-CPU scratch buffer: the event at 0 (a
@@ -577,8 +578,15 @@ SEC("raw_tp/sys_exit")
 int syscalls_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	long nr = BPF_CORE_READ(regs, orig_ax);
 
-	if (!vmat_maybe_traced(vmat_current_tgid()) || !x86_64_sys(BPF_CORE_READ(regs, orig_ax)))
+	if (!vmat_maybe_traced(vmat_current_tgid()))
 		return 0;
+	if (!x86_64_sys(nr)) {
+		/* No tracefs, so no process_cred_exit_tp: credential changes are judged here. */
+		if (vmat_ptrace_limit && vmat_is_cred_syscall(nr))
+			return vmat_judge_cred_exit(nr);
+		return 0;
+	}
 	return sys_exit(ctx->args[1]);
 }

@@ -27,6 +27,7 @@ inline constexpr RecordTypeName kRecordTypes[] = {
     {VMAT_EV_VMA_KERNEL, "vma_store"},
     {VMAT_EV_NS_IDS, "ns_ids"},
     {VMAT_EV_EXEC_REFUSED, "exec_refused"},  // never recorded: the frontend stops there
+    {VMAT_EV_CRED_REFUSED, "cred_refused"},  // never recorded: likewise
     {VMAT_EV_RSS_STAT, "rss_stat"},
     {VMAT_REC_LAYOUT, "layout"},
     {VMAT_REC_LOSS, "lost"},

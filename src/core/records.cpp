@@ -313,6 +313,10 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
       if (!fits<vmat_exec_refused_event>(rec, error)) return false;
       std::memcpy(&d.exec_refused, rec.data(), sizeof(d.exec_refused));
       break;
+    case VMAT_EV_CRED_REFUSED:
+      if (!fits<vmat_cred_refused_event>(rec, error)) return false;
+      std::memcpy(&d.cred_refused, rec.data(), sizeof(d.cred_refused));
+      break;
     case VMAT_EV_EXIT:
       if (!fits<vmat_exit_event>(rec, error)) return false;
       std::memcpy(&d.exit, rec.data(), sizeof(d.exit));

@@ -145,6 +145,7 @@ struct DecodedRecord {
     vmat_vma_kernel_event vmak;
     vmat_ustack_frames frames;  // VMAT_REC_STACK_FRAMES (core/ustack_frames.h)
     vmat_exec_refused_event exec_refused;
+    vmat_cred_refused_event cred_refused;
     vmat_rss_stat_event rss_stat;
   };
   std::string_view path;             // syscall vma[0] path, exec filename, snapshot path

@@ -121,6 +121,7 @@ struct BpfTracer::Selection {
   std::vector<bpf_program*> chosen;          // attached in this order
   std::vector<const char*> traced_syscalls;  // the shared exit programs attach to each of these
   bool files = false;                        // files_exit_tp rides along
+  bool cred_exits = false;                   // process_cred_exit_tp judges credential changes
 };
 
 BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler handler)
@@ -136,6 +137,11 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
   // --cgroup: processes moved into the cgroup are traced from their move.
   bpf_program__set_autoload(skel_->progs.process_cgroup_attach_raw, opts.cgroup_id != 0);
   if (opts.cgroup_id) sel.chosen.push_back(skel_->progs.process_cgroup_attach_raw);
+  // Without CAP_SYS_PTRACE, credential changes are judged at their exits
+  // (bpf/ptrace.bpf.h): by tracepoint, but in the raw flavour, whose
+  // sys_exit program sees every syscall and judges them itself.
+  sel.cred_exits = opts.ptrace_limit && plan.mode(Family::kSyscalls) != AttachMode::kRawTracepoint;
+  bpf_program__set_autoload(skel_->progs.process_cred_exit_tp, sel.cred_exits);
   rss_stat_wanted_ = opts.rss_stat;
   bpf_program__set_autoload(skel_->progs.rss_stat_raw, opts.rss_stat);
   set_knobs(plan, opts);
@@ -144,6 +150,7 @@ BpfTracer::BpfTracer(const AttachPlan& plan, const LoaderOptions& opts, Handler 
   load();
   attach_programs(sel);
   attach_files(sel);
+  attach_cred_exits(sel);
   attach_fault_perf(perf);
   attach_rss_stat();
   open_ring();
@@ -298,6 +305,18 @@ void BpfTracer::attach_files(const Selection& sel) {
   for (const char* tp : kFilesTracepoints)
     add_link(std::string("attaching files_exit_tp to ") + tp,
              [&] { return bpf_program__attach_tracepoint(skel_->progs.files_exit_tp, "syscalls", tp); });
+}
+
+void BpfTracer::attach_cred_exits(const Selection& sel) {
+  if (!sel.cred_exits) return;
+#define VMAT_CRED_TP_ROW(name, nr) "sys_exit_" #name,
+  constexpr const char* kCredTracepoints[] = {VMAT_CRED_SYSCALLS(VMAT_CRED_TP_ROW)};
+#undef VMAT_CRED_TP_ROW
+  // A missing one is fatal: a credential change that is not judged would
+  // let the trace go on where the user may not ptrace.
+  for (const char* tp : kCredTracepoints)
+    add_link(std::string("attaching process_cred_exit_tp to ") + tp,
+             [&] { return bpf_program__attach_tracepoint(skel_->progs.process_cred_exit_tp, "syscalls", tp); });
 }
 
 void BpfTracer::attach_fault_perf(FaultPerfEvents& perf) {

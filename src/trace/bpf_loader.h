@@ -48,9 +48,11 @@ struct LoaderOptions {
   uint64_t cgroup_id = 0;
   // --comm: processes whose exec gives them this name are traced from it; "": off.
   std::string comm;
-  // Without CAP_SYS_PTRACE: a followed process whose exec leaves it with
-  // credentials this user may not ptrace is dropped in the kernel at that
-  // exec (VMAT_EV_EXEC_REFUSED). The tracer's fsuid, fsgid, effective caps.
+  // Without CAP_SYS_PTRACE: a followed process whose exec, or set*id,
+  // setgroups, capset or prctl (VMAT_CRED_SYSCALLS), leaves it with
+  // credentials this user may not ptrace is dropped in the kernel there
+  // (VMAT_EV_EXEC_REFUSED, VMAT_EV_CRED_REFUSED). The tracer's fsuid, fsgid,
+  // effective caps.
   bool ptrace_limit = false;
   uint32_t ptrace_uid = 0, ptrace_gid = 0;
   uint64_t ptrace_caps = 0;
@@ -177,6 +179,7 @@ class BpfTracer {
   void load();
   void attach_programs(const Selection& sel);
   void attach_files(const Selection& sel);
+  void attach_cred_exits(const Selection& sel);
   void attach_fault_perf(FaultPerfEvents& perf);
   void attach_task_fault_perf(uint32_t tgid);
   void fall_back_to_cpu_fault_perf(const std::string& why);

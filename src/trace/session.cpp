@@ -41,6 +41,21 @@ constexpr uint64_t kFlushNs = 1'000'000'000;   // recording chunks
 // A layout was read while its process ran (it could not be held still):
 // value "pid P: why".
 constexpr const char* kNoteSeedUnfrozen = "seed_unfrozen";
+// Without CAP_SYS_PTRACE, the kernel stopped tracing a process whose
+// credentials changed: value "pid P: why".
+constexpr const char* kNotePtraceRefused = "ptrace_refused";
+
+// A VMAT_CRED_SYSCALLS row's name from its x86-64 number.
+std::string cred_syscall_name(uint32_t nr) {
+  switch (nr) {
+#define VMAT_CRED_NAME_ROW(name, x86_64_nr) \
+  case x86_64_nr:                           \
+    return #name;
+    VMAT_CRED_SYSCALLS(VMAT_CRED_NAME_ROW)
+#undef VMAT_CRED_NAME_ROW
+  }
+  return "syscall " + std::to_string(nr);
+}
 
 }  // namespace
 
@@ -530,22 +545,34 @@ bool Session::refuse_if_not_ptraceable(std::span<const std::byte> rec, const Dec
   if (refused_.count(d.hdr.pid)) return true;
   uint32_t pid = 0;
   if (d.type == VMAT_EV_EXEC_REFUSED) {
-    // The kernel judged the exec (bpf/process.bpf.c) and stopped tracing
+    // The kernel judged the exec (bpf/ptrace.bpf.h) and stopped tracing
     // it there: this replaces its exec record, and nothing of it follows.
     pid = d.hdr.pid;
     recount_ = true;
     refused_.insert(pid);
-    if (ptrace_access(static_cast<pid_t>(pid)).gone()) {
+    if (ptrace_access(static_cast<pid_t>(pid)).gone())
       note_not_followed(static_cast<pid_t>(pid));
-    } else {
-      const uint32_t why = d.exec_refused.why;
-      std::string reason = (why & VMAT_REFUSED_IDS) ? "its exec gave it uid " + std::to_string(d.exec_refused.uid) +
-                                                          " (effective " + std::to_string(d.exec_refused.euid) + ")"
-                           : (why & VMAT_REFUSED_CAPS) ? "its exec gave it capabilities you lack"
-                                                       : "its exec made it undumpable";
-      std::fprintf(stderr, "vmatrace: stopped following pid %u (%s): %s; CAP_SYS_PTRACE would allow it\n", pid,
-                   escape_text(read_comm(pid)).c_str(), reason.c_str());
-    }
+    else
+      say_stopped_following(pid, read_comm(pid),
+                            refusal_reason("its exec", d.exec_refused.why, d.exec_refused.uid, d.exec_refused.euid));
+    return true;
+  }
+  if (d.type == VMAT_EV_CRED_REFUSED) {
+    // The kernel judged a set*id, setgroups, capset or prctl at its exit
+    // (bpf/ptrace.bpf.h) and stopped tracing the process there: nothing of
+    // it follows. Said even when it is gone by now: the kernel's judgement
+    // is the answer, the process ran on past it.
+    pid = d.hdr.pid;
+    recount_ = true;
+    refused_.insert(pid);
+    tracer_->untrace_pid(pid);  // its loss count too
+    std::string who = "its " + cred_syscall_name(d.cred_refused.nr);
+    if (d.hdr.tid != d.hdr.pid) who += " in thread " + std::to_string(d.hdr.tid);
+    const auto& r = d.cred_refused;
+    std::string reason = (r.why & VMAT_REFUSED_GIDS) ? who + " gave it gid " + std::to_string(r.gid) + " (effective " +
+                                                           std::to_string(r.egid) + ")"
+                                                     : refusal_reason(who, r.why, r.uid, r.euid);
+    say_stopped_following(pid, std::string(d.comm), reason);
     return true;
   }
   if (d.type == VMAT_EV_FORK && (d.fork.flags & VMAT_FORK_TRACED) && !(d.fork.flags & VMAT_FORK_THREAD)) {
@@ -587,6 +614,24 @@ bool Session::refuse_if_not_ptraceable(std::span<const std::byte> rec, const Dec
   std::memcpy(parents.data() + offsetof(vmat_fork_event, flags), &flags, sizeof(flags));
   handle(parents);
   return true;
+}
+
+// Why the kernel's judgement (VMAT_REFUSED_* bits) refused what `what`
+// ("its exec", "its setresuid") left the process with.
+std::string Session::refusal_reason(const std::string& what, uint32_t why, uint32_t uid, uint32_t euid) {
+  if (why & VMAT_REFUSED_IDS)
+    return what + " gave it uid " + std::to_string(uid) + " (effective " + std::to_string(euid) + ")";
+  if (why & VMAT_REFUSED_GIDS) return what + " gave it group ids other than yours";
+  if (why & VMAT_REFUSED_CAPS) return what + " gave it capabilities you lack";
+  return what + " made it undumpable";
+}
+
+// One line on stderr, and a note in the stream (a recording keeps why a
+// process's records end there).
+void Session::say_stopped_following(uint32_t pid, const std::string& comm, const std::string& reason) {
+  std::fprintf(stderr, "vmatrace: stopped following pid %u (%s): %s; CAP_SYS_PTRACE would allow it\n", pid,
+               escape_text(comm).c_str(), reason.c_str());
+  inject_note(kNotePtraceRefused, "pid " + std::to_string(pid) + ": " + reason);
 }
 
 // Without CAP_SYS_PTRACE, a process found at attach is traced only if the

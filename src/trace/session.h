@@ -246,8 +246,9 @@ class Session {
   bool final_drain_ = false;      // run() is past its loop: drain up to stop_pos_
   uint64_t stop_pos_ = 0;         // the ring's producer position when tracing stopped
   // Without CAP_SYS_PTRACE: followed processes the user may not ptrace (a
-  // child that changed uid, a setuid exec) are untraced at their fork or
-  // exec record, and nothing of theirs is recorded after it; processes
+  // child that changed uid, a setuid exec, a set*id while it runs) are
+  // untraced at their fork, exec or credential-change record, and nothing
+  // of theirs is recorded after it; processes
   // found at attach (-p's descendants, a cgroup's members, one that joins
   // the cgroup later) are checked before anything of theirs is read.
   // A process that exited before the check is judged by what can still be
@@ -257,6 +258,8 @@ class Session {
   std::set<uint32_t> refused_;
   uint64_t not_followed_ = 0;
   bool may_trace(pid_t pid);
+  static std::string refusal_reason(const std::string& what, uint32_t why, uint32_t uid, uint32_t euid);
+  void say_stopped_following(uint32_t pid, const std::string& comm, const std::string& reason);
   void note_not_followed(pid_t pid);
   // Threads whose namespace ids were looked up (until they exit), and
   // processes found in our own PID namespace (their threads need no look-up).

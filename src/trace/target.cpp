@@ -18,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "trace/yama.h"
 #include "util/errors.h"
 
 namespace vmatrace {
@@ -199,25 +200,40 @@ namespace {
 // its records may still be queued.
 bool is_exited(char state) { return state == 'Z' || state == 'X'; }
 
-std::string refusal_text(const std::string& proc) {
-  struct stat st {};
-  // The directory keeps the task's euid even when its files no longer do.
-  std::string owner = ::stat(proc.c_str(), &st) == 0 ? "it belongs to uid " + std::to_string(st.st_uid) + ", " : "";
-  return owner + "you are uid " + std::to_string(::getuid()) +
-         ", and without CAP_SYS_PTRACE vmatrace traces only processes you may ptrace (same user, not setuid or "
-         "undumpable, as kernel.yama.ptrace_scope allows); run as root or grant CAP_SYS_PTRACE";
-}
-
-int yama_ptrace_scope() {
-  std::ifstream f("/proc/sys/kernel/yama/ptrace_scope");
-  int scope = 0;
-  return f >> scope ? scope : 0;  // no Yama: scope 0 (classic ptrace permissions)
-}
-
 pid_t parent_of(pid_t pid) {
   const std::string fields = stat_after_comm(pid);  // "S PPID ..."
   if (fields.size() < 3) return 0;
   return static_cast<pid_t>(std::strtol(fields.c_str() + 2, nullptr, 10));
+}
+
+// Whether pid is vmatrace or one of its descendants, as Yama's
+// task_is_descendant() walks real_parent (/proc's ppid) up to init.
+bool is_our_descendant(pid_t pid) {
+  const pid_t self = ::getpid();
+  for (int depth = 0; pid > 1 && depth < 4096; depth++) {
+    if (pid == self) return true;
+    pid = parent_of(pid);
+  }
+  return false;
+}
+
+// Yama's judgement of pid for vmatrace (which lacks CAP_SYS_PTRACE here).
+// Whether the process named vmatrace with PR_SET_PTRACER cannot be seen.
+YamaVerdict yama_verdict(pid_t pid) {
+  return yama_judge(yama_ptrace_scope(), YamaTracee{is_our_descendant(pid), std::nullopt}, false);
+}
+
+std::string refusal_text(pid_t pid, const std::string& proc) {
+  struct stat st {};
+  // The directory keeps the task's euid even when its files no longer do.
+  const bool known = ::stat(proc.c_str(), &st) == 0;
+  // Our own user's: what refused it is likely Yama, when there is one.
+  if (const YamaVerdict yama = yama_verdict(pid); known && st.st_uid == ::geteuid() && !yama.allowed())
+    return "it belongs to you (uid " + std::to_string(st.st_uid) + "), but " + yama.why;
+  std::string owner = known ? "it belongs to uid " + std::to_string(st.st_uid) + ", " : "";
+  return owner + "you are uid " + std::to_string(::getuid()) +
+         ", and without CAP_SYS_PTRACE vmatrace traces only processes you may ptrace (same user, not setuid or "
+         "undumpable, as kernel.yama.ptrace_scope allows); run as root or grant CAP_SYS_PTRACE";
 }
 
 // A process that exited but is not reaped yet has no mm: /proc/PID/mem then
@@ -225,22 +241,22 @@ pid_t parent_of(pid_t pid) {
 // all (its files belong to root: task_dump_owner()). The kernel's check of
 // its credentials is kcmp()'s ptrace_may_access(PTRACE_MODE_READ_REALCREDS):
 // same uids and gids, no capability we lack (an mm-less task has no
-// dumpable flag to check). Read mode is not Yama's business: with a Yama
-// scope, only our own child is taken (scope 1 lets a parent attach), and
-// anything else with scope 2 or 3. Anything unanswered: gone (fail-closed).
+// dumpable flag to check). Read mode is not Yama's business, so Yama's
+// attach rule is applied here (yama_judge()): refused by scope 2 or 3, and
+// by scope 1 unless it is our descendant (whether it named us with
+// PR_SET_PTRACER cannot be told: gone). Anything unanswered: gone
+// (fail-closed).
 PtraceAccess exited_access(pid_t pid, const std::string& proc) {
   using V = PtraceAccess::Verdict;
-  const int scope = yama_ptrace_scope();
-  if (scope >= 2 || (scope == 1 && parent_of(pid) != ::getpid())) return {V::kGone, ""};
+  if (const YamaVerdict yama = yama_verdict(pid); !yama.allowed())
+    return yama.refused() ? PtraceAccess{V::kRefused, yama.why} : PtraceAccess{V::kGone, ""};
   constexpr int kKcmpVm = 1;  // linux/kcmp.h
   if (::syscall(SYS_kcmp, ::getpid(), pid, kKcmpVm, 0, 0) >= 0) return {V::kAllowed, ""};
-  if (errno == EPERM) return {V::kRefused, refusal_text(proc)};
+  if (errno == EPERM) return {V::kRefused, refusal_text(pid, proc)};
   return {V::kGone, ""};  // ESRCH (reaped meanwhile), ENOSYS (no kcmp)
 }
 
-}  // namespace
-
-PtraceAccess ptrace_access(pid_t pid) {
+PtraceAccess ptrace_access_by_proc(pid_t pid) {
   using V = PtraceAccess::Verdict;
   const std::string proc = "/proc/" + std::to_string(pid);
   // Again only when the answer raced with an exec (the mem opened was the
@@ -257,9 +273,26 @@ PtraceAccess ptrace_access(pid_t pid) {
     const char state = proc_state(pid);
     if (state == 0) return {V::kGone, ""};
     if (is_exited(state)) return exited_access(pid, proc);
-    if (refused) return {V::kRefused, refusal_text(proc)};
+    if (refused) return {V::kRefused, refusal_text(pid, proc)};
   }
   return {V::kGone, ""};
+}
+
+}  // namespace
+
+PtraceAccess ptrace_access(pid_t pid) {
+  using V = PtraceAccess::Verdict;
+  // The /proc reads are about whichever process holds the number then: had
+  // pid been reaped and reused meanwhile, the answer would be another
+  // process's. A pidfd taken before them names one process; that it can
+  // still be signalled after them (signal 0: EPERM also means it is there)
+  // proves the number named it all along. A zombie can still be signalled.
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd && errno == ESRCH) return {V::kGone, ""};
+  PtraceAccess access = ptrace_access_by_proc(pid);
+  if (pidfd && !access.gone() && ::syscall(SYS_pidfd_send_signal, pidfd.get(), 0, nullptr, 0) != 0 && errno == ESRCH)
+    return {V::kGone, ""};
+  return access;
 }
 
 }  // namespace vmatrace

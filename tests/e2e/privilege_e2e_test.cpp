@@ -286,6 +286,80 @@ TEST(Privilege, ChildReapedBeforeTheCheckIsNotFollowedPastASetIdThenPlainExec) {
   }
 }
 
+// A set*id without an exec: a followed process that changes its
+// credentials while it runs on is judged again in the kernel at the exit of
+// that syscall, and nothing of it is traced after it. The workload's three
+// threads each map 21 pages, change (setresuid: glibc's setresgid, then
+// setresuid, each changing every thread, so the first thread's setresgid
+// ends it; thread: one worker's raw setresuid changes that thread only),
+// then each map 23 pages. Without CAP_SYS_PTRACE the 23-page maps are absent and one
+// line says why; with it they are all there (the check can fail).
+// Both ways the exits are judged: a tracepoint program on each credential
+// syscall, and the raw sys_exit program where tracefs is unusable.
+TEST(Privilege, SetIdWithoutExecEndsTheTraceThere) {
+  for (std::string syscalls : {"tracepoint", "raw_tracepoint"}) {
+    for (std::string mode : {"setresuid", "thread"}) {
+      for (bool ptrace : {false, true}) {
+        SCOPED_TRACE(syscalls + ", " + mode + (ptrace ? ", with CAP_SYS_PTRACE" : ", without CAP_SYS_PTRACE"));
+        auto caps = plus(kTracing, {"cap_setuid", "cap_setgid"});
+        if (ptrace) caps.push_back("cap_sys_ptrace");
+        auto t = with_caps(caps, e2e::vmatrace_bin() + " trace --faults=off --attach syscalls=" + syscalls + " -- " +
+                                     e2e::workload("credchange") + " " + mode);
+        EXPECT_NE(t.err.find("syscalls=" + syscalls + " "), std::string::npos) << e2e::describe(t);
+        EXPECT_EQ(t.status, 0) << e2e::describe(t);
+        EXPECT_NE(t.err.find("done"), std::string::npos) << "the workload did not finish\n" << e2e::describe(t);
+        const auto lines = e2e::split_lines(t.out);
+        auto count = [&](const std::string& what) {
+          return std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+            return l.find(" credchange " + what) != std::string::npos;
+          });
+        };
+        EXPECT_EQ(count("mmap(NULL, 86016 "), 3) << "the maps before the change\n" << e2e::describe(t);
+        if (ptrace) {
+          EXPECT_EQ(count("mmap(NULL, 94208 "), 3) << e2e::describe(t);
+          EXPECT_EQ(t.err.find("stopped following"), std::string::npos) << e2e::describe(t);
+          continue;
+        }
+        EXPECT_EQ(count("mmap(NULL, 94208 "), 0) << "events after the change of credentials\n" << e2e::describe(t);
+        const std::regex said(mode == "thread"
+                                  ? "vmatrace: stopped following pid \\d+ \\(credchange\\): its setresuid in "
+                                    "thread \\d+ gave it uid 65534 \\(effective 65534\\)"
+                                  : "vmatrace: stopped following pid \\d+ \\(credchange\\): its setresgid( in "
+                                    "thread \\d+)? gave it gid 65534 \\(effective 65534\\)");
+        EXPECT_TRUE(std::regex_search(t.err, said)) << e2e::describe(t);
+        // One line, said once (each thread's change comes to its exit; the first ends it).
+        EXPECT_EQ(t.err.find("stopped following"), t.err.rfind("stopped following")) << e2e::describe(t);
+      }
+    }
+  }
+}
+
+// The same for prctl(PR_SET_DUMPABLE, 0) of a process of the tracer's own
+// user: undumpable, it may no longer be ptraced without CAP_SYS_PTRACE.
+TEST(Privilege, UndumpableWithoutExecEndsTheTraceThere) {
+  for (bool ptrace : {false, true}) {
+    SCOPED_TRACE(ptrace ? "with CAP_SYS_PTRACE" : "without CAP_SYS_PTRACE");
+    auto caps = ptrace ? plus(kTracing, {"cap_sys_ptrace"}) : kTracing;
+    auto t =
+        with_caps(caps, e2e::vmatrace_bin() + " trace --faults=off -- " + e2e::workload("credchange") + " dumpable");
+    EXPECT_EQ(t.status, 0) << e2e::describe(t);
+    EXPECT_NE(t.err.find("done"), std::string::npos) << "the workload did not finish\n" << e2e::describe(t);
+    const auto lines = e2e::split_lines(t.out);
+    auto count = [&](const std::string& what) {
+      return std::count_if(lines.begin(), lines.end(),
+                           [&](const std::string& l) { return l.find(" credchange " + what) != std::string::npos; });
+    };
+    EXPECT_EQ(count("mmap(NULL, 86016 "), 3) << e2e::describe(t);
+    EXPECT_EQ(count("mmap(NULL, 94208 "), ptrace ? 3 : 0) << e2e::describe(t);
+    if (ptrace)
+      EXPECT_EQ(t.err.find("stopped following"), std::string::npos) << e2e::describe(t);
+    else
+      EXPECT_TRUE(std::regex_search(
+          t.err, std::regex("vmatrace: stopped following pid \\d+ \\(credchange\\): its prctl made it undumpable")))
+          << e2e::describe(t);
+  }
+}
+
 // A real user (uid 65534) holding CAP_BPF, CAP_PERFMON and
 // CAP_DAC_READ_SEARCH as ambient capabilities, not root with capabilities
 // dropped. This kernel has no Yama (no /proc/sys/kernel/yama), so what is

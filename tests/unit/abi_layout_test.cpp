@@ -3,6 +3,8 @@
 // a new record type id). This test pins the layout of version 1.
 #include <gtest/gtest.h>
 
+#include <sys/syscall.h>
+
 #include <cstddef>
 
 #include "vmatrace/abi/events.h"
@@ -90,6 +92,12 @@ TEST(AbiLayout, RecordTypeIdsNeverChange) {
   EXPECT_EQ(sizeof(vmat_exec_refused_event), 56u);
   EXPECT_EQ(offsetof(vmat_exec_refused_event, why), 40u);
   EXPECT_EQ(offsetof(vmat_exec_refused_event, euid), 48u);
+  EXPECT_EQ(VMAT_EV_CRED_REFUSED, 15);
+  EXPECT_EQ(sizeof(vmat_cred_refused_event), 64u);
+  EXPECT_EQ(offsetof(vmat_cred_refused_event, why), 40u);
+  EXPECT_EQ(offsetof(vmat_cred_refused_event, nr), 44u);
+  EXPECT_EQ(offsetof(vmat_cred_refused_event, uid), 48u);
+  EXPECT_EQ(offsetof(vmat_cred_refused_event, egid), 60u);
   EXPECT_EQ(sizeof(vmat_vma_store), 72u);
   EXPECT_EQ(offsetof(vmat_vma_store, vma), 24u);
   EXPECT_EQ(sizeof(vmat_syscall_stores_event), 232u);
@@ -167,6 +175,14 @@ TEST(AbiLayout, JitMapLayout) {
   EXPECT_EQ(sizeof(vmat_jit_map), 48u);
   EXPECT_EQ(offsetof(vmat_jit_map, version), 40u);
   EXPECT_EQ(offsetof(vmat_jit_map, count), 44u);
+}
+
+// The credential syscalls judged at their exit: the numbers the BPF side
+// matches (raw_syscalls) are the C library's.
+TEST(AbiLayout, CredSyscallNumbersAreTheKernels) {
+#define VMAT_CRED_NR_ROW(name, nr) EXPECT_EQ(SYS_##name, nr) << #name;
+  VMAT_CRED_SYSCALLS(VMAT_CRED_NR_ROW)
+#undef VMAT_CRED_NR_ROW
 }
 
 }  // namespace

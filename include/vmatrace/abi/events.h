@@ -42,6 +42,8 @@ enum vmat_record_type {
 	VMAT_EV_RSS_STAT = 13, /* struct vmat_rss_stat_event */
 	/* struct vmat_exec_refused_event: not followed past this exec */
 	VMAT_EV_EXEC_REFUSED = 14,
+	/* struct vmat_cred_refused_event: not followed past this set*id/capset/prctl */
+	VMAT_EV_CRED_REFUSED = 15,
 
 	VMAT_REC_USER_BASE = 0x8000,
 	VMAT_REC_LAYOUT = 0x8001,	/* frontend: a full layout of one process */
@@ -300,6 +302,7 @@ struct vmat_ns_ids_event {
 #define VMAT_REFUSED_IDS (1u << 0)
 #define VMAT_REFUSED_DUMPABLE (1u << 1)
 #define VMAT_REFUSED_CAPS (1u << 2)
+#define VMAT_REFUSED_GIDS (1u << 3) /* gid, egid or sgid not the tracer's (uids are) */
 
 struct vmat_exec_refused_event {
 	struct vmat_hdr hdr;
@@ -307,6 +310,25 @@ struct vmat_exec_refused_event {
 	__u32 uid; /* the real uid the exec left it with */
 	__u32 euid;
 	__u32 _pad;
+};
+
+/*
+ * The same judgement at the exit of a syscall that changed a traced
+ * thread's credentials or its mm's dumpability (VMAT_CRED_SYSCALLS: setuid,
+ * setresuid, capset, prctl(PR_SET_DUMPABLE), ...) while the process runs
+ * on without an exec: the whole process leaves the traced set there, when
+ * any one of its threads may no longer be ptraced (glibc changes every
+ * thread's ids, one syscall each: the first to finish ends it). hdr.tid is
+ * that thread. `why`: VMAT_REFUSED_* bits.
+ */
+struct vmat_cred_refused_event {
+	struct vmat_hdr hdr;
+	__u32 why;
+	__u32 nr;  /* the syscall's x86-64 number (a VMAT_CRED_SYSCALLS row) */
+	__u32 uid; /* the thread's real uid after the syscall */
+	__u32 euid;
+	__u32 gid;
+	__u32 egid;
 };
 
 /*
@@ -487,6 +509,7 @@ VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_user_stack_event, regs) == 56,
 VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_kernel_event) == 120, "vmat_vma_kernel_event layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_ns_ids_event) == 48, "vmat_ns_ids_event layout");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_exec_refused_event) == 56, "vmat_exec_refused_event layout");
+VMAT_STATIC_ASSERT(sizeof(struct vmat_cred_refused_event) == 64, "vmat_cred_refused_event layout");
 VMAT_STATIC_ASSERT(VMAT_OFFSETOF(struct vmat_vma_kernel_event, vma) == 72,
 		   "vmat_vma_kernel_event.vma");
 VMAT_STATIC_ASSERT(sizeof(struct vmat_vma_store) == 72, "vmat_vma_store layout");

@@ -85,6 +85,34 @@
 	X(shmdt, SHMDT, 14, 67, 1, 0, VMAT_RET_INT, VMAT_RANGE_NONE, VMAT_ARG(addr, VMAT_ARGK_ADDR))
 
 /*
+ * The syscalls after which a thread's credentials or its mm's dumpability
+ * may have changed (kernel/sys.c, kernel/capability.c, kernel/groups.c:
+ * set*id, setgroups, capset; prctl's PR_SET_DUMPABLE). Without
+ * CAP_SYS_PTRACE, each exit of one by a traced thread is judged again as
+ * ptrace_may_access() would judge it (bpf/ptrace.bpf.h); these are not
+ * traced as memory syscalls and have no vmat_sys id. execve is judged at
+ * sched_process_exec instead.
+ *
+ * VMAT_CRED_SYSCALL(name, x86_64_nr)
+ *  name      the kernel's name (sys_exit_<name>)
+ *  x86_64_nr the x86-64 syscall number (arch/x86/entry/syscalls/syscall_64.tbl)
+ */
+/* clang-format off */
+#define VMAT_CRED_SYSCALLS(X) \
+	X(setuid, 105)        \
+	X(setgid, 106)        \
+	X(setreuid, 113)      \
+	X(setregid, 114)      \
+	X(setgroups, 116)     \
+	X(setresuid, 117)     \
+	X(setresgid, 119)     \
+	X(setfsuid, 122)      \
+	X(setfsgid, 123)      \
+	X(capset, 126)        \
+	X(prctl, 157)
+/* clang-format on */
+
+/*
  * VMAT_IF_REQUIRED(required, ...) expands to the other arguments when a
  * row's `required` is 1, VMAT_IF_OPTIONAL when it is 0 (both must stay the
  * literals 0 or 1): how a consumer picks rows into a list while the
