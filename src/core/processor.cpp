@@ -108,7 +108,9 @@ ProcessState& Processor::state_for(const DecodedRecord& rec) {
     slot = std::make_unique<ProcessState>();
     slot->pid = rec.hdr.pid;
   }
-  if (rec.hdr.pid == rec.hdr.tid && !rec.comm.empty()) slot->comm = std::string(rec.comm);
+  // Compared first: the name rarely changes, and an assignment per record
+  // was a string copy per event.
+  if (rec.hdr.pid == rec.hdr.tid && !rec.comm.empty() && slot->comm != rec.comm) slot->comm.assign(rec.comm);
   return *slot;
 }
 
