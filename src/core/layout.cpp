@@ -290,7 +290,7 @@ void Layout::remove_range(uint64_t start, uint64_t end, LayoutChange& ch) {
   split_at(end, ch);
   auto it = first_at_or_after(start);
   while (it != vmas_.end() && it->second.start < end) {
-    ch.removed.push_back(it->second);
+    note_removed(ch, it->second);
     it = erase(it);
   }
 }
@@ -318,7 +318,7 @@ Layout::Map::iterator Layout::place_new(Vma v, LayoutChange& ch, MergeMode mode,
     prev_it->second.end = next_it->second.end;
     prev_it->second.flags |= sd;
     prev_it->second.anon_vma |= v.anon_vma || next_it->second.anon_vma;
-    ch.removed.push_back(next_it->second);
+    note_removed(ch, next_it->second);
     erase(next_it);
     ch.merges += 2;
     return prev_it;
@@ -375,8 +375,8 @@ Layout::Map::iterator Layout::modify_flags(Map::iterator it, uint64_t start, uin
     prev_it->second.end = next_it->second.end;
     prev_it->second.flags = new_flags;
     prev_it->second.anon_vma |= mid.anon_vma || next_it->second.anon_vma;
-    ch.removed.push_back(mid);
-    ch.removed.push_back(next_it->second);
+    note_removed(ch, mid);
+    note_removed(ch, next_it->second);
     erase(next_it);
     erase(it);
     ch.merges += 2;
@@ -389,7 +389,7 @@ Layout::Map::iterator Layout::modify_flags(Map::iterator it, uint64_t start, uin
     prev_it->second.flags = new_flags;
     prev_it->second.anon_vma |= mid.anon_vma;
     if (right_side) {
-      ch.removed.push_back(mid);
+      note_removed(ch, mid);
       erase(it);
     } else {
       Vma m = mid;
@@ -412,7 +412,7 @@ Layout::Map::iterator Layout::modify_flags(Map::iterator it, uint64_t start, uin
     n.anon_vma |= mid.anon_vma;
     erase(next_it);
     if (left_side) {
-      ch.removed.push_back(mid);
+      note_removed(ch, mid);
       erase(it);
     } else {
       mid.end = start;

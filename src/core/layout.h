@@ -100,6 +100,11 @@ class Layout {
   // that derives what it shows itself: the Processor, which then does not
   // pay for a copy of the result VMAs per record). On by default.
   void set_collect_results(bool on) { collect_results_ = on; }
+  // Off: the operations leave LayoutChange::removed empty too (a caller
+  // whose readers never look at it: the Processor when no sink wants the
+  // derived changes, where a munmap's copy of what went away was a heap
+  // allocation per record). On by default.
+  void set_collect_removed(bool on) { collect_removed_ = on; }
 
   // state the kernel prints with
   void set_brk(uint64_t start_brk, uint64_t brk);
@@ -247,6 +252,10 @@ class Layout {
   uint64_t shm_attaches_ = 0;  // makes each shmat()'s file identity unique
   uint64_t file_gen_ = 0;
   bool collect_results_ = true;
+  bool collect_removed_ = true;
+  void note_removed(LayoutChange& ch, const Vma& v) const {
+    if (collect_removed_) ch.removed.push_back(v);
+  }
   // floor()'s last answer, as a position: checked against the keys before
   // use, so no mutation, copy or move can make it wrong.
   mutable Map::Pos hint_;

@@ -108,7 +108,9 @@ ProcessState& Processor::state_for(const DecodedRecord& rec) {
     slot = std::make_unique<ProcessState>();
     slot->pid = rec.hdr.pid;
   }
-  if (rec.hdr.pid == rec.hdr.tid && !rec.comm.empty()) slot->comm = std::string(rec.comm);
+  // Compared first: the name rarely changes, and an assignment per record
+  // was a string copy per event.
+  if (rec.hdr.pid == rec.hdr.tid && !rec.comm.empty() && slot->comm != rec.comm) slot->comm.assign(rec.comm);
   return *slot;
 }
 
@@ -207,17 +209,24 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
   note_early_clears(p, rec);
   LayoutChange ch;
   // The result VMAs are derived below (or not wanted): the rule's own
-  // would be a copy per record thrown away.
+  // would be a copy per record thrown away. What went away is only read by
+  // sinks that want the derived changes.
   struct NoResults {
     Layout& l;
-    explicit NoResults(Layout& layout) : l(layout) { l.set_collect_results(false); }
-    ~NoResults() { l.set_collect_results(true); }
+    NoResults(Layout& layout, bool removed) : l(layout) {
+      l.set_collect_results(false);
+      l.set_collect_removed(removed);
+    }
+    ~NoResults() {
+      l.set_collect_results(true);
+      l.set_collect_removed(true);
+    }
     NoResults(const NoResults&) = delete;
     NoResults& operator=(const NoResults&) = delete;
   };
   bool applied = false;
   {
-    NoResults no_results(l);
+    NoResults no_results(l, derive_changes_);
     applied = rule->apply(e, rec.path, l, ch);
   }
   if (!late.ranges.empty()) restore_late_clearing(l, late);

@@ -468,7 +468,7 @@ bool RecordingReader::load_next_chunk() {
           corrupt(off, std::string("zstd: ") + (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short output"));
           return false;
         }
-        if (ci.type == kChunkRecordsZstdDelta) decode_ts_deltas(std::span<std::byte>(raw_buf_.data(), n));
+        // Delta-coded timestamps are decoded in the framing check below.
         recs = std::span<const std::byte>(raw_buf_.data(), n);
         break;
       }
@@ -503,7 +503,11 @@ bool RecordingReader::load_next_chunk() {
     }
 
     // Check the record framing and the header's claims before yielding
-    // anything, so that a chunk is replayed whole or not at all.
+    // anything, so that a chunk is replayed whole or not at all. Delta-coded
+    // timestamps (record/ts_delta.h) become absolute in the same pass, each
+    // before its record's time range is checked.
+    std::byte* const delta = ci.type == kChunkRecordsZstdDelta ? raw_buf_.data() : nullptr;
+    std::uint64_t prev_ts = 0;
     std::size_t at = 0;
     std::uint32_t count = 0;
     while (at < recs.size()) {
@@ -517,6 +521,7 @@ bool RecordingReader::load_next_chunk() {
         corrupt(off, "record " + std::to_string(count + 1) + " has impossible size " + std::to_string(hdr.size));
         return false;
       }
+      if (delta) hdr.ts = prev_ts = decode_ts_delta(std::span<std::byte>(delta + at, hdr.size), hdr.type, prev_ts);
       if (hdr.ts < ci.min_ts || hdr.ts > ci.max_ts) {
         corrupt(off, "record " + std::to_string(count + 1) + " lies outside the chunk's time range");
         return false;

@@ -38,24 +38,28 @@ bool has_enter_ts(std::uint32_t type, std::size_t size) noexcept {
 
 }  // namespace
 
+std::uint64_t encode_ts_delta(std::span<std::byte> r, std::uint32_t type, std::uint64_t prev) noexcept {
+  const std::uint64_t ts = load64(r.data() + kTsAt);
+  store64(r.data() + kTsAt, ts - prev);
+  if (has_enter_ts(type, r.size())) store64(r.data() + kEnterTsAt, ts - load64(r.data() + kEnterTsAt));
+  return ts;
+}
+
+std::uint64_t decode_ts_delta(std::span<std::byte> r, std::uint32_t type, std::uint64_t prev) noexcept {
+  const std::uint64_t ts = prev + load64(r.data() + kTsAt);
+  store64(r.data() + kTsAt, ts);
+  if (has_enter_ts(type, r.size())) store64(r.data() + kEnterTsAt, ts - load64(r.data() + kEnterTsAt));
+  return ts;
+}
+
 void encode_ts_deltas(std::span<std::byte> records) noexcept {
   std::uint64_t prev = 0;
-  for_each_record(records, [&](std::span<std::byte> r, std::uint32_t type) {
-    const std::uint64_t ts = load64(r.data() + kTsAt);
-    store64(r.data() + kTsAt, ts - prev);
-    if (has_enter_ts(type, r.size())) store64(r.data() + kEnterTsAt, ts - load64(r.data() + kEnterTsAt));
-    prev = ts;
-  });
+  for_each_record(records, [&](std::span<std::byte> r, std::uint32_t type) { prev = encode_ts_delta(r, type, prev); });
 }
 
 void decode_ts_deltas(std::span<std::byte> records) noexcept {
   std::uint64_t prev = 0;
-  for_each_record(records, [&](std::span<std::byte> r, std::uint32_t type) {
-    const std::uint64_t ts = prev + load64(r.data() + kTsAt);
-    store64(r.data() + kTsAt, ts);
-    if (has_enter_ts(type, r.size())) store64(r.data() + kEnterTsAt, ts - load64(r.data() + kEnterTsAt));
-    prev = ts;
-  });
+  for_each_record(records, [&](std::span<std::byte> r, std::uint32_t type) { prev = decode_ts_delta(r, type, prev); });
 }
 
 }  // namespace vmatrace

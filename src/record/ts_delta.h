@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 
 namespace vmatrace {
@@ -19,5 +20,15 @@ namespace vmatrace {
 // framing check reports it.
 void encode_ts_deltas(std::span<std::byte> records) noexcept;
 void decode_ts_deltas(std::span<std::byte> records) noexcept;
+
+// One record of such a chunk, whose framing the caller has checked (its
+// size field is record.size(), at least a vmat_hdr): what the functions
+// above do to it, given the previous record's absolute ts (0 for a chunk's
+// first). They return this record's absolute ts, the next one's `prev`.
+// The writer encodes each record as it appends it (the bytes are in the
+// cache then, not a second pass over the chunk at its seal), the reader
+// decodes in its framing check's pass.
+std::uint64_t encode_ts_delta(std::span<std::byte> record, std::uint32_t type, std::uint64_t prev) noexcept;
+std::uint64_t decode_ts_delta(std::span<std::byte> record, std::uint32_t type, std::uint64_t prev) noexcept;
 
 }  // namespace vmatrace

@@ -214,7 +214,13 @@ void RecordingWriter::append(std::span<const std::byte> record) {
   if (record.size() > kMaxChunkLen) throw RecordingError("record too large for a chunk");
   if (!buffer_.empty() && buffer_.size() + record.size() > options_.chunk_size) seal();
 
+  const std::size_t at = buffer_.size();
   buffer_.insert(buffer_.end(), record.begin(), record.end());
+  // Delta-coded timestamps compress to about three quarters
+  // (record/ts_delta.h): coded now, while the record is in the cache.
+  if (cctx_)
+    prev_ts_ = encode_ts_delta(std::span<std::byte>(buffer_.data() + at, record.size()), hdr.type,
+                               buffered_records_ == 0 ? 0 : prev_ts_);
   if (buffered_records_ == 0) {
     min_ts_ = max_ts_ = hdr.ts;
   } else {
@@ -316,8 +322,7 @@ void RecordingWriter::seal() {
   std::span<const std::byte> payload = buffer_;
   std::uint16_t type = kChunkRecordsRaw;
   if (cctx_) {
-    // Delta-coded timestamps compress to about three quarters (record/ts_delta.h).
-    encode_ts_deltas(buffer_);
+    // The timestamps are delta-coded already (append()).
     compressed_.resize(ZSTD_compressBound(buffer_.size()));
     std::size_t n = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_.get()), compressed_.data(), compressed_.size(),
                                       buffer_.data(), buffer_.size(), options_.zstd_level);

@@ -123,6 +123,7 @@ class RecordingWriter {
   std::uint32_t buffered_records_ = 0;
   std::uint64_t min_ts_ = 0;
   std::uint64_t max_ts_ = 0;
+  std::uint64_t prev_ts_ = 0;  // the last buffered record's ts, which the next one is coded against
   std::uint32_t next_seq_ = 0;
   std::uint64_t records_ = 0;
   std::uint64_t chunks_ = 0;
