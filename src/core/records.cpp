@@ -94,6 +94,22 @@ bool fits(std::span<const std::byte> rec, std::string* error) {
   return true;
 }
 
+// A mapped file as FILE_DELETED and HOST_PATH records start: u32 dev, u32 0,
+// u64 ino, the path.
+void put_file(Writer& w, uint32_t dev, uint64_t ino, std::string_view path) {
+  w.u32(dev);
+  w.u32(0);
+  w.u64(ino);
+  w.str(path);
+}
+
+void get_file(Reader& r, uint32_t& dev, uint64_t& ino, std::string& path) {
+  dev = r.get<uint32_t>();
+  r.get<uint32_t>();
+  ino = r.get<uint64_t>();
+  path = r.str();
+}
+
 }  // namespace
 
 std::string_view layout_reason_name(LayoutReason r) {
@@ -159,19 +175,13 @@ std::vector<std::byte> encode_note(const vmat_hdr& hdr, const NoteRecord& note) 
 
 std::vector<std::byte> encode_file_deleted(const vmat_hdr& hdr, const FileDeletedRecord& rec) {
   Writer w(hdr);
-  w.u32(rec.dev);
-  w.u32(0);
-  w.u64(rec.ino);
-  w.str(rec.path);
+  put_file(w, rec.dev, rec.ino, rec.path);
   return w.finish();
 }
 
 std::vector<std::byte> encode_host_path(const vmat_hdr& hdr, const HostPathRecord& rec) {
   Writer w(hdr);
-  w.u32(rec.dev);
-  w.u32(0);
-  w.u64(rec.ino);
-  w.str(rec.path);
+  put_file(w, rec.dev, rec.ino, rec.path);
   w.str(rec.host_path);
   return w.finish();
 }
@@ -438,10 +448,7 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
     case VMAT_REC_FILE_DELETED: {
       Reader r(rec);
       FileDeletedRecord f;
-      f.dev = r.get<uint32_t>();
-      r.get<uint32_t>();
-      f.ino = r.get<uint64_t>();
-      f.path = r.str();
+      get_file(r, f.dev, f.ino, f.path);
       if (!r.ok()) {
         *error = "file-deleted record truncated";
         return false;
@@ -452,10 +459,7 @@ bool decode_into(std::span<const std::byte> rec, DecodedRecord& d, std::string* 
     case VMAT_REC_HOST_PATH: {
       Reader r(rec);
       HostPathRecord h;
-      h.dev = r.get<uint32_t>();
-      r.get<uint32_t>();
-      h.ino = r.get<uint64_t>();
-      h.path = r.str();
+      get_file(r, h.dev, h.ino, h.path);
       h.host_path = r.str();
       if (!r.ok()) {
         *error = "host-path record truncated";

@@ -82,19 +82,35 @@ pid_t wait_stopped_descendant(pid_t root, const std::string& comm) {
   return 0;
 }
 
-TEST(Containers, PidAndMountNamespaceTracedFromTheHost) {
+// The checkpoints workload started (untraced) in its own PID and mount
+// namespaces with a private /tmp, stopped at its first checkpoint; events
+// go to `json` as JSON once traced.
+struct ContainerRun {
   e2e::TempDir dir;
-  const std::string json = dir.file("events.json");
+  std::string json = dir.file("events.json");
   e2e::TempDir host_tmp;  // the container's /tmp
-  TraceHarness::Options o;
-  o.json_events_path = json;
-  auto harness = std::make_unique<TraceHarness>(o);
+  std::unique_ptr<TraceHarness> harness;
+  pid_t outer = 0, cp = 0;  // unshare, and the workload (host pids)
+
+  explicit ContainerRun(const std::string& steps) {
+    TraceHarness::Options o;
+    o.json_events_path = json;
+    harness = std::make_unique<TraceHarness>(o);
+    // The workload runs from the container's /tmp: the bind mount hides the
+    // host's /tmp, where the build may live (a CI clone does).
+    std::filesystem::copy_file(e2e::workload("checkpoints"), host_tmp.file("checkpoints"));
+    outer = harness->start_untraced(in_container(host_tmp.path(), "/tmp/checkpoints stopfirst " + steps));
+    cp = wait_stopped_descendant(outer, "checkpoints");
+  }
+};
+
+TEST(Containers, PidAndMountNamespaceTracedFromTheHost) {
+  ContainerRun c("file merge thread fork");
+  auto& harness = c.harness;
   TraceHarness& h = *harness;
-  // The workload runs from the container's /tmp: the bind mount hides the
-  // host's /tmp, where the build may live (a CI clone does).
-  std::filesystem::copy_file(e2e::workload("checkpoints"), host_tmp.file("checkpoints"));
-  pid_t outer = h.start_untraced(in_container(host_tmp.path(), "/tmp/checkpoints stopfirst file merge thread fork"));
-  const pid_t cp = wait_stopped_descendant(outer, "checkpoints");
+  const e2e::TempDir& host_tmp = c.host_tmp;
+  const std::string& json = c.json;
+  const pid_t outer = c.outer, cp = c.cp;
   ASSERT_GT(cp, 0) << "the workload never reached its first stop inside the namespaces";
   const uint32_t cp_nspid = ns_pid_from_proc(cp);
   ASSERT_EQ(cp_nspid, 3u) << "the workload is not pid 3 of a new PID namespace (after sh and mount)";
@@ -169,16 +185,12 @@ TEST(Containers, PidAndMountNamespaceTracedFromTheHost) {
 // file at the same path on both sides (libc) gets no such line. Ground
 // truth: the host directory the test bound, and the inode /proc shows.
 TEST(Containers, HostPathOfAFileInAPrivateTmpIsSaidBesideIt) {
-  e2e::TempDir dir;
-  const std::string json = dir.file("events.json");
-  e2e::TempDir host_tmp;  // the container's /tmp
-  TraceHarness::Options o;
-  o.json_events_path = json;
-  auto harness = std::make_unique<TraceHarness>(o);
+  ContainerRun c("file");
+  auto& harness = c.harness;
   TraceHarness& h = *harness;
-  std::filesystem::copy_file(e2e::workload("checkpoints"), host_tmp.file("checkpoints"));
-  pid_t outer = h.start_untraced(in_container(host_tmp.path(), "/tmp/checkpoints stopfirst file"));
-  const pid_t cp = wait_stopped_descendant(outer, "checkpoints");
+  const e2e::TempDir& host_tmp = c.host_tmp;
+  const std::string& json = c.json;
+  const pid_t cp = c.cp;
   ASSERT_GT(cp, 0) << "the workload never reached its first stop inside the namespaces";
   h.attach(cp);
   std::map<std::string, uint64_t> inode_at_stop;  // /tmp path -> inode, from /proc while stopped
