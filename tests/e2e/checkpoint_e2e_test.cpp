@@ -86,7 +86,11 @@ TEST(SeekCheckpoints, ReplayAtFromACheckpointEqualsProcAndTheReplayFromTheStart)
   pid_t pid = 0;
   {
     ScopedEnv every("VMATRACE_CHECKPOINT_BYTES", "65536");
-    e2e::Subprocess tracer(vm({"record", "-o", rec, "--", e2e::workload("churnthreads"), "6", "4000"}));
+    // A large ring: a sanitized (ASan) consumer falls behind six churning
+    // threads with the default one, and a stop in a loss window is only
+    // flagged (below), not compared.
+    e2e::Subprocess tracer(
+        vm({"record", "-o", rec, "--ringbuf-size", "256M", "--", e2e::workload("churnthreads"), "6", "4000"}));
     pid = e2e::first_child_with_threads(tracer.pid(), 7);
     ASSERT_NE(pid, 0) << "the workload did not start";
     stops = e2e::stops_of(pid, 6, 300ms);
@@ -103,18 +107,23 @@ TEST(SeekCheckpoints, ReplayAtFromACheckpointEqualsProcAndTheReplayFromTheStart)
 
   // Ground truth: the stops from outside, each replayed from a checkpoint.
   const std::string p = std::to_string(pid);
-  int at_stop_after_a_checkpoint = 0;
+  int at_stop_after_a_checkpoint = 0, exact = 0;
   for (size_t i = 0; i < stops.size(); i++) {
     const std::string at = std::to_string(stops[i].ts);
-    if (stops[i].ts >= cps.front().ts) at_stop_after_a_checkpoint++;
     auto r = e2e::run_command(vm({"replay", rec, "--maps", "--at", at, "--pid", p}));
     auto nl = r.out.find('\n');
     const std::string body = nl == std::string::npos ? "" : r.out.substr(nl + 1);
+    // A moment inside a loss window is said to be inexact (exit 3, one
+    // line): nothing to compare there (Loss.ReplayAtAMomentOfLoss... tests it).
+    if (r.status == 3 && r.err.find("is not exact: the kernel dropped") != std::string::npos) continue;
+    exact++;
+    if (stops[i].ts >= cps.front().ts) at_stop_after_a_checkpoint++;
     EXPECT_EQ(r.status, 0) << e2e::describe(r);
     EXPECT_EQ(body, stops[i].maps) << "stop " << i << "\n"
                                    << e2e::diff_lines(stops[i].maps, body, "/proc/" + p + "/maps",
                                                       "replay --maps --at " + at);
   }
+  EXPECT_GE(exact, 4) << "too many stops in loss windows to compare with /proc";
   EXPECT_GE(at_stop_after_a_checkpoint, 3) << "the stops should fall after checkpoints";
 
   int nonempty = 0;
