@@ -225,9 +225,13 @@ TEST(Symbols, JitFramesNamedFromPerfMapLiveAndInReplay) {
   const std::string rec = dir.file("jit.vmat");
   // --perf-basic-prof also writes V8's log (isolate-*.log in the working directory otherwise).
   const std::string v8_log = "--logfile=" + dir.file("v8.log");
-  auto r = e2e::run_command(e2e::vmatrace_argv({"record", "-o", rec, "--", "/usr/bin/node", "--perf-basic-prof", v8_log,
-                                                "--no-logfile-per-isolate", js}),
-                            std::chrono::seconds(120));
+  // A fixed mmap threshold (glibc raises it after the first free of an
+  // mmapped chunk otherwise): each 1 MiB buffer is an mmap, so growths keep
+  // coming after V8 compiled growFromJit, whatever the GC's timing.
+  auto r = e2e::run_command(
+      e2e::vmatrace_argv({"record", "-o", rec, "--", "/usr/bin/env", "MALLOC_MMAP_THRESHOLD_=131072", "/usr/bin/node",
+                          "--perf-basic-prof", v8_log, "--no-logfile-per-isolate", js}),
+      std::chrono::seconds(120));
   ASSERT_EQ(r.status, 0) << e2e::describe(r) << " (node missing? scripts/setup.sh installs nodejs)";
   // node's pid, from its jit_map record.
   auto dump = e2e::run_command(e2e::vmatrace_argv({"replay", "--records", rec}));
@@ -263,9 +267,10 @@ TEST(Symbols, JitFramesNamedFromPerfMapLiveAndInReplay) {
   EXPECT_GT(check_jit_frames(frames, truth, "replay"), 0u) << "no growth stack passes through growFromJit";
 
   // Live: trace reads the perf map as the frames come.
-  auto live = e2e::run_command(e2e::vmatrace_argv({"trace", "--json", "--", "/usr/bin/node", "--perf-basic-prof",
-                                                   v8_log, "--no-logfile-per-isolate", js}),
-                               std::chrono::seconds(120));
+  auto live = e2e::run_command(
+      e2e::vmatrace_argv({"trace", "--json", "--", "/usr/bin/env", "MALLOC_MMAP_THRESHOLD_=131072", "/usr/bin/node",
+                          "--perf-basic-prof", v8_log, "--no-logfile-per-isolate", js}),
+      std::chrono::seconds(120));
   ASSERT_EQ(live.status, 0) << e2e::describe(live);
   std::set<std::string> live_names;
   for (const auto& f : growth_frames(live.out))
