@@ -96,6 +96,16 @@ static __always_inline bool vmat_vma_carry(__u64 index, __u64 last, __u64 addr,
 	i = in->nstores;
 	if (i >= VMAT_SYSCALL_STORES_MAX)
 		return false;
+	/*
+	 * Bounded again where it is used: clang may spill i before the test and
+	 * reload it after, and 6.1's verifier does not carry the test's bound
+	 * to the reloaded copy ("R8 unbounded memory access": the 6.1 VM refused
+	 * vma_store_raw). The mask is a no-op (a power of two, tested above).
+	 */
+	_Static_assert((VMAT_SYSCALL_STORES_MAX & (VMAT_SYSCALL_STORES_MAX - 1)) == 0,
+		       "VMAT_SYSCALL_STORES_MAX must be a power of two");
+	barrier_var(i);
+	i &= VMAT_SYSCALL_STORES_MAX - 1;
 	st = &in->stores[i];
 	st->index = index;
 	st->last = last;

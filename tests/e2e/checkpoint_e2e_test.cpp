@@ -49,7 +49,7 @@ e2e::RunResult run_seek(const char* seek, const std::vector<std::string>& args) 
 
 // The same query from a checkpoint found through the index, through the
 // header walk, and from the first record: identical in every byte.
-void expect_same_from_everywhere(const std::vector<std::string>& args, int* nonempty) {
+void expect_same_from_everywhere(const std::vector<std::string>& args, int* nonempty, int* inexact) {
   const auto from_start = run_seek("off", args);
   const auto indexed = run_seek(nullptr, args);
   const auto walked = run_seek("scan", args);
@@ -62,7 +62,11 @@ void expect_same_from_everywhere(const std::vector<std::string>& args, int* none
   EXPECT_EQ(walked.status, from_start.status) << what;
   EXPECT_EQ(walked.out, from_start.out) << what;
   EXPECT_EQ(walked.err, from_start.err) << what;
-  if (from_start.out.size() > 100) ++*nonempty;
+  if (from_start.out.size() > 100) {
+    ++*nonempty;
+  } else if (from_start.status == 3 && from_start.err.find("is not exact: the kernel dropped") != std::string::npos) {
+    ++*inexact;  // a moment in a loss window: said so, the same way from everywhere
+  }
 }
 
 std::vector<uint64_t> moments(const std::vector<vmatrace::CheckpointEntry>& cps) {
@@ -126,16 +130,20 @@ TEST(SeekCheckpoints, ReplayAtFromACheckpointEqualsProcAndTheReplayFromTheStart)
   EXPECT_GE(exact, 4) << "too many stops in loss windows to compare with /proc";
   EXPECT_GE(at_stop_after_a_checkpoint, 3) << "the stops should fall after checkpoints";
 
-  int nonempty = 0;
+  // A query at a moment in a loss window prints no layout (exit 3, one
+  // line); a sanitized consumer under six churning threads can lose some.
+  int nonempty = 0, inexact = 0;
   auto ms = moments(cps);
   ms.push_back(stops.back().ts);
   for (uint64_t m : ms) {
     const std::string at = std::to_string(m);
-    expect_same_from_everywhere({"replay", rec, "--maps", "--at", at}, &nonempty);
-    expect_same_from_everywhere({"replay", rec, "--pmap", "--at", at, "--pid", p}, &nonempty);
+    expect_same_from_everywhere({"replay", rec, "--maps", "--at", at}, &nonempty, &inexact);
+    expect_same_from_everywhere({"replay", rec, "--pmap", "--at", at, "--pid", p}, &nonempty, &inexact);
   }
-  expect_same_from_everywhere({"replay", rec, "--diff", std::to_string(ms[1]), std::to_string(ms.back())}, &nonempty);
-  EXPECT_GE(nonempty, static_cast<int>(ms.size())) << "the queries should print layouts";
+  expect_same_from_everywhere({"replay", rec, "--diff", std::to_string(ms[1]), std::to_string(ms.back())}, &nonempty,
+                              &inexact);
+  EXPECT_GE(nonempty + inexact, static_cast<int>(ms.size())) << "the queries should print layouts";
+  EXPECT_GE(nonempty, static_cast<int>(ms.size()) / 2) << "too many queries in loss windows (" << inexact << ")";
 
   // Cut short in the middle (no trailer, no index): the header walk finds
   // the checkpoints before the cut; the damage is reported the same way.
@@ -147,6 +155,6 @@ TEST(SeekCheckpoints, ReplayAtFromACheckpointEqualsProcAndTheReplayFromTheStart)
   EXPECT_GE(cut_reader.checkpoints().size(), 2u);
   for (uint64_t m : {cps[cps.size() / 4].ts + 1000, stops.back().ts}) {
     const std::string at = std::to_string(m);
-    expect_same_from_everywhere({"replay", cut, "--maps", "--at", at}, &nonempty);
+    expect_same_from_everywhere({"replay", cut, "--maps", "--at", at}, &nonempty, &inexact);
   }
 }
