@@ -227,6 +227,7 @@ void RecordingWriter::append(std::span<const std::byte> record) {
     min_ts_ = std::min<std::uint64_t>(min_ts_, hdr.ts);
     max_ts_ = std::max<std::uint64_t>(max_ts_, hdr.ts);
   }
+  if (hdr.type != VMAT_REC_NOTE) moment_max_ts_ = std::max<std::uint64_t>(moment_max_ts_, hdr.ts);
   ++buffered_records_;
   ++records_;
   record_bytes_ += record.size();
@@ -265,7 +266,7 @@ void RecordingWriter::append_checkpoint(std::span<const std::byte> state) {
   if (n > kMaxChunkLen) throw RecordingError("checkpoint too large for a chunk");
   CheckpointEntry e;
   e.offset = file_bytes_;
-  e.ts = sealed_max_ts_;
+  e.ts = moment_max_ts_;  // seal() above: every record appended is before it
   e.seq = next_seq_;
   e.length = static_cast<std::uint32_t>(kChunkHeaderSize + n);
   write_chunk(kChunkCheckpoint, std::span<const std::byte>(compressed_.data(), n),
@@ -336,7 +337,6 @@ void RecordingWriter::seal() {
     }
   }
   write_chunk(type, payload, raw_len, buffered_records_, min_ts_, max_ts_);
-  sealed_max_ts_ = std::max(sealed_max_ts_, max_ts_);
   ++chunks_;
   buffer_.clear();
   buffered_records_ = 0;

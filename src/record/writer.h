@@ -131,9 +131,12 @@ class RecordingWriter {
   std::uint64_t file_bytes_ = 0;
   bool closed_ = false;
   bool failed_ = false;  // a write failed: the stream's tail is unknown, refuse more
-  // Checkpoints: the largest record ts sealed so far, the totals at the last
-  // checkpoint, and how far the file must grow before the next one.
-  std::uint64_t sealed_max_ts_ = 0;
+  // Checkpoints: the largest ts of a moment appended so far (every record
+  // but notes: a note's ts is when the frontend wrote it, e.g. the mapped
+  // objects' notes at the end, after tracing stopped; replay does not count
+  // them as moments either), the totals at the last checkpoint, and how far
+  // the file must grow before the next one.
+  std::uint64_t moment_max_ts_ = 0;
   std::uint64_t checkpoint_record_bytes_ = 0;
   std::uint64_t checkpoint_file_bytes_ = 0;
   std::uint64_t checkpoint_spacing_ = 0;

@@ -109,6 +109,8 @@ class Session {
   size_t attach_cgroup();
   // Polls the ring buffer once (up to timeout_ms) and does periodic work.
   void step(int timeout_ms);
+  // The timeout run() gives step(): how long an empty ring may keep us asleep.
+  int idle_wait_ms() const;
   // Handles the records queued in the kernel now, and none produced after
   // (in finish(): those queued when tracing stopped).
   void drain();

@@ -66,6 +66,9 @@ void expect_same_from_everywhere(const std::vector<std::string>& args, int* none
     ++*nonempty;
   } else if (from_start.status == 3 && from_start.err.find("is not exact: the kernel dropped") != std::string::npos) {
     ++*inexact;  // a moment in a loss window: said so, the same way from everywhere
+  } else {
+    std::fprintf(stderr, "no layout from %s: exit %d, %zu bytes out, stderr: %s\n", what.c_str(), from_start.status,
+                 from_start.out.size(), from_start.err.substr(0, 300).c_str());
   }
 }
 
@@ -142,8 +145,11 @@ TEST(SeekCheckpoints, ReplayAtFromACheckpointEqualsProcAndTheReplayFromTheStart)
   }
   expect_same_from_everywhere({"replay", rec, "--diff", std::to_string(ms[1]), std::to_string(ms.back())}, &nonempty,
                               &inexact);
-  EXPECT_GE(nonempty + inexact, static_cast<int>(ms.size())) << "the queries should print layouts";
-  EXPECT_GE(nonempty, static_cast<int>(ms.size()) / 2) << "too many queries in loss windows (" << inexact << ")";
+  // Not every query prints a layout: a --pid query at a moment before the
+  // workload's exec or after its exit prints none, nor one in a loss
+  // window (exit 3, said so). Half of the moments must.
+  EXPECT_GE(nonempty, static_cast<int>(ms.size()) / 2)
+      << "the queries should print layouts (" << inexact << " said the moment was not exact)";
 
   // Cut short in the middle (no trailer, no index): the header walk finds
   // the checkpoints before the cut; the damage is reported the same way.

@@ -347,3 +347,37 @@ TEST(RecordCheckpoint, LargeStatesAreSpacedToStayAFewPercentOfTheFile) {
   for (size_t i = 1; i < w.checkpoints.size(); i++) later += w.checkpoints[i].length;
   EXPECT_LT(later * 100, w.bytes.size() * 4) << later << " of " << w.bytes.size();
 }
+
+// A note's ts is when the frontend wrote it (the mapped objects' notes come
+// at the end, after tracing stopped), not a moment of the trace: a
+// checkpoint after notes keeps the moment of the last record before them,
+// which replay --at can ask for (the 6.1 VM's slow final drain put
+// checkpoints "after the end of the recording").
+TEST(RecordCheckpoint, NotesDoNotMoveACheckpointsMoment) {
+  char tmpl[] = "/tmp/vmatrace-ckpt-note-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  const std::string path = tmpl;
+  ::unlink(tmpl);
+  RecordingHeader h;
+  fill_host_info(h);
+  std::vector<CheckpointEntry> cps;
+  {
+    RecordingWriter wr(path, h, WriterOptions{});
+    wr.append(bytes_of(mmap_event(10, 5000, kBase, P)));
+    wr.append(encode_note(make_header(VMAT_REC_NOTE, 9'000'000, 0, 0, "vmatrace"), NoteRecord{"object", "x"}));
+    wr.append_checkpoint(std::vector<std::byte>(64));
+    wr.append(bytes_of(mmap_event(10, 6000, kBase + P, P)));
+    wr.append_checkpoint(std::vector<std::byte>(64));
+    cps = wr.checkpoints();
+    wr.close({{"lost", "0"}});
+  }
+  auto r = RecordingReader::open(path);
+  EXPECT_TRUE(same(r.checkpoints(), cps));
+  EXPECT_TRUE(same(r.checkpoints(/*use_index=*/false), cps));
+  ::unlink(path.c_str());
+  ASSERT_EQ(cps.size(), 2u);
+  EXPECT_EQ(cps[0].ts, 5000u);
+  EXPECT_EQ(cps[1].ts, 6000u);
+}

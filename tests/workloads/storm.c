@@ -1,7 +1,8 @@
 // Benchmark workload: N times (argv[1], default 100000) map one anonymous
 // page, touch it and unmap it, so every iteration costs the tracer exactly
 // one mmap, one page fault and one munmap. argv[2] (default 1) sets the
-// pages per mapping, which lets tests look for one mmap of a known length.
+// pages per mapping, which lets tests look for one mmap of a known length;
+// argv[3] (default 0) milliseconds to stay alive after the loop.
 // Prints the loop's duration as elapsed_ns=<n>.
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -15,8 +16,9 @@
 int main(int argc, char** argv) {
   long n = argc > 1 ? strtol(argv[1], NULL, 0) : 100000;
   long pages = argc > 2 ? strtol(argv[2], NULL, 0) : 1;
-  if (n < 0 || pages < 1) {
-    fprintf(stderr, "usage: storm [ITERATIONS] [PAGES]\n");
+  long linger_ms = argc > 3 ? strtol(argv[3], NULL, 0) : 0;
+  if (n < 0 || pages < 1 || linger_ms < 0) {
+    fprintf(stderr, "usage: storm [ITERATIONS] [PAGES] [LINGER_MS]\n");
     return 2;
   }
   size_t len = (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
@@ -34,5 +36,9 @@ int main(int argc, char** argv) {
     }
   }
   printf("elapsed_ns=%llu\n", now_ns() - t0);
+  if (linger_ms > 0) {
+    struct timespec d = {linger_ms / 1000, (linger_ms % 1000) * 1000000L};
+    nanosleep(&d, NULL);
+  }
   return 0;
 }
