@@ -59,7 +59,7 @@ bool start_at_checkpoint(RecordingReader& reader, Pipeline& pipeline, uint64_t m
   const std::string_view how = mode ? mode : "";
   if (how == "off") return false;
   const auto checkpoints = reader.checkpoints(/*use_index=*/how != "scan");
-  // Their ts is the largest of every record before them: non-decreasing.
+  // Their ts is the largest of the records before them, notes excepted: non-decreasing.
   auto it = std::upper_bound(checkpoints.begin(), checkpoints.end(), moment,
                              [](uint64_t m, const CheckpointEntry& c) { return m < c.ts; });
   // A damaged or refused checkpoint: the one before it, a few times.
