@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cinttypes>
 #include <csignal>
 #include <cstddef>
@@ -89,8 +90,15 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
     WriterOptions wo;
     wo.force = opts_.force;
     // Tests make small recordings with many checkpoints.
-    if (const char* every = std::getenv("VMATRACE_CHECKPOINT_BYTES"); every && *every)
-      wo.checkpoint_interval = std::strtoull(every, nullptr, 10);
+    if (const char* every = std::getenv("VMATRACE_CHECKPOINT_BYTES"); every && *every) {
+      const std::string_view v(every);
+      uint64_t n = 0;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc() || end != v.data() + v.size())
+        throw UserError("VMATRACE_CHECKPOINT_BYTES=" + escape_text(v) +
+                        " is not a number of bytes: give one (0: no checkpoints) or unset it");
+      wo.checkpoint_interval = n;
+    }
     try {
       recorder_ = std::make_unique<RecordingWriter>(opts_.record_path, h, wo);
     } catch (const std::exception& e) {

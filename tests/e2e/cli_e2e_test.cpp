@@ -228,6 +228,15 @@ TEST(Cli, UnknownOption) {
   expect_one_line_error(r, "trace --no-such-option");
 }
 
+TEST(Cli, CheckpointSpacingThatIsNotANumberIsOneLineError) {
+  e2e::TempDir dir;
+  ::setenv("VMATRACE_CHECKPOINT_BYTES", "64k", 1);
+  auto r = e2e::run_command(vm({"record", "-o", dir.file("r.vmat"), "--", "true"}));
+  ::unsetenv("VMATRACE_CHECKPOINT_BYTES");
+  expect_one_line_error(r, "VMATRACE_CHECKPOINT_BYTES=64k record");
+  EXPECT_NE(r.err.find("VMATRACE_CHECKPOINT_BYTES=64k is not a number of bytes"), std::string::npos) << describe(r);
+}
+
 // ---- output formats -------------------------------------------------------------
 
 TEST(Cli, JsonLinesAreObjectsAndShowTheKnownMmap) {
