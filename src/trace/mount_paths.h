@@ -52,7 +52,8 @@ std::optional<std::string> host_path_of(const std::vector<MountEntry>& ns, const
 class MountPaths {
  public:
   // Whether process `pid` sees another file tree than the tracer: another
-  // mount namespace, or another root. Cached per pid until forget(pid).
+  // mount namespace, or another root. Cached per pid until forget(pid)
+  // (the Session forgets a process at its exec and its exit).
   bool sees_other_tree(pid_t pid);
   // The host path of `path` (as `pid` sees it) when it differs from it and
   // the file there is (dev, ino) (kernel dev_t encoding, major << 20 |

@@ -278,6 +278,10 @@ void Session::note_ns_ids(const DecodedRecord& d) {
 }
 
 void Session::note_host_paths(const DecodedRecord& d) {
+  // An exec may follow an unshare(CLONE_NEWNS), setns() or chroot() (what
+  // a container runtime does before it starts the container's program):
+  // the process's tree is judged again from there.
+  if (d.type == VMAT_EV_EXEC) mount_paths_.forget(static_cast<pid_t>(d.hdr.pid));
   // Only records that name a mapped file, and only processes that see
   // another file tree than ours (their own mount namespace or root).
   const auto one = [&](std::string_view path, uint32_t dev, uint64_t ino) {
