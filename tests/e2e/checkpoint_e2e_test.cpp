@@ -111,6 +111,8 @@ TEST(SeekCheckpoints, ReplayAtFromACheckpointEqualsProcAndTheReplayFromTheStart)
   ASSERT_GE(cps.size(), 5u) << "the recording has too few checkpoints to test them";
   EXPECT_EQ(reader.checkpoints(/*use_index=*/false).size(), cps.size());
   std::fprintf(stderr, "%zu checkpoints in %s\n", cps.size(), rec.c_str());
+  auto info = e2e::run_command(vm({"info", "--json", rec}));
+  EXPECT_NE(info.out.find("\"checkpoints\":" + std::to_string(cps.size()) + ","), std::string::npos) << info.out;
 
   // Ground truth: the stops from outside, each replayed from a checkpoint.
   const std::string p = std::to_string(pid);

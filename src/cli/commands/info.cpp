@@ -163,6 +163,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
       std::printf("jit names:   none\n");
     return replayed_status(reader, records);
   }
+  const size_t checkpoints = reader.checkpoints().size();
   if (json) {
     char format[24];
     std::snprintf(format, sizeof(format), "%u.%u", h.format_major, h.format_minor);
@@ -177,7 +178,7 @@ int run_info(const std::string& path, bool json, bool privacy) {
         .kv("boot_id", h.boot_id)
         .kv("command", cmd);
     w.key("duration_s").value(duration, "%.6f");
-    w.kv("records", records).kv("processes", pids.size()).kv("lost", lost);
+    w.kv("records", records).kv("processes", pids.size()).kv("checkpoints", checkpoints).kv("lost", lost);
     if (unread) w.kv("lost_unread", unread);
     if (lost_in_kernel) w.kv("lost_in_kernel", *lost_in_kernel);
     w.key("losses").begin_array();
@@ -221,6 +222,8 @@ int run_info(const std::string& path, bool json, bool privacy) {
     std::printf("attach:    %s\n", escape_text(modes).c_str());
     std::printf("duration:  %.3f s\n", duration);
     std::printf("records:   %" PRIu64 " in %zu chunks, %zu processes\n", records, reader.chunks().size(), pids.size());
+    // Where replay --at/--diff may start instead of the first record.
+    if (checkpoints) std::printf("seek:      %zu checkpoints of the layouts\n", checkpoints);
     std::string c;
     for (const auto& [k, v] : counts) c += (c.empty() ? "" : ", ") + std::to_string(v) + " " + k;
     std::printf("events:    %s\n", c.c_str());
