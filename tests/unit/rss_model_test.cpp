@@ -117,6 +117,18 @@ TEST(RssModel, EventsKeepTheScanCurrent) {
   p.feed(fault_rec(pid, 3, kBase + 2 * kP + 5, true));
   p.feed(fault_rec(pid, 4, kBase + 3 * kP, false));
   EXPECT_EQ(m->map(pid)->sum(kBase, kBase + 16 * kP), (Residency{3 * kP, 3 * kP, 0}));
+  // Unless the kernel said (--rss) that the read fault counted an anonymous
+  // page: a kernel without the zero page for it allocates one.
+  {
+    auto f = fault_rec(pid, 4, kBase + 9 * kP, false);
+    vmat_fault_event fe;
+    std::memcpy(&fe, f.data(), sizeof(fe));
+    fe.flags |= VMAT_FAULT_RSS_ONE | (VMAT_MM_ANON << VMAT_FAULT_RSS_SHIFT);
+    p.feed(bytes_of(fe));
+    EXPECT_EQ(m->map(pid)->sum(kBase + 9 * kP, kBase + 10 * kP), (Residency{kP, kP, 0}));
+    p.feed(sys_rec(pid, 4, VMAT_SYS_MADVISE, 0, {kBase + 9 * kP, kP, 4}));
+    EXPECT_EQ(m->map(pid)->sum(kBase, kBase + 16 * kP), (Residency{3 * kP, 3 * kP, 0}));
+  }
   // madvise(DONTNEED) drops pages; MADV_FREE does not (until reclaim).
   p.feed(sys_rec(pid, 5, VMAT_SYS_MADVISE, 0, {kBase, kP, 8}));
   EXPECT_EQ(m->map(pid)->sum(kBase, kBase + 16 * kP).rss, 3 * kP);
