@@ -461,6 +461,23 @@ RunResult run_resuming_stops(const std::vector<std::string>& argv, const std::fu
   return p.wait(std::chrono::seconds(1));
 }
 
+AtLeastSysctl::AtLeastSysctl(std::string path, unsigned long long value) : path_(std::move(path)) {
+  const auto now = read_file(path_);
+  if (!now) throw std::runtime_error("cannot read " + path_);
+  if (std::strtoull(now->c_str(), nullptr, 10) >= value) return;
+  write_file(path_, std::to_string(value));
+  restore_ = *now;
+}
+
+AtLeastSysctl::~AtLeastSysctl() {
+  if (!restore_) return;
+  try {
+    write_file(path_, *restore_);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "e2e: could not restore %s: %s\n", path_.c_str(), e.what());
+  }
+}
+
 Cgroup2::Cgroup2(const std::string& name) {
   if (::mount("none", mnt_.path().c_str(), "cgroup2", 0, nullptr) != 0)
     throw std::runtime_error(std::string("mount -t cgroup2: ") + std::strerror(errno));

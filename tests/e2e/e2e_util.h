@@ -92,6 +92,21 @@ class Cgroup2 {
   std::string path_;
 };
 
+// A numeric sysctl (a /proc/sys file) raised to at least `value` while this
+// lives, then put back (e.g. vm.max_map_count, 65530 on a fresh machine, for
+// a workload with 200k VMAs). Throws when it cannot be written.
+class AtLeastSysctl {
+ public:
+  AtLeastSysctl(std::string path, unsigned long long value);
+  ~AtLeastSysctl();
+  AtLeastSysctl(const AtLeastSysctl&) = delete;
+  AtLeastSysctl& operator=(const AtLeastSysctl&) = delete;
+
+ private:
+  std::string path_;
+  std::optional<std::string> restore_;
+};
+
 // A stop seen by TraceHarness::run(): process `pid` is stopped, everything
 // it did before is drained into the model, `ts` was taken while it was
 // stopped.

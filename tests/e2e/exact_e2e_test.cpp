@@ -224,12 +224,16 @@ TEST(Exact, AttachReadsOneMoment) {
 TEST(Exact, AttachToHugeHeapLosesNothing) {
   TempDir dir;
   std::string rec = dir.file("rec.vmat");
+  // 100k read-only pieces between writable ones: about 200k VMAs, past a
+  // fresh machine's vm.max_map_count (65530).
+  e2e::AtLeastSysctl maps_allowed("/proc/sys/vm/max_map_count", 262144);
   e2e::Subprocess work({e2e::workload("brkpieces"), "100000", "600000"});
   const std::string p = std::to_string(work.pid());
   auto deadline = std::chrono::steady_clock::now() + 60s;
   for (;;) {
     auto maps = e2e::read_file("/proc/" + p + "/maps").value_or("");
     if (std::count(maps.begin(), maps.end(), '\n') > 100000) break;
+    ASSERT_FALSE(work.poll()) << "brkpieces ended before it built its heap: " << work.stderr_text();
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "brkpieces did not build its heap";
     std::this_thread::sleep_for(200ms);
   }
