@@ -264,12 +264,14 @@ TEST(Overload, TracedProcessKilledAtRandomMomentsEndsCleanly) {
 
 // vmatrace itself stopped for 5 s while the workload keeps mapping: the ring
 // overflows, and once vmatrace runs again it reports the loss, resyncs, and
-// the layout is exact at the workload's next stop.
+// the layout is exact at the workload's next stop. The workload maps for 9 s
+// at whatever speed it gets (a fixed count took two minutes traced, once the
+// tracer ran again), so it outlasts the 5 s stop on any machine.
 TEST(Overload, TracerStoppedFiveSecondsReportsLossAndResyncs) {
   TempDir dir;
   const std::string rec = dir.file("rec.vmat");
   e2e::Subprocess tracer(
-      {vm(), "record", "--ringbuf-size", "1M", "-o", rec, "--", e2e::workload("threads"), "2", "1000000", "--stop"});
+      {vm(), "record", "--ringbuf-size", "1M", "-o", rec, "--", e2e::workload("threads"), "2", "9s", "--stop"});
   pid_t target = 0;
   for (int w = 0; w < 3000 && !target; w++) {
     for (pid_t c : e2e::children_of(tracer.pid()))

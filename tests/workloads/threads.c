@@ -8,7 +8,10 @@
 // Thread i maps 1 + i % 4 pages at a time, so a misattributed event shows
 // in its length too. With a third argument --stop, the process stops itself
 // (SIGSTOP) after the joins, so a test can compare the tracer's layout with
-// /proc/PID/maps while nothing moves.
+// /proc/PID/maps while nothing moves. ITERATIONS written as a number of
+// seconds ("7s") makes each thread loop until that much time has passed
+// since the start line (checked every 256 iterations): a test that needs the
+// workload busy for a while, at any speed, says how long.
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -22,6 +25,7 @@
 #include "common/timing.h"
 
 static long iterations;
+static unsigned long long deadline_ns;  // 0: run `iterations` times
 static size_t page;
 static pthread_barrier_t start_line;
 
@@ -39,7 +43,7 @@ static void* worker(void* arg) {
   r->tid = gettid();
   // Every thread starts together so they really contend.
   pthread_barrier_wait(&start_line);
-  for (long i = 0; i < iterations; i++) {
+  for (long i = 0; deadline_ns ? (i % 256 != 0 || now_ns() < deadline_ns) : i < iterations; i++) {
     volatile char* p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
       perror("mmap");
@@ -58,9 +62,11 @@ static void* worker(void* arg) {
 
 int main(int argc, char** argv) {
   long nthreads = argc > 1 ? strtol(argv[1], NULL, 0) : 8;
-  iterations = argc > 2 ? strtol(argv[2], NULL, 0) : 10000;
-  if (nthreads < 1 || nthreads > 4096 || iterations < 0) {
-    fprintf(stderr, "usage: threads [THREADS] [ITERATIONS] [--stop]\n");
+  char* unit = NULL;
+  iterations = argc > 2 ? strtol(argv[2], &unit, 0) : 10000;
+  unsigned long long seconds = unit && strcmp(unit, "s") == 0 ? (unsigned long long)iterations : 0;
+  if (nthreads < 1 || nthreads > 4096 || iterations < 0 || (unit && *unit && !seconds)) {
+    fprintf(stderr, "usage: threads [THREADS] [ITERATIONS|SECONDSs] [--stop]\n");
     return 2;
   }
   page = (size_t)sysconf(_SC_PAGESIZE);
@@ -77,8 +83,10 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  pthread_barrier_wait(&start_line);
   unsigned long long t0 = now_ns();
+  if (seconds) deadline_ns = t0 + seconds * 1000000000ull;
+  pthread_barrier_wait(&start_line);
+  t0 = now_ns();
   for (long i = 0; i < nthreads; i++) pthread_join(tids[i], NULL);
   printf("elapsed_ns=%llu\n", now_ns() - t0);
   for (long i = 0; i < nthreads; i++)
