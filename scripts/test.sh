@@ -5,8 +5,9 @@
 # (e.g. -R Robustness).
 #
 # Three stages:
-#  1. the host suite (everything but label vm) from ./build, alone, since
-#     several end-to-end tests measure the tracer under load; it includes
+#  1. the host suite (everything but label vm) from ./build, with nothing
+#     but stage 3's nice-19 build beside it, since several end-to-end tests
+#     measure the tracer under load; it includes
 #     package.Deb (label package: the .deb installed, run and removed);
 #     the real-program suite (label real, tests/real: docs/fidelity.md);
 #  2. the VM suite (label vm: Debian's 6.1 kernel under qemu TCG) from
@@ -16,6 +17,10 @@
 #     any finding fails the test that hit it), including the bounded fuzzer
 #     run (fuzz.recording). The VM and real-program tests are not repeated
 #     there: they test the kernel side, which the sanitizers do not see.
+#     That build starts before stage 1, at the lowest CPU priority (nice 19):
+#     it takes only the time the host suite leaves idle (the suite's timed
+#     tests keep their cores: a nice-19 task gets about 1.5% of a core that
+#     a normal one wants), and the rest beside the VM.
 #  4. the 3-minute soak (scripts/soak.sh) in the background during the
 #     ASan build.
 # VMATRACE_ASAN=0 skips stage 3; VMATRACE_VM=0 skips stage 2;
@@ -27,6 +32,29 @@ export VMATRACE_CMAKE_ARGS="-DVMATRACE_WERROR=ON ${VMATRACE_CMAKE_ARGS:-}"
 ./scripts/setup.sh
 start=$SECONDS
 stage() { echo "test.sh: $1 ($((SECONDS - start)) s)"; }
+
+# Stage 3's build, in the background at nice 19 from now on (see above).
+asan=0
+asan_build_pid=
+asan_build_log=build/asan-build.log
+if [[ ${VMATRACE_ASAN:-1} == 1 ]]; then
+  stage "ASan+UBSan build, in the background at nice 19 (log: $asan_build_log)"
+  launcher=()
+  command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  # -O1 -g1 (line tables): sanitizer reports keep file:line, and the build
+  # takes about half the time of -O2 -g. No benchmark binary.
+  CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_C_FLAGS_DEBUG="-O1 -g1" -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON \
+    -DVMATRACE_SANITIZE=ON -DVMATRACE_FUZZ=ON -DVMATRACE_VM_TESTS=OFF "${launcher[@]}" \
+    ${VMATRACE_CMAKE_ARGS:-} >"$asan_build_log" 2>&1 || asan=$?
+  if ((asan == 0)); then
+    nice -n 19 cmake --build build-asan -j"$(nproc)" >>"$asan_build_log" 2>&1 &
+    asan_build_pid=$!
+  else
+    echo "test.sh: the ASan+UBSan build did not configure:"
+    cat "$asan_build_log"
+  fi
+fi
 
 stage "host suite"
 host=0
@@ -87,21 +115,13 @@ wait_soak() {
   cat "$soak_log"
 }
 
-asan=0
-if [[ ${VMATRACE_ASAN:-1} == 1 ]]; then
-  stage "ASan+UBSan build"
-  launcher=()
-  command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  # One job while the VM runs: qemu has the other core.
-  jobs=$(nproc)
-  [[ -n $vm_pid ]] && ((jobs > 1)) && jobs=$((jobs - 1))
-  # -O1 -g1 (line tables): sanitizer reports keep file:line, and the build
-  # takes about half the time of -O2 -g on one core. No benchmark binary.
-  CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
-    -DCMAKE_C_FLAGS_DEBUG="-O1 -g1" -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON \
-    -DVMATRACE_SANITIZE=ON -DVMATRACE_FUZZ=ON -DVMATRACE_VM_TESTS=OFF "${launcher[@]}" \
-    ${VMATRACE_CMAKE_ARGS:-} >/dev/null
-  cmake --build build-asan -j"$jobs" || asan=$?
+if [[ -n $asan_build_pid ]]; then
+  stage "waiting for the ASan+UBSan build"
+  wait "$asan_build_pid" || asan=$?
+  if ((asan != 0)); then
+    echo "test.sh: the ASan+UBSan build failed:"
+    tail -n 60 "$asan_build_log"
+  fi
   wait_soak
   if ((asan == 0)); then
     stage "ASan+UBSan host suite"
