@@ -91,6 +91,16 @@ void put(std::vector<Seg>& segs, size_t at, Seg g) { segs.insert(segs.begin() + 
 
 KernelAfter kernel_after(const std::vector<Vma>& before, const std::vector<KernelStore>& stores,
                          const std::vector<std::pair<uint64_t, uint64_t>>& cleared, const Layout& model_after) {
+  KernelAfter out;
+  kernel_after(before, stores, cleared, model_after, out);
+  return out;
+}
+
+void kernel_after(const std::vector<Vma>& before, const std::vector<KernelStore>& stores,
+                  const std::vector<std::pair<uint64_t, uint64_t>>& cleared, const Layout& model_after,
+                  KernelAfter& out) {
+  out.vmas.clear();
+  out.disagreements = 0;
   // Kept between calls (one per thread): this runs for every syscall a printer sees.
   thread_local std::vector<Seg> segs;
   segs.clear();
@@ -120,7 +130,6 @@ KernelAfter kernel_after(const std::vector<Vma>& before, const std::vector<Kerne
     if (a.before >= 0) return b.before == a.before;
     return b.store >= 0 && stores[b.store].key == stores[a.store].key;
   };
-  KernelAfter out;
   out.vmas.reserve(segs.size());
   for (size_t i = 0; i < segs.size();) {
     size_t j = i + 1;
@@ -149,7 +158,6 @@ KernelAfter kernel_after(const std::vector<Vma>& before, const std::vector<Kerne
     }
     i = j;
   }
-  return out;
 }
 
 }  // namespace vmatrace

@@ -49,5 +49,10 @@ struct KernelAfter {
 // (vm_flags set after the store by mprotect_fixup(), the path) and the ids.
 KernelAfter kernel_after(const std::vector<Vma>& before, const std::vector<KernelStore>& stores,
                          const std::vector<std::pair<uint64_t, uint64_t>>& cleared, const Layout& model_after);
+// The same into `out` (what it held replaced, its capacity kept): for a
+// caller that reuses one per record.
+void kernel_after(const std::vector<Vma>& before, const std::vector<KernelStore>& stores,
+                  const std::vector<std::pair<uint64_t, uint64_t>>& cleared, const Layout& model_after,
+                  KernelAfter& out);
 
 }  // namespace vmatrace

@@ -50,13 +50,6 @@ void append_vmas_near(const Layout& l, const AddrRanges& spans, std::vector<Vma>
   }
 }
 
-std::vector<Vma> vmas_near(const Layout& l, const AddrRanges& spans) {
-  std::vector<Vma> out;
-  out.reserve(8);  // usually the range and a neighbour each side: one allocation
-  append_vmas_near(l, spans, out);
-  return out;
-}
-
 // v cut to [start, end) (which it overlaps), its offset following.
 Vma clip(const Vma& v, uint64_t start, uint64_t end) {
   Vma c = v;
@@ -208,6 +201,10 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
   const uint64_t brk_from = rule->range == VMAT_RANGE_BRK ? brk_changes_from(e, l) : 0;
   note_early_clears(p, rec);
   LayoutChange ch;
+  if (derive_changes_) {  // filled by the rule: into the vectors of the record before
+    ch.removed = std::move(spare_removed_);
+    ch.removed.clear();
+  }
   // The result VMAs are derived below (or not wanted): the rule's own
   // would be a copy per record thrown away. What went away is only read by
   // sinks that want the derived changes.
@@ -257,21 +254,29 @@ void Processor::apply_syscall(ProcessState& p, const DecodedRecord& rec, Applied
     reconcile_from_stores(p, e, stores, before, lo, hi, ch);
   // Report the VMAs now covering the affected range, as the model holds them.
   // Only a sink reads it (replay --stats, layout queries: none).
-  if (derive_changes_) ch.result = hi > lo ? l.overlapping(lo, hi) : std::vector<Vma>{};
+  if (derive_changes_) {
+    ch.result = std::move(spare_result_);
+    ch.result.clear();
+    if (hi > lo) l.append_overlapping(lo, hi, ch.result);
+  }
   // After: the same (widened) spans, plus exactly the old VMAs' ranges (a
   // VMA there now either changed or was already captured; widening these
   // would catch unchanged neighbours that `before` lacks).
   if (derive_changes_) {
+    out.changes = std::move(spare_changes_);
     if (kernel_view) {
       // The kernel's result over the same range, from its own stores.
-      auto k = kernel_after(before, stores, cleared, l);
+      KernelAfter& k = scratch_kernel_after_;
+      kernel_after(before, stores, cleared, l, k);
       stats_.kernel_disagreements += k.disagreements;
-      out.changes = derive_vma_changes(std::move(before), std::move(k.vmas), hints);
+      derive_vma_changes(before, k.vmas, hints, out.changes);
       for (auto& c : out.changes) c.source = vma_source_;
     } else {
-      std::vector<Vma> after = vmas_near(l, spans);
+      std::vector<Vma>& after = scratch_after_;
+      after.clear();
+      append_vmas_near(l, spans, after);
       for (const auto& v : before) l.append_overlapping(v.start, v.end, after);
-      out.changes = derive_vma_changes(std::move(before), std::move(after), hints);
+      derive_vma_changes(before, after, hints, out.changes);
     }
   }
   out.cause = syscall_name(e.sys);
@@ -724,6 +729,7 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
     }
   }
   if (sink) sink->on_record(rec, out, &p);
+  recycle(out);
   if (auto held = exec_faults_.find(p.pid); held != exec_faults_.end()) {
     if (rec.type == VMAT_EV_EXEC)
       held->second.exec_seen = true;
@@ -746,6 +752,19 @@ void Processor::apply(const DecodedRecord& rec, RecordSink* sink) {
     pending_stores_.erase(rec.exec.old_tid);  // de_thread(): the exec'ing thread takes the leader's tid
   }
   if (rec.type == VMAT_EV_EXIT && (rec.exit.flags & VMAT_EXIT_GROUP)) end_process(rec.hdr.pid, sink);
+}
+
+void Processor::recycle(Applied& out) {
+  if (!derive_changes_) return;  // nothing was derived into them (replay --stats, record)
+  // Kept when larger than the spare held: a vector stays at the size the
+  // records need, and a big one (a munmap of thousands of VMAs) is kept too.
+  auto keep = [](auto& from, auto& spare) {
+    if (from.capacity() > spare.capacity()) spare = std::move(from);
+  };
+  recycle_vma_changes(out.changes);
+  keep(out.changes, spare_changes_);
+  keep(out.change.result, spare_result_);
+  keep(out.change.removed, spare_removed_);
 }
 
 void Processor::finish(RecordSink* sink) {

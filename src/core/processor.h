@@ -203,6 +203,13 @@ class Processor {
   // `before` when a sink wants them).
   AddrRanges scratch_spans_, scratch_cleared_;
   std::vector<Vma> scratch_before_;
+  // What a sink saw of the previous record, emptied and handed to the next
+  // one (Applied's changes, result and removed VMAs; the kernel's result,
+  // the VMAs after): no allocation per record for them.
+  std::vector<VmaChange> spare_changes_;
+  std::vector<Vma> spare_result_, spare_removed_, scratch_after_;
+  KernelAfter scratch_kernel_after_;
+  void recycle(Applied& out);
   // Faults the kernel took while an exec built the new image (after
   // exec_mmap(): writing the new stack, clearing bss), which come before the
   // exec record and belong to the address space its walk (or /proc) brings:

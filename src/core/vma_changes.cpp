@@ -74,12 +74,60 @@ struct Scratch {
   std::vector<uint64_t> cuts;
   std::vector<Piece> pieces;
   std::vector<Vma> gained;
+  // Emptied from/to vectors of changes already shown (recycle_vma_changes()).
+  std::vector<std::vector<Vma>> spare;
 };
+
+Scratch& scratch_of_thread() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+// A vector for a change's from or to: a recycled one when there is one.
+std::vector<Vma> spare_vector(Scratch& s) {
+  if (s.spare.empty()) return {};
+  std::vector<Vma> v = std::move(s.spare.back());
+  s.spare.pop_back();
+  return v;
+}
+
+// A change of `kind` from `from` to `to` (each one VMA, or none).
+VmaChange make_change(Scratch& s, VmaChangeKind kind, const Vma* from, const Vma* to) {
+  VmaChange c;
+  c.kind = kind;
+  c.from = spare_vector(s);
+  c.to = spare_vector(s);
+  if (from) c.from.push_back(*from);
+  if (to) c.to.push_back(*to);
+  return c;
+}
 
 }  // namespace
 
+void recycle_vma_changes(std::vector<VmaChange>& changes) {
+  // Bounded: a change that touched thousands of VMAs gives back two large
+  // vectors, kept; a pool of them is not.
+  constexpr size_t kMaxSpare = 64;
+  Scratch& s = scratch_of_thread();
+  for (auto& c : changes)
+    for (auto* v : {&c.from, &c.to})
+      if (s.spare.size() < kMaxSpare && v->capacity() > 0) {
+        v->clear();
+        s.spare.push_back(std::move(*v));
+      }
+  changes.clear();
+}
+
 std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<Vma> after,
                                           const VmaChangeHints& hints) {
+  std::vector<VmaChange> out;
+  derive_vma_changes(before, after, hints, out);
+  return out;
+}
+
+void derive_vma_changes(std::vector<Vma>& before, std::vector<Vma>& after, const VmaChangeHints& hints,
+                        std::vector<VmaChange>& out) {
+  out.clear();
   sort_unique(before);
   sort_unique(after);
   // Both sides are sorted by start and disjoint: every lookup below is a
@@ -90,7 +138,7 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
     auto it = std::lower_bound(other.begin(), other.end(), v.start, by_start);
     return it != other.end() && it->start == v.start && vma_visibly_equal(v, *it);
   };
-  thread_local Scratch scratch;
+  Scratch& scratch = scratch_of_thread();
   std::vector<Vma>& B = scratch.B;  // what changed, on each side
   std::vector<Vma>& A = scratch.A;
   B.clear();
@@ -99,7 +147,7 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
     if (!unchanged_in(v, after)) B.push_back(v);
   for (const auto& v : after)
     if (!unchanged_in(v, before)) A.push_back(v);
-  if (B.empty() && A.empty()) return {};
+  if (B.empty() && A.empty()) return;
 
   std::vector<VmaChange>& splits = scratch.splits;
   std::vector<VmaChange>& removes = scratch.removes;
@@ -131,7 +179,7 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
   // order, the first new one (in order) with its id that is still free.
   auto try_move = [&](size_t i, size_t j) {
     if (a_done[j] || A[j].id != B[i].id || overlaps(A[j], B[i].start, B[i].end)) return false;
-    moves.push_back({VmaChangeKind::kMove, {B[i]}, {A[j]}});
+    moves.push_back(make_change(scratch, VmaChangeKind::kMove, &B[i], &A[j]));
     b_done[i] = a_done[j] = true;
     return true;
   };
@@ -175,7 +223,7 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
       pieces.push_back(p);
     }
     if (survivors == 0) {  // vms_complete_munmap_vmas(): all of it went
-      removes.push_back({VmaChangeKind::kRemove, {b}, {}});
+      removes.push_back(make_change(scratch, VmaChangeKind::kRemove, &b, nullptr));
       continue;
     }
     if (pieces.size() == 1) {
@@ -186,13 +234,13 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
       const Piece& kept = pieces[0].into >= 0 ? pieces[0] : pieces[1];
       const Vma& a = A[kept.into];
       if (a.id == b.id && a.start >= b.start && a.end <= b.end) {  // vma_shrink() / munmap of one end
-        rest.push_back({VmaChangeKind::kShrink, {b}, {a}});
+        rest.push_back(make_change(scratch, VmaChangeKind::kShrink, &b, &a));
         a_done[kept.into] = true;
         continue;
       }
     }
     // __split_vma() at each boundary, then the pieces go their ways.
-    VmaChange sp{VmaChangeKind::kSplit, {b}, {}};
+    VmaChange sp = make_change(scratch, VmaChangeKind::kSplit, &b, nullptr);
     for (const auto& p : pieces) {
       Vma piece = piece_of(b, p.s, p.e);
       if (p.into >= 0) {
@@ -205,7 +253,7 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
           continue;
         }
       } else {
-        removes.push_back({VmaChangeKind::kRemove, {piece}, {}});
+        removes.push_back(make_change(scratch, VmaChangeKind::kRemove, &piece, nullptr));
       }
       sp.to.push_back(std::move(piece));
     }
@@ -228,34 +276,34 @@ std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<V
     if (cur < a.end) gained.push_back(piece_of(a, cur, a.end));
     for (auto& g : gained) g.id = 0;
     if (P.empty()) {
-      rest.push_back({VmaChangeKind::kNew, {}, {a}});
+      rest.push_back(make_change(scratch, VmaChangeKind::kNew, nullptr, &a));
     } else if (P.size() >= 2 || (!gained.empty() && hints.new_range_merges)) {
       // vma_merge_new_range() / vma_merge_existing_range() / commit_merge()
-      std::vector<Vma> from = P;
+      VmaChange merge = make_change(scratch, VmaChangeKind::kMerge, nullptr, &a);
+      std::vector<Vma>& from = merge.from;
+      from.insert(from.end(), P.begin(), P.end());
       from.insert(from.end(), gained.begin(), gained.end());
       std::sort(from.begin(), from.end(), [](const Vma& x, const Vma& y) { return x.start < y.start; });
-      rest.push_back({VmaChangeKind::kMerge, std::move(from), {a}});
+      rest.push_back(std::move(merge));
     } else if (!gained.empty()) {  // vma_expand(), expand_downwards(), do_brk_flags()
-      rest.push_back({VmaChangeKind::kExpand, {P[0]}, {a}});
+      rest.push_back(make_change(scratch, VmaChangeKind::kExpand, &P[0], &a));
     } else if (a_in_split[j]) {
       // shown by its split already
     } else if (P[0].id != a.id) {
-      removes.push_back({VmaChangeKind::kRemove, {P[0]}, {}});
-      rest.push_back({VmaChangeKind::kNew, {}, {a}});
+      removes.push_back(make_change(scratch, VmaChangeKind::kRemove, &P[0], nullptr));
+      rest.push_back(make_change(scratch, VmaChangeKind::kNew, nullptr, &a));
     } else if (P[0].flags != a.flags) {  // mprotect_fixup(), madvise_update_vma() in place
-      rest.push_back({VmaChangeKind::kFlags, {P[0]}, {a}});
+      rest.push_back(make_change(scratch, VmaChangeKind::kFlags, &P[0], &a));
     } else if (!vma_visibly_equal(P[0], a)) {
-      rest.push_back({VmaChangeKind::kUpdate, {P[0]}, {a}});
+      rest.push_back(make_change(scratch, VmaChangeKind::kUpdate, &P[0], &a));
     }
   }
 
-  std::vector<VmaChange> out;
   out.reserve(splits.size() + removes.size() + moves.size() + rest.size());
   for (auto* v : {&splits, &removes, &moves, &rest}) {
     for (auto& c : *v) out.push_back(std::move(c));
     v->clear();
   }
-  return out;
 }
 
 }  // namespace vmatrace

@@ -58,5 +58,15 @@ bool vma_visibly_equal(const Vma& a, const Vma& b);
 // Taken by value: callers that are done with them move them in.
 std::vector<VmaChange> derive_vma_changes(std::vector<Vma> before, std::vector<Vma> after,
                                           const VmaChangeHints& hints = {});
+// The same for a caller that derives per record and reuses its vectors:
+// `before` and `after` are sorted in place (their capacity kept), and the
+// changes replace what `out` held. Their from/to vectors come from the ones
+// recycle_vma_changes() gave back on this thread, if any: no allocation per
+// change once the pool has filled.
+void derive_vma_changes(std::vector<Vma>& before, std::vector<Vma>& after, const VmaChangeHints& hints,
+                        std::vector<VmaChange>& out);
+// Empties `changes` (its capacity kept), giving the from/to vectors of its
+// elements to this thread's later derive_vma_changes().
+void recycle_vma_changes(std::vector<VmaChange>& changes);
 
 }  // namespace vmatrace

@@ -121,8 +121,9 @@ bool Pipeline::restore(std::span<const std::byte> state, Checkpoint::Restored& o
   return true;
 }
 
-void Pipeline::load_jit_symbols(RecordingReader& reader) {
-  if (!malloc_) return;
+namespace {
+
+void add_jit_records(RecordingReader& reader, JitSymbols& jit) {
   while (auto rec = reader.next()) {
     if (rec->size() < sizeof(vmat_hdr)) continue;
     vmat_hdr h;
@@ -130,8 +131,23 @@ void Pipeline::load_jit_symbols(RecordingReader& reader) {
     if (h.type != VMAT_REC_JIT_MAP) continue;  // no decoding of the rest
     std::string error;                         // a malformed one names nothing: the replay itself reports it
     auto d = decode_record(*rec, &error);
-    if (d && d->jit_map) malloc_->tracker().jit().add_record(d->hdr.pid, d->hdr.ts, d->jit_map->code);
+    if (d && d->jit_map) jit.add_record(d->hdr.pid, d->hdr.ts, d->jit_map->code);
   }
+}
+
+}  // namespace
+
+void Pipeline::load_jit_symbols(RecordingReader& reader) {
+  if (!malloc_) return;
+  add_jit_records(reader, malloc_->tracker().jit());
+}
+
+void Pipeline::load_jit_symbols_when_needed(std::function<RecordingReader()> open) {
+  if (!malloc_) return;
+  malloc_->tracker().jit().load_recorded_on_first_find([open = std::move(open)](JitSymbols& jit) {
+    RecordingReader reader = open();
+    add_jit_records(reader, jit);
+  });
 }
 
 std::set<uint32_t> pid_and_ancestors(RecordingReader& reader, uint32_t pid) {

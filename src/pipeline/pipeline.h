@@ -97,6 +97,10 @@ class Pipeline {
   // jit_map records, written after the growths they name) for the malloc
   // stage. A pass over the whole of `reader`.
   void load_jit_symbols(RecordingReader& reader);
+  // The same, deferred: the pass over the recording `open` gives is made
+  // when the malloc stage first looks a frame up among JIT names (a frame
+  // in no file), if ever. The names found are the same.
+  void load_jit_symbols_when_needed(std::function<RecordingReader()> open);
   void on_malloc_growth(GrowthListener f) { growth_listeners_.push_back(std::move(f)); }
   // The residency stage (RssModel): resident pages per process from the
   // rss_scan records and the events between them. Runs after the others.

@@ -88,7 +88,9 @@ void enable_recorded_malloc(Pipeline& pipeline, const std::string& path, const S
   // No stacks, no JIT names (written only with them): no first pass.
   const auto& extra = reader.header().extra;
   if (auto it = extra.find("malloc_stacks"); it != extra.end() && it->second == "off") return;
-  pipeline.load_jit_symbols(reader);
+  // Read when a frame first needs them (most recordings name every frame
+  // from files, and the pass reads the whole file).
+  pipeline.load_jit_symbols_when_needed([path] { return open_recording(path); });
 }
 
 }  // namespace vmatrace

@@ -1,6 +1,6 @@
 // CRC32C (Castagnoli), as used by iSCSI, ext4 and btrfs: better error
-// detection than CRC32 for the same cost, and hardware-accelerated
-// elsewhere should a later version want it. Software slice-by-8 here.
+// detection than CRC32 for the same cost. SSE4.2's crc32 instruction when
+// the CPU has it, else software slice-by-8.
 #pragma once
 
 #include <cstddef>

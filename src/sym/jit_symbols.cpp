@@ -285,6 +285,11 @@ void JitSymbols::add_record(uint32_t pid, uint64_t ts, std::span<const JitCode> 
 }
 
 const JitCode* JitSymbols::find(uint32_t pid, uint64_t ts, uint64_t pc, std::string_view jitdump) {
+  if (loader_) {
+    auto load = std::move(loader_);
+    loader_ = nullptr;
+    load(*this);
+  }
   if (auto p = recorded_.find(pid); p != recorded_.end()) {
     auto t = p->second.lower_bound(ts);
     if (t != p->second.end())

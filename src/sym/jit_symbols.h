@@ -18,6 +18,7 @@
 // those frames offline, after the files are gone.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -109,6 +110,10 @@ class JitSymbols {
 
   // A jit_map record: part of pid's table as written at ts.
   void add_record(uint32_t pid, uint64_t ts, std::span<const JitCode> code);
+  // Offline: `load` adds the recording's jit_map records (a pass over the
+  // whole file), run at the first find() instead of before the replay: a
+  // replay whose frames all lie in files never pays for that pass.
+  void load_recorded_on_first_find(std::function<void(JitSymbols&)> load) { loader_ = std::move(load); }
   // The code holding pc in process pid at time ts: the recorded table of
   // that process (the first written at or after ts: a later process with
   // the same pid has its own), else, live, its perf map and jitdump as they
@@ -120,6 +125,7 @@ class JitSymbols {
 
  private:
   bool live_;
+  std::function<void(JitSymbols&)> loader_;                    // load_recorded_on_first_find(), until it ran
   std::map<uint32_t, std::map<uint64_t, JitTable>> recorded_;  // pid -> ts -> table
   struct LiveFile {
     JitSource source;
