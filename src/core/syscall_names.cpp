@@ -197,7 +197,11 @@ std::string errno_name(int err) {
     case 95:
       return "EOPNOTSUPP";
   }
-  return "E" + std::to_string(err);
+  // Appended rather than `"E" + std::to_string(err)`: GCC 12 at -O3 warns
+  // (-Wrestrict, a false positive in the inlined string insert).
+  std::string name = "E";
+  name += std::to_string(err);
+  return name;
 }
 
 const char* fault_access(uint32_t error_code) {
