@@ -159,7 +159,13 @@ TEST(Exact, AttachAdoptsExistingChildren) {
   const pid_t child = e2e::first_child_with_threads(work.pid(), 5);
   ASSERT_NE(child, 0) << "the child did not start";
   std::this_thread::sleep_for(300ms);
-  e2e::Subprocess tracer(vm({"record", "-o", rec, "-p", std::to_string(work.pid())}));
+  // A ring that holds the whole run's backlog: what this test checks is the
+  // adoption of a child and its threads that ran before the attach, not
+  // whether the consumer keeps up with four churning threads (Loss.* and
+  // Overload.* do). In the 6.1 VM the guest's one vCPU is shared by the
+  // threads and the consumer, and with the default ring a stop fell in a
+  // loss window now and then (replay said so, exit 3).
+  e2e::Subprocess tracer(vm({"record", "--ringbuf-size", "256M", "-o", rec, "-p", std::to_string(work.pid())}));
   tracer.wait_for_banner();
   auto stops = stops_of(child, kStops, 300ms);
   ::kill(child, SIGTERM);
