@@ -552,6 +552,8 @@ int BpfTracer::drain(uint64_t until) {
 
 uint64_t BpfTracer::queued_until() const { return ring_->produced(); }
 
+uint64_t BpfTracer::read_until() const { return ring_->consumed(); }
+
 namespace {
 
 // The pid in a record's header; 0 for one too short to have a header (the

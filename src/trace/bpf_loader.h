@@ -120,6 +120,9 @@ class BpfTracer {
   // queued now and nothing produced after, so it ends however fast the
   // producers are.
   uint64_t queued_until() const;
+  // Where the reader is: a drain bounded by `until` that ends with this
+  // still before it stopped at a record reserved and not yet committed.
+  uint64_t read_until() const;
   // One pass over the records queued now, after untrace_all(): those of
   // processes no longer traced are handled (a syscall in flight at the
   // untrace completes with its record, at most one per thread), those of

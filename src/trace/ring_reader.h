@@ -33,6 +33,8 @@ class RingReader {
 
   // The producer's position: every record reserved so far lies before it.
   uint64_t produced() const;
+  // Ours: every record before it has been handed over (or was discarded).
+  uint64_t consumed() const;
 
   // Hands each committed record to `on_record` in order, until the ring is
   // empty, the next record starts at or past `until` (a produced() taken
@@ -49,7 +51,6 @@ class RingReader {
   int peek(OnRecord&& on_record);
 
  private:
-  uint64_t consumed() const;
   // The committed record at `pos` or after it (discarded ones skipped: pos
   // moves past them), if one starts before `until`: its bytes, and where a
   // reader goes after it. False when none is ready.
