@@ -137,11 +137,6 @@ void add_jit_records(RecordingReader& reader, JitSymbols& jit) {
 
 }  // namespace
 
-void Pipeline::load_jit_symbols(RecordingReader& reader) {
-  if (!malloc_) return;
-  add_jit_records(reader, malloc_->tracker().jit());
-}
-
 void Pipeline::load_jit_symbols_when_needed(std::function<RecordingReader()> open) {
   if (!malloc_) return;
   malloc_->tracker().jit().load_recorded_on_first_find([open = std::move(open)](JitSymbols& jit) {

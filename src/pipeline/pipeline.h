@@ -95,11 +95,9 @@ class Pipeline {
   bool malloc_enabled() const { return malloc_ != nullptr; }
   // Offline, before run(): the JIT code names of the recording (its
   // jit_map records, written after the growths they name) for the malloc
-  // stage. A pass over the whole of `reader`.
-  void load_jit_symbols(RecordingReader& reader);
-  // The same, deferred: the pass over the recording `open` gives is made
-  // when the malloc stage first looks a frame up among JIT names (a frame
-  // in no file), if ever. The names found are the same.
+  // stage, deferred: the pass over the recording `open` gives is made when
+  // the malloc stage first looks a frame up among JIT names (a frame in no
+  // file), if ever.
   void load_jit_symbols_when_needed(std::function<RecordingReader()> open);
   void on_malloc_growth(GrowthListener f) { growth_listeners_.push_back(std::move(f)); }
   // The residency stage (RssModel): resident pages per process from the
