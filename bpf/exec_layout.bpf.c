@@ -54,11 +54,18 @@ int exec_layout_iter(struct bpf_raw_tracepoint_args *ctx)
 	struct bpf_iter_task_vma it;
 	struct vm_area_struct *vma;
 	__u32 seq = 0;
+	int err;
 
 	/* May run before process_exec_raw clears wait_exec: both are exec. */
 	if (!vmat_lookup_traced_any(tgid))
 		return 0;
-	bpf_iter_task_vma_new(&it, task, 0);
+	/*
+	 * It fails (-EBUSY) where the new mm's mmap lock cannot be taken
+	 * without waiting (mmap_read_trylock()), and the walk then yields no
+	 * VMA: the terminator says so, and the frontend reads the layout from
+	 * /proc instead of taking an empty walk for the layout.
+	 */
+	err = bpf_iter_task_vma_new(&it, task, 0);
 	while ((vma = bpf_iter_task_vma_next(&it))) {
 		__u64 addr = 0;
 
@@ -69,7 +76,8 @@ int exec_layout_iter(struct bpf_raw_tracepoint_args *ctx)
 	bpf_iter_task_vma_destroy(&it);
 	/* An empty terminator: the reader knows the walk is complete. */
 	end.seq = seq;
-	end.flags = VMAT_SNAP_LAST;
+	end.flags = VMAT_SNAP_LAST | (err ? VMAT_SNAP_FAILED : 0);
+	end.err = err;
 	vmat_fill_hdr(&end.hdr, VMAT_EV_VMA_SNAPSHOT, sizeof(end));
 	vmat_output(&end, sizeof(end), tgid);
 	return 0;

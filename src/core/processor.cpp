@@ -153,6 +153,19 @@ void Processor::apply_snapshot(ProcessState& p, const DecodedRecord& rec, Applie
   if (!p.awaiting_exec_walk) return;
   if (rec.snap.flags & VMAT_SNAP_LAST) {
     p.awaiting_exec_walk = false;
+    // A walk that did not run, or whose VMAs did not all reach us (a full
+    // ring), is not the layout: the model is unknown until /proc is read.
+    const bool failed = rec.snap.flags & VMAT_SNAP_FAILED;
+    if (failed || rec.snap.seq != p.exec_walk.size()) {
+      stats_.exec_walks_incomplete++;
+      p.unknown_reason = failed ? "exec: the kernel's walk of the new layout did not run (error " +
+                                      std::to_string(rec.snap.err) +
+                                      (rec.snap.err == -16 ? ", its mmap lock was busy)" : ")")
+                                : "exec: " + std::to_string(p.exec_walk.size()) + " of the " +
+                                      std::to_string(rec.snap.seq) + " VMAs of the kernel's walk arrived";
+      p.exec_walk.clear();
+      return;
+    }
     seed(p, std::move(p.exec_walk), rec.hdr.ts);
     p.exec_walk.clear();
     out.changes = all_new(p.layout);

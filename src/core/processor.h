@@ -106,13 +106,14 @@ struct ProcessorStats {
   uint64_t unknown_records = 0;
   uint64_t lost = 0;
   uint64_t resyncs = 0;
-  uint64_t rejected = 0;              // impossible changes (damaged input): skipped, process unseeded
-  uint64_t in_seed = 0;               // of those, syscalls in flight at a seed whose change it already held
-  uint64_t store_reconciles = 0;      // VMAs taken from a syscall's own stores (its record had none)
-  uint64_t kernel_stores = 0;         // VMA-tree stores seen (VMAT_EV_VMA_KERNEL records and carried ones)
-  uint64_t kernel_disagreements = 0;  // VMAs the kernel's stores and the model bound differently
-  uint64_t early_clears = 0;          // pieces a new mapping displaced before their unmapping's record came
-  uint64_t late_clears = 0;           // unmappings applied where the kernel made them, under later mappings
+  uint64_t rejected = 0;               // impossible changes (damaged input): skipped, process unseeded
+  uint64_t in_seed = 0;                // of those, syscalls in flight at a seed whose change it already held
+  uint64_t store_reconciles = 0;       // VMAs taken from a syscall's own stores (its record had none)
+  uint64_t kernel_stores = 0;          // VMA-tree stores seen (VMAT_EV_VMA_KERNEL records and carried ones)
+  uint64_t kernel_disagreements = 0;   // VMAs the kernel's stores and the model bound differently
+  uint64_t early_clears = 0;           // pieces a new mapping displaced before their unmapping's record came
+  uint64_t late_clears = 0;            // unmappings applied where the kernel made them, under later mappings
+  uint64_t exec_walks_incomplete = 0;  // kernel exec walks that did not run or lost VMAs: /proc read instead
 };
 
 // A syscall whose record came after mappings that the kernel made later

@@ -232,7 +232,10 @@ void Session::handle(std::span<const std::byte> rec) {
     if (recorder_->checkpoint_due() && Checkpoint::can_save(pipeline_.processor()))
       recorder_->append_checkpoint(checkpoint_.save(pipeline_.processor()));
   }
-  if (pipeline_.processor().stats().rejected != rejected) check_unknown(d->hdr.pid);
+  // An impossible change, or an exec walk that did not run or came in part.
+  if (pipeline_.processor().stats().rejected != rejected ||
+      (d->type == VMAT_EV_VMA_SNAPSHOT && (d->snap.flags & VMAT_SNAP_LAST)))
+    check_unknown(d->hdr.pid);
   if (d->type == VMAT_EV_FORK && (d->fork.flags & VMAT_FORK_TRACED) && !(d->fork.flags & VMAT_FORK_THREAD))
     seed_unknown_child(d->fork.child_pid);
   if (recorder_)

@@ -158,6 +158,41 @@ TEST(Processor, ExecWalkReplacesTheLayout) {
   EXPECT_EQ(p.process(10)->exe, "/bin");
 }
 
+// bpf_iter_task_vma_new() fails (-EBUSY) when the new mm's mmap lock is
+// busy, and a full ring drops VMAs of a walk: neither is the layout, which
+// is then unknown (the session reads /proc), never an empty or partial seed.
+TEST(Processor, ExecWalkThatFailedOrCameInPartLeavesTheLayoutUnknown) {
+  for (const bool failed : {true, false}) {
+    Processor p;
+    p.apply(decode(layout_rec(10, 100, {anon(0x10000, 0x20000)})), nullptr);
+    vmat_exec_event x{};
+    x.hdr = make_header(VMAT_EV_EXEC, 200, 10, 10, "t");
+    p.apply(decode(bytes_of(x)), nullptr);
+    vmat_vma_snapshot_event s{};
+    s.hdr = make_header(VMAT_EV_VMA_SNAPSHOT, 201, 10, 10, "t");
+    if (!failed) {
+      s.vma = kinfo(0x50000, 0x52000);
+      p.apply(decode(bytes_of(s)), nullptr);  // 1 of 2: the other was lost
+    }
+    s.vma = {};
+    s.flags = VMAT_SNAP_LAST | (failed ? VMAT_SNAP_FAILED : 0);
+    s.err = failed ? -16 : 0;
+    s.seq = failed ? 0 : 2;
+    p.apply(decode(bytes_of(s)), nullptr);
+    const ProcessState* st = p.process(10);
+    ASSERT_NE(st, nullptr);
+    EXPECT_FALSE(st->seeded);
+    EXPECT_FALSE(st->awaiting_exec_walk);
+    EXPECT_EQ(p.stats().exec_walks_incomplete, 1u);
+    EXPECT_NE(st->unknown_reason.find(failed ? "mmap lock was busy" : "1 of the 2 VMAs"), std::string::npos)
+        << st->unknown_reason;
+    // The layout read from /proc then seeds it.
+    p.apply(decode(layout_rec(10, 300, {anon(0x60000, 0x61000)})), nullptr);
+    EXPECT_TRUE(p.process(10)->seeded);
+    EXPECT_TRUE(p.process(10)->unknown_reason.empty());
+  }
+}
+
 TEST(Processor, GroupExitEndsTheProcess) {
   Processor p;
   p.apply(decode(layout_rec(10, 100, {anon(0x10000, 0x20000)})), nullptr);

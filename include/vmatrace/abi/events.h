@@ -177,16 +177,20 @@ struct vmat_exit_event {
 
 /*
  * One VMA of a layout the kernel walked itself (at exec). seq counts from 0;
- * VMAT_SNAP_LAST marks the final one of a walk.
+ * VMAT_SNAP_LAST marks the final one of a walk, its seq the number of VMAs
+ * the walk emitted. With VMAT_SNAP_FAILED the walk did not run (err: what
+ * bpf_iter_task_vma_new() returned; -EBUSY when the new mm's mmap lock could
+ * not be taken without waiting): the layout is read from /proc instead.
  */
 #define VMAT_SNAP_LAST (1u << 0)
+#define VMAT_SNAP_FAILED (1u << 1)
 
 struct vmat_vma_snapshot_event {
 	struct vmat_hdr hdr;
 	__u32 seq;
 	__u32 path_len;
 	__u32 flags;
-	__u32 _pad;
+	__s32 err; /* with VMAT_SNAP_FAILED */
 	struct vmat_vma_info vma;
 };
 
