@@ -284,6 +284,9 @@ FrameCache::~FrameCache() = default;
 const std::pair<std::string, int>* FrameCache::source_line(const Key& k, const char* file,
                                                            const DebuginfoSearch& search) {
   if (auto it = lines_.find(k); it != lines_.end()) return &it->second;
+  if (lines_.size() >= (1u << 18)) lines_.clear();  // bounded as frames_ is
+  if (disk_)
+    if (const auto* kept = disk_->find(k.id0, k.id1, k.offset)) return &lines_.emplace(k, *kept).first->second;
   const Key id{k.id0, k.id1, 0};
   auto [it, fresh] = objects_.try_emplace(id);
   if (fresh) it->second = std::make_unique<Object>(file, search);
@@ -292,11 +295,13 @@ const std::pair<std::string, int>* FrameCache::source_line(const Key& k, const c
     objects_.erase(it);  // another process's path may open (this one's exited)
     return nullptr;
   }
-  if (lines_.size() >= (1u << 18)) lines_.clear();  // bounded as frames_ is
   std::pair<std::string, int> fl;
   lookup_source_line(o.mod, o.low + k.offset, fl.first, fl.second);
+  if (disk_) disk_->add(k.id0, k.id1, k.offset, fl.first, fl.second);
   return &lines_.emplace(k, std::move(fl)).first->second;
 }
+
+void FrameCache::keep_lines_in(std::unique_ptr<LineCache> disk) { disk_ = std::move(disk); }
 
 const StackFrame* FrameCache::find(const Key& k) const {
   auto it = frames_.find(k);

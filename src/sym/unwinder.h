@@ -20,6 +20,7 @@
 
 #include "core/malloc_attribution.h"
 #include "sym/jit_symbols.h"
+#include "sym/line_cache.h"
 #include "vmatrace/abi/events.h"
 
 namespace vmatrace {
@@ -42,6 +43,9 @@ struct SymbolSources {
   bool debuginfod = false;              // ask the DEBUGINFOD_URLS servers
   // Build ids of the recording's objects by path (its "object" notes).
   std::map<std::string, std::string> build_ids;
+  // Source lines found before, kept across runs (LineCache::default_dir();
+  // sym/line_cache.h); empty: none.
+  std::string line_cache_dir;
 };
 
 // A user stack at one moment, as a VMAT_EV_USER_STACK record carries it.
@@ -84,6 +88,9 @@ class FrameCache {
   const std::pair<std::string, int>* source_line(const Key& k, const char* file, const DebuginfoSearch& search);
   size_t source_lines() const { return lines_.size(); }  // looked up so far
   size_t objects() const { return objects_.size(); }     // Dwfls opened for them
+  // Lines kept across runs: looked in before any DWARF is read, and given
+  // every line found.
+  void keep_lines_in(std::unique_ptr<LineCache> disk);
 
  private:
   struct Hash {
@@ -93,6 +100,7 @@ class FrameCache {
   std::unordered_map<Key, StackFrame, Hash> frames_;
   std::unordered_map<Key, std::pair<std::string, int>, Hash> lines_;
   std::unordered_map<Key, std::unique_ptr<Object>, Hash> objects_;  // offset 0
+  std::unique_ptr<LineCache> disk_;
 };
 
 class Unwinder {

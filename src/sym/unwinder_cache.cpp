@@ -34,6 +34,7 @@ UnwinderCache::UnwinderCache(bool live, SymbolSources symbols) : live_(live), sy
   // libdw looks in a relative directory of its search path next to each
   // binary, and by build id only under absolute ones.
   for (auto& d : symbols_.debug_dirs) d = std::filesystem::absolute(d).lexically_normal().string();
+  if (!symbols_.line_cache_dir.empty()) frames_.keep_lines_in(std::make_unique<LineCache>(symbols_.line_cache_dir));
 }
 
 Unwinder& UnwinderCache::for_process(const ProcessState& p) {

@@ -122,6 +122,7 @@ Session::Session(TraceOptions opts) : opts_(std::move(opts)) {
     // leaves it to replay and report.
     SymbolSources symbols;
     symbols.debuginfod = opts_.debuginfod;
+    symbols.line_cache_dir = opts_.line_cache_dir;
     unwinders_ = std::make_shared<UnwinderCache>(/*live=*/true, symbols);
     if (recorder_ && !opts_.keep_stack_bytes) stack_freezer_ = std::make_unique<StackFreezer>(unwinders_);
     if (opts_.print.events) pipeline_.enable_malloc(/*live=*/true, all_source_lines(), unwinders_);

@@ -79,6 +79,9 @@ struct TraceOptions {
   // --debuginfod: the symbolizer may ask the DEBUGINFOD_URLS servers (never
   // otherwise: a live trace must not stall on the network).
   bool debuginfod = false;
+  // Source lines kept across runs (sym/line_cache.h): the CLI gives
+  // LineCache::default_dir(); empty: none.
+  std::string line_cache_dir;
   // Anonymous mmaps smaller than this are not attributed (glibc's default
   // M_MMAP_THRESHOLD: it never maps a smaller chunk unless tuned with mallopt).
   uint64_t malloc_min_mmap = 128 * 1024;

@@ -36,6 +36,11 @@ namespace {
   for (const char* v : {"SUDO_UID", "SUDO_GID", "SUDO_USER", "SUDO_COMMAND"}) ::unsetenv(v);
   return true;
 }();
+// Source lines kept across runs (sym/line_cache.h) would let one test's
+// lines (found through --debug-dir, a debuginfod server) answer another's,
+// and the user's cache change what the tests see: off, except where a test
+// gives the vmatrace it runs a directory of its own.
+[[maybe_unused]] const bool line_cache_off = [] { return ::setenv("VMATRACE_CACHE_DIR", "off", 1) == 0; }();
 }  // namespace
 namespace {
 

@@ -29,6 +29,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "e2e_util.h"
@@ -71,6 +72,89 @@ TEST(Symbols, LibcFramesGetSourceLinesFromSeparateDebugInfo) {
   ASSERT_GT(growths, 0u) << r.out.substr(0, 2000);
   EXPECT_TRUE(libc_functions_with_lines.count("sysmalloc")) << r.out.substr(0, 4000);
   EXPECT_TRUE(libc_functions_with_lines.count("_int_malloc")) << r.out.substr(0, 4000);
+}
+
+// Source lines kept across runs (sym/line_cache.h): the first trace finds
+// libc's lines in its DWARF and keeps them under its build id; the next
+// takes them from there without reading any DWARF (shown by a file name
+// changed in the cache, which only the cache can answer); with the cache
+// off, or through a symbolic link, lines come from the DWARF again.
+TEST(Symbols, SourceLinesKeptAcrossRunsByBuildId) {
+  auto id = vmatrace::read_build_id(kLibc);
+  ASSERT_TRUE(id.has_value() && id->size() >= 32) << "libc has no build id";
+  e2e::TempDir dir;
+  const std::string cache = dir.file("cache");
+  const std::string kept = cache + "/" + id->substr(0, 32) + ".lines";
+  auto trace = [&](const std::string& cache_dir, const std::string& steps) {
+    std::vector<std::string> argv = {"/usr/bin/env", "VMATRACE_CACHE_DIR=" + cache_dir};
+    for (auto& a : e2e::vmatrace_argv({"trace", "--json", "--", e2e::workload("mallocgrowth"), dir.file(steps)}))
+      argv.push_back(std::move(a));
+    return e2e::run_command(argv, std::chrono::seconds(120));
+  };
+  // libc's frames of the growth stacks: function -> "file:line".
+  auto libc_lines = [](const std::string& json) {
+    const std::regex frame(
+        R"re(\{"pc":"0x[0-9a-f]+","function":"([^"]*)","offset":\d+,"file":"([^"]*)","line":(\d+),"module":"([^"]*)"\})re");
+    std::map<std::string, std::string> out;
+    for (const auto& line : e2e::split_lines(json)) {
+      if (line.find("\"event\":\"malloc_growth\"") == std::string::npos) continue;
+      for (std::sregex_iterator it(line.begin(), line.end(), frame), end; it != end; ++it)
+        if ((*it)[4] == kLibc) out[(*it)[1]] = std::string((*it)[2]) + ":" + std::string((*it)[3]);
+    }
+    return out;
+  };
+
+  auto first = trace(cache, "steps1");
+  ASSERT_EQ(first.status, 0) << e2e::describe(first);
+  const auto found = libc_lines(first.out);
+  ASSERT_TRUE(found.count("sysmalloc")) << first.out.substr(0, 3000);
+  EXPECT_EQ(found.at("sysmalloc").rfind("./malloc/", 0), 0u) << found.at("sysmalloc");
+  auto text = e2e::read_file(kept);
+  ASSERT_TRUE(text.has_value()) << kept << " was not written";
+  EXPECT_NE(text->find(" ./malloc/"), std::string::npos) << *text;
+  struct stat st;
+  ASSERT_EQ(::stat(kept.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  // The kept lines answer: each file renamed in the cache ("OFFSET LINE
+  // LENGTH FILE"), renamed in the output.
+  std::string renamed;
+  for (const auto& line : e2e::split_lines(*text)) {
+    if (line.empty()) continue;
+    std::istringstream in(line);
+    std::string offset, lineno;
+    size_t length = 0;
+    in >> offset >> lineno >> length;
+    const std::string file = line.substr(line.size() - length);
+    renamed += offset + " " + lineno + " " + std::to_string(length + 5) + " /kept" + file + "\n";
+  }
+  e2e::write_file(kept, renamed);
+  ::chmod(kept.c_str(), 0600);
+  auto second = trace(cache, "steps2");
+  ASSERT_EQ(second.status, 0) << e2e::describe(second);
+  const auto again = libc_lines(second.out);
+  ASSERT_TRUE(again.count("sysmalloc")) << second.out.substr(0, 3000);
+  for (const auto& [fn, where] : found) {
+    if (!again.count(fn)) continue;
+    EXPECT_EQ(again.at(fn), "/kept" + where) << fn << " was not answered from the cache";
+  }
+  EXPECT_EQ(second.err.find("symbol cache"), std::string::npos) << second.err;
+
+  // Off: from the DWARF, and the cache is left as it was.
+  auto off = trace("off", "steps3");
+  ASSERT_EQ(off.status, 0) << e2e::describe(off);
+  EXPECT_EQ(libc_lines(off.out).at("sysmalloc"), found.at("sysmalloc"));
+  EXPECT_EQ(e2e::read_file(kept).value_or(""), renamed);
+
+  // Through a symbolic link: refused in one line, lines from the DWARF.
+  const std::string link = dir.file("link");
+  ASSERT_EQ(::symlink(cache.c_str(), link.c_str()), 0);
+  auto linked = trace(link, "steps4");
+  ASSERT_EQ(linked.status, 0) << e2e::describe(linked);
+  EXPECT_EQ(libc_lines(linked.out).at("sysmalloc"), found.at("sysmalloc"));
+  size_t warnings = 0;
+  for (const auto& line : e2e::split_lines(linked.err)) warnings += line.find("symbol cache") != std::string::npos;
+  EXPECT_EQ(warnings, 1u) << linked.err;
 }
 
 // The build id as libdw's build-id directories spell it: xx/yyyy.

@@ -24,6 +24,7 @@
 #include "pipeline/pipeline.h"
 #include "pipeline/recording.h"
 #include "sym/debuginfo.h"
+#include "sym/line_cache.h"
 #include "util/errors.h"
 #include "util/time.h"
 
@@ -398,6 +399,7 @@ struct ReplayArgs {
 }  // namespace
 
 void add_symbol_options(CLI::App* sub, SymbolSources& symbols) {
+  symbols.line_cache_dir = LineCache::default_dir();
   sub->add_option("--debug-dir", symbols.debug_dirs,
                   "look up binaries' debug files by build id under this directory (DIR/.build-id/xx/yyyy.debug); "
                   "repeatable")

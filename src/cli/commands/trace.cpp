@@ -6,6 +6,7 @@
 
 #include "cli/commands/commands.h"
 #include "sym/debuginfo.h"
+#include "sym/line_cache.h"
 #include "trace/procfs.h"
 #include "trace/session.h"
 #include "util/errors.h"
@@ -98,6 +99,7 @@ int run_trace(TraceArgs& a, bool record) {
   if (a.pidns) a.pid = resolve_ns_pid(a.pidns, a.pid);
   if (a.pid) o.pid = a.pid;
   if (o.debuginfod) bound_debuginfod_wait();
+  o.line_cache_dir = LineCache::default_dir();
   o.follow = !a.no_follow;
   o.print.format = a.json ? OutputFormat::kJson : OutputFormat::kText;
   o.print.maps_at_end = a.maps;
