@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "core/vm_flags.h"
+#include "util/time.h"
 #include "util/unique_fd.h"
 
 namespace vmatrace {
@@ -36,6 +37,14 @@ constexpr uint64_t kTaskSize = (uint64_t{1} << 47) - kPageSize;
 // A fault maps up to fault_around_bytes (64 KiB) of a file, or a 2 MiB THP:
 // the 2 MiB-aligned window around it is what may have changed.
 constexpr uint64_t kFaultWindow = 2u << 20;
+// A fault's record is written as the fault begins, before its page is in
+// the page table: a scan that reads that range while the faulting thread
+// is still in the handler (preempted on a loaded machine) misses the page,
+// and its result replaces the fault's. A window whose last fault came this
+// close before a scan began is scanned again at the next interval.
+constexpr uint64_t kFaultInstallGraceNs = 50'000'000;
+// Fault windows remembered between two scans (beyond this, a whole scan).
+constexpr size_t kMaxFaulted = 4096;
 constexpr uint64_t kMadvCold = 20, kMadvPageout = 21, kMadvPopulateRead = 22, kMadvPopulateWrite = 23,
                    kMadvHugepage = 14, kMadvCollapse = 25, kMadvWillneed = 3, kMadvFree = 8;
 constexpr uint64_t kMapPopulate = 0x8000, kMapLocked = 0x2000;
@@ -327,9 +336,16 @@ void RssScanner::note(const DecodedRecord& d) {
       if (!pp) return;
       Proc& p = *pp;
       const uint64_t w = d.fault.addr & ~(kFaultWindow - 1);
-      if (w == p.last_window) return;  // most faults land next to the previous one
+      if (w == p.last_window) {  // most faults land next to the previous one
+        if (!p.faulted.empty()) p.faulted.back().second = d.hdr.ts;
+        return;
+      }
       p.last_window = w;
       mark(p, w, w + kFaultWindow);
+      if (p.faulted.size() < kMaxFaulted)
+        p.faulted.emplace_back(w, d.hdr.ts);
+      else
+        p.faulted_overflow = true;
       return;
     }
     case VMAT_EV_SYSCALL: {
@@ -416,6 +432,7 @@ std::vector<std::vector<std::byte>> RssScanner::scan(uint64_t now,
     const bool want_full = p.full || now - p.last_full >= opts_.interval_ns * opts_.full_every;
     bool full = want_full;
     const uint64_t cpu0 = thread_cpu_ns();
+    const uint64_t read_start = monotonic_ns();
     RssScanRecord rec;
     try {
       std::vector<vmat_rss_range> ranges;
@@ -443,6 +460,15 @@ std::vector<std::vector<std::byte>> RssScanner::scan(uint64_t now,
     p.last_scan = now;
     if (full) p.last_full = now;
     p.last_window = ~uint64_t{0};
+    if (p.faulted_overflow) {
+      p.full = true;  // too many windows to tell which were recent
+      p.full_cursor = 0;
+    } else {
+      for (const auto& [w, ts] : p.faulted)
+        if (ts + kFaultInstallGraceNs >= read_start) mark(p, w, w + kFaultWindow);
+    }
+    p.faulted.clear();
+    p.faulted_overflow = false;
     out.push_back(encode_rss_scan(make_header(VMAT_REC_RSS, now, pid, pid, comm), rec));
   }
   return out;

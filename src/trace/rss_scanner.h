@@ -64,6 +64,10 @@ class RssScanner {
     uint64_t last_scan = 0, last_full = 0;
     uint64_t last_window = ~uint64_t{0};  // the fault window marked last (cheap repeat check)
     uint64_t full_cursor = 0;             // kPagemapRead: where the unfinished whole scan goes on
+    // Fault windows since the last scan, each with its last fault's time
+    // (rss_scanner.cpp, kFaultInstallGraceNs); overflow: too many to keep.
+    std::vector<std::pair<uint64_t, uint64_t>> faulted;
+    bool faulted_overflow = false;
   };
   // kPagemapRead: the ranges of p to read now (the changed ones and the next
   // part of a whole scan, inside the VMAs of /proc/PID/maps); sets `full`
