@@ -24,9 +24,12 @@ for lib in libbpf1 libelf1 libdw1 libzstd1 libc6 libstdc++6; do
 done
 
 # Never leave it installed, whatever fails below.
-dpkg -s vmatrace >/dev/null 2>&1 && apt-get remove -y -qq vmatrace >/dev/null
-trap 'apt-get remove -y -qq vmatrace >/dev/null 2>&1 || true' EXIT
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >/dev/null 2>"$out/apt.err" ||
+# Another apt-get or dpkg (unattended upgrades, a second build's package
+# test) may hold dpkg's lock: wait for it, as apt-get does when told to.
+apt=(apt-get -o DPkg::Lock::Timeout=300)
+dpkg -s vmatrace >/dev/null 2>&1 && "${apt[@]}" remove -y -qq vmatrace >/dev/null
+trap '"${apt[@]}" remove -y -qq vmatrace >/dev/null 2>&1 || true' EXIT
+DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq "$deb" >/dev/null 2>"$out/apt.err" ||
   fail "apt-get install $deb failed: $(cat "$out/apt.err")"
 bin=/usr/sbin/vmatrace
 [[ -x $bin ]] || fail "$bin not installed"
@@ -53,7 +56,7 @@ got=$(grep -c ' ls mmap(.* => ' "$out/trace.txt" || true)
 ((want > 0 && got == want)) || fail "trace -- ls: $got mmap lines with their VMAs, strace saw $want"
 grep -q "libc.so.6" "$out/trace.txt" || fail "no libc mapping in the trace"
 
-apt-get remove -y -qq vmatrace >/dev/null || fail "apt-get remove failed"
+"${apt[@]}" remove -y -qq vmatrace >/dev/null || fail "apt-get remove failed"
 trap - EXIT
 [[ ! -e $bin ]] || fail "$bin still there after remove"
 echo "package test: installed, ran (features, man, completion, trace of ls: $got mmap calls as strace), removed"
