@@ -8,6 +8,7 @@
 
 #include <memory>
 
+#include "util/hex.h"
 #include "util/unique_fd.h"
 
 namespace vmatrace {
@@ -21,14 +22,7 @@ std::optional<std::string> read_build_id(const std::string& path) {
   const void* id = nullptr;
   ssize_t n = dwelf_elf_gnu_build_id(elf.get(), &id);
   if (n <= 0 || !id) return std::nullopt;
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (ssize_t i = 0; i < n; i++) {
-    auto b = static_cast<const unsigned char*>(id)[i];
-    out += digits[b >> 4];
-    out += digits[b & 15];
-  }
-  return out;
+  return hex_bytes(id, static_cast<size_t>(n));
 }
 
 }  // namespace vmatrace

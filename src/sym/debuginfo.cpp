@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "sym/build_id.h"
+#include "util/hex.h"
 #include "util/text.h"
 
 namespace vmatrace {
@@ -26,16 +27,6 @@ std::string dir_of(std::string_view path) {
   return std::string(slash == std::string_view::npos ? std::string_view{} : path.substr(0, slash));
 }
 
-std::string hex(const unsigned char* bits, int len) {
-  static const char digits[] = "0123456789abcdef";
-  std::string s;
-  for (int i = 0; i < len; i++) {
-    s += digits[bits[i] >> 4];
-    s += digits[bits[i] & 15];
-  }
-  return s;
-}
-
 // The .gnu_debuglink file, by name: next to the binary, in its .debug/,
 // then under each absolute directory of the search path followed by the
 // binary's directory (/usr/lib/debug/usr/bin/ls.debug). Taken only when
@@ -48,7 +39,7 @@ int find_by_debuglink(Dwfl_Module* mod, const DebuginfoSearch& search, const cha
   GElf_Addr vaddr = 0;
   const int len = dwfl_module_build_id(mod, &bits, &vaddr);
   if (len <= 0) return -1;
-  const std::string want = hex(bits, len);
+  const std::string want = hex_bytes(bits, static_cast<size_t>(len));
   const std::string here = dir_of(file_name);
   std::vector<std::string> candidates = {here + "/" + debuglink, here + "/.debug/" + debuglink};
   const std::string seen_as = dir_of(modname ? modname : file_name);

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "util/hex.h"
 #include "util/text.h"
 
 namespace vmatrace {
@@ -26,18 +27,12 @@ const char* untrusted(const struct stat& st) {
   return nullptr;
 }
 
-std::string hex_id(uint64_t id0, uint64_t id1) {
+// The file of the object whose build id starts with id0, id1.
+std::string file_name(uint64_t id0, uint64_t id1) {
   unsigned char bytes[16];
   std::memcpy(bytes, &id0, 8);
   std::memcpy(bytes + 8, &id1, 8);
-  static const char* digits = "0123456789abcdef";
-  std::string s;
-  s.reserve(32);
-  for (unsigned char b : bytes) {
-    s.push_back(digits[b >> 4]);
-    s.push_back(digits[b & 15]);
-  }
-  return s;
+  return hex_bytes(bytes, sizeof bytes) + ".lines";
 }
 
 // mkdir -p with mode 0700 for what it creates.
@@ -106,7 +101,7 @@ bool LineCache::usable() {
 
 LineCache::Object& LineCache::object(uint64_t id0, uint64_t id1) {
   auto [it, fresh] = objects_.try_emplace({id0, id1});
-  if (fresh) load(it->second, hex_id(id0, id1) + ".lines");
+  if (fresh) load(it->second, file_name(id0, id1));
   return it->second;
 }
 
@@ -173,7 +168,7 @@ void LineCache::add(uint64_t id0, uint64_t id1, uint64_t offset, const std::stri
   o.lines.insert_or_assign(offset, std::pair<std::string, int>(file, line));
   if (o.read_only) return;
   if (!o.out) {
-    const std::string name = hex_id(id0, id1) + ".lines";
+    const std::string name = file_name(id0, id1);
     UniqueFd fd(::openat(dirfd_.get(), name.c_str(), O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
     struct stat st;
     if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || untrusted(st)) {
